@@ -1,0 +1,612 @@
+//! Typed configuration: a TOML file, with secrets overridable from the environment, checked as a
+//! whole at start-up so that a mistake stops the ingress before it accepts a single webhook.
+//!
+//! See `deploy/config/ingress.example.toml` for every field with its meaning.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::Deserialize;
+use xcs_shared::Platform;
+use xcs_shared::telemetry::LogFormat;
+
+/// Everything the ingress needs to run.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub amqp: AmqpConfig,
+    pub ebay: EbayConfig,
+    pub adobe: AdobeConfig,
+    pub shops: BTreeMap<String, Shop>,
+}
+
+/// The HTTP side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port (tests).
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted, in bytes; larger ones get 413.
+    #[serde(default = "defaults::body_limit_bytes")]
+    pub body_limit_bytes: usize,
+    /// How long to wait for the broker's confirm before answering 503. Shopify gives up on a
+    /// delivery after 5 s in all, so this stays well below that.
+    #[serde(default = "defaults::confirm_timeout_ms")]
+    pub confirm_timeout_ms: u64,
+    /// The `Retry-After` value sent with a 503, in seconds.
+    #[serde(default = "defaults::retry_after_secs")]
+    pub retry_after_secs: u32,
+    /// How long a graceful shutdown waits for in-flight requests.
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+    /// Standard Webhooks (Etsy, BigCommerce) replay window, either side of now, in seconds.
+    #[serde(default = "defaults::timestamp_tolerance_secs")]
+    pub timestamp_tolerance_secs: u64,
+    /// HTTP worker threads; 0 means one per core.
+    #[serde(default)]
+    pub workers: usize,
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+impl ServerConfig {
+    pub fn confirm_timeout(&self) -> Duration {
+        Duration::from_millis(self.confirm_timeout_ms)
+    }
+}
+
+/// The broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// `amqp://user:password@host:port/vhost` (or `amqps://`). Overridden by `XCS_AMQP_URI`.
+    pub uri: SecretString,
+    /// The longest pause between reconnection attempts, in milliseconds.
+    #[serde(default = "defaults::reconnect_max_backoff_ms")]
+    pub reconnect_max_backoff_ms: u64,
+}
+
+/// eBay Notification API, where eBay's public keys are fetched by `kid`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EbayConfig {
+    #[serde(default = "defaults::ebay_api_base")]
+    pub api_base: String,
+    /// The eBay application (keyset) client id, for the client-credentials token.
+    #[serde(default)]
+    pub client_id: String,
+    /// Overridden by `XCS_EBAY_CLIENT_SECRET`.
+    #[serde(default = "defaults::empty_secret")]
+    pub client_secret: SecretString,
+    /// How long a fetched public key is trusted, in seconds.
+    #[serde(default = "defaults::ebay_key_ttl_secs")]
+    pub key_ttl_secs: u64,
+}
+
+/// Adobe I/O Events, whose public keys are fetched from one fixed host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdobeConfig {
+    /// The only host public keys are fetched from; the path comes from the request.
+    #[serde(default = "defaults::adobe_key_host")]
+    pub key_host: String,
+    /// How long a fetched public key is trusted, in seconds (Adobe: at most 24 h).
+    #[serde(default = "defaults::adobe_key_ttl_secs")]
+    pub key_ttl_secs: u64,
+}
+
+impl Default for EbayConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every eBay field has a default")
+    }
+}
+
+impl Default for AdobeConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every Adobe field has a default")
+    }
+}
+
+/// One shop: which platform it is on, which Xero organisation it books into, and how its
+/// webhooks are authenticated.
+#[derive(Debug)]
+pub struct Shop {
+    pub name: String,
+    pub platform: Platform,
+    pub tenant: String,
+    pub auth: ShopAuth,
+}
+
+/// How a shop's deliveries prove they are genuine.
+#[derive(Debug)]
+pub enum ShopAuth {
+    /// Shopify, WooCommerce: base64 HMAC-SHA256 of the body. Every key is tried (rotation).
+    BodyHmac { keys: Vec<SecretBox<[u8]>> },
+    /// Etsy, BigCommerce: Standard Webhooks `v1`, plus optional static headers BigCommerce can
+    /// be told to send back.
+    StandardWebhooks {
+        keys: Vec<SecretBox<[u8]>>,
+        required_headers: Vec<(String, SecretString)>,
+    },
+    /// eBay: ECDSA with eBay's key; the shop's token and endpoint answer the challenge.
+    Ebay {
+        verification_token: SecretString,
+        endpoint_url: String,
+    },
+    /// Adobe I/O Events: RSA with Adobe's keys; events must name our client id as recipient.
+    Adobe { client_id: String },
+}
+
+/// A configuration problem, named precisely enough to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("shop {shop:?}: {problem}")]
+    Shop { shop: String, problem: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "defaults::server")]
+    server: ServerConfig,
+    amqp: AmqpConfig,
+    #[serde(default)]
+    ebay: EbayConfig,
+    #[serde(default)]
+    adobe: AdobeConfig,
+    #[serde(default)]
+    shops: BTreeMap<String, RawShop>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShop {
+    platform: Platform,
+    tenant: String,
+    #[serde(default)]
+    secrets: Vec<SecretString>,
+    #[serde(default)]
+    required_headers: BTreeMap<String, SecretString>,
+    verification_token: Option<SecretString>,
+    endpoint_url: Option<String>,
+    client_id: Option<String>,
+}
+
+impl Config {
+    /// Reads `path`, applies environment overrides, and validates the result.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, field or shop that is wrong.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, |name| std::env::var(name).ok()).map_err(|err| match err {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates a configuration, with `env` standing in for the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field or shop that is wrong.
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: "<inline>".into(),
+            source: Box::new(source),
+        })?;
+        if let Some(uri) = env("XCS_AMQP_URI") {
+            raw.amqp.uri = uri.into();
+        }
+        if let Some(secret) = env("XCS_EBAY_CLIENT_SECRET") {
+            raw.ebay.client_secret = secret.into();
+        }
+        validate_server(&raw.server)?;
+        validate_url("adobe.key_host", &raw.adobe.key_host)?;
+        validate_url("ebay.api_base", &raw.ebay.api_base)?;
+
+        let mut env_names = BTreeMap::new();
+        let mut shops = BTreeMap::new();
+        for (name, shop) in raw.shops {
+            let env_prefix = shop_env_prefix(&name);
+            if let Some(other) = env_names.insert(env_prefix.clone(), name.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "shops {other:?} and {name:?} share the environment prefix {env_prefix}; rename one"
+                )));
+            }
+            let shop = build_shop(&name, shop, &env_prefix, &env)?;
+            shops.insert(name, shop);
+        }
+        let needs_ebay = shops.values().any(|s| s.platform == Platform::Ebay);
+        if needs_ebay
+            && (raw.ebay.client_id.is_empty() || raw.ebay.client_secret.expose_secret().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "an eBay shop is configured, so [ebay] needs client_id and client_secret \
+                 (or XCS_EBAY_CLIENT_SECRET) to fetch eBay's public keys"
+                    .into(),
+            ));
+        }
+        Ok(Config {
+            server: raw.server,
+            amqp: raw.amqp,
+            ebay: raw.ebay,
+            adobe: raw.adobe,
+            shops,
+        })
+    }
+}
+
+/// `XCS_SHOP_<NAME>_`, with the shop name upper-cased and anything but letters and digits
+/// turned into `_`.
+pub fn shop_env_prefix(shop: &str) -> String {
+    let name: String = shop
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("XCS_SHOP_{name}_")
+}
+
+fn build_shop(
+    name: &str,
+    raw: RawShop,
+    env_prefix: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Shop, ConfigError> {
+    let problem = |problem: String| ConfigError::Shop {
+        shop: name.to_owned(),
+        problem,
+    };
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid_name {
+        return Err(problem(
+            "a shop name is 1 to 64 letters, digits, '-', '_' or '.' (it is a URL path segment)"
+                .into(),
+        ));
+    }
+    if raw.tenant.trim().is_empty() {
+        return Err(problem("tenant (the Xero organisation id) is empty".into()));
+    }
+
+    // Secrets may contain spaces and commas (WooCommerce generates such), so the environment
+    // form is one secret per line.
+    let secrets: Vec<SecretString> = match env(&format!("{env_prefix}SECRETS")) {
+        Some(list) => list
+            .lines()
+            .map(str::trim_end)
+            .filter(|line| !line.is_empty())
+            .map(|line| SecretString::from(line.to_owned()))
+            .collect(),
+        None => raw.secrets,
+    };
+    let verification_token = env(&format!("{env_prefix}VERIFICATION_TOKEN"))
+        .map(SecretString::from)
+        .or(raw.verification_token);
+
+    let standard_webhooks = matches!(raw.platform, Platform::Etsy | Platform::BigCommerce);
+    if !standard_webhooks && !raw.required_headers.is_empty() {
+        return Err(problem(
+            "required_headers applies to BigCommerce and Etsy shops only".into(),
+        ));
+    }
+    let needs_secrets = || {
+        if secrets.is_empty() {
+            Err(problem(format!(
+                "a {} shop needs at least one secret (secrets = [...] or {env_prefix}SECRETS)",
+                raw.platform
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let auth = match raw.platform {
+        Platform::Shopify => {
+            needs_secrets()?;
+            ShopAuth::BodyHmac {
+                keys: secrets.iter().map(|s| raw_key(s.expose_secret())).collect(),
+            }
+        }
+        Platform::WooCommerce => {
+            needs_secrets()?;
+            // WooCommerce keys the HMAC with the stored secret after HTML-entity decoding; an
+            // operator may have copied either form, so both are tried.
+            let mut keys = Vec::new();
+            for secret in &secrets {
+                let secret = secret.expose_secret();
+                keys.push(raw_key(secret));
+                let decoded = decode_html_entities(secret);
+                if decoded != secret {
+                    keys.push(raw_key(&decoded));
+                }
+            }
+            ShopAuth::BodyHmac { keys }
+        }
+        Platform::Etsy | Platform::BigCommerce => {
+            needs_secrets()?;
+            let keys = secrets
+                .iter()
+                .map(|s| standard_webhooks_key(raw.platform, s.expose_secret()))
+                .collect::<Result<_, _>>()
+                .map_err(problem)?;
+            ShopAuth::StandardWebhooks {
+                keys,
+                required_headers: raw.required_headers.into_iter().collect(),
+            }
+        }
+        Platform::Ebay => {
+            let verification_token = verification_token.ok_or_else(|| {
+                problem(format!(
+                    "an eBay shop needs verification_token (or {env_prefix}VERIFICATION_TOKEN) \
+                     to answer eBay's endpoint challenge"
+                ))
+            })?;
+            let endpoint_url = raw.endpoint_url.ok_or_else(|| {
+                problem(
+                    "an eBay shop needs endpoint_url: the exact URL registered with eBay, which \
+                     the challenge response is computed over"
+                        .into(),
+                )
+            })?;
+            ShopAuth::Ebay {
+                verification_token,
+                endpoint_url,
+            }
+        }
+        Platform::Magento => ShopAuth::Adobe {
+            client_id: raw.client_id.filter(|id| !id.is_empty()).ok_or_else(|| {
+                problem(
+                    "a magento shop needs client_id: the Adobe Developer Console client id that \
+                     events must name as recipient_client_id"
+                        .into(),
+                )
+            })?,
+        },
+    };
+    Ok(Shop {
+        name: name.to_owned(),
+        platform: raw.platform,
+        tenant: raw.tenant,
+        auth,
+    })
+}
+
+fn raw_key(secret: &str) -> SecretBox<[u8]> {
+    SecretBox::from(secret.as_bytes().to_vec().into_boxed_slice())
+}
+
+/// The HMAC key of a Standard Webhooks secret. `whsec_` secrets are base64 after the prefix, as
+/// the standard says. BigCommerce documents keying with the app's client secret itself (its
+/// samples hand base64(client secret) to the Standard Webhooks library), so a BigCommerce secret
+/// without the prefix is used as raw bytes; for Etsy such a secret is base64, like the reference
+/// library does.
+fn standard_webhooks_key(platform: Platform, secret: &str) -> Result<SecretBox<[u8]>, String> {
+    let encoded = match (platform, secret.strip_prefix("whsec_")) {
+        (_, Some(encoded)) => encoded,
+        (Platform::BigCommerce, None) => return Ok(raw_key(secret)),
+        (_, None) => secret,
+    };
+    BASE64
+        .decode(encoded)
+        .map(|key| SecretBox::from(key.into_boxed_slice()))
+        .map_err(|_| {
+            "a Standard Webhooks secret (whsec_...) must be base64 after the prefix; \
+             copy it again from the platform's webhook portal"
+                .to_owned()
+        })
+}
+
+/// PHP's `wp_specialchars_decode($s, ENT_QUOTES)`.
+fn decode_html_entities(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#039;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}
+
+fn validate_server(server: &ServerConfig) -> Result<(), ConfigError> {
+    if server.body_limit_bytes < 1024 {
+        return Err(ConfigError::Invalid(
+            "server.body_limit_bytes below 1024 would reject real webhooks".into(),
+        ));
+    }
+    if !(100..=4_500).contains(&server.confirm_timeout_ms) {
+        return Err(ConfigError::Invalid(
+            "server.confirm_timeout_ms must be 100..=4500: Shopify drops a delivery after 5 s"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_url(field: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{field} must be an http(s) URL, got {url:?}"
+        )))
+    }
+}
+
+mod defaults {
+    use secrecy::SecretString;
+    use std::net::SocketAddr;
+
+    pub fn server() -> super::ServerConfig {
+        toml::from_str("").expect("every server field has a default")
+    }
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 8080))
+    }
+    pub fn body_limit_bytes() -> usize {
+        1024 * 1024
+    }
+    pub fn confirm_timeout_ms() -> u64 {
+        3_000
+    }
+    pub fn retry_after_secs() -> u32 {
+        10
+    }
+    pub fn shutdown_timeout_secs() -> u64 {
+        20
+    }
+    pub fn timestamp_tolerance_secs() -> u64 {
+        300
+    }
+    pub fn reconnect_max_backoff_ms() -> u64 {
+        5_000
+    }
+    pub fn ebay_api_base() -> String {
+        "https://api.ebay.com".into()
+    }
+    pub fn empty_secret() -> SecretString {
+        SecretString::from(String::new())
+    }
+    pub fn ebay_key_ttl_secs() -> u64 {
+        3_600
+    }
+    pub fn adobe_key_host() -> String {
+        "https://static.adobeioevents.com".into()
+    }
+    pub fn adobe_key_ttl_secs() -> u64 {
+        86_400
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [amqp]
+        uri = "amqp://guest:guest@127.0.0.1:5672/xcs"
+
+        [shops.acme]
+        platform = "shopify"
+        tenant = "tenant-1"
+        secrets = ["file-secret"]
+    "#;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_minimal_config_gets_defaults() {
+        let config = Config::from_toml(MINIMAL, no_env).unwrap();
+        assert_eq!(config.server.body_limit_bytes, 1024 * 1024);
+        assert_eq!(config.shops["acme"].platform, Platform::Shopify);
+    }
+
+    #[test]
+    fn environment_secrets_replace_the_file_ones_one_per_line() {
+        let config = Config::from_toml(MINIMAL, |name| {
+            (name == "XCS_SHOP_ACME_SECRETS").then(|| "new, with comma\nold secret\n".to_owned())
+        })
+        .unwrap();
+        let ShopAuth::BodyHmac { keys } = &config.shops["acme"].auth else {
+            panic!("shopify uses a body HMAC");
+        };
+        let keys: Vec<&[u8]> = keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(keys, [&b"new, with comma"[..], b"old secret"]);
+    }
+
+    #[test]
+    fn unknown_fields_and_missing_secrets_are_refused_with_the_shop_named() {
+        let typo = MINIMAL.replace("secrets =", "secret =");
+        assert!(matches!(
+            Config::from_toml(&typo, no_env),
+            Err(ConfigError::Parse { .. })
+        ));
+
+        let no_secret = MINIMAL.replace(r#"secrets = ["file-secret"]"#, "");
+        let err = Config::from_toml(&no_secret, no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("acme") && err.contains("XCS_SHOP_ACME_SECRETS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ebay_shops_need_app_credentials_and_a_challenge_token() {
+        let ebay = r#"
+            [amqp]
+            uri = "amqp://localhost"
+            [shops.bay]
+            platform = "ebay"
+            tenant = "t"
+            endpoint_url = "https://hooks.example.com/webhooks/ebay/bay"
+        "#;
+        let err = Config::from_toml(ebay, no_env).unwrap_err().to_string();
+        assert!(err.contains("verification_token"), "{err}");
+        let err = Config::from_toml(ebay, |name| {
+            (name == "XCS_SHOP_BAY_VERIFICATION_TOKEN").then(|| "token".to_owned())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("client_id"), "{err}");
+    }
+
+    #[test]
+    fn woocommerce_secrets_are_tried_as_stored_and_entity_decoded() {
+        let woo = MINIMAL
+            .replace("shopify", "woocommerce")
+            .replace("file-secret", "a&amp;b");
+        let config = Config::from_toml(&woo, no_env).unwrap();
+        let ShopAuth::BodyHmac { keys } = &config.shops["acme"].auth else {
+            panic!("woocommerce uses a body HMAC");
+        };
+        let keys: Vec<&[u8]> = keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(keys, [&b"a&amp;b"[..], b"a&b"]);
+    }
+
+    #[test]
+    fn standard_webhooks_secrets_decode_per_platform() {
+        let key = standard_webhooks_key(Platform::Etsy, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap();
+        assert_eq!(key.expose_secret().len(), 24);
+        let key = standard_webhooks_key(Platform::BigCommerce, "bc_test_client_secret").unwrap();
+        assert_eq!(key.expose_secret(), b"bc_test_client_secret");
+        assert!(standard_webhooks_key(Platform::Etsy, "whsec_not base64!").is_err());
+    }
+}

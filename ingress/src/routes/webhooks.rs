@@ -1,0 +1,346 @@
+//! `POST /webhooks/{platform}/{shop}`: verify, classify, publish, and only then answer 2xx.
+//! `GET` on the same path answers eBay's and Adobe's endpoint challenges.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tracing::Instrument;
+use xcs_shared::{Envelope, Platform};
+
+use crate::classify::classify;
+use crate::config::{Shop, ShopAuth};
+use crate::error::IngressError;
+use crate::startup::AppState;
+use crate::verify::{Verifier, VerifyError, ebay, header};
+
+/// How long a client may take to send its body. Platforms send small bodies at once; a client
+/// dribbling bytes is holding a worker.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/webhooks/{platform}/{shop}")
+            .route(web::post().to(receive))
+            .route(web::get().to(challenge)),
+    );
+}
+
+/// Finds the configured shop for the path, or answers 404.
+fn find_shop<'a>(
+    state: &'a AppState,
+    platform: &str,
+    shop: &str,
+) -> Result<(Platform, &'a Shop), IngressError> {
+    let platform: Platform = platform
+        .parse()
+        .map_err(|_| IngressError::UnknownPlatform(platform.to_owned()))?;
+    let shop = state
+        .config
+        .shops
+        .get(shop)
+        .filter(|s| s.platform == platform)
+        .ok_or_else(|| IngressError::UnknownShop {
+            platform: platform.to_string(),
+            shop: shop.to_owned(),
+        })?;
+    Ok((platform, shop))
+}
+
+async fn receive(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngressError> {
+    let (platform_name, shop_name) = path.into_inner();
+    let delivery_id = uuid::Uuid::now_v7().to_string();
+    let span = tracing::info_span!(
+        "webhook",
+        platform = %platform_name,
+        shop = %shop_name,
+        delivery_id = %delivery_id,
+        event_id = tracing::field::Empty,
+        topic = tracing::field::Empty,
+        kind = tracing::field::Empty,
+    );
+    state.metrics.in_flight.inc();
+    let result = handle(
+        &request,
+        &platform_name,
+        &shop_name,
+        delivery_id,
+        payload,
+        &state,
+    )
+    .instrument(span.clone())
+    .await;
+    state.metrics.in_flight.dec();
+
+    let _entered = span.enter();
+    let label = platform_label(&platform_name);
+    match &result {
+        Ok((outcome, _)) => {
+            state.metrics.delivery(label, outcome);
+            tracing::info!(outcome, "webhook accepted");
+        }
+        Err(err) => {
+            state.metrics.delivery(label, err.outcome());
+            if let IngressError::Unauthorized(reason) = err {
+                state
+                    .metrics
+                    .verification_failures
+                    .get_or_create(&crate::metrics::FailureLabels {
+                        platform: label.to_owned(),
+                        reason: reason.reason(),
+                    })
+                    .inc();
+            }
+            match err {
+                IngressError::Unavailable { .. } => tracing::warn!(error = %err, "webhook refused"),
+                _ => tracing::info!(error = %err, "webhook refused"),
+            }
+        }
+    }
+    result.map(|(_, response)| response)
+}
+
+/// Unknown platform names must not become metric labels.
+fn platform_label(name: &str) -> &'static str {
+    name.parse::<Platform>().map_or("unknown", Platform::as_str)
+}
+
+async fn handle(
+    request: &HttpRequest,
+    platform_name: &str,
+    shop_name: &str,
+    delivery_id: String,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(&'static str, HttpResponse), IngressError> {
+    let (platform, shop) = find_shop(state, platform_name, shop_name)?;
+    let received_at = time::OffsetDateTime::now_utc();
+    let body = read_body(request, payload, state.config.server.body_limit_bytes).await?;
+
+    if platform == Platform::WooCommerce && is_woocommerce_ping(&body) {
+        return Ok(("handshake", HttpResponse::Ok().finish()));
+    }
+    if platform == Platform::Magento && is_adobe_validation_request(&body) {
+        // Adobe's fallback when the GET challenge was not echoed. Following a URL from an
+        // unauthenticated body would let anyone make us fetch anything, so a person does it.
+        tracing::warn!(
+            "Adobe I/O sent an asynchronous validation request; open its validationUrl within \
+             5 minutes or re-register, after checking the GET challenge works"
+        );
+        return Ok(("handshake", HttpResponse::Ok().finish()));
+    }
+
+    let verifier = Verifier {
+        keys: &state.keys,
+        now: unix_now(),
+        timestamp_tolerance: state.config.server.timestamp_tolerance_secs,
+    };
+    let webhook = verifier
+        .verify(shop, request.headers(), body)
+        .await
+        .map_err(|err| match err {
+            VerifyError::Rejected(reason) => IngressError::Unauthorized(reason),
+            VerifyError::KeysUnavailable(err) => state.unavailable(err.to_string()),
+        })?;
+
+    let classified = classify(platform, &shop.name, request.headers(), &webhook)
+        .map_err(|err| IngressError::BadRequest(err.to_string()))?;
+    let span = tracing::Span::current();
+    span.record("event_id", classified.event_id.as_str());
+    span.record("topic", classified.topic.as_str());
+
+    let Some(kind) = classified.kind else {
+        state
+            .metrics
+            .ignored_topics
+            .get_or_create(&crate::metrics::TopicLabels {
+                platform: platform.as_str().to_owned(),
+                topic: classified.topic.clone(),
+            })
+            .inc();
+        let body = json!({"status": "ignored", "topic": classified.topic});
+        return Ok(("ignored", HttpResponse::Ok().json(body)));
+    };
+    span.record("kind", kind.as_str());
+
+    let envelope = Envelope {
+        event_id: classified.event_id,
+        platform,
+        shop: shop.name.clone(),
+        tenant: shop.tenant.clone(),
+        kind,
+        topic: classified.topic,
+        delivery_id,
+        received_at: received_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("a current UTC time formats as RFC 3339"),
+    };
+    let started = Instant::now();
+    state
+        .publisher
+        .publish(
+            &envelope,
+            &webhook,
+            header(request.headers(), CONTENT_TYPE.as_str()),
+        )
+        .await
+        .map_err(|err| state.unavailable(err.to_string()))?;
+    state
+        .metrics
+        .publish_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let body = json!({"status": "published", "event_id": envelope.event_id, "kind": kind});
+    Ok(("published", HttpResponse::Ok().json(body)))
+}
+
+/// Reads the whole body, refusing it as soon as it passes the limit.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, IngressError> {
+    let declared =
+        header(request.headers(), "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(IngressError::PayloadTooLarge { limit });
+    }
+    let read = async {
+        use futures_util::StreamExt as _;
+        let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|err| IngressError::BadRequest(format!("cannot read the body: {err}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(IngressError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| IngressError::BodyTimeout)?
+}
+
+/// WooCommerce's unsigned `webhook_id=<n>` form post, sent when a webhook is saved.
+fn is_woocommerce_ping(body: &[u8]) -> bool {
+    body.strip_prefix(b"webhook_id=")
+        .is_some_and(|id| !id.is_empty() && id.len() <= 20 && id.iter().all(u8::is_ascii_digit))
+}
+
+fn is_adobe_validation_request(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v.get("validationUrl")
+            .is_some_and(serde_json::Value::is_string)
+            && v.get("event_id").is_none()
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[derive(serde::Deserialize)]
+struct ChallengeQuery {
+    challenge_code: Option<String>,
+    challenge: Option<String>,
+}
+
+/// eBay: `GET ?challenge_code=` gets `{"challengeResponse": hex}`. Adobe I/O: `GET ?challenge=`
+/// gets the challenge echoed.
+async fn challenge(
+    path: web::Path<(String, String)>,
+    query: web::Query<ChallengeQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngressError> {
+    let (platform_name, shop_name) = path.into_inner();
+    let (platform, shop) = find_shop(&state, &platform_name, &shop_name)?;
+    let query = query.into_inner();
+    let response = match (&shop.auth, platform) {
+        (
+            ShopAuth::Ebay {
+                verification_token,
+                endpoint_url,
+            },
+            _,
+        ) => {
+            let code = non_empty(query.challenge_code, "challenge_code")?;
+            let answer =
+                ebay::challenge_response(&code, verification_token.expose_secret(), endpoint_url);
+            HttpResponse::Ok().json(json!({"challengeResponse": answer}))
+        }
+        (ShopAuth::Adobe { .. }, _) => {
+            let challenge = non_empty(query.challenge, "challenge")?;
+            HttpResponse::Ok().json(json!({"challenge": challenge}))
+        }
+        (_, platform) => {
+            let result = Err(IngressError::MethodNotAllowed(
+                "this platform has no GET handshake; webhooks are POSTed",
+            ));
+            state.metrics.delivery(platform.as_str(), "bad_request");
+            return result;
+        }
+    };
+    state.metrics.delivery(platform.as_str(), "handshake");
+    Ok(response)
+}
+
+fn non_empty(value: Option<String>, name: &str) -> Result<String, IngressError> {
+    // Bounded: the value is echoed or hashed, never stored.
+    value
+        .filter(|v| !v.is_empty() && v.len() <= 512)
+        .ok_or_else(|| {
+            IngressError::BadRequest(format!("missing or invalid {name} query parameter"))
+        })
+}
+
+impl AppState {
+    fn unavailable(&self, reason: String) -> IngressError {
+        IngressError::Unavailable {
+            reason,
+            retry_after_secs: self.config.server.retry_after_secs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::SignatureError;
+
+    #[test]
+    fn only_a_bare_numeric_webhook_id_form_is_a_ping() {
+        assert!(is_woocommerce_ping(b"webhook_id=142"));
+        assert!(!is_woocommerce_ping(b"webhook_id="));
+        assert!(!is_woocommerce_ping(b"webhook_id=1&x=2"));
+        assert!(!is_woocommerce_ping(br#"{"webhook_id":1}"#));
+    }
+
+    #[test]
+    fn adobe_validation_requests_are_told_apart_from_events() {
+        assert!(is_adobe_validation_request(
+            br#"{"validationUrl":"https://csm.adobe.io/x"}"#
+        ));
+        assert!(!is_adobe_validation_request(
+            br#"{"validationUrl":"https://x","event_id":"e"}"#
+        ));
+        assert!(!is_adobe_validation_request(b"{}"));
+    }
+
+    #[test]
+    fn signature_errors_do_not_leak_into_responses() {
+        use actix_web::ResponseError;
+        let response = IngressError::Unauthorized(SignatureError::Mismatch).error_response();
+        assert_eq!(response.status(), 401);
+    }
+}

@@ -1,0 +1,229 @@
+//! Proof that a delivery came from the platform: each platform's scheme, over the raw bytes.
+//!
+//! A [`VerifiedWebhook`] can only be made by [`verify`], and only a `VerifiedWebhook` can be
+//! published, so nothing unverified reaches the broker.
+
+pub mod adobe;
+pub mod ebay;
+pub mod hmac_body;
+pub mod standard_webhooks;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::web::Bytes;
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+use xcs_shared::Platform;
+
+use crate::config::{Shop, ShopAuth};
+use crate::keys::{KeyError, KeyStore};
+
+/// Why a delivery is not accepted as genuine. Never carries a secret or a signature value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the {0} header is missing")]
+    MissingHeader(&'static str),
+    #[error("{0}")]
+    Malformed(&'static str),
+    #[error("the signature matches none of the shop's active secrets or keys")]
+    Mismatch,
+    #[error("the signed timestamp is outside the replay window")]
+    OutsideReplayWindow,
+    #[error("the signature uses an algorithm we do not accept")]
+    UnsupportedAlgorithm,
+    #[error("the platform does not know the signing key")]
+    UnknownKey,
+    #[error("the event is addressed to another Adobe client id")]
+    WrongRecipient,
+    #[error("a header the shop requires is missing or wrong")]
+    RequiredHeader,
+}
+
+impl SignatureError {
+    /// A short label for metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SignatureError::MissingHeader(_) => "missing_header",
+            SignatureError::Malformed(_) => "malformed",
+            SignatureError::Mismatch => "mismatch",
+            SignatureError::OutsideReplayWindow => "replay_window",
+            SignatureError::UnsupportedAlgorithm => "algorithm",
+            SignatureError::UnknownKey => "unknown_key",
+            SignatureError::WrongRecipient => "wrong_recipient",
+            SignatureError::RequiredHeader => "required_header",
+        }
+    }
+}
+
+/// Verification did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Not genuine: 401.
+    #[error(transparent)]
+    Rejected(#[from] SignatureError),
+    /// Cannot tell now (a key host is down): 503, the platform retries.
+    #[error(transparent)]
+    KeysUnavailable(KeyError),
+}
+
+/// A delivery whose signature checked out, with the exact bytes that were signed.
+#[derive(Debug)]
+pub struct VerifiedWebhook {
+    body: Bytes,
+}
+
+impl VerifiedWebhook {
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+/// What verification needs besides the request.
+pub struct Verifier<'a> {
+    pub keys: &'a KeyStore,
+    /// Unix seconds.
+    pub now: i64,
+    pub timestamp_tolerance: u64,
+}
+
+impl Verifier<'_> {
+    /// Verifies one delivery for `shop` under the shop's platform scheme.
+    ///
+    /// # Errors
+    /// [`VerifyError`].
+    pub async fn verify(
+        &self,
+        shop: &Shop,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<VerifiedWebhook, VerifyError> {
+        match &shop.auth {
+            ShopAuth::BodyHmac { keys } => {
+                let name = match shop.platform {
+                    Platform::WooCommerce => "X-WC-Webhook-Signature",
+                    _ => "X-Shopify-Hmac-Sha256",
+                };
+                // Shopify's newer "Events" deliveries use the same header without `X-`.
+                let signature = header(headers, name)
+                    .or_else(|| header(headers, "shopify-hmac-sha256"))
+                    .ok_or(SignatureError::MissingHeader(name))?;
+                hmac_body::verify(keys, &body, signature)?;
+            }
+            ShopAuth::StandardWebhooks {
+                keys,
+                required_headers,
+            } => {
+                let signed = standard_webhooks::SignedHeaders {
+                    id: sw_header(headers, "id")?,
+                    timestamp: sw_header(headers, "timestamp")?,
+                    signature: sw_header(headers, "signature")?,
+                };
+                standard_webhooks::verify(
+                    keys,
+                    signed,
+                    &body,
+                    self.now,
+                    Some(self.timestamp_tolerance),
+                )?;
+                for (name, expected) in required_headers {
+                    let actual = header(headers, name).unwrap_or_default();
+                    let same: bool = actual
+                        .as_bytes()
+                        .ct_eq(expected.expose_secret().as_bytes())
+                        .into();
+                    if !same {
+                        return Err(SignatureError::RequiredHeader.into());
+                    }
+                }
+            }
+            ShopAuth::Ebay { .. } => {
+                let value = header(headers, "X-EBAY-SIGNATURE")
+                    .ok_or(SignatureError::MissingHeader("X-EBAY-SIGNATURE"))?;
+                let signature = ebay::parse_signature_header(value)?;
+                let key = self
+                    .keys
+                    .ebay_key(&signature.kid)
+                    .await
+                    .map_err(key_error)?;
+                ebay::verify(&key, &body, &signature.signature)?;
+            }
+            ShopAuth::Adobe { client_id } => {
+                self.verify_adobe(headers, &body).await?;
+                if recipient_client_id(&body).as_deref() != Some(client_id.as_str()) {
+                    return Err(SignatureError::WrongRecipient.into());
+                }
+            }
+        }
+        Ok(VerifiedWebhook { body })
+    }
+
+    /// Adobe signs with two keys so it can rotate one; a delivery is genuine when either
+    /// signature verifies (Adobe's own SDK accepts either).
+    async fn verify_adobe(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
+        let pairs = [
+            ("x-adobe-digital-signature-1", "x-adobe-public-key1-path"),
+            ("x-adobe-digital-signature-2", "x-adobe-public-key2-path"),
+        ];
+        let mut outcome = Err(VerifyError::Rejected(SignatureError::MissingHeader(
+            "x-adobe-digital-signature-1",
+        )));
+        for (signature_header, path_header) in pairs {
+            let (Some(signature), Some(path)) = (
+                header(headers, signature_header),
+                header(headers, path_header),
+            ) else {
+                continue;
+            };
+            let attempt = match self.keys.adobe_key(path).await {
+                Ok(key) => adobe::verify(&key, body, signature).map_err(VerifyError::from),
+                Err(err) => Err(key_error(err)),
+            };
+            match attempt {
+                Ok(()) => return Ok(()),
+                // Remember the most useful failure: "try later" beats "wrong".
+                Err(err @ VerifyError::KeysUnavailable(_)) => outcome = Err(err),
+                Err(err) if !matches!(outcome, Err(VerifyError::KeysUnavailable(_))) => {
+                    outcome = Err(err);
+                }
+                Err(_) => {}
+            }
+        }
+        outcome
+    }
+}
+
+fn key_error(err: KeyError) -> VerifyError {
+    match err {
+        KeyError::Unknown(_) => VerifyError::Rejected(SignatureError::UnknownKey),
+        unavailable @ KeyError::Unavailable(_) => VerifyError::KeysUnavailable(unavailable),
+    }
+}
+
+/// A header's value, if present and valid UTF-8.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// A Standard Webhooks header, under its standard name or Svix's (`svix-id`, ...).
+pub fn sw_header<'a>(
+    headers: &'a HeaderMap,
+    part: &'static str,
+) -> Result<&'a str, SignatureError> {
+    let (standard, svix) = match part {
+        "id" => ("webhook-id", "svix-id"),
+        "timestamp" => ("webhook-timestamp", "svix-timestamp"),
+        _ => ("webhook-signature", "svix-signature"),
+    };
+    header(headers, standard)
+        .or_else(|| header(headers, svix))
+        .ok_or(SignatureError::MissingHeader(standard))
+}
+
+fn recipient_client_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Recipient {
+        recipient_client_id: String,
+    }
+    serde_json::from_slice::<Recipient>(body)
+        .ok()
+        .map(|r| r.recipient_client_id)
+}

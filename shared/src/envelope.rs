@@ -1,0 +1,148 @@
+//! The envelope: what the ingress says about a webhook, carried in AMQP headers beside the
+//! platform's raw, byte-identical body.
+//!
+//! Headers rather than a JSON wrapper, so the body that was verified is the body that is stored,
+//! and so RabbitMQ can route on the tenant (`xcs-tenant` is the consistent-hash key).
+
+use serde::{Deserialize, Serialize};
+
+use crate::platform::{EventKind, Platform};
+
+/// Version of this envelope; bumped when a header changes meaning.
+pub const ENVELOPE_VERSION: &str = "1";
+
+/// Header names. The `xcs-` prefix keeps them apart from RabbitMQ's own `x-` headers.
+pub mod header {
+    pub const VERSION: &str = "xcs-envelope";
+    pub const EVENT_ID: &str = "xcs-event-id";
+    pub const PLATFORM: &str = "xcs-platform";
+    pub const SHOP: &str = "xcs-shop";
+    /// The Xero tenant id; the shard exchange hashes on it.
+    pub const TENANT: &str = "xcs-tenant";
+    pub const KIND: &str = "xcs-kind";
+    pub const TOPIC: &str = "xcs-topic";
+    pub const DELIVERY_ID: &str = "xcs-delivery-id";
+    pub const RECEIVED_AT: &str = "xcs-received-at";
+}
+
+/// Everything the processor needs to know about an event besides its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Stable across a platform's retries of the same delivery; the processor dedupes on it.
+    pub event_id: String,
+    pub platform: Platform,
+    /// The shop's name in our configuration (the `{shop}` path segment).
+    pub shop: String,
+    /// The Xero tenant (organisation) id the shop books into.
+    pub tenant: String,
+    pub kind: EventKind,
+    /// The platform's own topic, e.g. `orders/paid`.
+    pub topic: String,
+    /// Unique to this HTTP receipt (the ingress's request id); two retries of one event share
+    /// an `event_id` but not a `delivery_id`.
+    pub delivery_id: String,
+    /// RFC 3339, UTC, when the ingress received the request.
+    pub received_at: String,
+}
+
+/// A header the envelope requires is missing or has a value we cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    #[error("message has no {0} header; it was not published by the ingress")]
+    Missing(&'static str),
+    #[error("header {name} has an invalid value {value:?}")]
+    Invalid { name: &'static str, value: String },
+}
+
+impl Envelope {
+    /// The headers to publish, in a fixed order.
+    pub fn headers(&self) -> [(&'static str, &str); 9] {
+        [
+            (header::VERSION, ENVELOPE_VERSION),
+            (header::EVENT_ID, &self.event_id),
+            (header::PLATFORM, self.platform.as_str()),
+            (header::SHOP, &self.shop),
+            (header::TENANT, &self.tenant),
+            (header::KIND, self.kind.as_str()),
+            (header::TOPIC, &self.topic),
+            (header::DELIVERY_ID, &self.delivery_id),
+            (header::RECEIVED_AT, &self.received_at),
+        ]
+    }
+
+    /// Reads an envelope back from message headers, given a lookup of string header values.
+    ///
+    /// # Errors
+    /// [`EnvelopeError`] when a header is missing or its value does not parse.
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, EnvelopeError> {
+        let required = |name: &'static str| get(name).ok_or(EnvelopeError::Missing(name));
+        fn parse<T: std::str::FromStr>(
+            name: &'static str,
+            value: Result<&str, EnvelopeError>,
+        ) -> Result<T, EnvelopeError> {
+            let value = value?;
+            value.parse().map_err(|_| EnvelopeError::Invalid {
+                name,
+                value: value.to_owned(),
+            })
+        }
+        Ok(Envelope {
+            event_id: required(header::EVENT_ID)?.to_owned(),
+            platform: parse(header::PLATFORM, required(header::PLATFORM))?,
+            shop: required(header::SHOP)?.to_owned(),
+            tenant: required(header::TENANT)?.to_owned(),
+            kind: parse(header::KIND, required(header::KIND))?,
+            topic: required(header::TOPIC)?.to_owned(),
+            delivery_id: required(header::DELIVERY_ID)?.to_owned(),
+            received_at: required(header::RECEIVED_AT)?.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn sample() -> Envelope {
+        Envelope {
+            event_id: "shopify:acme:b54557e4".into(),
+            platform: Platform::Shopify,
+            shop: "acme".into(),
+            tenant: "6f1c1ec6-7c6b-4b5e-9a0e-1b2c3d4e5f60".into(),
+            kind: EventKind::Order,
+            topic: "orders/paid".into(),
+            delivery_id: "0192f0c4-0000-7000-8000-000000000000".into(),
+            received_at: "2026-11-27T01:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn envelope_survives_a_round_trip_through_headers() {
+        let envelope = sample();
+        let headers: HashMap<&str, &str> = envelope.headers().into_iter().collect();
+        let back = Envelope::from_headers(|name| headers.get(name).copied()).unwrap();
+        assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn missing_or_bad_headers_are_named() {
+        let envelope = sample();
+        let mut headers: HashMap<&str, &str> = envelope.headers().into_iter().collect();
+        headers.remove(header::TENANT);
+        assert_eq!(
+            Envelope::from_headers(|name| headers.get(name).copied()),
+            Err(EnvelopeError::Missing(header::TENANT))
+        );
+        headers.insert(header::TENANT, "t");
+        headers.insert(header::KIND, "payout");
+        assert!(matches!(
+            Envelope::from_headers(|name| headers.get(name).copied()),
+            Err(EnvelopeError::Invalid {
+                name: header::KIND,
+                ..
+            })
+        ));
+    }
+}

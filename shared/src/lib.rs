@@ -1,0 +1,16 @@
+//! Types and names that the ingress and the processor must agree on.
+//!
+//! # Layout
+//! - [`platform`]: the commerce platforms, the event kinds, and which platform topic is which kind.
+//! - [`envelope`]: the AMQP headers every published event carries.
+//! - [`topology`]: exchange and queue names, and the RabbitMQ definitions built from them
+//!   (`deploy/rabbitmq/definitions.json` is generated from, and tested against, this module).
+//! - [`telemetry`]: the tracing subscriber both binaries install.
+
+pub mod envelope;
+pub mod platform;
+pub mod telemetry;
+pub mod topology;
+
+pub use envelope::Envelope;
+pub use platform::{EventKind, Platform};
