@@ -1,1 +1,49 @@
+//! Test doubles and helpers for the integration tests, the load generator and the benchmarks.
+//!
+//! Everything here talks to the real RabbitMQ on 127.0.0.1:5672 (management API on :15672,
+//! guest/guest); each test gets a vhost of its own, deleted when the test ends.
+//!
+//! # Layout
+//! - [`signer`]: signs deliveries exactly as each platform does, independently of the ingress's
+//!   verifiers.
+//! - [`keyserver`]: a fake eBay Notification API and Adobe key host.
+//! - [`broker`]: a throwaway vhost with the deployed topology, and helpers to read it.
+//! - [`proxy`]: a TCP proxy that can cut the ingress off from the broker.
+//! - [`ingress`]: starts the ingress in-process on port 0.
+//! - [`fixtures`]: realistic bodies per platform.
 
+pub mod broker;
+pub mod fixtures;
+pub mod ingress;
+pub mod keyserver;
+pub mod proxy;
+pub mod signer;
+
+use std::time::Duration;
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The workspace root, for files under `deploy/` and `tests/fixtures/`.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}

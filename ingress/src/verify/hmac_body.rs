@@ -39,10 +39,3 @@ pub fn verify(
         Err(SignatureError::Mismatch)
     }
 }
-
-/// The header value a platform would send for `body` under `key`.
-pub fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    BASE64.encode(mac.finalize().into_bytes())
-}
