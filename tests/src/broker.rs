@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use futures_util::StreamExt as _;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
@@ -23,6 +24,7 @@ pub fn amqp_addr() -> String {
 #[derive(Debug, Clone)]
 pub struct Landed {
     pub queue: String,
+    pub routing_key: String,
     pub body: Vec<u8>,
     pub properties: BasicProperties,
     /// String-valued headers.
@@ -123,24 +125,37 @@ impl TestBroker {
             .expect("connect to the test vhost")
     }
 
-    /// Takes every message now in `queue` (acknowledging it).
+    /// Takes every message now in `queue` (acknowledging it). Shard queues have a single
+    /// active consumer, which rules out `basic.get`, so this consumes for as many messages as
+    /// the queue reports.
     pub async fn take_all(&self, queue: &str) -> Vec<Landed> {
         let connection = self.connect().await;
         let channel = connection.create_channel().await.expect("channel");
+        let count = passive_declare(&channel, queue).await.message_count();
         let mut landed = Vec::new();
-        while let Some(message) = channel
-            .basic_get(queue.into(), BasicGetOptions::default())
-            .await
-            .expect("basic.get")
-        {
-            let delivery = message.delivery;
-            delivery.ack(BasicAckOptions::default()).await.expect("ack");
-            landed.push(Landed {
-                queue: queue.to_owned(),
-                headers: string_headers(delivery.properties.headers().as_ref()),
-                properties: delivery.properties,
-                body: delivery.data,
-            });
+        if count > 0 {
+            let mut consumer = channel
+                .basic_consume(
+                    queue.into(),
+                    "xcs-test-reader".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("basic.consume");
+            while landed.len() < count as usize {
+                let next = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await;
+                let Ok(Some(delivery)) = next else { break };
+                let delivery = delivery.expect("a delivery");
+                delivery.ack(BasicAckOptions::default()).await.expect("ack");
+                landed.push(Landed {
+                    queue: queue.to_owned(),
+                    routing_key: delivery.routing_key.to_string(),
+                    headers: string_headers(delivery.properties.headers().as_ref()),
+                    properties: delivery.properties,
+                    body: delivery.data,
+                });
+            }
         }
         let _ = connection.close(200, "done".into()).await;
         landed
@@ -176,20 +191,24 @@ impl TestBroker {
     pub async fn depth(&self, queue: &str) -> u32 {
         let connection = self.connect().await;
         let channel = connection.create_channel().await.expect("channel");
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("queue exists");
+        let declared = passive_declare(&channel, queue).await;
         let _ = connection.close(200, "done".into()).await;
         declared.message_count()
     }
+}
+
+async fn passive_declare(channel: &lapin::Channel, queue: &str) -> lapin::Queue {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("queue {queue} exists: {err}"))
 }
 
 fn string_headers(table: Option<&FieldTable>) -> BTreeMap<String, String> {

@@ -203,7 +203,17 @@ pub fn new_ebay_key() -> EbaySigningKey {
     EbaySigningKey::generate()
 }
 
-/// A fresh RSA key for a fake Adobe.
+/// A fresh RSA key for a fake Adobe (slow in debug builds; tests use [`adobe_test_key`]).
 pub fn new_adobe_key() -> rsa::PrivateKey {
     rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key generation")
+}
+
+/// One of the two committed test RSA keys (`tests/fixtures/keys`) for a fake Adobe; generating
+/// RSA keys in a debug build takes seconds.
+pub fn adobe_test_key(index: usize) -> rsa::PrivateKey {
+    use rsa::pkcs8::DecodePrivateKey;
+    let path =
+        crate::workspace_root().join(format!("tests/fixtures/keys/adobe-test-key-{index}.pem"));
+    let pem = std::fs::read_to_string(&path).expect("the test key exists");
+    rsa::PrivateKey::from_pkcs8_pem(&pem).expect("the test key parses")
 }
