@@ -610,3 +610,26 @@ mod tests {
         assert!(standard_webhooks_key(Platform::Etsy, "whsec_not base64!").is_err());
     }
 }
+
+#[cfg(test)]
+mod shipped_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_and_local_configs_are_valid() {
+        for (name, text) in [
+            (
+                "example",
+                include_str!("../../deploy/config/ingress.example.toml"),
+            ),
+            (
+                "local",
+                include_str!("../../deploy/config/ingress.local.toml"),
+            ),
+        ] {
+            let config = Config::from_toml(text, |_| None)
+                .unwrap_or_else(|err| panic!("deploy/config/ingress.{name}.toml: {err}"));
+            assert!(!config.shops.is_empty(), "{name}");
+        }
+    }
+}
