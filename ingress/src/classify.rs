@@ -60,15 +60,16 @@ pub fn classify(
             (topic.to_owned(), woocommerce_event_id(source, topic, body))
         }
         Platform::BigCommerce | Platform::Etsy => {
-            let field = if platform == Platform::Etsy {
-                "event_type"
+            // Etsy documents `event_type`; a CloudEvents-style `type` is accepted too.
+            let fields: &[&str] = if platform == Platform::Etsy {
+                &["event_type", "type"]
             } else {
-                "scope"
+                &["scope"]
             };
-            let topic = json()?
-                .get(field)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+            let body = json()?;
+            let topic = fields
+                .iter()
+                .find_map(|field| body.get(*field).and_then(Value::as_str))
                 .ok_or(Unclassifiable(if platform == Platform::Etsy {
                     "no event_type in the body"
                 } else {
@@ -76,7 +77,7 @@ pub fn classify(
                 }))?;
             let id =
                 sw_header(headers, "id").map_err(|_| Unclassifiable("no webhook-id header"))?;
-            (topic, id.to_owned())
+            (topic.to_owned(), id.to_owned())
         }
         Platform::Ebay => {
             let body = json()?;

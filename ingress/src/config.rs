@@ -135,12 +135,18 @@ pub enum ShopAuth {
         required_headers: Vec<(String, SecretString)>,
     },
     /// eBay: ECDSA with eBay's key; the shop's token and endpoint answer the challenge.
-    Ebay {
-        verification_token: SecretString,
-        endpoint_url: String,
-    },
-    /// Adobe I/O Events: RSA with Adobe's keys; events must name our client id as recipient.
-    Adobe { client_id: String },
+    Ebay { challenge: Option<EbayChallenge> },
+    /// Adobe I/O Events: RSA with Adobe's keys; when a client id is set, events must name it
+    /// as their recipient.
+    Adobe { client_id: Option<String> },
+}
+
+/// What eBay's endpoint validation is computed over.
+#[derive(Debug)]
+pub struct EbayChallenge {
+    pub verification_token: SecretString,
+    /// The exact URL registered with eBay.
+    pub endpoint_url: String,
 }
 
 /// A configuration problem, named precisely enough to fix.
@@ -243,13 +249,10 @@ impl Config {
             let shop = build_shop(&name, shop, &env_prefix, &env)?;
             shops.insert(name, shop);
         }
-        let needs_ebay = shops.values().any(|s| s.platform == Platform::Ebay);
-        if needs_ebay
-            && (raw.ebay.client_id.is_empty() || raw.ebay.client_secret.expose_secret().is_empty())
-        {
+        if raw.ebay.client_id.is_empty() != raw.ebay.client_secret.expose_secret().is_empty() {
             return Err(ConfigError::Invalid(
-                "an eBay shop is configured, so [ebay] needs client_id and client_secret \
-                 (or XCS_EBAY_CLIENT_SECRET) to fetch eBay's public keys"
+                "[ebay] needs both client_id and client_secret (or XCS_EBAY_CLIENT_SECRET), or \
+                 neither"
                     .into(),
             ));
         }
@@ -260,6 +263,37 @@ impl Config {
             adobe: raw.adobe,
             shops,
         })
+    }
+}
+
+impl Config {
+    /// Things that work but that an operator should know; logged at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let has = |platform| self.shops.values().any(|s| s.platform == platform);
+        if has(Platform::Ebay) && self.ebay.client_id.is_empty() {
+            warnings.push(
+                "[ebay] has no client_id/client_secret: eBay's public keys are fetched without \
+                 an application token, which the real eBay API refuses"
+                    .to_owned(),
+            );
+        }
+        for shop in self.shops.values() {
+            match &shop.auth {
+                ShopAuth::Ebay { challenge: None } => warnings.push(format!(
+                    "eBay shop {:?} has no verification_token/endpoint_url: eBay's endpoint \
+                     challenge will be refused",
+                    shop.name
+                )),
+                ShopAuth::Adobe { client_id: None } => warnings.push(format!(
+                    "magento shop {:?} has no client_id: events addressed to any Adobe client \
+                     are accepted",
+                    shop.name
+                )),
+                _ => {}
+            }
+        }
+        warnings
     }
 }
 
@@ -359,43 +393,33 @@ fn build_shop(
         }
         Platform::Etsy | Platform::BigCommerce => {
             needs_secrets()?;
-            let keys = secrets
-                .iter()
-                .map(|s| standard_webhooks_key(raw.platform, s.expose_secret()))
-                .collect::<Result<_, _>>()
-                .map_err(problem)?;
+            let mut keys = Vec::new();
+            for secret in &secrets {
+                keys.extend(standard_webhooks_keys(secret.expose_secret()).map_err(problem)?);
+            }
             ShopAuth::StandardWebhooks {
                 keys,
                 required_headers: raw.required_headers.into_iter().collect(),
             }
         }
-        Platform::Ebay => {
-            let verification_token = verification_token.ok_or_else(|| {
-                problem(format!(
-                    "an eBay shop needs verification_token (or {env_prefix}VERIFICATION_TOKEN) \
-                     to answer eBay's endpoint challenge"
-                ))
-            })?;
-            let endpoint_url = raw.endpoint_url.ok_or_else(|| {
-                problem(
-                    "an eBay shop needs endpoint_url: the exact URL registered with eBay, which \
-                     the challenge response is computed over"
-                        .into(),
-                )
-            })?;
-            ShopAuth::Ebay {
-                verification_token,
-                endpoint_url,
-            }
-        }
+        Platform::Ebay => ShopAuth::Ebay {
+            challenge: match (verification_token, raw.endpoint_url) {
+                (Some(token), Some(endpoint_url)) => Some(EbayChallenge {
+                    verification_token: token,
+                    endpoint_url,
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(problem(format!(
+                        "an eBay shop's challenge needs both verification_token (or \
+                         {env_prefix}VERIFICATION_TOKEN) and endpoint_url, the exact URL \
+                         registered with eBay"
+                    )));
+                }
+            },
+        },
         Platform::Magento => ShopAuth::Adobe {
-            client_id: raw.client_id.filter(|id| !id.is_empty()).ok_or_else(|| {
-                problem(
-                    "a magento shop needs client_id: the Adobe Developer Console client id that \
-                     events must name as recipient_client_id"
-                        .into(),
-                )
-            })?,
+            client_id: raw.client_id.filter(|id| !id.is_empty()),
         },
     };
     Ok(Shop {
@@ -410,25 +434,26 @@ fn raw_key(secret: &str) -> SecretBox<[u8]> {
     SecretBox::from(secret.as_bytes().to_vec().into_boxed_slice())
 }
 
-/// The HMAC key of a Standard Webhooks secret. `whsec_` secrets are base64 after the prefix, as
-/// the standard says. BigCommerce documents keying with the app's client secret itself (its
-/// samples hand base64(client secret) to the Standard Webhooks library), so a BigCommerce secret
-/// without the prefix is used as raw bytes; for Etsy such a secret is base64, like the reference
-/// library does.
-fn standard_webhooks_key(platform: Platform, secret: &str) -> Result<SecretBox<[u8]>, String> {
-    let encoded = match (platform, secret.strip_prefix("whsec_")) {
-        (_, Some(encoded)) => encoded,
-        (Platform::BigCommerce, None) => return Ok(raw_key(secret)),
-        (_, None) => secret,
-    };
-    BASE64
-        .decode(encoded)
-        .map(|key| SecretBox::from(key.into_boxed_slice()))
-        .map_err(|_| {
+/// The HMAC keys a Standard Webhooks secret may stand for. A `whsec_` secret is base64 after
+/// the prefix, as the standard says. Without the prefix the readings differ: the reference
+/// library base64-decodes it (Etsy's portal shows `whsec_` secrets, but an operator may paste
+/// the part after it), while BigCommerce keys with its app client secret as it is. Both
+/// candidates are tried; each is derived from the configured secret, so trying both admits no
+/// one else.
+fn standard_webhooks_keys(secret: &str) -> Result<Vec<SecretBox<[u8]>>, String> {
+    if let Some(encoded) = secret.strip_prefix("whsec_") {
+        let key = BASE64.decode(encoded).map_err(|_| {
             "a Standard Webhooks secret (whsec_...) must be base64 after the prefix; \
              copy it again from the platform's webhook portal"
                 .to_owned()
-        })
+        })?;
+        return Ok(vec![SecretBox::from(key.into_boxed_slice())]);
+    }
+    let mut keys = vec![raw_key(secret)];
+    if let Ok(decoded) = BASE64.decode(secret) {
+        keys.push(SecretBox::from(decoded.into_boxed_slice()));
+    }
+    Ok(keys)
 }
 
 /// PHP's `wp_specialchars_decode($s, ENT_QUOTES)`.
@@ -568,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    fn ebay_shops_need_app_credentials_and_a_challenge_token() {
+    fn an_ebay_challenge_needs_both_token_and_endpoint() {
         let ebay = r#"
             [amqp]
             uri = "amqp://localhost"
@@ -579,12 +604,15 @@ mod tests {
         "#;
         let err = Config::from_toml(ebay, no_env).unwrap_err().to_string();
         assert!(err.contains("verification_token"), "{err}");
-        let err = Config::from_toml(ebay, |name| {
+        let config = Config::from_toml(ebay, |name| {
             (name == "XCS_SHOP_BAY_VERIFICATION_TOKEN").then(|| "token".to_owned())
         })
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("client_id"), "{err}");
+        .unwrap();
+        assert!(matches!(
+            config.shops["bay"].auth,
+            ShopAuth::Ebay { challenge: Some(_) }
+        ));
+        assert!(config.warnings().iter().any(|w| w.contains("client_id")));
     }
 
     #[test]
@@ -601,13 +629,18 @@ mod tests {
     }
 
     #[test]
-    fn standard_webhooks_secrets_decode_per_platform() {
-        let key = standard_webhooks_key(Platform::Etsy, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-            .unwrap();
-        assert_eq!(key.expose_secret().len(), 24);
-        let key = standard_webhooks_key(Platform::BigCommerce, "bc_test_client_secret").unwrap();
-        assert_eq!(key.expose_secret(), b"bc_test_client_secret");
-        assert!(standard_webhooks_key(Platform::Etsy, "whsec_not base64!").is_err());
+    fn standard_webhooks_secrets_are_read_both_ways_unless_prefixed() {
+        let lengths = |secret| -> Vec<usize> {
+            standard_webhooks_keys(secret)
+                .unwrap()
+                .iter()
+                .map(|k| k.expose_secret().len())
+                .collect()
+        };
+        assert_eq!(lengths("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), [24]);
+        assert_eq!(lengths("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), [32, 24]);
+        assert_eq!(lengths("bc_test_client_secret"), [21]);
+        assert!(standard_webhooks_keys("whsec_not base64!").is_err());
     }
 }
 

@@ -18,6 +18,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = Config::load(&args.config).context("invalid configuration")?;
     xcs_shared::telemetry::init(config.server.log_format);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let app = Application::build(config).context("cannot start the ingress")?;
     tracing::info!(port = app.port(), "ingress listening");
     app.run_until_stopped(xcs_shared::telemetry::shutdown_signal())

@@ -90,6 +90,41 @@ impl TestBroker {
         .await;
     }
 
+    /// Has the broker close every client connection of this vhost, as a broker restart or an
+    /// operator's `rabbitmqctl close_all_connections` does.
+    pub async fn close_connections(&self) -> usize {
+        let url = format!("{}/api/vhosts/{}/connections", management_url(), self.vhost);
+        let connections: Vec<serde_json::Value> = self
+            .http
+            .get(url)
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .expect("management API")
+            .json()
+            .await
+            .expect("a connection list");
+        for connection in &connections {
+            let name = connection["name"].as_str().expect("connections have names");
+            let encoded: String = name
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    other => format!("%{other:02X}"),
+                })
+                .collect();
+            self.api(
+                reqwest::Method::DELETE,
+                &format!("/api/connections/{encoded}"),
+                None,
+            )
+            .await;
+        }
+        connections.len()
+    }
+
     async fn api(&self, method: reqwest::Method, path: &str, body: Option<String>) {
         let mut request = self
             .http

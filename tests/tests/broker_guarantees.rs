@@ -127,6 +127,39 @@ async fn with_the_broker_gone_webhooks_get_503_and_after_it_returns_nothing_ackn
 }
 
 #[tokio::test]
+async fn when_the_broker_closes_the_connection_the_ingress_reconnects_on_its_own() {
+    let harness = Harness::start().await;
+    assert_eq!(
+        harness.ingress.send(&shopify_delivery(1)).await.status(),
+        200
+    );
+    let closed = eventually(
+        Duration::from_secs(5),
+        "the ingress's connection",
+        || async {
+            let closed = harness.broker.close_connections().await;
+            (closed > 0).then_some(closed)
+        },
+    )
+    .await;
+    assert!(closed >= 1);
+    eventually(
+        Duration::from_secs(10),
+        "a 200 after the reconnection",
+        || async {
+            (harness.ingress.send(&shopify_delivery(2)).await.status() == 200).then_some(())
+        },
+    )
+    .await;
+    harness.ingress.wait_ready().await;
+    let landed = harness
+        .broker
+        .take_shards_when(2, Duration::from_secs(10))
+        .await;
+    assert_eq!(landed.len(), 2);
+}
+
+#[tokio::test]
 async fn a_message_the_broker_cannot_route_is_a_503_not_a_success() {
     // The exchanges and queues exist but nothing binds them: every publish comes back as a
     // basic.return, which lapin reports as an ack carrying the returned message.

@@ -67,7 +67,7 @@ async fn receive(
         topic = tracing::field::Empty,
         kind = tracing::field::Empty,
     );
-    state.metrics.in_flight.inc();
+    let in_flight = InFlight::enter(&state.metrics.in_flight);
     let result = handle(
         &request,
         &platform_name,
@@ -78,7 +78,7 @@ async fn receive(
     )
     .instrument(span.clone())
     .await;
-    state.metrics.in_flight.dec();
+    drop(in_flight);
 
     let _entered = span.enter();
     let label = platform_label(&platform_name);
@@ -106,6 +106,23 @@ async fn receive(
         }
     }
     result.map(|(_, response)| response)
+}
+
+/// Counts a request in flight until dropped, including when the client goes away and actix
+/// drops the handler mid-way.
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Unknown platform names must not become metric labels.
@@ -266,29 +283,32 @@ async fn challenge(
     let (platform_name, shop_name) = path.into_inner();
     let (platform, shop) = find_shop(&state, &platform_name, &shop_name)?;
     let query = query.into_inner();
-    let response = match (&shop.auth, platform) {
-        (
-            ShopAuth::Ebay {
-                verification_token,
-                endpoint_url,
-            },
-            _,
-        ) => {
+    let response = match &shop.auth {
+        ShopAuth::Ebay { challenge } => {
             let code = non_empty(query.challenge_code, "challenge_code")?;
-            let answer =
-                ebay::challenge_response(&code, verification_token.expose_secret(), endpoint_url);
+            let challenge = challenge.as_ref().ok_or_else(|| {
+                IngressError::BadRequest(format!(
+                    "shop {:?} has no verification_token and endpoint_url configured, so eBay's \
+                     challenge cannot be answered",
+                    shop.name
+                ))
+            })?;
+            let answer = ebay::challenge_response(
+                &code,
+                challenge.verification_token.expose_secret(),
+                &challenge.endpoint_url,
+            );
             HttpResponse::Ok().json(json!({"challengeResponse": answer}))
         }
-        (ShopAuth::Adobe { .. }, _) => {
+        ShopAuth::Adobe { .. } => {
             let challenge = non_empty(query.challenge, "challenge")?;
             HttpResponse::Ok().json(json!({"challenge": challenge}))
         }
-        (_, platform) => {
-            let result = Err(IngressError::MethodNotAllowed(
+        _ => {
+            state.metrics.delivery(platform.as_str(), "bad_request");
+            return Err(IngressError::MethodNotAllowed(
                 "this platform has no GET handshake; webhooks are POSTed",
             ));
-            state.metrics.delivery(platform.as_str(), "bad_request");
-            return result;
         }
     };
     state.metrics.delivery(platform.as_str(), "handshake");

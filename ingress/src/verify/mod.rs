@@ -148,7 +148,9 @@ impl Verifier<'_> {
             }
             ShopAuth::Adobe { client_id } => {
                 self.verify_adobe(headers, &body).await?;
-                if recipient_client_id(&body).as_deref() != Some(client_id.as_str()) {
+                if let Some(client_id) = client_id
+                    && recipient_client_id(&body).as_deref() != Some(client_id.as_str())
+                {
                     return Err(SignatureError::WrongRecipient.into());
                 }
             }
