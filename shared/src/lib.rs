@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! - [`platform`]: the commerce platforms, the event kinds, and which platform topic is which kind.
+//! - [`domain`]: orders, refunds and stock changes, normalised from every platform.
 //! - [`envelope`]: the AMQP headers every published event carries.
 //! - [`topology`]: exchange and queue names, and the RabbitMQ definitions built from them
 //!   (`deploy/rabbitmq/definitions.json` is generated from, and tested against, this module).
 //! - [`telemetry`]: the tracing subscriber both binaries install.
 
+pub mod domain;
 pub mod envelope;
 pub mod platform;
 pub mod telemetry;
