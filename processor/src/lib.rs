@@ -1,0 +1,11 @@
+//! The processor: consumes the events the ingress published, normalises each platform into the
+//! shared domain model, maps it onto the shop's Xero setup, and books it in Xero exactly once.
+//!
+//! # Layout
+//! - [`normalise`]: each platform's payloads into `xcs_shared::domain`.
+//! - [`mapping`]: domain documents onto a shop's accounts, tax types and items, as Xero
+//!   documents whose totals equal the platform's to the cent (pure; no I/O).
+//! - [`xero`]: the Xero Accounting API's request and response types.
+
+pub mod mapping;
+pub mod xero;

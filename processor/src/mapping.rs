@@ -1,0 +1,928 @@
+//! Domain documents onto a shop's Xero setup. Pure: no I/O, so every rule here is tested to
+//! the cent without a server.
+//!
+//! The rules that keep the books equal to what the customer was charged:
+//! - Each line carries the tax the platform charged as an explicit `TaxAmount`; Xero would
+//!   otherwise compute and round tax per line its own way, and the tax account would drift.
+//! - Xero rounds every line amount to 2 dp. Where the platform's total still differs from the
+//!   sum Xero will compute, an untaxed rounding line on the shop's rounding account makes up
+//!   the difference. A difference larger than rounding can explain is an error, not a line.
+//! - Credit notes cannot carry discounts in Xero, so refund lines are sent net.
+//! - Gift cards sold go to a liability account; gift cards redeemed are payments out of it.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Deserialize;
+use xcs_shared::domain::{Line, LineKind, Order, PaymentMethod, Refund, TaxMode};
+
+use crate::xero::types::{
+    self, AccountRef, ContactRef, CreditNote, Invoice, LineAmountTypes, LineItem,
+};
+
+/// Where a shop's money goes in Xero.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopMapping {
+    /// Put before the platform's order number to make the Xero invoice number, e.g. `"SH-"`
+    /// gives `SH-1001`. Distinct per shop, so two shops' order 1001 do not collide.
+    pub document_prefix: String,
+    pub accounts: Accounts,
+    /// Clearing account per payment gateway (`paypal = "617"`); others use
+    /// `accounts.clearing`.
+    #[serde(default)]
+    pub gateway_accounts: BTreeMap<String, String>,
+    pub tax: TaxMapping,
+    /// Xero item codes by platform SKU. SKUs not listed are booked without an item.
+    #[serde(default)]
+    pub items: BTreeMap<String, String>,
+}
+
+/// Account codes, as in the Xero chart of accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounts {
+    pub sales: String,
+    pub shipping: String,
+    /// Order-level discounts not allocated to a line.
+    pub discounts: String,
+    /// A liability account with payments enabled: gift cards sold are credited to it,
+    /// redemptions are paid out of it.
+    pub gift_cards: String,
+    /// Fees charged to the customer (surcharges, handling).
+    pub fees: String,
+    /// The rounding account (Xero's system account ROUNDING, often 860).
+    pub rounding: String,
+    /// Where payments land: a BANK account or one with payments enabled.
+    pub clearing: String,
+    /// Refund adjustments that are neither goods nor shipping; defaults to `sales`.
+    #[serde(default)]
+    pub adjustments: Option<String>,
+}
+
+/// How platform taxes become Xero tax types.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxMapping {
+    /// By the platform's tax name (Shopify tax line title, WooCommerce rate code), compared
+    /// case-insensitively. Checked first.
+    #[serde(default)]
+    pub by_label: BTreeMap<String, String>,
+    /// By rate in percent (`"15" = "OUTPUT2"`, `"7.5" = "TAX001"`).
+    #[serde(default)]
+    pub by_rate: BTreeMap<String, String>,
+    /// For lines on which no tax was charged (zero-rated, exempt, gift cards).
+    pub untaxed: String,
+    /// For the rounding line: a tax type with no tax that the rounding account accepts,
+    /// usually `NONE`.
+    #[serde(default = "default_no_tax")]
+    pub no_tax: String,
+}
+
+fn default_no_tax() -> String {
+    "NONE".to_owned()
+}
+
+/// A document that cannot be mapped with the shop's settings. Permanent: fixing the mapping
+/// (or the normaliser) and replaying the event is the way out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error(
+        "no Xero tax type for tax {label:?} at rate {rate}; add it under tax.by_label or tax.by_rate \
+         in the shop's mapping"
+    )]
+    UnmappedTax { label: String, rate: String },
+    #[error(
+        "the lines add up to {computed} but the platform's total is {platform}: more than rounding \
+         explains ({lines} lines); the payload was not normalised correctly"
+    )]
+    TotalMismatch {
+        computed: Decimal,
+        platform: Decimal,
+        lines: usize,
+    },
+    #[error("the document has no lines")]
+    NoLines,
+    #[error("the total is negative ({0}); Xero accepts no negative documents")]
+    NegativeTotal(Decimal),
+}
+
+/// An invoice ready to send, with what Xero will compute for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedInvoice {
+    pub invoice: Invoice,
+    /// Equals the platform's total by construction.
+    pub total: Decimal,
+    pub total_tax: Decimal,
+}
+
+/// A credit note ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedCreditNote {
+    pub credit_note: CreditNote,
+    pub total: Decimal,
+    pub total_tax: Decimal,
+}
+
+/// A payment to make against a document once it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPayment {
+    pub account: String,
+    pub amount: Decimal,
+    pub date: time::Date,
+    pub reference: String,
+}
+
+/// Xero accepts 4 decimal places on unit amounts and quantities (with `unitdp=4`).
+const UNIT_DP: u32 = 4;
+
+/// How far the platform's total may be from the sum of rounded lines before it is an error:
+/// half a cent of rounding per line amount and per tax amount, plus a cent.
+fn rounding_tolerance(lines: usize) -> Decimal {
+    Decimal::new(1, 2) * Decimal::from(lines + 1)
+}
+
+pub fn round2(value: Decimal) -> Decimal {
+    value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// The Xero invoice number for an order: the shop's prefix and the order number without a
+/// leading `#` or spaces.
+pub fn invoice_number(mapping: &ShopMapping, order_number: &str) -> String {
+    let number: String = order_number
+        .trim()
+        .trim_start_matches('#')
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    truncate(format!("{}{number}", mapping.document_prefix), 255)
+}
+
+/// The Xero credit note number for a refund of an order.
+pub fn credit_note_number(mapping: &ShopMapping, order_number: &str, refund_id: &str) -> String {
+    truncate(
+        format!("{}-R{refund_id}", invoice_number(mapping, order_number)),
+        255,
+    )
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    while s.len() > max {
+        s.pop();
+    }
+    s
+}
+
+fn date(d: time::Date) -> String {
+    d.to_string()
+}
+
+impl ShopMapping {
+    fn account_for(&self, kind: LineKind) -> &str {
+        match kind {
+            LineKind::Product => &self.accounts.sales,
+            LineKind::Shipping => &self.accounts.shipping,
+            LineKind::Fee => &self.accounts.fees,
+            LineKind::GiftCardSale => &self.accounts.gift_cards,
+            LineKind::Discount => &self.accounts.discounts,
+            LineKind::Adjustment => self
+                .accounts
+                .adjustments
+                .as_deref()
+                .unwrap_or(&self.accounts.sales),
+        }
+    }
+
+    fn tax_type_for(&self, line: &Line) -> Result<String, MappingError> {
+        if line.tax.is_zero() && line.tax_rate.is_none_or(|rate| rate.is_zero()) {
+            return Ok(self.tax.untaxed.clone());
+        }
+        if let Some(label) = &line.tax_label
+            && let Some((_, tax_type)) = self
+                .tax
+                .by_label
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(label.trim()))
+        {
+            return Ok(tax_type.clone());
+        }
+        if let Some(rate) = line.tax_rate {
+            let percent = (rate * Decimal::ONE_HUNDRED).normalize();
+            let found = self.tax.by_rate.iter().find(|(key, _)| {
+                key.trim()
+                    .trim_end_matches('%')
+                    .parse::<Decimal>()
+                    .is_ok_and(|k| k.normalize() == percent)
+            });
+            if let Some((_, tax_type)) = found {
+                return Ok(tax_type.clone());
+            }
+        }
+        if line.tax.is_zero() {
+            return Ok(self.tax.untaxed.clone());
+        }
+        Err(MappingError::UnmappedTax {
+            label: line.tax_label.clone().unwrap_or_default(),
+            rate: line.tax_rate.map_or("unknown".to_owned(), |r| {
+                format!("{}%", (r * Decimal::ONE_HUNDRED).normalize())
+            }),
+        })
+    }
+
+    /// The Xero line for a domain line. `allow_discount` is false for credit notes.
+    fn line_item(&self, line: &Line, allow_discount: bool) -> Result<LineItem, MappingError> {
+        // Discounts and negative adjustments reduce the document: their amounts are stored
+        // positive on a Discount line.
+        let sign = if line.kind == LineKind::Discount {
+            Decimal::NEGATIVE_ONE
+        } else {
+            Decimal::ONE
+        };
+        let exact_unit = line.unit_price.normalize().scale() <= UNIT_DP
+            && line.quantity.normalize().scale() <= UNIT_DP;
+        let discount = round2(line.discount);
+        let (quantity, unit_amount, discount_amount, description) =
+            if !exact_unit || (!allow_discount && !discount.is_zero()) {
+                // Xero cannot hold the unit price exactly (or cannot hold a discount here): book
+                // the line's net amount as one unit and keep the detail in the description.
+                let description = format!(
+                    "{} ({} × {}{})",
+                    line.description,
+                    line.quantity.normalize(),
+                    line.unit_price.normalize(),
+                    if discount.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" − {discount}")
+                    }
+                );
+                (Decimal::ONE, round2(line.net_amount()), None, description)
+            } else {
+                (
+                    line.quantity.normalize(),
+                    line.unit_price.normalize(),
+                    (!discount.is_zero()).then_some(discount),
+                    line.description.clone(),
+                )
+            };
+        Ok(LineItem {
+            description: truncate(description, 4000),
+            quantity,
+            unit_amount: unit_amount * sign,
+            item_code: line
+                .sku
+                .as_ref()
+                .and_then(|sku| self.items.get(sku))
+                .cloned(),
+            account_code: self.account_for(line.kind).to_owned(),
+            tax_type: self.tax_type_for(line)?,
+            tax_amount: round2(line.tax) * sign,
+            discount_amount: discount_amount.map(|d| d * sign),
+        })
+    }
+
+    /// Lines for a document whose platform total is `total` and tax `total_tax`, with the
+    /// tax and rounding corrections described in the module docs.
+    fn document_lines(
+        &self,
+        lines: &[Line],
+        mode: TaxMode,
+        total: Decimal,
+        total_tax: Decimal,
+        allow_discount: bool,
+    ) -> Result<(Vec<LineItem>, Decimal), MappingError> {
+        if lines.is_empty() {
+            return Err(MappingError::NoLines);
+        }
+        let mut items = lines
+            .iter()
+            .map(|line| self.line_item(line, allow_discount))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // Per-line tax rounded to cents may not add up to the tax the platform collected
+        // (platforms that keep 4 dp per line); the cents go to the line with the most tax.
+        let tax_sum: Decimal = items.iter().map(|i| i.tax_amount).sum();
+        let tax_gap = round2(total_tax) - tax_sum;
+        if !tax_gap.is_zero() && tax_gap.abs() <= rounding_tolerance(items.len()) {
+            if let Some(largest) = items.iter_mut().max_by_key(|i| i.tax_amount.abs()) {
+                largest.tax_amount += tax_gap;
+            }
+        }
+        let tax: Decimal = items.iter().map(|i| i.tax_amount).sum();
+
+        let computed = xero_total(&items, mode);
+        let gap = round2(total) - computed;
+        if gap.abs() > rounding_tolerance(items.len()) {
+            return Err(MappingError::TotalMismatch {
+                computed,
+                platform: total,
+                lines: items.len(),
+            });
+        }
+        if !gap.is_zero() {
+            items.push(LineItem {
+                description: "Rounding adjustment: Xero rounds each line to cents".to_owned(),
+                quantity: Decimal::ONE,
+                unit_amount: gap,
+                item_code: None,
+                account_code: self.accounts.rounding.clone(),
+                tax_type: self.tax.no_tax.clone(),
+                tax_amount: Decimal::ZERO,
+                discount_amount: None,
+            });
+        }
+        Ok((items, tax))
+    }
+
+    /// The invoice for an order.
+    ///
+    /// # Errors
+    /// [`MappingError`] when a tax is unmapped or the figures do not add up.
+    pub fn invoice(
+        &self,
+        order: &Order,
+        contact: ContactRef,
+    ) -> Result<MappedInvoice, MappingError> {
+        if order.total.is_sign_negative() && !order.total.is_zero() {
+            return Err(MappingError::NegativeTotal(order.total));
+        }
+        let (line_items, total_tax) = self.document_lines(
+            &order.lines,
+            order.tax_mode,
+            order.total,
+            order.total_tax,
+            true,
+        )?;
+        Ok(MappedInvoice {
+            invoice: Invoice {
+                kind: types::ACCREC.to_owned(),
+                contact,
+                date: date(order.date),
+                due_date: date(order.date),
+                invoice_number: invoice_number(self, &order.number),
+                reference: truncate(
+                    format!("{} order {}", order.platform, order.number.trim()),
+                    255,
+                ),
+                currency_code: order.currency.to_string(),
+                line_amount_types: amount_types(order.tax_mode),
+                status: types::AUTHORISED.to_owned(),
+                line_items,
+            },
+            total: round2(order.total),
+            total_tax,
+        })
+    }
+
+    /// The credit note for a refund.
+    ///
+    /// # Errors
+    /// [`MappingError`] when a tax is unmapped or the figures do not add up.
+    pub fn credit_note(
+        &self,
+        refund: &Refund,
+        contact: ContactRef,
+    ) -> Result<MappedCreditNote, MappingError> {
+        if refund.total.is_sign_negative() && !refund.total.is_zero() {
+            return Err(MappingError::NegativeTotal(refund.total));
+        }
+        let (line_items, total_tax) = self.document_lines(
+            &refund.lines,
+            refund.tax_mode,
+            refund.total,
+            refund.total_tax,
+            false,
+        )?;
+        Ok(MappedCreditNote {
+            credit_note: CreditNote {
+                kind: types::ACCRECCREDIT.to_owned(),
+                contact,
+                date: date(refund.date),
+                credit_note_number: credit_note_number(
+                    self,
+                    &refund.order_number,
+                    &refund.refund_id,
+                ),
+                reference: truncate(
+                    format!(
+                        "{} refund {} of order {}",
+                        refund.platform,
+                        refund.refund_id,
+                        refund.order_number.trim()
+                    ),
+                    255,
+                ),
+                currency_code: refund.currency.to_string(),
+                line_amount_types: amount_types(refund.tax_mode),
+                status: types::AUTHORISED.to_owned(),
+                line_items,
+            },
+            total: round2(refund.total),
+            total_tax,
+        })
+    }
+
+    /// The account a payment by `method` lands in (or, for a refund, leaves from).
+    pub fn payment_account(&self, method: &PaymentMethod) -> &str {
+        match method {
+            PaymentMethod::GiftCard => &self.accounts.gift_cards,
+            PaymentMethod::Gateway { name } => self
+                .gateway_accounts
+                .get(name)
+                .unwrap_or(&self.accounts.clearing),
+        }
+    }
+
+    /// The payments received for an order, capped at the invoice total (a platform that
+    /// reports more paid than charged has overcharged; Xero refuses overpayment here).
+    pub fn order_payments(&self, order: &Order, invoice_total: Decimal) -> Vec<PlannedPayment> {
+        plan_payments(self, &order.payments, invoice_total, &order.number)
+    }
+
+    /// The money a refund paid back, capped at what the credit note has left.
+    pub fn refund_payments(
+        &self,
+        refund: &Refund,
+        remaining_credit: Decimal,
+    ) -> Vec<PlannedPayment> {
+        plan_payments(
+            self,
+            &refund.returned,
+            remaining_credit,
+            &refund.order_number,
+        )
+    }
+}
+
+fn plan_payments(
+    mapping: &ShopMapping,
+    payments: &[xcs_shared::domain::Payment],
+    cap: Decimal,
+    number: &str,
+) -> Vec<PlannedPayment> {
+    let mut left = cap;
+    let mut planned = Vec::new();
+    for payment in payments {
+        let amount = round2(payment.amount).min(left);
+        if amount <= Decimal::ZERO {
+            continue;
+        }
+        left -= amount;
+        let method = match &payment.method {
+            PaymentMethod::GiftCard => "gift card".to_owned(),
+            PaymentMethod::Gateway { name } => name.clone(),
+        };
+        planned.push(PlannedPayment {
+            account: mapping.payment_account(&payment.method).to_owned(),
+            amount,
+            date: payment.date,
+            reference: truncate(
+                match &payment.reference {
+                    Some(reference) => format!("{method} {reference} ({})", number.trim()),
+                    None => format!("{method} ({})", number.trim()),
+                },
+                255,
+            ),
+        });
+    }
+    planned
+}
+
+fn amount_types(mode: TaxMode) -> LineAmountTypes {
+    match mode {
+        TaxMode::Exclusive => LineAmountTypes::Exclusive,
+        TaxMode::Inclusive => LineAmountTypes::Inclusive,
+    }
+}
+
+/// The total Xero computes for these lines: each line amount rounded to cents, plus the
+/// explicit tax amounts when prices exclude tax.
+pub fn xero_total(items: &[LineItem], mode: TaxMode) -> Decimal {
+    items
+        .iter()
+        .map(|item| {
+            let amount =
+                round2(item.quantity * item.unit_amount - item.discount_amount.unwrap_or_default());
+            match mode {
+                TaxMode::Exclusive => amount + item.tax_amount,
+                TaxMode::Inclusive => amount,
+            }
+        })
+        .sum()
+}
+
+/// A plain account reference.
+pub fn account(code: &str) -> AccountRef {
+    AccountRef {
+        code: code.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use xcs_shared::Platform;
+    use xcs_shared::domain::{Currency, Payment};
+
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn mapping() -> ShopMapping {
+        toml_mapping(
+            r#"
+            document_prefix = "SH-"
+            gateway_accounts = { paypal = "617" }
+            items = { "IPOD-342-N" = "IPOD" }
+            [accounts]
+            sales = "200"
+            shipping = "205"
+            discounts = "210"
+            gift_cards = "825"
+            fees = "260"
+            rounding = "860"
+            clearing = "615"
+            [tax]
+            by_label = { "GST" = "OUTPUT2" }
+            by_rate = { "15" = "OUTPUT2", "7.5" = "TAX001" }
+            untaxed = "ZERORATED"
+            "#,
+        )
+    }
+
+    fn toml_mapping(text: &str) -> ShopMapping {
+        toml::from_str(text).unwrap()
+    }
+
+    fn line(
+        kind: LineKind,
+        qty: &str,
+        unit: &str,
+        discount: &str,
+        tax: &str,
+        rate: Option<&str>,
+    ) -> Line {
+        Line {
+            kind,
+            sku: None,
+            description: format!("{kind:?}"),
+            quantity: d(qty),
+            unit_price: d(unit),
+            discount: d(discount),
+            tax: d(tax),
+            tax_rate: rate.map(d),
+            tax_label: None,
+        }
+    }
+
+    fn order(mode: TaxMode, lines: Vec<Line>, total: &str, tax: &str) -> Order {
+        Order {
+            platform: Platform::Shopify,
+            order_id: "820982911946154508".into(),
+            number: "#1001".into(),
+            date: time::macros::date!(2026 - 11 - 27),
+            currency: Currency::try_from("NZD".to_owned()).unwrap(),
+            tax_mode: mode,
+            customer: None,
+            lines,
+            total: d(total),
+            total_tax: d(tax),
+            payments: vec![],
+            cancelled: false,
+        }
+    }
+
+    fn contact() -> ContactRef {
+        ContactRef {
+            contact_id: "c-1".into(),
+        }
+    }
+
+    fn xero_tax(items: &[LineItem]) -> Decimal {
+        items.iter().map(|i| i.tax_amount).sum()
+    }
+
+    #[test]
+    fn per_line_tax_from_the_platform_keeps_xeros_rounding_example_exact() {
+        // Xero's rounding guide: three lines at 15% whose tax rounded per line totals 11.44,
+        // while the platform taxed the 76.30 subtotal: 11.45. The platform's per-line figures
+        // are sent as TaxAmount, so Xero's tax is the platform's.
+        let lines = vec![
+            line(LineKind::Product, "1", "25.43", "0", "3.82", Some("0.15")),
+            line(LineKind::Product, "1", "25.43", "0", "3.81", Some("0.15")),
+            line(LineKind::Product, "1", "25.44", "0", "3.82", Some("0.15")),
+        ];
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "87.75", "11.45"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(items.len(), 3, "no rounding line needed");
+        assert_eq!(xero_tax(items), d("11.45"));
+        assert_eq!(xero_total(items, TaxMode::Exclusive), d("87.75"));
+        assert!(
+            items
+                .iter()
+                .all(|i| i.tax_type == "OUTPUT2" && i.account_code == "200")
+        );
+        assert_eq!(mapped.invoice.invoice_number, "SH-1001");
+        assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
+    }
+
+    #[test]
+    fn tax_cents_lost_to_per_line_rounding_go_to_the_largest_line() {
+        // A platform keeping 4 dp per line: 3.8150 + 3.8150 + 3.8200 = 11.45, but rounded per
+        // line it would be 11.46.
+        let lines = vec![
+            line(
+                LineKind::Product,
+                "1",
+                "25.4333",
+                "0",
+                "3.8150",
+                Some("0.15"),
+            ),
+            line(
+                LineKind::Product,
+                "1",
+                "25.4333",
+                "0",
+                "3.8150",
+                Some("0.15"),
+            ),
+            line(
+                LineKind::Product,
+                "1",
+                "25.4334",
+                "0",
+                "3.8200",
+                Some("0.15"),
+            ),
+        ];
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "87.75", "11.45"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(xero_tax(items), d("11.45"));
+        assert_eq!(mapped.total_tax, d("11.45"));
+        assert_eq!(xero_total(items, TaxMode::Exclusive), d("87.75"));
+    }
+
+    #[test]
+    fn an_inclusive_total_xero_would_round_differently_gets_a_rounding_line() {
+        // 3 × 33.3333 incl. tax: Xero computes 100.00, the customer paid 99.99.
+        let lines = vec![line(
+            LineKind::Product,
+            "3",
+            "33.3333",
+            "0",
+            "13.04",
+            Some("0.15"),
+        )];
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Inclusive, lines, "99.99", "13.04"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(items.len(), 2);
+        let rounding = &items[1];
+        assert_eq!(rounding.account_code, "860");
+        assert_eq!(rounding.tax_type, "NONE");
+        assert_eq!(rounding.unit_amount, d("-0.01"));
+        assert_eq!(rounding.tax_amount, Decimal::ZERO);
+        assert_eq!(xero_total(items, TaxMode::Inclusive), d("99.99"));
+        assert_eq!(
+            xero_tax(items),
+            d("13.04"),
+            "the tax account is untouched by rounding"
+        );
+    }
+
+    #[test]
+    fn fixed_and_percentage_discounts_shipping_and_zero_rated_lines() {
+        let mut gift = line(LineKind::GiftCardSale, "1", "50", "0", "0", None);
+        gift.description = "Gift card".into();
+        let mut ipod = line(
+            LineKind::Product,
+            "1",
+            "199.00",
+            "10.00",
+            "28.35",
+            Some("0.15"),
+        );
+        ipod.sku = Some("IPOD-342-N".into());
+        let lines = vec![
+            ipod,
+            // 10% off 3 × 19.99 = 5.997, which the platform rounded to 6.00.
+            line(
+                LineKind::Product,
+                "3",
+                "19.99",
+                "6.00",
+                "8.10",
+                Some("0.15"),
+            ),
+            line(LineKind::Shipping, "1", "10.00", "0", "1.50", Some("0.15")),
+            line(LineKind::Product, "2", "4.50", "0", "0", Some("0")),
+            gift,
+        ];
+        // 189.00 + 53.97 + 10.00 + 9.00 + 50.00 = 311.97; tax 37.95
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "349.92", "37.95"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(items.len(), 5);
+        assert_eq!(items[0].discount_amount, Some(d("10.00")));
+        assert_eq!(items[0].item_code.as_deref(), Some("IPOD"));
+        assert_eq!(items[1].discount_amount, Some(d("6.00")));
+        assert_eq!(items[2].account_code, "205");
+        assert_eq!(items[3].tax_type, "ZERORATED");
+        assert_eq!(
+            items[4].account_code, "825",
+            "a gift card sold is a liability"
+        );
+        assert_eq!(items[4].tax_type, "ZERORATED");
+        assert_eq!(xero_total(items, TaxMode::Exclusive), d("349.92"));
+        assert_eq!(mapped.total, d("349.92"));
+    }
+
+    #[test]
+    fn an_order_level_discount_is_a_negative_line_on_the_discount_account() {
+        let lines = vec![
+            line(LineKind::Product, "2", "50.00", "0", "13.50", Some("0.15")),
+            line(LineKind::Discount, "1", "10.00", "0", "1.50", Some("0.15")),
+        ];
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "102.00", "12.00"),
+                contact(),
+            )
+            .unwrap();
+        let discount = &mapped.invoice.line_items[1];
+        assert_eq!(discount.account_code, "210");
+        assert_eq!(discount.unit_amount, d("-10.00"));
+        assert_eq!(discount.tax_amount, d("-1.50"));
+        assert_eq!(
+            xero_total(&mapped.invoice.line_items, TaxMode::Exclusive),
+            d("102.00")
+        );
+    }
+
+    #[test]
+    fn taxes_are_found_by_label_before_rate_and_unmapped_ones_are_refused() {
+        let mut labelled = line(LineKind::Product, "1", "100", "0", "15", Some("0.12"));
+        labelled.tax_label = Some("gst".into());
+        assert_eq!(mapping().tax_type_for(&labelled).unwrap(), "OUTPUT2");
+        let by_rate = line(LineKind::Product, "1", "100", "0", "7.5", Some("0.075"));
+        assert_eq!(mapping().tax_type_for(&by_rate).unwrap(), "TAX001");
+        let mut unknown = line(LineKind::Product, "1", "100", "0", "6", Some("0.06"));
+        unknown.tax_label = Some("State Tax".into());
+        let err = mapping().tax_type_for(&unknown).unwrap_err();
+        assert_eq!(
+            err,
+            MappingError::UnmappedTax {
+                label: "State Tax".into(),
+                rate: "6%".into()
+            }
+        );
+        assert!(err.to_string().contains("tax.by_rate"));
+    }
+
+    #[test]
+    fn figures_that_do_not_add_up_are_an_error_not_a_rounding_line() {
+        let lines = vec![line(
+            LineKind::Product,
+            "1",
+            "100.00",
+            "0",
+            "15.00",
+            Some("0.15"),
+        )];
+        let err = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "125.00", "15.00"),
+                contact(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, MappingError::TotalMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn prices_beyond_four_decimals_are_booked_as_one_exact_line() {
+        let lines = vec![line(
+            LineKind::Product,
+            "3",
+            "3.33333",
+            "0",
+            "1.50",
+            Some("0.15"),
+        )];
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "11.50", "1.50"),
+                contact(),
+            )
+            .unwrap();
+        let item = &mapped.invoice.line_items[0];
+        assert_eq!(
+            (item.quantity, item.unit_amount),
+            (Decimal::ONE, d("10.00"))
+        );
+        assert!(
+            item.description.contains("3 × 3.33333"),
+            "{}",
+            item.description
+        );
+    }
+
+    #[test]
+    fn credit_notes_carry_no_discounts_and_keep_the_refund_total() {
+        let refund = Refund {
+            platform: Platform::Shopify,
+            refund_id: "509562969".into(),
+            order_id: "820982911946154508".into(),
+            order_number: "#1001".into(),
+            date: time::macros::date!(2026 - 11 - 28),
+            currency: Currency::try_from("USD".to_owned()).unwrap(),
+            tax_mode: TaxMode::Exclusive,
+            lines: vec![
+                line(
+                    LineKind::Product,
+                    "3",
+                    "19.99",
+                    "6.00",
+                    "8.10",
+                    Some("0.15"),
+                ),
+                line(LineKind::Shipping, "1", "10.00", "0", "1.50", Some("0.15")),
+            ],
+            total: d("73.57"),
+            total_tax: d("9.60"),
+            returned: vec![Payment {
+                method: PaymentMethod::Gateway {
+                    name: "paypal".into(),
+                },
+                amount: d("80.00"),
+                date: time::macros::date!(2026 - 11 - 28),
+                reference: Some("tx-9".into()),
+            }],
+        };
+        let mapped = mapping().credit_note(&refund, contact()).unwrap();
+        let note = &mapped.credit_note;
+        assert_eq!(note.credit_note_number, "SH-1001-R509562969");
+        assert_eq!(note.currency_code, "USD");
+        assert!(note.line_items.iter().all(|i| i.discount_amount.is_none()));
+        assert_eq!(note.line_items[0].unit_amount, d("53.97"));
+        assert_eq!(xero_total(&note.line_items, TaxMode::Exclusive), d("73.57"));
+        let payments = mapping().refund_payments(&refund, mapped.total);
+        assert_eq!(payments.len(), 1);
+        assert_eq!(payments[0].account, "617");
+        assert_eq!(payments[0].amount, d("73.57"), "never more than the credit");
+    }
+
+    #[test]
+    fn gift_card_redemptions_are_paid_from_the_liability_and_gateways_from_clearing() {
+        let mut paid = order(
+            TaxMode::Exclusive,
+            vec![line(LineKind::Product, "1", "100", "0", "15", Some("0.15"))],
+            "115.00",
+            "15.00",
+        );
+        let day = time::macros::date!(2026 - 11 - 27);
+        paid.payments = vec![
+            Payment {
+                method: PaymentMethod::GiftCard,
+                amount: d("20.00"),
+                date: day,
+                reference: None,
+            },
+            Payment {
+                method: PaymentMethod::Gateway {
+                    name: "shopify_payments".into(),
+                },
+                amount: d("95.00"),
+                date: day,
+                reference: Some("ch_1".into()),
+            },
+        ];
+        let payments = mapping().order_payments(&paid, d("115.00"));
+        let summary: Vec<(&str, Decimal)> = payments
+            .iter()
+            .map(|p| (p.account.as_str(), p.amount))
+            .collect();
+        assert_eq!(summary, [("825", d("20.00")), ("615", d("95.00"))]);
+    }
+}

@@ -1,0 +1,3 @@
+//! The Xero Accounting API as the processor uses it.
+
+pub mod types;
