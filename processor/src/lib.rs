@@ -5,7 +5,10 @@
 //! - [`normalise`]: each platform's payloads into `xcs_shared::domain`.
 //! - [`mapping`]: domain documents onto a shop's accounts, tax types and items, as Xero
 //!   documents whose totals equal the platform's to the cent (pure; no I/O).
+//! - [`config`]: typed configuration. [`ledger`]: what was booked, in PostgreSQL.
 //! - [`xero`]: the Xero Accounting API's request and response types.
 
+pub mod config;
+pub mod ledger;
 pub mod mapping;
 pub mod xero;

@@ -1,3 +1,4 @@
 //! The Xero Accounting API as the processor uses it.
 
+pub mod client;
 pub mod types;

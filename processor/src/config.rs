@@ -1,0 +1,294 @@
+//! Typed processor configuration: a TOML file with secrets overridable from the environment,
+//! validated as a whole at start. See `deploy/config/processor.example.toml`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use xcs_shared::telemetry::LogFormat;
+use xcs_shared::{EventKind, Platform};
+
+use crate::mapping::ShopMapping;
+
+/// Everything the processor needs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub amqp: AmqpConfig,
+    pub postgres: PostgresConfig,
+    pub xero: XeroConfig,
+    #[serde(default)]
+    pub processing: ProcessingConfig,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    pub shops: BTreeMap<String, ShopConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// Overridden by `XCS_AMQP_URI`.
+    pub uri: SecretString,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgres://user:pass@host:5432/db`. Overridden by `XCS_POSTGRES_URL`.
+    pub url: SecretString,
+    /// The schema the ledger lives in (created if missing), so one database can hold several
+    /// deployments, and each test its own.
+    #[serde(default = "defaults::schema")]
+    pub schema: String,
+    #[serde(default = "defaults::pool_size")]
+    pub pool_size: usize,
+}
+
+/// How to reach Xero and how to authenticate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XeroConfig {
+    #[serde(default = "defaults::xero_api")]
+    pub api_base: String,
+    #[serde(default = "defaults::xero_identity")]
+    pub identity_base: String,
+    /// The app's client id.
+    pub client_id: String,
+    /// Overridden by `XCS_XERO_CLIENT_SECRET`.
+    pub client_secret: SecretString,
+    /// `custom_connection`: client credentials for one organisation. `oauth`: tokens from the
+    /// authorization-code flow, kept (and rotated) in PostgreSQL.
+    #[serde(default)]
+    pub auth: XeroAuthMode,
+    /// Per-tenant limits; Xero's are 5 in flight, 60 a minute, 5,000 a day.
+    #[serde(default = "defaults::in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "defaults::per_minute")]
+    pub max_per_minute: u32,
+    #[serde(default = "defaults::per_day")]
+    pub max_per_day: u32,
+    /// Request timeout in milliseconds.
+    #[serde(default = "defaults::xero_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XeroAuthMode {
+    #[default]
+    CustomConnection,
+    Oauth,
+}
+
+/// Batching and retry behaviour.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingConfig {
+    /// Documents per Xero call (Xero recommends at most 50).
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: usize,
+    /// How long a tenant's batch waits for more events before it is sent, in milliseconds.
+    #[serde(default = "defaults::linger_ms")]
+    pub linger_ms: u64,
+    /// Unacknowledged deliveries per shard (AMQP prefetch).
+    #[serde(default = "defaults::prefetch")]
+    pub prefetch: u16,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl ProcessingConfig {
+    pub fn linger(&self) -> Duration {
+        Duration::from_millis(self.linger_ms)
+    }
+}
+
+/// One shop: its Xero tenant, what to sync, and its mapping.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopConfig {
+    pub platform: Platform,
+    pub tenant: String,
+    /// Which kinds of event to book; others are acknowledged and recorded as skipped.
+    #[serde(default = "defaults::sync")]
+    pub sync: Vec<EventKind>,
+    #[serde(default)]
+    pub contacts: ContactStrategy,
+    pub mapping: ShopMapping,
+}
+
+/// Which Xero contact documents are raised against.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ContactStrategy {
+    /// One contact for the whole shop ("Shopify Sales"), as most e-commerce connectors do.
+    Generic { name: String },
+    /// A contact per customer, matched by email; guests without an email fall back to the
+    /// generic contact `fallback`.
+    PerCustomer { fallback: String },
+}
+
+impl Default for ContactStrategy {
+    fn default() -> Self {
+        ContactStrategy::Generic {
+            name: "Online Store Sales".to_owned(),
+        }
+    }
+}
+
+/// A problem with the configuration, named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads and validates `path`, with secrets from the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, |name| std::env::var(name).ok()).map_err(|err| match err {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: "<inline>".into(),
+            source: Box::new(source),
+        })?;
+        if let Some(uri) = env("XCS_AMQP_URI") {
+            config.amqp.uri = uri.into();
+        }
+        if let Some(url) = env("XCS_POSTGRES_URL") {
+            config.postgres.url = url.into();
+        }
+        if let Some(secret) = env("XCS_XERO_CLIENT_SECRET") {
+            config.xero.client_secret = secret.into();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let schema_ok = !self.postgres.schema.is_empty()
+            && self.postgres.schema.len() <= 63
+            && self
+                .postgres
+                .schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !schema_ok {
+            return invalid(format!(
+                "postgres.schema {:?} must be 1-63 of a-z, 0-9, _",
+                self.postgres.schema
+            ));
+        }
+        if !(1..=50).contains(&self.processing.batch_size) {
+            return invalid(
+                "processing.batch_size must be 1..=50 (Xero's recommended batch)".into(),
+            );
+        }
+        if self.xero.max_in_flight == 0 || self.xero.max_per_minute == 0 {
+            return invalid("xero.max_in_flight and xero.max_per_minute must be positive".into());
+        }
+        let mut prefixes: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for (name, shop) in &self.shops {
+            if shop.tenant.trim().is_empty() {
+                return invalid(format!("shop {name:?}: tenant is empty"));
+            }
+            if shop.mapping.document_prefix.is_empty() {
+                return invalid(format!(
+                    "shop {name:?}: mapping.document_prefix is empty; give each shop its own \
+                     prefix so invoice numbers cannot collide"
+                ));
+            }
+            let key = (shop.tenant.as_str(), shop.mapping.document_prefix.as_str());
+            if let Some(other) = prefixes.insert(key, name) {
+                return invalid(format!(
+                    "shops {other:?} and {name:?} book into the same tenant with the same \
+                     document_prefix; their invoice numbers would collide"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The shops booking into `tenant`.
+    pub fn shop(&self, name: &str) -> Option<&ShopConfig> {
+        self.shops.get(name)
+    }
+}
+
+mod defaults {
+    use xcs_shared::EventKind;
+
+    pub fn schema() -> String {
+        "xcs".into()
+    }
+    pub fn pool_size() -> usize {
+        8
+    }
+    pub fn xero_api() -> String {
+        "https://api.xero.com/api.xro/2.0".into()
+    }
+    pub fn xero_identity() -> String {
+        "https://identity.xero.com".into()
+    }
+    pub fn in_flight() -> usize {
+        5
+    }
+    pub fn per_minute() -> u32 {
+        60
+    }
+    pub fn per_day() -> u32 {
+        5_000
+    }
+    pub fn xero_timeout_ms() -> u64 {
+        30_000
+    }
+    pub fn batch_size() -> usize {
+        50
+    }
+    pub fn linger_ms() -> u64 {
+        250
+    }
+    pub fn prefetch() -> u16 {
+        200
+    }
+    pub fn sync() -> Vec<EventKind> {
+        vec![EventKind::Order, EventKind::Refund, EventKind::Inventory]
+    }
+}

@@ -1,0 +1,565 @@
+//! The ledger in PostgreSQL: which events were handled, and which Xero documents, payments and
+//! contacts exist for which business keys. Written before a message is acknowledged, so a
+//! redelivery finds what was done and does not do it again.
+//!
+//! Migrations ship in this file and run at start under an advisory lock, so any number of
+//! processors can start at once.
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rust_decimal::Decimal;
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+use xcs_shared::Envelope;
+use xcs_shared::domain::TaxMode;
+
+use crate::config::PostgresConfig;
+
+/// Ordered schema migrations; each runs once.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE xcs_events (
+    event_id     TEXT PRIMARY KEY,
+    platform     TEXT NOT NULL,
+    shop         TEXT NOT NULL,
+    tenant       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    outcome      TEXT NOT NULL,
+    detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX xcs_events_shop_time ON xcs_events (shop, processed_at);
+CREATE TABLE xcs_documents (
+    tenant       TEXT NOT NULL,
+    doc_key      TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    number       TEXT NOT NULL,
+    xero_id      TEXT NOT NULL,
+    shop         TEXT NOT NULL,
+    business_key TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    total        NUMERIC NOT NULL,
+    order_number TEXT NOT NULL,
+    tax_mode     TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, doc_key)
+);
+CREATE INDEX xcs_documents_order ON xcs_documents (shop, kind, business_key);
+CREATE TABLE xcs_payments (
+    tenant      TEXT NOT NULL,
+    payment_key TEXT NOT NULL,
+    xero_id     TEXT NOT NULL,
+    doc_key     TEXT NOT NULL,
+    amount      NUMERIC NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, payment_key)
+);
+CREATE TABLE xcs_contacts (
+    tenant      TEXT NOT NULL,
+    contact_key TEXT NOT NULL,
+    contact_id  TEXT NOT NULL,
+    PRIMARY KEY (tenant, contact_key)
+);
+CREATE TABLE xcs_stock (
+    shop       TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    sku        TEXT,
+    level      TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, item_id, location)
+);
+CREATE TABLE xcs_xero_tokens (
+    connection        TEXT PRIMARY KEY,
+    refresh_token     TEXT NOT NULL,
+    access_token      TEXT,
+    access_expires_at TIMESTAMPTZ,
+    updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"];
+
+/// A ledger failure: the database is unreachable or refused a statement. Retrying later helps.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("cannot set up the PostgreSQL pool: {0}")]
+    Setup(String),
+}
+
+/// A Xero document the ledger knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub xero_id: String,
+    /// The Xero document number.
+    pub number: String,
+    pub currency: String,
+    pub total: Decimal,
+    /// The platform's order number, and whether its prices included tax: what a later refund
+    /// of the order needs.
+    pub order_number: String,
+    pub tax_mode: TaxMode,
+}
+
+/// What the processor did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Documents were booked (or found already booked) in Xero.
+    Booked,
+    /// Nothing to book: a kind the shop does not sync, a draft order, a stock change.
+    Skipped,
+}
+
+impl EventOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Booked => "booked",
+            EventOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// The ledger; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    pool: Pool,
+}
+
+impl Ledger {
+    /// Connects and brings the schema up to date.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when PostgreSQL is unreachable or a migration fails.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self, LedgerError> {
+        let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())?;
+        pg.options(format!("-c search_path={}", config.schema));
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .build()
+            .map_err(|err| LedgerError::Setup(err.to_string()))?;
+        let ledger = Ledger { pool };
+        ledger.migrate(&config.schema).await?;
+        Ok(ledger)
+    }
+
+    async fn migrate(&self, schema: &str) -> Result<(), LedgerError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // One migrator at a time across every processor sharing the database.
+        tx.execute("SELECT pg_advisory_xact_lock(7243901)", &[])
+            .await?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.xcs_migrations (version INT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+        ))
+        .await?;
+        let applied: i32 = tx
+            .query_one(
+                &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.xcs_migrations"),
+                &[],
+            )
+            .await?
+            .get(0);
+        for (index, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i32::try_from(index + 1).expect("fewer than 2^31 migrations");
+            if version > applied {
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    &format!("INSERT INTO {schema}.xcs_migrations (version) VALUES ($1)"),
+                    &[&version],
+                )
+                .await?;
+                tracing::info!(version, "applied ledger migration");
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The outcome recorded for an event, if it was handled before.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn event_outcome(&self, event_id: &str) -> Result<Option<String>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT outcome FROM xcs_events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Records what was done with an event. Recording twice keeps the first record.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_event(
+        &self,
+        envelope: &Envelope,
+        outcome: EventOutcome,
+        detail: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_events
+                   (event_id, platform, shop, tenant, kind, topic, received_at, outcome, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (event_id) DO NOTHING",
+                &[
+                    &envelope.event_id,
+                    &envelope.platform.as_str(),
+                    &envelope.shop,
+                    &envelope.tenant,
+                    &envelope.kind.as_str(),
+                    &envelope.topic,
+                    &envelope.received_at,
+                    &outcome.as_str(),
+                    &detail,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A document booked for `doc_key` in `tenant`.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn document(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {DOCUMENT_COLUMNS} FROM xcs_documents WHERE tenant = $1 AND doc_key = $2"),
+                &[&tenant, &doc_key],
+            )
+            .await?;
+        Ok(row.map(|r| document_row(&r)))
+    }
+
+    /// The invoice booked for a shop's order, found by the platform's order id.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn invoice_for_order(
+        &self,
+        shop: &str,
+        order_id: &str,
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM xcs_documents
+                     WHERE shop = $1 AND kind = 'invoice' AND business_key = $2"
+                ),
+                &[&shop, &order_id],
+            )
+            .await?;
+        Ok(row.map(|r| document_row(&r)))
+    }
+
+    /// Records a booked document.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_document(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+        kind: &str,
+        row: &DocumentRow,
+        shop: &str,
+        business_key: &str,
+        event_id: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_documents
+                   (tenant, doc_key, kind, number, xero_id, shop, business_key, currency, total,
+                    event_id, order_number, tax_mode)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (tenant, doc_key) DO NOTHING",
+                &[
+                    &tenant,
+                    &doc_key,
+                    &kind,
+                    &row.number,
+                    &row.xero_id,
+                    &shop,
+                    &business_key,
+                    &row.currency,
+                    &row.total,
+                    &event_id,
+                    &row.order_number,
+                    &tax_mode_name(row.tax_mode),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a payment with this key was made.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn payment_exists(&self, tenant: &str, key: &str) -> Result<bool, LedgerError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT 1 FROM xcs_payments WHERE tenant = $1 AND payment_key = $2",
+                &[&tenant, &key],
+            )
+            .await?
+            .is_some())
+    }
+
+    /// Records a payment (or a credit allocation) made in Xero.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_payment(
+        &self,
+        tenant: &str,
+        key: &str,
+        xero_id: &str,
+        doc_key: &str,
+        amount: Decimal,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_payments (tenant, payment_key, xero_id, doc_key, amount)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, payment_key) DO NOTHING",
+                &[&tenant, &key, &xero_id, &doc_key, &amount],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A Xero contact id cached for a contact key.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn contact(&self, tenant: &str, key: &str) -> Result<Option<String>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT contact_id FROM xcs_contacts WHERE tenant = $1 AND contact_key = $2",
+                &[&tenant, &key],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_contact(
+        &self,
+        tenant: &str,
+        key: &str,
+        contact_id: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_contacts (tenant, contact_key, contact_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant, contact_key) DO UPDATE SET contact_id = EXCLUDED.contact_id",
+                &[&tenant, &key, &contact_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records the latest stock level the platform reported for an item.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_stock(
+        &self,
+        shop: &str,
+        change: &xcs_shared::domain::StockChange,
+        event_id: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        let level = serde_json::to_string(&change.level).expect("stock levels serialise");
+        client
+            .execute(
+                "INSERT INTO xcs_stock (shop, item_id, location, sku, level, event_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (shop, item_id, location) DO UPDATE
+                   SET sku = EXCLUDED.sku, level = EXCLUDED.level,
+                       event_id = EXCLUDED.event_id, updated_at = now()",
+                &[
+                    &shop,
+                    &change.item_id,
+                    &change.location.clone().unwrap_or_default(),
+                    &change.sku,
+                    &level,
+                    &event_id,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `refresh` for `connection` holding a row lock, so only one processor refreshes a
+    /// connection's token at a time; `refresh` gets the stored refresh token and returns the
+    /// new refresh token and access token, which are stored before the lock is released (and
+    /// so before the new token is used).
+    ///
+    /// # Errors
+    /// [`LedgerError`], or `refresh`'s error.
+    pub async fn rotate_token<F, Fut, E>(
+        &self,
+        connection: &str,
+        refresh: F,
+    ) -> Result<Result<StoredToken, E>, LedgerError>
+    where
+        F: FnOnce(StoredToken) -> Fut,
+        Fut: std::future::Future<Output = Result<StoredToken, E>>,
+    {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT refresh_token, access_token, access_expires_at FROM xcs_xero_tokens
+                 WHERE connection = $1 FOR UPDATE",
+                &[&connection],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Err(LedgerError::Setup(format!(
+                "no Xero tokens stored for connection {connection:?}; connect it first"
+            )));
+        };
+        let stored = StoredToken {
+            refresh_token: row.get(0),
+            access_token: row.get(1),
+            access_expires_at: row.get(2),
+        };
+        // Another processor may have refreshed while we waited for the lock.
+        if stored.is_fresh() {
+            tx.commit().await?;
+            return Ok(Ok(stored));
+        }
+        match refresh(stored).await {
+            Ok(new) => {
+                tx.execute(
+                    "UPDATE xcs_xero_tokens SET refresh_token = $2, access_token = $3,
+                       access_expires_at = $4, updated_at = now() WHERE connection = $1",
+                    &[
+                        &connection,
+                        &new.refresh_token,
+                        &new.access_token,
+                        &new.access_expires_at,
+                    ],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(new))
+            }
+            Err(err) => Ok(Err(err)),
+        }
+    }
+
+    /// Stores a connection's tokens (after the authorization-code exchange).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn store_token(
+        &self,
+        connection: &str,
+        token: &StoredToken,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (connection) DO UPDATE SET refresh_token = EXCLUDED.refresh_token,
+                   access_token = EXCLUDED.access_token,
+                   access_expires_at = EXCLUDED.access_expires_at, updated_at = now()",
+                &[
+                    &connection,
+                    &token.refresh_token,
+                    &token.access_token,
+                    &token.access_expires_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+const DOCUMENT_COLUMNS: &str = "xero_id, number, currency, total, order_number, tax_mode";
+
+fn document_row(row: &tokio_postgres::Row) -> DocumentRow {
+    DocumentRow {
+        xero_id: row.get(0),
+        number: row.get(1),
+        currency: row.get(2),
+        total: row.get(3),
+        order_number: row.get(4),
+        tax_mode: if row.get::<_, &str>(5) == "inclusive" {
+            TaxMode::Inclusive
+        } else {
+            TaxMode::Exclusive
+        },
+    }
+}
+
+fn tax_mode_name(mode: TaxMode) -> &'static str {
+    match mode {
+        TaxMode::Exclusive => "exclusive",
+        TaxMode::Inclusive => "inclusive",
+    }
+}
+
+/// A connection's tokens as stored.
+#[derive(Clone)]
+pub struct StoredToken {
+    pub refresh_token: String,
+    pub access_token: Option<String>,
+    pub access_expires_at: Option<time::OffsetDateTime>,
+}
+
+impl StoredToken {
+    /// Usable for at least another minute.
+    pub fn is_fresh(&self) -> bool {
+        self.access_token.is_some()
+            && self
+                .access_expires_at
+                .is_some_and(|at| at > time::OffsetDateTime::now_utc() + time::Duration::minutes(1))
+    }
+}
+
+impl std::fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("access_expires_at", &self.access_expires_at)
+            .finish_non_exhaustive()
+    }
+}

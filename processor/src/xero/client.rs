@@ -1,0 +1,448 @@
+//! One HTTP client for the Xero Accounting API: authenticates (Custom Connection or rotated
+//! OAuth tokens), keeps each tenant within Xero's limits, sends `Idempotency-Key` on writes,
+//! and turns every failure into a [`XeroError`] that says whether retrying can help.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::config::{XeroAuthMode, XeroConfig};
+use crate::ledger::{Ledger, StoredToken};
+
+/// Why a Xero call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum XeroError {
+    #[error("Xero rate limit ({problem}) reached; retry after {retry_after:?}")]
+    RateLimited {
+        problem: String,
+        retry_after: Duration,
+    },
+    #[error("Xero refused the credentials: {0}; reconnect the Xero organisation")]
+    Unauthorized(String),
+    #[error("Xero forbids access to this tenant ({0}); check the connection and its scopes")]
+    Forbidden(String),
+    #[error("Xero validation failed: {}", .0.join("; "))]
+    Validation(Vec<String>),
+    #[error("Xero answered {status}: {body}")]
+    Server { status: u16, body: String },
+    #[error("Xero {0} not found")]
+    NotFound(String),
+    #[error("cannot reach Xero: {0}")]
+    Transport(String),
+    #[error("cannot obtain a Xero access token: {0}")]
+    Token(String),
+}
+
+impl XeroError {
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            XeroError::RateLimited { .. }
+                | XeroError::Server { .. }
+                | XeroError::Transport(_)
+                | XeroError::Token(_)
+        )
+    }
+}
+
+/// A per-tenant limiter: at most `in_flight` requests at once, `per_minute` in any minute and
+/// `per_day` in any day, and nothing while Xero has asked us to wait.
+struct TenantLimiter {
+    in_flight: Semaphore,
+    window: Mutex<Window>,
+}
+
+#[derive(Default)]
+struct Window {
+    minute: VecDeque<Instant>,
+    day: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+struct Limits {
+    in_flight: usize,
+    per_minute: usize,
+    per_day: usize,
+}
+
+impl TenantLimiter {
+    async fn acquire(&self, limits: &Limits) -> tokio::sync::SemaphorePermit<'_> {
+        let permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        loop {
+            let wait = {
+                let mut window = self.window.lock().expect("not poisoned");
+                let now = Instant::now();
+                while window.minute.front().is_some_and(|t| now - *t >= MINUTE) {
+                    window.minute.pop_front();
+                }
+                while window.day.front().is_some_and(|t| now - *t >= DAY) {
+                    window.day.pop_front();
+                }
+                if let Some(until) = window.blocked_until.filter(|until| *until > now) {
+                    Some(until - now)
+                } else if window.minute.len() >= limits.per_minute {
+                    Some(MINUTE - (now - window.minute[0]))
+                } else if window.day.len() >= limits.per_day {
+                    Some(DAY - (now - window.day[0]))
+                } else {
+                    window.minute.push_back(now);
+                    window.day.push_back(now);
+                    None
+                }
+            };
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return permit,
+            }
+        }
+    }
+
+    fn block_for(&self, wait: Duration) {
+        let mut window = self.window.lock().expect("not poisoned");
+        let until = Instant::now() + wait;
+        if window.blocked_until.is_none_or(|current| current < until) {
+            window.blocked_until = Some(until);
+        }
+    }
+}
+
+/// The Xero client; cheap to clone.
+#[derive(Clone)]
+pub struct XeroClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_base: String,
+    identity_base: String,
+    client_id: String,
+    client_secret: SecretString,
+    mode: XeroAuthMode,
+    ledger: Ledger,
+    limits: Limits,
+    tenants: Mutex<HashMap<String, Arc<TenantLimiter>>>,
+    /// The Custom Connection token (or the cached OAuth access token) and its expiry.
+    token: tokio::sync::Mutex<Option<(SecretString, Instant)>>,
+    /// Calls made, for the benchmark's calls-per-order figure.
+    calls: std::sync::atomic::AtomicU64,
+}
+
+/// The name of the OAuth connection in the token table. One app token covers every tenant the
+/// user connected.
+pub const OAUTH_CONNECTION: &str = "default";
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+    refresh_token: Option<String>,
+}
+
+impl XeroClient {
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(config: &XeroConfig, ledger: Ledger) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("xero-commerce-sync/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(XeroClient {
+            inner: Arc::new(Inner {
+                http,
+                api_base: config.api_base.trim_end_matches('/').to_owned(),
+                identity_base: config.identity_base.trim_end_matches('/').to_owned(),
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                mode: config.auth,
+                ledger,
+                limits: Limits {
+                    in_flight: config.max_in_flight,
+                    per_minute: config.max_per_minute as usize,
+                    per_day: config.max_per_day as usize,
+                },
+                tenants: Mutex::new(HashMap::new()),
+                token: tokio::sync::Mutex::new(None),
+                calls: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Xero calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.inner.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn limiter(&self, tenant: &str) -> Arc<TenantLimiter> {
+        let mut tenants = self.inner.tenants.lock().expect("not poisoned");
+        Arc::clone(tenants.entry(tenant.to_owned()).or_insert_with(|| {
+            Arc::new(TenantLimiter {
+                in_flight: Semaphore::new(self.inner.limits.in_flight),
+                window: Mutex::new(Window::default()),
+            })
+        }))
+    }
+
+    /// A valid access token, fetching or refreshing one when needed.
+    async fn access_token(&self, renew: bool) -> Result<SecretString, XeroError> {
+        let mut cached = self.inner.token.lock().await;
+        if !renew
+            && let Some((token, expires)) = cached.as_ref()
+            && Instant::now() + Duration::from_secs(60) < *expires
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = match self.inner.mode {
+            XeroAuthMode::CustomConnection => {
+                let response = self
+                    .token_request(&[("grant_type", "client_credentials")])
+                    .await?;
+                (response.access_token, response.expires_in)
+            }
+            XeroAuthMode::Oauth => {
+                let stored = self.rotate_oauth_token(renew).await?;
+                let lifetime = stored
+                    .access_expires_at
+                    .map(|at| {
+                        (at - time::OffsetDateTime::now_utc())
+                            .whole_seconds()
+                            .max(0)
+                    })
+                    .unwrap_or(0);
+                (
+                    stored.access_token.unwrap_or_default(),
+                    u64::try_from(lifetime).unwrap_or(0),
+                )
+            }
+        };
+        let secret = SecretString::from(token);
+        *cached = Some((
+            secret.clone(),
+            Instant::now() + Duration::from_secs(lifetime),
+        ));
+        Ok(secret)
+    }
+
+    /// Refreshes the stored OAuth token under the ledger's row lock; the new refresh token is
+    /// stored before the access token is used, so a crash cannot lose it.
+    async fn rotate_oauth_token(&self, force: bool) -> Result<StoredToken, XeroError> {
+        let client = self.clone();
+        let outcome = self
+            .inner
+            .ledger
+            .rotate_token(OAUTH_CONNECTION, move |mut stored| async move {
+                if force {
+                    stored.access_token = None;
+                }
+                if stored.is_fresh() {
+                    return Ok(stored);
+                }
+                let response = client
+                    .token_request(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", &stored.refresh_token),
+                    ])
+                    .await?;
+                Ok(StoredToken {
+                    refresh_token: response.refresh_token.unwrap_or(stored.refresh_token),
+                    access_token: Some(response.access_token),
+                    access_expires_at: Some(
+                        time::OffsetDateTime::now_utc()
+                            + time::Duration::seconds(
+                                i64::try_from(response.expires_in).unwrap_or(0),
+                            ),
+                    ),
+                })
+            })
+            .await
+            .map_err(|err| XeroError::Token(err.to_string()))?;
+        outcome
+    }
+
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, XeroError> {
+        let response = self
+            .inner
+            .http
+            .post(format!("{}/connect/token", self.inner.identity_base))
+            .basic_auth(
+                &self.inner.client_id,
+                Some(self.inner.client_secret.expose_secret()),
+            )
+            .form(form)
+            .send()
+            .await
+            .map_err(|err| XeroError::Transport(err.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json()
+                .await
+                .map_err(|err| XeroError::Token(format!("unreadable token response: {err}")));
+        }
+        let body = response.text().await.unwrap_or_default();
+        if status == StatusCode::BAD_REQUEST && body.contains("invalid_grant") {
+            return Err(XeroError::Unauthorized(
+                "the refresh token was refused (invalid_grant)".into(),
+            ));
+        }
+        if status == StatusCode::UNAUTHORIZED || body.contains("invalid_client") {
+            return Err(XeroError::Unauthorized(
+                "the client id or secret was refused".into(),
+            ));
+        }
+        Err(XeroError::Token(format!(
+            "token endpoint answered {status}"
+        )))
+    }
+
+    /// Calls the Accounting API for `tenant`. Writes carry `idempotency_key`.
+    ///
+    /// # Errors
+    /// [`XeroError`].
+    pub async fn call(
+        &self,
+        tenant: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, XeroError> {
+        let limiter = self.limiter(tenant);
+        let mut renewed = false;
+        loop {
+            let token = self.access_token(renewed).await?;
+            let _permit = limiter.acquire(&self.inner.limits).await;
+            self.inner
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), format!("{}{path}", self.inner.api_base))
+                .bearer_auth(token.expose_secret())
+                .header("xero-tenant-id", tenant)
+                .header("Accept", "application/json")
+                .query(query);
+            if let Some(key) = idempotency_key.filter(|k| !k.is_empty()) {
+                request = request.header("Idempotency-Key", key);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|err| XeroError::Transport(err.without_url().to_string()))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            if headers
+                .get("x-minlimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v == "0")
+            {
+                limiter.block_for(MINUTE);
+            }
+            let text = response
+                .text()
+                .await
+                .map_err(|err| XeroError::Transport(err.without_url().to_string()))?;
+            match status {
+                s if s.is_success() => {
+                    return serde_json::from_str(&text).map_err(|err| XeroError::Server {
+                        status: s.as_u16(),
+                        body: format!("unreadable JSON: {err}"),
+                    });
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let retry_after = headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map_or(MINUTE, Duration::from_secs);
+                    limiter.block_for(retry_after);
+                    return Err(XeroError::RateLimited {
+                        problem: headers
+                            .get("x-rate-limit-problem")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("unknown")
+                            .to_owned(),
+                        retry_after,
+                    });
+                }
+                StatusCode::UNAUTHORIZED if !renewed => {
+                    // An access token expired early or was revoked: renew once.
+                    renewed = true;
+                    continue;
+                }
+                StatusCode::UNAUTHORIZED => return Err(XeroError::Unauthorized(detail(&text))),
+                StatusCode::FORBIDDEN => return Err(XeroError::Forbidden(detail(&text))),
+                StatusCode::NOT_FOUND => return Err(XeroError::NotFound(path.to_owned())),
+                StatusCode::BAD_REQUEST => {
+                    return Err(XeroError::Validation(validation_messages(&text)));
+                }
+                s => {
+                    return Err(XeroError::Server {
+                        status: s.as_u16(),
+                        body: text.chars().take(300).collect(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn detail(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("Detail").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+/// Every validation message in a Xero error body (`Elements[].ValidationErrors[].Message`, or
+/// the top-level `Message`).
+pub fn validation_messages(body: &str) -> Vec<String> {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return vec![body.chars().take(300).collect()];
+    };
+    let mut messages: Vec<String> = value
+        .get("Elements")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(element_errors)
+        .collect();
+    if messages.is_empty()
+        && let Some(message) = value.get("Message").and_then(Value::as_str)
+    {
+        messages.push(message.to_owned());
+    }
+    messages
+}
+
+/// The validation messages of one element of a batch response.
+pub fn element_errors(element: &Value) -> Vec<String> {
+    element
+        .get("ValidationErrors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("Message").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
