@@ -6,9 +6,18 @@
 //! - [`mapping`]: domain documents onto a shop's accounts, tax types and items, as Xero
 //!   documents whose totals equal the platform's to the cent (pure; no I/O).
 //! - [`config`]: typed configuration. [`ledger`]: what was booked, in PostgreSQL.
+//! - [`booking`]: a tenant's batch of events into Xero documents, payments and
+//!   allocations, adopting what already exists. [`error`]: what failed and whether to retry.
+//! - [`handoff`]: failed events to the retry tiers or the dead queue. [`hydrate`]: platform
+//!   APIs for thin webhooks.
 //! - [`xero`]: the Xero Accounting API's request and response types.
 
+pub mod booking;
 pub mod config;
+pub mod error;
+pub mod handoff;
+pub mod hydrate;
 pub mod ledger;
 pub mod mapping;
+pub mod normalise;
 pub mod xero;

@@ -1,0 +1,938 @@
+//! Books a tenant's batch of normalised events in Xero: invoices first (so a refund in the same
+//! batch finds its order), then payments, then credit notes with their allocations and refund
+//! payments. Each phase is one Xero call for the whole batch where Xero has a batch endpoint.
+//!
+//! Exactly once, in effect: every document has a deterministic number and every write an
+//! `Idempotency-Key` derived from what it writes; "must be unique" means the document exists,
+//! so it is looked up and adopted; the ledger records each document and payment before the
+//! event is acknowledged.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::Method;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use xcs_shared::Envelope;
+use xcs_shared::domain::{Customer, Order, Refund, StockChange};
+
+use crate::config::{ContactStrategy, ShopConfig};
+use crate::error::ProcessError;
+use crate::ledger::{DocumentRow, EventOutcome, Ledger};
+use crate::mapping::{self, MappedCreditNote, MappedInvoice, PlannedPayment, round2};
+use crate::xero::client::{XeroClient, XeroError, element_errors};
+use crate::xero::types::{ContactRef, PaymentTarget};
+
+/// What one event asks to book.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Order(Order),
+    /// Refunds of an order; `order` when the event also carries the order itself
+    /// (WooCommerce), so it can be booked first if it is not yet.
+    Refunds {
+        order: Option<Order>,
+        refunds: Vec<Refund>,
+    },
+    Stock(Vec<StockChange>),
+    Nothing(String),
+}
+
+/// One event in a batch.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub envelope: Envelope,
+    pub work: Work,
+}
+
+/// Books batches; cheap to clone.
+#[derive(Clone)]
+pub struct Booker {
+    pub xero: XeroClient,
+    pub ledger: Ledger,
+}
+
+/// A document created or found in this batch.
+#[derive(Debug, Clone)]
+struct Booked {
+    row: DocumentRow,
+    /// The amount still due (invoice) or credit remaining (credit note), as Xero said.
+    outstanding: Decimal,
+    /// Created by this batch: it cannot have payments we do not know about.
+    fresh: bool,
+}
+
+/// `SH-1001` → `invoice:SH-1001`.
+fn invoice_key(number: &str) -> String {
+    format!("invoice:{number}")
+}
+
+fn credit_note_key(number: &str) -> String {
+    format!("credit_note:{number}")
+}
+
+/// An `Idempotency-Key` for a write: the tenant and exactly what is written, hashed, so a
+/// retry of the same write within Xero's 6 minutes gets the first answer back, and a different
+/// write never collides.
+pub fn idempotency_key(tenant: &str, operation: &str, body: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(tenant.as_bytes());
+    hasher.update([0]);
+    hasher.update(operation.as_bytes());
+    hasher.update([0]);
+    hasher.update(body.to_string().as_bytes());
+    format!("xcs-{}", hex::encode(&hasher.finalize()[..24]))
+}
+
+fn decimal(value: &Value, field: &str) -> Decimal {
+    value
+        .get(field)
+        .and_then(|v| match v {
+            Value::Number(n) => n.to_string().parse().ok(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn is_unique_violation(messages: &[String]) -> bool {
+    messages
+        .iter()
+        .any(|m| m.to_ascii_lowercase().contains("must be unique"))
+}
+
+impl Booker {
+    /// Books `jobs` (all for `tenant`, in arrival order) and returns each job's outcome in the
+    /// same order. Successful jobs are recorded in the ledger.
+    pub async fn book(
+        &self,
+        tenant: &str,
+        shops: &BTreeMap<String, ShopConfig>,
+        jobs: &[Job],
+    ) -> Vec<Result<EventOutcome, ProcessError>> {
+        let mut outcomes: Vec<Option<Result<EventOutcome, ProcessError>>> = vec![None; jobs.len()];
+        let mut invoices: HashMap<String, Booked> = HashMap::new();
+
+        // Phase 1: invoices for every order in the batch.
+        let mut orders = Vec::new();
+        for (index, job) in jobs.iter().enumerate() {
+            let Some(shop) = shops.get(&job.envelope.shop) else {
+                outcomes[index] = Some(Err(ProcessError::UnknownShop(job.envelope.shop.clone())));
+                continue;
+            };
+            match &job.work {
+                Work::Order(order) => orders.push((index, shop, order)),
+                Work::Refunds {
+                    order: Some(order), ..
+                } => orders.push((index, shop, order)),
+                _ => {}
+            }
+        }
+        if let Err(failures) = self
+            .book_invoices(tenant, &orders, jobs, &mut invoices)
+            .await
+        {
+            for (index, err) in failures {
+                outcomes[index] = Some(Err(err));
+            }
+        }
+
+        // Phase 2: payments received for those orders.
+        let mut payments = Vec::new();
+        for (index, shop, order) in &orders {
+            if outcomes[*index].is_some() {
+                continue;
+            }
+            let number = mapping::invoice_number(&shop.mapping, &order.number);
+            if let Some(invoice) = invoices.get(&invoice_key(&number)) {
+                payments.push((*index, shop, order, invoice.clone()));
+            }
+        }
+        for (index, err) in self.book_order_payments(tenant, &payments).await {
+            outcomes[index] = Some(Err(err));
+        }
+
+        // Phase 3: refunds, now that the batch's own orders are booked.
+        for (index, job) in jobs.iter().enumerate() {
+            if outcomes[index].is_some() {
+                continue;
+            }
+            let shop = &shops[&job.envelope.shop];
+            if let Work::Refunds { refunds, .. } = &job.work {
+                for refund in refunds {
+                    if let Err(err) = self
+                        .book_refund(tenant, shop, job, refund, &mut invoices)
+                        .await
+                    {
+                        outcomes[index] = Some(Err(err));
+                        break;
+                    }
+                }
+            }
+        }
+
+        // Stock and nothing-to-book, then the ledger record for every success.
+        let mut results = Vec::with_capacity(jobs.len());
+        for (index, job) in jobs.iter().enumerate() {
+            let outcome = match outcomes[index].take() {
+                Some(Err(err)) => Err(err),
+                _ => self.finish(job).await,
+            };
+            results.push(outcome);
+        }
+        results
+    }
+
+    async fn finish(&self, job: &Job) -> Result<EventOutcome, ProcessError> {
+        let (outcome, detail) = match &job.work {
+            Work::Order(_) | Work::Refunds { .. } => (EventOutcome::Booked, String::new()),
+            Work::Stock(changes) => {
+                for change in changes {
+                    self.ledger
+                        .record_stock(&job.envelope.shop, change, &job.envelope.event_id)
+                        .await?;
+                }
+                (
+                    EventOutcome::Skipped,
+                    "stock level recorded; Xero quantities change only through transactions"
+                        .to_owned(),
+                )
+            }
+            Work::Nothing(reason) => (EventOutcome::Skipped, reason.clone()),
+        };
+        self.ledger
+            .record_event(&job.envelope, outcome, &detail)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Creates the invoices not yet in the ledger, in one call, adopting any Xero already has.
+    async fn book_invoices(
+        &self,
+        tenant: &str,
+        orders: &[(usize, &ShopConfig, &Order)],
+        jobs: &[Job],
+        booked: &mut HashMap<String, Booked>,
+    ) -> Result<(), Vec<(usize, ProcessError)>> {
+        let mut failures = Vec::new();
+        // Invoice number → (mapped invoice, the jobs waiting for it, shop, order).
+        let mut to_create: BTreeMap<String, (MappedInvoice, Vec<usize>, &ShopConfig, &Order)> =
+            BTreeMap::new();
+        for (index, shop, order) in orders {
+            let number = mapping::invoice_number(&shop.mapping, &order.number);
+            let key = invoice_key(&number);
+            if booked.contains_key(&key) {
+                continue;
+            }
+            if let Some(entry) = to_create.get_mut(&number) {
+                entry.1.push(*index);
+                continue;
+            }
+            match self.ledger.document(tenant, &key).await {
+                Ok(Some(row)) => {
+                    booked.insert(
+                        key,
+                        Booked {
+                            outstanding: Decimal::MIN,
+                            row,
+                            fresh: false,
+                        },
+                    );
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    failures.push((*index, err.into()));
+                    continue;
+                }
+            }
+            let contact = match self.contact(tenant, shop, order.customer.as_ref()).await {
+                Ok(contact) => contact,
+                Err(err) => {
+                    failures.push((*index, err));
+                    continue;
+                }
+            };
+            match shop.mapping.invoice(order, contact) {
+                Ok(mapped) => {
+                    to_create.insert(number, (mapped, vec![*index], shop, order));
+                }
+                Err(err) => failures.push((*index, err.into())),
+            }
+        }
+        if to_create.is_empty() {
+            return if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(failures)
+            };
+        }
+
+        let body =
+            json!({"Invoices": to_create.values().map(|(m, ..)| &m.invoice).collect::<Vec<_>>()});
+        let response = self
+            .xero
+            .call(
+                tenant,
+                Method::PUT,
+                "/Invoices",
+                &[("summarizeErrors", "false"), ("unitdp", "4")],
+                Some(&body),
+                Some(&idempotency_key(tenant, "PUT /Invoices", &body)),
+            )
+            .await;
+        let elements = match response {
+            Ok(value) => value["Invoices"].as_array().cloned().unwrap_or_default(),
+            Err(err) => {
+                for (_, waiting, ..) in to_create.values() {
+                    failures.extend(
+                        waiting
+                            .iter()
+                            .map(|i| (*i, ProcessError::Xero(err.clone()))),
+                    );
+                }
+                return Err(failures);
+            }
+        };
+        let mut to_adopt = Vec::new();
+        for ((number, (mapped, waiting, shop, order)), element) in
+            to_create.iter().zip(elements.iter())
+        {
+            let errors = element_errors(element);
+            if errors.is_empty() && !text(element, "InvoiceID").is_empty() {
+                let row = DocumentRow {
+                    xero_id: text(element, "InvoiceID"),
+                    number: number.clone(),
+                    currency: mapped.invoice.currency_code.clone(),
+                    total: mapped.total,
+                    order_number: order.number.clone(),
+                    tax_mode: order.tax_mode,
+                };
+                if let Err(err) = self
+                    .record_document(
+                        tenant,
+                        "invoice",
+                        &row,
+                        shop,
+                        &order.order_id,
+                        &jobs[waiting[0]],
+                    )
+                    .await
+                {
+                    failures.extend(waiting.iter().map(|i| (*i, err.clone())));
+                    continue;
+                }
+                booked.insert(
+                    invoice_key(number),
+                    Booked {
+                        outstanding: decimal(element, "AmountDue"),
+                        row,
+                        fresh: true,
+                    },
+                );
+            } else if is_unique_violation(&errors) {
+                to_adopt.push((number.clone(), waiting.clone(), *shop, *order, mapped.total));
+            } else {
+                let err = ProcessError::Rejected {
+                    document: format!("invoice {number}"),
+                    messages: errors,
+                };
+                failures.extend(waiting.iter().map(|i| (*i, err.clone())));
+            }
+        }
+        if elements.len() < to_create.len() {
+            let err = ProcessError::Xero(XeroError::Server {
+                status: 200,
+                body: "Xero returned fewer invoices than were sent".into(),
+            });
+            for (_, waiting, ..) in to_create.values().skip(elements.len()) {
+                failures.extend(waiting.iter().map(|i| (*i, err.clone())));
+            }
+        }
+
+        if !to_adopt.is_empty() {
+            let numbers: Vec<&str> = to_adopt.iter().map(|(n, ..)| n.as_str()).collect();
+            match self.find_invoices(tenant, &numbers).await {
+                Ok(found) => {
+                    for (number, waiting, shop, order, total) in to_adopt {
+                        let Some(existing) = found.get(&number) else {
+                            let err = ProcessError::Rejected {
+                                document: format!("invoice {number}"),
+                                messages: vec![
+                                    "Xero says the number is taken but no invoice has it; \
+                                     it may be a voided or deleted document"
+                                        .into(),
+                                ],
+                            };
+                            failures.extend(waiting.iter().map(|i| (*i, err.clone())));
+                            continue;
+                        };
+                        let xero_total = decimal(existing, "Total");
+                        if xero_total != total {
+                            tracing::warn!(
+                                invoice = %number, %xero_total, expected = %total,
+                                "adopted an existing invoice whose total differs; reconcile it"
+                            );
+                        }
+                        let row = DocumentRow {
+                            xero_id: text(existing, "InvoiceID"),
+                            number: number.clone(),
+                            currency: text(existing, "CurrencyCode"),
+                            total: xero_total,
+                            order_number: order.number.clone(),
+                            tax_mode: order.tax_mode,
+                        };
+                        if let Err(err) = self
+                            .record_document(
+                                tenant,
+                                "invoice",
+                                &row,
+                                shop,
+                                &order.order_id,
+                                &jobs[waiting[0]],
+                            )
+                            .await
+                        {
+                            failures.extend(waiting.iter().map(|i| (*i, err.clone())));
+                            continue;
+                        }
+                        booked.insert(
+                            invoice_key(&number),
+                            Booked {
+                                outstanding: decimal(existing, "AmountDue"),
+                                row,
+                                fresh: false,
+                            },
+                        );
+                    }
+                }
+                Err(err) => {
+                    for (_, waiting, ..) in to_adopt {
+                        failures.extend(
+                            waiting
+                                .iter()
+                                .map(|i| (*i, ProcessError::Xero(err.clone()))),
+                        );
+                    }
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
+    }
+
+    async fn record_document(
+        &self,
+        tenant: &str,
+        kind: &str,
+        row: &DocumentRow,
+        shop: &ShopConfig,
+        business_key: &str,
+        job: &Job,
+    ) -> Result<(), ProcessError> {
+        let _ = shop;
+        let key = if kind == "invoice" {
+            invoice_key(&row.number)
+        } else {
+            credit_note_key(&row.number)
+        };
+        self.ledger
+            .record_document(
+                tenant,
+                &key,
+                kind,
+                row,
+                &job.envelope.shop,
+                business_key,
+                &job.envelope.event_id,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Invoices by number, in one call.
+    async fn find_invoices(
+        &self,
+        tenant: &str,
+        numbers: &[&str],
+    ) -> Result<HashMap<String, Value>, XeroError> {
+        let joined = numbers.join(",");
+        let response = self
+            .xero
+            .call(
+                tenant,
+                Method::GET,
+                "/Invoices",
+                &[("InvoiceNumbers", &joined), ("unitdp", "4")],
+                None,
+                None,
+            )
+            .await?;
+        Ok(response["Invoices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| !matches!(i["Status"].as_str(), Some("DELETED" | "VOIDED")))
+            .map(|i| (text(i, "InvoiceNumber"), i.clone()))
+            .collect())
+    }
+
+    /// The payments already on a document in Xero, by reference (to adopt rather than repeat
+    /// a payment made before a crash).
+    async fn existing_payment_references(
+        &self,
+        tenant: &str,
+        path: &str,
+        list: &str,
+    ) -> Result<(Vec<String>, Decimal), XeroError> {
+        let response = self
+            .xero
+            .call(tenant, Method::GET, path, &[], None, None)
+            .await?;
+        let document = response[list][0].clone();
+        let references = document["Payments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| text(p, "Reference"))
+            .collect();
+        let outstanding = if list == "Invoices" {
+            decimal(&document, "AmountDue")
+        } else {
+            decimal(&document, "RemainingCredit")
+        };
+        Ok((references, outstanding))
+    }
+
+    /// Pays the batch's invoices what their orders say was received, in one call.
+    async fn book_order_payments(
+        &self,
+        tenant: &str,
+        payments: &[(usize, &&ShopConfig, &&Order, Booked)],
+    ) -> Vec<(usize, ProcessError)> {
+        let mut failures = Vec::new();
+        let mut planned: Vec<(usize, String, String, PlannedPayment, String)> = Vec::new();
+        for (index, shop, order, invoice) in payments {
+            // Only payments the ledger has not seen cost anything; most updates of a booked
+            // order have none.
+            let mut unseen = Vec::new();
+            for (n, payment) in shop
+                .mapping
+                .order_payments(order, invoice.row.total)
+                .into_iter()
+                .enumerate()
+            {
+                let key = format!("payment:{}:{n}", invoice.row.number);
+                match self.ledger.payment_exists(tenant, &key).await {
+                    Ok(true) => {}
+                    Ok(false) => unseen.push((key, payment)),
+                    Err(err) => failures.push((*index, err.into())),
+                }
+            }
+            if unseen.is_empty() {
+                continue;
+            }
+            let (existing, outstanding) = if invoice.fresh {
+                (Vec::new(), invoice.outstanding)
+            } else {
+                let path = format!("/Invoices/{}", invoice.row.xero_id);
+                match self
+                    .existing_payment_references(tenant, &path, "Invoices")
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(err) => {
+                        failures.push((*index, ProcessError::Xero(err)));
+                        continue;
+                    }
+                }
+            };
+            let mut due = outstanding;
+            for (key, payment) in unseen {
+                if existing.contains(&payment.reference) {
+                    // Made before a crash: adopt it.
+                    if let Err(err) = self
+                        .ledger
+                        .record_payment(
+                            tenant,
+                            &key,
+                            "adopted",
+                            &invoice_key(&invoice.row.number),
+                            payment.amount,
+                        )
+                        .await
+                    {
+                        failures.push((*index, err.into()));
+                    }
+                    continue;
+                }
+                let amount = payment.amount.min(due);
+                if amount <= Decimal::ZERO {
+                    continue;
+                }
+                due -= amount;
+                planned.push((
+                    *index,
+                    key,
+                    invoice.row.xero_id.clone(),
+                    PlannedPayment { amount, ..payment },
+                    invoice_key(&invoice.row.number),
+                ));
+            }
+        }
+        if planned.is_empty() {
+            return failures;
+        }
+        let body = json!({"Payments": planned.iter().map(|(_, _, invoice_id, p, _)| {
+            crate::xero::types::Payment {
+                target: PaymentTarget::Invoice { invoice_id: invoice_id.clone() },
+                account: mapping::account(&p.account),
+                date: p.date.to_string(),
+                amount: p.amount,
+                reference: p.reference.clone(),
+            }
+        }).collect::<Vec<_>>()});
+        let response = self
+            .xero
+            .call(
+                tenant,
+                Method::PUT,
+                "/Payments",
+                &[("summarizeErrors", "false")],
+                Some(&body),
+                Some(&idempotency_key(tenant, "PUT /Payments", &body)),
+            )
+            .await;
+        let elements = match response {
+            Ok(value) => value["Payments"].as_array().cloned().unwrap_or_default(),
+            Err(err) => {
+                failures.extend(
+                    planned
+                        .iter()
+                        .map(|(i, ..)| (*i, ProcessError::Xero(err.clone()))),
+                );
+                return failures;
+            }
+        };
+        for ((index, key, _, payment, doc_key), element) in planned.iter().zip(elements.iter()) {
+            let errors = element_errors(element);
+            if errors.is_empty() {
+                if let Err(err) = self
+                    .ledger
+                    .record_payment(
+                        tenant,
+                        key,
+                        &text(element, "PaymentID"),
+                        doc_key,
+                        payment.amount,
+                    )
+                    .await
+                {
+                    failures.push((*index, err.into()));
+                }
+            } else {
+                failures.push((
+                    *index,
+                    ProcessError::Rejected {
+                        document: format!("payment {key}"),
+                        messages: errors,
+                    },
+                ));
+            }
+        }
+        failures
+    }
+
+    /// Books one refund: the credit note, its allocation to the invoice while anything is due,
+    /// and a refund payment for the money that left.
+    async fn book_refund(
+        &self,
+        tenant: &str,
+        shop: &ShopConfig,
+        job: &Job,
+        refund: &Refund,
+        invoices: &mut HashMap<String, Booked>,
+    ) -> Result<(), ProcessError> {
+        let invoice_number = mapping::invoice_number(&shop.mapping, &refund.order_number);
+        let invoice = match invoices.get(&invoice_key(&invoice_number)) {
+            Some(invoice) => invoice.row.clone(),
+            None => self
+                .ledger
+                .document(tenant, &invoice_key(&invoice_number))
+                .await?
+                .ok_or_else(|| ProcessError::OrderNotBooked {
+                    order: refund.order_number.clone(),
+                })?,
+        };
+        let number =
+            mapping::credit_note_number(&shop.mapping, &refund.order_number, &refund.refund_id);
+        let key = credit_note_key(&number);
+        let (credit_note, fresh) = match self.ledger.document(tenant, &key).await? {
+            Some(row) => (row, false),
+            None => {
+                let contact = self.contact(tenant, shop, None).await?;
+                let mapped = shop.mapping.credit_note(refund, contact)?;
+                let row = self
+                    .create_credit_note(tenant, &number, &mapped, refund)
+                    .await?;
+                self.record_document(tenant, "credit_note", &row, shop, &refund.refund_id, job)
+                    .await?;
+                (row, true)
+            }
+        };
+
+        // Allocate what the invoice still owes; the rest of the credit is paid out.
+        let allocation_key = format!("allocation:{number}");
+        let mut remaining = credit_note.total;
+        if !self.ledger.payment_exists(tenant, &allocation_key).await? {
+            let (_, due) = self
+                .existing_payment_references(
+                    tenant,
+                    &format!("/Invoices/{}", invoice.xero_id),
+                    "Invoices",
+                )
+                .await?;
+            let (_, credit_left) = if fresh {
+                (Vec::new(), credit_note.total)
+            } else {
+                self.existing_payment_references(
+                    tenant,
+                    &format!("/CreditNotes/{}", credit_note.xero_id),
+                    "CreditNotes",
+                )
+                .await?
+            };
+            let amount = round2(due.min(credit_left));
+            if amount > Decimal::ZERO {
+                let body = json!({"Allocations": [{
+                    "Invoice": {"InvoiceID": invoice.xero_id},
+                    "Amount": Value::Number(amount.to_string().parse().expect("decimals are numbers")),
+                    "Date": refund.date.to_string(),
+                }]});
+                let path = format!("/CreditNotes/{}/Allocations", credit_note.xero_id);
+                self.xero
+                    .call(
+                        tenant,
+                        Method::PUT,
+                        &path,
+                        &[("summarizeErrors", "false")],
+                        Some(&body),
+                        Some(&idempotency_key(tenant, &format!("PUT {path}"), &body)),
+                    )
+                    .await?;
+            }
+            self.ledger
+                .record_payment(tenant, &allocation_key, "allocation", &key, amount)
+                .await?;
+            remaining = credit_left - amount;
+        } else if !fresh {
+            let (_, credit_left) = self
+                .existing_payment_references(
+                    tenant,
+                    &format!("/CreditNotes/{}", credit_note.xero_id),
+                    "CreditNotes",
+                )
+                .await?;
+            remaining = credit_left;
+        }
+
+        for (n, payment) in shop
+            .mapping
+            .refund_payments(refund, remaining)
+            .into_iter()
+            .enumerate()
+        {
+            let payment_key = format!("refund_payment:{number}:{n}");
+            if self.ledger.payment_exists(tenant, &payment_key).await? {
+                continue;
+            }
+            let body = json!({"Payments": [crate::xero::types::Payment {
+                target: PaymentTarget::CreditNote { credit_note_id: credit_note.xero_id.clone() },
+                account: mapping::account(&payment.account),
+                date: payment.date.to_string(),
+                amount: payment.amount,
+                reference: payment.reference.clone(),
+            }]});
+            let response = self
+                .xero
+                .call(
+                    tenant,
+                    Method::PUT,
+                    "/Payments",
+                    &[("summarizeErrors", "false")],
+                    Some(&body),
+                    Some(&idempotency_key(tenant, "PUT /Payments", &body)),
+                )
+                .await?;
+            let element = &response["Payments"][0];
+            let errors = element_errors(element);
+            if !errors.is_empty() {
+                return Err(ProcessError::Rejected {
+                    document: format!("refund payment {payment_key}"),
+                    messages: errors,
+                });
+            }
+            self.ledger
+                .record_payment(
+                    tenant,
+                    &payment_key,
+                    &text(element, "PaymentID"),
+                    &key,
+                    payment.amount,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn create_credit_note(
+        &self,
+        tenant: &str,
+        number: &str,
+        mapped: &MappedCreditNote,
+        refund: &Refund,
+    ) -> Result<DocumentRow, ProcessError> {
+        let body = json!({"CreditNotes": [&mapped.credit_note]});
+        let response = self
+            .xero
+            .call(
+                tenant,
+                Method::PUT,
+                "/CreditNotes",
+                &[("summarizeErrors", "false"), ("unitdp", "4")],
+                Some(&body),
+                Some(&idempotency_key(tenant, "PUT /CreditNotes", &body)),
+            )
+            .await?;
+        let element = &response["CreditNotes"][0];
+        let errors = element_errors(element);
+        let row = |xero_id: String, total: Decimal| DocumentRow {
+            xero_id,
+            number: number.to_owned(),
+            currency: mapped.credit_note.currency_code.clone(),
+            total,
+            order_number: refund.order_number.clone(),
+            tax_mode: refund.tax_mode,
+        };
+        if errors.is_empty() {
+            return Ok(row(text(element, "CreditNoteID"), mapped.total));
+        }
+        if !is_unique_violation(&errors) {
+            return Err(ProcessError::Rejected {
+                document: format!("credit note {number}"),
+                messages: errors,
+            });
+        }
+        let filter = format!("CreditNoteNumber==\"{number}\"");
+        let found = self
+            .xero
+            .call(
+                tenant,
+                Method::GET,
+                "/CreditNotes",
+                &[("where", &filter)],
+                None,
+                None,
+            )
+            .await?;
+        let existing = found["CreditNotes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| !matches!(c["Status"].as_str(), Some("DELETED" | "VOIDED")))
+            .ok_or_else(|| ProcessError::Rejected {
+                document: format!("credit note {number}"),
+                messages: vec!["Xero says the number is taken but no credit note has it".into()],
+            })?;
+        Ok(row(
+            text(existing, "CreditNoteID"),
+            decimal(existing, "Total"),
+        ))
+    }
+
+    /// The contact to raise documents against, created in Xero on first use.
+    async fn contact(
+        &self,
+        tenant: &str,
+        shop: &ShopConfig,
+        customer: Option<&Customer>,
+    ) -> Result<ContactRef, ProcessError> {
+        let generic = |name: &str| (format!("name:{name}"), name.to_owned(), None::<String>);
+        let (key, name, email) = match (&shop.contacts, customer) {
+            (ContactStrategy::Generic { name }, _) => generic(name),
+            (ContactStrategy::PerCustomer { fallback }, Some(customer)) => match &customer.email {
+                Some(email) if !email.trim().is_empty() => {
+                    let email = email.trim().to_ascii_lowercase();
+                    let name = customer
+                        .name
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .map_or_else(|| email.clone(), |n| format!("{} ({email})", n.trim()));
+                    (format!("email:{email}"), name, Some(email))
+                }
+                _ => generic(fallback),
+            },
+            (ContactStrategy::PerCustomer { fallback }, None) => generic(fallback),
+        };
+        if let Some(id) = self.ledger.contact(tenant, &key).await? {
+            return Ok(ContactRef { contact_id: id });
+        }
+        let filter = match &email {
+            Some(email) => format!("EmailAddress==\"{email}\""),
+            None => format!("Name==\"{}\"", name.replace('"', "")),
+        };
+        let found = self
+            .xero
+            .call(
+                tenant,
+                Method::GET,
+                "/Contacts",
+                &[("where", &filter)],
+                None,
+                None,
+            )
+            .await?;
+        let id = match found["Contacts"].as_array().and_then(|c| c.first()) {
+            Some(contact) => text(contact, "ContactID"),
+            None => {
+                let mut contact = json!({"Name": name});
+                if let Some(email) = &email {
+                    contact["EmailAddress"] = json!(email);
+                }
+                let body = json!({"Contacts": [contact]});
+                let created = self
+                    .xero
+                    .call(
+                        tenant,
+                        Method::PUT,
+                        "/Contacts",
+                        &[("summarizeErrors", "false")],
+                        Some(&body),
+                        Some(&idempotency_key(tenant, "PUT /Contacts", &body)),
+                    )
+                    .await?;
+                let element = &created["Contacts"][0];
+                let errors = element_errors(element);
+                if !errors.is_empty() {
+                    return Err(ProcessError::Rejected {
+                        document: format!("contact {name}"),
+                        messages: errors,
+                    });
+                }
+                text(element, "ContactID")
+            }
+        };
+        self.ledger.record_contact(tenant, &key, &id).await?;
+        Ok(ContactRef { contact_id: id })
+    }
+}

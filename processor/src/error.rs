@@ -1,0 +1,83 @@
+//! Why an event could not be booked, and whether trying again can help. The message is what
+//! an operator reads on the dead letter: it says what is wrong and what to do.
+
+use crate::ledger::LedgerError;
+use crate::mapping::MappingError;
+use crate::normalise::NormaliseError;
+use crate::xero::client::XeroError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProcessError {
+    /// The message lacks the ingress's envelope headers.
+    #[error("not an ingress event: {0}")]
+    Envelope(String),
+    #[error("shop {0:?} is not in the processor's config; add it (with its mapping) and replay")]
+    UnknownShop(String),
+    #[error("the payload cannot be read: {0}; fix the normaliser or the platform data and replay")]
+    Unparseable(String),
+    #[error("{0}; fix the shop's mapping and replay")]
+    Mapping(#[from] MappingError),
+    #[error("Xero rejected {document}: {}; fix the data or the mapping and replay", messages.join("; "))]
+    Rejected {
+        document: String,
+        messages: Vec<String>,
+    },
+    #[error("{0}")]
+    Xero(#[from] XeroError),
+    #[error("the refund's order {order} is not booked yet; it will be retried")]
+    OrderNotBooked { order: String },
+    #[error("cannot fetch the order from the platform: {0}")]
+    Hydration(String),
+    #[error("the ledger is unavailable: {0}")]
+    Ledger(String),
+}
+
+impl ProcessError {
+    /// Retryable failures go through the retry tiers; the others go to the dead queue at once.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProcessError::Xero(err) => err.is_retryable(),
+            ProcessError::OrderNotBooked { .. }
+            | ProcessError::Hydration(_)
+            | ProcessError::Ledger(_) => true,
+            ProcessError::Envelope(_)
+            | ProcessError::UnknownShop(_)
+            | ProcessError::Unparseable(_)
+            | ProcessError::Mapping(_)
+            | ProcessError::Rejected { .. } => false,
+        }
+    }
+
+    /// A short, stable label for the dead-letter `xcs-reason` header and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProcessError::Envelope(_) => "bad_envelope",
+            ProcessError::UnknownShop(_) => "unknown_shop",
+            ProcessError::Unparseable(_) => "unparseable_payload",
+            ProcessError::Mapping(MappingError::UnmappedTax { .. }) => "unmapped_tax",
+            ProcessError::Mapping(_) => "totals_mismatch",
+            ProcessError::Rejected { .. } => "xero_validation",
+            ProcessError::Xero(XeroError::RateLimited { .. }) => "xero_rate_limited",
+            ProcessError::Xero(XeroError::Unauthorized(_) | XeroError::Forbidden(_)) => {
+                "xero_unauthorized"
+            }
+            ProcessError::Xero(XeroError::Validation(_)) => "xero_validation",
+            ProcessError::Xero(_) => "xero_unavailable",
+            ProcessError::OrderNotBooked { .. } => "order_not_booked",
+            ProcessError::Hydration(_) => "platform_unavailable",
+            ProcessError::Ledger(_) => "ledger_unavailable",
+        }
+    }
+}
+
+impl From<LedgerError> for ProcessError {
+    fn from(err: LedgerError) -> Self {
+        ProcessError::Ledger(err.to_string())
+    }
+}
+
+impl From<NormaliseError> for ProcessError {
+    fn from(err: NormaliseError) -> Self {
+        ProcessError::Unparseable(err.to_string())
+    }
+}

@@ -1,0 +1,152 @@
+//! Handing a failed event on: to the next retry tier (a queue whose TTL sends it back to the
+//! shards), or to the dead queue with its reason. Published with confirms and `mandatory`,
+//! and the original delivery is acknowledged only after the broker confirmed the copy, so a
+//! crash in between leaves a duplicate (deduped by event id), never a loss.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use xcs_shared::topology::{self, DEAD_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS};
+
+use crate::error::ProcessError;
+
+/// Headers the processor adds when it hands an event on.
+pub mod header {
+    /// Failed attempts so far.
+    pub const ATTEMPTS: &str = "xcs-attempts";
+    /// RFC 3339 time of the first failure.
+    pub const FIRST_FAILURE_AT: &str = "xcs-first-failure-at";
+    /// The last error, as an operator reads it.
+    pub const LAST_ERROR: &str = "xcs-last-error";
+    /// A stable label for the last error (see `ProcessError::reason`).
+    pub const REASON: &str = "xcs-reason";
+    /// RFC 3339 time the event was dead-lettered.
+    pub const DEAD_AT: &str = "xcs-dead-at";
+}
+
+/// Where a failed event went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandedOff {
+    Retry { tier: &'static str, attempt: u32 },
+    Dead { attempts: u32 },
+}
+
+/// The hand-off could not be confirmed; the delivery must be rejected back to its queue.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hand the event on: {0}")]
+pub struct HandoffError(String);
+
+/// Publishes failed events; holds its own confirm channel.
+pub struct Handoff {
+    channel: Channel,
+}
+
+impl Handoff {
+    /// # Errors
+    /// When the channel cannot be opened.
+    pub async fn open(connection: &Connection) -> Result<Self, lapin::Error> {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Handoff { channel })
+    }
+
+    /// Sends the event to the next retry tier, or to the dead queue when the error is
+    /// permanent or the tiers are used up.
+    ///
+    /// # Errors
+    /// [`HandoffError`] when the broker did not confirm.
+    pub async fn hand_off(
+        &self,
+        body: &[u8],
+        properties: &BasicProperties,
+        error: &ProcessError,
+    ) -> Result<HandedOff, HandoffError> {
+        let headers = properties.headers().clone().unwrap_or_default();
+        let attempts = match headers.inner().get(header::ATTEMPTS) {
+            Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
+            Some(AMQPValue::LongString(s)) => {
+                String::from_utf8_lossy(s.as_bytes()).parse().unwrap_or(0)
+            }
+            _ => 0,
+        } + 1;
+        let now = now_rfc3339();
+        let mut headers = headers;
+        set(&mut headers, header::REASON, error.reason());
+        let message: String = error.to_string().chars().take(1000).collect();
+        set(&mut headers, header::LAST_ERROR, &message);
+        headers.insert(
+            ShortString::from(header::ATTEMPTS),
+            AMQPValue::LongLongInt(i64::from(attempts)),
+        );
+        if !headers.inner().contains_key(header::FIRST_FAILURE_AT) {
+            set(&mut headers, header::FIRST_FAILURE_AT, &now);
+        }
+
+        let tier = RETRY_TIERS
+            .get(attempts as usize - 1)
+            .filter(|_| error.is_retryable());
+        let (exchange, routing_key, outcome) = match tier {
+            Some((queue, _)) => (
+                RETRY_EXCHANGE,
+                *queue,
+                HandedOff::Retry {
+                    tier: queue,
+                    attempt: attempts,
+                },
+            ),
+            None => {
+                set(&mut headers, header::DEAD_AT, &now);
+                (DEAD_EXCHANGE, "", HandedOff::Dead { attempts })
+            }
+        };
+        let properties = properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        let confirmation = self
+            .channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                properties,
+            )
+            .await
+            .map_err(|err| HandoffError(err.to_string()))?
+            .await
+            .map_err(|err| HandoffError(err.to_string()))?;
+        match confirmation {
+            Confirmation::Ack(None) => Ok(outcome),
+            Confirmation::Ack(Some(returned)) => Err(HandoffError(format!(
+                "{exchange} could not route it ({} {}); import deploy/rabbitmq/definitions.json",
+                returned.reply_code, returned.reply_text
+            ))),
+            Confirmation::Nack(_) => Err(HandoffError(format!("{exchange} refused it (nack)"))),
+            Confirmation::NotRequested => Err(HandoffError("the channel lost confirm mode".into())),
+        }
+    }
+}
+
+fn set(headers: &mut FieldTable, name: &str, value: &str) {
+    headers.insert(
+        ShortString::from(name),
+        AMQPValue::LongString(LongString::from(value)),
+    );
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a current UTC time formats as RFC 3339")
+}
+
+/// Every queue the processor consumes.
+pub fn consumed_queues() -> Vec<String> {
+    topology::shard_queues().collect()
+}
