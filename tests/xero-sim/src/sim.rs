@@ -1,0 +1,289 @@
+//! The library API: configure, start on the current Tokio runtime, and drive the simulator from
+//! tests. The helpers call the same code as the `/__sim` admin endpoints, without HTTP.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::clock::SimClock;
+use crate::faults::{Fault, QueuedFault};
+use crate::journal::{Journal, JournalEntry};
+use crate::oauth::TokenSet;
+use crate::ratelimit::RateLimits;
+use crate::seed::Seed;
+use crate::server::{self, API_BASE};
+use crate::state::{Records, Shared, World};
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Apps and organisations.
+    pub seed: Seed,
+    /// Simulated start time; real now when `None`.
+    pub start_at: Option<OffsetDateTime>,
+    /// Latency added to every API and identity call.
+    pub latency: Duration,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Also append the journal to this JSON-lines file.
+    pub journal_path: Option<PathBuf>,
+    /// HTTP worker threads.
+    pub workers: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self::demo()
+    }
+}
+
+impl SimConfig {
+    /// The demo seed on `127.0.0.1:0`, Xero's default limits, no latency.
+    pub fn demo() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: Seed::demo(),
+            start_at: None,
+            latency: Duration::ZERO,
+            rate_limits: RateLimits::default(),
+            journal_path: None,
+            workers: 1,
+        }
+    }
+
+    /// Replaces the seed.
+    pub fn with_seed(mut self, seed: Seed) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Adds `n` clones of the first tenant (see [`Seed::with_extra_tenants`]).
+    pub fn with_extra_tenants(mut self, n: usize) -> Self {
+        self.seed = self.seed.with_extra_tenants(n);
+        self
+    }
+
+    /// Starts the simulated clock at `at`.
+    pub fn starting_at(mut self, at: OffsetDateTime) -> Self {
+        self.start_at = Some(at);
+        self
+    }
+
+    /// Sets the default latency.
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Sets the rate limits.
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// Appends the journal to a file.
+    pub fn with_journal_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal_path = Some(path.into());
+        self
+    }
+}
+
+/// Starts simulators.
+#[derive(Debug)]
+pub struct XeroSim;
+
+impl XeroSim {
+    /// Binds the listener and spawns the server on the current Tokio runtime.
+    ///
+    /// # Errors
+    /// When the address cannot be bound, the journal file cannot be opened or the seed's
+    /// contacts or items break Xero's rules.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
+        let clock = SimClock::new(config.start_at);
+        let world = World::from_seed(config.seed, config.rate_limits, clock.now())?;
+        let journal = Journal::open(config.journal_path.as_deref())?;
+        let shared = Arc::new(Shared::new(world, clock, journal, config.latency));
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let data = web::Data::new(Arc::clone(&shared));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                // Xero accepts up to 10 MB per request (secondary sources); refuse beyond.
+                .app_data(web::PayloadConfig::new(10 * 1024 * 1024))
+                .default_service(web::to(server::dispatch))
+        })
+        .workers(config.workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        tracing::info!(%addr, "xero-sim listening");
+        Ok(RunningSim {
+            addr,
+            shared,
+            handle,
+        })
+    }
+}
+
+/// A running simulator. Dropping it leaves the server running until the runtime ends; call
+/// [`RunningSim::stop`] to stop it earlier.
+#[derive(Debug)]
+pub struct RunningSim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    handle: ServerHandle,
+}
+
+impl RunningSim {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The Accounting API base, `http://127.0.0.1:PORT/api.xro/2.0` (Xero:
+    /// `https://api.xero.com/api.xro/2.0`).
+    pub fn base_url(&self) -> String {
+        format!("{}{API_BASE}", self.root_url())
+    }
+
+    /// The identity base, `http://127.0.0.1:PORT` (Xero: `https://identity.xero.com`); the token
+    /// endpoint is `{identity_url}/connect/token`.
+    pub fn identity_url(&self) -> String {
+        self.root_url()
+    }
+
+    /// `{identity_url}/connect/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/connect/token", self.root_url())
+    }
+
+    /// The consent URL (Xero: `https://login.xero.com/identity/connect/authorize`).
+    pub fn authorize_url(&self) -> String {
+        format!("{}/identity/connect/authorize", self.root_url())
+    }
+
+    /// `GET /connections` (Xero: `https://api.xero.com/connections`).
+    pub fn connections_url(&self) -> String {
+        format!("{}/connections", self.root_url())
+    }
+
+    /// Simulated now.
+    pub fn now(&self) -> OffsetDateTime {
+        self.shared.clock.now()
+    }
+
+    /// Moves the simulated clock forward; returns the new time.
+    pub fn advance_clock(&self, by: Duration) -> OffsetDateTime {
+        self.shared.clock.advance(by)
+    }
+
+    /// Queues a fault; returns its id.
+    pub fn inject_fault(&self, fault: Fault) -> u64 {
+        self.shared.world().faults.push(fault)
+    }
+
+    /// Faults still queued.
+    pub fn pending_faults(&self) -> Vec<QueuedFault> {
+        self.shared.world().faults.pending()
+    }
+
+    /// Removes all queued faults.
+    pub fn clear_faults(&self) {
+        self.shared.world().faults.clear();
+    }
+
+    /// Sets the latency added to every call.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
+    /// Replaces the rate limits.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.shared.world().limits = limits;
+    }
+
+    /// The whole store (every tenant's documents, payments, contacts, …) as JSON.
+    pub fn store(&self) -> Value {
+        self.shared.snapshot()
+    }
+
+    /// One tenant's records as Xero prints them; empty for an unknown tenant.
+    pub fn records(&self, tenant: Uuid, records: Records) -> Vec<Value> {
+        self.shared.records(tenant, records).unwrap_or_default()
+    }
+
+    /// A tenant's invoices.
+    pub fn invoices(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::Invoices)
+    }
+
+    /// A tenant's credit notes.
+    pub fn credit_notes(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::CreditNotes)
+    }
+
+    /// A tenant's payments.
+    pub fn payments(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::Payments)
+    }
+
+    /// A tenant's contacts.
+    pub fn contacts(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::Contacts)
+    }
+
+    /// The journal so far.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.shared.journal.entries_after(0)
+    }
+
+    /// Journal entries after sequence number `seq`.
+    pub fn journal_after(&self, seq: u64) -> Vec<JournalEntry> {
+        self.shared.journal.entries_after(seq)
+    }
+
+    /// Restores the seeded books; forgets tokens, keys, rate windows and faults.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Connects an app to tenants and returns fresh tokens, skipping the consent round trip.
+    /// For a Custom Connection app the tenants are ignored.
+    ///
+    /// # Errors
+    /// When the app or a tenant is unknown.
+    pub fn issue_tokens(&self, client_id: &str, tenants: &[Uuid]) -> anyhow::Result<TokenSet> {
+        let now = self.now();
+        let mut world = self.shared.world();
+        let known = world.tenant_ids();
+        world.oauth.issue_directly(client_id, tenants, &known, now)
+    }
+
+    /// Stops the server, letting in-flight requests finish.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}

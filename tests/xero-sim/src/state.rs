@@ -1,0 +1,271 @@
+//! The simulator's state: the books and the identity, idempotency, fault and rate-limit state
+//! behind one lock ([`World`]), plus what lives outside it ([`Shared`]): the clock, the journal,
+//! the in-flight counter and the default latency. Holding one lock for a whole write keeps each
+//! request atomic, as a real API call is, including its idempotency check.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounting::{accounts, contacts, credit_notes, documents, items, payments};
+use crate::clock::SimClock;
+use crate::faults::FaultQueue;
+use crate::idempotency::IdempotencyCache;
+use crate::journal::Journal;
+use crate::oauth::OAuthState;
+use crate::ratelimit::{InFlight, RateLimits, RateWindows};
+use crate::seed::Seed;
+use crate::store::Tenant;
+use crate::wire;
+
+/// A tenant's record lists, as exposed by the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    /// Invoices (with line items).
+    Invoices,
+    /// Credit notes.
+    CreditNotes,
+    /// Payments, deleted ones included.
+    Payments,
+    /// Contacts, archived ones included.
+    Contacts,
+    /// Items.
+    Items,
+    /// Credit-note allocations.
+    Allocations,
+    /// Accounts.
+    Accounts,
+    /// Tax rates.
+    TaxRates,
+}
+
+impl Records {
+    /// Parses the admin path segment (`invoices`, `credit-notes`, …).
+    pub fn parse(segment: &str) -> Option<Self> {
+        Some(match segment {
+            "invoices" => Self::Invoices,
+            "credit-notes" => Self::CreditNotes,
+            "payments" => Self::Payments,
+            "contacts" => Self::Contacts,
+            "items" => Self::Items,
+            "allocations" => Self::Allocations,
+            "accounts" => Self::Accounts,
+            "tax-rates" => Self::TaxRates,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything behind the lock.
+#[derive(Debug)]
+pub struct World {
+    /// The seed, kept for resets.
+    pub seed: Seed,
+    /// Organisations.
+    pub tenants: Vec<Tenant>,
+    /// Apps, tokens, codes, connections.
+    pub oauth: OAuthState,
+    /// Cached keyed answers.
+    pub idempotency: IdempotencyCache,
+    /// Injected faults.
+    pub faults: FaultQueue,
+    /// Rate-limit windows.
+    pub rate: RateWindows,
+    /// Limits in force.
+    pub limits: RateLimits,
+}
+
+impl World {
+    /// Builds the world a seed describes.
+    ///
+    /// # Errors
+    /// When a seeded contact or item breaks Xero's rules.
+    pub fn from_seed(seed: Seed, limits: RateLimits, now: OffsetDateTime) -> anyhow::Result<Self> {
+        let mut tenants = Vec::with_capacity(seed.tenants.len());
+        for seeded in &seed.tenants {
+            let mut tenant = Tenant::from_seed(seeded, now);
+            for contact in &seeded.contacts {
+                contacts::seed_contact(&mut tenant, contact, now)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("seeded contact in {}", seeded.name))?;
+            }
+            for item in &seeded.items {
+                items::seed_item(&mut tenant, item, now)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("seeded item in {}", seeded.name))?;
+            }
+            tenants.push(tenant);
+        }
+        Ok(Self {
+            oauth: OAuthState::new(&seed.apps),
+            seed,
+            tenants,
+            idempotency: IdempotencyCache::default(),
+            faults: FaultQueue::default(),
+            rate: RateWindows::default(),
+            limits,
+        })
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: Uuid) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+
+    /// The tenant with this id, mutably.
+    pub fn tenant_mut(&mut self, id: Uuid) -> Option<&mut Tenant> {
+        self.tenants.iter_mut().find(|t| t.id == id)
+    }
+
+    /// All tenant ids.
+    pub fn tenant_ids(&self) -> Vec<Uuid> {
+        self.tenants.iter().map(|t| t.id).collect()
+    }
+
+    /// Tenant names by id, for `/connections`.
+    pub fn tenant_names(&self) -> HashMap<Uuid, String> {
+        self.tenants
+            .iter()
+            .map(|t| (t.id, t.name.clone()))
+            .collect()
+    }
+}
+
+/// State shared by all requests.
+#[derive(Debug)]
+pub struct Shared {
+    world: Mutex<World>,
+    /// Simulated time.
+    pub clock: SimClock,
+    /// Request journal.
+    pub journal: Journal,
+    /// Requests in flight, for the concurrency limit.
+    pub in_flight: InFlight,
+    latency_ms: AtomicU64,
+}
+
+impl Shared {
+    /// Wraps a world.
+    pub fn new(world: World, clock: SimClock, journal: Journal, latency: Duration) -> Self {
+        Self {
+            world: Mutex::new(world),
+            clock,
+            journal,
+            in_flight: InFlight::default(),
+            latency_ms: AtomicU64::new(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Locks the world. A panic inside a handler poisons the lock; the simulator keeps going
+    /// with whatever state the handler left, which is good enough for a test double.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The latency added to every API and identity call before it is processed.
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets that latency.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Restores the seeded books and forgets tokens, idempotency keys, rate windows and faults.
+    /// The clock and the journal carry on.
+    pub fn reset(&self) {
+        let now = self.clock.now();
+        let mut world = self.world();
+        let seed = world.seed.clone();
+        let limits = world.limits;
+        *world = World::from_seed(seed, limits, now).expect("the seed was valid at start");
+    }
+
+    /// One tenant's records as Xero prints them; `None` for an unknown tenant.
+    pub fn records(&self, tenant_id: Uuid, records: Records) -> Option<Vec<Value>> {
+        let world = self.world();
+        let tenant = world.tenant(tenant_id)?;
+        Some(records_json(tenant, records))
+    }
+
+    /// The whole store as JSON.
+    pub fn snapshot(&self) -> Value {
+        let now = self.clock.now();
+        let world = self.world();
+        let tenants: Vec<Value> = world
+            .tenants
+            .iter()
+            .map(|t| {
+                json!({
+                    "TenantId": t.id,
+                    "Name": t.name,
+                    "BaseCurrency": t.base_currency,
+                    "Currencies": t.currencies,
+                    "Invoices": records_json(t, Records::Invoices),
+                    "CreditNotes": records_json(t, Records::CreditNotes),
+                    "Payments": records_json(t, Records::Payments),
+                    "Allocations": records_json(t, Records::Allocations),
+                    "Contacts": records_json(t, Records::Contacts),
+                    "Items": records_json(t, Records::Items),
+                })
+            })
+            .collect();
+        // Round-trip through text so money comes out as plain JSON numbers.
+        let text = wire::render(&json!({ "now": wire::rfc3339(now), "tenants": tenants }));
+        serde_json::from_str(&text).expect("rendered JSON parses")
+    }
+}
+
+fn records_json(tenant: &Tenant, records: Records) -> Vec<Value> {
+    let list: Vec<Value> = match records {
+        Records::Invoices => tenant
+            .invoices
+            .iter()
+            .map(|d| documents::document_json(tenant, d, 4, true))
+            .collect(),
+        Records::CreditNotes => tenant
+            .credit_notes
+            .iter()
+            .map(|d| documents::document_json(tenant, d, 4, true))
+            .collect(),
+        Records::Payments => tenant
+            .payments
+            .iter()
+            .map(|p| payments::payment_json(tenant, p))
+            .collect(),
+        Records::Contacts => tenant.contacts.iter().map(contacts::contact_json).collect(),
+        Records::Items => tenant
+            .items
+            .iter()
+            .map(|i| items::item_json(i, 4))
+            .collect(),
+        Records::Allocations => tenant
+            .allocations
+            .iter()
+            .map(|a| credit_notes::allocation_json(tenant, a))
+            .collect(),
+        Records::Accounts => tenant.accounts.iter().map(accounts::account_json).collect(),
+        Records::TaxRates => tenant
+            .tax_rates
+            .iter()
+            .map(accounts::tax_rate_json)
+            .collect(),
+    };
+    let text = wire::render(&Value::Array(list));
+    match serde_json::from_str(&text) {
+        Ok(Value::Array(list)) => list,
+        _ => unreachable!("rendered JSON of an array parses as an array"),
+    }
+}
