@@ -1,0 +1,1175 @@
+//! Shopify: `orders/*`, `refunds/create` and `inventory_levels/*` webhook bodies (the REST Admin
+//! resources, delivered without the `{"order": …}` wrapper a REST `GET` adds; both are
+//! accepted).
+//!
+//! Two shapes are read: the older one (plain strings such as `price`, `total_price`, in the
+//! shop currency, which was then the only currency) and the current one, where every amount
+//! also comes as a `*_set` money bag with `shop_money` and `presentment_money`.
+//!
+//! - **Currency:** the customer pays in `presentment_currency`, so that is booked, with every
+//!   amount read from `*_set.presentment_money`. The plain fields are in the shop currency and
+//!   are used only when there is no money bag (the older shape); an order presented in another
+//!   currency without money bags is refused rather than booked in the wrong currency.
+//! - **Totals:** `total_price(_set)` and the line items' original `quantity`: the sale as it
+//!   was made. `current_total_price` and `current_quantity` net out refunds, which are booked
+//!   as credit notes of their own; using them would count each refund twice.
+//! - **Tax basis:** `taxes_included`. Line `price` is on that basis; `Line::tax` is the sum of
+//!   the line's `tax_lines[].price`.
+//! - **Discounts:** `discount_allocations` (current shape) or `total_discount` (older) on each
+//!   line, and on shipping lines. When the lines carry allocations they account for every
+//!   discount; otherwise what `total_discounts` has beyond the lines' own is one
+//!   [`LineKind::Discount`] line. A draft order's `applied_discount` (per line, and for the
+//!   whole order) is read the same way.
+//! - **Payments:** the order webhook carries no transactions. When the processor embeds the
+//!   order's transactions (`GET /orders/{id}/transactions.json`) under `transactions`,
+//!   successful `sale`/`capture` transactions are the payments, and those through the
+//!   `gift_card` gateway are gift-card redemptions. Without them, a `paid` (or since refunded)
+//!   order is one payment of its total through its only gateway, and an order paid through a
+//!   gift card *and* another gateway gets no payment: the split is not in the payload, and an
+//!   unpaid invoice is a visible question where a wrong split would be a silent error. The
+//!   processor should embed the transactions whenever `payment_gateway_names` lists more than
+//!   one gateway.
+//! - **Refunds:** `refund_line_items[].subtotal` and `total_tax` are the refund's own
+//!   figures. `subtotal` is read as being on the order's tax basis (tax-inclusive under
+//!   `taxes_included`), like every other Shopify line amount (UNSURE in the notes: no primary
+//!   source spells it out). Shipping refunds (`order_adjustments` of kind `shipping_refund`, or
+//!   `refund_shipping_lines` in newer versions) are credited whatever their sign, since the
+//!   sign convention is not documented. Other adjustments (`refund_discrepancy`) are signed
+//!   from the order's side (negative: more went back to the customer), unless the refund's own
+//!   transactions only add up with the opposite sign. The money returned is the successful
+//!   `refund` transactions.
+
+use rust_decimal::Decimal;
+use xcs_shared::Platform;
+use xcs_shared::domain::{
+    Currency, Customer, LineKind, Order, Payment, PaymentMethod, Refund, StockChange, StockLevel,
+    TaxMode,
+};
+
+use super::{
+    Ctx, Node, NormaliseError, OrderContext, TaxInfo, cents, lines_total, parse_json, row_line,
+    single_line, unwrap_resource,
+};
+
+const PLATFORM: Platform = Platform::Shopify;
+
+/// An `orders/*` webhook body (or a REST `GET /orders/{id}.json` answer) as an [`Order`].
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable.
+pub fn order(body: &[u8]) -> Result<Order, NormaliseError> {
+    let value = unwrap_resource(
+        parse_json(PLATFORM, "order", body)?,
+        &["order", "draft_order"],
+    );
+    let probe = Ctx::new(PLATFORM, "order");
+    let id = Node::root(&probe, &value)?.string("id")?;
+    let ctx = Ctx::new(PLATFORM, format!("order {id}"));
+    let root = Node::root(&ctx, &value)?;
+
+    let shop_currency = root.currency_at("currency")?;
+    let currency = match root.get("presentment_currency") {
+        Some(node) => node.currency()?,
+        None => shop_currency.clone(),
+    };
+    let money = Money {
+        currency: &currency,
+        foreign: currency != shop_currency,
+    };
+    let number = match root.opt_string("name")? {
+        Some(name) => name,
+        None => root
+            .opt_string("order_number")?
+            .unwrap_or_else(|| id.clone()),
+    };
+    let date = match root.get("processed_at") {
+        Some(node) => node.iso_date()?,
+        None => root.field("created_at")?.iso_date()?,
+    };
+    let tax_mode = if root.field("taxes_included")?.boolean()? {
+        TaxMode::Inclusive
+    } else {
+        TaxMode::Exclusive
+    };
+
+    let mut lines = Vec::new();
+    let mut allocated = false;
+    let mut line_discounts = Decimal::ZERO;
+    for item in root.list("line_items")? {
+        let quantity = item.dec("quantity")?;
+        let price = money.required(&item, "price")?;
+        let discount = match item.get("discount_allocations") {
+            Some(allocations) if !allocations.items()?.is_empty() => {
+                allocated = true;
+                money.sum(&allocations.items()?, "amount")?
+            }
+            Some(_) => {
+                allocated = true;
+                Decimal::ZERO
+            }
+            None => match item.get("applied_discount") {
+                Some(applied) => money.required(&applied, "amount")?,
+                None => money.optional(&item, "total_discount")?.unwrap_or_default(),
+            },
+        };
+        line_discounts += discount;
+        let gift_card = item.opt_bool("gift_card")?.unwrap_or(false);
+        let gross = quantity * price;
+        lines.push(row_line(
+            if gift_card {
+                LineKind::GiftCardSale
+            } else {
+                LineKind::Product
+            },
+            item.opt_string("sku")?,
+            description(&item)?,
+            quantity,
+            (gross, gross - discount),
+            taxes(&money, &item)?,
+        ));
+    }
+
+    let shipping = match root.get("shipping_line") {
+        // A draft order has one `shipping_line`; orders have `shipping_lines`.
+        Some(single) => vec![single],
+        None => root.list("shipping_lines")?,
+    };
+    for ship in shipping {
+        let price = money.required(&ship, "price")?;
+        let discount = match ship.get("discount_allocations") {
+            Some(allocations) if !allocations.items()?.is_empty() => {
+                money.sum(&allocations.items()?, "amount")?
+            }
+            _ => match money.optional(&ship, "discounted_price")? {
+                Some(discounted) => price - discounted,
+                None => Decimal::ZERO,
+            },
+        };
+        let title = match ship.opt_string("title")? {
+            Some(title) => title,
+            None => ship
+                .opt_string("code")?
+                .unwrap_or_else(|| "Shipping".to_owned()),
+        };
+        lines.push(row_line(
+            LineKind::Shipping,
+            None,
+            title,
+            Decimal::ONE,
+            (price, price - discount),
+            taxes(&money, &ship)?,
+        ));
+    }
+
+    // Charges outside line items and shipping that `total_price` includes.
+    for (key, description) in [
+        ("original_total_duties", "Duties"),
+        ("original_total_additional_fees", "Additional fees"),
+    ] {
+        if let Some(amount) = money.optional(&root, key)?.filter(|a| !a.is_zero()) {
+            lines.push(single_line(
+                LineKind::Fee,
+                description.to_owned(),
+                amount,
+                TaxInfo::default(),
+            ));
+        }
+    }
+    if let Some(tip) = root.opt_dec("total_tip_received")?.filter(|t| !t.is_zero()) {
+        if money.foreign {
+            return Err(ctx.inconsistent(format!(
+                "the order received a tip of {tip} {shop_currency}, which Shopify gives only in \
+                 the shop currency, but the order is presented in {currency}"
+            )));
+        }
+        lines.push(single_line(
+            LineKind::Fee,
+            "Tip".to_owned(),
+            tip,
+            TaxInfo::default(),
+        ));
+    }
+
+    // A discount the lines do not carry: a draft's order-level discount, or (older shape) what
+    // `total_discounts` has beyond the lines' `total_discount`.
+    let unallocated = match root.get("applied_discount") {
+        Some(applied) => money.required(&applied, "amount")?,
+        None if allocated => Decimal::ZERO,
+        None => {
+            money
+                .optional(&root, "total_discounts")?
+                .unwrap_or_default()
+                - line_discounts
+        }
+    };
+    if unallocated > Decimal::ZERO {
+        let codes = root
+            .list("discount_codes")?
+            .iter()
+            .filter_map(|c| c.opt_string("code").ok().flatten())
+            .collect::<Vec<_>>();
+        lines.push(single_line(
+            LineKind::Discount,
+            if codes.is_empty() {
+                "Order discount".to_owned()
+            } else {
+                format!("Discount {}", codes.join(", "))
+            },
+            unallocated,
+            TaxInfo::default(),
+        ));
+    }
+
+    let total = money.required(&root, "total_price")?;
+    let total_tax = money.required(&root, "total_tax")?;
+    let financial_status = root.opt_string("financial_status")?;
+    let payments = payments(&root, &money, financial_status.as_deref(), total, date)?;
+
+    Ok(Order {
+        platform: PLATFORM,
+        order_id: id,
+        number,
+        date,
+        currency,
+        tax_mode,
+        customer: customer(&root)?,
+        lines,
+        total,
+        total_tax,
+        payments,
+        cancelled: root.get("cancelled_at").is_some()
+            || financial_status.as_deref() == Some("voided"),
+    })
+}
+
+/// A `refunds/create` webhook body as a [`Refund`] of the order described by `order`.
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable, or an amount in a
+/// currency other than the order's.
+pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseError> {
+    let value = unwrap_resource(parse_json(PLATFORM, "refund", body)?, &["refund"]);
+    let probe = Ctx::new(PLATFORM, "refund");
+    let id = Node::root(&probe, &value)?.string("id")?;
+    let ctx = Ctx::new(PLATFORM, format!("refund {id} of order {}", order.number));
+    let root = Node::root(&ctx, &value)?;
+    let money = RefundMoney {
+        currency: &order.currency,
+    };
+    let date = match root.get("processed_at") {
+        Some(node) => node.iso_date()?,
+        None => root.field("created_at")?.iso_date()?,
+    };
+
+    let mut lines = Vec::new();
+    for item in root.list("refund_line_items")? {
+        let quantity = item.dec("quantity")?;
+        let line_item = item.field("line_item")?;
+        let price = money.required(&line_item, "price")?;
+        let gross = quantity * price;
+        // The refunded share of the original line, for the older shape that lacks the
+        // refund's own `subtotal` / `total_tax`.
+        let share = match line_item.opt_dec("quantity")? {
+            Some(ordered) if !ordered.is_zero() => quantity / ordered,
+            _ => Decimal::ONE,
+        };
+        let net = match money.optional(&item, "subtotal")? {
+            Some(subtotal) => subtotal,
+            None => {
+                let discount = match line_item.get("discount_allocations") {
+                    Some(allocations) => money.sum(&allocations.items()?, "amount")?,
+                    None => money
+                        .optional(&line_item, "total_discount")?
+                        .unwrap_or_default(),
+                };
+                gross - cents(discount * share)
+            }
+        };
+        let original_tax = line_taxes(&line_item, |node, key| money.required(node, key))?;
+        let tax = match money.optional(&item, "total_tax")? {
+            Some(amount) => TaxInfo {
+                amount,
+                ..original_tax
+            },
+            None => original_tax.share(share),
+        };
+        let gift_card = line_item.opt_bool("gift_card")?.unwrap_or(false);
+        lines.push(row_line(
+            if gift_card {
+                LineKind::GiftCardSale
+            } else {
+                LineKind::Product
+            },
+            line_item.opt_string("sku")?,
+            description(&line_item)?,
+            quantity,
+            (gross, net),
+            tax,
+        ));
+    }
+
+    let shipping_lines = root.list("refund_shipping_lines")?;
+    for ship in &shipping_lines {
+        let amount = money.required(ship, "subtotal_amount")?.abs();
+        let tax = money
+            .optional(ship, "tax_amount")?
+            .unwrap_or_default()
+            .abs();
+        let title = ship
+            .get("shipping_line")
+            .and_then(|s| s.opt_string("title").ok().flatten())
+            .unwrap_or_else(|| "Shipping refund".to_owned());
+        lines.push(single_line(
+            LineKind::Shipping,
+            title,
+            amount,
+            TaxInfo::amount(tax),
+        ));
+    }
+
+    let returned = refund_transactions(&root, &money)?;
+
+    let mut discrepancies = Vec::new();
+    for adjustment in root.list("order_adjustments")? {
+        let kind = adjustment.opt_string("kind")?.unwrap_or_default();
+        let amount = money.required(&adjustment, "amount")?;
+        let tax = money
+            .optional(&adjustment, "tax_amount")?
+            .unwrap_or_default();
+        if kind == "shipping_refund" {
+            if shipping_lines.is_empty() {
+                lines.push(single_line(
+                    LineKind::Shipping,
+                    "Shipping refund".to_owned(),
+                    amount.abs(),
+                    TaxInfo::amount(tax.abs()),
+                ));
+            }
+        } else {
+            let reason = adjustment.opt_string("reason")?.unwrap_or(kind);
+            discrepancies.push((reason, amount, tax));
+        }
+    }
+    if !discrepancies.is_empty() {
+        // Order-side sign: a negative adjustment reduced what the customer owes, i.e. credited
+        // them. Flip only when the money actually returned says so.
+        let base = lines_total(&lines, order.tax_mode);
+        let sum: Decimal = discrepancies
+            .iter()
+            .map(|(_, amount, tax)| match order.tax_mode {
+                TaxMode::Exclusive => amount + tax,
+                TaxMode::Inclusive => *amount,
+            })
+            .sum();
+        let paid_back: Decimal = returned.iter().map(|p| p.amount).sum();
+        let sign = if !returned.is_empty() && base + sum == paid_back && base - sum != paid_back {
+            Decimal::ONE
+        } else {
+            Decimal::NEGATIVE_ONE
+        };
+        for (reason, amount, tax) in discrepancies {
+            lines.push(single_line(
+                LineKind::Adjustment,
+                reason,
+                sign * amount,
+                TaxInfo::amount(sign * tax),
+            ));
+        }
+    }
+
+    Ok(Refund {
+        platform: PLATFORM,
+        refund_id: id,
+        order_id: root.string("order_id")?,
+        order_number: order.number.clone(),
+        date,
+        currency: order.currency.clone(),
+        tax_mode: order.tax_mode,
+        total: lines_total(&lines, order.tax_mode),
+        total_tax: lines.iter().map(|l| l.tax).sum(),
+        lines,
+        returned,
+    })
+}
+
+/// An `inventory_levels/*` webhook body: the level at one location. The body names no SKU, so
+/// the item is the `inventory_item_id`; a body without `available` (a disconnect) has no level
+/// to book and yields nothing.
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable.
+pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
+    let value = unwrap_resource(
+        parse_json(PLATFORM, "inventory level", body)?,
+        &["inventory_level"],
+    );
+    let ctx = Ctx::new(PLATFORM, "inventory level");
+    let root = Node::root(&ctx, &value)?;
+    let item_id = root.string("inventory_item_id")?;
+    let Some(available) = root.get("available") else {
+        return Ok(Vec::new());
+    };
+    Ok(vec![StockChange {
+        platform: PLATFORM,
+        item_id,
+        sku: None,
+        location: root.opt_string("location_id")?,
+        level: StockLevel::Absolute(available.decimal()?),
+    }])
+}
+
+/// Reads an order's amounts in the booked currency.
+struct Money<'c> {
+    currency: &'c Currency,
+    /// Presented in another currency than the shop's: plain fields are unusable.
+    foreign: bool,
+}
+
+impl Money<'_> {
+    fn optional(&self, node: &Node<'_>, key: &str) -> Result<Option<Decimal>, NormaliseError> {
+        let set_key = format!("{key}_set");
+        if let Some(set) = node.get(&set_key) {
+            return presentment(&set, self.currency).map(Some);
+        }
+        if self.foreign && node.get(key).is_some() {
+            return Err(node.missing(&set_key));
+        }
+        node.opt_dec(key)
+    }
+
+    fn required(&self, node: &Node<'_>, key: &str) -> Result<Decimal, NormaliseError> {
+        self.optional(node, key)?.ok_or_else(|| {
+            node.missing(
+                if self.foreign {
+                    format!("{key}_set")
+                } else {
+                    key.to_owned()
+                }
+                .as_str(),
+            )
+        })
+    }
+
+    fn sum(&self, nodes: &[Node<'_>], key: &str) -> Result<Decimal, NormaliseError> {
+        nodes.iter().map(|n| self.required(n, key)).sum()
+    }
+}
+
+/// Reads a refund's amounts in its order's currency: the presentment money when there is a
+/// bag, else the plain field (older shape, single currency).
+struct RefundMoney<'c> {
+    currency: &'c Currency,
+}
+
+impl RefundMoney<'_> {
+    fn optional(&self, node: &Node<'_>, key: &str) -> Result<Option<Decimal>, NormaliseError> {
+        match node.get(&format!("{key}_set")) {
+            Some(set) => presentment(&set, self.currency).map(Some),
+            None => node.opt_dec(key),
+        }
+    }
+
+    fn required(&self, node: &Node<'_>, key: &str) -> Result<Decimal, NormaliseError> {
+        self.optional(node, key)?.ok_or_else(|| node.missing(key))
+    }
+
+    fn sum(&self, nodes: &[Node<'_>], key: &str) -> Result<Decimal, NormaliseError> {
+        nodes.iter().map(|n| self.required(n, key)).sum()
+    }
+}
+
+/// The presentment amount of a money bag, which must be in `currency`.
+fn presentment(set: &Node<'_>, currency: &Currency) -> Result<Decimal, NormaliseError> {
+    let money = set.field("presentment_money")?;
+    if let Some(code) = money.get("currency_code") {
+        let code = code.currency()?;
+        if &code != currency {
+            return Err(set.ctx().inconsistent(format!(
+                "`{}.presentment_money` is in {code}, but the order is booked in {currency}",
+                set.path()
+            )));
+        }
+    }
+    money.dec("amount")
+}
+
+fn taxes(money: &Money<'_>, node: &Node<'_>) -> Result<TaxInfo, NormaliseError> {
+    line_taxes(node, |n, key| money.required(n, key))
+}
+
+/// A line's `tax_lines`, each amount read by `amount`.
+fn line_taxes(
+    node: &Node<'_>,
+    amount: impl Fn(&Node<'_>, &str) -> Result<Decimal, NormaliseError>,
+) -> Result<TaxInfo, NormaliseError> {
+    let parts = node
+        .list("tax_lines")?
+        .iter()
+        .map(|tax| {
+            Ok(TaxInfo {
+                amount: amount(tax, "price")?,
+                rate: tax.opt_dec("rate")?,
+                label: tax.opt_string("title")?,
+            })
+        })
+        .collect::<Result<Vec<_>, NormaliseError>>()?;
+    Ok(TaxInfo::combine(parts))
+}
+
+fn description(item: &Node<'_>) -> Result<String, NormaliseError> {
+    Ok(match item.opt_string("name")? {
+        Some(name) => name,
+        None => item
+            .opt_string("title")?
+            .unwrap_or_else(|| "Item".to_owned()),
+    })
+}
+
+fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
+    let customer = root.get("customer");
+    let (id, email, name) = match &customer {
+        Some(c) => {
+            let name = [c.opt_string("first_name")?, c.opt_string("last_name")?]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (
+                c.opt_string("id")?,
+                c.opt_string("email")?,
+                (!name.is_empty()).then_some(name),
+            )
+        }
+        None => (None, None, None),
+    };
+    let email = match email {
+        Some(email) => Some(email),
+        None => root.opt_string("email")?,
+    };
+    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+}
+
+/// The order's payments: its embedded transactions when present, else what `financial_status`
+/// and the gateway names say (see the module docs).
+fn payments(
+    root: &Node<'_>,
+    money: &Money<'_>,
+    financial_status: Option<&str>,
+    total: Decimal,
+    date: time::Date,
+) -> Result<Vec<Payment>, NormaliseError> {
+    if let Some(transactions) = root.get("transactions") {
+        let mut payments = Vec::new();
+        for tx in transactions.items()? {
+            let kind = tx.opt_string("kind")?.unwrap_or_default();
+            let status = tx.opt_string("status")?.unwrap_or_default();
+            if !matches!(kind.as_str(), "sale" | "capture") || status != "success" {
+                continue;
+            }
+            payments.push(transaction_payment(&tx, money.currency, |n, k| {
+                money.required(n, k)
+            })?);
+        }
+        return Ok(payments);
+    }
+
+    let amount = match financial_status {
+        Some("paid" | "partially_refunded" | "refunded") => total,
+        Some("partially_paid") if !money.foreign => match root.opt_dec("total_outstanding")? {
+            Some(outstanding) => total - outstanding,
+            None => return Ok(Vec::new()),
+        },
+        _ => return Ok(Vec::new()),
+    };
+    let mut gateways: Vec<String> = root
+        .list("payment_gateway_names")?
+        .iter()
+        .map(|g| g.opt_text())
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    if gateways.is_empty()
+        && let Some(gateway) = root.opt_string("gateway")?
+    {
+        gateways.push(gateway);
+    }
+    let method = match gateways.as_slice() {
+        [] => PaymentMethod::Gateway {
+            name: "shopify".to_owned(),
+        },
+        [only] if only == "gift_card" => PaymentMethod::GiftCard,
+        [only] => PaymentMethod::Gateway { name: only.clone() },
+        // Several gateways, amounts unknown: see the module docs.
+        _ => return Ok(Vec::new()),
+    };
+    if amount <= Decimal::ZERO {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Payment {
+        method,
+        amount,
+        date,
+        reference: None,
+    }])
+}
+
+/// A transaction as a payment (or, for a refund, money returned).
+fn transaction_payment(
+    tx: &Node<'_>,
+    currency: &Currency,
+    amount: impl Fn(&Node<'_>, &str) -> Result<Decimal, NormaliseError>,
+) -> Result<Payment, NormaliseError> {
+    if tx.get("amount_set").is_none()
+        && let Some(code) = tx.get("currency")
+    {
+        let code = code.currency()?;
+        if &code != currency {
+            return Err(tx.ctx().inconsistent(format!(
+                "transaction `{}` is in {code}, but the order is booked in {currency}",
+                tx.path()
+            )));
+        }
+    }
+    let gateway = tx.opt_string("gateway")?.unwrap_or_default();
+    let date = match tx.get("processed_at") {
+        Some(node) => node.iso_date()?,
+        None => tx.field("created_at")?.iso_date()?,
+    };
+    Ok(Payment {
+        method: if gateway == "gift_card" {
+            PaymentMethod::GiftCard
+        } else {
+            PaymentMethod::Gateway {
+                name: if gateway.is_empty() {
+                    "shopify".to_owned()
+                } else {
+                    gateway
+                },
+            }
+        },
+        amount: amount(tx, "amount")?,
+        date,
+        reference: tx.opt_string("id")?,
+    })
+}
+
+fn refund_transactions(
+    root: &Node<'_>,
+    money: &RefundMoney<'_>,
+) -> Result<Vec<Payment>, NormaliseError> {
+    let mut returned = Vec::new();
+    for tx in root.list("transactions")? {
+        let kind = tx.opt_string("kind")?.unwrap_or_default();
+        let status = tx.opt_string("status")?.unwrap_or_default();
+        if kind == "refund" && status == "success" {
+            returned.push(transaction_payment(&tx, money.currency, |n, k| {
+                money.required(n, k)
+            })?);
+        }
+    }
+    Ok(returned)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::date;
+    use xcs_shared::domain::LineKind::{Adjustment, Discount, GiftCardSale, Product, Shipping};
+
+    use super::*;
+    use crate::normalise::test_support::{assert_line, d, edited, fixture};
+
+    fn usd_order() -> OrderContext {
+        OrderContext {
+            number: "#1001".into(),
+            currency: Currency::try_from("USD".to_owned()).unwrap(),
+            tax_mode: TaxMode::Exclusive,
+        }
+    }
+
+    fn eur_order() -> OrderContext {
+        OrderContext {
+            number: "#2047".into(),
+            currency: Currency::try_from("EUR".to_owned()).unwrap(),
+            tax_mode: TaxMode::Inclusive,
+        }
+    }
+
+    fn gateway(name: &str) -> PaymentMethod {
+        PaymentMethod::Gateway { name: name.into() }
+    }
+
+    #[test]
+    fn the_reference_order_keeps_its_own_figures_even_where_they_do_not_add_up() {
+        // Arrange: Shopify's SDK fixture, wrapped as a REST GET answers, in the older shape.
+        let body = fixture("shopify/rest_fixture_order.json");
+
+        // Act
+        let booked = order(&body).unwrap();
+
+        // Assert
+        assert_eq!(booked.order_id, "450789469");
+        assert_eq!(booked.number, "#1001");
+        assert_eq!(booked.date, date!(2008 - 01 - 10));
+        assert_eq!(booked.currency.as_str(), "USD");
+        assert_eq!(booked.tax_mode, TaxMode::Exclusive);
+        assert_eq!(booked.lines.len(), 4);
+        for (line, sku) in
+            booked
+                .lines
+                .iter()
+                .zip(["IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK"])
+        {
+            assert_line(line, Product, Some(sku), ("1", "199.00", "0"), "0");
+            assert_eq!(
+                line.description,
+                format!("IPod Nano - 8gb - {}", &sku[8..].to_lowercase())
+            );
+        }
+        assert_line(&booked.lines[3], Shipping, None, ("1", "0.00", "0"), "0");
+        assert_eq!(booked.lines[3].description, "Free Shipping");
+        assert_eq!(booked.total, d("409.94"));
+        assert_eq!(booked.total_tax, d("11.94"));
+        assert!(
+            booked.payments.is_empty(),
+            "financial_status authorized: nothing captured"
+        );
+        assert!(!booked.cancelled);
+        let customer = booked.customer.unwrap();
+        assert_eq!(customer.id.as_deref(), Some("207119551"));
+        assert_eq!(customer.email.as_deref(), Some("bob.norman@hostmail.com"));
+        assert_eq!(customer.name.as_deref(), Some("Bob Norman"));
+        // The fixture's own figures disagree: three lines at 199.00 are 597.00, but its
+        // subtotal is 398.00, and its 11.94 tax is only on the order, not on any line. The
+        // lines stay as given (no tax invented for them); the mapping sees the 187.06 gap and
+        // refuses to book it as rounding.
+        assert_eq!(lines_total(&booked.lines, booked.tax_mode), d("597.00"));
+        assert_eq!(
+            booked.total - lines_total(&booked.lines, booked.tax_mode),
+            d("-187.06")
+        );
+    }
+
+    #[test]
+    fn a_paid_tax_exclusive_order_with_a_fixed_discount_adds_up_to_its_total() {
+        let booked = order(&fixture("shopify/order_usd_paid.json")).unwrap();
+
+        assert_eq!(
+            (booked.order_id.as_str(), booked.number.as_str()),
+            ("820982911946154508", "#1001")
+        );
+        assert_eq!(booked.date, date!(2025 - 01 - 10));
+        assert_eq!(
+            booked.lines.len(),
+            2,
+            "the discount is allocated to the line: no discount line"
+        );
+        let ipod = &booked.lines[0];
+        assert_line(
+            ipod,
+            Product,
+            Some("IPOD-342-N"),
+            ("1", "199.00", "10.00"),
+            "11.34",
+        );
+        assert_eq!(ipod.tax_rate, Some(d("0.06")));
+        assert_eq!(ipod.tax_label.as_deref(), Some("State Tax"));
+        assert_line(&booked.lines[1], Shipping, None, ("1", "10.00", "0"), "0");
+        assert_eq!(booked.lines[1].tax_rate, None);
+        assert_eq!(booked.total, d("210.34"));
+        assert_eq!(booked.total_tax, d("11.34"));
+        assert_eq!(
+            lines_total(&booked.lines, booked.tax_mode),
+            booked.total,
+            "to the cent"
+        );
+        assert_eq!(
+            booked.payments,
+            vec![Payment {
+                method: gateway("shopify_payments"),
+                amount: d("210.34"),
+                date: date!(2025 - 01 - 10),
+                reference: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_presented_tax_inclusive_order_is_booked_in_the_customers_currency() {
+        // Arrange: a USD shop selling to Ireland in EUR, prices including VAT, a 10% automatic
+        // discount allocated to the lines, a zero-rated book, a gift card sold, paid partly
+        // with a gift card (transactions embedded by the processor).
+        let body = fixture("shopify/order_eur_tax_inclusive.json");
+
+        // Act
+        let booked = order(&body).unwrap();
+
+        // Assert
+        assert_eq!(
+            booked.currency.as_str(),
+            "EUR",
+            "presentment, not the shop's USD"
+        );
+        assert_eq!(booked.tax_mode, TaxMode::Inclusive);
+        assert_eq!(
+            booked.date,
+            date!(2025 - 03 - 31),
+            "the shop's date, not UTC's 30 March"
+        );
+        assert_eq!(booked.lines.len(), 4);
+        let shirt = &booked.lines[0];
+        assert_line(
+            shirt,
+            Product,
+            Some("SHIRT-LINEN-M"),
+            ("2", "60.00", "12.00"),
+            "20.20",
+        );
+        assert_eq!(shirt.tax_rate, Some(d("0.23")));
+        assert_eq!(shirt.tax_label.as_deref(), Some("IE VAT"));
+        let book = &booked.lines[1];
+        assert_line(
+            book,
+            Product,
+            Some("BOOK-KIDS-01"),
+            ("1", "15.00", "1.50"),
+            "0.00",
+        );
+        assert_eq!(
+            book.tax_rate,
+            Some(Decimal::ZERO),
+            "zero-rated, not untaxed"
+        );
+        let gift = &booked.lines[2];
+        assert_line(gift, GiftCardSale, None, ("1", "50.00", "0"), "0");
+        assert_eq!(gift.description, "Gift card - €50");
+        assert_line(&booked.lines[3], Shipping, None, ("1", "5.00", "0"), "0.93");
+        assert_eq!(
+            booked.total,
+            d("176.50"),
+            "total_price_set, not current_total_price_set"
+        );
+        assert_eq!(booked.total_tax, d("21.13"));
+        assert_eq!(
+            lines_total(&booked.lines, booked.tax_mode),
+            booked.total,
+            "to the cent"
+        );
+        assert_eq!(
+            booked.lines.iter().map(|l| l.tax).sum::<Decimal>(),
+            booked.total_tax
+        );
+        assert_eq!(
+            booked.payments,
+            vec![
+                Payment {
+                    method: PaymentMethod::GiftCard,
+                    amount: d("30.00"),
+                    date: date!(2025 - 03 - 31),
+                    reference: Some("7016339505478".into()),
+                },
+                Payment {
+                    method: gateway("shopify_payments"),
+                    amount: d("146.50"),
+                    date: date!(2025 - 03 - 31),
+                    reference: Some("7016339571014".into()),
+                },
+            ],
+            "the declined attempt and the later refund are not payments"
+        );
+        assert_eq!(booked.amount_paid(), booked.total);
+        assert_eq!(
+            booked.customer.unwrap().name.as_deref(),
+            Some("Aoife Byrne")
+        );
+    }
+
+    #[test]
+    fn without_transactions_a_split_gift_card_payment_is_left_unpaid_rather_than_guessed() {
+        let body = edited("shopify/order_eur_tax_inclusive.json", |o| {
+            o.as_object_mut().unwrap().remove("transactions");
+        });
+        assert!(order(&body).unwrap().payments.is_empty());
+
+        let body = edited("shopify/order_eur_tax_inclusive.json", |o| {
+            o.as_object_mut().unwrap().remove("transactions");
+            o["payment_gateway_names"] = json!(["gift_card"]);
+            o["financial_status"] = json!("paid");
+        });
+        let payments = order(&body).unwrap().payments;
+        assert_eq!(payments.len(), 1);
+        assert_eq!(payments[0].method, PaymentMethod::GiftCard);
+        assert_eq!(payments[0].amount, d("176.50"));
+    }
+
+    #[test]
+    fn a_cad_draft_carries_a_percentage_line_discount_and_a_fixed_order_discount() {
+        let booked = order(&fixture(
+            "shopify/rest_fixture_draft_order_completed_cad.json",
+        ))
+        .unwrap();
+
+        assert_eq!(booked.currency.as_str(), "CAD");
+        assert_eq!(
+            (booked.order_id.as_str(), booked.number.as_str()),
+            ("517119332", "#D1")
+        );
+        assert_eq!(booked.lines.len(), 4);
+        assert_line(
+            &booked.lines[0],
+            Product,
+            Some("IPOD2008GREEN"),
+            ("1", "199.00", "0"),
+            "0",
+        );
+        // 3.58% of 2 × 494.14, as the platform computed it.
+        assert_line(
+            &booked.lines[1],
+            Product,
+            None,
+            ("2", "494.14", "35.38"),
+            "0",
+        );
+        assert_line(&booked.lines[2], Shipping, None, ("1", "20.00", "0"), "0");
+        assert_eq!(booked.lines[2].description, "Custom shipping");
+        // The draft's order-level fixed discount is allocated to no line.
+        assert_line(&booked.lines[3], Discount, None, ("1", "1.48", "0"), "0");
+        assert_eq!(booked.total, d("1027.41"));
+        assert_eq!(booked.total_tax, d("0.00"));
+        assert!(booked.payments.is_empty());
+        // The fixture's subtotal_price (1007.41) does not match its own lines (1151.90 after
+        // line discounts); the lines are kept as given and the gap left to the mapping.
+        assert_eq!(lines_total(&booked.lines, booked.tax_mode), d("1170.42"));
+    }
+
+    #[test]
+    fn the_reference_refund_falls_back_to_the_original_lines_figures() {
+        // The older refund shape has no `subtotal` / `total_tax` of its own.
+        let credit = refund(&fixture("shopify/rest_fixture_refund.json"), &usd_order()).unwrap();
+
+        assert_eq!(credit.refund_id, "509562969");
+        assert_eq!(credit.order_id, "450789469");
+        assert_eq!(credit.order_number, "#1001");
+        assert_eq!(credit.date, date!(2016 - 06 - 20));
+        assert_eq!(credit.lines.len(), 2);
+        assert_line(
+            &credit.lines[0],
+            Product,
+            Some("IPOD2008BLACK"),
+            ("1", "199.00", "0"),
+            "3.98",
+        );
+        assert_line(
+            &credit.lines[1],
+            Product,
+            Some("IPOD2008GREEN"),
+            ("1", "199.00", "0"),
+            "3.98",
+        );
+        assert_eq!(credit.total, d("405.96"));
+        assert_eq!(credit.total_tax, d("7.96"));
+        assert_eq!(
+            credit.returned,
+            vec![Payment {
+                method: gateway("bogus"),
+                amount: d("209.00"),
+                date: date!(2005 - 08 - 05),
+                reference: Some("179259969".into()),
+            }]
+        );
+        // The fixture returns 209.00 for two items worth 405.96: its figures do not agree,
+        // and the credit keeps the lines' (the mapping caps the refund payment at the credit).
+    }
+
+    #[test]
+    fn a_full_refund_credits_goods_tax_and_shipping_and_returns_the_money() {
+        let credit = refund(&fixture("shopify/refund_usd_full.json"), &usd_order()).unwrap();
+
+        assert_eq!(credit.lines.len(), 2);
+        // subtotal 189.0 arrives as a JSON number.
+        assert_line(
+            &credit.lines[0],
+            Product,
+            Some("IPOD-342-N"),
+            ("1", "199.00", "10.00"),
+            "11.34",
+        );
+        assert_eq!(credit.lines[0].tax_rate, Some(d("0.06")));
+        // order_adjustments.amount -10.00 is shipping credited.
+        assert_line(
+            &credit.lines[1],
+            Shipping,
+            None,
+            ("1", "10.00", "0"),
+            "0.00",
+        );
+        assert_eq!(credit.total, d("210.34"));
+        assert_eq!(credit.total_tax, d("11.34"));
+        assert_eq!(credit.returned.len(), 1);
+        assert_eq!(credit.returned[0].amount, credit.total, "to the cent");
+        assert_eq!(credit.returned[0].date, date!(2025 - 01 - 12));
+    }
+
+    #[test]
+    fn a_tax_inclusive_partial_refund_credits_on_the_orders_basis() {
+        let credit = refund(
+            &fixture("shopify/refund_eur_tax_inclusive.json"),
+            &eur_order(),
+        )
+        .unwrap();
+
+        assert_eq!(credit.currency.as_str(), "EUR");
+        assert_eq!(credit.tax_mode, TaxMode::Inclusive);
+        assert_eq!(credit.lines.len(), 3);
+        // One of two shirts: 54.00 after its share of the discount, VAT included.
+        assert_line(
+            &credit.lines[0],
+            Product,
+            Some("SHIRT-LINEN-M"),
+            ("1", "60.00", "6.00"),
+            "10.10",
+        );
+        assert_line(&credit.lines[1], Shipping, None, ("1", "5.00", "0"), "0.93");
+        assert_line(
+            &credit.lines[2],
+            Adjustment,
+            None,
+            ("1", "1.00", "0"),
+            "0.00",
+        );
+        assert_eq!(credit.lines[2].description, "Goodwill");
+        assert_eq!(credit.total, d("60.00"));
+        assert_eq!(credit.total_tax, d("11.03"));
+        assert_eq!(
+            credit
+                .returned
+                .iter()
+                .map(|p| (&p.method, p.amount))
+                .collect::<Vec<_>>(),
+            vec![
+                (&PaymentMethod::GiftCard, d("30.00")),
+                (&gateway("shopify_payments"), d("30.00"))
+            ],
+            "the gift card is credited back, the card refunded"
+        );
+        assert_eq!(
+            credit.returned.iter().map(|p| p.amount).sum::<Decimal>(),
+            credit.total
+        );
+    }
+
+    #[test]
+    fn shipping_refunds_are_credited_whatever_their_sign() {
+        let body = edited("shopify/refund_eur_tax_inclusive.json", |r| {
+            let shipping = &mut r["order_adjustments"][0];
+            shipping["amount_set"]["presentment_money"]["amount"] = json!("5.00");
+            shipping["tax_amount_set"]["presentment_money"]["amount"] = json!("0.93");
+        });
+        let credit = refund(&body, &eur_order()).unwrap();
+        assert_line(&credit.lines[1], Shipping, None, ("1", "5.00", "0"), "0.93");
+        assert_eq!(credit.total, d("60.00"));
+    }
+
+    #[test]
+    fn a_refund_discrepancy_takes_the_sign_the_money_returned_confirms() {
+        // Positive on the order's side, but 60.00 went back: it was a credit after all.
+        let flipped = edited("shopify/refund_eur_tax_inclusive.json", |r| {
+            r["order_adjustments"][1]["amount_set"]["presentment_money"]["amount"] = json!("1.00");
+        });
+        let credit = refund(&flipped, &eur_order()).unwrap();
+        assert_eq!(credit.lines[2].unit_price, d("1.00"));
+        assert_eq!(credit.total, d("60.00"));
+
+        // Positive, and only 58.00 went back: a fee kept, a negative adjustment.
+        let kept = edited("shopify/refund_eur_tax_inclusive.json", |r| {
+            r["order_adjustments"][1]["amount_set"]["presentment_money"]["amount"] = json!("1.00");
+            r["transactions"][1]["amount_set"]["presentment_money"]["amount"] = json!("28.00");
+        });
+        let credit = refund(&kept, &eur_order()).unwrap();
+        assert_eq!(credit.lines[2].unit_price, d("-1.00"));
+        assert_eq!(credit.total, d("58.00"));
+    }
+
+    #[test]
+    fn refund_money_in_another_currency_than_the_order_is_refused() {
+        let err = refund(
+            &fixture("shopify/refund_eur_tax_inclusive.json"),
+            &usd_order(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, NormaliseError::Inconsistent { .. }), "{err}");
+        assert!(err.to_string().contains("booked in USD"), "{err}");
+    }
+
+    #[test]
+    fn an_inventory_level_is_an_absolute_level_of_the_inventory_item() {
+        let changes = stock(&fixture("shopify/rest_fixture_inventory_level.json")).unwrap();
+        assert_eq!(
+            changes,
+            vec![StockChange {
+                platform: Platform::Shopify,
+                item_id: "808950810".into(),
+                sku: None,
+                location: Some("905684977".into()),
+                level: StockLevel::Absolute(d("6")),
+            }]
+        );
+
+        // The webhook body (unwrapped) with ids beyond 2^53, which must not pass through f64.
+        let body = br#"{"inventory_item_id":271878346596884015,"location_id":24826418,"available":10,
+            "updated_at":"2025-01-10T11:00:00-05:00",
+            "admin_graphql_api_id":"gid://shopify/InventoryLevel/24826418?inventory_item_id=271878346596884015"}"#;
+        let changes = stock(body).unwrap();
+        assert_eq!(changes[0].item_id, "271878346596884015");
+        assert_eq!(changes[0].level, StockLevel::Absolute(d("10")));
+
+        let disconnected = br#"{"inventory_item_id":271878346596884015,"location_id":24826418}"#;
+        assert!(stock(disconnected).unwrap().is_empty());
+    }
+
+    #[test]
+    fn broken_orders_are_refused_with_the_field_at_fault() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                edited("shopify/order_usd_paid.json", |o| {
+                    o.as_object_mut().unwrap().remove("total_price");
+                }),
+                "shopify order 820982911946154508: `total_price` is missing",
+            ),
+            (
+                edited("shopify/order_usd_paid.json", |o| {
+                    o["line_items"][0]["price"] = json!("199,00");
+                }),
+                "shopify order 820982911946154508: `line_items[0].price` is \"199,00\", not a decimal amount",
+            ),
+            (
+                edited("shopify/order_usd_paid.json", |o| {
+                    o["currency"] = json!("DOLLAR")
+                }),
+                "shopify order 820982911946154508: `currency` is \"DOLLAR\", not an ISO 4217 currency code",
+            ),
+            (
+                edited("shopify/order_eur_tax_inclusive.json", |o| {
+                    o["line_items"][1]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("price_set");
+                }),
+                "shopify order 5899701387334: `line_items[1].price_set` is missing",
+            ),
+            (
+                b"{\"id\": 1, ".to_vec(),
+                "shopify order: the body is not JSON",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = order(&body).unwrap_err();
+            assert!(
+                err.to_string().starts_with(expected),
+                "expected {expected:?}, got {err}"
+            );
+            assert!(err.is_permanent());
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Fixture loading and to-the-cent assertions shared by the platform tests.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use xcs_shared::domain::{Line, LineKind};
+
+/// A fixture under `tests/fixtures/normalise/`.
+pub(crate) fn fixture(path: &str) -> Vec<u8> {
+    let full = format!(
+        "{}/../tests/fixtures/normalise/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"))
+}
+
+/// A fixture as JSON, for tests that derive a variant of it.
+pub(crate) fn fixture_json(path: &str) -> Value {
+    serde_json::from_slice(&fixture(path)).expect("fixtures are JSON")
+}
+
+/// A fixture with one edit applied, serialised again.
+pub(crate) fn edited(path: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut value = fixture_json(path);
+    edit(&mut value);
+    serde_json::to_vec(&value).unwrap()
+}
+
+pub(crate) fn d(text: &str) -> Decimal {
+    text.parse()
+        .unwrap_or_else(|e| panic!("test decimal {text:?}: {e}"))
+}
+
+/// Asserts a line field by field, naming the line in every failure.
+#[track_caller]
+pub(crate) fn assert_line(
+    line: &Line,
+    kind: LineKind,
+    sku: Option<&str>,
+    (quantity, unit_price, discount): (&str, &str, &str),
+    tax: &str,
+) {
+    let name = &line.description;
+    assert_eq!(line.kind, kind, "{name}: kind");
+    assert_eq!(line.sku.as_deref(), sku, "{name}: sku");
+    assert_eq!(line.quantity, d(quantity), "{name}: quantity");
+    assert_eq!(line.unit_price, d(unit_price), "{name}: unit price");
+    assert_eq!(line.discount, d(discount), "{name}: discount");
+    assert_eq!(line.tax, d(tax), "{name}: tax");
+}
