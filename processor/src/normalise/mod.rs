@@ -34,10 +34,11 @@
 //! to fix the subscription, the hydration or this code and replay it.
 //!
 //! # Layout
-//! One module per platform: [`shopify`]. The helpers below walk JSON with the path of every
+//! One module per platform: [`shopify`], [`woocommerce`]. The helpers below walk JSON with the path of every
 //! field at hand, so that an error names exactly what is missing or unparseable.
 
 pub mod shopify;
+pub mod woocommerce;
 
 use std::fmt;
 
@@ -263,6 +264,19 @@ impl<'a> Node<'a> {
         self.ctx
     }
 
+    pub(crate) fn value(&self) -> &'a Value {
+        self.value
+    }
+
+    /// A document whose top level is an array (a list endpoint's answer).
+    pub(crate) fn array_root(ctx: &'a Ctx, value: &'a Value) -> Self {
+        Node {
+            ctx,
+            value,
+            path: String::new(),
+        }
+    }
+
     fn child(&self, key: &str, value: &'a Value) -> Node<'a> {
         let path = if self.path.is_empty() {
             key.to_owned()
@@ -282,6 +296,11 @@ impl<'a> Node<'a> {
             None | Some(Value::Null) => None,
             Some(value) => Some(self.child(key, value)),
         }
+    }
+
+    /// Whether the field is present (even as null).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.value.get(key).is_some()
     }
 
     /// The field, which must be present and not null.
@@ -335,6 +354,10 @@ impl<'a> Node<'a> {
             Some(node) => node.decimal().map(Some),
             None => Ok(None),
         }
+    }
+
+    pub(crate) fn dec_or_zero(&self, key: &str) -> Result<Decimal, NormaliseError> {
+        Ok(self.opt_dec(key)?.unwrap_or(Decimal::ZERO))
     }
 
     /// A string, or a number or boolean as its JSON text (ids are often numbers).
