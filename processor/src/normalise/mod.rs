@@ -34,9 +34,10 @@
 //! to fix the subscription, the hydration or this code and replay it.
 //!
 //! # Layout
-//! One module per platform: [`shopify`], [`woocommerce`]. The helpers below walk JSON with the path of every
+//! One module per platform: [`shopify`], [`woocommerce`], [`magento`]. The helpers below walk JSON with the path of every
 //! field at hand, so that an error names exactly what is missing or unparseable.
 
+pub mod magento;
 pub mod shopify;
 pub mod woocommerce;
 
@@ -270,10 +271,15 @@ impl<'a> Node<'a> {
 
     /// A document whose top level is an array (a list endpoint's answer).
     pub(crate) fn array_root(ctx: &'a Ctx, value: &'a Value) -> Self {
+        Node::nested(ctx, value, "")
+    }
+
+    /// A value found inside an envelope, named by its path there (`data.value`).
+    pub(crate) fn nested(ctx: &'a Ctx, value: &'a Value, path: &str) -> Self {
         Node {
             ctx,
             value,
-            path: String::new(),
+            path: path.to_owned(),
         }
     }
 
