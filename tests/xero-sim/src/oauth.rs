@@ -351,10 +351,10 @@ impl OAuthState {
                 if token.client_id != app.client_id || expired || grace_over {
                     return oauth_error("invalid_grant");
                 }
-                if token.rotated_at.is_none() {
-                    if let Some(entry) = self.refresh.get_mut(presented) {
-                        entry.rotated_at = Some(now);
-                    }
+                if token.rotated_at.is_none()
+                    && let Some(entry) = self.refresh.get_mut(presented)
+                {
+                    entry.rotated_at = Some(now);
                 }
                 let set = self.issue(&app.client_id, &token.scope, None, now);
                 token_response(&set)
@@ -551,10 +551,9 @@ impl OAuthState {
             .filter(|c| filter.is_none_or(|id| id == c.auth_event_id))
             .map(|c| connection_json(c, tenant_names))
             .collect();
-        let list = if list.is_empty() && access.custom_tenant.is_some() {
+        let list = match access.custom_tenant {
             // A Custom Connection is connected to its tenant without any consent step.
-            let tenant = access.custom_tenant.expect("checked above");
-            vec![connection_json(
+            Some(tenant) if list.is_empty() => vec![connection_json(
                 &Connection {
                     id: tenant,
                     client_id: access.client_id.clone(),
@@ -564,9 +563,8 @@ impl OAuthState {
                     updated: now,
                 },
                 tenant_names,
-            )]
-        } else {
-            list
+            )],
+            _ => list,
         };
         SimResponse::json(200, &Value::Array(list))
     }

@@ -29,7 +29,7 @@ pub const CUSTOM_CONNECTION_CLIENT_SECRET: &str = "xcs-custom-connection-secret"
 
 /// Namespace for ids the simulator derives (extra tenants, account ids), so they are stable
 /// across runs and tests can predict them.
-const SIM_NAMESPACE: Uuid = Uuid::from_u128(0x5e0c_6b1d_7f3a_4c2e_9d8b_1a2f3e4d5c6b);
+const SIM_NAMESPACE: Uuid = Uuid::from_u128(0x5e0c_6b1d_7f3a_4c2e_9d8b_1a2f_3e4d_5c6b);
 
 /// A whole seed file.
 #[derive(Debug, Clone, Deserialize)]

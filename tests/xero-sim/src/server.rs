@@ -183,14 +183,14 @@ enum Route<'a> {
 
 fn route(path: &str) -> Option<Route<'_>> {
     let lower = path.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix(&API_BASE.to_ascii_lowercase()) {
-        if rest.is_empty() || rest.starts_with('/') {
-            let segments = path[API_BASE.len()..]
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .collect();
-            return Some(Route::Accounting(segments));
-        }
+    if let Some(rest) = lower.strip_prefix(&API_BASE.to_ascii_lowercase())
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let segments = path[API_BASE.len()..]
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        return Some(Route::Accounting(segments));
     }
     let identity = lower == "/connect/token"
         || lower == "/connect/revocation"
@@ -365,14 +365,14 @@ async fn handle_accounting(shared: &Shared, incoming: &Incoming, segments: &[&st
         .header("idempotency-key")
         .filter(|_| incoming.is_write())
         .map(str::to_owned);
-    if let Some(key) = &key {
-        if key.is_empty() || key.chars().count() > MAX_KEY_LEN {
-            return outcome(
-                Some(remaining.apply(idempotency::invalid_key_response(key))),
-                None,
-                false,
-            );
-        }
+    if let Some(key) = &key
+        && (key.is_empty() || key.chars().count() > MAX_KEY_LEN)
+    {
+        return outcome(
+            Some(remaining.apply(idempotency::invalid_key_response(key))),
+            None,
+            false,
+        );
     }
     let fingerprint = Fingerprint {
         method: incoming.method.clone(),

@@ -116,7 +116,8 @@ pub fn parse_datetime(text: &str) -> Option<OffsetDateTime> {
     let with_fraction =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]");
     let plain = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    for candidate in [text.trim_end_matches('Z')] {
+    {
+        let candidate = text.trim_end_matches('Z');
         if let Ok(t) = PrimitiveDateTime::parse(candidate, &with_fraction) {
             return Some(t.assume_utc());
         }
@@ -131,10 +132,10 @@ pub fn parse_datetime(text: &str) -> Option<OffsetDateTime> {
         return Some(t.to_offset(UtcOffset::UTC));
     }
     // HTTP dates say "GMT", which RFC 2822 parsing in `time` does not accept.
-    if let Some(stripped) = text.strip_suffix(" GMT") {
-        if let Ok(t) = OffsetDateTime::parse(&format!("{stripped} +0000"), &Rfc2822) {
-            return Some(t.to_offset(UtcOffset::UTC));
-        }
+    if let Some(stripped) = text.strip_suffix(" GMT")
+        && let Ok(t) = OffsetDateTime::parse(&format!("{stripped} +0000"), &Rfc2822)
+    {
+        return Some(t.to_offset(UtcOffset::UTC));
     }
     None
 }

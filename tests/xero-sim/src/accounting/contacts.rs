@@ -178,17 +178,17 @@ fn apply(
     {
         errors.push("The ContactNumber must not exceed 50 characters.".to_owned());
     }
-    if let Some(email) = &contact.email {
-        if !is_valid_email(email) {
-            errors.push("Email address must be valid.".to_owned());
-        }
+    if let Some(email) = &contact.email
+        && !is_valid_email(email)
+    {
+        errors.push("Email address must be valid.".to_owned());
     }
-    if let Some(currency) = &contact.default_currency {
-        if !tenant.currencies.contains(currency) {
-            errors.push(format!(
-                "Organisation is not subscribed to currency {currency}"
-            ));
-        }
+    if let Some(currency) = &contact.default_currency
+        && !tenant.currencies.contains(currency)
+    {
+        errors.push(format!(
+            "Organisation is not subscribed to currency {currency}"
+        ));
     }
     if contact.status == "ACTIVE"
         && !contact.name.is_empty()
@@ -275,14 +275,14 @@ pub fn resolve_for_document(
             .filter(|id| tenant.contact(*id).is_some())
             .ok_or_else(|| format!("Contact with ContactID '{id}' could not be found."));
     }
-    if let Some(number) = wire::opt_str(map, "ContactNumber") {
-        if let Some(found) = tenant.contacts.iter().find(|c| {
+    if let Some(number) = wire::opt_str(map, "ContactNumber")
+        && let Some(found) = tenant.contacts.iter().find(|c| {
             c.contact_number
                 .as_deref()
                 .is_some_and(|n| n.eq_ignore_ascii_case(number))
-        }) {
-            return Ok(found.id);
-        }
+        })
+    {
+        return Ok(found.id);
     }
     let Some(name) = wire::opt_str(map, "Name") else {
         return Err(MISSING.to_owned());

@@ -315,16 +315,15 @@ fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<S
     let quantity = round_dp(quantity, 4);
     let unit_amount = round_dp(unit_amount, cx.unit_dp);
     let line_amount = money::line_amount(quantity, unit_amount, discount);
-    if let Some(given) = given_line_amount {
-        if round2(given) != line_amount
-            && map.get("Quantity").is_some()
-            && map.get("UnitAmount").is_some()
-        {
-            errors.push(format!(
-                "The line total {} does not match the expected line total {line_amount}.",
-                round2(given)
-            ));
-        }
+    if let Some(given) = given_line_amount
+        && round2(given) != line_amount
+        && map.get("Quantity").is_some()
+        && map.get("UnitAmount").is_some()
+    {
+        errors.push(format!(
+            "The line total {} does not match the expected line total {line_amount}.",
+            round2(given)
+        ));
     }
     if description.is_none() && item.is_none() {
         errors.push("The description field is mandatory for each line item.".to_owned());
@@ -370,14 +369,13 @@ fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<S
         match tenant.tax_rate(tax) {
             Some(rate) if rate.status == "ACTIVE" => {
                 rate_percent = rate.effective_rate;
-                if let Some(account) = account {
-                    if !rate.applies_to.get(&account.class).copied().unwrap_or(true) {
+                if let Some(account) = account
+                    && !rate.applies_to.get(&account.class).copied().unwrap_or(true) {
                         errors.push(format!(
                             "The TaxType code '{tax}' cannot be used with account code '{}'.",
                             account.code
                         ));
                     }
-                }
             }
             _ => errors.push(format!(
                 "The TaxType code '{tax}' does not exist or cannot be used with this type of transaction."
@@ -511,10 +509,10 @@ fn build(
             Some(s @ ("DRAFT" | "SUBMITTED" | "AUTHORISED")) => doc.status = s.to_owned(),
             Some(_) => errors.push(format!("{} not of valid status for creation", spec.label)),
         }
-    } else if let Some(requested) = &requested_status {
-        if let Some(problem) = status_change_problem(spec, &doc, requested) {
-            errors.push(problem);
-        }
+    } else if let Some(requested) = &requested_status
+        && let Some(problem) = status_change_problem(spec, &doc, requested)
+    {
+        errors.push(problem);
     }
     let frozen = matches!(doc.status.as_str(), "VOIDED" | "DELETED");
     if !creating && frozen && requested_status.as_deref() != Some(doc.status.as_str()) {
@@ -525,10 +523,10 @@ fn build(
     }
 
     let contact_given = element.get("Contact");
-    if creating || contact_given.is_some() {
-        if let Some(problem) = contacts::check_document_reference(tenant, contact_given) {
-            errors.push(problem);
-        }
+    if (creating || contact_given.is_some())
+        && let Some(problem) = contacts::check_document_reference(tenant, contact_given)
+    {
+        errors.push(problem);
     }
 
     for (key, slot) in [("Date", &mut doc.date)] {
@@ -553,9 +551,7 @@ fn build(
                 "Organisation is not subscribed to currency {currency}"
             ));
         } else if currency != doc.currency_code && doc.has_money_applied() {
-            errors.push(format!(
-                "This document cannot be edited as it has a payment or credit note allocated to it."
-            ));
+            errors.push("This document cannot be edited as it has a payment or credit note allocated to it.".to_string());
         } else {
             doc.currency_code = currency;
         }
@@ -584,12 +580,11 @@ fn build(
     if doc.number.as_ref().is_some_and(|n| n.chars().count() > 255) {
         errors.push(format!("{} # must not exceed 255 characters.", spec.label));
     }
-    if let Some(number) = &doc.number {
-        if doc.doc_type == spec.types[0]
-            && number_taken(tenant, spec, &doc.doc_type, number, doc.id)
-        {
-            errors.push(format!("{} # must be unique.", spec.label));
-        }
+    if let Some(number) = &doc.number
+        && doc.doc_type == spec.types[0]
+        && number_taken(tenant, spec, &doc.doc_type, number, doc.id)
+    {
+        errors.push(format!("{} # must be unique.", spec.label));
     }
     if element.contains_key("Reference") {
         doc.reference = wire::opt_str(element, "Reference").map(str::to_owned);
@@ -726,14 +721,14 @@ pub fn write(ctx: &mut Ctx<'_>, spec: &Spec, update: bool, path_id: Option<&str>
         };
         if !update && wire::opt_str(map, spec.id_key).is_some() {
             // A PUT naming an existing id is a create of something that exists.
-            if let Some(id) = wire::opt_str(map, spec.id_key).and_then(parse_id) {
-                if ctx.tenant.document(spec.kind, id).is_some() {
-                    results.push(ElementResult::error(
-                        element,
-                        format!("{} # must be unique.", spec.label),
-                    ));
-                    continue;
-                }
+            if let Some(id) = wire::opt_str(map, spec.id_key).and_then(parse_id)
+                && ctx.tenant.document(spec.kind, id).is_some()
+            {
+                results.push(ElementResult::error(
+                    element,
+                    format!("{} # must be unique.", spec.label),
+                ));
+                continue;
             }
         }
         let existing = target

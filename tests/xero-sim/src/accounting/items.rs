@@ -82,12 +82,12 @@ fn read_details(
         }
     }
     let tax_type = wire::opt_str(map, "TaxType").map(str::to_owned);
-    if let Some(tax) = &tax_type {
-        if !tenant.tax_rate(tax).is_some_and(|r| r.status == "ACTIVE") {
-            errors.push(format!(
+    if let Some(tax) = &tax_type
+        && tenant.tax_rate(tax).is_none_or(|r| r.status != "ACTIVE")
+    {
+        errors.push(format!(
                 "The TaxType code '{tax}' does not exist or cannot be used with this type of transaction."
             ));
-        }
     }
     Some(ItemDetails {
         unit_price,

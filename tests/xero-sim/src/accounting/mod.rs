@@ -245,7 +245,7 @@ pub fn apply_common_filters(ctx: &Ctx<'_>, records: Vec<Value>) -> Result<Vec<Va
             since.is_none_or(|since| {
                 r.get("UpdatedDateUTC")
                     .and_then(|v| v.as_str())
-                    .and_then(|s| wire::parse_date_time_ms(s))
+                    .and_then(wire::parse_date_time_ms)
                     .is_some_and(|updated| updated >= since)
             })
         })

@@ -132,13 +132,14 @@ fn check_payment(ctx: &Ctx<'_>, element: &Map<String, Value>) -> Result<Payment,
             errors.push("Account type is invalid for making a payment to".to_owned());
         }
         Some(a) => {
-            if let Some(currency) = &a.currency_code {
-                if currency != &doc.currency_code && currency != &tenant.base_currency {
-                    errors.push(format!(
+            if let Some(currency) = &a.currency_code
+                && currency != &doc.currency_code
+                && currency != &tenant.base_currency
+            {
+                errors.push(format!(
                         "The currency of the bank account ({currency}) must match the currency of the document ({}) or the base currency.",
                         doc.currency_code
                     ));
-                }
             }
         }
     }
@@ -161,12 +162,12 @@ fn check_payment(ctx: &Ctx<'_>, element: &Map<String, Value>) -> Result<Payment,
             None
         }
     };
-    if let Some(amount) = amount {
-        if (doc.status == "AUTHORISED" || doc.status == "PAID") && amount > doc.outstanding() {
-            // Wording as in the spec's createPayment error example.
-            errors
-                .push("Payment amount exceeds the amount outstanding on this document".to_owned());
-        }
+    if let Some(amount) = amount
+        && (doc.status == "AUTHORISED" || doc.status == "PAID")
+        && amount > doc.outstanding()
+    {
+        // Wording as in the spec's createPayment error example.
+        errors.push("Payment amount exceeds the amount outstanding on this document".to_owned());
     }
     let date = match element.get("Date").filter(|v| !v.is_null()) {
         Some(value) => wire::parse_date(value).unwrap_or_else(|| {

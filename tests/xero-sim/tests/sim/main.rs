@@ -1,0 +1,14 @@
+//! Black-box tests of the Xero simulator over HTTP, one module per behaviour area. Each test
+//! starts its own simulator on a free port; no other service is needed.
+
+mod admin;
+mod contacts;
+mod credit_notes;
+mod faults;
+mod helpers;
+mod idempotency;
+mod invoices;
+mod journal;
+mod oauth;
+mod payments;
+mod rate_limits;
