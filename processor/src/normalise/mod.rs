@@ -34,9 +34,11 @@
 //! to fix the subscription, the hydration or this code and replay it.
 //!
 //! # Layout
-//! One module per platform: [`shopify`], [`woocommerce`], [`magento`]. The helpers below walk JSON with the path of every
+//! One module per platform: [`shopify`], [`woocommerce`], [`magento`],
+//! [`bigcommerce`]. The helpers below walk JSON with the path of every
 //! field at hand, so that an error names exactly what is missing or unparseable.
 
+pub mod bigcommerce;
 pub mod magento;
 pub mod shopify;
 pub mod woocommerce;
@@ -46,7 +48,7 @@ use std::fmt;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 use time::format_description::BorrowedFormatItem;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use xcs_shared::Platform;
@@ -445,6 +447,15 @@ impl<'a> Node<'a> {
             .as_str()
             .and_then(parse_iso_date)
             .ok_or_else(|| self.invalid("an ISO 8601 date-time"))
+    }
+
+    /// An RFC 2822 timestamp (`Tue, 20 Nov 2024 18:28:34 +0000`) as its calendar date.
+    pub(crate) fn rfc2822_date(&self) -> Result<Date, NormaliseError> {
+        self.value
+            .as_str()
+            .and_then(|s| OffsetDateTime::parse(s.trim(), &Rfc2822).ok())
+            .map(OffsetDateTime::date)
+            .ok_or_else(|| self.invalid("an RFC 2822 date-time"))
     }
 
     pub(crate) fn missing(&self, key: &str) -> NormaliseError {
