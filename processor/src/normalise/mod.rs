@@ -35,10 +35,11 @@
 //!
 //! # Layout
 //! One module per platform: [`shopify`], [`woocommerce`], [`magento`],
-//! [`bigcommerce`]. The helpers below walk JSON with the path of every
+//! [`bigcommerce`], [`etsy`]. The helpers below walk JSON with the path of every
 //! field at hand, so that an error names exactly what is missing or unparseable.
 
 pub mod bigcommerce;
+pub mod etsy;
 pub mod magento;
 pub mod shopify;
 pub mod woocommerce;
@@ -456,6 +457,16 @@ impl<'a> Node<'a> {
             .and_then(|s| OffsetDateTime::parse(s.trim(), &Rfc2822).ok())
             .map(OffsetDateTime::date)
             .ok_or_else(|| self.invalid("an RFC 2822 date-time"))
+    }
+
+    /// Unix seconds as the UTC calendar date.
+    pub(crate) fn unix_date(&self) -> Result<Date, NormaliseError> {
+        self.value
+            .as_i64()
+            .or_else(|| self.value.as_str().and_then(|s| s.trim().parse().ok()))
+            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+            .map(OffsetDateTime::date)
+            .ok_or_else(|| self.invalid("a Unix timestamp in seconds"))
     }
 
     pub(crate) fn missing(&self, key: &str) -> NormaliseError {
