@@ -240,8 +240,12 @@ pub struct Document {
 }
 
 impl Document {
-    /// `AmountDue` for invoices, `RemainingCredit` for credit notes.
+    /// `AmountDue` for invoices, `RemainingCredit` for credit notes; nothing is owed on a
+    /// voided or deleted document.
     pub fn outstanding(&self) -> Decimal {
+        if matches!(self.status.as_str(), "VOIDED" | "DELETED") {
+            return Decimal::ZERO;
+        }
         self.total - self.amount_paid - self.amount_credited
     }
 

@@ -335,6 +335,7 @@ async fn drafts_can_be_deleted_but_approved_invoices_only_voided() {
         Some("Invoice not of valid status for modification")
     );
     assert_eq!(voided.json["Invoices"][0]["Status"], "VOIDED");
+    assert_eq!(voided.json["Invoices"][0]["AmountDue"], 0.00);
 }
 
 #[tokio::test]
