@@ -33,7 +33,7 @@ use xcs_shared::domain::{
     Currency, Customer, Line, LineKind, Normalised, Order, Payment, PaymentMethod, Refund, TaxMode,
 };
 
-use super::{Ctx, Node, NormaliseError, TaxInfo, cents, parse_json, row_line, single_line};
+use super::{Ctx, Node, NormaliseError, TaxInfo, parse_json, row_line, seller_part, single_line};
 
 const PLATFORM: Platform = Platform::Etsy;
 
@@ -149,13 +149,7 @@ pub fn receipt(json: &[u8]) -> Result<Normalised, NormaliseError> {
             refund_id = format!("{refund_id}-{}", same_second + 1);
         }
         // The seller's part of what went back to the buyer (see the module docs).
-        let credit = if paid_back == grand_total {
-            total
-        } else if facilitator_tax.is_zero() || grand_total.is_zero() {
-            paid_back
-        } else {
-            cents(paid_back * total / grand_total)
-        };
+        let credit = seller_part(paid_back, grand_total, total);
         let lines: Vec<Line> = if credit == total {
             order.lines.clone()
         } else {

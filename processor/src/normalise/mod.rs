@@ -35,10 +35,11 @@
 //!
 //! # Layout
 //! One module per platform: [`shopify`], [`woocommerce`], [`magento`],
-//! [`bigcommerce`], [`etsy`]. The helpers below walk JSON with the path of every
+//! [`bigcommerce`], [`etsy`], [`ebay`]. The helpers below walk JSON with the path of every
 //! field at hand, so that an error names exactly what is missing or unparseable.
 
 pub mod bigcommerce;
+pub mod ebay;
 pub mod etsy;
 pub mod magento;
 pub mod shopify;
@@ -173,6 +174,20 @@ pub fn lines_total(lines: &[Line], tax_mode: TaxMode) -> Decimal {
                 -amount
             } else {
                 amount
+            }
+        })
+        .sum()
+}
+
+/// The tax the lines of a document carry: discount lines' tax subtracts.
+pub fn lines_tax(lines: &[Line]) -> Decimal {
+    lines
+        .iter()
+        .map(|line| {
+            if line.kind == LineKind::Discount {
+                -line.tax
+            } else {
+                line.tax
             }
         })
         .sum()
@@ -666,6 +681,24 @@ pub(crate) fn single_line(
         tax: tax.amount,
         tax_rate: tax.rate,
         tax_label: tax.label,
+    }
+}
+
+/// The seller's part of `paid_back`, an amount the buyer got back from an order of which the
+/// buyer paid `buyer_total` and the seller kept `seller_total` (a marketplace collected and
+/// remitted the difference as tax). Refunded in full, it is exactly the seller's total;
+/// otherwise the same proportion, to the cent. Without a difference it is `paid_back` itself.
+pub(crate) fn seller_part(
+    paid_back: Decimal,
+    buyer_total: Decimal,
+    seller_total: Decimal,
+) -> Decimal {
+    if paid_back == buyer_total {
+        seller_total
+    } else if buyer_total == seller_total || buyer_total.is_zero() {
+        paid_back
+    } else {
+        cents(paid_back * seller_total / buyer_total)
     }
 }
 

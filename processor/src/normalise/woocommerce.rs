@@ -535,6 +535,7 @@ mod tests {
     use xcs_shared::domain::LineKind::{Adjustment, Discount, Fee, Product, Shipping};
 
     use super::*;
+    use crate::normalise::lines_tax;
     use crate::normalise::test_support::{assert_line, d, edited, fixture};
 
     fn booked(body: &[u8]) -> Order {
@@ -667,12 +668,7 @@ mod tests {
             order.total,
             "to the cent"
         );
-        let tax: Decimal = order
-            .lines
-            .iter()
-            .map(|l| if l.kind == Discount { -l.tax } else { l.tax })
-            .sum();
-        assert_eq!(tax, order.total_tax);
+        assert_eq!(lines_tax(&order.lines), order.total_tax);
         assert_eq!(
             order.payments,
             vec![Payment {
