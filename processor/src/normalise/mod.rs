@@ -34,9 +34,11 @@
 //! to fix the subscription, the hydration or this code and replay it.
 //!
 //! # Layout
-//! One module per platform: [`shopify`], [`woocommerce`], [`magento`],
-//! [`bigcommerce`], [`etsy`], [`ebay`]. The helpers below walk JSON with the path of every
-//! field at hand, so that an error names exactly what is missing or unparseable.
+//! One module per platform: [`shopify`], [`woocommerce`], [`magento`], [`bigcommerce`],
+//! [`etsy`], [`ebay`]. [`OrderContext`] is what a refund needs from its booked order;
+//! [`lines_total`] and [`lines_tax`] add a document's lines up the way the mapping does. The
+//! private helpers walk JSON with the path of every field at hand, so that an error names
+//! exactly what is missing or unparseable.
 
 pub mod bigcommerce;
 pub mod ebay;
@@ -236,21 +238,18 @@ pub(crate) fn parse_json(
 /// so a hydrated resource normalises the same as a delivered one.
 pub(crate) fn unwrap_resource(value: Value, keys: &[&str]) -> Value {
     match value {
-        Value::Object(mut map) if map.len() == 1 => {
-            match keys.iter().find_map(|key| map.remove(*key)) {
-                Some(inner @ Value::Object(_)) => inner,
-                Some(other) => {
-                    // Not a wrapper after all: put it back as it was.
-                    let key = keys
-                        .iter()
-                        .find(|k| !map.contains_key(**k))
-                        .copied()
-                        .unwrap_or_default();
-                    map.insert(key.to_owned(), other);
-                    Value::Object(map)
-                }
-                None => Value::Object(map),
-            }
+        Value::Object(mut map)
+            if map.len() == 1
+                && keys
+                    .iter()
+                    .any(|k| map.get(*k).is_some_and(Value::is_object)) =>
+        {
+            let key = keys
+                .iter()
+                .find(|k| map.contains_key(**k))
+                .copied()
+                .unwrap_or_default();
+            map.remove(key).unwrap_or_default()
         }
         other => other,
     }
@@ -780,6 +779,19 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("subscribed"), "{message}");
+    }
+
+    #[test]
+    fn a_rest_wrapper_is_unwrapped_but_a_lone_field_is_not() {
+        let wrapped: Value = serde_json::from_str(r#"{"order":{"id":1}}"#).unwrap();
+        assert_eq!(
+            unwrap_resource(wrapped, &["order"]),
+            serde_json::json!({"id": 1})
+        );
+        let lone: Value = serde_json::from_str(r#"{"order":7}"#).unwrap();
+        assert_eq!(unwrap_resource(lone.clone(), &["order"]), lone);
+        let other: Value = serde_json::from_str(r#"{"refund":{"id":1}}"#).unwrap();
+        assert_eq!(unwrap_resource(other.clone(), &["order"]), other);
     }
 
     #[test]
