@@ -14,7 +14,8 @@
 //!   was made. `current_total_price` and `current_quantity` net out refunds, which are booked
 //!   as credit notes of their own; using them would count each refund twice.
 //! - **Tax basis:** `taxes_included`. Line `price` is on that basis; `Line::tax` is the sum of
-//!   the line's `tax_lines[].price`.
+//!   the line's `tax_lines[].price`. (A tax line a sales channel is liable for,
+//!   `channel_liable: true`, is still counted as the shop's: not yet seen in practice here.)
 //! - **Discounts:** `discount_allocations` (current shape) or `total_discount` (older) on each
 //!   line, and on shipping lines. When the lines carry allocations they account for every
 //!   discount; otherwise what `total_discounts` has beyond the lines' own is one
