@@ -297,21 +297,7 @@ impl Config {
     }
 }
 
-/// `XCS_SHOP_<NAME>_`, with the shop name upper-cased and anything but letters and digits
-/// turned into `_`.
-pub fn shop_env_prefix(shop: &str) -> String {
-    let name: String = shop
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("XCS_SHOP_{name}_")
-}
+pub use xcs_shared::shop_env_prefix;
 
 fn build_shop(
     name: &str,

@@ -42,6 +42,8 @@ pub enum Work {
 pub struct Job {
     pub envelope: Envelope,
     pub work: Work,
+    /// Failed attempts before this one (the `xcs-attempts` header).
+    pub attempt: u32,
 }
 
 /// Books batches; cheap to clone.
@@ -70,12 +72,16 @@ fn credit_note_key(number: &str) -> String {
     format!("credit_note:{number}")
 }
 
-/// An `Idempotency-Key` for a write: the tenant and exactly what is written, hashed, so a
-/// retry of the same write within Xero's 6 minutes gets the first answer back, and a different
-/// write never collides.
-pub fn idempotency_key(tenant: &str, operation: &str, body: &Value) -> String {
+/// An `Idempotency-Key` for a write: the tenant, the attempt and exactly what is written,
+/// hashed. The client's quick retry of a write reuses the key, so Xero answers it from its
+/// cache; a later attempt (after a retry tier) gets a new key, because Xero caches errors too:
+/// a 500 after the write was applied would otherwise be replayed for 6 minutes. That attempt
+/// then meets "must be unique" and adopts the document.
+pub fn idempotency_key(tenant: &str, attempt: u32, operation: &str, body: &Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(tenant.as_bytes());
+    hasher.update([0]);
+    hasher.update(attempt.to_be_bytes());
     hasher.update([0]);
     hasher.update(operation.as_bytes());
     hasher.update([0]);
@@ -118,6 +124,7 @@ impl Booker {
         jobs: &[Job],
     ) -> Vec<Result<EventOutcome, ProcessError>> {
         let mut outcomes: Vec<Option<Result<EventOutcome, ProcessError>>> = vec![None; jobs.len()];
+        let attempt = jobs.iter().map(|j| j.attempt).max().unwrap_or(0);
         let mut invoices: HashMap<String, Booked> = HashMap::new();
 
         // Phase 1: invoices for every order in the batch.
@@ -136,7 +143,7 @@ impl Booker {
             }
         }
         if let Err(failures) = self
-            .book_invoices(tenant, &orders, jobs, &mut invoices)
+            .book_invoices(tenant, attempt, &orders, jobs, &mut invoices)
             .await
         {
             for (index, err) in failures {
@@ -155,7 +162,7 @@ impl Booker {
                 payments.push((*index, shop, order, invoice.clone()));
             }
         }
-        for (index, err) in self.book_order_payments(tenant, &payments).await {
+        for (index, err) in self.book_order_payments(tenant, attempt, &payments).await {
             outcomes[index] = Some(Err(err));
         }
 
@@ -217,6 +224,7 @@ impl Booker {
     async fn book_invoices(
         &self,
         tenant: &str,
+        attempt: u32,
         orders: &[(usize, &ShopConfig, &Order)],
         jobs: &[Job],
         booked: &mut HashMap<String, Booked>,
@@ -253,7 +261,10 @@ impl Booker {
                     continue;
                 }
             }
-            let contact = match self.contact(tenant, shop, order.customer.as_ref()).await {
+            let contact = match self
+                .contact(tenant, attempt, shop, order.customer.as_ref())
+                .await
+            {
                 Ok(contact) => contact,
                 Err(err) => {
                     failures.push((*index, err));
@@ -285,7 +296,7 @@ impl Booker {
                 "/Invoices",
                 &[("summarizeErrors", "false"), ("unitdp", "4")],
                 Some(&body),
-                Some(&idempotency_key(tenant, "PUT /Invoices", &body)),
+                Some(&idempotency_key(tenant, attempt, "PUT /Invoices", &body)),
             )
             .await;
         let elements = match response {
@@ -518,6 +529,7 @@ impl Booker {
     async fn book_order_payments(
         &self,
         tenant: &str,
+        attempt: u32,
         payments: &[(usize, &&ShopConfig, &&Order, Booked)],
     ) -> Vec<(usize, ProcessError)> {
         let mut failures = Vec::new();
@@ -610,7 +622,7 @@ impl Booker {
                 "/Payments",
                 &[("summarizeErrors", "false")],
                 Some(&body),
-                Some(&idempotency_key(tenant, "PUT /Payments", &body)),
+                Some(&idempotency_key(tenant, attempt, "PUT /Payments", &body)),
             )
             .await;
         let elements = match response {
@@ -663,6 +675,7 @@ impl Booker {
         refund: &Refund,
         invoices: &mut HashMap<String, Booked>,
     ) -> Result<(), ProcessError> {
+        let attempt = job.attempt;
         let invoice_number = mapping::invoice_number(&shop.mapping, &refund.order_number);
         let invoice = match invoices.get(&invoice_key(&invoice_number)) {
             Some(invoice) => invoice.row.clone(),
@@ -680,10 +693,10 @@ impl Booker {
         let (credit_note, fresh) = match self.ledger.document(tenant, &key).await? {
             Some(row) => (row, false),
             None => {
-                let contact = self.contact(tenant, shop, None).await?;
+                let contact = self.contact(tenant, job.attempt, shop, None).await?;
                 let mapped = shop.mapping.credit_note(refund, contact)?;
                 let row = self
-                    .create_credit_note(tenant, &number, &mapped, refund)
+                    .create_credit_note(tenant, job.attempt, &number, &mapped, refund)
                     .await?;
                 self.record_document(tenant, "credit_note", &row, shop, &refund.refund_id, job)
                     .await?;
@@ -727,7 +740,12 @@ impl Booker {
                         &path,
                         &[("summarizeErrors", "false")],
                         Some(&body),
-                        Some(&idempotency_key(tenant, &format!("PUT {path}"), &body)),
+                        Some(&idempotency_key(
+                            tenant,
+                            attempt,
+                            &format!("PUT {path}"),
+                            &body,
+                        )),
                     )
                     .await?;
             }
@@ -771,7 +789,7 @@ impl Booker {
                     "/Payments",
                     &[("summarizeErrors", "false")],
                     Some(&body),
-                    Some(&idempotency_key(tenant, "PUT /Payments", &body)),
+                    Some(&idempotency_key(tenant, attempt, "PUT /Payments", &body)),
                 )
                 .await?;
             let element = &response["Payments"][0];
@@ -798,6 +816,7 @@ impl Booker {
     async fn create_credit_note(
         &self,
         tenant: &str,
+        attempt: u32,
         number: &str,
         mapped: &MappedCreditNote,
         refund: &Refund,
@@ -811,7 +830,7 @@ impl Booker {
                 "/CreditNotes",
                 &[("summarizeErrors", "false"), ("unitdp", "4")],
                 Some(&body),
-                Some(&idempotency_key(tenant, "PUT /CreditNotes", &body)),
+                Some(&idempotency_key(tenant, attempt, "PUT /CreditNotes", &body)),
             )
             .await?;
         let element = &response["CreditNotes"][0];
@@ -864,6 +883,7 @@ impl Booker {
     async fn contact(
         &self,
         tenant: &str,
+        attempt: u32,
         shop: &ShopConfig,
         customer: Option<&Customer>,
     ) -> Result<ContactRef, ProcessError> {
@@ -918,7 +938,7 @@ impl Booker {
                         "/Contacts",
                         &[("summarizeErrors", "false")],
                         Some(&body),
-                        Some(&idempotency_key(tenant, "PUT /Contacts", &body)),
+                        Some(&idempotency_key(tenant, attempt, "PUT /Contacts", &body)),
                     )
                     .await?;
                 let element = &created["Contacts"][0];

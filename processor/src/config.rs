@@ -10,6 +10,7 @@ use serde::Deserialize;
 use xcs_shared::telemetry::LogFormat;
 use xcs_shared::{EventKind, Platform};
 
+use crate::hydrate::PlatformApi;
 use crate::mapping::ShopMapping;
 
 /// Everything the processor needs.
@@ -121,6 +122,10 @@ pub struct ShopConfig {
     #[serde(default)]
     pub contacts: ContactStrategy,
     pub mapping: ShopMapping,
+    /// The platform's API, for events that must be fetched (BigCommerce, Etsy, eBay, and
+    /// WooCommerce refunds).
+    #[serde(default)]
+    pub api: Option<PlatformApi>,
 }
 
 /// Which Xero contact documents are raised against.
@@ -196,6 +201,17 @@ impl Config {
         }
         if let Some(secret) = env("XCS_XERO_CLIENT_SECRET") {
             config.xero.client_secret = secret.into();
+        }
+        for (name, shop) in &mut config.shops {
+            let prefix = xcs_shared::shop_env_prefix(name);
+            if let Some(api) = &mut shop.api {
+                if let Some(token) = env(&format!("{prefix}API_TOKEN")) {
+                    api.token = token.into();
+                }
+                if let Some(key) = env(&format!("{prefix}API_KEY")) {
+                    api.key = key.into();
+                }
+            }
         }
         config.validate()?;
         Ok(config)

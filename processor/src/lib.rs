@@ -14,10 +14,13 @@
 
 pub mod booking;
 pub mod config;
+pub mod consumer;
+pub mod dispatch;
 pub mod error;
 pub mod handoff;
 pub mod hydrate;
 pub mod ledger;
 pub mod mapping;
 pub mod normalise;
+pub mod startup;
 pub mod xero;

@@ -193,7 +193,7 @@ impl ShopMapping {
         }
     }
 
-    fn tax_type_for(&self, line: &Line) -> Result<String, MappingError> {
+    fn tax_type_for(&self, line: &Line, mode: TaxMode) -> Result<String, MappingError> {
         if line.tax.is_zero() && line.tax_rate.is_none_or(|rate| rate.is_zero()) {
             return Ok(self.tax.untaxed.clone());
         }
@@ -221,6 +221,11 @@ impl ShopMapping {
         if line.tax.is_zero() {
             return Ok(self.tax.untaxed.clone());
         }
+        if line.tax_rate.is_none()
+            && let Some(tax_type) = self.tax_type_by_implied_rate(line, mode)
+        {
+            return Ok(tax_type);
+        }
         Err(MappingError::UnmappedTax {
             label: line.tax_label.clone().unwrap_or_default(),
             rate: line.tax_rate.map_or("unknown".to_owned(), |r| {
@@ -229,8 +234,42 @@ impl ShopMapping {
         })
     }
 
+    /// Platforms that give a refund line's tax without its rate (Shopify's refund line items)
+    /// still charged one of the shop's rates: the one the amounts imply, within what cent
+    /// rounding of the tax allows. Used only when exactly one configured rate fits.
+    fn tax_type_by_implied_rate(&self, line: &Line, mode: TaxMode) -> Option<String> {
+        let net = line.net_amount().abs();
+        let tax = line.tax.abs();
+        // On an inclusive line the net already contains the tax.
+        let base = match mode {
+            TaxMode::Inclusive if net > tax => net - tax,
+            _ => net,
+        };
+        if base.is_zero() {
+            return None;
+        }
+        let implied = tax / base * Decimal::ONE_HUNDRED;
+        // The tax was rounded to half a cent at worst.
+        let tolerance = Decimal::new(5, 3) / base * Decimal::ONE_HUNDRED + Decimal::new(1, 2);
+        let mut fits = self.tax.by_rate.iter().filter(|(key, _)| {
+            key.trim()
+                .trim_end_matches('%')
+                .parse::<Decimal>()
+                .is_ok_and(|rate| (rate - implied).abs() <= tolerance)
+        });
+        match (fits.next(), fits.next()) {
+            (Some((_, tax_type)), None) => Some(tax_type.clone()),
+            _ => None,
+        }
+    }
+
     /// The Xero line for a domain line. `allow_discount` is false for credit notes.
-    fn line_item(&self, line: &Line, allow_discount: bool) -> Result<LineItem, MappingError> {
+    fn line_item(
+        &self,
+        line: &Line,
+        mode: TaxMode,
+        allow_discount: bool,
+    ) -> Result<LineItem, MappingError> {
         // Discounts and negative adjustments reduce the document: their amounts are stored
         // positive on a Discount line.
         let sign = if line.kind == LineKind::Discount {
@@ -275,7 +314,7 @@ impl ShopMapping {
                 .and_then(|sku| self.items.get(sku))
                 .cloned(),
             account_code: self.account_for(line.kind).to_owned(),
-            tax_type: self.tax_type_for(line)?,
+            tax_type: self.tax_type_for(line, mode)?,
             tax_amount: round2(line.tax) * sign,
             discount_amount: discount_amount.map(|d| d * sign),
         })
@@ -296,17 +335,18 @@ impl ShopMapping {
         }
         let mut items = lines
             .iter()
-            .map(|line| self.line_item(line, allow_discount))
+            .map(|line| self.line_item(line, mode, allow_discount))
             .collect::<Result<Vec<_>, _>>()?;
 
         // Per-line tax rounded to cents may not add up to the tax the platform collected
         // (platforms that keep 4 dp per line); the cents go to the line with the most tax.
         let tax_sum: Decimal = items.iter().map(|i| i.tax_amount).sum();
         let tax_gap = round2(total_tax) - tax_sum;
-        if !tax_gap.is_zero() && tax_gap.abs() <= rounding_tolerance(items.len()) {
-            if let Some(largest) = items.iter_mut().max_by_key(|i| i.tax_amount.abs()) {
-                largest.tax_amount += tax_gap;
-            }
+        if !tax_gap.is_zero()
+            && tax_gap.abs() <= rounding_tolerance(items.len())
+            && let Some(largest) = items.iter_mut().max_by_key(|i| i.tax_amount.abs())
+        {
+            largest.tax_amount += tax_gap;
         }
         let tax: Decimal = items.iter().map(|i| i.tax_amount).sum();
 
@@ -785,12 +825,24 @@ mod tests {
     fn taxes_are_found_by_label_before_rate_and_unmapped_ones_are_refused() {
         let mut labelled = line(LineKind::Product, "1", "100", "0", "15", Some("0.12"));
         labelled.tax_label = Some("gst".into());
-        assert_eq!(mapping().tax_type_for(&labelled).unwrap(), "OUTPUT2");
+        assert_eq!(
+            mapping()
+                .tax_type_for(&labelled, TaxMode::Exclusive)
+                .unwrap(),
+            "OUTPUT2"
+        );
         let by_rate = line(LineKind::Product, "1", "100", "0", "7.5", Some("0.075"));
-        assert_eq!(mapping().tax_type_for(&by_rate).unwrap(), "TAX001");
+        assert_eq!(
+            mapping()
+                .tax_type_for(&by_rate, TaxMode::Exclusive)
+                .unwrap(),
+            "TAX001"
+        );
         let mut unknown = line(LineKind::Product, "1", "100", "0", "6", Some("0.06"));
         unknown.tax_label = Some("State Tax".into());
-        let err = mapping().tax_type_for(&unknown).unwrap_err();
+        let err = mapping()
+            .tax_type_for(&unknown, TaxMode::Exclusive)
+            .unwrap_err();
         assert_eq!(
             err,
             MappingError::UnmappedTax {
@@ -799,6 +851,31 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("tax.by_rate"));
+    }
+
+    #[test]
+    fn a_refund_line_without_its_rate_gets_the_rate_its_amounts_imply() {
+        let bare = line(LineKind::Product, "1", "20.00", "0", "3.00", None);
+        assert_eq!(
+            mapping().tax_type_for(&bare, TaxMode::Exclusive).unwrap(),
+            "OUTPUT2"
+        );
+        // 23.00 including 3.00 of tax is 15% on 20.00.
+        let inclusive = line(LineKind::Product, "1", "23.00", "0", "3.00", None);
+        assert_eq!(
+            mapping()
+                .tax_type_for(&inclusive, TaxMode::Inclusive)
+                .unwrap(),
+            "OUTPUT2"
+        );
+        // Small amounts: 0.05 on 0.33 is 15.15%, within a half-cent of 15%.
+        let small = line(LineKind::Product, "1", "0.33", "0", "0.05", None);
+        assert_eq!(
+            mapping().tax_type_for(&small, TaxMode::Exclusive).unwrap(),
+            "OUTPUT2"
+        );
+        let odd = line(LineKind::Product, "1", "20.00", "0", "2.00", None);
+        assert!(mapping().tax_type_for(&odd, TaxMode::Exclusive).is_err());
     }
 
     #[test]

@@ -212,10 +212,15 @@ pub enum Normalised {
     Order(Order),
     /// WooCommerce reports refunds on the order, so one event can carry the order and its
     /// refunds; other platforms carry one refund.
-    Refunds { order: Option<Order>, refunds: Vec<Refund> },
+    Refunds {
+        order: Option<Order>,
+        refunds: Vec<Refund>,
+    },
     Stock(Vec<StockChange>),
     /// Nothing to book (a draft, an incomplete checkout), with why.
-    Nothing { reason: String },
+    Nothing {
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -224,7 +229,10 @@ mod tests {
 
     #[test]
     fn currencies_are_three_letter_codes() {
-        assert_eq!(Currency::try_from("nzd".to_owned()).unwrap().as_str(), "NZD");
+        assert_eq!(
+            Currency::try_from("nzd".to_owned()).unwrap().as_str(),
+            "NZD"
+        );
         assert!(Currency::try_from("NZ".to_owned()).is_err());
         assert!(Currency::try_from("N2D".to_owned()).is_err());
         let json = serde_json::to_string(&Currency::try_from("EUR".to_owned()).unwrap()).unwrap();

@@ -15,4 +15,20 @@ pub mod telemetry;
 pub mod topology;
 
 pub use envelope::Envelope;
+
+/// `XCS_SHOP_<NAME>_`: the prefix of a shop's secrets in the environment, with the shop name
+/// upper-cased and anything but letters and digits turned into `_`.
+pub fn shop_env_prefix(shop: &str) -> String {
+    let name: String = shop
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("XCS_SHOP_{name}_")
+}
 pub use platform::{EventKind, Platform};

@@ -11,11 +11,17 @@
 //! - [`proxy`]: a TCP proxy that can cut the ingress off from the broker.
 //! - [`ingress`]: starts the ingress in-process on port 0.
 //! - [`fixtures`]: realistic bodies per platform.
+//! - [`openapi`]: checks requests against Xero's OpenAPI description.
+//! - [`postgres`]: a schema per test. [`processor`]: the processor in-process against the
+//!   Xero simulator, and publishing events as the ingress does.
 
 pub mod broker;
 pub mod fixtures;
 pub mod ingress;
 pub mod keyserver;
+pub mod openapi;
+pub mod postgres;
+pub mod processor;
 pub mod proxy;
 pub mod signer;
 

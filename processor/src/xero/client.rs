@@ -66,6 +66,8 @@ struct Window {
     blocked_until: Option<Instant>,
 }
 
+/// The pause before the one in-place retry of a failed request.
+const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(250);
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -243,8 +245,7 @@ impl XeroClient {
     /// stored before the access token is used, so a crash cannot lose it.
     async fn rotate_oauth_token(&self, force: bool) -> Result<StoredToken, XeroError> {
         let client = self.clone();
-        let outcome = self
-            .inner
+        self.inner
             .ledger
             .rotate_token(OAUTH_CONNECTION, move |mut stored| async move {
                 if force {
@@ -271,8 +272,7 @@ impl XeroClient {
                 })
             })
             .await
-            .map_err(|err| XeroError::Token(err.to_string()))?;
-        outcome
+            .map_err(|err| XeroError::Token(err.to_string()))?
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, XeroError> {
@@ -326,6 +326,7 @@ impl XeroClient {
     ) -> Result<Value, XeroError> {
         let limiter = self.limiter(tenant);
         let mut renewed = false;
+        let mut quick_retry = true;
         loop {
             let token = self.access_token(renewed).await?;
             let _permit = limiter.acquire(&self.inner.limits).await;
@@ -346,10 +347,17 @@ impl XeroClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|err| XeroError::Transport(err.without_url().to_string()))?;
+            let response = match request.send().await {
+                Ok(response) => response,
+                // One quick retry with the same Idempotency-Key: if the first request was
+                // applied, Xero answers from its cache instead of applying it twice.
+                Err(_) if quick_retry => {
+                    quick_retry = false;
+                    tokio::time::sleep(QUICK_RETRY_PAUSE).await;
+                    continue;
+                }
+                Err(err) => return Err(XeroError::Transport(err.without_url().to_string())),
+            };
             let status = response.status();
             let headers = response.headers().clone();
             if headers
@@ -396,6 +404,11 @@ impl XeroClient {
                 StatusCode::NOT_FOUND => return Err(XeroError::NotFound(path.to_owned())),
                 StatusCode::BAD_REQUEST => {
                     return Err(XeroError::Validation(validation_messages(&text)));
+                }
+                s if s.is_server_error() && quick_retry => {
+                    quick_retry = false;
+                    tokio::time::sleep(QUICK_RETRY_PAUSE).await;
+                    continue;
                 }
                 s => {
                     return Err(XeroError::Server {

@@ -1,0 +1,256 @@
+//! From an event to the work it asks for: picks the platform's normaliser, fetches what thin
+//! webhooks leave out, and finds the booked order a refund belongs to.
+
+use serde_json::Value;
+use xcs_shared::domain::Normalised;
+use xcs_shared::{Envelope, EventKind, Platform};
+
+use crate::booking::Work;
+use crate::config::ShopConfig;
+use crate::error::ProcessError;
+use crate::hydrate::{Auth, Fetcher, PlatformApi};
+use crate::ledger::Ledger;
+use crate::normalise::{self, OrderContext};
+
+/// Turns events into work.
+#[derive(Default)]
+pub struct Dispatcher {
+    fetcher: Fetcher,
+}
+
+impl From<Normalised> for Work {
+    fn from(normalised: Normalised) -> Self {
+        match normalised {
+            Normalised::Order(order) => Work::Order(order),
+            Normalised::Refunds { order, refunds } => Work::Refunds { order, refunds },
+            Normalised::Stock(changes) => Work::Stock(changes),
+            Normalised::Nothing { reason } => Work::Nothing(reason),
+        }
+    }
+}
+
+fn json(body: &[u8], what: &str) -> Result<Value, ProcessError> {
+    serde_json::from_slice(body)
+        .map_err(|err| ProcessError::Unparseable(format!("{what} is not JSON: {err}")))
+}
+
+/// A field of a JSON document as a string, whether the platform sent a string or a number.
+fn id_at(value: &Value, pointer: &str, what: &str) -> Result<String, ProcessError> {
+    match value.pointer(pointer) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(ProcessError::Unparseable(format!(
+            "{what} has no {pointer}"
+        ))),
+    }
+}
+
+impl Dispatcher {
+    fn api<'a>(shop: &'a ShopConfig, why: &str) -> Result<&'a PlatformApi, ProcessError> {
+        shop.api.as_ref().ok_or_else(|| {
+            ProcessError::Unparseable(format!(
+                "{why}, but the shop has no [api] section (base_url and credentials); add it and \
+                 replay"
+            ))
+        })
+    }
+
+    async fn get(
+        &self,
+        api: &PlatformApi,
+        auth: Auth,
+        path: &str,
+    ) -> Result<Vec<u8>, ProcessError> {
+        let value = self.fetcher.get(api, auth, path).await?;
+        Ok(serde_json::to_vec(&value).expect("JSON values serialise"))
+    }
+
+    /// The booked order a refund belongs to; retryable while it is not booked yet.
+    async fn order_context(
+        ledger: &Ledger,
+        envelope: &Envelope,
+        order_id: &str,
+    ) -> Result<OrderContext, ProcessError> {
+        let invoice = ledger
+            .invoice_for_order(&envelope.shop, order_id)
+            .await?
+            .ok_or_else(|| ProcessError::OrderNotBooked {
+                order: order_id.to_owned(),
+            })?;
+        Ok(OrderContext {
+            number: invoice.order_number,
+            currency: xcs_shared::domain::Currency::try_from(invoice.currency)
+                .map_err(|err| ProcessError::Ledger(err.to_string()))?,
+            tax_mode: invoice.tax_mode,
+        })
+    }
+
+    /// The work an event asks for.
+    ///
+    /// # Errors
+    /// [`ProcessError`]: permanent for payloads that cannot be read, retryable when a platform
+    /// API is unavailable or a refund's order is not booked yet.
+    pub async fn work_for(
+        &self,
+        envelope: &Envelope,
+        shop: &ShopConfig,
+        body: &[u8],
+        ledger: &Ledger,
+    ) -> Result<Work, ProcessError> {
+        use normalise::{bigcommerce, ebay, etsy, magento, shopify, woocommerce};
+        let kind = envelope.kind;
+        Ok(match (envelope.platform, kind) {
+            (Platform::Shopify, EventKind::Order) => Work::Order(shopify::order(body)?),
+            (Platform::Shopify, EventKind::Refund) => {
+                let order_id = id_at(
+                    &json(body, "the Shopify refund")?,
+                    "/order_id",
+                    "the Shopify refund",
+                )?;
+                let context = Self::order_context(ledger, envelope, &order_id).await?;
+                Work::Refunds {
+                    order: None,
+                    refunds: vec![shopify::refund(body, &context)?],
+                }
+            }
+            (Platform::Shopify, EventKind::Inventory) => Work::Stock(shopify::stock(body)?),
+
+            (Platform::WooCommerce, EventKind::Order) => woocommerce::order(body)?.into(),
+            (Platform::WooCommerce, EventKind::Refund) => {
+                // The webhook's order lists refund ids only; their lines come from the API.
+                let order_id = id_at(
+                    &json(body, "the WooCommerce order")?,
+                    "/id",
+                    "the WooCommerce order",
+                )?;
+                let api = Self::api(
+                    shop,
+                    "WooCommerce refunds are fetched from the store's REST API",
+                )?;
+                let refunds = self
+                    .get(
+                        api,
+                        Auth::Basic,
+                        &format!("/wp-json/wc/v3/orders/{order_id}/refunds"),
+                    )
+                    .await?;
+                let order = match woocommerce::order(body)? {
+                    Normalised::Order(order) => Some(order),
+                    _ => None,
+                };
+                Work::Refunds {
+                    order,
+                    refunds: woocommerce::refunds(body, &refunds)?,
+                }
+            }
+            (Platform::WooCommerce, EventKind::Inventory) => Work::Stock(woocommerce::stock(body)?),
+
+            (Platform::Magento, EventKind::Order) => magento::order(body)?.into(),
+            (Platform::Magento, EventKind::Refund) => {
+                // The CloudEvents envelope, Adobe's documented nested form, or a bare memo.
+                let memo = json(body, "the credit memo")?;
+                let order_id = [
+                    "/data/value/order_id",
+                    "/event/data/value/order_id",
+                    "/order_id",
+                ]
+                .iter()
+                .find_map(|pointer| id_at(&memo, pointer, "the credit memo").ok())
+                .ok_or_else(|| {
+                    ProcessError::Unparseable("the credit memo has no order_id".into())
+                })?;
+                let context = Self::order_context(ledger, envelope, &order_id).await?;
+                Work::Refunds {
+                    order: None,
+                    refunds: vec![magento::refund(body, &context)?],
+                }
+            }
+            (Platform::Magento, EventKind::Inventory) => Work::Stock(magento::stock(body)?),
+
+            (Platform::BigCommerce, EventKind::Inventory) => Work::Stock(bigcommerce::stock(body)?),
+            (Platform::BigCommerce, kind) => {
+                let webhook = json(body, "the BigCommerce webhook")?;
+                let order_id = id_at(&webhook, "/data/id", "the BigCommerce webhook")?;
+                let api = Self::api(shop, "BigCommerce webhooks carry ids only")?;
+                if kind == EventKind::Refund {
+                    let refunds = self
+                        .get(
+                            api,
+                            Auth::AuthToken,
+                            &format!("/v3/orders/{order_id}/payment_actions/refunds"),
+                        )
+                        .await?;
+                    let refund_id = id_at(
+                        &webhook,
+                        "/data/refund/refund_id",
+                        "the BigCommerce refund webhook",
+                    )?;
+                    let refunds: Value = json(&refunds, "the BigCommerce refunds")?;
+                    let refund = refunds["data"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|r| r["id"].to_string().trim_matches('"') == refund_id)
+                        .ok_or_else(|| ProcessError::Hydration(format!(
+                            "BigCommerce does not list refund {refund_id} of order {order_id} yet"
+                        )))?;
+                    let context = Self::order_context(ledger, envelope, &order_id).await?;
+                    Work::Refunds {
+                        order: None,
+                        refunds: vec![bigcommerce::refund(
+                            &serde_json::to_vec(refund).expect("JSON values serialise"),
+                            &context,
+                        )?],
+                    }
+                } else {
+                    let order = self
+                        .get(api, Auth::AuthToken, &format!("/v2/orders/{order_id}"))
+                        .await?;
+                    let products = self
+                        .get(
+                            api,
+                            Auth::AuthToken,
+                            &format!("/v2/orders/{order_id}/products"),
+                        )
+                        .await?;
+                    bigcommerce::order(&order, &products)?.into()
+                }
+            }
+
+            (Platform::Etsy, _) => {
+                let webhook = json(body, "the Etsy webhook")?;
+                let url = webhook["resource_url"].as_str().unwrap_or_default();
+                let path = url
+                    .find("/v3/application/")
+                    .map(|at| &url[at..])
+                    .filter(|path| path.contains("/receipts/"))
+                    .ok_or_else(|| {
+                        ProcessError::Unparseable(format!(
+                            "the Etsy webhook's resource_url {url:?} is not a receipt URL"
+                        ))
+                    })?;
+                let api = Self::api(shop, "Etsy webhooks carry the receipt URL only")?;
+                let receipt = self.get(api, Auth::BearerAndApiKey, path).await?;
+                etsy::receipt(&receipt)?.into()
+            }
+
+            (Platform::Ebay, _) => {
+                let notification = json(body, "the eBay notification")?;
+                let order_id = id_at(
+                    &notification,
+                    "/notification/data/orderId",
+                    "the eBay notification",
+                )?;
+                let api = Self::api(shop, "eBay notifications carry the order id only")?;
+                let order = self
+                    .get(
+                        api,
+                        Auth::Bearer,
+                        &format!("/sell/fulfillment/v1/order/{order_id}"),
+                    )
+                    .await?;
+                ebay::order(&order)?.into()
+            }
+        })
+    }
+}

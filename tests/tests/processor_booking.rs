@@ -1,0 +1,449 @@
+//! The processor end to end: events on the real RabbitMQ, the ledger in the real PostgreSQL,
+//! and documents in the Xero simulator. Each test has its own vhost, schema and simulator.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use xcs_shared::{EventKind, Platform};
+use xcs_tests::broker::TestBroker;
+use xcs_tests::postgres::TestSchema;
+use xcs_tests::processor::{
+    SHOP, TestProcessor, invoices_numbered, publish, test_config, wait_handled,
+};
+use xcs_xero_sim::{DEMO_NZ_TENANT_ID, SimConfig, XeroSim};
+
+const HANDLED: Duration = Duration::from_secs(20);
+
+fn dec(value: &Value) -> Decimal {
+    value.to_string().trim_matches('"').parse().unwrap()
+}
+
+/// A Shopify `orders/*` body in NZD with 15% GST, prices excluding tax: two mugs at 25.00 with
+/// 5.00 off, and shipping at 10.00.
+fn nz_order(id: u64, number: u64, paid: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id,
+        "name": format!("#{number}"),
+        "order_number": number,
+        "email": "aroha@example.co.nz",
+        "created_at": "2026-11-20T10:00:00+13:00",
+        "processed_at": "2026-11-20T10:00:00+13:00",
+        "updated_at": "2026-11-20T10:00:00+13:00",
+        "currency": "NZD",
+        "presentment_currency": "NZD",
+        "financial_status": if paid { "paid" } else { "pending" },
+        "gateway": "shopify_payments",
+        "payment_gateway_names": ["shopify_payments"],
+        "taxes_included": false,
+        "total_line_items_price": "50.00",
+        "total_discounts": "5.00",
+        "subtotal_price": "45.00",
+        "total_tax": "8.25",
+        "total_price": "63.25",
+        "customer": {"id": 7, "email": "aroha@example.co.nz", "first_name": "Aroha", "last_name": "Ngata"},
+        "line_items": [{
+            "id": id * 10 + 1, "title": "Kauri mug", "sku": "MUG-KAURI", "quantity": 2,
+            "price": "25.00", "total_discount": "5.00", "taxable": true,
+            "tax_lines": [{"title": "GST", "rate": 0.15, "price": "6.75"}]
+        }],
+        "shipping_lines": [{
+            "title": "Courier", "price": "10.00", "discounted_price": "10.00",
+            "tax_lines": [{"title": "GST", "rate": 0.15, "price": "1.50"}]
+        }],
+        "tax_lines": [{"title": "GST", "rate": 0.15, "price": "8.25"}],
+        "refunds": []
+    }))
+    .unwrap()
+}
+
+/// A Shopify `refunds/create`: one mug back (20.00 + 3.00 GST) and the money returned.
+fn nz_refund(refund_id: u64, order_id: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": refund_id,
+        "order_id": order_id,
+        "created_at": "2026-11-22T09:00:00+13:00",
+        "processed_at": "2026-11-22T09:00:00+13:00",
+        "note": "Chipped",
+        "refund_line_items": [{
+            "id": 1, "line_item_id": order_id * 10 + 1, "quantity": 1,
+            "subtotal": "20.00", "total_tax": "3.00",
+            "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
+        }],
+        "transactions": [{
+            "id": 99, "kind": "refund", "status": "success", "amount": "23.00",
+            "currency": "NZD", "gateway": "shopify_payments",
+            "created_at": "2026-11-22T09:00:00+13:00", "processed_at": "2026-11-22T09:00:00+13:00"
+        }],
+        "order_adjustments": []
+    }))
+    .unwrap()
+}
+
+struct Setup {
+    broker: TestBroker,
+    schema: TestSchema,
+    sim: xcs_xero_sim::RunningSim,
+}
+
+async fn setup() -> Setup {
+    Setup {
+        broker: TestBroker::with_topology().await,
+        schema: TestSchema::new(),
+        sim: XeroSim::start(SimConfig::demo()).expect("the simulator starts"),
+    }
+}
+
+impl Setup {
+    fn config(&self) -> String {
+        test_config(&self.broker, &self.schema, &self.sim, "")
+    }
+
+    async fn publish_order(&self, event_id: &str, topic: &str, body: &[u8]) {
+        publish(
+            &self.broker,
+            Platform::Shopify,
+            SHOP,
+            EventKind::Order,
+            topic,
+            event_id,
+            body,
+        )
+        .await;
+    }
+
+    fn payments_on(&self, invoice: &Value) -> Vec<Value> {
+        let id = invoice["InvoiceID"].clone();
+        self.sim
+            .payments(DEMO_NZ_TENANT_ID)
+            .into_iter()
+            .filter(|p| p["Invoice"]["InvoiceID"] == id && p["Status"] != "DELETED")
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_paid_order_becomes_an_authorised_invoice_paid_into_the_clearing_account() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-1",
+            "orders/paid",
+            &nz_order(5001, 1001, true),
+        )
+        .await;
+    let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:w-1", HANDLED).await;
+    assert_eq!(outcome, "booked");
+
+    let invoices = invoices_numbered(&setup.sim, "SH-1001");
+    assert_eq!(invoices.len(), 1);
+    let invoice = &invoices[0];
+    assert_eq!(invoice["Type"], "ACCREC");
+    assert_eq!(invoice["CurrencyCode"], "NZD");
+    assert_eq!(dec(&invoice["Total"]), Decimal::new(6325, 2), "{invoice}");
+    assert_eq!(dec(&invoice["TotalTax"]), Decimal::new(825, 2));
+    assert_eq!(invoice["Status"], "PAID", "paid in full: {invoice}");
+    let payments = setup.payments_on(invoice);
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["Account"]["Code"], "615");
+    assert_eq!(dec(&payments[0]["Amount"]), Decimal::new(6325, 2));
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_event_twice_and_an_echo_of_the_order_book_one_invoice_and_one_payment() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let body = nz_order(5002, 1002, true);
+    setup
+        .publish_order("shopify:nz-shopify:w-2", "orders/paid", &body)
+        .await;
+    setup
+        .publish_order("shopify:nz-shopify:w-2", "orders/paid", &body)
+        .await;
+    // orders/updated after payment carries the same order: an echo, not a new sale.
+    setup
+        .publish_order("shopify:nz-shopify:w-3", "orders/updated", &body)
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:w-2", HANDLED).await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:w-3", HANDLED).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let invoices = invoices_numbered(&setup.sim, "SH-1002");
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(setup.payments_on(&invoices[0]).len(), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_unpaid_order_is_invoiced_and_its_payment_follows_when_it_is_paid() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:c-4",
+            "orders/create",
+            &nz_order(5004, 1004, false),
+        )
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:c-4", HANDLED).await;
+    let invoice = invoices_numbered(&setup.sim, "SH-1004").remove(0);
+    assert_eq!(invoice["Status"], "AUTHORISED");
+    assert!(setup.payments_on(&invoice).is_empty());
+
+    setup
+        .publish_order(
+            "shopify:nz-shopify:p-4",
+            "orders/paid",
+            &nz_order(5004, 1004, true),
+        )
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:p-4", HANDLED).await;
+    let invoices = invoices_numbered(&setup.sim, "SH-1004");
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0]["Status"], "PAID");
+    assert_eq!(setup.payments_on(&invoices[0]).len(), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_refund_of_a_paid_order_is_a_credit_note_refunded_from_the_clearing_account() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-5",
+            "orders/paid",
+            &nz_order(5005, 1005, true),
+        )
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:w-5", HANDLED).await;
+    publish(
+        &setup.broker,
+        Platform::Shopify,
+        SHOP,
+        EventKind::Refund,
+        "refunds/create",
+        "shopify:nz-shopify:r-5",
+        &nz_refund(7005, 5005),
+    )
+    .await;
+    let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:r-5", HANDLED).await;
+    assert_eq!(outcome, "booked");
+
+    let notes: Vec<Value> = setup
+        .sim
+        .credit_notes(DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .filter(|c| c["CreditNoteNumber"] == "SH-1005-R7005")
+        .collect();
+    assert_eq!(notes.len(), 1);
+    let note = &notes[0];
+    assert_eq!(note["Type"], "ACCRECCREDIT");
+    assert_eq!(dec(&note["Total"]), Decimal::new(2300, 2));
+    assert_eq!(dec(&note["TotalTax"]), Decimal::new(300, 2));
+    let refund_payments: Vec<Value> = setup
+        .sim
+        .payments(DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .filter(|p| p["CreditNote"]["CreditNoteID"] == note["CreditNoteID"])
+        .collect();
+    assert_eq!(
+        refund_payments.len(),
+        1,
+        "the money that left is paid out of clearing"
+    );
+    assert_eq!(refund_payments[0]["Account"]["Code"], "615");
+    assert_eq!(dec(&refund_payments[0]["Amount"]), Decimal::new(2300, 2));
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_500_after_xero_applied_the_invoice_books_it_once_on_the_retry() {
+    let setup = setup().await;
+    setup.sim.inject_fault(xcs_xero_sim::Fault {
+        kind: xcs_xero_sim::FaultKind::ApplyThenStatus { status: 500 },
+        matcher: xcs_xero_sim::FaultMatcher {
+            method: Some("PUT".into()),
+            path_prefix: Some("/api.xro/2.0/Invoices".into()),
+            tenant: None,
+        },
+        count: 1,
+    });
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-6",
+            "orders/paid",
+            &nz_order(5006, 1006, true),
+        )
+        .await;
+    // The first attempt (and its quick retry, answered from Xero's idempotency cache) fails;
+    // the retry tier brings the event back after 10 s with a new key, meets "must be unique"
+    // and adopts the invoice.
+    let (outcome, _) = wait_handled(
+        &setup.schema,
+        "shopify:nz-shopify:w-6",
+        Duration::from_secs(40),
+    )
+    .await;
+    assert_eq!(outcome, "booked");
+    let invoices = invoices_numbered(&setup.sim, "SH-1006");
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(setup.payments_on(&invoices[0]).len(), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_replay_after_xeros_idempotency_window_with_an_empty_ledger_adopts_instead_of_duplicating()
+ {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let body = nz_order(5007, 1007, true);
+    setup
+        .publish_order("shopify:nz-shopify:w-7", "orders/paid", &body)
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:w-7", HANDLED).await;
+    processor.stop().await;
+
+    // Seven simulated minutes later, a processor with a fresh ledger (a restored database, a
+    // second deployment) is given the same order again.
+    setup.sim.advance_clock(Duration::from_secs(7 * 60));
+    let fresh_schema = TestSchema::new();
+    let processor =
+        TestProcessor::start(&test_config(&setup.broker, &fresh_schema, &setup.sim, "")).await;
+    setup
+        .publish_order("shopify:nz-shopify:w-7-replay", "orders/paid", &body)
+        .await;
+    let (outcome, _) = wait_handled(&fresh_schema, "shopify:nz-shopify:w-7-replay", HANDLED).await;
+    assert_eq!(outcome, "booked");
+    let invoices = invoices_numbered(&setup.sim, "SH-1007");
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(
+        setup.payments_on(&invoices[0]).len(),
+        1,
+        "the payment was adopted, not repeated"
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_unmapped_tax_goes_to_the_dead_queue_with_its_reason() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let mut order: Value = serde_json::from_slice(&nz_order(5008, 1008, true)).unwrap();
+    order["line_items"][0]["tax_lines"][0]["rate"] = json!(0.09);
+    order["line_items"][0]["tax_lines"][0]["title"] = json!("Mystery tax");
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-8",
+            "orders/paid",
+            &serde_json::to_vec(&order).unwrap(),
+        )
+        .await;
+    let dead = xcs_tests::eventually(HANDLED, "a dead letter", || async {
+        let dead = setup
+            .broker
+            .take_all(xcs_shared::topology::DEAD_QUEUE)
+            .await;
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].header("xcs-reason"), Some("unmapped_tax"));
+    assert!(
+        dead[0]
+            .header("xcs-last-error")
+            .unwrap()
+            .contains("tax.by_rate")
+    );
+    assert!(invoices_numbered(&setup.sim, "SH-1008").is_empty());
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_refund_that_arrives_before_its_order_waits_in_a_retry_tier() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    publish(
+        &setup.broker,
+        Platform::Shopify,
+        SHOP,
+        EventKind::Refund,
+        "refunds/create",
+        "shopify:nz-shopify:r-9",
+        &nz_refund(7009, 5009),
+    )
+    .await;
+    xcs_tests::eventually(HANDLED, "the refund in the first retry tier", || async {
+        (setup.broker.depth("xcs.retry.10s").await == 1).then_some(())
+    })
+    .await;
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:c-10",
+            "orders/create",
+            &nz_order(5010, 1010, false),
+        )
+        .await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:p-10",
+            "orders/paid",
+            &nz_order(5010, 1010, true),
+        )
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:p-10", HANDLED).await;
+    publish(
+        &setup.broker,
+        Platform::Shopify,
+        SHOP,
+        EventKind::Refund,
+        "refunds/create",
+        "shopify:nz-shopify:r-10",
+        &nz_refund(7010, 5010),
+    )
+    .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:r-10", HANDLED).await;
+    processor.stop().await;
+
+    let journal = setup.sim.journal();
+    let api_calls: Vec<_> = journal
+        .iter()
+        .filter(|e| e.path.starts_with("/api.xro/2.0"))
+        .collect();
+    assert!(
+        api_calls.len() >= 5,
+        "invoices, contacts, payments, credit notes: {}",
+        api_calls.len()
+    );
+    for entry in api_calls {
+        let headers: Vec<(&str, &str)> = entry
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let problems = xcs_tests::openapi::violations(
+            &entry.method,
+            &entry.path,
+            &entry.query,
+            &headers,
+            &entry.body,
+        );
+        assert!(
+            problems.is_empty(),
+            "request {} {} {}: {problems:#?}",
+            entry.seq,
+            entry.method,
+            entry.path
+        );
+    }
+}
