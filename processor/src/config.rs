@@ -308,3 +308,40 @@ mod defaults {
         vec![EventKind::Order, EventKind::Refund, EventKind::Inventory]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let config = Config::from_toml(
+            include_str!("../../deploy/config/processor.example.toml"),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(config.shops.len(), 2);
+        assert!(config.shops["acme-bc"].api.is_some());
+    }
+
+    #[test]
+    fn shops_sharing_a_tenant_need_distinct_prefixes_and_secrets_come_from_the_environment() {
+        let text = include_str!("../../deploy/config/processor.example.toml")
+            .replace(
+                "00000000-0000-0000-0000-000000000002",
+                "00000000-0000-0000-0000-000000000001",
+            )
+            .replace("document_prefix = \"BC-\"", "document_prefix = \"SH-\"");
+        let err = Config::from_toml(&text, |_| None).unwrap_err().to_string();
+        assert!(err.contains("document_prefix"), "{err}");
+
+        let config = Config::from_toml(
+            include_str!("../../deploy/config/processor.example.toml"),
+            |name| (name == "XCS_SHOP_ACME_BC_API_TOKEN").then(|| "from-env".to_owned()),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        let api = config.shops["acme-bc"].api.as_ref().unwrap();
+        assert_eq!(api.token.expose_secret(), "from-env");
+    }
+}

@@ -426,7 +426,8 @@ impl Ledger {
     }
 
     /// Runs `refresh` for `connection` holding a row lock, so only one processor refreshes a
-    /// connection's token at a time; `refresh` gets the stored refresh token and returns the
+    /// connection's token at a time (`rejected_access_token` is the access token Xero just
+    /// refused, if that is why we are here); `refresh` gets the stored refresh token and returns the
     /// new refresh token and access token, which are stored before the lock is released (and
     /// so before the new token is used).
     ///
@@ -435,6 +436,7 @@ impl Ledger {
     pub async fn rotate_token<F, Fut, E>(
         &self,
         connection: &str,
+        rejected_access_token: Option<&str>,
         refresh: F,
     ) -> Result<Result<StoredToken, E>, LedgerError>
     where
@@ -460,8 +462,11 @@ impl Ledger {
             access_token: row.get(1),
             access_expires_at: row.get(2),
         };
-        // Another processor may have refreshed while we waited for the lock.
-        if stored.is_fresh() {
+        // Another processor may have refreshed while we waited for the lock. A token Xero
+        // has just refused is not fresh, whatever its stored expiry says.
+        let refused = rejected_access_token.is_some()
+            && stored.access_token.as_deref() == rejected_access_token;
+        if stored.is_fresh() && !refused {
             tx.commit().await?;
             return Ok(Ok(stored));
         }

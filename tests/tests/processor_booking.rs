@@ -447,3 +447,89 @@ async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
         );
     }
 }
+
+#[tokio::test]
+async fn oauth_tokens_are_refreshed_when_they_expire_and_the_rotated_refresh_token_is_stored() {
+    let setup = setup().await;
+    let config = setup
+        .config()
+        .replace("auth = \"custom_connection\"", "auth = \"oauth\"")
+        .replace(
+            &format!(
+                "client_id = \"{}\"",
+                xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_ID
+            ),
+            &format!("client_id = \"{}\"", xcs_xero_sim::DEMO_APP_CLIENT_ID),
+        )
+        .replace(
+            &format!(
+                "client_secret = \"{}\"",
+                xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET
+            ),
+            &format!(
+                "client_secret = \"{}\"",
+                xcs_xero_sim::DEMO_APP_CLIENT_SECRET
+            ),
+        );
+    let processor = TestProcessor::start(&config).await;
+
+    // What the authorization-code flow would have stored.
+    let tokens = setup
+        .sim
+        .issue_tokens(xcs_xero_sim::DEMO_APP_CLIENT_ID, &[DEMO_NZ_TENANT_ID])
+        .unwrap();
+    let first_refresh = tokens.refresh_token.clone().unwrap();
+    let db = setup.schema.client().await;
+    db.execute(
+        "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
+         VALUES ('default', $1, $2, now() + interval '30 minutes')",
+        &[&first_refresh, &tokens.access_token],
+    )
+    .await
+    .unwrap();
+
+    setup
+        .publish_order(
+            "shopify:nz-shopify:o-11",
+            "orders/paid",
+            &nz_order(5011, 1011, true),
+        )
+        .await;
+    assert_eq!(
+        wait_handled(&setup.schema, "shopify:nz-shopify:o-11", HANDLED)
+            .await
+            .0,
+        "booked"
+    );
+
+    // Half an hour later in Xero's clock, the access token has expired.
+    setup.sim.advance_clock(Duration::from_secs(31 * 60));
+    setup
+        .publish_order(
+            "shopify:nz-shopify:o-12",
+            "orders/paid",
+            &nz_order(5012, 1012, true),
+        )
+        .await;
+    assert_eq!(
+        wait_handled(&setup.schema, "shopify:nz-shopify:o-12", HANDLED)
+            .await
+            .0,
+        "booked"
+    );
+    assert_eq!(invoices_numbered(&setup.sim, "SH-1012").len(), 1);
+
+    let stored: String = db
+        .query_one(
+            "SELECT refresh_token FROM xcs_xero_tokens WHERE connection = 'default'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(
+        stored, first_refresh,
+        "the rotated refresh token replaced the old one"
+    );
+    processor.stop().await;
+}

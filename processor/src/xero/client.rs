@@ -40,7 +40,9 @@ pub enum XeroError {
 }
 
 impl XeroError {
-    /// Whether the same request may succeed later.
+    /// Whether the same request may succeed later. A refused connection counts: once an
+    /// operator reconnects the organisation, the events waiting in the retry tiers go through
+    /// without anyone replaying them.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -48,6 +50,8 @@ impl XeroError {
                 | XeroError::Server { .. }
                 | XeroError::Transport(_)
                 | XeroError::Token(_)
+                | XeroError::Unauthorized(_)
+                | XeroError::Forbidden(_)
         )
     }
 }
@@ -201,12 +205,16 @@ impl XeroClient {
         }))
     }
 
-    /// A valid access token, fetching or refreshing one when needed.
-    async fn access_token(&self, renew: bool) -> Result<SecretString, XeroError> {
+    /// A valid access token, fetching or refreshing one when needed. `rejected` is the token
+    /// Xero just refused, which must not be handed out again.
+    async fn access_token(
+        &self,
+        rejected: Option<&SecretString>,
+    ) -> Result<SecretString, XeroError> {
         let mut cached = self.inner.token.lock().await;
-        if !renew
-            && let Some((token, expires)) = cached.as_ref()
+        if let Some((token, expires)) = cached.as_ref()
             && Instant::now() + Duration::from_secs(60) < *expires
+            && rejected.is_none_or(|r| r.expose_secret() != token.expose_secret())
         {
             return Ok(token.clone());
         }
@@ -218,7 +226,9 @@ impl XeroClient {
                 (response.access_token, response.expires_in)
             }
             XeroAuthMode::Oauth => {
-                let stored = self.rotate_oauth_token(renew).await?;
+                let stored = self
+                    .rotate_oauth_token(rejected.map(|r| r.expose_secret().to_owned()))
+                    .await?;
                 let lifetime = stored
                     .access_expires_at
                     .map(|at| {
@@ -243,34 +253,32 @@ impl XeroClient {
 
     /// Refreshes the stored OAuth token under the ledger's row lock; the new refresh token is
     /// stored before the access token is used, so a crash cannot lose it.
-    async fn rotate_oauth_token(&self, force: bool) -> Result<StoredToken, XeroError> {
+    async fn rotate_oauth_token(&self, rejected: Option<String>) -> Result<StoredToken, XeroError> {
         let client = self.clone();
         self.inner
             .ledger
-            .rotate_token(OAUTH_CONNECTION, move |mut stored| async move {
-                if force {
-                    stored.access_token = None;
-                }
-                if stored.is_fresh() {
-                    return Ok(stored);
-                }
-                let response = client
-                    .token_request(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", &stored.refresh_token),
-                    ])
-                    .await?;
-                Ok(StoredToken {
-                    refresh_token: response.refresh_token.unwrap_or(stored.refresh_token),
-                    access_token: Some(response.access_token),
-                    access_expires_at: Some(
-                        time::OffsetDateTime::now_utc()
-                            + time::Duration::seconds(
-                                i64::try_from(response.expires_in).unwrap_or(0),
-                            ),
-                    ),
-                })
-            })
+            .rotate_token(
+                OAUTH_CONNECTION,
+                rejected.as_deref(),
+                move |stored| async move {
+                    let response = client
+                        .token_request(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", &stored.refresh_token),
+                        ])
+                        .await?;
+                    Ok(StoredToken {
+                        refresh_token: response.refresh_token.unwrap_or(stored.refresh_token),
+                        access_token: Some(response.access_token),
+                        access_expires_at: Some(
+                            time::OffsetDateTime::now_utc()
+                                + time::Duration::seconds(
+                                    i64::try_from(response.expires_in).unwrap_or(0),
+                                ),
+                        ),
+                    })
+                },
+            )
             .await
             .map_err(|err| XeroError::Token(err.to_string()))?
     }
@@ -325,10 +333,10 @@ impl XeroClient {
         idempotency_key: Option<&str>,
     ) -> Result<Value, XeroError> {
         let limiter = self.limiter(tenant);
-        let mut renewed = false;
+        let mut rejected: Option<SecretString> = None;
         let mut quick_retry = true;
         loop {
-            let token = self.access_token(renewed).await?;
+            let token = self.access_token(rejected.as_ref()).await?;
             let _permit = limiter.acquire(&self.inner.limits).await;
             self.inner
                 .calls
@@ -394,9 +402,9 @@ impl XeroClient {
                         retry_after,
                     });
                 }
-                StatusCode::UNAUTHORIZED if !renewed => {
+                StatusCode::UNAUTHORIZED if rejected.is_none() => {
                     // An access token expired early or was revoked: renew once.
-                    renewed = true;
+                    rejected = Some(token);
                     continue;
                 }
                 StatusCode::UNAUTHORIZED => return Err(XeroError::Unauthorized(detail(&text))),
