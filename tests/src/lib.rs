@@ -14,12 +14,15 @@
 //! - [`openapi`]: checks requests against Xero's OpenAPI description.
 //! - [`postgres`]: a schema per test. [`processor`]: the processor in-process against the
 //!   Xero simulator, and publishing events as the ingress does.
+//! - [`platform_api`]: a fake of the BigCommerce, Etsy, eBay and WooCommerce REST APIs the
+//!   processor fetches thin webhooks' orders and refunds from.
 
 pub mod broker;
 pub mod fixtures;
 pub mod ingress;
 pub mod keyserver;
 pub mod openapi;
+pub mod platform_api;
 pub mod postgres;
 pub mod processor;
 pub mod proxy;

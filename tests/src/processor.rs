@@ -238,3 +238,172 @@ pub fn invoices_numbered(sim: &RunningSim, number: &str) -> Vec<Value> {
         .filter(|i| i["InvoiceNumber"] == number)
         .collect()
 }
+
+/// Shops on the other platforms, for [`test_config`]'s `extra` (see [`platform_shop`]).
+pub const BIGCOMMERCE_SHOP: &str = "nz-bigcommerce";
+pub const ETSY_SHOP: &str = "nz-etsy";
+pub const EBAY_SHOP: &str = "nz-ebay";
+pub const MAGENTO_SHOP: &str = "nz-magento";
+/// A WooCommerce shop with its REST API configured, so refunds can be fetched.
+pub const WOO_API_SHOP: &str = "nz-woo-api";
+
+/// The `document_prefix` [`platform_shop`] gives each shop: distinct within the tenant.
+pub fn document_prefix(shop: &str) -> &'static str {
+    match shop {
+        SHOP => "SH-",
+        WOO_SHOP => "WC-",
+        BIGCOMMERCE_SHOP => "BC-",
+        ETSY_SHOP => "ET-",
+        EBAY_SHOP => "EB-",
+        MAGENTO_SHOP => "MG-",
+        WOO_API_SHOP => "WA-",
+        other => panic!("no prefix for shop {other:?}"),
+    }
+}
+
+/// A `[shops.NAME]` section for [`test_config`]'s `extra`: `platform` booking into the NZ demo
+/// company on the same chart as the built-in shops (sales 200, shipping 205, discounts 210,
+/// gift cards 825, fees 260, rounding 860, 15% = OUTPUT2, untaxed ZERORATED), payments into
+/// 616 Gateway Clearing, against one generic contact ("BigCommerce Sales") or, for
+/// WooCommerce, a contact per customer. `api` is the shop's inline `api` table (see
+/// `crate::platform_api::FakePlatformApi::api_toml`), or `None` for a shop without one.
+pub fn platform_shop(name: &str, platform: Platform, api: Option<&str>) -> String {
+    let contacts = match platform {
+        Platform::WooCommerce => {
+            r#"{ strategy = "per_customer", fallback = "WooCommerce Sales" }"#.to_owned()
+        }
+        Platform::Shopify => r#"{ strategy = "generic", name = "Shopify Sales" }"#.to_owned(),
+        Platform::BigCommerce => {
+            r#"{ strategy = "generic", name = "BigCommerce Sales" }"#.to_owned()
+        }
+        Platform::Magento => {
+            r#"{ strategy = "generic", name = "Adobe Commerce Sales" }"#.to_owned()
+        }
+        Platform::Etsy => r#"{ strategy = "generic", name = "Etsy Sales" }"#.to_owned(),
+        Platform::Ebay => r#"{ strategy = "generic", name = "eBay Sales" }"#.to_owned(),
+    };
+    let api = api.map_or_else(String::new, |api| format!("api = {api}\n"));
+    format!(
+        r#"
+[shops.{name}]
+platform = "{platform}"
+tenant = "{tenant}"
+contacts = {contacts}
+{api}[shops.{name}.mapping]
+document_prefix = "{prefix}"
+[shops.{name}.mapping.accounts]
+sales = "200"
+shipping = "205"
+discounts = "210"
+gift_cards = "825"
+fees = "260"
+rounding = "860"
+clearing = "616"
+[shops.{name}.mapping.tax]
+by_rate = {{ "15" = "OUTPUT2" }}
+untaxed = "ZERORATED"
+"#,
+        tenant = xcs_xero_sim::DEMO_NZ_TENANT_ID,
+        prefix = document_prefix(name),
+    )
+}
+
+/// The simulator's credit notes for the NZ demo company with this number.
+pub fn credit_notes_numbered(sim: &RunningSim, number: &str) -> Vec<Value> {
+    sim.credit_notes(xcs_xero_sim::DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .filter(|c| c["CreditNoteNumber"] == number)
+        .collect()
+}
+
+/// The live (not deleted) payments on an invoice or a credit note of the NZ demo company.
+pub fn payments_on(sim: &RunningSim, document: &Value) -> Vec<Value> {
+    let (target, id) = match document.get("InvoiceID") {
+        Some(id) => ("Invoice", ("InvoiceID", id)),
+        None => ("CreditNote", ("CreditNoteID", &document["CreditNoteID"])),
+    };
+    sim.payments(xcs_xero_sim::DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .filter(|p| &p[target][id.0] == id.1 && p["Status"] != "DELETED")
+        .collect()
+}
+
+/// A money or quantity field of a Xero document as the simulator printed it (a JSON number
+/// or string), exactly; zero when absent.
+pub fn amount(value: &Value) -> rust_decimal::Decimal {
+    match value {
+        Value::Null => rust_decimal::Decimal::ZERO,
+        other => other
+            .to_string()
+            .trim_matches('"')
+            .parse()
+            .unwrap_or_else(|err| panic!("{other} is not an amount: {err}")),
+    }
+}
+
+/// A Xero line item, compared to the cent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XeroLine {
+    pub description: String,
+    pub quantity: rust_decimal::Decimal,
+    pub unit_amount: rust_decimal::Decimal,
+    pub discount_amount: rust_decimal::Decimal,
+    pub line_amount: rust_decimal::Decimal,
+    pub account_code: String,
+    pub tax_type: String,
+    pub tax_amount: rust_decimal::Decimal,
+}
+
+impl XeroLine {
+    /// A line as written on the invoice: `amounts` is `"2 x 23.00 = 46.00"` or, with a
+    /// discount, `"1 x 115.00 - 11.50 = 103.50"` (spaces around ` x `, ` - ` and ` = `).
+    pub fn new(
+        description: &str,
+        amounts: &str,
+        account_code: &str,
+        tax_type: &str,
+        tax_amount: &str,
+    ) -> Self {
+        let dec = |text: &str| -> rust_decimal::Decimal {
+            text.trim()
+                .parse()
+                .unwrap_or_else(|err| panic!("{text:?} in {amounts:?}: {err}"))
+        };
+        let (left, line_amount) = amounts
+            .split_once(" = ")
+            .unwrap_or_else(|| panic!("{amounts:?} has no \" = \""));
+        let (product, discount) = left.split_once(" - ").unwrap_or((left, "0"));
+        let (quantity, unit_amount) = product
+            .split_once(" x ")
+            .unwrap_or_else(|| panic!("{amounts:?} has no \" x \""));
+        XeroLine {
+            description: description.to_owned(),
+            quantity: dec(quantity),
+            unit_amount: dec(unit_amount),
+            discount_amount: dec(discount),
+            line_amount: dec(line_amount),
+            account_code: account_code.to_owned(),
+            tax_type: tax_type.to_owned(),
+            tax_amount: dec(tax_amount),
+        }
+    }
+
+    /// The line items of an invoice or credit note as the simulator holds them.
+    pub fn of(document: &Value) -> Vec<XeroLine> {
+        document["LineItems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("the document has no LineItems: {document}"))
+            .iter()
+            .map(|line| XeroLine {
+                description: line["Description"].as_str().unwrap_or_default().to_owned(),
+                quantity: amount(&line["Quantity"]),
+                unit_amount: amount(&line["UnitAmount"]),
+                discount_amount: amount(&line["DiscountAmount"]),
+                line_amount: amount(&line["LineAmount"]),
+                account_code: line["AccountCode"].as_str().unwrap_or_default().to_owned(),
+                tax_type: line["TaxType"].as_str().unwrap_or_default().to_owned(),
+                tax_amount: amount(&line["TaxAmount"]),
+            })
+            .collect()
+    }
+}

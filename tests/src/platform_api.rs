@@ -1,0 +1,323 @@
+//! A fake of the platform REST APIs the processor fetches from when a webhook is thin
+//! (`processor/src/dispatch.rs` names the paths, `processor/src/hydrate.rs` the auth):
+//!
+//! | Platform | Auth | Paths |
+//! |---|---|---|
+//! | BigCommerce | `X-Auth-Token` | `/v2/orders/{id}`, `/v2/orders/{id}/products`, `/v3/orders/{id}/payment_actions/refunds`, under `/stores/{store_hash}` |
+//! | Etsy | `Authorization: Bearer` and `x-api-key` | `/v3/application/shops/{shop}/receipts/{receipt}` |
+//! | eBay | `Authorization: Bearer` | `/sell/fulfillment/v1/order/{orderId}` |
+//! | WooCommerce | HTTP basic, consumer key and secret | `/wp-json/wc/v3/orders/{id}/refunds` |
+//!
+//! One server per platform, on 127.0.0.1:0. A test registers JSON documents by path
+//! ([`FakePlatformApi::put`], relative to [`FakePlatformApi::base_url`]); every `GET` is
+//! counted, wrong or missing credentials get 401 and unknown resources 404, with the bodies the
+//! real APIs send, and the server can be told to answer 503 for a while
+//! ([`FakePlatformApi::fail_next`], [`FakePlatformApi::set_down`]).
+//! [`FakePlatformApi::api_toml`] is the shop's `api` table pointing at it.
+//!
+//! Documents for the NZ demo company are in `tests/fixtures/platform_api/` ([`fixture`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use xcs_shared::Platform;
+
+/// The credentials the fake accepts, one set per platform.
+pub mod credentials {
+    /// BigCommerce: the store's API account access token (`X-Auth-Token`).
+    pub const BIGCOMMERCE_TOKEN: &str = "bc-access-token-3k9x7q2m";
+    /// The store hash in `https://api.bigcommerce.com/stores/{hash}`.
+    pub const BIGCOMMERCE_STORE_HASH: &str = "nz7kq2";
+    /// Etsy: the OAuth access token (prefixed with the user id, as Etsy issues them).
+    pub const ETSY_TOKEN: &str = "987654321.etsy-oauth-access-token";
+    /// Etsy: the app's `x-api-key` (keystring and shared secret).
+    pub const ETSY_API_KEY: &str = "etsy-keystring-1a2b:etsy-shared-secret-3c4d";
+    /// eBay: a user access token with the `sell.fulfillment` scope.
+    pub const EBAY_TOKEN: &str = "v^1.1#i^1#p^3#r^1#f^0#t^user-token-fulfillment";
+    /// WooCommerce: REST API consumer key and secret.
+    pub const WOOCOMMERCE_KEY: &str = "ck_4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6";
+    pub const WOOCOMMERCE_SECRET: &str = "cs_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b";
+}
+
+/// Reads `tests/fixtures/platform_api/{path}` as JSON.
+pub fn fixture(path: &str) -> Value {
+    let full = crate::workspace_root()
+        .join("tests/fixtures/platform_api")
+        .join(path);
+    let text = std::fs::read_to_string(&full)
+        .unwrap_or_else(|err| panic!("fixture {}: {err}", full.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("fixture {path} is not JSON: {err}"))
+}
+
+/// One request the fake answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// Relative to the base URL (`/v2/orders/310`).
+    pub path: String,
+    pub status: u16,
+}
+
+struct State {
+    platform: Platform,
+    /// The base URL's path (`/stores/{hash}` for BigCommerce), before every document path.
+    prefix: String,
+    documents: Mutex<HashMap<String, Value>>,
+    requests: Mutex<Vec<Request>>,
+    /// Requests still to be answered 503.
+    failing: AtomicUsize,
+    down: AtomicBool,
+}
+
+/// A running fake of one platform's API.
+pub struct FakePlatformApi {
+    pub platform: Platform,
+    /// What the shop's `api.base_url` is set to.
+    pub base_url: String,
+    state: Arc<State>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakePlatformApi {
+    /// Starts a fake of `platform`'s API (BigCommerce, Etsy, eBay or WooCommerce).
+    pub async fn start(platform: Platform) -> Self {
+        let prefix = match platform {
+            Platform::BigCommerce => format!("/stores/{}", credentials::BIGCOMMERCE_STORE_HASH),
+            Platform::Etsy | Platform::Ebay | Platform::WooCommerce => String::new(),
+            Platform::Shopify | Platform::Magento => {
+                panic!("the processor fetches nothing from {platform}: its webhooks are whole")
+            }
+        };
+        let state = Arc::new(State {
+            platform,
+            prefix: prefix.clone(),
+            documents: Mutex::default(),
+            requests: Mutex::default(),
+            failing: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
+        });
+        let data = web::Data::from(Arc::clone(&state));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::route().to(answer))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        FakePlatformApi {
+            platform,
+            base_url: format!("http://127.0.0.1:{port}{prefix}"),
+            state,
+            handle,
+        }
+    }
+
+    /// Serves `document` at `path` (relative to the base URL), replacing what was there.
+    pub fn put(&self, path: &str, document: Value) {
+        self.state
+            .documents
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), document);
+    }
+
+    /// Stops serving `path`: it is 404 from now on.
+    pub fn remove(&self, path: &str) {
+        self.state.documents.lock().unwrap().remove(path);
+    }
+
+    /// Answers the next `count` requests with 503, as an API having an outage does.
+    pub fn fail_next(&self, count: usize) {
+        self.state.failing.store(count, Ordering::SeqCst);
+    }
+
+    /// While down, every request is answered 503.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests asked for `path`, whatever they were answered.
+    pub fn request_count(&self, path: &str) -> usize {
+        self.requests().iter().filter(|r| r.path == path).count()
+    }
+
+    /// The shop's `api` table (inline TOML) with the credentials the fake accepts.
+    pub fn api_toml(&self) -> String {
+        let (token, key) = good_credentials(self.platform);
+        self.api_toml_with(token, key)
+    }
+
+    /// The shop's `api` table (inline TOML) with the given token and key.
+    pub fn api_toml_with(&self, token: &str, key: &str) -> String {
+        format!(
+            "{{ base_url = {}, token = {}, key = {} }}",
+            toml_string(&self.base_url),
+            toml_string(token),
+            toml_string(key)
+        )
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// The token and key a shop's `api` table holds for `platform` (key empty where unused).
+pub fn good_credentials(platform: Platform) -> (&'static str, &'static str) {
+    use credentials::*;
+    match platform {
+        Platform::BigCommerce => (BIGCOMMERCE_TOKEN, ""),
+        Platform::Etsy => (ETSY_TOKEN, ETSY_API_KEY),
+        Platform::Ebay => (EBAY_TOKEN, ""),
+        Platform::WooCommerce => (WOOCOMMERCE_KEY, WOOCOMMERCE_SECRET),
+        Platform::Shopify | Platform::Magento => ("", ""),
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn header<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+impl State {
+    /// Whether the request carries the platform's credentials.
+    fn authorised(&self, request: &HttpRequest) -> bool {
+        use credentials::*;
+        let bearer =
+            |token: &str| header(request, "authorization") == Some(&format!("Bearer {token}"));
+        match self.platform {
+            Platform::BigCommerce => header(request, "x-auth-token") == Some(BIGCOMMERCE_TOKEN),
+            Platform::Etsy => {
+                bearer(ETSY_TOKEN) && header(request, "x-api-key") == Some(ETSY_API_KEY)
+            }
+            Platform::Ebay => bearer(EBAY_TOKEN),
+            Platform::WooCommerce => {
+                let basic = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{WOOCOMMERCE_KEY}:{WOOCOMMERCE_SECRET}"));
+                header(request, "authorization") == Some(&format!("Basic {basic}"))
+            }
+            Platform::Shopify | Platform::Magento => false,
+        }
+    }
+
+    /// The body the real API sends with `status`.
+    fn error_body(&self, status: StatusCode, path: &str) -> Value {
+        match (self.platform, status.as_u16()) {
+            (Platform::BigCommerce, 401) => json!({
+                "status": 401,
+                "title": "You are not authorized to perform this action. Please check that the X-Auth-Token header is correct.",
+                "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes",
+            }),
+            (Platform::BigCommerce, 404) if path.starts_with("/v2/") => {
+                json!([{"status": 404, "message": "The requested resource was not found."}])
+            }
+            (Platform::BigCommerce, 404) => json!({
+                "status": 404,
+                "title": "Order not found",
+                "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes",
+            }),
+            (Platform::Etsy, 401) => json!({"error": "invalid_token"}),
+            (Platform::Etsy, 404) => {
+                json!({"error": "Could not find a receipt with the given receipt_id"})
+            }
+            (Platform::Ebay, 401) => json!({"errors": [{
+                "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
+                "message": "Invalid access token",
+                "longMessage": "Invalid access token. Check the value of the Authorization HTTP request header."
+            }]}),
+            (Platform::Ebay, 404) => json!({"errors": [{
+                "errorId": 32100, "domain": "API_FULFILLMENT", "category": "REQUEST",
+                "message": "Invalid Order Id",
+            }]}),
+            (Platform::WooCommerce, 401) => json!({
+                "code": "woocommerce_rest_cannot_view",
+                "message": "Sorry, you cannot list resources.",
+                "data": {"status": 401},
+            }),
+            (Platform::WooCommerce, 404) => json!({
+                "code": "woocommerce_rest_shop_order_invalid_id",
+                "message": "Invalid ID.",
+                "data": {"status": 404},
+            }),
+            (_, 503) => json!({"error": "Service Unavailable", "status": 503}),
+            (_, code) => json!({"status": code, "title": status.canonical_reason()}),
+        }
+    }
+}
+
+async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let full_path = request.path().to_owned();
+    let path = full_path
+        .strip_prefix(&state.prefix)
+        .filter(|rest| rest.starts_with('/'))
+        .map(str::to_owned);
+    let status = if state.down.load(Ordering::SeqCst)
+        || state
+            .failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if request.method() != actix_web::http::Method::GET {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else if !state.authorised(&request) {
+        StatusCode::UNAUTHORIZED
+    } else if header(&request, "accept")
+        .is_some_and(|accept| !accept.contains("json") && !accept.contains("*/*"))
+    {
+        // BigCommerce's V2 answers XML unless asked for JSON; none of them is asked for XML here.
+        StatusCode::NOT_ACCEPTABLE
+    } else {
+        match path
+            .as_ref()
+            .and_then(|p| state.documents.lock().unwrap().get(p).cloned())
+        {
+            Some(document) => {
+                record(&state, &request, &full_path, 200);
+                return HttpResponse::Ok().json(document);
+            }
+            None => StatusCode::NOT_FOUND,
+        }
+    };
+    record(&state, &request, &full_path, status.as_u16());
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header(("Retry-After", "10"));
+    }
+    if status == StatusCode::UNAUTHORIZED && state.platform == Platform::WooCommerce {
+        response.insert_header(("WWW-Authenticate", "Basic realm=\"WooCommerce REST API\""));
+    }
+    response.json(state.error_body(status, path.as_deref().unwrap_or(&full_path)))
+}
+
+fn record(state: &State, request: &HttpRequest, full_path: &str, status: u16) {
+    let path = full_path
+        .strip_prefix(&state.prefix)
+        .unwrap_or(full_path)
+        .to_owned();
+    state.requests.lock().unwrap().push(Request {
+        method: request.method().to_string(),
+        path,
+        status,
+    });
+}
