@@ -314,6 +314,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_local_config_is_valid() {
+        let config = Config::from_toml(
+            include_str!("../../deploy/config/processor.local.toml"),
+            |_| None,
+        )
+        .unwrap();
+        assert!(config.shops.contains_key("demo-shopify"));
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let config = Config::from_toml(
             include_str!("../../deploy/config/processor.example.toml"),

@@ -107,3 +107,41 @@ pub fn magento_event(event_type: &str, event_id: &str, recipient_client_id: &str
         "data": data,
     }))
 }
+
+/// A Shopify `orders/*` body in NZD with 15% GST, prices excluding tax: two mugs at 25.00 with
+/// 5.00 off, and shipping at 10.00.
+pub fn shopify_nz_order(id: u64, number: u64, paid: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id,
+        "name": format!("#{number}"),
+        "order_number": number,
+        "email": "aroha@example.co.nz",
+        "created_at": "2026-11-20T10:00:00+13:00",
+        "processed_at": "2026-11-20T10:00:00+13:00",
+        "updated_at": "2026-11-20T10:00:00+13:00",
+        "currency": "NZD",
+        "presentment_currency": "NZD",
+        "financial_status": if paid { "paid" } else { "pending" },
+        "gateway": "shopify_payments",
+        "payment_gateway_names": ["shopify_payments"],
+        "taxes_included": false,
+        "total_line_items_price": "50.00",
+        "total_discounts": "5.00",
+        "subtotal_price": "45.00",
+        "total_tax": "8.25",
+        "total_price": "63.25",
+        "customer": {"id": 7, "email": "aroha@example.co.nz", "first_name": "Aroha", "last_name": "Ngata"},
+        "line_items": [{
+            "id": id * 10 + 1, "title": "Kauri mug", "sku": "MUG-KAURI", "quantity": 2,
+            "price": "25.00", "total_discount": "5.00", "taxable": true,
+            "tax_lines": [{"title": "GST", "rate": 0.15, "price": "6.75"}]
+        }],
+        "shipping_lines": [{
+            "title": "Courier", "price": "10.00", "discounted_price": "10.00",
+            "tax_lines": [{"title": "GST", "rate": 0.15, "price": "1.50"}]
+        }],
+        "tax_lines": [{"title": "GST", "rate": 0.15, "price": "8.25"}],
+        "refunds": []
+    }))
+    .unwrap()
+}

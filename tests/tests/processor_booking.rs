@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use xcs_shared::{EventKind, Platform};
 use xcs_tests::broker::TestBroker;
+use xcs_tests::fixtures;
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
     SHOP, TestProcessor, invoices_numbered, publish, test_config, wait_handled,
@@ -17,44 +18,6 @@ const HANDLED: Duration = Duration::from_secs(20);
 
 fn dec(value: &Value) -> Decimal {
     value.to_string().trim_matches('"').parse().unwrap()
-}
-
-/// A Shopify `orders/*` body in NZD with 15% GST, prices excluding tax: two mugs at 25.00 with
-/// 5.00 off, and shipping at 10.00.
-fn nz_order(id: u64, number: u64, paid: bool) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "id": id,
-        "name": format!("#{number}"),
-        "order_number": number,
-        "email": "aroha@example.co.nz",
-        "created_at": "2026-11-20T10:00:00+13:00",
-        "processed_at": "2026-11-20T10:00:00+13:00",
-        "updated_at": "2026-11-20T10:00:00+13:00",
-        "currency": "NZD",
-        "presentment_currency": "NZD",
-        "financial_status": if paid { "paid" } else { "pending" },
-        "gateway": "shopify_payments",
-        "payment_gateway_names": ["shopify_payments"],
-        "taxes_included": false,
-        "total_line_items_price": "50.00",
-        "total_discounts": "5.00",
-        "subtotal_price": "45.00",
-        "total_tax": "8.25",
-        "total_price": "63.25",
-        "customer": {"id": 7, "email": "aroha@example.co.nz", "first_name": "Aroha", "last_name": "Ngata"},
-        "line_items": [{
-            "id": id * 10 + 1, "title": "Kauri mug", "sku": "MUG-KAURI", "quantity": 2,
-            "price": "25.00", "total_discount": "5.00", "taxable": true,
-            "tax_lines": [{"title": "GST", "rate": 0.15, "price": "6.75"}]
-        }],
-        "shipping_lines": [{
-            "title": "Courier", "price": "10.00", "discounted_price": "10.00",
-            "tax_lines": [{"title": "GST", "rate": 0.15, "price": "1.50"}]
-        }],
-        "tax_lines": [{"title": "GST", "rate": 0.15, "price": "8.25"}],
-        "refunds": []
-    }))
-    .unwrap()
 }
 
 /// A Shopify `refunds/create`: one mug back (20.00 + 3.00 GST) and the money returned.
@@ -130,7 +93,7 @@ async fn a_paid_order_becomes_an_authorised_invoice_paid_into_the_clearing_accou
         .publish_order(
             "shopify:nz-shopify:w-1",
             "orders/paid",
-            &nz_order(5001, 1001, true),
+            &fixtures::shopify_nz_order(5001, 1001, true),
         )
         .await;
     let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:w-1", HANDLED).await;
@@ -155,7 +118,7 @@ async fn a_paid_order_becomes_an_authorised_invoice_paid_into_the_clearing_accou
 async fn the_same_event_twice_and_an_echo_of_the_order_book_one_invoice_and_one_payment() {
     let setup = setup().await;
     let processor = TestProcessor::start(&setup.config()).await;
-    let body = nz_order(5002, 1002, true);
+    let body = fixtures::shopify_nz_order(5002, 1002, true);
     setup
         .publish_order("shopify:nz-shopify:w-2", "orders/paid", &body)
         .await;
@@ -184,7 +147,7 @@ async fn an_unpaid_order_is_invoiced_and_its_payment_follows_when_it_is_paid() {
         .publish_order(
             "shopify:nz-shopify:c-4",
             "orders/create",
-            &nz_order(5004, 1004, false),
+            &fixtures::shopify_nz_order(5004, 1004, false),
         )
         .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:c-4", HANDLED).await;
@@ -196,7 +159,7 @@ async fn an_unpaid_order_is_invoiced_and_its_payment_follows_when_it_is_paid() {
         .publish_order(
             "shopify:nz-shopify:p-4",
             "orders/paid",
-            &nz_order(5004, 1004, true),
+            &fixtures::shopify_nz_order(5004, 1004, true),
         )
         .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:p-4", HANDLED).await;
@@ -215,7 +178,7 @@ async fn a_refund_of_a_paid_order_is_a_credit_note_refunded_from_the_clearing_ac
         .publish_order(
             "shopify:nz-shopify:w-5",
             "orders/paid",
-            &nz_order(5005, 1005, true),
+            &fixtures::shopify_nz_order(5005, 1005, true),
         )
         .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:w-5", HANDLED).await;
@@ -276,7 +239,7 @@ async fn a_500_after_xero_applied_the_invoice_books_it_once_on_the_retry() {
         .publish_order(
             "shopify:nz-shopify:w-6",
             "orders/paid",
-            &nz_order(5006, 1006, true),
+            &fixtures::shopify_nz_order(5006, 1006, true),
         )
         .await;
     // The first attempt (and its quick retry, answered from Xero's idempotency cache) fails;
@@ -300,7 +263,7 @@ async fn a_replay_after_xeros_idempotency_window_with_an_empty_ledger_adopts_ins
  {
     let setup = setup().await;
     let processor = TestProcessor::start(&setup.config()).await;
-    let body = nz_order(5007, 1007, true);
+    let body = fixtures::shopify_nz_order(5007, 1007, true);
     setup
         .publish_order("shopify:nz-shopify:w-7", "orders/paid", &body)
         .await;
@@ -332,7 +295,8 @@ async fn a_replay_after_xeros_idempotency_window_with_an_empty_ledger_adopts_ins
 async fn an_unmapped_tax_goes_to_the_dead_queue_with_its_reason() {
     let setup = setup().await;
     let processor = TestProcessor::start(&setup.config()).await;
-    let mut order: Value = serde_json::from_slice(&nz_order(5008, 1008, true)).unwrap();
+    let mut order: Value =
+        serde_json::from_slice(&fixtures::shopify_nz_order(5008, 1008, true)).unwrap();
     order["line_items"][0]["tax_lines"][0]["rate"] = json!(0.09);
     order["line_items"][0]["tax_lines"][0]["title"] = json!("Mystery tax");
     setup
@@ -391,14 +355,14 @@ async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
         .publish_order(
             "shopify:nz-shopify:c-10",
             "orders/create",
-            &nz_order(5010, 1010, false),
+            &fixtures::shopify_nz_order(5010, 1010, false),
         )
         .await;
     setup
         .publish_order(
             "shopify:nz-shopify:p-10",
             "orders/paid",
-            &nz_order(5010, 1010, true),
+            &fixtures::shopify_nz_order(5010, 1010, true),
         )
         .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:p-10", HANDLED).await;
@@ -492,7 +456,7 @@ async fn oauth_tokens_are_refreshed_when_they_expire_and_the_rotated_refresh_tok
         .publish_order(
             "shopify:nz-shopify:o-11",
             "orders/paid",
-            &nz_order(5011, 1011, true),
+            &fixtures::shopify_nz_order(5011, 1011, true),
         )
         .await;
     assert_eq!(
@@ -508,7 +472,7 @@ async fn oauth_tokens_are_refreshed_when_they_expire_and_the_rotated_refresh_tok
         .publish_order(
             "shopify:nz-shopify:o-12",
             "orders/paid",
-            &nz_order(5012, 1012, true),
+            &fixtures::shopify_nz_order(5012, 1012, true),
         )
         .await;
     assert_eq!(

@@ -24,6 +24,12 @@ struct Args {
     shop: String,
     #[arg(long, default_value = "local-dev-shopify-secret")]
     secret: String,
+    /// The Xero simulator's root URL; when given, waits for the invoice the processor books.
+    #[arg(long)]
+    xero_sim: Option<String>,
+    /// The tenant the shop books into (the simulator's NZ demo company by default).
+    #[arg(long, default_value = "a3a6c1f2-4d0b-4f59-9c1e-5b7e2f1d9a01")]
+    tenant: String,
 }
 
 #[tokio::main]
@@ -70,12 +76,13 @@ async fn main() -> anyhow::Result<()> {
     let order_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
+    let order_number = order_id % 100_000;
     let delivery = signer::shopify(
         &args.shop,
         &args.secret,
         "orders/paid",
         &uuid::Uuid::new_v4().to_string(),
-        &fixtures::shopify_order(order_id),
+        &fixtures::shopify_nz_order(order_id, order_number, true),
     );
     println!(
         "POST {}{}  ({} bytes, X-Shopify-Topic: orders/paid)",
@@ -120,5 +127,45 @@ async fn main() -> anyhow::Result<()> {
         message.data == delivery.body
     );
     let _ = connection.close(200, "demo done".into()).await;
+
+    if let Some(sim) = &args.xero_sim {
+        let url = format!("{sim}/__sim/tenants/{}/invoices", args.tenant);
+        let number = format!("SH-{order_number}");
+        println!("\nWaiting for the processor to book invoice {number} in the Xero simulator...");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let invoices: Vec<serde_json::Value> = reqwest::get(&url).await?.json().await?;
+            if let Some(invoice) = invoices
+                .iter()
+                .find(|i| i["InvoiceNumber"] == number.as_str())
+            {
+                println!(
+                    "Booked: {} {} {} total {} (tax {}), status {}",
+                    invoice["Type"].as_str().unwrap_or_default(),
+                    number,
+                    invoice["CurrencyCode"].as_str().unwrap_or_default(),
+                    invoice["Total"],
+                    invoice["TotalTax"],
+                    invoice["Status"].as_str().unwrap_or_default()
+                );
+                for line in invoice["LineItems"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} | {} x {} | account {} | {} tax {}",
+                        line["Description"].as_str().unwrap_or_default(),
+                        line["Quantity"],
+                        line["UnitAmount"],
+                        line["AccountCode"].as_str().unwrap_or_default(),
+                        line["TaxType"].as_str().unwrap_or_default(),
+                        line["TaxAmount"]
+                    );
+                }
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("no invoice {number} after 30 s; see the processor's log");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
     Ok(())
 }
