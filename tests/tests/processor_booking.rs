@@ -497,3 +497,62 @@ async fn oauth_tokens_are_refreshed_when_they_expire_and_the_rotated_refresh_tok
     );
     processor.stop().await;
 }
+
+#[tokio::test]
+async fn a_processor_killed_between_the_xero_write_and_the_ack_books_nothing_twice() {
+    let setup = setup().await;
+    // Payments answer slowly, so the processor is killed after the invoice was written and
+    // before the event was acknowledged.
+    setup.sim.inject_fault(
+        xcs_xero_sim::Fault::new(xcs_xero_sim::FaultKind::Latency { ms: 3_000 })
+            .method("PUT")
+            .path_prefix("/api.xro/2.0/Payments"),
+    );
+    let dir = std::env::temp_dir().join(format!("xcs-kill-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("processor.toml");
+    std::fs::write(&config_path, setup.config()).unwrap();
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_run-processor"))
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the processor process starts")
+    };
+
+    let mut first = spawn();
+    setup
+        .publish_order(
+            "shopify:nz-shopify:k-13",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5013, 1013, true),
+        )
+        .await;
+    xcs_tests::eventually(HANDLED, "the invoice in Xero", || async {
+        (!invoices_numbered(&setup.sim, "SH-1013").is_empty()).then_some(())
+    })
+    .await;
+    first.kill().await.expect("SIGKILL");
+
+    let mut second = spawn();
+    let (outcome, _) = wait_handled(
+        &setup.schema,
+        "shopify:nz-shopify:k-13",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(outcome, "booked");
+    let invoices = invoices_numbered(&setup.sim, "SH-1013");
+    assert_eq!(invoices.len(), 1);
+    // The killed processor's payment may have been applied after it died; either way, one.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        setup.payments_on(&invoices[0]).len(),
+        1,
+        "{:#?}",
+        setup.payments_on(&invoices[0])
+    );
+    second.kill().await.ok();
+    let _ = std::fs::remove_dir_all(dir);
+}
