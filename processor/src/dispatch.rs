@@ -47,12 +47,9 @@ fn id_at(value: &Value, pointer: &str, what: &str) -> Result<String, ProcessErro
 
 impl Dispatcher {
     fn api<'a>(shop: &'a ShopConfig, why: &str) -> Result<&'a PlatformApi, ProcessError> {
-        shop.api.as_ref().ok_or_else(|| {
-            ProcessError::Unparseable(format!(
-                "{why}, but the shop has no [api] section (base_url and credentials); add it and \
-                 replay"
-            ))
-        })
+        shop.api
+            .as_ref()
+            .ok_or_else(|| ProcessError::NoPlatformApi(why.to_owned()))
     }
 
     async fn get(

@@ -28,6 +28,16 @@ pub enum ProcessError {
     OrderNotBooked { order: String },
     #[error("cannot fetch the order from the platform: {0}")]
     Hydration(String),
+    /// The platform API refused the shop's credentials: retrying cannot help until they are
+    /// fixed. Not a payload problem.
+    #[error(
+        "the platform API refused the shop's credentials ({0}); fix the shop's api token and key \
+         (or XCS_SHOP_<NAME>_API_TOKEN / _API_KEY) and replay"
+    )]
+    PlatformCredentials(String),
+    /// The event must be fetched from the platform, but the shop has no API configured.
+    #[error("{0}, but the shop has no [api] section (base_url and credentials); add it and replay")]
+    NoPlatformApi(String),
     #[error("the ledger is unavailable: {0}")]
     Ledger(String),
 }
@@ -43,6 +53,8 @@ impl ProcessError {
             ProcessError::Envelope(_)
             | ProcessError::UnknownShop(_)
             | ProcessError::Unparseable(_)
+            | ProcessError::PlatformCredentials(_)
+            | ProcessError::NoPlatformApi(_)
             | ProcessError::Mapping(_)
             | ProcessError::Rejected { .. } => false,
         }
@@ -65,6 +77,8 @@ impl ProcessError {
             ProcessError::Xero(_) => "xero_unavailable",
             ProcessError::OrderNotBooked { .. } => "order_not_booked",
             ProcessError::Hydration(_) => "platform_unavailable",
+            ProcessError::PlatformCredentials(_) => "platform_credentials",
+            ProcessError::NoPlatformApi(_) => "platform_api_missing",
             ProcessError::Ledger(_) => "ledger_unavailable",
         }
     }

@@ -66,8 +66,9 @@ impl Fetcher {
     ///
     /// # Errors
     /// [`ProcessError::Hydration`] (retryable) for transport errors, 5xx and 429;
-    /// [`ProcessError::Unparseable`] (permanent) when the resource does not exist or the
-    /// credentials are refused, which retrying will not fix.
+    /// [`ProcessError::PlatformCredentials`] (permanent) for 401 and 403;
+    /// [`ProcessError::Unparseable`] (permanent) when the resource does not exist, which
+    /// retrying will not fix.
     pub async fn get(
         &self,
         api: &PlatformApi,
@@ -99,6 +100,11 @@ impl Fetcher {
         }
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(ProcessError::Hydration(format!("{path} answered {status}")));
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ProcessError::PlatformCredentials(format!(
+                "{path} answered {status}"
+            )));
         }
         Err(ProcessError::Unparseable(format!(
             "the platform API answered {status} for {path}; check the shop's api credentials"
