@@ -693,7 +693,9 @@ impl Booker {
         let (credit_note, fresh) = match self.ledger.document(tenant, &key).await? {
             Some(row) => (row, false),
             None => {
-                let contact = self.contact(tenant, job.attempt, shop, None).await?;
+                let contact = self
+                    .refund_contact(tenant, job.attempt, shop, &invoice)
+                    .await?;
                 let mapped = shop.mapping.credit_note(refund, contact)?;
                 let row = self
                     .create_credit_note(tenant, job.attempt, &number, &mapped, refund)
@@ -877,6 +879,37 @@ impl Booker {
             text(existing, "CreditNoteID"),
             decimal(existing, "Total"),
         ))
+    }
+
+    /// The contact a refund of `invoice` is credited to: the invoice's own. With a contact per
+    /// customer that is read from the invoice in Xero (refunds rarely carry the customer, and
+    /// crediting the fallback contact would leave the customer owing and the fallback in
+    /// credit); the generic contact is the invoice's anyway.
+    async fn refund_contact(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        shop: &ShopConfig,
+        invoice: &DocumentRow,
+    ) -> Result<ContactRef, ProcessError> {
+        if let ContactStrategy::PerCustomer { .. } = shop.contacts {
+            let found = self
+                .xero
+                .call(
+                    tenant,
+                    Method::GET,
+                    &format!("/Invoices/{}", invoice.xero_id),
+                    &[],
+                    None,
+                    None,
+                )
+                .await?;
+            let id = text(&found["Invoices"][0]["Contact"], "ContactID");
+            if !id.is_empty() {
+                return Ok(ContactRef { contact_id: id });
+            }
+        }
+        self.contact(tenant, attempt, shop, None).await
     }
 
     /// The contact to raise documents against, created in Xero on first use.
