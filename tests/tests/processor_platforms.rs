@@ -1,0 +1,1185 @@
+//! The processor on every platform but Shopify: each webhook body is published as the ingress
+//! would (kind and topic as `Platform::classify` gives them), thin ones are hydrated from the
+//! fake platform APIs (`xcs_tests::platform_api`), and the Xero document that lands in the
+//! simulator's NZ demo company is checked line by line, to the cent. Each test has its own
+//! vhost, schema, simulator and fake API.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use xcs_shared::{EventKind, Platform};
+use xcs_tests::broker::{Landed, TestBroker};
+use xcs_tests::platform_api::{FakePlatformApi, credentials, fixture};
+use xcs_tests::postgres::TestSchema;
+use xcs_tests::processor::{
+    BIGCOMMERCE_SHOP, EBAY_SHOP, ETSY_SHOP, MAGENTO_SHOP, TestProcessor, WOO_API_SHOP, XeroLine,
+    amount, credit_notes_numbered, invoices_numbered, payments_on, platform_shop, publish,
+    test_config, wait_handled,
+};
+use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
+
+const HANDLED: Duration = Duration::from_secs(20);
+
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap()
+}
+
+/// The kind the ingress gives a delivery: `Platform::classify`, except that a WooCommerce
+/// `order.updated` whose order lists refunds is a refund.
+fn kind_of(platform: Platform, topic: &str, body: &Value) -> EventKind {
+    let lists_refunds = body["refunds"].as_array().is_some_and(|r| !r.is_empty());
+    if platform == Platform::WooCommerce && topic == "order.updated" && lists_refunds {
+        return EventKind::Refund;
+    }
+    platform
+        .classify(topic)
+        .unwrap_or_else(|| panic!("{platform} {topic} is not a booked topic"))
+}
+
+struct Setup {
+    broker: TestBroker,
+    schema: TestSchema,
+    sim: RunningSim,
+}
+
+async fn setup() -> Setup {
+    Setup {
+        broker: TestBroker::with_topology().await,
+        schema: TestSchema::new(),
+        sim: XeroSim::start(SimConfig::demo()).expect("the simulator starts"),
+    }
+}
+
+impl Setup {
+    /// The processor config with `shops` (sections from `platform_shop`) beside the built-in
+    /// Shopify and WooCommerce shops.
+    fn config(&self, shops: &[String]) -> String {
+        test_config(&self.broker, &self.schema, &self.sim, &shops.concat())
+    }
+
+    /// Publishes `body` for `shop` as the ingress would, as event `{platform}:{shop}:{id}`,
+    /// and returns the event id.
+    async fn publish(
+        &self,
+        platform: Platform,
+        shop: &str,
+        topic: &str,
+        id: &str,
+        body: &Value,
+    ) -> String {
+        let event_id = format!("{platform}:{shop}:{id}");
+        publish(
+            &self.broker,
+            platform,
+            shop,
+            kind_of(platform, topic, body),
+            topic,
+            &event_id,
+            &serde_json::to_vec(body).unwrap(),
+        )
+        .await;
+        event_id
+    }
+
+    /// Waits for the event and asserts it was booked.
+    async fn booked(&self, event_id: &str) {
+        let (outcome, detail) = wait_handled(&self.schema, event_id, HANDLED).await;
+        assert_eq!(outcome, "booked", "{event_id}: {detail}");
+    }
+
+    fn invoice(&self, number: &str) -> Value {
+        let mut invoices = invoices_numbered(&self.sim, number);
+        assert_eq!(invoices.len(), 1, "one invoice {number}: {invoices:#?}");
+        invoices.remove(0)
+    }
+
+    fn credit_note(&self, number: &str) -> Value {
+        let mut notes = credit_notes_numbered(&self.sim, number);
+        assert_eq!(notes.len(), 1, "one credit note {number}: {notes:#?}");
+        notes.remove(0)
+    }
+
+    /// The payments on a document as (account code, amount), smallest first.
+    fn payments(&self, document: &Value) -> Vec<(String, Decimal)> {
+        let mut payments: Vec<(String, Decimal)> = payments_on(&self.sim, document)
+            .iter()
+            .map(|p| {
+                (
+                    p["Account"]["Code"].as_str().unwrap().to_owned(),
+                    amount(&p["Amount"]),
+                )
+            })
+            .collect();
+        payments.sort_by_key(|(_, amount)| *amount);
+        payments
+    }
+
+    /// The one event the dead queue receives.
+    async fn dead_letter(&self) -> Landed {
+        let mut dead = xcs_tests::eventually(HANDLED, "a dead letter", || async {
+            let dead = self.broker.take_all(xcs_shared::topology::DEAD_QUEUE).await;
+            (!dead.is_empty()).then_some(dead)
+        })
+        .await;
+        assert_eq!(dead.len(), 1, "{dead:#?}");
+        dead.remove(0)
+    }
+}
+
+/// Asserts a document's type, status, currency, tax basis, date and totals.
+#[allow(clippy::too_many_arguments)]
+fn assert_document(
+    document: &Value,
+    kind: &str,
+    status: &str,
+    currency: &str,
+    amounts: &str,
+    date: &str,
+    total: &str,
+    total_tax: &str,
+) {
+    let summary = |d: &Value| {
+        (
+            d["Type"].as_str().unwrap_or_default().to_owned(),
+            d["Status"].as_str().unwrap_or_default().to_owned(),
+            d["CurrencyCode"].as_str().unwrap_or_default().to_owned(),
+            d["LineAmountTypes"].as_str().unwrap_or_default().to_owned(),
+            d["DateString"]
+                .as_str()
+                .unwrap_or_default()
+                .get(..10)
+                .unwrap_or_default()
+                .to_owned(),
+            amount(&d["Total"]),
+            amount(&d["TotalTax"]),
+        )
+    };
+    let expected = (
+        kind.to_owned(),
+        status.to_owned(),
+        currency.to_owned(),
+        amounts.to_owned(),
+        date.to_owned(),
+        dec(total),
+        dec(total_tax),
+    );
+    assert_eq!(summary(document), expected, "{document:#}");
+}
+
+fn contact_name(sim: &RunningSim, document: &Value) -> String {
+    let id = &document["Contact"]["ContactID"];
+    sim.contacts(xcs_xero_sim::DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .find(|c| &c["ContactID"] == id)
+        .and_then(|c| c["Name"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no contact {id}"))
+}
+
+// ------------------------------------------------------------------------------------------
+// BigCommerce: thin webhooks, the V2 order and products, the V3 refunds.
+
+const BC_ORDER: &str = "/v2/orders/310";
+const BC_PRODUCTS: &str = "/v2/orders/310/products";
+const BC_REFUNDS: &str = "/v3/orders/310/payment_actions/refunds";
+
+async fn bigcommerce_api() -> FakePlatformApi {
+    let api = FakePlatformApi::start(Platform::BigCommerce).await;
+    api.put(
+        BC_ORDER,
+        fixture("bigcommerce/order_v2_310_nzd_tax_inclusive.json"),
+    );
+    api.put(
+        BC_PRODUCTS,
+        fixture("bigcommerce/products_v2_310_nzd_tax_inclusive.json"),
+    );
+    api.put(BC_REFUNDS, fixture("bigcommerce/refunds_v3_310.json"));
+    api
+}
+
+fn bigcommerce_webhook(scope: &str) -> Value {
+    serde_json::from_slice(&xcs_tests::fixtures::bigcommerce(
+        scope,
+        310,
+        credentials::BIGCOMMERCE_STORE_HASH,
+    ))
+    .unwrap()
+}
+
+fn bigcommerce_refund_webhook(refund_id: u64) -> Value {
+    json!({
+        "scope": "store/order/refund/created",
+        "store_id": "1025646",
+        "data": {"type": "order", "id": 310, "refund": {"refund_id": refund_id}},
+        "hash": "9d5e0c8f2b7a41e6b3c1d0a9f8e7d6c5b4a39281",
+        "created_at": 1_795_658_400,
+        "producer": format!("stores/{}", credentials::BIGCOMMERCE_STORE_HASH),
+    })
+}
+
+#[tokio::test]
+async fn a_bigcommerce_order_is_fetched_and_booked_tax_inclusive_with_its_coupon_and_gift_certificate()
+ {
+    let setup = setup().await;
+    let api = bigcommerce_api().await;
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        BIGCOMMERCE_SHOP,
+        Platform::BigCommerce,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+
+    let event = setup
+        .publish(
+            Platform::BigCommerce,
+            BIGCOMMERCE_SHOP,
+            "store/order/created",
+            "msg_2Nf8Kq310created",
+            &bigcommerce_webhook("store/order/created"),
+        )
+        .await;
+    setup.booked(&event).await;
+
+    let invoice = setup.invoice("BC-310");
+    // 103.50 + 46.00 + 13.80 including 13.50 + 6.00 + 1.80 of GST.
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "NZD",
+        "Inclusive",
+        "2026-11-24",
+        "163.30",
+        "21.30",
+    );
+    assert_eq!(
+        XeroLine::of(&invoice),
+        [
+            // 10% off with KIAORA10: 11.50 off the 115.00 pendant, GST on what is left.
+            XeroLine::new(
+                "Pounamu toki pendant",
+                "1 x 115.00 - 11.50 = 103.50",
+                "200",
+                "OUTPUT2",
+                "13.50"
+            ),
+            XeroLine::new(
+                "Kawakawa balm 50 ml",
+                "2 x 23.00 = 46.00",
+                "200",
+                "OUTPUT2",
+                "6.00"
+            ),
+            XeroLine::new("Shipping", "1 x 13.80 = 13.80", "205", "OUTPUT2", "1.80"),
+        ]
+    );
+    assert_eq!(amount(&invoice["SubTotal"]), dec("142.00"));
+    assert_eq!(contact_name(&setup.sim, &invoice), "BigCommerce Sales");
+    // The gift certificate is paid out of the liability, the card into clearing.
+    assert_eq!(
+        setup.payments(&invoice),
+        [
+            ("825".to_owned(), dec("25.00")),
+            ("616".to_owned(), dec("138.30"))
+        ]
+    );
+    let references: Vec<String> = payments_on(&setup.sim, &invoice)
+        .iter()
+        .map(|p| p["Reference"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        references.contains(&"Credit Card ch_3QnzA1B2C3D4E5F6 (310)".to_owned()),
+        "{references:?}"
+    );
+    assert_eq!(
+        (api.request_count(BC_ORDER), api.request_count(BC_PRODUCTS)),
+        (1, 1),
+        "{:?}",
+        api.requests()
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_bigcommerce_refund_is_fetched_from_the_refunds_api_and_booked_as_a_credit_note_paid_out_of_clearing()
+ {
+    let setup = setup().await;
+    let api = bigcommerce_api().await;
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        BIGCOMMERCE_SHOP,
+        Platform::BigCommerce,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+    let order = setup
+        .publish(
+            Platform::BigCommerce,
+            BIGCOMMERCE_SHOP,
+            "store/order/statusUpdated",
+            "msg_2Nf8Kq310status",
+            &bigcommerce_webhook("store/order/statusUpdated"),
+        )
+        .await;
+    setup.booked(&order).await;
+
+    let refund = setup
+        .publish(
+            Platform::BigCommerce,
+            BIGCOMMERCE_SHOP,
+            "store/order/refund/created",
+            "msg_2Nf8Kq310refund41",
+            &bigcommerce_refund_webhook(41),
+        )
+        .await;
+    setup.booked(&refund).await;
+
+    let note = setup.credit_note("BC-310-R41");
+    assert_document(
+        &note,
+        "ACCRECCREDIT",
+        "PAID",
+        "NZD",
+        "Inclusive",
+        "2026-11-26",
+        "23.00",
+        "3.00",
+    );
+    assert_eq!(
+        XeroLine::of(&note),
+        [XeroLine::new(
+            "Order product 2",
+            "1 x 23.00 = 23.00",
+            "200",
+            "OUTPUT2",
+            "3.00"
+        )]
+    );
+    assert_eq!(setup.payments(&note), [("616".to_owned(), dec("23.00"))]);
+    // The invoice was paid in full: nothing is allocated to it, the money went back.
+    let invoice = setup.invoice("BC-310");
+    assert_eq!(invoice["Status"], "PAID");
+    assert_eq!(amount(&invoice["AmountCredited"]), Decimal::ZERO);
+    assert_eq!(api.request_count(BC_REFUNDS), 1);
+    processor.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// Etsy: thin webhooks, the shop receipt.
+
+const ETSY_SHOP_ID: u64 = 31_415_926;
+const ETSY_RECEIPT_ID: u64 = 2_891_034_567;
+const ETSY_RECEIPT: &str = "/v3/application/shops/31415926/receipts/2891034567";
+
+fn etsy_webhook() -> Value {
+    serde_json::from_slice(&xcs_tests::fixtures::etsy(
+        "ORDER_PAID",
+        ETSY_SHOP_ID,
+        ETSY_RECEIPT_ID,
+    ))
+    .unwrap()
+}
+
+fn etsy_receipt_lines() -> [XeroLine; 4] {
+    [
+        XeroLine::new(
+            "Hand-thrown kawa cup, celadon glaze",
+            "2 x 38.00 = 76.00",
+            "200",
+            "ZERORATED",
+            "0",
+        ),
+        XeroLine::new(
+            "Linen tea towel, tūī print",
+            "1 x 24.00 = 24.00",
+            "200",
+            "ZERORATED",
+            "0",
+        ),
+        // The shop's 10% coupon, which Etsy does not allocate to the listings.
+        XeroLine::new("Coupon", "1 x -10.00 = -10.00", "210", "ZERORATED", "0"),
+        XeroLine::new("Shipping", "1 x 12.00 = 12.00", "205", "ZERORATED", "0"),
+    ]
+}
+
+#[tokio::test]
+async fn an_etsy_receipt_is_fetched_and_the_export_sale_booked_zero_rated_without_the_gst_etsy_remits()
+ {
+    let setup = setup().await;
+    let api = FakePlatformApi::start(Platform::Etsy).await;
+    api.put(
+        ETSY_RECEIPT,
+        fixture("etsy/receipt_2891034567_nzd_export_au.json"),
+    );
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        ETSY_SHOP,
+        Platform::Etsy,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+
+    let event = setup
+        .publish(
+            Platform::Etsy,
+            ETSY_SHOP,
+            "ORDER_PAID",
+            "msg_2KWPBgLlAfxdpx2AI54pPJ85f1",
+            &etsy_webhook(),
+        )
+        .await;
+    setup.booked(&event).await;
+
+    // The Australian buyer paid 112.20, of which 10.20 was GST Etsy collects and remits.
+    let invoice = setup.invoice("ET-2891034567");
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "NZD",
+        "Exclusive",
+        "2026-11-19",
+        "102.00",
+        "0",
+    );
+    assert_eq!(XeroLine::of(&invoice), etsy_receipt_lines());
+    assert_eq!(contact_name(&setup.sim, &invoice), "Etsy Sales");
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("102.00"))]
+    );
+    assert_eq!(api.request_count(ETSY_RECEIPT), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_etsy_receipt_already_listing_a_partial_refund_books_the_sale_and_the_sellers_share_of_it()
+ {
+    let setup = setup().await;
+    let api = FakePlatformApi::start(Platform::Etsy).await;
+    let mut receipt = fixture("etsy/receipt_2891034567_nzd_export_au.json");
+    receipt["status"] = json!("Partially Refunded");
+    receipt["refunds"] = json!([{
+        "amount": {"amount": 4180, "divisor": 100, "currency_code": "NZD"},
+        "created_timestamp": 1_795_403_400,
+        "reason": "One cup arrived broken",
+        "note_from_issuer": "So sorry, sending a replacement is not possible",
+        "status": "Success"
+    }]);
+    api.put(ETSY_RECEIPT, receipt);
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        ETSY_SHOP,
+        Platform::Etsy,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+
+    let event = setup
+        .publish(
+            Platform::Etsy,
+            ETSY_SHOP,
+            "ORDER_PAID",
+            "msg_2KWPBgLlAfxdpx2AI54pPJ85f2",
+            &etsy_webhook(),
+        )
+        .await;
+    setup.booked(&event).await;
+
+    let invoice = setup.invoice("ET-2891034567");
+    assert_eq!(XeroLine::of(&invoice), etsy_receipt_lines());
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("102.00"))]
+    );
+    // 41.80 went back to the buyer; 38.00 of it was the seller's (41.80 × 102.00 / 112.20).
+    let note = setup.credit_note("ET-2891034567-R2891034567-1795403400");
+    assert_document(
+        &note,
+        "ACCRECCREDIT",
+        "PAID",
+        "NZD",
+        "Exclusive",
+        "2026-11-23",
+        "38.00",
+        "0",
+    );
+    assert_eq!(
+        XeroLine::of(&note),
+        [XeroLine::new(
+            "Refund: One cup arrived broken",
+            "1 x 38.00 = 38.00",
+            "200",
+            "ZERORATED",
+            "0"
+        )]
+    );
+    assert_eq!(setup.payments(&note), [("616".to_owned(), dec("38.00"))]);
+    processor.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// eBay: thin notifications, the Fulfillment API order.
+
+const EBAY_ORDER_ID: &str = "27-13902-55814";
+const EBAY_ORDER: &str = "/sell/fulfillment/v1/order/27-13902-55814";
+
+fn ebay_notification(notification_id: &str) -> Value {
+    serde_json::from_slice(&xcs_tests::fixtures::ebay(
+        "ORDER_CONFIRMATION",
+        notification_id,
+        EBAY_ORDER_ID,
+    ))
+    .unwrap()
+}
+
+fn ebay_order() -> Value {
+    fixture("ebay/order_27-13902-55814_usd_export_us.json")
+}
+
+fn ebay_order_lines() -> [XeroLine; 3] {
+    [
+        // "10% off vintage lenses".
+        XeroLine::new(
+            "Vintage 50mm f/1.8 camera lens",
+            "1 x 120.00 - 12.00 = 108.00",
+            "200",
+            "ZERORATED",
+            "0",
+        ),
+        XeroLine::new("Lens cap 52mm", "2 x 5.00 = 10.00", "200", "ZERORATED", "0"),
+        XeroLine::new(
+            "Shipping",
+            "1 x 8.00 - 3.00 = 5.00",
+            "205",
+            "ZERORATED",
+            "0",
+        ),
+    ]
+}
+
+async fn ebay_setup(setup: &Setup, order: Value) -> (FakePlatformApi, TestProcessor) {
+    let api = FakePlatformApi::start(Platform::Ebay).await;
+    api.put(EBAY_ORDER, order);
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        EBAY_SHOP,
+        Platform::Ebay,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+    (api, processor)
+}
+
+#[tokio::test]
+async fn an_ebay_order_in_usd_is_fetched_and_booked_in_usd_without_the_sales_tax_ebay_remits() {
+    let setup = setup().await;
+    let (api, processor) = ebay_setup(&setup, ebay_order()).await;
+
+    let notification_id = "49feeaeb-4982-42d9-a377-9645b8479401";
+    let event = setup
+        .publish(
+            Platform::Ebay,
+            EBAY_SHOP,
+            "ORDER_CONFIRMATION",
+            notification_id,
+            &ebay_notification(notification_id),
+        )
+        .await;
+    setup.booked(&event).await;
+
+    // The New York buyer paid 133.48 USD, 10.48 of it sales tax eBay collects and remits.
+    let invoice = setup.invoice("EB-27-13902-55814");
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "USD",
+        "Exclusive",
+        "2026-11-20",
+        "123.00",
+        "0",
+    );
+    assert_eq!(XeroLine::of(&invoice), ebay_order_lines());
+    assert_eq!(contact_name(&setup.sim, &invoice), "eBay Sales");
+    let payments = payments_on(&setup.sim, &invoice);
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["Account"]["Code"], "616");
+    assert_eq!(amount(&payments[0]["Amount"]), dec("123.00"));
+    assert_eq!(
+        payments[0]["Reference"],
+        "EBAY 2TY34567AB123456C (27-13902-55814)"
+    );
+    assert_eq!(api.request_count(EBAY_ORDER), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_ebay_order_fetched_after_a_partial_refund_books_the_refunded_line_as_a_usd_credit_note()
+{
+    let setup = setup().await;
+    // The notification waited (a retry tier, a backlog): by the time the order is fetched,
+    // one lens cap pair was refunded, 10.89 including 0.89 of the tax eBay remitted.
+    let mut order = ebay_order();
+    order["orderPaymentStatus"] = json!("PARTIALLY_REFUNDED");
+    let refund = json!({
+        "refundId": "5000123456",
+        "refundDate": "2026-11-27T09:00:00.000Z",
+        "amount": {"value": "10.89", "currency": "USD"},
+        "refundStatus": "REFUNDED",
+        "refundReferenceId": "8TX12345AB6789012"
+    });
+    order["paymentSummary"]["refunds"] = json!([refund.clone()]);
+    let mut line_refund = refund;
+    line_refund.as_object_mut().unwrap().remove("refundStatus");
+    order["lineItems"][1]["refunds"] = json!([line_refund]);
+    let (_api, processor) = ebay_setup(&setup, order).await;
+
+    let notification_id = "49feeaeb-4982-42d9-a377-9645b8479402";
+    let event = setup
+        .publish(
+            Platform::Ebay,
+            EBAY_SHOP,
+            "ORDER_CONFIRMATION",
+            notification_id,
+            &ebay_notification(notification_id),
+        )
+        .await;
+    setup.booked(&event).await;
+
+    let invoice = setup.invoice("EB-27-13902-55814");
+    assert_eq!(XeroLine::of(&invoice), ebay_order_lines());
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("123.00"))]
+    );
+    let note = setup.credit_note("EB-27-13902-55814-R5000123456");
+    assert_document(
+        &note,
+        "ACCRECCREDIT",
+        "PAID",
+        "USD",
+        "Exclusive",
+        "2026-11-27",
+        "10.00",
+        "0",
+    );
+    assert_eq!(
+        XeroLine::of(&note),
+        [XeroLine::new(
+            "Lens cap 52mm (line 10071552301002)",
+            "1 x 10.00 = 10.00",
+            "200",
+            "ZERORATED",
+            "0"
+        )]
+    );
+    assert_eq!(setup.payments(&note), [("616".to_owned(), dec("10.00"))]);
+    processor.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// Adobe Commerce: fat CloudEvents, no API.
+
+fn magento_shop() -> String {
+    platform_shop(MAGENTO_SHOP, Platform::Magento, None)
+}
+
+async fn publish_magento(setup: &Setup, body: &Value) -> String {
+    let topic = body["type"].as_str().unwrap().to_owned();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    setup
+        .publish(Platform::Magento, MAGENTO_SHOP, &topic, &id, body)
+        .await
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_order_is_booked_from_its_payload_with_the_coupon_and_a_gift_card_sold_to_the_liability()
+ {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
+
+    let event = publish_magento(
+        &setup,
+        &fixture("magento/order_save_after_000005120_nzd.json"),
+    )
+    .await;
+    setup.booked(&event).await;
+
+    let invoice = setup.invoice("MG-000005120");
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "NZD",
+        "Exclusive",
+        "2026-11-21",
+        "330.60",
+        "36.60",
+    );
+    assert_eq!(
+        XeroLine::of(&invoice),
+        [
+            XeroLine::new(
+                "Merino throw, natural",
+                "1 x 200.00 - 20.00 = 180.00",
+                "200",
+                "OUTPUT2",
+                "27.00"
+            ),
+            XeroLine::new(
+                "Possum-merino socks",
+                "3 x 20.00 - 6.00 = 54.00",
+                "200",
+                "OUTPUT2",
+                "8.10"
+            ),
+            // Not revenue: a liability until it is redeemed, and no GST on it.
+            XeroLine::new(
+                "Gift card NZ$50",
+                "1 x 50.00 = 50.00",
+                "825",
+                "ZERORATED",
+                "0"
+            ),
+            XeroLine::new(
+                "NZ Couriers - Overnight",
+                "1 x 10.00 = 10.00",
+                "205",
+                "OUTPUT2",
+                "1.50"
+            ),
+        ]
+    );
+    assert_eq!(contact_name(&setup.sim, &invoice), "Adobe Commerce Sales");
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("330.60"))]
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_credit_memo_is_a_credit_note_with_its_discount_netted_and_a_refund_out_of_clearing()
+ {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
+    let order = publish_magento(
+        &setup,
+        &fixture("magento/order_save_after_000005120_nzd.json"),
+    )
+    .await;
+    setup.booked(&order).await;
+
+    let memo = publish_magento(
+        &setup,
+        &fixture("magento/creditmemo_save_after_000005120_nzd.json"),
+    )
+    .await;
+    setup.booked(&memo).await;
+
+    let note = setup.credit_note("MG-000005120-R208");
+    assert_document(
+        &note,
+        "ACCRECCREDIT",
+        "PAID",
+        "NZD",
+        "Exclusive",
+        "2026-11-24",
+        "20.70",
+        "2.70",
+    );
+    // Xero takes no discounts on credit notes: the pair's 20.00 less 2.00 is one net amount.
+    assert_eq!(
+        XeroLine::of(&note),
+        [XeroLine::new(
+            "Possum-merino socks (1 × 20 − 2.00)",
+            "1 x 18.00 = 18.00",
+            "200",
+            "OUTPUT2",
+            "2.70"
+        )]
+    );
+    assert_eq!(setup.payments(&note), [("616".to_owned(), dec("20.70"))]);
+    processor.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// WooCommerce: fat order webhooks; refunds fetched from the REST API.
+
+const WOO_REFUNDS: &str = "/wp-json/wc/v3/orders/4417/refunds";
+
+fn woo_order() -> Value {
+    fixture("woocommerce/order_4417_nzd_tax_inclusive.json")
+}
+
+/// `order.updated` after the refund: the order now lists it (id and total only).
+fn woo_refunded_order() -> Value {
+    let mut order = woo_order();
+    order["date_modified"] = json!("2026-11-25T09:12:04");
+    order["date_modified_gmt"] = json!("2026-11-24T20:12:04");
+    order["refunds"] = json!([{"id": 4431, "reason": "Handle frayed", "total": "-41.40"}]);
+    order
+}
+
+async fn woo_setup(setup: &Setup) -> (FakePlatformApi, TestProcessor) {
+    let api = FakePlatformApi::start(Platform::WooCommerce).await;
+    api.put(WOO_REFUNDS, fixture("woocommerce/refunds_4417.json"));
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        WOO_API_SHOP,
+        Platform::WooCommerce,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+    (api, processor)
+}
+
+fn woo_order_lines() -> [XeroLine; 3] {
+    [
+        // kiaora10: 10% off the kete, 8.00 + 1.20 GST off the 92.00 pair.
+        XeroLine::new(
+            "Harakeke kete – large",
+            "2 x 46.00 - 9.20 = 82.80",
+            "200",
+            "OUTPUT2",
+            "10.80",
+        ),
+        XeroLine::new(
+            "Koha to Forest & Bird",
+            "1 x 10.00 = 10.00",
+            "200",
+            "ZERORATED",
+            "0",
+        ),
+        XeroLine::new(
+            "NZ Post Courier",
+            "1 x 11.50 = 11.50",
+            "205",
+            "OUTPUT2",
+            "1.50",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_woocommerce_order_created_is_booked_from_its_payload_tax_inclusive_with_a_zero_rated_line()
+ {
+    let setup = setup().await;
+    let (api, processor) = woo_setup(&setup).await;
+
+    let event = setup
+        .publish(
+            Platform::WooCommerce,
+            WOO_API_SHOP,
+            "order.created",
+            "3f0c1b7e9a2d4c58b6e1f0a9d8c7b6a5",
+            &woo_order(),
+        )
+        .await;
+    setup.booked(&event).await;
+
+    let invoice = setup.invoice("WA-4417");
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "NZD",
+        "Inclusive",
+        "2026-11-22",
+        "104.30",
+        "12.30",
+    );
+    assert_eq!(XeroLine::of(&invoice), woo_order_lines());
+    assert_eq!(
+        contact_name(&setup.sim, &invoice),
+        "Hemi Walker (hemi.walker@example.co.nz)"
+    );
+    let payments = payments_on(&setup.sim, &invoice);
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["Account"]["Code"], "616");
+    assert_eq!(amount(&payments[0]["Amount"]), dec("104.30"));
+    assert_eq!(
+        payments[0]["Reference"],
+        "stripe ch_3QwNZ4417aBcDeFg (4417)"
+    );
+    assert!(
+        api.requests().is_empty(),
+        "an order webhook is whole: {:?}",
+        api.requests()
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_woocommerce_order_updated_listing_a_refund_fetches_its_lines_and_books_a_credit_note_for_the_customer()
+ {
+    let setup = setup().await;
+    let (api, processor) = woo_setup(&setup).await;
+    let order = setup
+        .publish(
+            Platform::WooCommerce,
+            WOO_API_SHOP,
+            "order.created",
+            "3f0c1b7e9a2d4c58b6e1f0a9d8c7b6a5",
+            &woo_order(),
+        )
+        .await;
+    setup.booked(&order).await;
+
+    let refund = setup
+        .publish(
+            Platform::WooCommerce,
+            WOO_API_SHOP,
+            "order.updated",
+            "8e2a4c6b1d3f5a7c9e0b2d4f6a8c0e1b",
+            &woo_refunded_order(),
+        )
+        .await;
+    setup.booked(&refund).await;
+
+    let note = setup.credit_note("WA-4417-R4431");
+    assert_document(
+        &note,
+        "ACCRECCREDIT",
+        "PAID",
+        "NZD",
+        "Inclusive",
+        "2026-11-25",
+        "41.40",
+        "5.40",
+    );
+    assert_eq!(
+        XeroLine::of(&note),
+        [XeroLine::new(
+            "Harakeke kete – large",
+            "1 x 41.40 = 41.40",
+            "200",
+            "OUTPUT2",
+            "5.40"
+        )]
+    );
+    assert_eq!(setup.payments(&note), [("616".to_owned(), dec("41.40"))]);
+    // The credit is the customer's, like the sale.
+    let invoice = setup.invoice("WA-4417");
+    assert_eq!(
+        contact_name(&setup.sim, &note),
+        contact_name(&setup.sim, &invoice)
+    );
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("104.30"))]
+    );
+    assert_eq!(api.request_count(WOO_REFUNDS), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_woocommerce_refund_of_an_order_never_booked_books_the_order_from_the_same_webhook_first()
+{
+    let setup = setup().await;
+    let (_api, processor) = woo_setup(&setup).await;
+
+    let refund = setup
+        .publish(
+            Platform::WooCommerce,
+            WOO_API_SHOP,
+            "order.updated",
+            "8e2a4c6b1d3f5a7c9e0b2d4f6a8c0e1b",
+            &woo_refunded_order(),
+        )
+        .await;
+    setup.booked(&refund).await;
+
+    let invoice = setup.invoice("WA-4417");
+    assert_eq!(XeroLine::of(&invoice), woo_order_lines());
+    assert_eq!(invoice["Status"], "PAID");
+    let note = setup.credit_note("WA-4417-R4431");
+    assert_eq!(amount(&note["Total"]), dec("41.40"));
+    assert_eq!(
+        contact_name(&setup.sim, &note),
+        "Hemi Walker (hemi.walker@example.co.nz)"
+    );
+    assert_eq!(setup.payments(&note), [("616".to_owned(), dec("41.40"))]);
+    processor.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// When the platform API cannot be used.
+
+#[tokio::test]
+async fn a_platform_api_answering_503_sends_the_event_to_the_first_retry_tier_and_it_is_booked_when_the_api_is_back()
+ {
+    let setup = setup().await;
+    let (api, processor) = ebay_setup(&setup, ebay_order()).await;
+    api.set_down(true);
+
+    let notification_id = "49feeaeb-4982-42d9-a377-9645b8479403";
+    let event = setup
+        .publish(
+            Platform::Ebay,
+            EBAY_SHOP,
+            "ORDER_CONFIRMATION",
+            notification_id,
+            &ebay_notification(notification_id),
+        )
+        .await;
+    xcs_tests::eventually(HANDLED, "the event in the first retry tier", || async {
+        (setup.broker.depth("xcs.retry.10s").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        setup.broker.depth(xcs_shared::topology::DEAD_QUEUE).await,
+        0,
+        "an outage is not a reason to give up"
+    );
+    assert_eq!(api.request_count(EBAY_ORDER), 1);
+    assert!(invoices_numbered(&setup.sim, "EB-27-13902-55814").is_empty());
+
+    api.set_down(false);
+    let (outcome, detail) = wait_handled(&setup.schema, &event, Duration::from_secs(40)).await;
+    assert_eq!(outcome, "booked", "{detail}");
+    assert_eq!(
+        XeroLine::of(&setup.invoice("EB-27-13902-55814")),
+        ebay_order_lines()
+    );
+    assert_eq!(
+        api.requests().iter().map(|r| r.status).collect::<Vec<_>>(),
+        [503, 200]
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn refused_api_credentials_dead_letter_the_event_with_a_reason_naming_the_credentials() {
+    let setup = setup().await;
+    let api = FakePlatformApi::start(Platform::Etsy).await;
+    api.put(
+        ETSY_RECEIPT,
+        fixture("etsy/receipt_2891034567_nzd_export_au.json"),
+    );
+    // The token was revoked; the key is right.
+    let api_table = api.api_toml_with(
+        "987654321.revoked-oauth-access-token",
+        credentials::ETSY_API_KEY,
+    );
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        ETSY_SHOP,
+        Platform::Etsy,
+        Some(&api_table),
+    )]))
+    .await;
+
+    setup
+        .publish(
+            Platform::Etsy,
+            ETSY_SHOP,
+            "ORDER_PAID",
+            "msg_2KWPBgLlAfxdpx2AI54pPJ85f3",
+            &etsy_webhook(),
+        )
+        .await;
+    let dead = setup.dead_letter().await;
+    assert_eq!(dead.header("xcs-reason"), Some("platform_credentials"));
+    let error = dead.header("xcs-last-error").unwrap();
+    assert!(
+        error.contains("401") && error.contains("credentials"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("revoked"),
+        "no secret in the dead letter: {error}"
+    );
+    assert_eq!(
+        api.requests().iter().map(|r| r.status).collect::<Vec<_>>(),
+        [401]
+    );
+    assert!(invoices_numbered(&setup.sim, "ET-2891034567").is_empty());
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_thin_platform_shop_without_an_api_section_dead_letters_the_event_saying_to_add_it() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        BIGCOMMERCE_SHOP,
+        Platform::BigCommerce,
+        None,
+    )]))
+    .await;
+
+    setup
+        .publish(
+            Platform::BigCommerce,
+            BIGCOMMERCE_SHOP,
+            "store/order/created",
+            "msg_2Nf8Kq310noapi",
+            &bigcommerce_webhook("store/order/created"),
+        )
+        .await;
+    let dead = setup.dead_letter().await;
+    assert_eq!(dead.header("xcs-reason"), Some("platform_api_missing"));
+    let error = dead.header("xcs-last-error").unwrap();
+    assert!(
+        error.contains("no [api] section") && error.contains("add it"),
+        "{error}"
+    );
+    assert!(invoices_numbered(&setup.sim, "BC-310").is_empty());
+    processor.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// The fake itself.
+
+async fn get(
+    url: &str,
+    auth: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> (u16, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let request = reqwest::Client::new()
+        .get(url)
+        .header("Accept", "application/json");
+    let response = auth(request).send().await.expect("the fake answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn the_fake_api_serves_a_registered_document_only_with_the_platforms_credentials() {
+    let api = FakePlatformApi::start(Platform::BigCommerce).await;
+    api.put("/v2/orders/1", json!({"id": 1}));
+    let url = format!("{}/v2/orders/1", api.base_url);
+    let token =
+        |r: reqwest::RequestBuilder| r.header("X-Auth-Token", credentials::BIGCOMMERCE_TOKEN);
+
+    assert_eq!(get(&url, token).await, (200, json!({"id": 1})));
+    assert_eq!(
+        get(&url, |r| r.header("X-Auth-Token", "stale")).await.0,
+        401
+    );
+    assert_eq!(get(&url, |r| r).await.0, 401);
+    let (status, body) = get(&format!("{}/v2/orders/2", api.base_url), token).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(api.request_count("/v2/orders/1"), 3);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_fake_api_answers_503_for_as_long_as_it_is_told_then_serves_again() {
+    let api = FakePlatformApi::start(Platform::WooCommerce).await;
+    api.put("/wp-json/wc/v3/orders/7/refunds", json!([]));
+    api.fail_next(2);
+    let url = format!("{}/wp-json/wc/v3/orders/7/refunds", api.base_url);
+    let basic = |r: reqwest::RequestBuilder| {
+        r.basic_auth(
+            credentials::WOOCOMMERCE_KEY,
+            Some(credentials::WOOCOMMERCE_SECRET),
+        )
+    };
+    assert_eq!(get(&url, basic).await.0, 503);
+    assert_eq!(get(&url, basic).await.0, 503);
+    assert_eq!(get(&url, basic).await, (200, json!([])));
+    api.set_down(true);
+    assert_eq!(get(&url, basic).await.0, 503);
+    api.set_down(false);
+    api.remove("/wp-json/wc/v3/orders/7/refunds");
+    assert_eq!(get(&url, basic).await.0, 404);
+    let statuses: Vec<u16> = api.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 200, 503, 404]);
+    api.stop().await;
+}
