@@ -18,7 +18,7 @@ use xcs_shared::domain::{Customer, Order, Refund, StockChange};
 
 use crate::config::{ContactStrategy, ShopConfig};
 use crate::error::ProcessError;
-use crate::ledger::{DocumentRow, EventOutcome, Ledger};
+use crate::ledger::{DocumentRow, EventOutcome, Ledger, RecordedPayment};
 use crate::mapping::{self, MappedCreditNote, MappedInvoice, PlannedPayment, round2};
 use crate::xero::client::{XeroClient, XeroError, element_errors};
 use crate::xero::types::{ContactRef, PaymentTarget};
@@ -535,21 +535,49 @@ impl Booker {
         let mut failures = Vec::new();
         let mut planned: Vec<(usize, String, String, PlannedPayment, String)> = Vec::new();
         for (index, shop, order, invoice) in payments {
-            // Only payments the ledger has not seen cost anything; most updates of a booked
-            // order have none.
-            let mut unseen = Vec::new();
-            for (n, payment) in shop
-                .mapping
-                .order_payments(order, invoice.row.total)
-                .into_iter()
-                .enumerate()
-            {
-                let key = format!("payment:{}:{n}", invoice.row.number);
-                match self.ledger.payment_exists(tenant, &key).await {
-                    Ok(true) => {}
-                    Ok(false) => unseen.push((key, payment)),
-                    Err(err) => failures.push((*index, err.into())),
+            // The platform's payments into each account, against what the ledger has paid
+            // into it: only the difference is paid, so a later capture (or a second event
+            // reporting more paid) books what is new, and an echo books nothing and costs no
+            // call. The key names the cumulative amount, so the same state always yields the
+            // same payment.
+            let doc_key = invoice_key(&invoice.row.number);
+            let recorded = match self.ledger.paid_into(tenant, &doc_key).await {
+                Ok(recorded) => recorded,
+                Err(err) => {
+                    failures.push((*index, err.into()));
+                    continue;
                 }
+            };
+            let mut by_account: BTreeMap<String, (Decimal, PlannedPayment)> = BTreeMap::new();
+            for payment in shop.mapping.order_payments(order, invoice.row.total) {
+                by_account
+                    .entry(payment.account.clone())
+                    .and_modify(|(total, _)| *total += payment.amount)
+                    .or_insert((payment.amount, payment));
+            }
+            let mut unseen = Vec::new();
+            for (account, (target, first)) in by_account {
+                let missing = target - recorded.get(&account).copied().unwrap_or_default();
+                if missing <= Decimal::ZERO {
+                    continue;
+                }
+                let key = format!("payment:{}:{account}:{target}", invoice.row.number);
+                let already = recorded.get(&account).copied().unwrap_or_default();
+                // A later capture names the cumulative amount, so it cannot be mistaken for
+                // the first payment when looking for payments made before a crash.
+                let reference = if already.is_zero() {
+                    first.reference.clone()
+                } else {
+                    format!("{}, to {target}", first.reference)
+                };
+                unseen.push((
+                    key,
+                    PlannedPayment {
+                        amount: missing,
+                        reference: reference.chars().take(255).collect(),
+                        ..first
+                    },
+                ));
             }
             if unseen.is_empty() {
                 continue;
@@ -573,17 +601,14 @@ impl Booker {
             for (key, payment) in unseen {
                 if existing.contains(&payment.reference) {
                     // Made before a crash: adopt it.
-                    if let Err(err) = self
-                        .ledger
-                        .record_payment(
-                            tenant,
-                            &key,
-                            "adopted",
-                            &invoice_key(&invoice.row.number),
-                            payment.amount,
-                        )
-                        .await
-                    {
+                    let adopted = RecordedPayment {
+                        key: &key,
+                        xero_id: "adopted",
+                        doc_key: &doc_key,
+                        account: &payment.account,
+                        amount: payment.amount,
+                    };
+                    if let Err(err) = self.ledger.record_payment(tenant, &adopted).await {
                         failures.push((*index, err.into()));
                     }
                     continue;
@@ -639,17 +664,14 @@ impl Booker {
         for ((index, key, _, payment, doc_key), element) in planned.iter().zip(elements.iter()) {
             let errors = element_errors(element);
             if errors.is_empty() {
-                if let Err(err) = self
-                    .ledger
-                    .record_payment(
-                        tenant,
-                        key,
-                        &text(element, "PaymentID"),
-                        doc_key,
-                        payment.amount,
-                    )
-                    .await
-                {
+                let made = RecordedPayment {
+                    key,
+                    xero_id: &text(element, "PaymentID"),
+                    doc_key,
+                    account: &payment.account,
+                    amount: payment.amount,
+                };
+                if let Err(err) = self.ledger.record_payment(tenant, &made).await {
                     failures.push((*index, err.into()));
                 }
             } else {
@@ -752,7 +774,16 @@ impl Booker {
                     .await?;
             }
             self.ledger
-                .record_payment(tenant, &allocation_key, "allocation", &key, amount)
+                .record_payment(
+                    tenant,
+                    &RecordedPayment {
+                        key: &allocation_key,
+                        xero_id: "allocation",
+                        doc_key: &key,
+                        account: "",
+                        amount,
+                    },
+                )
                 .await?;
             remaining = credit_left - amount;
         } else if !fresh {
@@ -805,10 +836,13 @@ impl Booker {
             self.ledger
                 .record_payment(
                     tenant,
-                    &payment_key,
-                    &text(element, "PaymentID"),
-                    &key,
-                    payment.amount,
+                    &RecordedPayment {
+                        key: &payment_key,
+                        xero_id: &text(element, "PaymentID"),
+                        doc_key: &key,
+                        account: &payment.account,
+                        amount: payment.amount,
+                    },
                 )
                 .await?;
         }

@@ -94,6 +94,31 @@ impl Dispatcher {
         body: &[u8],
         ledger: &Ledger,
     ) -> Result<Work, ProcessError> {
+        let work = self.normalised_work(envelope, shop, body, ledger).await?;
+        // An order cancelled before it was booked has nothing to book. One cancelled after is
+        // left as booked (voiding is an operator's decision while payments or refunds exist).
+        if let Work::Order(order) = &work
+            && order.cancelled
+            && ledger
+                .invoice_for_order(&envelope.shop, &order.order_id)
+                .await?
+                .is_none()
+        {
+            return Ok(Work::Nothing(format!(
+                "order {} was cancelled before it was booked",
+                order.number
+            )));
+        }
+        Ok(work)
+    }
+
+    async fn normalised_work(
+        &self,
+        envelope: &Envelope,
+        shop: &ShopConfig,
+        body: &[u8],
+        ledger: &Ledger,
+    ) -> Result<Work, ProcessError> {
         use normalise::{bigcommerce, ebay, etsy, magento, shopify, woocommerce};
         let kind = envelope.kind;
         Ok(match (envelope.platform, kind) {

@@ -53,10 +53,12 @@ CREATE TABLE xcs_payments (
     payment_key TEXT NOT NULL,
     xero_id     TEXT NOT NULL,
     doc_key     TEXT NOT NULL,
+    account     TEXT NOT NULL,
     amount      NUMERIC NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, payment_key)
 );
+CREATE INDEX xcs_payments_doc ON xcs_payments (tenant, doc_key);
 CREATE TABLE xcs_contacts (
     tenant      TEXT NOT NULL,
     contact_key TEXT NOT NULL,
@@ -105,6 +107,17 @@ pub struct DocumentRow {
     /// of the order needs.
     pub order_number: String,
     pub tax_mode: TaxMode,
+}
+
+/// A payment (or allocation) made in Xero, as the ledger records it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedPayment<'a> {
+    pub key: &'a str,
+    pub xero_id: &'a str,
+    pub doc_key: &'a str,
+    /// The account paid into or out of; empty for a credit allocation.
+    pub account: &'a str,
+    pub amount: Decimal,
 }
 
 /// What the processor did with an event.
@@ -336,27 +349,51 @@ impl Ledger {
             .is_some())
     }
 
-    /// Records a payment (or a credit allocation) made in Xero.
+    /// Records a payment (or a credit allocation, with an empty account) made in Xero.
     ///
     /// # Errors
     /// [`LedgerError`].
     pub async fn record_payment(
         &self,
         tenant: &str,
-        key: &str,
-        xero_id: &str,
-        doc_key: &str,
-        amount: Decimal,
+        payment: &RecordedPayment<'_>,
     ) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
         client
             .execute(
-                "INSERT INTO xcs_payments (tenant, payment_key, xero_id, doc_key, amount)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, payment_key) DO NOTHING",
-                &[&tenant, &key, &xero_id, &doc_key, &amount],
+                "INSERT INTO xcs_payments (tenant, payment_key, xero_id, doc_key, account, amount)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, payment_key) DO NOTHING",
+                &[
+                    &tenant,
+                    &payment.key,
+                    &payment.xero_id,
+                    &payment.doc_key,
+                    &payment.account,
+                    &payment.amount,
+                ],
             )
             .await?;
         Ok(())
+    }
+
+    /// What the ledger has paid against a document, by account.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn paid_into(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+    ) -> Result<std::collections::HashMap<String, Decimal>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT account, SUM(amount) FROM xcs_payments
+                 WHERE tenant = $1 AND doc_key = $2 AND account <> '' GROUP BY account",
+                &[&tenant, &doc_key],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// A Xero contact id cached for a contact key.

@@ -194,9 +194,7 @@ impl ShopMapping {
     }
 
     fn tax_type_for(&self, line: &Line, mode: TaxMode) -> Result<String, MappingError> {
-        if line.tax.is_zero() && line.tax_rate.is_none_or(|rate| rate.is_zero()) {
-            return Ok(self.tax.untaxed.clone());
-        }
+        // A label can tell zero-rated from exempt or no-tax lines, so it is looked up first.
         if let Some(label) = &line.tax_label
             && let Some((_, tax_type)) = self
                 .tax
@@ -205,6 +203,9 @@ impl ShopMapping {
                 .find(|(name, _)| name.eq_ignore_ascii_case(label.trim()))
         {
             return Ok(tax_type.clone());
+        }
+        if line.tax.is_zero() && line.tax_rate.is_none_or(|rate| rate.is_zero()) {
+            return Ok(self.tax.untaxed.clone());
         }
         if let Some(rate) = line.tax_rate {
             let percent = (rate * Decimal::ONE_HUNDRED).normalize();

@@ -556,3 +556,54 @@ async fn a_processor_killed_between_the_xero_write_and_the_ack_books_nothing_twi
     second.kill().await.ok();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_later_capture_of_a_booked_order_pays_only_what_is_new() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let unpaid = fixtures::shopify_nz_order(5014, 1014, false);
+    setup
+        .publish_order("shopify:nz-shopify:c-14", "orders/create", &unpaid)
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:c-14", HANDLED).await;
+    let paid = fixtures::shopify_nz_order(5014, 1014, true);
+    for (n, event) in ["p-14", "u-14", "u2-14"].iter().enumerate() {
+        let topic = if n == 0 {
+            "orders/paid"
+        } else {
+            "orders/updated"
+        };
+        let event_id = format!("shopify:nz-shopify:{event}");
+        setup.publish_order(&event_id, topic, &paid).await;
+        wait_handled(&setup.schema, &event_id, HANDLED).await;
+    }
+    let invoices = invoices_numbered(&setup.sim, "SH-1014");
+    assert_eq!(invoices.len(), 1);
+    let payments = setup.payments_on(&invoices[0]);
+    assert_eq!(payments.len(), 1, "{payments:#?}");
+    assert_eq!(dec(&payments[0]["Amount"]), Decimal::new(6325, 2));
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_cancelled_before_it_was_booked_books_nothing() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let mut order: Value =
+        serde_json::from_slice(&fixtures::shopify_nz_order(5015, 1015, false)).unwrap();
+    order["cancelled_at"] = json!("2026-11-20T11:00:00+13:00");
+    order["cancel_reason"] = json!("customer");
+    order["financial_status"] = json!("voided");
+    setup
+        .publish_order(
+            "shopify:nz-shopify:x-15",
+            "orders/cancelled",
+            &serde_json::to_vec(&order).unwrap(),
+        )
+        .await;
+    let (outcome, detail) = wait_handled(&setup.schema, "shopify:nz-shopify:x-15", HANDLED).await;
+    assert_eq!(outcome, "skipped");
+    assert!(detail.contains("cancelled"), "{detail}");
+    assert!(invoices_numbered(&setup.sim, "SH-1015").is_empty());
+    processor.stop().await;
+}
