@@ -230,9 +230,8 @@ impl Booker {
         booked: &mut HashMap<String, Booked>,
     ) -> Result<(), Vec<(usize, ProcessError)>> {
         let mut failures = Vec::new();
-        // Invoice number → (mapped invoice, the jobs waiting for it, shop, order).
-        let mut to_create: BTreeMap<String, (MappedInvoice, Vec<usize>, &ShopConfig, &Order)> =
-            BTreeMap::new();
+        // Invoice number → (mapped invoice, the jobs waiting for it, order).
+        let mut to_create: BTreeMap<String, (MappedInvoice, Vec<usize>, &Order)> = BTreeMap::new();
         for (index, shop, order) in orders {
             let number = mapping::invoice_number(&shop.mapping, &order.number);
             let key = invoice_key(&number);
@@ -273,7 +272,7 @@ impl Booker {
             };
             match shop.mapping.invoice(order, contact) {
                 Ok(mapped) => {
-                    to_create.insert(number, (mapped, vec![*index], shop, order));
+                    to_create.insert(number, (mapped, vec![*index], order));
                 }
                 Err(err) => failures.push((*index, err.into())),
             }
@@ -313,43 +312,20 @@ impl Booker {
             }
         };
         let mut to_adopt = Vec::new();
-        for ((number, (mapped, waiting, shop, order)), element) in
-            to_create.iter().zip(elements.iter())
-        {
+        for ((number, (mapped, waiting, order)), element) in to_create.iter().zip(elements.iter()) {
             let errors = element_errors(element);
             if errors.is_empty() && !text(element, "InvoiceID").is_empty() {
-                let row = DocumentRow {
-                    xero_id: text(element, "InvoiceID"),
-                    number: number.clone(),
-                    currency: mapped.invoice.currency_code.clone(),
-                    total: mapped.total,
-                    order_number: order.number.clone(),
-                    tax_mode: order.tax_mode,
-                };
-                if let Err(err) = self
-                    .record_document(
-                        tenant,
-                        "invoice",
-                        &row,
-                        shop,
-                        &order.order_id,
-                        &jobs[waiting[0]],
-                    )
+                match self
+                    .record_invoice(tenant, element, number, order, &jobs[waiting[0]], true)
                     .await
                 {
-                    failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-                    continue;
+                    Ok(invoice) => {
+                        booked.insert(invoice_key(number), invoice);
+                    }
+                    Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
                 }
-                booked.insert(
-                    invoice_key(number),
-                    Booked {
-                        outstanding: decimal(element, "AmountDue"),
-                        row,
-                        fresh: true,
-                    },
-                );
             } else if is_unique_violation(&errors) {
-                to_adopt.push((number.clone(), waiting.clone(), *shop, *order, mapped.total));
+                to_adopt.push((number.clone(), waiting.clone(), *order, mapped.total));
             } else {
                 let err = ProcessError::Rejected {
                     document: format!("invoice {number}"),
@@ -372,7 +348,7 @@ impl Booker {
             let numbers: Vec<&str> = to_adopt.iter().map(|(n, ..)| n.as_str()).collect();
             match self.find_invoices(tenant, &numbers).await {
                 Ok(found) => {
-                    for (number, waiting, shop, order, total) in to_adopt {
+                    for (number, waiting, order, total) in to_adopt {
                         let Some(existing) = found.get(&number) else {
                             let err = ProcessError::Rejected {
                                 document: format!("invoice {number}"),
@@ -392,36 +368,22 @@ impl Booker {
                                 "adopted an existing invoice whose total differs; reconcile it"
                             );
                         }
-                        let row = DocumentRow {
-                            xero_id: text(existing, "InvoiceID"),
-                            number: number.clone(),
-                            currency: text(existing, "CurrencyCode"),
-                            total: xero_total,
-                            order_number: order.number.clone(),
-                            tax_mode: order.tax_mode,
-                        };
-                        if let Err(err) = self
-                            .record_document(
+                        match self
+                            .record_invoice(
                                 tenant,
-                                "invoice",
-                                &row,
-                                shop,
-                                &order.order_id,
+                                existing,
+                                &number,
+                                order,
                                 &jobs[waiting[0]],
+                                false,
                             )
                             .await
                         {
-                            failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-                            continue;
+                            Ok(invoice) => {
+                                booked.insert(invoice_key(&number), invoice);
+                            }
+                            Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
                         }
-                        booked.insert(
-                            invoice_key(&number),
-                            Booked {
-                                outstanding: decimal(existing, "AmountDue"),
-                                row,
-                                fresh: false,
-                            },
-                        );
                     }
                 }
                 Err(err) => {
@@ -442,16 +404,42 @@ impl Booker {
         }
     }
 
+    /// Records an invoice Xero created or already had (`xero_invoice` is its JSON), for the
+    /// order; `fresh` when this batch created it.
+    async fn record_invoice(
+        &self,
+        tenant: &str,
+        xero_invoice: &Value,
+        number: &str,
+        order: &Order,
+        job: &Job,
+        fresh: bool,
+    ) -> Result<Booked, ProcessError> {
+        let row = DocumentRow {
+            xero_id: text(xero_invoice, "InvoiceID"),
+            number: number.to_owned(),
+            currency: text(xero_invoice, "CurrencyCode"),
+            total: decimal(xero_invoice, "Total"),
+            order_number: order.number.clone(),
+            tax_mode: order.tax_mode,
+        };
+        self.record_document(tenant, "invoice", &row, &order.order_id, job)
+            .await?;
+        Ok(Booked {
+            outstanding: decimal(xero_invoice, "AmountDue"),
+            row,
+            fresh,
+        })
+    }
+
     async fn record_document(
         &self,
         tenant: &str,
         kind: &str,
         row: &DocumentRow,
-        shop: &ShopConfig,
         business_key: &str,
         job: &Job,
     ) -> Result<(), ProcessError> {
-        let _ = shop;
         let key = if kind == "invoice" {
             invoice_key(&row.number)
         } else {
@@ -722,7 +710,7 @@ impl Booker {
                 let row = self
                     .create_credit_note(tenant, job.attempt, &number, &mapped, refund)
                     .await?;
-                self.record_document(tenant, "credit_note", &row, shop, &refund.refund_id, job)
+                self.record_document(tenant, "credit_note", &row, &refund.refund_id, job)
                     .await?;
                 (row, true)
             }
