@@ -40,6 +40,7 @@ pub fn classify(
     let json = || {
         serde_json::from_slice::<Value>(body).map_err(|_| Unclassifiable("the body is not JSON"))
     };
+    let mut woocommerce_refunds = false;
     let (topic, native_id) = match platform {
         Platform::Shopify => {
             let topic = header(headers, "X-Shopify-Topic")
@@ -57,7 +58,13 @@ pub fn classify(
             let topic = header(headers, "X-WC-Webhook-Topic")
                 .ok_or(Unclassifiable("no X-WC-Webhook-Topic header"))?;
             let source = header(headers, "X-WC-Webhook-Source").unwrap_or_default();
-            (topic.to_owned(), woocommerce_event_id(source, topic, body))
+            // Parsed once: the id and the refund check both read it.
+            let parsed = serde_json::from_slice::<Value>(body).ok();
+            woocommerce_refunds = woocommerce_has_refunds(parsed.as_ref());
+            (
+                topic.to_owned(),
+                woocommerce_event_id(source, topic, body, parsed.as_ref()),
+            )
         }
         Platform::BigCommerce | Platform::Etsy => {
             // Etsy documents `event_type`; a CloudEvents-style `type` is accepted too.
@@ -110,9 +117,7 @@ pub fn classify(
     };
 
     let kind = match (platform, topic.as_str()) {
-        (Platform::WooCommerce, "order.updated") if woocommerce_has_refunds(body) => {
-            Some(EventKind::Refund)
-        }
+        (Platform::WooCommerce, "order.updated") if woocommerce_refunds => Some(EventKind::Refund),
         _ => platform.classify(&topic),
     };
     Ok(Classified {
@@ -137,14 +142,9 @@ fn event_id(platform: Platform, shop: &str, native_id: &str) -> String {
 /// WooCommerce sends no id that survives a resend, and builds the payload when it sends, so the
 /// event is named by what it says: the resource and when it was last modified. Two sends of the
 /// same state share an id; a real change gets a new one.
-fn woocommerce_event_id(source: &str, topic: &str, body: &[u8]) -> String {
-    let parsed = serde_json::from_slice::<Value>(body).ok();
-    let id = parsed
-        .as_ref()
-        .and_then(|v| v.get("id"))
-        .map(Value::to_string);
+fn woocommerce_event_id(source: &str, topic: &str, body: &[u8], parsed: Option<&Value>) -> String {
+    let id = parsed.and_then(|v| v.get("id")).map(Value::to_string);
     let modified = parsed
-        .as_ref()
         .and_then(|v| v.get("date_modified_gmt"))
         .and_then(Value::as_str);
     match (id, modified) {
@@ -161,15 +161,10 @@ fn woocommerce_event_id(source: &str, topic: &str, body: &[u8]) -> String {
 /// WooCommerce has no refund topic: refunding fires `order.updated`, whose order now lists
 /// refunds. Such an update is published as a refund; its body is the whole order, so the
 /// processor can book the order itself too if it has not yet.
-fn woocommerce_has_refunds(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("refunds")
-                .and_then(Value::as_array)
-                .map(|r| !r.is_empty())
-        })
-        .unwrap_or(false)
+fn woocommerce_has_refunds(order: Option<&Value>) -> bool {
+    order
+        .and_then(|v| v.get("refunds").and_then(Value::as_array))
+        .is_some_and(|r| !r.is_empty())
 }
 
 /// Hex SHA-256 of the parts, each length-prefixed so that different splits cannot collide.
@@ -203,26 +198,20 @@ mod tests {
             br#"{"status":"processing","id":727,"date_modified_gmt":"2025-01-10T17:05:00"}"#;
         let later = br#"{"id":727,"date_modified_gmt":"2025-01-10T17:06:00","status":"completed"}"#;
         let src = "https://shop.example/";
-        assert_eq!(
-            woocommerce_event_id(src, "order.updated", a),
-            woocommerce_event_id(src, "order.updated", same_state)
-        );
-        assert_ne!(
-            woocommerce_event_id(src, "order.updated", a),
-            woocommerce_event_id(src, "order.updated", later)
-        );
-        assert_ne!(
-            woocommerce_event_id(src, "order.updated", a),
-            woocommerce_event_id(src, "order.created", a)
-        );
+        let id = |topic: &str, body: &[u8]| {
+            let parsed = serde_json::from_slice::<Value>(body).ok();
+            woocommerce_event_id(src, topic, body, parsed.as_ref())
+        };
+        assert_eq!(id("order.updated", a), id("order.updated", same_state));
+        assert_ne!(id("order.updated", a), id("order.updated", later));
+        assert_ne!(id("order.updated", a), id("order.created", a));
     }
 
     #[test]
     fn a_woocommerce_update_listing_refunds_is_a_refund() {
-        assert!(woocommerce_has_refunds(
-            br#"{"id":1,"refunds":[{"id":726,"total":"-10.00"}]}"#
-        ));
-        assert!(!woocommerce_has_refunds(br#"{"id":1,"refunds":[]}"#));
-        assert!(!woocommerce_has_refunds(b"not json"));
+        let has = |body: &[u8]| woocommerce_has_refunds(serde_json::from_slice(body).ok().as_ref());
+        assert!(has(br#"{"id":1,"refunds":[{"id":726,"total":"-10.00"}]}"#));
+        assert!(!has(br#"{"id":1,"refunds":[]}"#));
+        assert!(!has(b"not json"));
     }
 }

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use p256::ecdsa::VerifyingKey as EbayKey;
-use rsa::PublicKey as AdobeKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::config::{AdobeConfig, EbayConfig};
-use crate::verify::{adobe, ebay};
+use crate::verify::adobe::{self, VerifyingKey as AdobeKey};
+use crate::verify::ebay;
 
 /// Why a key could not be had.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -4,18 +4,23 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rsa::PublicKey;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::pkcs1v15::Signature;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier;
 
 use super::SignatureError;
 
+/// An Adobe signing key, ready to verify RSA-SHA256 (PKCS#1 v1.5) signatures; built once per
+/// fetched key, not per request.
+pub type VerifyingKey = rsa::pkcs1v15::VerifyingKey<sha2::Sha256>;
+
 /// Parses a PEM public key as served by Adobe's key host.
 ///
 /// # Errors
 /// A message saying why the key is unusable.
-pub fn parse_public_key(pem: &str) -> Result<PublicKey, String> {
+pub fn parse_public_key(pem: &str) -> Result<VerifyingKey, String> {
     PublicKey::from_public_key_pem(pem.trim())
+        .map(VerifyingKey::new)
         .map_err(|err| format!("Adobe public key is not an RSA PEM key: {err}"))
 }
 
@@ -36,13 +41,12 @@ pub fn is_safe_key_path(path: &str) -> bool {
 ///
 /// # Errors
 /// [`SignatureError::Malformed`] or [`SignatureError::Mismatch`].
-pub fn verify(key: &PublicKey, message: &[u8], signature: &str) -> Result<(), SignatureError> {
+pub fn verify(key: &VerifyingKey, message: &[u8], signature: &str) -> Result<(), SignatureError> {
     let bytes = BASE64
         .decode(signature.trim())
         .map_err(|_| SignatureError::Malformed("Adobe signature is not base64"))?;
     let signature = Signature::try_from(bytes.as_slice())
         .map_err(|_| SignatureError::Malformed("Adobe signature has the wrong length"))?;
-    VerifyingKey::<sha2::Sha256>::new(key.clone())
-        .verify(message, &signature)
+    key.verify(message, &signature)
         .map_err(|_| SignatureError::Mismatch)
 }
