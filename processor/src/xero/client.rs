@@ -368,13 +368,9 @@ impl XeroClient {
             };
             let status = response.status();
             let headers = response.headers().clone();
-            if headers
-                .get("x-minlimit-remaining")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v == "0")
-            {
-                limiter.block_for(MINUTE);
-            }
+            // `X-MinLimit-Remaining: 0` needs no action of its own: the local window already
+            // holds these calls and frees a slot when the oldest is a minute old. Blocking for
+            // a whole minute here stalled a tenant up to 16 s longer than Xero requires.
             let text = response
                 .text()
                 .await
