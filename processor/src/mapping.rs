@@ -334,6 +334,9 @@ impl ShopMapping {
         if lines.is_empty() {
             return Err(MappingError::NoLines);
         }
+        if total < Decimal::ZERO {
+            return Err(MappingError::NegativeTotal(total));
+        }
         let mut items = lines
             .iter()
             .map(|line| self.line_item(line, mode, allow_discount))
@@ -384,9 +387,6 @@ impl ShopMapping {
         order: &Order,
         contact: ContactRef,
     ) -> Result<MappedInvoice, MappingError> {
-        if order.total.is_sign_negative() && !order.total.is_zero() {
-            return Err(MappingError::NegativeTotal(order.total));
-        }
         let (line_items, total_tax) = self.document_lines(
             &order.lines,
             order.tax_mode,
@@ -424,9 +424,6 @@ impl ShopMapping {
         refund: &Refund,
         contact: ContactRef,
     ) -> Result<MappedCreditNote, MappingError> {
-        if refund.total.is_sign_negative() && !refund.total.is_zero() {
-            return Err(MappingError::NegativeTotal(refund.total));
-        }
         let (line_items, total_tax) = self.document_lines(
             &refund.lines,
             refund.tax_mode,
