@@ -49,41 +49,6 @@ batch_size = 50
 linger_ms = 100
 prefetch = 200
 {extra}
-[shops.{SHOP}]
-platform = "shopify"
-tenant = "{tenant}"
-contacts = {{ strategy = "generic", name = "Shopify Sales" }}
-[shops.{SHOP}.mapping]
-document_prefix = "SH-"
-[shops.{SHOP}.mapping.accounts]
-sales = "200"
-shipping = "205"
-discounts = "210"
-gift_cards = "825"
-fees = "260"
-rounding = "860"
-clearing = "615"
-[shops.{SHOP}.mapping.tax]
-by_rate = {{ "15" = "OUTPUT2" }}
-untaxed = "ZERORATED"
-
-[shops.{WOO_SHOP}]
-platform = "woocommerce"
-tenant = "{tenant}"
-contacts = {{ strategy = "per_customer", fallback = "WooCommerce Sales" }}
-[shops.{WOO_SHOP}.mapping]
-document_prefix = "WC-"
-[shops.{WOO_SHOP}.mapping.accounts]
-sales = "200"
-shipping = "205"
-discounts = "210"
-gift_cards = "825"
-fees = "260"
-rounding = "860"
-clearing = "616"
-[shops.{WOO_SHOP}.mapping.tax]
-by_rate = {{ "15" = "OUTPUT2" }}
-untaxed = "ZERORATED"
 "#,
         amqp = broker.amqp_uri(),
         pg = postgres_url(),
@@ -92,6 +57,70 @@ untaxed = "ZERORATED"
         identity = sim.identity_url(),
         client_id = CUSTOM_CONNECTION_CLIENT_ID,
         client_secret = CUSTOM_CONNECTION_CLIENT_SECRET,
+    ) + &shop_toml(&ShopToml {
+        name: SHOP,
+        platform: Platform::Shopify,
+        tenant: &tenant.to_string(),
+        contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
+        prefix: "SH-",
+        clearing: "615",
+        api: None,
+    }) + &shop_toml(&ShopToml {
+        name: WOO_SHOP,
+        platform: Platform::WooCommerce,
+        tenant: &tenant.to_string(),
+        contacts: r#"{ strategy = "per_customer", fallback = "WooCommerce Sales" }"#,
+        prefix: "WC-",
+        clearing: "616",
+        api: None,
+    })
+}
+
+/// One shop of a processor config, mapped onto the simulator's demo chart of accounts
+/// (15% GST as OUTPUT2).
+pub struct ShopToml<'a> {
+    pub name: &'a str,
+    pub platform: Platform,
+    pub tenant: &'a str,
+    /// The TOML inline table for `contacts`.
+    pub contacts: &'a str,
+    pub prefix: &'a str,
+    pub clearing: &'a str,
+    /// The TOML inline table for `api`, for thin platforms.
+    pub api: Option<&'a str>,
+}
+
+/// The `[shops.NAME]` sections for one shop.
+pub fn shop_toml(shop: &ShopToml<'_>) -> String {
+    let api = shop
+        .api
+        .map_or_else(String::new, |api| format!("api = {api}\n"));
+    format!(
+        r#"
+[shops.{name}]
+platform = "{platform}"
+tenant = "{tenant}"
+contacts = {contacts}
+{api}[shops.{name}.mapping]
+document_prefix = "{prefix}"
+[shops.{name}.mapping.accounts]
+sales = "200"
+shipping = "205"
+discounts = "210"
+gift_cards = "825"
+fees = "260"
+rounding = "860"
+clearing = "{clearing}"
+[shops.{name}.mapping.tax]
+by_rate = {{ "15" = "OUTPUT2" }}
+untaxed = "ZERORATED"
+"#,
+        name = shop.name,
+        platform = shop.platform,
+        tenant = shop.tenant,
+        contacts = shop.contacts,
+        prefix = shop.prefix,
+        clearing = shop.clearing,
     )
 }
 
@@ -282,30 +311,15 @@ pub fn platform_shop(name: &str, platform: Platform, api: Option<&str>) -> Strin
         Platform::Etsy => r#"{ strategy = "generic", name = "Etsy Sales" }"#.to_owned(),
         Platform::Ebay => r#"{ strategy = "generic", name = "eBay Sales" }"#.to_owned(),
     };
-    let api = api.map_or_else(String::new, |api| format!("api = {api}\n"));
-    format!(
-        r#"
-[shops.{name}]
-platform = "{platform}"
-tenant = "{tenant}"
-contacts = {contacts}
-{api}[shops.{name}.mapping]
-document_prefix = "{prefix}"
-[shops.{name}.mapping.accounts]
-sales = "200"
-shipping = "205"
-discounts = "210"
-gift_cards = "825"
-fees = "260"
-rounding = "860"
-clearing = "616"
-[shops.{name}.mapping.tax]
-by_rate = {{ "15" = "OUTPUT2" }}
-untaxed = "ZERORATED"
-"#,
-        tenant = xcs_xero_sim::DEMO_NZ_TENANT_ID,
-        prefix = document_prefix(name),
-    )
+    shop_toml(&ShopToml {
+        name,
+        platform,
+        tenant: &xcs_xero_sim::DEMO_NZ_TENANT_ID.to_string(),
+        contacts: &contacts,
+        prefix: document_prefix(name),
+        clearing: "616",
+        api,
+    })
 }
 
 /// The simulator's credit notes for the NZ demo company with this number.

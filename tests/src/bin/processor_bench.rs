@@ -207,27 +207,16 @@ prefetch = {prefetch}
             "\n[shops.{name}]\nplatform = \"shopify\"\ntenant = \"{tenant}\"\nsecrets = [\"{}\"]\n",
             shop_secret(i)
         ));
-        processor.push_str(&format!(
-            r#"
-[shops.{name}]
-platform = "shopify"
-tenant = "{tenant}"
-contacts = {{ strategy = "generic", name = "Shopify Sales" }}
-[shops.{name}.mapping]
-document_prefix = "{prefix}"
-[shops.{name}.mapping.accounts]
-sales = "200"
-shipping = "205"
-discounts = "210"
-gift_cards = "825"
-fees = "260"
-rounding = "860"
-clearing = "615"
-[shops.{name}.mapping.tax]
-by_rate = {{ "15" = "OUTPUT2" }}
-untaxed = "ZERORATED"
-"#,
-            prefix = document_prefix(i),
+        processor.push_str(&xcs_tests::processor::shop_toml(
+            &xcs_tests::processor::ShopToml {
+                name: &name,
+                platform: xcs_shared::Platform::Shopify,
+                tenant: &tenant.to_string(),
+                contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
+                prefix: &document_prefix(i),
+                clearing: "615",
+                api: None,
+            },
         ));
         tenants.push(tenant);
     }
