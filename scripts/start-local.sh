@@ -15,11 +15,12 @@ echo "[local] building" >&2
 cargo build -q -p xcs-ingress -p xcs-processor -p xcs-xero-sim -p xcs-tests \
   --bin xcs-ingress --bin xcs-processor --bin xero-sim --bin demo
 
+bin="${CARGO_TARGET_DIR:-target}/debug"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
-target/debug/xero-sim --listen 127.0.0.1:8082 & pids+=($!)
-target/debug/xcs-processor --config deploy/config/processor.local.toml & pids+=($!)
-target/debug/xcs-ingress --config deploy/config/ingress.local.toml & pids+=($!)
+"$bin"/xero-sim --listen 127.0.0.1:8082 & pids+=($!)
+"$bin"/xcs-processor --config deploy/config/processor.local.toml & pids+=($!)
+"$bin"/xcs-ingress --config deploy/config/ingress.local.toml & pids+=($!)
 
 for _ in $(seq 1 100); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 \
@@ -29,7 +30,7 @@ done
 curl -fsS http://127.0.0.1:8080/readyz >/dev/null || { echo "[local] the ingress is not ready" >&2; exit 1; }
 
 echo >&2
-target/debug/demo --xero-sim http://127.0.0.1:8082
+"$bin"/demo --xero-sim http://127.0.0.1:8082
 echo >&2
 echo "[local] running: ingress http://127.0.0.1:8080, Xero simulator http://127.0.0.1:8082 (/__sim/store), processor. Ctrl-C stops them." >&2
 wait
