@@ -108,6 +108,13 @@ fn text(value: &Value, field: &str) -> String {
         .to_owned()
 }
 
+fn is_missing_contact(messages: &[String]) -> bool {
+    messages.iter().any(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("contact") && (m.contains("could not be found") || m.contains("archived"))
+    })
+}
+
 fn is_unique_violation(messages: &[String]) -> bool {
     messages
         .iter()
@@ -326,6 +333,15 @@ impl Booker {
                 }
             } else if is_unique_violation(&errors) {
                 to_adopt.push((number.clone(), waiting.clone(), *order, mapped.total));
+            } else if is_missing_contact(&errors) {
+                // The cached contact was deleted or archived in Xero (or the ledger outlived
+                // the organisation's data): forget it, and the retry finds or creates it anew.
+                let contact_id = &mapped.invoice.contact.contact_id;
+                let err = match self.ledger.forget_contact(tenant, contact_id).await {
+                    Ok(()) => ProcessError::StaleContact(contact_id.clone()),
+                    Err(err) => err.into(),
+                };
+                failures.extend(waiting.iter().map(|i| (*i, err.clone())));
             } else {
                 let err = ProcessError::Rejected {
                     document: format!("invoice {number}"),

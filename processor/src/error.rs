@@ -26,6 +26,8 @@ pub enum ProcessError {
     Xero(#[from] XeroError),
     #[error("the refund's order {order} is not booked yet; it will be retried")]
     OrderNotBooked { order: String },
+    #[error("Xero no longer has contact {0}; it was forgotten and will be found or created again")]
+    StaleContact(String),
     #[error("cannot fetch the order from the platform: {0}")]
     Hydration(String),
     /// The platform API refused the shop's credentials: retrying cannot help until they are
@@ -48,6 +50,7 @@ impl ProcessError {
         match self {
             ProcessError::Xero(err) => err.is_retryable(),
             ProcessError::OrderNotBooked { .. }
+            | ProcessError::StaleContact(_)
             | ProcessError::Hydration(_)
             | ProcessError::Ledger(_) => true,
             ProcessError::Envelope(_)
@@ -76,6 +79,7 @@ impl ProcessError {
             ProcessError::Xero(XeroError::Validation(_)) => "xero_validation",
             ProcessError::Xero(_) => "xero_unavailable",
             ProcessError::OrderNotBooked { .. } => "order_not_booked",
+            ProcessError::StaleContact(_) => "stale_contact",
             ProcessError::Hydration(_) => "platform_unavailable",
             ProcessError::PlatformCredentials(_) => "platform_credentials",
             ProcessError::NoPlatformApi(_) => "platform_api_missing",

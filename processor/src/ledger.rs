@@ -430,6 +430,21 @@ impl Ledger {
         Ok(())
     }
 
+    /// Forgets a cached contact id that Xero no longer knows.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn forget_contact(&self, tenant: &str, contact_id: &str) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM xcs_contacts WHERE tenant = $1 AND contact_id = $2",
+                &[&tenant, &contact_id],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records the latest stock level the platform reported for an item.
     ///
     /// # Errors

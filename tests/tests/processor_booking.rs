@@ -607,3 +607,33 @@ async fn an_order_cancelled_before_it_was_booked_books_nothing() {
     assert!(invoices_numbered(&setup.sim, "SH-1015").is_empty());
     processor.stop().await;
 }
+
+#[tokio::test]
+async fn a_cached_contact_xero_no_longer_has_is_forgotten_and_the_order_booked_on_the_retry() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    // A ledger that outlived the organisation's data (or a contact deleted in Xero).
+    let db = setup.schema.client().await;
+    db.execute(
+        "INSERT INTO xcs_contacts (tenant, contact_key, contact_id) VALUES ($1, 'name:Shopify Sales', $2)",
+        &[&DEMO_NZ_TENANT_ID.to_string(), &"928de421-1059-41e6-bb7a-6e06765f663f"],
+    )
+    .await
+    .unwrap();
+    setup
+        .publish_order(
+            "shopify:nz-shopify:s-16",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5016, 1016, true),
+        )
+        .await;
+    let (outcome, _) = wait_handled(
+        &setup.schema,
+        "shopify:nz-shopify:s-16",
+        Duration::from_secs(40),
+    )
+    .await;
+    assert_eq!(outcome, "booked");
+    assert_eq!(invoices_numbered(&setup.sim, "SH-1016").len(), 1);
+    processor.stop().await;
+}
