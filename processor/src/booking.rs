@@ -63,6 +63,61 @@ struct Booked {
     fresh: bool,
 }
 
+/// A batch whose invoices are booked and whose payments, refunds and ledger records are not.
+pub struct Invoiced {
+    jobs: Vec<Job>,
+    /// Jobs that already failed.
+    failures: Vec<Option<ProcessError>>,
+    invoices: HashMap<String, Booked>,
+}
+
+impl Invoiced {
+    /// Jobs in the batch.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// The batch's event ids, in order.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.jobs
+            .iter()
+            .map(|job| job.envelope.event_id.clone())
+            .collect()
+    }
+
+    /// Several batches as one, in order, to be settled together.
+    pub fn merge(batches: impl IntoIterator<Item = Invoiced>) -> Invoiced {
+        let mut merged = Invoiced {
+            jobs: Vec::new(),
+            failures: Vec::new(),
+            invoices: HashMap::new(),
+        };
+        for batch in batches {
+            merged.jobs.extend(batch.jobs);
+            merged.failures.extend(batch.failures);
+            merged.invoices.extend(batch.invoices);
+        }
+        merged
+    }
+}
+
+impl Work {
+    /// The order this work books an invoice for, if any.
+    fn order(&self) -> Option<&Order> {
+        match self {
+            Work::Order(order)
+            | Work::Refunds {
+                order: Some(order), ..
+            } => Some(order),
+            _ => None,
+        }
+    }
+}
+
 /// `SH-1001` → `invoice:SH-1001`.
 fn invoice_key(number: &str) -> String {
     format!("invoice:{number}")
@@ -128,52 +183,86 @@ impl Booker {
         &self,
         tenant: &str,
         shops: &BTreeMap<String, ShopConfig>,
-        jobs: &[Job],
+        jobs: Vec<Job>,
     ) -> Vec<Result<EventOutcome, ProcessError>> {
-        let mut outcomes: Vec<Option<Result<EventOutcome, ProcessError>>> = vec![None; jobs.len()];
-        let attempt = jobs.iter().map(|j| j.attempt).max().unwrap_or(0);
-        let mut invoices: HashMap<String, Booked> = HashMap::new();
+        let invoiced = self.invoice(tenant, shops, jobs).await;
+        self.settle(tenant, shops, invoiced).await
+    }
 
-        // Phase 1: invoices for every order in the batch.
+    /// The first half of [`Booker::book`]: the invoices of every order in the batch, in one
+    /// call. The caller may gather several of these before settling them together, so that
+    /// one payments call serves several invoice calls.
+    pub async fn invoice(
+        &self,
+        tenant: &str,
+        shops: &BTreeMap<String, ShopConfig>,
+        jobs: Vec<Job>,
+    ) -> Invoiced {
+        let mut outcomes: Vec<Option<ProcessError>> = vec![None; jobs.len()];
+        let mut invoices: HashMap<String, Booked> = HashMap::new();
+        let attempt = jobs.iter().map(|j| j.attempt).max().unwrap_or(0);
         let mut orders = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
-            let Some(shop) = shops.get(&job.envelope.shop) else {
-                outcomes[index] = Some(Err(ProcessError::UnknownShop(job.envelope.shop.clone())));
-                continue;
-            };
-            match &job.work {
-                Work::Order(order) => orders.push((index, shop, order)),
-                Work::Refunds {
-                    order: Some(order), ..
-                } => orders.push((index, shop, order)),
-                _ => {}
+            match shops.get(&job.envelope.shop) {
+                None => {
+                    outcomes[index] = Some(ProcessError::UnknownShop(job.envelope.shop.clone()));
+                }
+                Some(shop) => {
+                    if let Some(order) = job.work.order() {
+                        orders.push((index, shop, order));
+                    }
+                }
             }
         }
         if let Err(failures) = self
-            .book_invoices(tenant, attempt, &orders, jobs, &mut invoices)
+            .book_invoices(tenant, attempt, &orders, &jobs, &mut invoices)
             .await
         {
             for (index, err) in failures {
-                outcomes[index] = Some(Err(err));
+                outcomes[index] = Some(err);
             }
         }
+        Invoiced {
+            jobs,
+            failures: outcomes,
+            invoices,
+        }
+    }
 
-        // Phase 2: payments received for those orders.
+    /// The second half of [`Booker::book`]: payments for the invoiced orders (one call for
+    /// all of them), then refunds, then the ledger record of every success.
+    pub async fn settle(
+        &self,
+        tenant: &str,
+        shops: &BTreeMap<String, ShopConfig>,
+        invoiced: Invoiced,
+    ) -> Vec<Result<EventOutcome, ProcessError>> {
+        let Invoiced {
+            jobs,
+            failures: mut outcomes,
+            mut invoices,
+        } = invoiced;
+        let attempt = jobs.iter().map(|j| j.attempt).max().unwrap_or(0);
+
         let mut payments = Vec::new();
-        for (index, shop, order) in &orders {
-            if outcomes[*index].is_some() {
+        for (index, job) in jobs.iter().enumerate() {
+            let (Some(shop), Some(order), None) = (
+                shops.get(&job.envelope.shop),
+                job.work.order(),
+                &outcomes[index],
+            ) else {
                 continue;
-            }
+            };
             let number = mapping::invoice_number(&shop.mapping, &order.number);
             if let Some(invoice) = invoices.get(&invoice_key(&number)) {
-                payments.push((*index, shop, order, invoice.clone()));
+                payments.push((index, shop, order, invoice.clone()));
             }
         }
         for (index, err) in self.book_order_payments(tenant, attempt, &payments).await {
-            outcomes[index] = Some(Err(err));
+            outcomes[index] = Some(err);
         }
 
-        // Phase 3: refunds, now that the batch's own orders are booked.
+        // Refunds, now that the orders before them are booked.
         for (index, job) in jobs.iter().enumerate() {
             if outcomes[index].is_some() {
                 continue;
@@ -185,7 +274,7 @@ impl Booker {
                         .book_refund(tenant, shop, job, refund, &mut invoices)
                         .await
                     {
-                        outcomes[index] = Some(Err(err));
+                        outcomes[index] = Some(err);
                         break;
                     }
                 }
@@ -194,12 +283,11 @@ impl Booker {
 
         // Stock and nothing-to-book, then the ledger record for every success.
         let mut results = Vec::with_capacity(jobs.len());
-        for (index, job) in jobs.iter().enumerate() {
-            let outcome = match outcomes[index].take() {
-                Some(Err(err)) => Err(err),
-                _ => self.finish(job).await,
-            };
-            results.push(outcome);
+        for (job, failure) in jobs.iter().zip(outcomes) {
+            results.push(match failure {
+                Some(err) => Err(err),
+                None => self.finish(job).await,
+            });
         }
         results
     }
@@ -534,10 +622,13 @@ impl Booker {
         &self,
         tenant: &str,
         attempt: u32,
-        payments: &[(usize, &&ShopConfig, &&Order, Booked)],
+        payments: &[(usize, &ShopConfig, &Order, Booked)],
     ) -> Vec<(usize, ProcessError)> {
         let mut failures = Vec::new();
         let mut planned: Vec<(usize, String, String, PlannedPayment, String)> = Vec::new();
+        // Two events of one batch can report the same order paid (Shopify's orders/create and
+        // orders/paid arrive together): the payment they both ask for is made once.
+        let mut planned_keys = std::collections::HashSet::new();
         for (index, shop, order, invoice) in payments {
             // The platform's payments into each account, against what the ledger has paid
             // into it: only the difference is paid, so a later capture (or a second event
@@ -603,6 +694,9 @@ impl Booker {
             };
             let mut due = outstanding;
             for (key, payment) in unseen {
+                if !planned_keys.insert(key.clone()) {
+                    continue;
+                }
                 if existing.contains(&payment.reference) {
                     // Made before a crash: adopt it.
                     let adopted = RecordedPayment {

@@ -70,6 +70,10 @@ pub struct XeroConfig {
     pub max_per_minute: u32,
     #[serde(default = "defaults::per_day")]
     pub max_per_day: u32,
+    /// Calls a tenant may make back to back before the rest are paced evenly over the minute.
+    /// Small keeps latency steady under load; large suits bursty, light traffic.
+    #[serde(default = "defaults::burst")]
+    pub max_burst: usize,
     /// Request timeout in milliseconds.
     #[serde(default = "defaults::xero_timeout_ms")]
     pub timeout_ms: u64,
@@ -93,7 +97,12 @@ pub struct ProcessingConfig {
     /// How long a tenant's batch waits for more events before it is sent, in milliseconds.
     #[serde(default = "defaults::linger_ms")]
     pub linger_ms: u64,
-    /// Unacknowledged deliveries per shard (AMQP prefetch).
+    /// How long invoiced events may wait for their payments call while the tenant has no
+    /// calls to spare, in milliseconds; meanwhile more invoiced batches join that one call.
+    #[serde(default = "defaults::payment_linger_ms")]
+    pub payment_linger_ms: u64,
+    /// Unacknowledged deliveries per shard (AMQP prefetch). Events waiting for their payments
+    /// stay unacknowledged, so allow for a few seconds of a shard's traffic.
     #[serde(default = "defaults::prefetch")]
     pub prefetch: u16,
 }
@@ -107,6 +116,10 @@ impl Default for ProcessingConfig {
 impl ProcessingConfig {
     pub fn linger(&self) -> Duration {
         Duration::from_millis(self.linger_ms)
+    }
+
+    pub fn payment_linger(&self) -> Duration {
+        Duration::from_millis(self.payment_linger_ms)
     }
 }
 
@@ -289,6 +302,9 @@ mod defaults {
     pub fn per_minute() -> u32 {
         60
     }
+    pub fn burst() -> usize {
+        5
+    }
     pub fn per_day() -> u32 {
         5_000
     }
@@ -301,8 +317,11 @@ mod defaults {
     pub fn linger_ms() -> u64 {
         250
     }
+    pub fn payment_linger_ms() -> u64 {
+        5_000
+    }
     pub fn prefetch() -> u16 {
-        200
+        500
     }
     pub fn sync() -> Vec<EventKind> {
         vec![EventKind::Order, EventKind::Refund, EventKind::Inventory]

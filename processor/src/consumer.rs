@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use xcs_shared::Envelope;
 
-use crate::booking::{Booker, Job, Work};
+use crate::booking::{Booker, Invoiced, Job, Work};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::error::ProcessError;
@@ -97,6 +97,7 @@ async fn session(
 
     let batchers_tx: Arc<tokio::sync::Mutex<HashMap<String, mpsc::Sender<Pending>>>> =
         Arc::default();
+    let batcher_tasks: Arc<std::sync::Mutex<JoinSet<()>>> = Arc::default();
     let mut shards = JoinSet::new();
     let consumer_tag = format!("xcs-processor-{}", uuid::Uuid::now_v7().simple());
     for queue in crate::handoff::consumed_queues() {
@@ -109,6 +110,7 @@ async fn session(
             )
             .await?;
         let batchers = Arc::clone(&batchers_tx);
+        let tasks = Arc::clone(&batcher_tasks);
         let (config, booker, dispatcher, handoff) = (
             Arc::clone(config),
             booker.clone(),
@@ -135,7 +137,7 @@ async fn session(
                 let sender: &mut mpsc::Sender<Pending> =
                     batchers.entry(tenant.clone()).or_insert_with(|| {
                         let (tx, rx) = mpsc::channel(1024);
-                        tokio::spawn(batcher(
+                        tasks.lock().expect("not poisoned").spawn(batcher(
                             tenant,
                             rx,
                             Arc::clone(&config),
@@ -158,10 +160,19 @@ async fn session(
             _ => Err(anyhow::anyhow!("a shard consumer stopped")),
         },
     };
-    // Stop taking deliveries; batches already formed finish and settle their deliveries.
+    // Stop taking deliveries; the batchers book and settle what they hold, then end.
     shards.abort_all();
     batchers_tx.lock().await.clear();
-    tokio::time::sleep(config.processing.linger() + Duration::from_millis(50)).await;
+    let mut batchers = std::mem::take(&mut *batcher_tasks.lock().expect("not poisoned"));
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while batchers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "batches still in Xero after {DRAIN_TIMEOUT:?}; their events will be redelivered"
+        );
+    }
     let _ = connection.close(200, "processor stopping".into()).await;
     result
 }
@@ -175,7 +186,9 @@ async fn prepare(
     delivery: &Delivery,
 ) -> Result<Option<Job>, ProcessError> {
     let envelope = envelope_of(delivery.properties.headers().as_ref())?;
-    if let Some(outcome) = booker.ledger.event_outcome(&envelope.event_id).await? {
+    if let Some(outcome) = booker.ledger.event_outcome(&envelope.event_id).await?
+        && !resync_looks_again(delivery, &envelope, &outcome)
+    {
         tracing::debug!(event_id = %envelope.event_id, outcome, "already handled; acknowledging");
         return Ok(None);
     }
@@ -201,6 +214,15 @@ async fn prepare(
         work,
         attempt: attempts(delivery.properties.headers().as_ref()),
     }))
+}
+
+/// Whether a re-sync (`xcs-processor resync`) should handle an event the ledger has seen: only
+/// an order or refund it skipped (a kind the shop did not sync then). Booked events stay
+/// booked once; a stock change is not applied again, as an old level would overwrite a newer.
+fn resync_looks_again(delivery: &Delivery, envelope: &Envelope, outcome: &str) -> bool {
+    outcome == "skipped"
+        && envelope.kind != xcs_shared::EventKind::Inventory
+        && crate::operate::resync::is_resync(delivery.properties.headers().as_ref())
 }
 
 /// Sends a failed delivery on (retry tier or dead queue) and acknowledges it; if the broker
@@ -233,8 +255,14 @@ async fn settle_failure(
     }
 }
 
-/// One tenant's batcher: waits for a first job, gathers more for the linger time or until
-/// the batch is full, books the batch, settles every delivery, and starts over.
+/// One tenant's batcher, in two stages so that one payments call can serve several invoice
+/// calls when the tenant's Xero budget is tight. The invoice stage waits for a first job and
+/// gathers more until the linger time has passed and the tenant may call Xero (or the batch is
+/// full), so jobs that arrive while the tenant is paced join the batch instead of waiting for
+/// the next one; then it books the batch's invoices. The settle stage takes invoiced batches
+/// in order and settles them (payments, refunds, ledger, acknowledgements): at once while the
+/// tenant has calls to spare, otherwise after gathering invoiced batches for up to
+/// `payment_linger`, so invoices, which is what a seller waits to see, get the calls first.
 async fn batcher(
     tenant: String,
     mut rx: mpsc::Receiver<Pending>,
@@ -242,29 +270,87 @@ async fn batcher(
     booker: Booker,
     handoff: Arc<Handoff>,
 ) {
+    let (invoiced_tx, invoiced_rx) = mpsc::channel(64);
+    let settler = tokio::spawn(settle_stage(
+        tenant.clone(),
+        invoiced_rx,
+        Arc::clone(&config),
+        booker.clone(),
+        handoff,
+    ));
+    let processing = &config.processing;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + config.processing.linger();
-        while batch.len() < config.processing.batch_size {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let linger_until = tokio::time::Instant::now() + processing.linger();
+        while batch.len() < processing.batch_size {
+            let wait = linger_until
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(booker.xero.wait_for_call(&tenant));
+            if wait.is_zero() {
+                break;
+            }
+            match tokio::time::timeout(wait, rx.recv()).await {
                 Ok(Some(pending)) => batch.push(pending),
-                Ok(None) | Err(_) => break,
+                Ok(None) => break,
+                // Time to look again: the wait for Xero may have changed meanwhile.
+                Err(_) => {}
             }
         }
-        let jobs: Vec<Job> = batch.iter().map(|p| p.job.clone()).collect();
-        let outcomes = booker.book(&tenant, &config.shops, &jobs).await;
-        for (pending, outcome) in batch.into_iter().zip(outcomes) {
-            let event_id = &pending.job.envelope.event_id;
+        let (deliveries, jobs): (Vec<Delivery>, Vec<Job>) =
+            batch.into_iter().map(|p| (p.delivery, p.job)).unzip();
+        let invoiced = booker.invoice(&tenant, &config.shops, jobs).await;
+        if invoiced_tx.send((deliveries, invoiced)).await.is_err() {
+            break;
+        }
+    }
+    drop(invoiced_tx);
+    let _ = settler.await;
+}
+
+/// The settle stage of a tenant's batcher (see [`batcher`]).
+async fn settle_stage(
+    tenant: String,
+    mut rx: mpsc::Receiver<(Vec<Delivery>, Invoiced)>,
+    config: Arc<Config>,
+    booker: Booker,
+    handoff: Arc<Handoff>,
+) {
+    let processing = &config.processing;
+    while let Some(first) = rx.recv().await {
+        let mut gathered = vec![first];
+        let mut jobs = gathered[0].1.len();
+        let give_up_at = tokio::time::Instant::now() + processing.payment_linger();
+        // Two spare calls: paying now still leaves the next invoice call one.
+        while jobs < processing.batch_size && booker.xero.spare_calls(&tenant) < 2.0 {
+            let left = give_up_at.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match tokio::time::timeout(left.min(SPARE_CALLS_POLL), rx.recv()).await {
+                Ok(Some(next)) => {
+                    jobs += next.1.len();
+                    gathered.push(next);
+                }
+                Ok(None) => break,
+                Err(_) => {}
+            }
+        }
+        let mut deliveries = Vec::with_capacity(jobs);
+        let mut batches = Vec::with_capacity(gathered.len());
+        for (batch_deliveries, invoiced) in gathered {
+            deliveries.extend(batch_deliveries);
+            batches.push(invoiced);
+        }
+        let invoiced = Invoiced::merge(batches);
+        let job_ids: Vec<String> = invoiced.event_ids();
+        let outcomes = booker.settle(&tenant, &config.shops, invoiced).await;
+        for ((delivery, event_id), outcome) in deliveries.into_iter().zip(job_ids).zip(outcomes) {
             let settled = match outcome {
                 Ok(outcome) => {
                     tracing::info!(%tenant, event_id, ?outcome, "event handled");
-                    pending
-                        .delivery
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map(drop)
+                    delivery.ack(BasicAckOptions::default()).await.map(drop)
                 }
-                Err(err) => settle_failure(&handoff, &pending.delivery, &err).await,
+                Err(err) => settle_failure(&handoff, &delivery, &err).await,
             };
             if let Err(err) = settled {
                 // The channel is gone; the broker redelivers, and the ledger dedupes.
@@ -273,6 +359,12 @@ async fn batcher(
         }
     }
 }
+
+/// How long a stopping processor waits for the batches it holds.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a gathering settle stage looks whether the tenant has calls to spare.
+const SPARE_CALLS_POLL: Duration = Duration::from_millis(100);
 
 impl Work {
     /// A short name for logs.

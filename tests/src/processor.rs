@@ -44,6 +44,8 @@ client_id = "{client_id}"
 client_secret = "{client_secret}"
 auth = "custom_connection"
 timeout_ms = 5000
+# Tests book a handful of documents at once; pacing would only make them slower.
+max_burst = 30
 [processing]
 batch_size = 50
 linger_ms = 100

@@ -58,16 +58,22 @@ impl XeroError {
 
 /// A per-tenant limiter: at most `in_flight` requests at once, `per_minute` in any minute and
 /// `per_day` in any day, and nothing while Xero has asked us to wait.
+///
+/// Calls are also paced by a token bucket (`burst` tokens, refilled so that a full bucket plus
+/// a minute's refill is exactly `per_minute`): a tenant under sustained load gets a call about
+/// every second instead of spending its minute in the first seconds and then stalling for the
+/// rest of it, so the events waiting meanwhile form the next, larger batch.
 struct TenantLimiter {
     in_flight: Semaphore,
     window: Mutex<Window>,
 }
 
-#[derive(Default)]
 struct Window {
     minute: VecDeque<Instant>,
     day: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    tokens: f64,
+    refilled_at: Instant,
 }
 
 /// The pause before the one in-place retry of a failed request.
@@ -79,6 +85,62 @@ struct Limits {
     in_flight: usize,
     per_minute: usize,
     per_day: usize,
+    /// Bucket capacity, and its refill in tokens per second.
+    burst: f64,
+    refill_per_second: f64,
+}
+
+impl Limits {
+    fn new(config: &XeroConfig) -> Self {
+        let per_minute = (config.max_per_minute as usize).max(1);
+        let burst = config.max_burst.clamp(1, per_minute);
+        // A bucket that refills `per_minute - burst` a minute never exceeds `per_minute` in
+        // any minute; a burst as large as the minute still refills one call a minute.
+        let refill_per_minute = (per_minute - burst).max(1);
+        Limits {
+            in_flight: config.max_in_flight,
+            per_minute,
+            per_day: config.max_per_day as usize,
+            burst: burst as f64,
+            refill_per_second: refill_per_minute as f64 / 60.0,
+        }
+    }
+}
+
+impl Window {
+    fn new(limits: &Limits) -> Self {
+        Window {
+            minute: VecDeque::new(),
+            day: VecDeque::new(),
+            blocked_until: None,
+            tokens: limits.burst,
+            refilled_at: Instant::now(),
+        }
+    }
+
+    /// How long until a call may start; zero when one may start now.
+    fn wait(&mut self, limits: &Limits, now: Instant) -> Duration {
+        while self.minute.front().is_some_and(|t| now - *t >= MINUTE) {
+            self.minute.pop_front();
+        }
+        while self.day.front().is_some_and(|t| now - *t >= DAY) {
+            self.day.pop_front();
+        }
+        let elapsed = (now - self.refilled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * limits.refill_per_second).min(limits.burst);
+        self.refilled_at = now;
+        if let Some(until) = self.blocked_until.filter(|until| *until > now) {
+            until - now
+        } else if self.minute.len() >= limits.per_minute {
+            MINUTE - (now - self.minute[0])
+        } else if self.day.len() >= limits.per_day {
+            DAY - (now - self.day[0])
+        } else if self.tokens < 1.0 {
+            Duration::from_secs_f64((1.0 - self.tokens) / limits.refill_per_second)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl TenantLimiter {
@@ -92,29 +154,27 @@ impl TenantLimiter {
             let wait = {
                 let mut window = self.window.lock().expect("not poisoned");
                 let now = Instant::now();
-                while window.minute.front().is_some_and(|t| now - *t >= MINUTE) {
-                    window.minute.pop_front();
-                }
-                while window.day.front().is_some_and(|t| now - *t >= DAY) {
-                    window.day.pop_front();
-                }
-                if let Some(until) = window.blocked_until.filter(|until| *until > now) {
-                    Some(until - now)
-                } else if window.minute.len() >= limits.per_minute {
-                    Some(MINUTE - (now - window.minute[0]))
-                } else if window.day.len() >= limits.per_day {
-                    Some(DAY - (now - window.day[0]))
-                } else {
+                let wait = window.wait(limits, now);
+                if wait.is_zero() {
                     window.minute.push_back(now);
                     window.day.push_back(now);
-                    None
+                    window.tokens -= 1.0;
                 }
+                wait
             };
-            match wait {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return permit,
+            if wait.is_zero() {
+                return permit;
             }
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// How long until a call could start, and the calls that could start at once.
+    fn budget(&self, limits: &Limits) -> (Duration, f64) {
+        let mut window = self.window.lock().expect("not poisoned");
+        let wait = window.wait(limits, Instant::now());
+        let spare = if wait.is_zero() { window.tokens } else { 0.0 };
+        (wait, spare)
     }
 
     fn block_for(&self, wait: Duration) {
@@ -178,11 +238,7 @@ impl XeroClient {
                 client_secret: config.client_secret.clone(),
                 mode: config.auth,
                 ledger,
-                limits: Limits {
-                    in_flight: config.max_in_flight,
-                    per_minute: config.max_per_minute as usize,
-                    per_day: config.max_per_day as usize,
-                },
+                limits: Limits::new(config),
                 tenants: Mutex::new(HashMap::new()),
                 token: tokio::sync::Mutex::new(None),
                 calls: std::sync::atomic::AtomicU64::new(0),
@@ -200,9 +256,19 @@ impl XeroClient {
         Arc::clone(tenants.entry(tenant.to_owned()).or_insert_with(|| {
             Arc::new(TenantLimiter {
                 in_flight: Semaphore::new(self.inner.limits.in_flight),
-                window: Mutex::new(Window::default()),
+                window: Mutex::new(Window::new(&self.inner.limits)),
             })
         }))
+    }
+
+    /// How long until `tenant` could make a call without waiting on its limits.
+    pub fn wait_for_call(&self, tenant: &str) -> Duration {
+        self.limiter(tenant).budget(&self.inner.limits).0
+    }
+
+    /// How many calls `tenant` could make at once without waiting on its limits.
+    pub fn spare_calls(&self, tenant: &str) -> f64 {
+        self.limiter(tenant).budget(&self.inner.limits).1
     }
 
     /// A valid access token, fetching or refreshing one when needed. `rejected` is the token
