@@ -1,24 +1,26 @@
-//! The consuming side: every shard queue is consumed (RabbitMQ makes one processor the active
-//! consumer of each), each delivery is read, deduplicated and normalised in arrival order,
+//! The consuming side: each processor consumes its share of the shard queues (see
+//! [`crate::claims`]); each delivery is read, deduplicated and normalised in arrival order,
 //! and handed to its tenant's batcher. A batcher books up to `batch_size` events per Xero call,
 //! then acknowledges each delivery only after its outcome is in the ledger, or after the
 //! failed event was handed on to a retry tier or the dead queue with a confirm.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
-use xcs_shared::Envelope;
+use tokio::task::{JoinHandle, JoinSet};
+use xcs_shared::{Envelope, topology};
 
 use crate::booking::{Booker, Invoiced, Job, Work};
+use crate::claims::{ShardClaims, fair_share};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::error::ProcessError;
@@ -27,7 +29,7 @@ use crate::ledger::EventOutcome;
 
 /// A delivery waiting in a batcher, with the job it became.
 struct Pending {
-    delivery: Delivery,
+    delivery: Tracked,
     job: Job,
 }
 
@@ -73,6 +75,46 @@ pub async fn run(
     }
 }
 
+/// What every shard consumer of a session shares.
+#[derive(Clone)]
+struct Shared {
+    config: Arc<Config>,
+    booker: Booker,
+    dispatcher: Arc<Dispatcher>,
+    handoff: Arc<Handoff>,
+    batchers: Arc<tokio::sync::Mutex<HashMap<String, mpsc::Sender<Pending>>>>,
+    batcher_tasks: Arc<std::sync::Mutex<JoinSet<()>>>,
+}
+
+/// A shard this processor holds and consumes, on a channel of its own.
+struct ActiveShard {
+    channel: Channel,
+    task: JoinHandle<anyhow::Result<()>>,
+    /// Deliveries read from the shard and not yet settled.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// A delivery not yet settled, counted on its shard until it is dropped.
+struct Tracked {
+    delivery: Delivery,
+    _in_flight: InFlight,
+}
+
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// One connection's worth of consuming. Returns `Ok` on shutdown, `Err` when the connection
 /// failed (unacknowledged deliveries go back to their queues and are redelivered).
 async fn session(
@@ -81,89 +123,49 @@ async fn session(
     dispatcher: &Arc<Dispatcher>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let connection = Arc::new(
-        Connection::connect(
-            config.amqp.uri.expose_secret(),
-            ConnectionProperties::default(),
-        )
-        .await?,
-    );
-    let handoff = Arc::new(Handoff::open(&connection).await?);
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(config.processing.prefetch, BasicQosOptions::default())
-        .await?;
-    tracing::info!("connected to RabbitMQ; consuming the shard queues");
+    let connection = Connection::connect(
+        config.amqp.uri.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await?;
+    let shared = Shared {
+        config: Arc::clone(config),
+        booker: booker.clone(),
+        dispatcher: Arc::clone(dispatcher),
+        handoff: Arc::new(Handoff::open(&connection).await?),
+        batchers: Arc::default(),
+        batcher_tasks: Arc::default(),
+    };
+    let claims = ShardClaims::join(&config.postgres).await?;
+    tracing::info!("connected to RabbitMQ; claiming shards");
 
-    let batchers_tx: Arc<tokio::sync::Mutex<HashMap<String, mpsc::Sender<Pending>>>> =
-        Arc::default();
-    let batcher_tasks: Arc<std::sync::Mutex<JoinSet<()>>> = Arc::default();
-    let mut shards = JoinSet::new();
-    let consumer_tag = format!("xcs-processor-{}", uuid::Uuid::now_v7().simple());
-    for queue in crate::handoff::consumed_queues() {
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                format!("{consumer_tag}-{queue}").as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let batchers = Arc::clone(&batchers_tx);
-        let tasks = Arc::clone(&batcher_tasks);
-        let (config, booker, dispatcher, handoff) = (
-            Arc::clone(config),
-            booker.clone(),
-            Arc::clone(dispatcher),
-            Arc::clone(&handoff),
-        );
-        shards.spawn(async move {
-            let mut consumer = consumer;
-            while let Some(delivery) = consumer.next().await {
-                let delivery = delivery?;
-                let pending = match prepare(&config, &booker, &dispatcher, &delivery).await {
-                    Ok(Some(job)) => Pending { delivery, job },
-                    Ok(None) => {
-                        delivery.ack(BasicAckOptions::default()).await?;
-                        continue;
-                    }
-                    Err(err) => {
-                        settle_failure(&handoff, &delivery, &err).await?;
-                        continue;
-                    }
-                };
-                let tenant = pending.job.envelope.tenant.clone();
-                let mut batchers = batchers.lock().await;
-                let sender: &mut mpsc::Sender<Pending> =
-                    batchers.entry(tenant.clone()).or_insert_with(|| {
-                        let (tx, rx) = mpsc::channel(1024);
-                        tasks.lock().expect("not poisoned").spawn(batcher(
-                            tenant,
-                            rx,
-                            Arc::clone(&config),
-                            booker.clone(),
-                            Arc::clone(&handoff),
-                        ));
-                        tx
-                    });
-                if sender.send(pending).await.is_err() {
-                    anyhow::bail!("a tenant batcher stopped");
-                }
-            }
-            Ok::<(), anyhow::Error>(())
-        });
-    }
-    let result = tokio::select! {
-        _ = shutdown.changed() => Ok(()),
-        finished = shards.join_next() => match finished {
-            Some(Ok(Err(err))) => Err(err),
-            _ => Err(anyhow::anyhow!("a shard consumer stopped")),
-        },
+    let mut active: BTreeMap<usize, ActiveShard> = BTreeMap::new();
+    let mut rebalance_tick = tokio::time::interval(REBALANCE_EVERY);
+    let result = loop {
+        tokio::select! {
+            _ = shutdown.changed() => break Ok(()),
+            _ = rebalance_tick.tick() => {}
+        }
+        if let Some(shard) = active
+            .iter()
+            .find_map(|(shard, active)| active.task.is_finished().then_some(*shard))
+        {
+            let ended = active.remove(&shard).expect("found above").task.await;
+            break Err(match ended {
+                Ok(Err(err)) => err.context(format!("the consumer of shard {shard} stopped")),
+                _ => anyhow::anyhow!("the consumer of shard {shard} stopped"),
+            });
+        }
+        if let Err(err) = rebalance(&connection, &shared, &claims, &mut active).await {
+            break Err(err);
+        }
     };
     // Stop taking deliveries; the batchers book and settle what they hold, then end.
-    shards.abort_all();
-    batchers_tx.lock().await.clear();
-    let mut batchers = std::mem::take(&mut *batcher_tasks.lock().expect("not poisoned"));
+    for shard in active.values() {
+        shard.task.abort();
+    }
+    shared.batchers.lock().await.clear();
+    let mut batchers = std::mem::take(&mut *shared.batcher_tasks.lock().expect("not poisoned"));
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while batchers.join_next().await.is_some() {}
     })
@@ -174,7 +176,150 @@ async fn session(
         );
     }
     let _ = connection.close(200, "processor stopping".into()).await;
+    // Dropping the claims ends their session, which frees every shard for the others.
+    drop(claims);
     result
+}
+
+/// Brings the shards this processor holds to its fair share: claims free shards while it holds
+/// too few, and gives one back per round while it holds too many (a processor joined), after
+/// settling what it read from that shard, so the next holder starts where this one stopped and
+/// each tenant's events stay in order.
+async fn rebalance(
+    connection: &Connection,
+    shared: &Shared,
+    claims: &ShardClaims,
+    active: &mut BTreeMap<usize, ActiveShard>,
+) -> anyhow::Result<()> {
+    let members = claims.members().await?;
+    let share = fair_share(topology::SHARD_COUNT, members);
+    if active.len() > share {
+        let (shard, held) = active.pop_last().expect("more than a share is not empty");
+        tracing::info!(shard, members, share, "giving a shard to another processor");
+        give_back(shard, held).await;
+        claims.release(shard).await?;
+        return Ok(());
+    }
+    let first = usize::try_from(claims.member_id().unsigned_abs()).unwrap_or(0);
+    for offset in 0..topology::SHARD_COUNT {
+        if active.len() >= share {
+            break;
+        }
+        let shard = (first + offset) % topology::SHARD_COUNT;
+        if active.contains_key(&shard) || !claims.try_claim(shard).await? {
+            continue;
+        }
+        match consume_shard(connection, shared, shard).await {
+            Ok(consuming) => {
+                tracing::info!(shard, members, share, "consuming a shard");
+                active.insert(shard, consuming);
+            }
+            Err(err) => {
+                claims.release(shard).await?;
+                return Err(err.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stops reading `shard`, waits until what was read from it is settled, and closes its channel
+/// (which returns what was prefetched but not read to the queue, in order).
+async fn give_back(shard: usize, held: ActiveShard) {
+    held.task.abort();
+    let _ = held.task.await;
+    let settled = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while held.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if settled.is_err() {
+        tracing::warn!(
+            shard,
+            "deliveries still unsettled after {DRAIN_TIMEOUT:?}; they will be redelivered"
+        );
+    }
+    let _ = held.channel.close(200, "shard given back".into()).await;
+}
+
+/// Starts consuming `shard`: each delivery is read, deduplicated and normalised in arrival
+/// order, and handed to its tenant's batcher.
+async fn consume_shard(
+    connection: &Connection,
+    shared: &Shared,
+    shard: usize,
+) -> Result<ActiveShard, lapin::Error> {
+    let queue = topology::shard_queue(shard);
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(
+            shared.config.processing.prefetch,
+            BasicQosOptions::default(),
+        )
+        .await?;
+    let tag = format!("xcs-processor-{}-{queue}", uuid::Uuid::now_v7().simple());
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&in_flight);
+    let shared = shared.clone();
+    let task = tokio::spawn(async move {
+        let Shared {
+            config,
+            booker,
+            dispatcher,
+            handoff,
+            batchers,
+            batcher_tasks,
+        } = shared;
+        while let Some(delivery) = consumer.next().await {
+            let delivery = Tracked {
+                delivery: delivery?,
+                _in_flight: InFlight::new(&counter),
+            };
+            let pending = match prepare(&config, &booker, &dispatcher, &delivery.delivery).await {
+                Ok(Some(job)) => Pending { delivery, job },
+                Ok(None) => {
+                    delivery.delivery.ack(BasicAckOptions::default()).await?;
+                    continue;
+                }
+                Err(err) => {
+                    settle_failure(&handoff, &delivery.delivery, &err).await?;
+                    continue;
+                }
+            };
+            let tenant = pending.job.envelope.tenant.clone();
+            let mut batchers = batchers.lock().await;
+            let sender: &mut mpsc::Sender<Pending> =
+                batchers.entry(tenant.clone()).or_insert_with(|| {
+                    let (tx, rx) = mpsc::channel(1024);
+                    batcher_tasks.lock().expect("not poisoned").spawn(batcher(
+                        tenant,
+                        rx,
+                        Arc::clone(&config),
+                        booker.clone(),
+                        Arc::clone(&handoff),
+                    ));
+                    tx
+                });
+            if sender.send(pending).await.is_err() {
+                anyhow::bail!("a tenant batcher stopped");
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    });
+    Ok(ActiveShard {
+        channel,
+        task,
+        in_flight,
+    })
 }
 
 /// Reads a delivery into a job; `None` when it needs nothing more than an ack (seen before,
@@ -296,7 +441,7 @@ async fn batcher(
                 Err(_) => {}
             }
         }
-        let (deliveries, jobs): (Vec<Delivery>, Vec<Job>) =
+        let (deliveries, jobs): (Vec<Tracked>, Vec<Job>) =
             batch.into_iter().map(|p| (p.delivery, p.job)).unzip();
         let invoiced = booker.invoice(&tenant, &config.shops, jobs).await;
         if invoiced_tx.send((deliveries, invoiced)).await.is_err() {
@@ -310,7 +455,7 @@ async fn batcher(
 /// The settle stage of a tenant's batcher (see [`batcher`]).
 async fn settle_stage(
     tenant: String,
-    mut rx: mpsc::Receiver<(Vec<Delivery>, Invoiced)>,
+    mut rx: mpsc::Receiver<(Vec<Tracked>, Invoiced)>,
     config: Arc<Config>,
     booker: Booker,
     handoff: Arc<Handoff>,
@@ -344,13 +489,14 @@ async fn settle_stage(
         let invoiced = Invoiced::merge(batches);
         let job_ids: Vec<String> = invoiced.event_ids();
         let outcomes = booker.settle(&tenant, &config.shops, invoiced).await;
-        for ((delivery, event_id), outcome) in deliveries.into_iter().zip(job_ids).zip(outcomes) {
+        for ((tracked, event_id), outcome) in deliveries.into_iter().zip(job_ids).zip(outcomes) {
+            let delivery = &tracked.delivery;
             let settled = match outcome {
                 Ok(outcome) => {
                     tracing::info!(%tenant, event_id, ?outcome, "event handled");
                     delivery.ack(BasicAckOptions::default()).await.map(drop)
                 }
-                Err(err) => settle_failure(&handoff, &delivery, &err).await,
+                Err(err) => settle_failure(&handoff, delivery, &err).await,
             };
             if let Err(err) = settled {
                 // The channel is gone; the broker redelivers, and the ledger dedupes.
@@ -359,6 +505,9 @@ async fn settle_stage(
         }
     }
 }
+
+/// How often a processor looks whether it holds its fair share of the shards.
+const REBALANCE_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a stopping processor waits for the batches it holds.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -8,11 +8,14 @@
 //! - [`config`]: typed configuration. [`ledger`]: what was booked, in PostgreSQL.
 //! - [`booking`]: a tenant's batch of events into Xero documents, payments and
 //!   allocations, adopting what already exists. [`error`]: what failed and whether to retry.
+//! - [`claims`]: which processor consumes which shard.
 //! - [`handoff`]: failed events to the retry tiers or the dead queue. [`hydrate`]: platform
 //!   APIs for thin webhooks.
 //! - [`xero`]: the Xero Accounting API's request and response types.
+//! - [`operate`]: the operators' tools: dead letters (list, show, replay, purge) and re-sync.
 
 pub mod booking;
+pub mod claims;
 pub mod config;
 pub mod consumer;
 pub mod dispatch;
@@ -22,5 +25,6 @@ pub mod hydrate;
 pub mod ledger;
 pub mod mapping;
 pub mod normalise;
+pub mod operate;
 pub mod startup;
 pub mod xero;
