@@ -6,7 +6,7 @@
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
-use xcs_shared::topology::{self, DEAD_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS};
+use xcs_shared::topology::{DEAD_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS};
 
 use crate::error::ProcessError;
 
@@ -144,9 +144,4 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a current UTC time formats as RFC 3339")
-}
-
-/// Every queue the processor consumes.
-pub fn consumed_queues() -> Vec<String> {
-    topology::shard_queues().collect()
 }
