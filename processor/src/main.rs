@@ -1,29 +1,77 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use xcs_processor::config::Config;
+use xcs_processor::operate::cli::{self, DeadCommand, ResyncArgs};
 use xcs_processor::startup::Processor;
 
-/// Books the events the ingress published in Xero.
+/// Books the events the ingress published in Xero; and the operators' tools for the events
+/// that could not be booked.
+///
+/// Without a subcommand it runs the processor (as `run` does).
 #[derive(Parser)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Examples:
+  xcs-processor --config /etc/xcs/processor.toml           run the processor
+  xcs-processor --config F dead list                       what could not be booked, and why
+  xcs-processor --config F dead show EVENT_ID              one dead letter in full
+  xcs-processor --config F dead replay --reason unmapped_tax --dry-run
+  xcs-processor --config F resync --shop acme --from 2026-11-01 --to 2026-11-20
+
+Each subcommand has its own --help. The README's \"When an event fails\" says what each
+dead-letter reason means and what to do about it."
+)]
 struct Args {
-    /// The configuration file (see deploy/config/processor.example.toml).
-    #[arg(long, env = "XCS_PROCESSOR_CONFIG", default_value = "processor.toml")]
+    /// The configuration file (see deploy/config/processor.example.toml). The tools use its
+    /// [amqp] and [shops] sections.
+    #[arg(
+        long,
+        global = true,
+        env = "XCS_PROCESSOR_CONFIG",
+        default_value = "processor.toml"
+    )]
     config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume the shard queues and book events in Xero until SIGTERM or Ctrl-C (the default).
+    Run,
+    /// Inspect, replay or purge the dead letters in xcs.dead.
+    #[command(subcommand)]
+    Dead(DeadCommand),
+    /// Send a shop's past events through the processor again (after a mapping fix).
+    ///
+    /// Every event the ingress received for the shop in [--from, --to) is read back from the
+    /// archive stream xcs.archive (kept 30 days) and republished to the shards. Events booked
+    /// before stay booked once; orders and refunds skipped before (a kind the shop did not
+    /// sync then) are looked at again. Safe to interrupt and to run twice.
+    #[command(after_help = "Example:
+  xcs-processor resync --shop acme --from 2026-11-01 --to 2026-11-20 --kind refund --dry-run
+  xcs-processor resync --shop acme --from 2026-11-01 --to 2026-11-20 --kind refund")]
+    Resync(ResyncArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = Config::load(&args.config).context("invalid configuration")?;
-    xcs_shared::telemetry::init(config.log_format);
-    let processor = Processor::build(config)
-        .await
-        .context("cannot start the processor")?;
-    processor
-        .run_until_stopped(xcs_shared::telemetry::shutdown_signal())
-        .await;
+    match args.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            xcs_shared::telemetry::init(config.log_format);
+            let processor = Processor::build(config)
+                .await
+                .context("cannot start the processor")?;
+            processor
+                .run_until_stopped(xcs_shared::telemetry::shutdown_signal())
+                .await;
+        }
+        Command::Dead(command) => cli::dead(&config, command).await?,
+        Command::Resync(args) => cli::resync(&config, args).await?,
+    }
     Ok(())
 }

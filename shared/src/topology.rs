@@ -9,6 +9,7 @@
 //! processor ─▶ xcs.retry (direct, key = tier) ─▶ xcs.retry.{10s,1m,10m,1h}
 //!                      queue TTL, dead-letters back to xcs.shards (same tenant → same shard)
 //! processor ─▶ xcs.dead (fanout) ─▶ xcs.dead (quorum)
+//! xcs.events ─#─▶ xcs.archive (stream, kept ARCHIVE_MAX_AGE): what re-sync reads back
 //! ```
 //!
 //! `deploy/rabbitmq/definitions.json` is [`definitions`] for the vhost [`DEFAULT_VHOST`]; a test
@@ -31,6 +32,17 @@ pub const RETRY_EXCHANGE: &str = "xcs.retry";
 /// Events that cannot be booked, with their reason.
 pub const DEAD_EXCHANGE: &str = "xcs.dead";
 pub const DEAD_QUEUE: &str = "xcs.dead";
+
+/// Every event the ingress published, as published, for re-sync (`xcs-processor resync`). A
+/// stream: reading it removes nothing, and readers start from a point in time. The ledger cannot
+/// serve instead because it keeps outcomes, not payloads.
+pub const ARCHIVE_QUEUE: &str = "xcs.archive";
+/// How long the archive keeps events (RabbitMQ's `x-max-age` units), so a re-sync can reach back
+/// over a month-end close.
+pub const ARCHIVE_MAX_AGE: &str = "30D";
+/// A size cap besides the age, so a flood of webhooks cannot fill the broker's disk (the disk
+/// alarm would block the ingress). Retention removes whole segments, oldest first.
+pub const ARCHIVE_MAX_BYTES: u64 = 20 * 1024 * 1024 * 1024;
 
 /// Number of shard queues. Changing it remaps tenants to shards (a brief reordering window), so
 /// drain the shards first.
@@ -79,7 +91,7 @@ pub const EXCHANGES: [&str; 4] = [
 pub fn queues() -> Vec<String> {
     shard_queues()
         .chain(RETRY_TIERS.iter().map(|(name, _)| (*name).to_owned()))
-        .chain(std::iter::once(DEAD_QUEUE.to_owned()))
+        .chain([DEAD_QUEUE.to_owned(), ARCHIVE_QUEUE.to_owned()])
         .collect()
 }
 
@@ -126,7 +138,17 @@ pub fn definitions(vhost: &str) -> Value {
             }),
         )
     }));
+    // No delivery limit: the operators' tools read xcs.dead by consuming without acking, which
+    // counts as a delivery each time (see processor::operate::dead).
     queues.push(queue(DEAD_QUEUE, json!({"x-queue-type": "quorum"})));
+    queues.push(queue(
+        ARCHIVE_QUEUE,
+        json!({
+            "x-queue-type": "stream",
+            "x-max-age": ARCHIVE_MAX_AGE,
+            "x-max-length-bytes": ARCHIVE_MAX_BYTES,
+        }),
+    ));
 
     let mut bindings = vec![binding(EVENTS_EXCHANGE, SHARDS_EXCHANGE, "exchange", "#")];
     // For x-consistent-hash the binding key is the shard's weight, not a pattern.
@@ -137,6 +159,7 @@ pub fn definitions(vhost: &str) -> Value {
             .map(|(name, _)| binding(RETRY_EXCHANGE, name, "queue", name)),
     );
     bindings.push(binding(DEAD_EXCHANGE, DEAD_QUEUE, "queue", ""));
+    bindings.push(binding(EVENTS_EXCHANGE, ARCHIVE_QUEUE, "queue", "#"));
 
     json!({
         "vhosts": [{"name": vhost}],

@@ -14,10 +14,13 @@
 //! - [`openapi`]: checks requests against Xero's OpenAPI description.
 //! - [`postgres`]: a schema per test. [`processor`]: the processor in-process against the
 //!   Xero simulator, and publishing events as the ingress does.
+//! - [`dead_letters`]: dead letters as the processor and RabbitMQ leave them, for the
+//!   operators' tools.
 //! - [`platform_api`]: a fake of the BigCommerce, Etsy, eBay and WooCommerce REST APIs the
 //!   processor fetches thin webhooks' orders and refunds from.
 
 pub mod broker;
+pub mod dead_letters;
 pub mod fixtures;
 pub mod ingress;
 pub mod keyserver;

@@ -1,0 +1,305 @@
+//! The operators' subcommands of `xcs-processor`: what they accept and what they print.
+//! Tables and reports go to stdout, progress and questions to stderr.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use anyhow::Context as _;
+use lapin::{Connection, ConnectionProperties};
+use secrecy::ExposeSecret as _;
+use time::OffsetDateTime;
+use xcs_shared::{EventKind, Platform};
+
+use super::dead::{self, Filter, PurgeOptions, ReplayOptions};
+use super::progress_bar;
+use super::resync::{self, ResyncOptions};
+use crate::config::Config;
+
+/// How `dead list` and `dead show` print.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Table,
+    /// For scripts (`jq`): one JSON document.
+    Json,
+}
+
+/// The dead-letter queue `xcs.dead`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DeadCommand {
+    /// List dead letters (all stay in the queue).
+    ///
+    /// One line each: event id, reason, when it died, attempts, shop, kind, topic, last error.
+    /// Filters combine (all must match).
+    #[command(after_help = "Examples:
+  xcs-processor dead list
+  xcs-processor dead list --shop acme --reason unmapped_tax --since 2026-11-20
+  xcs-processor dead list --format json | jq -r '.[].event_id'")]
+    List {
+        #[command(flatten)]
+        filter: Filter,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show one dead letter in full (it stays in the queue).
+    ///
+    /// Reason, attempts, first failure, last error, every header and the payload (pretty
+    /// JSON when it is JSON).
+    #[command(after_help = "Example:
+  xcs-processor dead show shopify:acme:b54557e4-7c6b-4b5e-9a0e-1b2c3d4e5f60")]
+    Show {
+        /// The event id, as `dead list` prints it (the xcs-event-id header).
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Send matching dead letters back to be processed again (fix the cause first).
+    ///
+    /// Each event goes back to the shards with a fresh set of retries, and leaves the dead
+    /// queue only once RabbitMQ confirmed its copy. Safe to interrupt and to run twice:
+    /// nothing is lost, and the processor books each event once.
+    #[command(after_help = "Examples:
+  xcs-processor dead replay --reason unmapped_tax --shop acme --dry-run
+  xcs-processor dead replay --reason unmapped_tax --shop acme --limit 1
+  xcs-processor dead replay --reason unmapped_tax --shop acme")]
+    Replay {
+        #[command(flatten)]
+        filter: Filter,
+        /// Print what would be replayed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replay at most this many events (try one before the rest).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Delete matching dead letters for good.
+    ///
+    /// Lists them and asks you to type how many will go; --yes skips the question, and without
+    /// a terminal --yes is required.
+    #[command(after_help = "Example:
+  xcs-processor dead purge --reason bad_envelope")]
+    Purge {
+        #[command(flatten)]
+        filter: Filter,
+        /// Do not ask (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// What `resync` reads back from the archive.
+#[derive(Debug, clap::Args)]
+pub struct ResyncArgs {
+    /// The shop (its name in the config).
+    #[arg(long)]
+    pub shop: String,
+    /// Start of the range (RFC 3339, or a date meaning midnight UTC), by the time the ingress
+    /// received each event. The archive keeps 30 days.
+    #[arg(long, value_parser = super::parse_time)]
+    pub from: OffsetDateTime,
+    /// End of the range, exclusive (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long, value_parser = super::parse_time)]
+    pub to: OffsetDateTime,
+    /// Only this kind (order, refund, inventory).
+    #[arg(long)]
+    pub kind: Option<EventKind>,
+    /// Only this platform, if several platforms have a shop of that name.
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Print what would be republished; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Connection> {
+    Connection::connect(
+        config.amqp.uri.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .context(
+        "cannot connect to RabbitMQ; check [amqp].uri (or XCS_AMQP_URI) and that RabbitMQ is up",
+    )
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("reports serialise")
+    );
+}
+
+/// Runs a `dead` subcommand.
+///
+/// # Errors
+/// What went wrong, and what to do about it.
+pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
+    let connection = connect(config).await?;
+    let result = run_dead(&connection, command).await;
+    let _ = connection.close(200, "done".into()).await;
+    result
+}
+
+async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Result<()> {
+    match command {
+        DeadCommand::List { filter, format } => {
+            let listing =
+                dead::list(connection, &filter, &progress_bar(None, "reading xcs.dead")).await?;
+            match format {
+                Format::Json => print_json(&listing.letters),
+                Format::Table => {
+                    print!("{}", dead::table(&listing.letters));
+                    eprintln!(
+                        "{} of {} dead letters match",
+                        listing.letters.len(),
+                        listing.in_queue
+                    );
+                }
+            }
+            if listing.more {
+                eprintln!(
+                    "only the first {} messages were read; purge or replay some and list again",
+                    dead::MAX_PASS
+                );
+            }
+        }
+        DeadCommand::Show { id, format } => {
+            let found = dead::show(connection, &id).await?;
+            anyhow::ensure!(
+                !found.is_empty(),
+                "no dead letter with event id {id:?}; `dead list` shows the ids"
+            );
+            match format {
+                Format::Json => print_json(
+                    &found
+                        .iter()
+                        .map(dead::DeadLetter::to_json)
+                        .collect::<Vec<_>>(),
+                ),
+                Format::Table => {
+                    for (i, letter) in found.iter().enumerate() {
+                        if i > 0 {
+                            println!("\n--- another copy of the same event ---\n");
+                        }
+                        print!("{}", dead::describe(letter));
+                    }
+                }
+            }
+        }
+        DeadCommand::Replay {
+            filter,
+            dry_run,
+            limit,
+        } => {
+            let options = ReplayOptions {
+                dry_run,
+                limit,
+                progress: progress_bar(Some(0), "replaying"),
+            };
+            let report = dead::replay(connection, &filter, &options).await?;
+            print!("{}", dead::table(&report.replayed));
+            let verb = if dry_run { "would replay" } else { "replayed" };
+            println!(
+                "{verb} {} event(s); {} duplicate copies {}; {} left in the dead queue{}",
+                report.replayed.len(),
+                report.duplicates,
+                if dry_run { "seen" } else { "removed" },
+                report.kept,
+                if report.more {
+                    "; the queue holds more than one pass reads: run again"
+                } else {
+                    ""
+                }
+            );
+        }
+        DeadCommand::Purge { filter, yes } => {
+            let listing =
+                dead::list(connection, &filter, &progress_bar(None, "reading xcs.dead")).await?;
+            let count = listing.letters.len();
+            if count == 0 {
+                println!("no dead letters match; nothing purged");
+                return Ok(());
+            }
+            if !yes {
+                anyhow::ensure!(
+                    std::io::stdin().is_terminal(),
+                    "refusing to purge {count} dead letter(s) without a terminal to confirm on; \
+                     check them with `dead list` and pass --yes"
+                );
+                print!("{}", dead::table(&listing.letters));
+                eprint!(
+                    "These {count} dead letter(s) will be deleted for good. Type {count} to go on: "
+                );
+                std::io::stderr().flush().ok();
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                anyhow::ensure!(
+                    answer.trim() == count.to_string(),
+                    "not confirmed; nothing purged"
+                );
+            }
+            let options = PurgeOptions {
+                // No more than the operator saw and confirmed, should more arrive meanwhile.
+                limit: Some(count),
+                progress: progress_bar(Some(0), "purging"),
+            };
+            let report = dead::purge(connection, &filter, &options).await?;
+            println!(
+                "purged {} dead letter(s); {} left in the dead queue",
+                report.purged.len(),
+                report.kept
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `resync`.
+///
+/// # Errors
+/// What went wrong, and what to do about it.
+pub async fn resync(config: &Config, args: ResyncArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.shop(&args.shop).is_some(),
+        "no shop {:?} in the config; the names are the [shops.NAME] sections",
+        args.shop
+    );
+    let connection = connect(config).await?;
+    let options = ResyncOptions {
+        shop: args.shop,
+        from: args.from,
+        to: args.to,
+        kind: args.kind,
+        platform: args.platform,
+        dry_run: args.dry_run,
+        progress: progress_bar(None, "reading xcs.archive"),
+    };
+    let result = resync::resync(&connection, &options).await;
+    let _ = connection.close(200, "done".into()).await;
+    let report = result?;
+    for event_id in &report.republished {
+        println!("{event_id}");
+    }
+    println!(
+        "{} {} event(s) of {} read from the archive",
+        if options.dry_run {
+            "would republish"
+        } else {
+            "republished"
+        },
+        report.republished.len(),
+        report.read
+    );
+    if let Some(first) = report
+        .first_received_at
+        .as_deref()
+        .and_then(|at| super::parse_time(at).ok())
+        .filter(|first| *first > options.from)
+    {
+        eprintln!(
+            "note: the oldest event read was received at {first}, after --from; if you expected \
+             earlier ones, they are past the archive's retention (30 days) and cannot be re-synced"
+        );
+    }
+    Ok(())
+}
