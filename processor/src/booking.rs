@@ -34,6 +34,11 @@ pub enum Work {
         refunds: Vec<Refund>,
     },
     Stock(Vec<StockChange>),
+    /// An order cancelled on the platform after its invoice was booked.
+    Cancel {
+        order: Order,
+        invoice: DocumentRow,
+    },
     Nothing(String),
 }
 
@@ -307,12 +312,57 @@ impl Booker {
                         .to_owned(),
                 )
             }
+            Work::Cancel { invoice, .. } => {
+                self.book_cancellation(&job.envelope.tenant, job.attempt, invoice)
+                    .await?
+            }
             Work::Nothing(reason) => (EventOutcome::Skipped, reason.clone()),
         };
         self.ledger
             .record_event(&job.envelope, outcome, &detail)
             .await?;
         Ok(outcome)
+    }
+
+    /// Voids the invoice of an order cancelled after it was booked, unless money was paid or
+    /// credited against it: then the platform's refunds book that money back, and voiding
+    /// would leave them nothing to refund.
+    async fn book_cancellation(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        invoice: &DocumentRow,
+    ) -> Result<(EventOutcome, String), ProcessError> {
+        let applied: Decimal = self
+            .ledger
+            .paid_into(tenant, &invoice_key(&invoice.number))
+            .await?
+            .values()
+            .sum();
+        if applied > Decimal::ZERO {
+            return Ok((
+                EventOutcome::Skipped,
+                format!(
+                    "the order was cancelled after {applied} was paid or credited on invoice {}; \
+                     it stays, and the order's refunds book the money back",
+                    invoice.number
+                ),
+            ));
+        }
+        let path = format!("/Invoices/{}", invoice.xero_id);
+        let body = json!({"Invoices": [{
+            "InvoiceID": invoice.xero_id,
+            "InvoiceNumber": invoice.number,
+            "Status": "VOIDED",
+        }]});
+        let key = idempotency_key(tenant, attempt, &format!("POST {path}"), &body);
+        self.xero
+            .call(tenant, Method::POST, &path, &[], Some(&body), Some(&key))
+            .await?;
+        Ok((
+            EventOutcome::Booked,
+            format!("invoice {} voided: the order was cancelled", invoice.number),
+        ))
     }
 
     /// Creates the invoices not yet in the ledger, in one call, adopting any Xero already has.

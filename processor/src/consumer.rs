@@ -522,6 +522,7 @@ impl Work {
             Work::Order(_) => "order",
             Work::Refunds { .. } => "refunds",
             Work::Stock(_) => "stock",
+            Work::Cancel { .. } => "cancel",
             Work::Nothing(_) => "nothing",
         }
     }

@@ -637,3 +637,67 @@ async fn a_cached_contact_xero_no_longer_has_is_forgotten_and_the_order_booked_o
     assert_eq!(invoices_numbered(&setup.sim, "SH-1016").len(), 1);
     processor.stop().await;
 }
+
+/// A cancelled copy of a Shopify order fixture (authorisation voided, nothing captured).
+fn cancelled(order: &[u8]) -> Vec<u8> {
+    let mut order: Value = serde_json::from_slice(order).unwrap();
+    order["cancelled_at"] = json!("2026-11-20T11:00:00+13:00");
+    order["cancel_reason"] = json!("customer");
+    order["financial_status"] = json!("voided");
+    serde_json::to_vec(&order).unwrap()
+}
+
+#[tokio::test]
+async fn an_unpaid_order_cancelled_after_it_was_booked_has_its_invoice_voided_once() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let unpaid = fixtures::shopify_nz_order(5017, 1017, false);
+    setup
+        .publish_order("shopify:nz-shopify:c-17", "orders/create", &unpaid)
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:c-17", HANDLED).await;
+    assert_eq!(
+        invoices_numbered(&setup.sim, "SH-1017")[0]["Status"],
+        "AUTHORISED"
+    );
+
+    // The cancellation, and Shopify's retry of it.
+    for event in ["x-17", "x2-17"] {
+        let event_id = format!("shopify:nz-shopify:{event}");
+        setup
+            .publish_order(&event_id, "orders/cancelled", &cancelled(&unpaid))
+            .await;
+        let (outcome, detail) = wait_handled(&setup.schema, &event_id, HANDLED).await;
+        assert_eq!(outcome, "booked", "{detail}");
+        assert!(detail.contains("voided"), "{detail}");
+    }
+    let invoices = invoices_numbered(&setup.sim, "SH-1017");
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0]["Status"], "VOIDED");
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_paid_order_cancelled_after_it_was_booked_keeps_its_invoice_for_the_refund() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    let paid = fixtures::shopify_nz_order(5018, 1018, true);
+    setup
+        .publish_order("shopify:nz-shopify:p-18", "orders/paid", &paid)
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:p-18", HANDLED).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:x-18",
+            "orders/cancelled",
+            &cancelled(&paid),
+        )
+        .await;
+    let (outcome, detail) = wait_handled(&setup.schema, "shopify:nz-shopify:x-18", HANDLED).await;
+    assert_eq!(outcome, "skipped");
+    assert!(detail.contains("refunds book the money back"), "{detail}");
+    let invoices = invoices_numbered(&setup.sim, "SH-1018");
+    assert_eq!(invoices[0]["Status"], "PAID");
+    assert_eq!(setup.payments_on(&invoices[0]).len(), 1);
+    processor.stop().await;
+}
