@@ -77,6 +77,22 @@ pub struct XeroConfig {
     /// Request timeout in milliseconds.
     #[serde(default = "defaults::xero_timeout_ms")]
     pub timeout_ms: u64,
+    /// Xero's consent page, where `xcs-processor connect` sends the person connecting.
+    #[serde(default = "defaults::xero_authorize")]
+    pub authorize_url: String,
+    /// Lists the organisations a token may reach (`GET /connections`).
+    #[serde(default = "defaults::xero_connections")]
+    pub connections_url: String,
+    /// Where Xero sends the browser back after consent: `https://<admin host>/xero/callback`,
+    /// exactly as registered with the app at developer.xero.com. Needed by `connect` only.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// The scopes `connect` asks for. Apps created from 2 March 2026 get Xero's granular
+    /// scopes (the default); an older app may ask for
+    /// `offline_access accounting.transactions accounting.contacts accounting.settings`
+    /// until 13 September 2027. `offline_access` is needed for a refresh token.
+    #[serde(default = "defaults::xero_scopes")]
+    pub scopes: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -310,6 +326,17 @@ mod defaults {
     }
     pub fn xero_timeout_ms() -> u64 {
         30_000
+    }
+    pub fn xero_authorize() -> String {
+        "https://login.xero.com/identity/connect/authorize".into()
+    }
+    pub fn xero_connections() -> String {
+        "https://api.xero.com/connections".into()
+    }
+    pub fn xero_scopes() -> String {
+        "offline_access accounting.invoices accounting.payments accounting.contacts \
+         accounting.settings"
+            .into()
     }
     pub fn batch_size() -> usize {
         50

@@ -17,7 +17,8 @@ use xcs_shared::domain::TaxMode;
 use crate::config::PostgresConfig;
 
 /// Ordered schema migrations; each runs once.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE xcs_events (
     event_id     TEXT PRIMARY KEY,
     platform     TEXT NOT NULL,
@@ -82,7 +83,19 @@ CREATE TABLE xcs_xero_tokens (
     access_expires_at TIMESTAMPTZ,
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-"];
+",
+    r"
+CREATE TABLE xcs_xero_connections (
+    tenant_id     TEXT PRIMARY KEY,
+    connection    TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    tenant_name   TEXT NOT NULL DEFAULT '',
+    tenant_type   TEXT NOT NULL DEFAULT '',
+    auth_event_id TEXT NOT NULL DEFAULT '',
+    connected_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+",
+];
 
 /// A ledger failure: the database is unreachable or refused a statement. Retrying later helps.
 #[derive(Debug, thiserror::Error)]
@@ -569,6 +582,141 @@ impl Ledger {
             .await?;
         Ok(())
     }
+}
+
+impl Ledger {
+    /// A ledger that has not connected yet and runs no migrations: for `check`, so the Xero
+    /// checks still run while PostgreSQL is down (each use then fails on its own).
+    ///
+    /// # Errors
+    /// [`LedgerError`] when the URL is not valid.
+    pub fn lazy(config: &PostgresConfig) -> Result<Self, LedgerError> {
+        let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())?;
+        pg.options(format!("-c search_path={}", config.schema));
+        pg.connect_timeout(std::time::Duration::from_secs(5));
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(2)
+            .build()
+            .map_err(|err| LedgerError::Setup(err.to_string()))?;
+        Ok(Ledger { pool })
+    }
+
+    /// Replaces what is known about `connection`'s organisations with `tenants`, the answer
+    /// of Xero's `GET /connections` right after the user consented.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn replace_connections(
+        &self,
+        connection: &str,
+        tenants: &[ConnectedTenant],
+    ) -> Result<(), LedgerError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM xcs_xero_connections WHERE connection = $1",
+            &[&connection],
+        )
+        .await?;
+        for tenant in tenants {
+            tx.execute(
+                "INSERT INTO xcs_xero_connections
+                   (tenant_id, connection, connection_id, tenant_name, tenant_type, auth_event_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant_id) DO UPDATE SET connection = EXCLUDED.connection,
+                   connection_id = EXCLUDED.connection_id, tenant_name = EXCLUDED.tenant_name,
+                   tenant_type = EXCLUDED.tenant_type, auth_event_id = EXCLUDED.auth_event_id,
+                   connected_at = now()",
+                &[
+                    &tenant.tenant_id,
+                    &connection,
+                    &tenant.connection_id,
+                    &tenant.tenant_name,
+                    &tenant.tenant_type,
+                    &tenant.auth_event_id,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organisations connected through the authorization-code flow, by name.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn connections(&self) -> Result<Vec<ConnectedTenant>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT tenant_id, connection_id, tenant_name, tenant_type, auth_event_id
+                 FROM xcs_xero_connections ORDER BY tenant_name, tenant_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ConnectedTenant {
+                tenant_id: r.get(0),
+                connection_id: r.get(1),
+                tenant_name: r.get(2),
+                tenant_type: r.get(3),
+                auth_event_id: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Whether tokens are stored for `connection` (the authorization-code flow ran).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn has_token(&self, connection: &str) -> Result<bool, LedgerError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT 1 FROM xcs_xero_tokens WHERE connection = $1",
+                &[&connection],
+            )
+            .await?
+            .is_some())
+    }
+
+    /// The outcome and detail recorded for an event, if it was handled.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn event_record(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(String, String)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT outcome, detail FROM xcs_events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+}
+
+/// One Xero organisation a connection reaches (`GET /connections`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedTenant {
+    pub tenant_id: String,
+    /// The connection's own id (`id`), which `DELETE /connections/{id}` takes.
+    pub connection_id: String,
+    pub tenant_name: String,
+    pub tenant_type: String,
+    pub auth_event_id: String,
 }
 
 const DOCUMENT_COLUMNS: &str = "xero_id, number, currency, total, order_number, tax_mode";

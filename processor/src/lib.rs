@@ -13,6 +13,7 @@
 //!   APIs for thin webhooks.
 //! - [`xero`]: the Xero Accounting API's request and response types.
 //! - [`operate`]: the operators' tools: dead letters (list, show, replay, purge) and re-sync.
+//! - [`setup`]: connecting Xero organisations, checking the whole setup, and a test order.
 
 pub mod booking;
 pub mod claims;
@@ -26,5 +27,6 @@ pub mod ledger;
 pub mod mapping;
 pub mod normalise;
 pub mod operate;
+pub mod setup;
 pub mod startup;
 pub mod xero;

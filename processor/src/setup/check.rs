@@ -1,0 +1,783 @@
+//! `xcs-processor check`: proves the setup before the first real order arrives.
+//!
+//! - PostgreSQL: the ledger is reachable and its schema up to date.
+//! - Xero: a token can be had (Custom Connection) or is stored (OAuth), and every tenant a
+//!   shop books into answers `GET /Organisation`.
+//! - Each shop's mapping against the live chart of accounts and tax rates: every code exists,
+//!   is ACTIVE and has a type that fits its role; payments land in a BANK account or one with
+//!   payments enabled; every tax type exists, is ACTIVE and applies to the account class it is
+//!   used on.
+//! - Webhook secrets, from the ingress's own config (`--ingress-config`), which the processor's
+//!   config does not hold.
+//! - RabbitMQ: every exchange and queue of `xcs_shared::topology` exists (passive declares).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use reqwest::Method;
+use secrecy::ExposeSecret as _;
+use serde_json::Value;
+use xcs_shared::{Platform, topology};
+
+use super::{Report, explain_xero};
+use crate::config::{Config, XeroAuthMode};
+use crate::ledger::Ledger;
+use crate::mapping::ShopMapping;
+use crate::xero::client::{OAUTH_CONNECTION, XeroClient};
+
+/// What `check` looks at besides the processor's config.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The ingress's config file, for the webhook secrets.
+    pub ingress_config: Option<PathBuf>,
+}
+
+/// A Xero organisation as `check` saw it.
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub name: String,
+    pub accounts: Vec<Value>,
+    pub tax_rates: Vec<Value>,
+}
+
+/// Runs every check. Never fails itself: whatever goes wrong is a line of the report.
+pub async fn run(config: &Config, options: &CheckOptions) -> Report {
+    let mut report = Report::default();
+    let ledger = check_postgres(config, &mut report).await;
+    if let Some(ledger) = ledger {
+        check_xero(config, ledger, &mut report).await;
+    }
+    check_webhooks(config, options, &mut report);
+    check_topology(config, &mut report).await;
+    report
+}
+
+async fn check_postgres(config: &Config, report: &mut Report) -> Option<Ledger> {
+    let schema = &config.postgres.schema;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        Ledger::connect(&config.postgres),
+    )
+    .await
+    {
+        Ok(Ok(ledger)) => {
+            report.ok(
+                "PostgreSQL",
+                format!("ledger in schema {schema} reachable and up to date"),
+            );
+            Some(ledger)
+        }
+        failed => {
+            let why = match failed {
+                Ok(Err(err)) => err.to_string(),
+                _ => "no answer within 15 s".to_owned(),
+            };
+            report.fail(
+                "PostgreSQL",
+                format!("cannot open the ledger ({why})"),
+                "check [postgres] url (or XCS_POSTGRES_URL) and that PostgreSQL is up; the \
+                 processor records every booking there",
+            );
+            // The Xero checks can still run for a Custom Connection; OAuth tokens live in the
+            // ledger, so those fail on their own with the same cause.
+            Ledger::lazy(&config.postgres).ok()
+        }
+    }
+}
+
+async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
+    let mode = config.xero.auth;
+    let xero = match XeroClient::new(&config.xero, ledger.clone()) {
+        Ok(xero) => xero,
+        Err(err) => {
+            report.fail(
+                "Xero",
+                format!("cannot build the HTTP client ({err})"),
+                "check the machine's TLS setup",
+            );
+            return;
+        }
+    };
+    match mode {
+        XeroAuthMode::CustomConnection => {}
+        XeroAuthMode::Oauth => match ledger.has_token(OAUTH_CONNECTION).await {
+            Ok(true) => {
+                let connected = ledger.connections().await.unwrap_or_default();
+                report.ok(
+                    "Xero",
+                    format!(
+                        "OAuth tokens stored; {} organisation{} connected",
+                        connected.len(),
+                        if connected.len() == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+            Ok(false) => {
+                report.fail(
+                    "Xero",
+                    "OAuth mode, but no organisation has been connected yet",
+                    "run `xcs-processor connect --listen ADDR` and open /xero/connect in a \
+                     browser",
+                );
+                skip_shops(config, report, "Xero is not connected");
+                return;
+            }
+            Err(_) => {
+                skip_shops(config, report, "the OAuth tokens live in the ledger");
+                return;
+            }
+        },
+    }
+
+    let mut tenants: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, shop) in &config.shops {
+        tenants.entry(&shop.tenant).or_default().push(name);
+    }
+    for (tenant, shops) in tenants {
+        let subject = format!("Xero tenant {}", short(tenant));
+        let organisation = match fetch_organisation(&xero, tenant).await {
+            Ok(organisation) => organisation,
+            Err(err) => {
+                let (detail, next) = explain_xero(&err, mode);
+                report.fail(subject, format!("{tenant}: {detail}"), next);
+                for shop in shops {
+                    report.skip(
+                        format!("shop {shop}"),
+                        "mapping not checked: its Xero organisation is unreachable",
+                        "fix the Xero line above first",
+                    );
+                }
+                continue;
+            }
+        };
+        report.ok(
+            subject,
+            format!(
+                "{} reachable ({} accounts, {} tax rates); shops: {}",
+                organisation.name,
+                organisation.accounts.len(),
+                organisation.tax_rates.len(),
+                shops.join(", ")
+            ),
+        );
+        for shop in shops {
+            let mapping = &config.shops[shop].mapping;
+            let subject = format!("shop {shop}");
+            let findings = check_mapping(mapping, &organisation);
+            let (roles, taxes) = counts(mapping);
+            if findings.is_empty() {
+                report.ok(
+                    subject.clone(),
+                    format!(
+                        "mapping fits {}: {roles} accounts and {taxes} tax types",
+                        organisation.name
+                    ),
+                );
+            }
+            for finding in findings {
+                if finding.warning {
+                    report.warn(subject.clone(), finding.detail, finding.next);
+                } else {
+                    report.fail(subject.clone(), finding.detail, finding.next);
+                }
+            }
+        }
+    }
+}
+
+fn skip_shops(config: &Config, report: &mut Report, why: &str) {
+    for shop in config.shops.keys() {
+        report.skip(
+            format!("shop {shop}"),
+            format!("mapping not checked: {why}"),
+            "fix the Xero line above first",
+        );
+    }
+}
+
+fn short(tenant: &str) -> String {
+    tenant.chars().take(8).collect()
+}
+
+async fn fetch_organisation(
+    xero: &XeroClient,
+    tenant: &str,
+) -> Result<Organisation, crate::xero::client::XeroError> {
+    let organisation = xero
+        .call(tenant, Method::GET, "/Organisation", &[], None, None)
+        .await?;
+    let name = organisation["Organisations"][0]["Name"]
+        .as_str()
+        .unwrap_or(tenant)
+        .to_owned();
+    let accounts = xero
+        .call(tenant, Method::GET, "/Accounts", &[], None, None)
+        .await?;
+    let tax_rates = xero
+        .call(tenant, Method::GET, "/TaxRates", &[], None, None)
+        .await?;
+    let list = |value: &Value, key: &str| value[key].as_array().cloned().unwrap_or_default();
+    Ok(Organisation {
+        name,
+        accounts: list(&accounts, "Accounts"),
+        tax_rates: list(&tax_rates, "TaxRates"),
+    })
+}
+
+/// One problem with a mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub detail: String,
+    pub next: String,
+    /// Works, but looks wrong.
+    pub warning: bool,
+}
+
+/// What an account is used for, and so which types fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Invoice lines that are income: sales, shipping, customer fees.
+    Revenue,
+    /// Income or a contra/expense account: discounts, refund adjustments, rounding.
+    RevenueOrExpense,
+    /// Gift cards sold: a liability that redemptions are paid out of.
+    GiftCards,
+    /// Where payments land.
+    Payments,
+    /// Xero's ROUNDING system account, or an income/expense account.
+    Rounding,
+}
+
+const REVENUE_TYPES: [&str; 3] = ["REVENUE", "SALES", "OTHERINCOME"];
+const EXPENSE_TYPES: [&str; 4] = ["EXPENSE", "OVERHEADS", "DIRECTCOSTS", "DEPRECIATN"];
+const LIABILITY_TYPES: [&str; 3] = ["CURRLIAB", "LIABILITY", "TERMLIAB"];
+
+/// The Xero account class of an account type, for `CanApplyTo…` on tax rates.
+fn class_of(account_type: &str) -> &'static str {
+    match account_type {
+        t if REVENUE_TYPES.contains(&t) => "Revenue",
+        t if EXPENSE_TYPES.contains(&t) => "Expenses",
+        t if LIABILITY_TYPES.contains(&t) => "Liabilities",
+        "EQUITY" => "Equity",
+        _ => "Assets",
+    }
+}
+
+fn roles(mapping: &ShopMapping) -> Vec<(String, &str, Role)> {
+    let a = &mapping.accounts;
+    let mut roles = vec![
+        ("accounts.sales".to_owned(), a.sales.as_str(), Role::Revenue),
+        ("accounts.shipping".to_owned(), &a.shipping, Role::Revenue),
+        ("accounts.fees".to_owned(), &a.fees, Role::Revenue),
+        (
+            "accounts.discounts".to_owned(),
+            &a.discounts,
+            Role::RevenueOrExpense,
+        ),
+        (
+            "accounts.gift_cards".to_owned(),
+            &a.gift_cards,
+            Role::GiftCards,
+        ),
+        ("accounts.rounding".to_owned(), &a.rounding, Role::Rounding),
+        ("accounts.clearing".to_owned(), &a.clearing, Role::Payments),
+    ];
+    if let Some(adjustments) = &a.adjustments {
+        roles.push((
+            "accounts.adjustments".to_owned(),
+            adjustments,
+            Role::RevenueOrExpense,
+        ));
+    }
+    for (gateway, code) in &mapping.gateway_accounts {
+        roles.push((format!("gateway_accounts.{gateway}"), code, Role::Payments));
+    }
+    roles
+}
+
+/// Tax types and the account class each is applied to.
+fn tax_uses(mapping: &ShopMapping) -> Vec<(String, &str, Option<String>)> {
+    let t = &mapping.tax;
+    let mut uses = Vec::new();
+    for (label, tax_type) in &t.by_label {
+        uses.push((format!("tax.by_label.{label:?}"), tax_type.as_str(), None));
+    }
+    for (rate, tax_type) in &t.by_rate {
+        uses.push((
+            format!("tax.by_rate.{rate:?}"),
+            tax_type.as_str(),
+            Some(rate.clone()),
+        ));
+    }
+    uses.push(("tax.untaxed".to_owned(), &t.untaxed, None));
+    uses.push(("tax.no_tax".to_owned(), &t.no_tax, None));
+    uses
+}
+
+fn counts(mapping: &ShopMapping) -> (usize, usize) {
+    let accounts: std::collections::BTreeSet<&str> =
+        roles(mapping).iter().map(|(_, code, _)| *code).collect();
+    let taxes: std::collections::BTreeSet<&str> =
+        tax_uses(mapping).iter().map(|(_, t, _)| *t).collect();
+    (accounts.len(), taxes.len())
+}
+
+fn text<'v>(value: &'v Value, key: &str) -> &'v str {
+    value[key].as_str().unwrap_or_default()
+}
+
+/// Every problem with `mapping` against an organisation's chart of accounts and tax rates.
+pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut warnings = Vec::new();
+    let mut fail = |detail: String, next: String| {
+        findings.push(Finding {
+            detail,
+            next,
+            warning: false,
+        });
+    };
+    let find_account = |code: &str| org.accounts.iter().find(|a| text(a, "Code") == code);
+    let suggest = |fits: &dyn Fn(&Value) -> bool| -> String {
+        let names: Vec<String> = org
+            .accounts
+            .iter()
+            .filter(|a| text(a, "Status") == "ACTIVE" && fits(a))
+            .take(3)
+            .map(|a| format!("{} {}", text(a, "Code"), text(a, "Name")))
+            .collect();
+        if names.is_empty() {
+            "create a fitting account in Xero (Accounting → Chart of accounts)".to_owned()
+        } else {
+            format!("e.g. {}", names.join(", "))
+        }
+    };
+    let mut used_classes: Vec<&'static str> = Vec::new();
+    let mut rounding_class = "Liabilities";
+    let mut gift_card_class = "Liabilities";
+
+    for (role_name, code, role) in roles(mapping) {
+        let fits = |a: &Value| -> bool {
+            let t = text(a, "Type");
+            let system = text(a, "SystemAccount");
+            let payments = t == "BANK" || a["EnablePaymentsToAccount"] == Value::Bool(true);
+            match role {
+                Role::Revenue => REVENUE_TYPES.contains(&t) && system.is_empty(),
+                Role::RevenueOrExpense => {
+                    (REVENUE_TYPES.contains(&t) || EXPENSE_TYPES.contains(&t)) && system.is_empty()
+                }
+                Role::GiftCards => LIABILITY_TYPES.contains(&t) && system.is_empty() && payments,
+                Role::Payments => payments,
+                Role::Rounding => {
+                    system == "ROUNDING"
+                        || ((REVENUE_TYPES.contains(&t) || EXPENSE_TYPES.contains(&t))
+                            && system.is_empty())
+                }
+            }
+        };
+        let Some(account) = find_account(code) else {
+            fail(
+                format!(
+                    "{role_name} = {code:?}: no account with that code in {}",
+                    org.name
+                ),
+                format!(
+                    "correct the code in the shop's mapping ({}), or create the account in Xero",
+                    suggest(&fits)
+                ),
+            );
+            continue;
+        };
+        let name = text(account, "Name");
+        let status = text(account, "Status");
+        let account_type = text(account, "Type");
+        let system = text(account, "SystemAccount");
+        if status != "ACTIVE" {
+            fail(
+                format!(
+                    "{role_name} = {code:?} ({name}) is {status} in Xero; Xero refuses lines and payments on it"
+                ),
+                format!(
+                    "restore it in Xero (Chart of accounts → Archive → Restore) or map an active account ({})",
+                    suggest(&fits)
+                ),
+            );
+            continue;
+        }
+        if fits(account) {
+            // Tax types are checked against the classes of the accounts that fit; a wrong
+            // account is reported once, above, not again for every tax type.
+            match role {
+                Role::Rounding => rounding_class = class_of(account_type),
+                Role::GiftCards => gift_card_class = class_of(account_type),
+                Role::Revenue | Role::RevenueOrExpense => {
+                    used_classes.push(class_of(account_type));
+                }
+                Role::Payments => {}
+            }
+            continue;
+        }
+        let wanted = match role {
+            Role::Revenue => "an income account (type REVENUE, SALES or OTHERINCOME)",
+            Role::RevenueOrExpense => "an income or expense account",
+            Role::GiftCards => {
+                "a liability account (CURRLIAB) with payments enabled: gift cards \
+                                sold are owed to the customer, and redemptions are paid out of it"
+            }
+            Role::Payments => {
+                "a BANK account or one with \"Enable payments to this account\" \
+                               ticked: payments are recorded into it"
+            }
+            Role::Rounding => {
+                "Xero's ROUNDING system account (often 860) or an income/expense account"
+            }
+        };
+        let kind = if system.is_empty() {
+            format!("type {account_type}")
+        } else {
+            format!("Xero's {system} system account")
+        };
+        let payments_only = matches!(role, Role::Payments | Role::GiftCards)
+            && (role == Role::Payments
+                || (LIABILITY_TYPES.contains(&account_type) && system.is_empty()));
+        let next = if payments_only {
+            format!(
+                "in Xero open {code} {name} (Chart of accounts), tick \"Enable payments to this account\" and save; or map {}",
+                suggest(&fits)
+            )
+        } else {
+            format!("map {} instead", suggest(&fits))
+        };
+        fail(
+            format!("{role_name} = {code:?} ({name}) is {kind}; it must be {wanted}"),
+            next,
+        );
+    }
+
+    let active_types = |class: &str| -> String {
+        let names: Vec<&str> = org
+            .tax_rates
+            .iter()
+            .filter(|r| {
+                text(r, "Status") == "ACTIVE"
+                    && r[format!("CanApplyTo{class}").as_str()] == Value::Bool(true)
+            })
+            .map(|r| text(r, "TaxType"))
+            .collect();
+        names.join(", ")
+    };
+    for (use_name, tax_type, rate) in tax_uses(mapping) {
+        let classes: Vec<&str> = match use_name.as_str() {
+            "tax.no_tax" => vec![rounding_class],
+            "tax.untaxed" => {
+                let mut c = used_classes.clone();
+                c.push(gift_card_class);
+                c
+            }
+            _ => used_classes.clone(),
+        };
+        // Suggestions are for the class the tax type is mostly used on.
+        let first_class = if use_name == "tax.no_tax" {
+            rounding_class
+        } else {
+            "Revenue"
+        };
+        let Some(found) = org
+            .tax_rates
+            .iter()
+            .find(|r| text(r, "TaxType").eq_ignore_ascii_case(tax_type))
+        else {
+            fail(
+                format!(
+                    "{use_name} = {tax_type:?}: no such tax type in {}",
+                    org.name
+                ),
+                format!(
+                    "use one of the organisation's tax types (Xero → Settings → Tax rates): {}",
+                    active_types(first_class)
+                ),
+            );
+            continue;
+        };
+        let status = text(found, "Status");
+        if status != "ACTIVE" {
+            fail(
+                format!(
+                    "{use_name} = {tax_type:?} ({}) is {status} in Xero; Xero refuses lines with it",
+                    text(found, "Name")
+                ),
+                format!(
+                    "map an active tax type instead: {}",
+                    active_types(first_class)
+                ),
+            );
+            continue;
+        }
+        let mut unique = classes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        for class in unique {
+            if found[format!("CanApplyTo{class}").as_str()] == Value::Bool(false) {
+                fail(
+                    format!(
+                        "{use_name} = {tax_type:?} ({}) cannot be used on {} accounts, which it is mapped onto",
+                        text(found, "Name"),
+                        class.to_lowercase()
+                    ),
+                    format!("map a tax type that can: {}", active_types(class)),
+                );
+            }
+        }
+        if let Some(rate) = rate
+            && let (Ok(expected), Some(effective)) = (
+                rate.trim().parse::<rust_decimal::Decimal>(),
+                found["EffectiveRate"]
+                    .to_string()
+                    .trim_matches('"')
+                    .parse::<rust_decimal::Decimal>()
+                    .ok(),
+            )
+            && expected.normalize() != effective.normalize()
+        {
+            warnings.push(Finding {
+                detail: format!(
+                    "{use_name} = {tax_type:?}: the platform's {expected}% is booked on a Xero rate of {effective}%; the tax amounts are kept, but Xero's tax reports will look off"
+                ),
+                next: "map a tax type whose rate matches, unless this is intended".into(),
+                warning: true,
+            });
+        }
+    }
+    findings.extend(warnings);
+    findings
+}
+
+fn check_webhooks(config: &Config, options: &CheckOptions, report: &mut Report) {
+    let Some(path) = &options.ingress_config else {
+        report.skip(
+            "webhook secrets",
+            "not checked: the processor's config holds no webhook secrets",
+            "pass --ingress-config PATH (the ingress's config file) to check them",
+        );
+        return;
+    };
+    let ingress = match xcs_ingress::Config::load(path) {
+        Ok(ingress) => ingress,
+        Err(err) => {
+            report.fail(
+                "ingress config",
+                err.to_string(),
+                "fix the ingress config; the ingress refuses to start with it too",
+            );
+            return;
+        }
+    };
+    for (name, shop) in &config.shops {
+        let subject = format!("webhooks {name}");
+        let Some(ingress_shop) = ingress.shops.get(name) else {
+            report.fail(
+                subject,
+                format!("the ingress has no [shops.{name}]: it refuses this shop's webhooks"),
+                format!(
+                    "add [shops.{name}] with platform = \"{}\", tenant and secrets to {}",
+                    shop.platform,
+                    path.display()
+                ),
+            );
+            continue;
+        };
+        if ingress_shop.platform != shop.platform {
+            report.fail(
+                subject,
+                format!(
+                    "the ingress says {}, the processor says {}",
+                    ingress_shop.platform, shop.platform
+                ),
+                "make [shops.NAME] platform the same in both configs",
+            );
+            continue;
+        }
+        if ingress_shop.tenant != shop.tenant {
+            report.fail(
+                subject,
+                format!(
+                    "the ingress routes it to tenant {}, the processor books into {}",
+                    ingress_shop.tenant, shop.tenant
+                ),
+                "make [shops.NAME] tenant the same in both configs",
+            );
+            continue;
+        }
+        use xcs_ingress::config::ShopAuth;
+        match &ingress_shop.auth {
+            ShopAuth::BodyHmac { keys } | ShopAuth::StandardWebhooks { keys, .. } => {
+                if keys.is_empty() {
+                    report.fail(
+                        subject,
+                        "no webhook secret",
+                        format!(
+                            "set secrets for [shops.{name}] (or {}SECRETS)",
+                            xcs_shared::shop_env_prefix(name)
+                        ),
+                    );
+                } else {
+                    report.ok(subject, format!("{} signing key(s) configured", keys.len()));
+                }
+            }
+            ShopAuth::Ebay { challenge } => {
+                if challenge.is_some() {
+                    report.ok(
+                        subject,
+                        "verified with eBay's public keys; endpoint challenge configured",
+                    );
+                } else {
+                    report.warn(
+                        subject,
+                        "no verification_token/endpoint_url: eBay's endpoint challenge is refused",
+                        "set both to what you registered with eBay",
+                    );
+                }
+            }
+            ShopAuth::Adobe { client_id } => {
+                if client_id.is_some() {
+                    report.ok(
+                        subject,
+                        "verified with Adobe's public keys; recipient client id set",
+                    );
+                } else {
+                    report.warn(
+                        subject,
+                        "no client_id: events addressed to any Adobe client are accepted",
+                        "set client_id to the Adobe Developer Console project's client id",
+                    );
+                }
+            }
+        }
+    }
+    for name in ingress.shops.keys() {
+        if !config.shops.contains_key(name) {
+            report.fail(
+                format!("webhooks {name}"),
+                "the ingress accepts this shop, but the processor has no [shops.{name}]: its events are dead-lettered (unknown_shop)"
+                    .replace("{name}", name),
+                "add the shop and its mapping to the processor's config, or remove it from the ingress's",
+            );
+        }
+    }
+}
+
+async fn check_topology(config: &Config, report: &mut Report) {
+    let connection = match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        Connection::connect(
+            config.amqp.uri.expose_secret(),
+            ConnectionProperties::default(),
+        ),
+    )
+    .await
+    {
+        Ok(Ok(connection)) => connection,
+        failed => {
+            let why = match failed {
+                Ok(Err(err)) => err.to_string(),
+                _ => "no answer within 15 s".to_owned(),
+            };
+            report.fail(
+                "RabbitMQ",
+                format!("cannot connect ({why})"),
+                "check [amqp] uri (or XCS_AMQP_URI), its vhost and credentials, and that RabbitMQ is up",
+            );
+            return;
+        }
+    };
+    let mut missing = Vec::new();
+    let mut channel = None;
+    let exchanges: Vec<(String, bool)> = topology::EXCHANGES
+        .iter()
+        .map(|e| ((*e).to_owned(), true))
+        .chain(topology::queues().into_iter().map(|q| (q, false)))
+        .collect();
+    for (name, is_exchange) in &exchanges {
+        if channel.is_none() {
+            match connection.create_channel().await {
+                Ok(c) => channel = Some(c),
+                Err(err) => {
+                    report.fail(
+                        "RabbitMQ",
+                        format!("cannot open a channel ({err})"),
+                        "check the broker's logs",
+                    );
+                    return;
+                }
+            }
+        }
+        let c = channel.as_ref().expect("opened above");
+        let declared = if *is_exchange {
+            c.exchange_declare(
+                name.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|_| ())
+        } else {
+            c.queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|_| ())
+        };
+        if declared.is_err() {
+            // A failed passive declare closes the channel.
+            channel = None;
+            missing.push(format!(
+                "{} {name}",
+                if *is_exchange { "exchange" } else { "queue" }
+            ));
+        }
+    }
+    let _ = connection.close(200, "checked".into()).await;
+    let total = exchanges.len();
+    if missing.is_empty() {
+        report.ok(
+            "RabbitMQ",
+            format!(
+                "topology in place ({} exchanges, {} queues)",
+                topology::EXCHANGES.len(),
+                total - topology::EXCHANGES.len()
+            ),
+        );
+    } else {
+        report.fail(
+            "RabbitMQ",
+            format!("missing {}: {}", missing.len(), missing.join(", ")),
+            "import the topology into the config's vhost: rabbitmqctl import_definitions \
+             deploy/rabbitmq/definitions.json (for another vhost than xcs, generate it with \
+             `cargo run -p xcs-tests --bin definitions`)",
+        );
+    }
+}
+
+/// Shops whose platform a sample order can be made for, used by `test_transaction`.
+pub fn platform_label(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Shopify => "Shopify",
+        Platform::WooCommerce => "WooCommerce",
+        Platform::BigCommerce => "BigCommerce",
+        Platform::Magento => "Adobe Commerce",
+        Platform::Etsy => "Etsy",
+        Platform::Ebay => "eBay",
+    }
+}
