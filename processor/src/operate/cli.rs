@@ -111,6 +111,22 @@ pub struct ResyncArgs {
     pub dry_run: bool,
 }
 
+/// `print!` that stops quietly when stdout is gone (`dead list | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that stops quietly when stdout is gone.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 async fn connect(config: &Config) -> anyhow::Result<Connection> {
     Connection::connect(
         config.amqp.uri.expose_secret(),
@@ -123,7 +139,7 @@ async fn connect(config: &Config) -> anyhow::Result<Connection> {
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("reports serialise")
     );
@@ -148,7 +164,7 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
             match format {
                 Format::Json => print_json(&listing.letters),
                 Format::Table => {
-                    print!("{}", dead::table(&listing.letters));
+                    out!("{}", dead::table(&listing.letters));
                     eprintln!(
                         "{} of {} dead letters match",
                         listing.letters.len(),
@@ -179,9 +195,9 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                 Format::Table => {
                     for (i, letter) in found.iter().enumerate() {
                         if i > 0 {
-                            println!("\n--- another copy of the same event ---\n");
+                            outln!("\n--- another copy of the same event ---\n");
                         }
-                        print!("{}", dead::describe(letter));
+                        out!("{}", dead::describe(letter));
                     }
                 }
             }
@@ -197,9 +213,9 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                 progress: progress_bar(Some(0), "replaying"),
             };
             let report = dead::replay(connection, &filter, &options).await?;
-            print!("{}", dead::table(&report.replayed));
+            out!("{}", dead::table(&report.replayed));
             let verb = if dry_run { "would replay" } else { "replayed" };
-            println!(
+            outln!(
                 "{verb} {} event(s); {} duplicate copies {}; {} left in the dead queue{}",
                 report.replayed.len(),
                 report.duplicates,
@@ -217,7 +233,7 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                 dead::list(connection, &filter, &progress_bar(None, "reading xcs.dead")).await?;
             let count = listing.letters.len();
             if count == 0 {
-                println!("no dead letters match; nothing purged");
+                outln!("no dead letters match; nothing purged");
                 return Ok(());
             }
             if !yes {
@@ -226,7 +242,7 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                     "refusing to purge {count} dead letter(s) without a terminal to confirm on; \
                      check them with `dead list` and pass --yes"
                 );
-                print!("{}", dead::table(&listing.letters));
+                out!("{}", dead::table(&listing.letters));
                 eprint!(
                     "These {count} dead letter(s) will be deleted for good. Type {count} to go on: "
                 );
@@ -244,7 +260,7 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                 progress: progress_bar(Some(0), "purging"),
             };
             let report = dead::purge(connection, &filter, &options).await?;
-            println!(
+            outln!(
                 "purged {} dead letter(s); {} left in the dead queue",
                 report.purged.len(),
                 report.kept
@@ -278,9 +294,9 @@ pub async fn resync(config: &Config, args: ResyncArgs) -> anyhow::Result<()> {
     let _ = connection.close(200, "done".into()).await;
     let report = result?;
     for event_id in &report.republished {
-        println!("{event_id}");
+        outln!("{event_id}");
     }
-    println!(
+    outln!(
         "{} {} event(s) of {} read from the archive",
         if options.dry_run {
             "would republish"
