@@ -14,8 +14,10 @@
 #      creates it);
 #   2. sustained: BENCH_RATE (50) orders/s for BENCH_SECS (60) s;
 #   3. as fast as it goes: BENCH_BURST_ORDERS (4000) orders, 64 POSTs in flight;
-#   4. after a minute's pause (so every tenant's rate window is empty), the sustained run again
-#      with the processor restarted with linger BENCH_LINGER2_MS (2000) instead of 250 ms.
+#   4. scale out (issue 4): the same burst again with 2, then 3 processors (BENCH_SCALE, 3;
+#      1 skips it): each added processor claims its share of the shards before the run;
+#   5. after a minute's pause (so every tenant's rate window is empty), the sustained run again
+#      with one processor restarted with linger BENCH_LINGER2_MS (0: skipped) instead of 250 ms.
 # Prints Markdown tables (raw JSON lines on stderr as it runs). Everything it starts is stopped,
 # the vhost deleted and the schema dropped, on exit.
 #
@@ -23,8 +25,9 @@
 # (guest/guest) and the consistent-hash exchange plugin; PostgreSQL on 127.0.0.1:5432 (trust,
 # user postgres).
 #
-# Knobs (environment): BENCH_RATE (50), BENCH_SECS (60), BENCH_BURST_ORDERS (4000; 0 skips it),
-# BENCH_LINGER_MS (250, the shipped default), BENCH_LINGER2_MS (2000; 0 skips run 4),
+# Knobs (environment): BENCH_RATE (50), BENCH_SECS (60), BENCH_BURST_ORDERS (4000; 0 skips it
+# and the scale-out runs), BENCH_SCALE (3),
+# BENCH_LINGER_MS (250, the shipped default), BENCH_LINGER2_MS (0: run 5 skipped),
 # BENCH_INGRESS_PORT (18180), BENCH_SIM_PORT (18182), BENCH_VHOST (xcs-bench-processor),
 # BENCH_SCHEMA (xcs_bench_processor), RABBITMQ_API (http://127.0.0.1:15672), AMQP_ADDR (127.0.0.1:5672), POSTGRES_URL
 # (postgres://postgres@127.0.0.1:5432/postgres), BENCH_RESULTS (a file to copy the raw JSON
@@ -46,7 +49,8 @@ RATE=${BENCH_RATE:-50}
 SECS=${BENCH_SECS:-60}
 BURST=${BENCH_BURST_ORDERS:-4000}
 LINGER=${BENCH_LINGER_MS:-250}
-LINGER2=${BENCH_LINGER2_MS:-2000}
+LINGER2=${BENCH_LINGER2_MS:-0}
+SCALE=${BENCH_SCALE:-3}
 SHOPS=20
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
@@ -59,6 +63,7 @@ RESULTS=$WORK/results.jsonl
 JOURNAL=$WORK/journal.jsonl
 SIM_PID=
 PROCESSOR_PID=
+EXTRA_PROCESSOR_PIDS=()
 INGRESS_PID=
 VHOST_CREATED=
 SCHEMA_CREATED=
@@ -94,6 +99,9 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop_pid "$INGRESS_PID" TERM
+    for pid in "${EXTRA_PROCESSOR_PIDS[@]}"; do
+        stop_pid "$pid" TERM
+    done
     stop_pid "$PROCESSOR_PID" TERM
     stop_pid "$SIM_PID" TERM
     if [[ -n $VHOST_CREATED ]]; then
@@ -253,10 +261,31 @@ run_bench "warm-up, 1 order per shop" --orders "$SHOPS" --concurrency "$SHOPS" \
 run_bench "sustained, $RATE orders/s for $SECS s" --rate "$RATE" --duration "$SECS" \
     --concurrency 64 --first-number 100000 --drain-timeout 150
 if ((BURST > 0)); then
-    run_bench "as fast as it goes, $BURST orders" --orders "$BURST" --concurrency 64 \
-        --first-number 500000 --drain-timeout 150
+    run_bench "as fast as it goes, $BURST orders, 1 processor" --orders "$BURST" \
+        --concurrency 64 --first-number 500000 --drain-timeout 150
 fi
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$PROCESSOR_PID/status")
+
+# Scale out: the same burst with more processors sharing the shards (memory and CPU columns
+# are the first processor's).
+if ((BURST > 0 && SCALE > 1)); then
+    for n in $(seq 2 "$SCALE"); do
+        log "adding processor $n"
+        RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor.toml" \
+            >"$WORK/processor-$n.log" 2>&1 &
+        EXTRA_PROCESSOR_PIDS+=($!)
+        # The newcomer claims free shards at once and the others give one back a second.
+        claimed=
+        for _ in $(seq 1 300); do
+            grep -q "consuming a shard" "$WORK/processor-$n.log" && claimed=1 && break
+            sleep 0.1
+        done
+        [[ -n $claimed ]] || die "processor $n claimed no shard in 30 s"
+        sleep 10
+        run_bench "as fast as it goes, $BURST orders, $n processors" --orders "$BURST" \
+            --concurrency 64 --first-number $((500000 + n * 100000)) --drain-timeout 150
+    done
+fi
 
 # The same sustained load with a longer linger, to show what the batching knob alone can do:
 # after the rate windows of the runs above have emptied, the processor is restarted (same
@@ -265,6 +294,10 @@ if ((LINGER2 > 0)); then
     log "waiting 61 s for every tenant's minute window to empty"
     sleep 61
     log "restarting the processor with linger ${LINGER2} ms"
+    for pid in "${EXTRA_PROCESSOR_PIDS[@]}"; do
+        stop_pid "$pid" TERM
+    done
+    EXTRA_PROCESSOR_PIDS=()
     stop_pid "$PROCESSOR_PID" TERM
     sed "s/^linger_ms = .*/linger_ms = $LINGER2/" "$WORK/processor.toml" >"$WORK/processor-linger.toml"
     RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor-linger.toml" \
@@ -273,7 +306,7 @@ if ((LINGER2 > 0)); then
     sleep 2
     kill -0 "$PROCESSOR_PID" 2>/dev/null || die "the processor did not restart"
     run_bench "sustained, $RATE orders/s for $SECS s, linger $LINGER2 ms" --rate "$RATE" \
-        --duration "$SECS" --concurrency 64 --first-number 700000 --drain-timeout 150
+        --duration "$SECS" --concurrency 64 --first-number 900000 --drain-timeout 150
 fi
 jq -nc --argjson hwm "$HWM_KB" \
     --argjson warn "$(grep -c '"level":"WARN"' "$WORK/processor.log" || true)" \

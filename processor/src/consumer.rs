@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -405,9 +405,10 @@ async fn settle_failure(
 /// gathers more until the linger time has passed and the tenant may call Xero (or the batch is
 /// full), so jobs that arrive while the tenant is paced join the batch instead of waiting for
 /// the next one; then it books the batch's invoices. The settle stage takes invoiced batches
-/// in order and settles them (payments, refunds, ledger, acknowledgements): at once while the
-/// tenant has calls to spare, otherwise after gathering invoiced batches for up to
-/// `payment_linger`, so invoices, which is what a seller waits to see, get the calls first.
+/// in order and settles them (payments, refunds, ledger, acknowledgements): at once when the
+/// invoice stage is idle or the tenant has calls to spare, otherwise after gathering invoiced
+/// batches for up to `payment_linger`, so invoices, which is what a seller waits to see, get
+/// the calls first.
 async fn batcher(
     tenant: String,
     mut rx: mpsc::Receiver<Pending>,
@@ -416,20 +417,38 @@ async fn batcher(
     handoff: Arc<Handoff>,
 ) {
     let (invoiced_tx, invoiced_rx) = mpsc::channel(64);
+    // Whether the invoice stage holds events (forming or booking a batch): while it does,
+    // payments are worth gathering; once it is idle, they are paid at once.
+    let invoicing = Arc::new(AtomicBool::new(false));
     let settler = tokio::spawn(settle_stage(
         tenant.clone(),
         invoiced_rx,
+        Arc::clone(&invoicing),
         Arc::clone(&config),
         booker.clone(),
         handoff,
     ));
     let processing = &config.processing;
-    while let Some(first) = rx.recv().await {
+    let mut last_call: Option<tokio::time::Instant> = None;
+    loop {
+        invoicing.store(!rx.is_empty(), Ordering::SeqCst);
+        let Some(first) = rx.recv().await else {
+            break;
+        };
+        invoicing.store(true, Ordering::SeqCst);
         let mut batch = vec![first];
         let linger_until = tokio::time::Instant::now() + processing.linger();
         while batch.len() < processing.batch_size {
+            let now = tokio::time::Instant::now();
+            // While the tenant is short of calls, invoice calls keep to a pace that leaves
+            // room for the payments calls, so a payments call does not push the next
+            // invoice call back (which would double some orders' wait).
+            let paced_until = last_call
+                .filter(|_| booker.xero.spare_calls(&tenant) < 2.0)
+                .map_or(now, |last| last + booker.xero.invoice_pace());
             let wait = linger_until
-                .saturating_duration_since(tokio::time::Instant::now())
+                .max(paced_until)
+                .saturating_duration_since(now)
                 .max(booker.xero.wait_for_call(&tenant));
             if wait.is_zero() {
                 break;
@@ -443,6 +462,7 @@ async fn batcher(
         }
         let (deliveries, jobs): (Vec<Tracked>, Vec<Job>) =
             batch.into_iter().map(|p| (p.delivery, p.job)).unzip();
+        last_call = Some(tokio::time::Instant::now());
         let invoiced = booker.invoice(&tenant, &config.shops, jobs).await;
         if invoiced_tx.send((deliveries, invoiced)).await.is_err() {
             break;
@@ -456,6 +476,7 @@ async fn batcher(
 async fn settle_stage(
     tenant: String,
     mut rx: mpsc::Receiver<(Vec<Tracked>, Invoiced)>,
+    invoicing: Arc<AtomicBool>,
     config: Arc<Config>,
     booker: Booker,
     handoff: Arc<Handoff>,
@@ -465,8 +486,10 @@ async fn settle_stage(
         let mut gathered = vec![first];
         let mut jobs = gathered[0].1.len();
         let give_up_at = tokio::time::Instant::now() + processing.payment_linger();
-        // Two spare calls: paying now still leaves the next invoice call one.
-        while jobs < processing.batch_size && booker.xero.spare_calls(&tenant) < 2.0 {
+        while jobs < processing.batch_size
+            && invoicing.load(Ordering::SeqCst)
+            && booker.xero.spare_calls(&tenant) < PAY_AT_ONCE_WITH_SPARE_CALLS
+        {
             let left = give_up_at.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 break;
@@ -511,6 +534,10 @@ const REBALANCE_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a stopping processor waits for the batches it holds.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Calls to spare at which a busy tenant's payments go at once: enough that the next invoice
+/// calls still find theirs.
+const PAY_AT_ONCE_WITH_SPARE_CALLS: f64 = 3.0;
 
 /// How often a gathering settle stage looks whether the tenant has calls to spare.
 const SPARE_CALLS_POLL: Duration = Duration::from_millis(100);

@@ -79,6 +79,8 @@ struct Window {
 /// The pause before the one in-place retry of a failed request.
 const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(250);
 const MINUTE: Duration = Duration::from_secs(60);
+/// The share of a busy tenant's calls that go to invoices (see [`XeroClient::invoice_pace`]).
+const INVOICE_SHARE: f64 = 0.75;
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 struct Limits {
@@ -264,6 +266,12 @@ impl XeroClient {
     /// How long until `tenant` could make a call without waiting on its limits.
     pub fn wait_for_call(&self, tenant: &str) -> Duration {
         self.limiter(tenant).budget(&self.inner.limits).0
+    }
+
+    /// The interval between invoice calls of a tenant short of calls: the share of the paced
+    /// rate that leaves the rest to payments calls made every few seconds.
+    pub fn invoice_pace(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / (self.inner.limits.refill_per_second * INVOICE_SHARE))
     }
 
     /// How many calls `tenant` could make at once without waiting on its limits.
