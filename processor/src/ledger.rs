@@ -231,7 +231,8 @@ impl Ledger {
         Ok(row.map(|r| r.get(0)))
     }
 
-    /// Records what was done with an event. Recording twice keeps the first record.
+    /// Records what was done with an event. Recording twice keeps the first record, except
+    /// that `booked` replaces `skipped` (a re-sync booked what was skipped before).
     ///
     /// # Errors
     /// [`LedgerError`].
@@ -247,7 +248,9 @@ impl Ledger {
                 "INSERT INTO xcs_events
                    (event_id, platform, shop, tenant, kind, topic, received_at, outcome, detail)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (event_id) DO NOTHING",
+                 ON CONFLICT (event_id) DO UPDATE
+                   SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, processed_at = now()
+                   WHERE xcs_events.outcome = 'skipped' AND EXCLUDED.outcome = 'booked'",
                 &[
                     &envelope.event_id,
                     &envelope.platform.as_str(),

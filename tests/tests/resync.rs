@@ -141,6 +141,11 @@ async fn an_order_skipped_before_the_shop_synced_orders_is_booked_once_by_a_resy
     let invoices = invoices_numbered(&setup.sim, "SH-1301");
     assert_eq!(invoices.len(), 1);
     assert_eq!(payments_on(&setup.sim, &invoices[0]).len(), 1);
+    // The ledger says what happened in the end.
+    assert_eq!(
+        wait_handled(&setup.schema, event_id, HANDLED).await.0,
+        "booked"
+    );
 }
 
 #[tokio::test]
