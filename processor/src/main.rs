@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use xcs_processor::config::Config;
 use xcs_processor::operate::cli::{self, DeadCommand, ResyncArgs};
+use xcs_processor::setup::cli::{self as setup, CheckArgs, ConnectArgs, TestTransactionArgs};
 use xcs_processor::startup::Processor;
 
 /// Books the events the ingress published in Xero; and the operators' tools for the events
@@ -19,6 +20,9 @@ use xcs_processor::startup::Processor;
   xcs-processor --config F dead show EVENT_ID              one dead letter in full
   xcs-processor --config F dead replay --reason unmapped_tax --dry-run
   xcs-processor --config F resync --shop acme --from 2026-11-01 --to 2026-11-20
+  xcs-processor --config F connect --listen 127.0.0.1:8081   connect Xero organisations (OAuth)
+  xcs-processor --config F check --ingress-config I          prove the whole setup
+  xcs-processor --config F test-transaction --shop acme --void
 
 Each subcommand has its own --help. The README's \"When an event fails\" says what each
 dead-letter reason means and what to do about it."
@@ -54,6 +58,27 @@ enum Command {
   xcs-processor resync --shop acme --from 2026-11-01 --to 2026-11-20 --kind refund --dry-run
   xcs-processor resync --shop acme --from 2026-11-01 --to 2026-11-20 --kind refund")]
     Resync(ResyncArgs),
+    /// Connect Xero organisations (OAuth2 authorization code): serves /xero/connect, which
+    /// sends a browser to Xero's consent page, and the callback that stores the tokens.
+    ///
+    /// Needs [xero] auth = "oauth" and redirect_uri, and XCS_ADMIN_TOKEN. A Custom Connection
+    /// needs no connecting: run `check`.
+    #[command(after_help = "Example:
+  XCS_ADMIN_TOKEN=$(openssl rand -hex 32) xcs-processor connect --listen 127.0.0.1:8081")]
+    Connect(ConnectArgs),
+    /// Prove the setup: Xero connection and tenants, every shop's mapping against the live
+    /// chart of accounts and tax rates, webhook secrets, RabbitMQ topology. Exits 1 on any
+    /// failure.
+    #[command(after_help = "Example:
+  xcs-processor check --ingress-config /etc/xcs/ingress.toml")]
+    Check(CheckArgs),
+    /// Push one sample order for a shop through the live path, wait for a running processor
+    /// to book it, and print the Xero invoice; --void voids it afterwards.
+    #[command(after_help = "Examples:
+  xcs-processor test-transaction --shop acme                      via RabbitMQ
+  xcs-processor test-transaction --shop acme --ingress https://hooks.example.com \\
+      --ingress-config /etc/xcs/ingress.toml --void                signed, via the ingress")]
+    TestTransaction(TestTransactionArgs),
 }
 
 #[tokio::main]
@@ -72,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Dead(command) => cli::dead(&config, command).await?,
         Command::Resync(args) => cli::resync(&config, args).await?,
+        Command::Connect(args) => setup::connect(config, args).await?,
+        Command::Check(args) => setup::check(&config, args).await?,
+        Command::TestTransaction(args) => setup::test_transaction(&config, args).await?,
     }
     Ok(())
 }

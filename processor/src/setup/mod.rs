@@ -7,6 +7,7 @@
 //! reason, and what to do next.
 
 pub mod check;
+pub mod cli;
 pub mod connect;
 pub mod test_transaction;
 
