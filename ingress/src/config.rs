@@ -48,6 +48,15 @@ pub struct ServerConfig {
     /// Standard Webhooks (Etsy, BigCommerce) replay window, either side of now, in seconds.
     #[serde(default = "defaults::timestamp_tolerance_secs")]
     pub timestamp_tolerance_secs: u64,
+    /// How long a client may take to send the request line and headers, in milliseconds;
+    /// slower ones get 408 and the connection is closed (actix-web's `client_request_timeout`).
+    #[serde(default = "defaults::header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send the whole body, in milliseconds; slower ones get 408
+    /// and nothing is published. Platforms send their small bodies at once; a client dribbling
+    /// bytes is holding a connection.
+    #[serde(default = "defaults::body_timeout_ms")]
+    pub body_timeout_ms: u64,
     /// HTTP worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
@@ -58,6 +67,14 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn confirm_timeout(&self) -> Duration {
         Duration::from_millis(self.confirm_timeout_ms)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 }
 
@@ -458,6 +475,16 @@ fn validate_server(server: &ServerConfig) -> Result<(), ConfigError> {
             "server.body_limit_bytes below 1024 would reject real webhooks".into(),
         ));
     }
+    for (field, value) in [
+        ("header_timeout_ms", server.header_timeout_ms),
+        ("body_timeout_ms", server.body_timeout_ms),
+    ] {
+        if !(100..=60_000).contains(&value) {
+            return Err(ConfigError::Invalid(format!(
+                "server.{field} must be 100..=60000 (milliseconds)"
+            )));
+        }
+    }
     if !(100..=4_500).contains(&server.confirm_timeout_ms) {
         return Err(ConfigError::Invalid(
             "server.confirm_timeout_ms must be 100..=4500: Shopify drops a delivery after 5 s"
@@ -492,6 +519,12 @@ mod defaults {
     }
     pub fn confirm_timeout_ms() -> u64 {
         3_000
+    }
+    pub fn header_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn body_timeout_ms() -> u64 {
+        10_000
     }
     pub fn retry_after_secs() -> u32 {
         10
@@ -544,7 +577,18 @@ mod tests {
     fn a_minimal_config_gets_defaults() {
         let config = Config::from_toml(MINIMAL, no_env).unwrap();
         assert_eq!(config.server.body_limit_bytes, 1024 * 1024);
+        assert_eq!(config.server.header_timeout(), Duration::from_secs(5));
+        assert_eq!(config.server.body_timeout(), Duration::from_secs(10));
         assert_eq!(config.shops["acme"].platform, Platform::Shopify);
+    }
+
+    #[test]
+    fn client_timeouts_are_bounded() {
+        for bad in ["header_timeout_ms = 0", "body_timeout_ms = 600000"] {
+            let text = format!("[server]\n{bad}\n{MINIMAL}");
+            let err = Config::from_toml(&text, no_env).unwrap_err().to_string();
+            assert!(err.contains("100..=60000"), "{err}");
+        }
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl Application {
             n => n,
         };
         let shutdown_timeout = config.server.shutdown_timeout_secs;
+        let header_timeout = config.server.header_timeout();
         let state = web::Data::new(AppState {
             config,
             keys,
@@ -68,6 +69,13 @@ impl Application {
                 .configure(routes::health::configure)
         })
         .workers(workers)
+        // A client gets this long for the request head (then 408 and the connection closed);
+        // the body has `server.body_timeout_ms` in the handler. Idle keep-alive connections
+        // close after 5 s, and a closing client gets 1 s to finish (actix-web's defaults, made
+        // explicit).
+        .client_request_timeout(header_timeout)
+        .keep_alive(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
         .shutdown_timeout(shutdown_timeout)
         .disable_signals()
         .listen(listener)?

@@ -29,6 +29,23 @@ impl From<Normalised> for Work {
     }
 }
 
+/// The plausibility checks of [`normalise::checks`] on every document of the work.
+fn check(work: &Work, today: time::Date) -> Result<(), ProcessError> {
+    match work {
+        Work::Order(order) => normalise::check_order(order, today)?,
+        Work::Refunds { order, refunds } => {
+            if let Some(order) = order {
+                normalise::check_order(order, today)?;
+            }
+            for refund in refunds {
+                normalise::check_refund(refund, today)?;
+            }
+        }
+        Work::Stock(_) | Work::Cancel { .. } | Work::Nothing(_) => {}
+    }
+    Ok(())
+}
+
 fn json(body: &[u8], what: &str) -> Result<Value, ProcessError> {
     serde_json::from_slice(body)
         .map_err(|err| ProcessError::Unparseable(format!("{what} is not JSON: {err}")))
@@ -95,6 +112,7 @@ impl Dispatcher {
         ledger: &Ledger,
     ) -> Result<Work, ProcessError> {
         let work = self.normalised_work(envelope, shop, body, ledger).await?;
+        check(&work, time::OffsetDateTime::now_utc().date())?;
         // An order cancelled before it was booked has nothing to book. One cancelled after is
         // left as booked (voiding is an operator's decision while payments or refunds exist).
         if let Work::Order(order) = &work

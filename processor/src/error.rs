@@ -15,6 +15,13 @@ pub enum ProcessError {
     UnknownShop(String),
     #[error("the payload cannot be read: {0}; fix the normaliser or the platform data and replay")]
     Unparseable(String),
+    /// The payload reads, but what it says cannot be a real sale or refund (a negative
+    /// quantity, a date decades away): booking it would be a wrong booking.
+    #[error(
+        "the payload is not plausible: {0}; check the order on the platform, then discard or \
+         fix and replay"
+    )]
+    Implausible(String),
     #[error("{0}; fix the shop's mapping and replay")]
     Mapping(#[from] MappingError),
     #[error("Xero rejected {document}: {}; fix the data or the mapping and replay", messages.join("; "))]
@@ -56,6 +63,7 @@ impl ProcessError {
             ProcessError::Envelope(_)
             | ProcessError::UnknownShop(_)
             | ProcessError::Unparseable(_)
+            | ProcessError::Implausible(_)
             | ProcessError::PlatformCredentials(_)
             | ProcessError::NoPlatformApi(_)
             | ProcessError::Mapping(_)
@@ -69,6 +77,7 @@ impl ProcessError {
             ProcessError::Envelope(_) => "bad_envelope",
             ProcessError::UnknownShop(_) => "unknown_shop",
             ProcessError::Unparseable(_) => "unparseable_payload",
+            ProcessError::Implausible(_) => "implausible_payload",
             ProcessError::Mapping(MappingError::UnmappedTax { .. }) => "unmapped_tax",
             ProcessError::Mapping(_) => "totals_mismatch",
             ProcessError::Rejected { .. } => "xero_validation",
@@ -96,6 +105,9 @@ impl From<LedgerError> for ProcessError {
 
 impl From<NormaliseError> for ProcessError {
     fn from(err: NormaliseError) -> Self {
-        ProcessError::Unparseable(err.to_string())
+        match err {
+            NormaliseError::Implausible { .. } => ProcessError::Implausible(err.to_string()),
+            _ => ProcessError::Unparseable(err.to_string()),
+        }
     }
 }

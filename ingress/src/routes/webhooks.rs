@@ -17,10 +17,6 @@ use crate::error::IngressError;
 use crate::startup::AppState;
 use crate::verify::{Verifier, VerifyError, ebay, header};
 
-/// How long a client may take to send its body. Platforms send small bodies at once; a client
-/// dribbling bytes is holding a worker.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/webhooks/{platform}/{shop}")
@@ -140,7 +136,14 @@ async fn handle(
 ) -> Result<(&'static str, HttpResponse), IngressError> {
     let (platform, shop) = find_shop(state, platform_name, shop_name)?;
     let received_at = time::OffsetDateTime::now_utc();
-    let body = read_body(request, payload, state.config.server.body_limit_bytes).await?;
+    let server = &state.config.server;
+    let body = read_body(
+        request,
+        payload,
+        server.body_limit_bytes,
+        server.body_timeout(),
+    )
+    .await?;
 
     if platform == Platform::WooCommerce && is_woocommerce_ping(&body) {
         return Ok(("handshake", HttpResponse::Ok().finish()));
@@ -218,11 +221,13 @@ async fn handle(
     Ok(("published", HttpResponse::Ok().json(body)))
 }
 
-/// Reads the whole body, refusing it as soon as it passes the limit.
+/// Reads the whole body, refusing it as soon as it passes the limit or takes longer than
+/// `timeout` to arrive.
 async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, IngressError> {
     let declared =
         header(request.headers(), "content-length").and_then(|v| v.parse::<usize>().ok());
@@ -242,9 +247,15 @@ async fn read_body(
         }
         Ok(body.freeze())
     };
-    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+    tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| IngressError::BodyTimeout)?
+}
+
+/// Whether a body is WooCommerce's ping and whether it is Adobe's validation request.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn pre_verification(body: &[u8]) -> (bool, bool) {
+    (is_woocommerce_ping(body), is_adobe_validation_request(body))
 }
 
 /// WooCommerce's unsigned `webhook_id=<n>` form post, sent when a webhook is saved.

@@ -78,6 +78,10 @@ pub fn parse_public_key(pem: &str) -> Result<VerifyingKey, String> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
+    // Base64 is ASCII; anything else would also split a character when re-wrapped by bytes.
+    if !body.is_ascii() {
+        return Err("eBay public key is not a PEM PUBLIC KEY (non-ASCII in its body)".to_owned());
+    }
     let wrapped: Vec<&str> = body
         .as_bytes()
         .chunks(64)
@@ -113,4 +117,25 @@ pub fn challenge_response(
     hasher.update(verification_token.as_bytes());
     hasher.update(endpoint.as_bytes());
     hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzzing finding (verify_ebay): a key whose body held a multi-byte character was
+    /// re-wrapped at 64 bytes through the middle of it, and `from_utf8(..).expect("base64 is
+    /// ASCII")` panicked, in the request that fetched the key.
+    #[test]
+    fn a_key_with_non_ascii_in_its_body_is_refused_not_a_panic() {
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----");
+        pem.push_str(&"A".repeat(63));
+        pem.push('é');
+        pem.push_str("-----END PUBLIC KEY-----");
+        let err = parse_public_key(&pem).unwrap_err();
+        assert!(err.contains("non-ASCII"), "{err}");
+        let crash =
+            "-----BEGIN PUBLIC KEY-----MFkwEwYHKoZIBLIC KEY-----MFkwEwYHKoZIzj0CAQYIKoZNI\0\0\0\0";
+        assert!(parse_public_key(crash).is_err());
+    }
 }

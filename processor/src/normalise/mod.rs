@@ -41,6 +41,7 @@
 //! exactly what is missing or unparseable.
 
 pub mod bigcommerce;
+pub mod checks;
 pub mod ebay;
 pub mod etsy;
 pub mod magento;
@@ -57,6 +58,8 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use xcs_shared::Platform;
 use xcs_shared::domain::{Currency, Line, LineKind, Order, TaxMode};
+
+pub use checks::{check_order, check_refund};
 
 #[cfg(doc)]
 use xcs_shared::domain::{PaymentMethod, Refund};
@@ -126,6 +129,14 @@ pub enum NormaliseError {
         document: String,
         message: String,
     },
+    /// A document that reads fine but cannot be a real sale or refund (a negative quantity, a
+    /// date decades away); see [`checks`].
+    #[error("{platform} {document}: {message}")]
+    Implausible {
+        platform: Platform,
+        document: String,
+        message: String,
+    },
 }
 
 impl NormaliseError {
@@ -140,7 +151,8 @@ impl NormaliseError {
             | NormaliseError::Missing { platform, .. }
             | NormaliseError::Invalid { platform, .. }
             | NormaliseError::Currency { platform, .. }
-            | NormaliseError::Inconsistent { platform, .. } => *platform,
+            | NormaliseError::Inconsistent { platform, .. }
+            | NormaliseError::Implausible { platform, .. } => *platform,
         }
     }
 }
@@ -356,14 +368,22 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// A money or quantity value, from a JSON string or number, exactly.
+    /// A money or quantity value, from a JSON string or number, exactly. At most
+    /// [`checks::MAX_AMOUNT`] in magnitude with [`checks::MAX_SCALE`] decimals, so that no
+    /// arithmetic on it can overflow.
     pub(crate) fn decimal(&self) -> Result<Decimal, NormaliseError> {
         let parsed = match self.value {
             Value::String(text) => parse_decimal(text),
             Value::Number(number) => parse_decimal(&number.to_string()),
             _ => None,
         };
-        parsed.ok_or_else(|| self.invalid("a decimal amount"))
+        let parsed = parsed.ok_or_else(|| self.invalid("a decimal amount"))?;
+        if parsed.abs() > checks::MAX_AMOUNT || parsed.normalize().scale() > checks::MAX_SCALE {
+            return Err(
+                self.invalid("a decimal amount of at most 10^12 with at most 10 decimal places")
+            );
+        }
+        Ok(parsed)
     }
 
     pub(crate) fn dec(&self, key: &str) -> Result<Decimal, NormaliseError> {
@@ -444,12 +464,15 @@ impl<'a> Node<'a> {
             .value
             .as_str()
             .ok_or_else(|| self.invalid("a currency code"))?;
-        Currency::try_from(code.to_owned()).map_err(|_| NormaliseError::Currency {
-            platform: self.ctx.platform,
-            document: self.ctx.document.clone(),
-            field: self.path.clone(),
-            value: code.to_owned(),
-        })
+        Currency::try_from(code.to_owned())
+            .ok()
+            .filter(|currency| is_iso_4217(currency.as_str()))
+            .ok_or_else(|| NormaliseError::Currency {
+                platform: self.ctx.platform,
+                document: self.ctx.document.clone(),
+                field: self.path.clone(),
+                value: code.to_owned(),
+            })
     }
 
     pub(crate) fn currency_at(&self, key: &str) -> Result<Currency, NormaliseError> {
@@ -543,6 +566,30 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
     } else {
         None
     }
+}
+
+/// ISO 4217's active currency codes (amendment 179, 2025), and those withdrawn since 2021
+/// (a replayed older order may carry one). Not the funds, precious metals and testing codes
+/// (`XAU`, `XDR`, `XTS`, `XXX`, ...): nothing is sold in them.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP",
+    "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF",
+    "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK",
+    "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK",
+    "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU",
+    "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR",
+    "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR",
+    "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC",
+    "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX",
+    "USD", "UYU", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF",
+    "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
+/// Whether `code` (upper case) is a currency a sale can be in; see [`ISO_4217`].
+pub fn is_iso_4217(code: &str) -> bool {
+    ISO_4217.binary_search(&code).is_ok()
 }
 
 const NAIVE_T: &[BorrowedFormatItem<'static>] =
@@ -720,7 +767,7 @@ mod tests {
     #[test]
     fn decimals_are_read_exactly_from_strings_and_numbers() {
         let value: Value = serde_json::from_str(
-            r#"{"s":"199.00","n":189.0,"i":3,"neg":"-10.00","sci":1.5e2,"tiny":0.1,"big":12345678901234567.89}"#,
+            r#"{"s":"199.00","n":189.0,"i":3,"neg":"-10.00","sci":1.5e2,"tiny":0.1,"big":12345678901.2345678}"#,
         )
         .unwrap();
         let ctx = Ctx::new(Platform::Shopify, "order 1");
@@ -733,8 +780,8 @@ mod tests {
         assert_eq!(root.dec("tiny").unwrap(), d("0.1"));
         assert_eq!(
             root.dec("big").unwrap(),
-            d("12345678901234567.89"),
-            "no f64 on the way: 17 significant digits survive"
+            d("12345678901.2345678"),
+            "no f64 on the way: 18 significant digits survive"
         );
     }
 

@@ -1,0 +1,30 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`, compiled only with the `fuzzing`
+//! feature. They reach code the public API guards: [`classify`](crate::classify::classify)
+//! needs a [`VerifiedWebhook`], which only verification can make in a normal build, and the
+//! route's pre-verification body checks are private.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::web::Bytes;
+use xcs_shared::Platform;
+
+use crate::classify::{Classified, Unclassifiable};
+use crate::verify::VerifiedWebhook;
+
+/// Classifies `body` as if its signature had checked out.
+///
+/// # Errors
+/// [`Unclassifiable`].
+pub fn classify(
+    platform: Platform,
+    shop: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Classified, Unclassifiable> {
+    crate::classify::classify(platform, shop, headers, &VerifiedWebhook::new(body))
+}
+
+/// The checks the webhook route makes on a body before verification (WooCommerce's ping,
+/// Adobe's asynchronous validation request).
+pub fn pre_verification(body: &[u8]) -> (bool, bool) {
+    crate::routes::webhooks::pre_verification(body)
+}
