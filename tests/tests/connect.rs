@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use secrecy::SecretString;
 use xcs_processor::config::Config;
+use xcs_processor::setup::check::{self, CheckOptions};
 use xcs_processor::setup::connect::AdminServer;
 use xcs_shared::EventKind;
 use xcs_tests::broker::TestBroker;
@@ -166,10 +167,36 @@ impl Setup {
 #[tokio::test]
 async fn the_whole_flow_stores_the_tokens_and_the_processor_books_with_them() {
     let setup = setup().await;
+    let config = Config::from_toml(&setup.config, |_| None).unwrap();
+    // Before connecting, `check` says what to do.
+    let report = check::run(&config, &CheckOptions::default()).await;
+    let line = report
+        .failures()
+        .find(|l| l.subject == "Xero")
+        .unwrap_or_else(|| panic!("{}", report.render_text()));
+    assert!(
+        line.detail.contains("no organisation has been connected"),
+        "{line:?}"
+    );
+    assert!(
+        line.next.as_deref().unwrap().contains("/xero/connect"),
+        "{line:?}"
+    );
+
     let (callback, cookie) = setup.consent("").await;
     let (status, page) = setup.get_with_cookie(&callback, &cookie).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Xero is connected"), "{page}");
+    // After, the connection and both shops' mappings check out with the stored tokens.
+    let report = check::run(&config, &CheckOptions::default()).await;
+    assert!(report.passed(), "{}", report.render_text());
+    assert!(
+        report
+            .render_text()
+            .contains("OAuth tokens stored; 2 organisations connected"),
+        "{}",
+        report.render_text()
+    );
     assert!(page.contains("Demo Company (NZ)"), "{page}");
     assert!(page.contains("Demo Company (AU)"), "{page}");
     assert!(page.contains("nz-shopify, nz-woo"), "{page}");
