@@ -78,8 +78,12 @@ impl ShardClaims {
         let count: i64 = self
             .client
             .query_one(
+                // pg_locks lists every database's locks, but advisory locks are per
+                // database: a deployment in another database with the same schema name must
+                // not count, or both would claim too few shards and leave some unconsumed.
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-                 AND objsubid = 2 AND classid::bigint = $1",
+                 AND objsubid = 2 AND classid::bigint = $1 \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[&i64::from(self.member_class)],
             )
             .await?
