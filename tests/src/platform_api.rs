@@ -7,6 +7,7 @@
 //! | Etsy | `Authorization: Bearer` and `x-api-key` | `/v3/application/shops/{shop}/receipts/{receipt}` |
 //! | eBay | `Authorization: Bearer` | `/sell/fulfillment/v1/order/{orderId}` |
 //! | WooCommerce | HTTP basic, consumer key and secret | `/wp-json/wc/v3/orders/{id}/refunds` |
+//! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]) |
 //!
 //! One server per platform, on 127.0.0.1:0. A test registers JSON documents by path
 //! ([`FakePlatformApi::put`], relative to [`FakePlatformApi::base_url`]); every `GET` is
@@ -42,6 +43,17 @@ pub mod credentials {
     /// WooCommerce: REST API consumer key and secret.
     pub const WOOCOMMERCE_KEY: &str = "ck_4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6";
     pub const WOOCOMMERCE_SECRET: &str = "cs_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b";
+    /// Shopify: a custom app's Admin API access token (`X-Shopify-Access-Token`).
+    pub const SHOPIFY_ACCESS_TOKEN: &str = "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";
+}
+
+/// Where Shopify lists order `order_id`'s transactions, at the Admin API version the processor
+/// asks for by default.
+pub fn shopify_transactions_path(order_id: u64) -> String {
+    format!(
+        "/admin/api/{}/orders/{order_id}/transactions.json",
+        xcs_processor::hydrate::SHOPIFY_API_VERSION
+    )
 }
 
 /// Reads `tests/fixtures/platform_api/{path}` as JSON.
@@ -84,12 +96,15 @@ pub struct FakePlatformApi {
 }
 
 impl FakePlatformApi {
-    /// Starts a fake of `platform`'s API (BigCommerce, Etsy, eBay or WooCommerce).
+    /// Starts a fake of `platform`'s API (BigCommerce, Etsy, eBay, WooCommerce, or Shopify's
+    /// Admin API for order transactions).
     pub async fn start(platform: Platform) -> Self {
         let prefix = match platform {
             Platform::BigCommerce => format!("/stores/{}", credentials::BIGCOMMERCE_STORE_HASH),
-            Platform::Etsy | Platform::Ebay | Platform::WooCommerce => String::new(),
-            Platform::Shopify | Platform::Magento => {
+            Platform::Etsy | Platform::Ebay | Platform::WooCommerce | Platform::Shopify => {
+                String::new()
+            }
+            Platform::Magento => {
                 panic!("the processor fetches nothing from {platform}: its webhooks are whole")
             }
         };
@@ -187,7 +202,8 @@ pub fn good_credentials(platform: Platform) -> (&'static str, &'static str) {
         Platform::Etsy => (ETSY_TOKEN, ETSY_API_KEY),
         Platform::Ebay => (EBAY_TOKEN, ""),
         Platform::WooCommerce => (WOOCOMMERCE_KEY, WOOCOMMERCE_SECRET),
-        Platform::Shopify | Platform::Magento => ("", ""),
+        Platform::Shopify => (SHOPIFY_ACCESS_TOKEN, ""),
+        Platform::Magento => ("", ""),
     }
 }
 
@@ -216,7 +232,10 @@ impl State {
                     .encode(format!("{WOOCOMMERCE_KEY}:{WOOCOMMERCE_SECRET}"));
                 header(request, "authorization") == Some(&format!("Basic {basic}"))
             }
-            Platform::Shopify | Platform::Magento => false,
+            Platform::Shopify => {
+                header(request, "x-shopify-access-token") == Some(SHOPIFY_ACCESS_TOKEN)
+            }
+            Platform::Magento => false,
         }
     }
 
@@ -259,6 +278,10 @@ impl State {
                 "message": "Invalid ID.",
                 "data": {"status": 404},
             }),
+            (Platform::Shopify, 401) => json!({
+                "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)",
+            }),
+            (Platform::Shopify, 404) => json!({"errors": "Not Found"}),
             (_, 503) => json!({"error": "Service Unavailable", "status": 503}),
             (_, code) => json!({"status": code, "title": status.canonical_reason()}),
         }

@@ -21,15 +21,20 @@
 //!   discount; otherwise what `total_discounts` has beyond the lines' own is one
 //!   [`LineKind::Discount`] line. A draft order's `applied_discount` (per line, and for the
 //!   whole order) is read the same way.
-//! - **Payments:** the order webhook carries no transactions. When the processor embeds the
-//!   order's transactions (`GET /orders/{id}/transactions.json`) under `transactions`,
-//!   successful `sale`/`capture` transactions are the payments, and those through the
-//!   `gift_card` gateway are gift-card redemptions. Without them, a `paid` (or since refunded)
-//!   order is one payment of its total through its only gateway, and an order paid through a
-//!   gift card *and* another gateway gets no payment: the split is not in the payload, and an
-//!   unpaid invoice is a visible question where a wrong split would be a silent error. The
-//!   processor should embed the transactions whenever `payment_gateway_names` lists more than
-//!   one gateway.
+//! - **Payments:** the order webhook carries no transactions. When transactions are embedded
+//!   under `transactions`, successful `sale`/`capture` transactions are the payments, and
+//!   those through the `gift_card` gateway are gift-card redemptions; amounts come from
+//!   `amount_set` when there is one, else from `amount` in the `currency` the transaction
+//!   names (the REST transactions resource, which has no money bag), which must be the booked
+//!   one. Without them, a `paid` (or since refunded) order is one payment of its total through
+//!   its only gateway, and an order paid through a gift card *and* another gateway gets no
+//!   payment: the split is not in the payload, and an unpaid invoice is a visible question
+//!   where a wrong split would be a silent error. So whenever [`needs_transactions`] (money
+//!   taken, more than one gateway in `payment_gateway_names`, no `transactions`), the
+//!   processor (`crate::dispatch`) fetches them from the Admin REST API (`GET
+//!   /admin/api/{version}/orders/{id}/transactions.json` on the shop's `[shops.NAME.api]`, with
+//!   `X-Shopify-Access-Token`) and embeds them first. A shop without an `api` section gets
+//!   the unpaid invoice and a warning in the log naming the shop and what to configure.
 //! - **Refunds:** `refund_line_items[].subtotal` and `total_tax` are the refund's own
 //!   figures. `subtotal` is read as being on the order's tax basis (tax-inclusive under
 //!   `taxes_included`), like every other Shopify line amount (UNSURE in the notes: no primary
@@ -550,6 +555,33 @@ fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
     Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
 }
 
+/// Whether an order's payments can be told only from its transactions (see the module docs):
+/// it carries no `transactions`, money was taken (`financial_status` `paid`, `partially_paid`,
+/// `partially_refunded` or `refunded`), and `payment_gateway_names` lists more than one
+/// gateway, so the split between them is not in the payload. `order` is the order object (a
+/// REST answer's `{"order": …}` unwrapped).
+pub fn needs_transactions(order: &serde_json::Value) -> bool {
+    let embedded = order
+        .get("transactions")
+        .is_some_and(serde_json::Value::is_array);
+    let taken = matches!(
+        order
+            .get("financial_status")
+            .and_then(serde_json::Value::as_str),
+        Some("paid" | "partially_paid" | "partially_refunded" | "refunded")
+    );
+    let gateways = order
+        .get("payment_gateway_names")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, |names| {
+            names
+                .iter()
+                .filter(|name| name.as_str().is_some_and(|n| !n.is_empty()))
+                .count()
+        });
+    !embedded && taken && gateways > 1
+}
+
 /// The order's payments: its embedded transactions when present, else what `financial_status`
 /// and the gateway names say (see the module docs).
 fn payments(
@@ -568,7 +600,13 @@ fn payments(
                 continue;
             }
             payments.push(transaction_payment(&tx, money.currency, |n, k| {
-                money.required(n, k)
+                // The REST transactions resource has no money bag: `amount` is in the
+                // presentment currency its `currency` names (checked by `transaction_payment`).
+                if n.get(&format!("{k}_set")).is_none() && n.get("currency").is_some() {
+                    n.dec(k)
+                } else {
+                    money.required(n, k)
+                }
             })?);
         }
         return Ok(payments);
@@ -902,6 +940,76 @@ mod tests {
         assert_eq!(payments.len(), 1);
         assert_eq!(payments[0].method, PaymentMethod::GiftCard);
         assert_eq!(payments[0].amount, d("176.50"));
+    }
+
+    #[test]
+    fn only_a_split_payment_without_transactions_needs_them_fetched() {
+        // The EUR order: paid with a gift card and a card, then partially refunded.
+        let eur = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut order: serde_json::Value =
+                serde_json::from_slice(&fixture("shopify/order_eur_tax_inclusive.json")).unwrap();
+            edit(&mut order);
+            needs_transactions(&order)
+        };
+        let strip = |o: &mut serde_json::Value| {
+            o.as_object_mut().unwrap().remove("transactions");
+        };
+        assert!(!eur(&|_| {}), "embedded already");
+        assert!(eur(&strip));
+        for status in ["paid", "partially_paid", "refunded"] {
+            assert!(
+                eur(&|o| {
+                    strip(o);
+                    o["financial_status"] = json!(status);
+                }),
+                "{status}"
+            );
+        }
+        assert!(!eur(&|o| {
+            strip(o);
+            o["financial_status"] = json!("pending");
+        }));
+        assert!(!eur(&|o| {
+            strip(o);
+            o["payment_gateway_names"] = json!(["shopify_payments"]);
+        }));
+        let usd: serde_json::Value =
+            serde_json::from_slice(&fixture("shopify/order_usd_paid.json")).unwrap();
+        assert!(!needs_transactions(&usd), "one gateway: paid through it");
+    }
+
+    #[test]
+    fn fetched_rest_transactions_pay_a_presented_order_in_the_currency_they_name() {
+        // `GET /orders/{id}/transactions.json` has `amount` in the presentment currency and
+        // `currency`, but no `amount_set`.
+        let body = edited("shopify/order_eur_tax_inclusive.json", |o| {
+            for tx in o["transactions"].as_array_mut().unwrap() {
+                tx.as_object_mut().unwrap().remove("amount_set");
+            }
+        });
+        let amounts: Vec<_> = order(&body)
+            .unwrap()
+            .payments
+            .into_iter()
+            .map(|p| (p.method, p.amount))
+            .collect();
+        assert_eq!(
+            amounts,
+            vec![
+                (PaymentMethod::GiftCard, d("30.00")),
+                (gateway("shopify_payments"), d("146.50"))
+            ]
+        );
+
+        // Asked in the shop currency (`in_shop_currency=true`): refused, not booked as EUR.
+        let body = edited("shopify/order_eur_tax_inclusive.json", |o| {
+            for tx in o["transactions"].as_array_mut().unwrap() {
+                tx.as_object_mut().unwrap().remove("amount_set");
+                tx["currency"] = json!("USD");
+            }
+        });
+        let err = order(&body).unwrap_err();
+        assert!(matches!(err, NormaliseError::Inconsistent { .. }), "{err}");
     }
 
     #[test]
