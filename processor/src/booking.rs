@@ -1095,7 +1095,7 @@ impl Booker {
     }
 
     /// The contact to raise documents against, created in Xero on first use.
-    async fn contact(
+    pub(crate) async fn contact(
         &self,
         tenant: &str,
         attempt: u32,

@@ -121,6 +121,14 @@ pub struct ProcessingConfig {
     /// stay unacknowledged, so allow for a few seconds of a shard's traffic.
     #[serde(default = "defaults::prefetch")]
     pub prefetch: u16,
+    /// How often each processor looks for summary periods to close (shops in
+    /// `mode = "summary"`), in milliseconds; 0 turns the background closer off (tests close
+    /// on demand).
+    #[serde(default = "defaults::summary_close_every_ms")]
+    pub summary_close_every_ms: u64,
+    /// How long after a summary period ends it stays open for late events, in seconds.
+    #[serde(default = "defaults::summary_grace_secs")]
+    pub summary_grace_secs: u64,
 }
 
 impl Default for ProcessingConfig {
@@ -136,6 +144,10 @@ impl ProcessingConfig {
 
     pub fn payment_linger(&self) -> Duration {
         Duration::from_millis(self.payment_linger_ms)
+    }
+
+    pub fn summary_grace(&self) -> Duration {
+        Duration::from_secs(self.summary_grace_secs)
     }
 }
 
@@ -155,6 +167,67 @@ pub struct ShopConfig {
     /// WooCommerce refunds).
     #[serde(default)]
     pub api: Option<PlatformApi>,
+    /// `realtime`: a document per order and refund. `summary`: one invoice (and one credit
+    /// note) per shop, currency and period; see `crate::summary`.
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// The length of a summary period.
+    #[serde(default)]
+    pub summary_period: SummaryPeriod,
+    /// The shop's time zone, in which summary periods start and end: a fixed UTC offset
+    /// (`"+13:00"`, `"-05:00"`, `"UTC"`). Fixed: a zone with daylight saving needs its offset
+    /// changed twice a year (IANA names would need a time-zone database dependency).
+    #[serde(default = "defaults::timezone")]
+    pub timezone: String,
+}
+
+/// How a shop's sales reach Xero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    #[default]
+    Realtime,
+    Summary,
+}
+
+/// The length of a summary period, in the shop's time zone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryPeriod {
+    Hourly,
+    #[default]
+    Daily,
+    /// ISO weeks, Monday to Sunday.
+    Weekly,
+}
+
+impl ShopConfig {
+    /// The shop's fixed UTC offset (validated at start).
+    pub fn utc_offset(&self) -> time::UtcOffset {
+        parse_offset(&self.timezone).unwrap_or(time::UtcOffset::UTC)
+    }
+}
+
+/// `"+13:00"`, `"-0530"`, `"+5"`, `"UTC"`, `"Z"`.
+pub fn parse_offset(text: &str) -> Option<time::UtcOffset> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        return Some(time::UtcOffset::UTC);
+    }
+    let sign: i8 = match text.chars().next()? {
+        '+' => 1,
+        '-' => -1,
+        _ => return None,
+    };
+    let rest = &text[1..];
+    let (hours, minutes) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let hours: i8 = hours.parse().ok().filter(|h| (0..=14).contains(h))?;
+    let minutes: i8 = minutes.parse().ok().filter(|m| (0..60).contains(m))?;
+    time::UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
 }
 
 /// Which Xero contact documents are raised against.
@@ -280,6 +353,13 @@ impl Config {
                      prefix so invoice numbers cannot collide"
                 ));
             }
+            if parse_offset(&shop.timezone).is_none() {
+                return invalid(format!(
+                    "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
+                     \"-05:00\" or \"UTC\"",
+                    shop.timezone
+                ));
+            }
             let key = (shop.tenant.as_str(), shop.mapping.document_prefix.as_str());
             if let Some(other) = prefixes.insert(key, name) {
                 return invalid(format!(
@@ -350,6 +430,15 @@ mod defaults {
     pub fn prefetch() -> u16 {
         500
     }
+    pub fn summary_close_every_ms() -> u64 {
+        30_000
+    }
+    pub fn summary_grace_secs() -> u64 {
+        300
+    }
+    pub fn timezone() -> String {
+        "UTC".into()
+    }
     pub fn sync() -> Vec<EventKind> {
         vec![EventKind::Order, EventKind::Refund, EventKind::Inventory]
     }
@@ -399,5 +488,50 @@ mod tests {
         use secrecy::ExposeSecret;
         let api = config.shops["acme-bc"].api.as_ref().unwrap();
         assert_eq!(api.token.expose_secret(), "from-env");
+    }
+
+    #[test]
+    fn summary_mode_settings_default_to_realtime_and_bad_ones_are_refused_at_start() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let config = Config::from_toml(example, |_| None).unwrap();
+        let shop = &config.shops["acme-bc"];
+        assert_eq!(shop.mode, SyncMode::Realtime);
+        assert_eq!(shop.summary_period, SummaryPeriod::Daily);
+        assert_eq!(shop.utc_offset(), time::UtcOffset::UTC);
+
+        let with = |settings: &str| {
+            example.replacen(
+                "[shops.acme-bc]\n",
+                &format!("[shops.acme-bc]\n{settings}\n"),
+                1,
+            )
+        };
+        let config = Config::from_toml(
+            &with("mode = \"summary\"\nsummary_period = \"hourly\"\ntimezone = \"+13:00\""),
+            |_| None,
+        )
+        .unwrap();
+        let shop = &config.shops["acme-bc"];
+        assert_eq!(shop.mode, SyncMode::Summary);
+        assert_eq!(shop.summary_period, SummaryPeriod::Hourly);
+        assert_eq!(
+            shop.utc_offset(),
+            time::UtcOffset::from_hms(13, 0, 0).unwrap()
+        );
+
+        let err = Config::from_toml(&with("summary_period = \"monthly\""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("monthly") && err.contains("daily"), "{err}");
+        let err = Config::from_toml(&with("timezone = \"Pacific/Auckland\""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("+13:00"), "{err}");
+        assert_eq!(
+            parse_offset("-0530"),
+            time::UtcOffset::from_hms(-5, -30, 0).ok()
+        );
+        assert_eq!(parse_offset("+5"), time::UtcOffset::from_hms(5, 0, 0).ok());
+        assert_eq!(parse_offset("+25:00"), None);
     }
 }

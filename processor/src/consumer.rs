@@ -354,6 +354,11 @@ async fn prepare(
     let work = dispatcher
         .work_for(&envelope, shop, &delivery.data, &booker.ledger)
         .await?;
+    // Summary mode (crate::summary): an order or refund is added to its period's summary and
+    // recorded as summarised; only the ack is left.
+    if crate::summary::summarise(shop, &envelope, &work, booker).await? {
+        return Ok(None);
+    }
     Ok(Some(Job {
         envelope,
         work,

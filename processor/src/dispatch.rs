@@ -85,8 +85,9 @@ impl Dispatcher {
         envelope: &Envelope,
         order_id: &str,
     ) -> Result<OrderContext, ProcessError> {
+        // Summary mode: the order is found in its period's summary (crate::summary).
         let invoice = ledger
-            .invoice_for_order(&envelope.shop, order_id)
+            .order_for_refund(&envelope.shop, order_id)
             .await?
             .ok_or_else(|| ProcessError::OrderNotBooked {
                 order: order_id.to_owned(),

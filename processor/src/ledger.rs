@@ -95,6 +95,40 @@ CREATE TABLE xcs_xero_connections (
     connected_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ",
+    // Summary mode (`crate::summary`): a shop's periods and what each order or refund adds.
+    r"
+CREATE TABLE xcs_summary_periods (
+    shop           TEXT NOT NULL,
+    currency       TEXT NOT NULL,
+    period_start   TIMESTAMPTZ NOT NULL,
+    period_end     TIMESTAMPTZ NOT NULL,
+    tenant         TEXT NOT NULL,
+    status         TEXT NOT NULL DEFAULT 'open',
+    attempts       INT NOT NULL DEFAULT 0,
+    invoice_number TEXT NOT NULL DEFAULT '',
+    detail         TEXT NOT NULL DEFAULT '',
+    closed_at      TIMESTAMPTZ,
+    PRIMARY KEY (shop, currency, period_start)
+);
+CREATE INDEX xcs_summary_periods_due ON xcs_summary_periods (status, period_end);
+CREATE TABLE xcs_summary_entries (
+    shop         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    business_key TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    number       TEXT NOT NULL,
+    tax_mode     TEXT NOT NULL,
+    total        NUMERIC NOT NULL,
+    lines        JSONB NOT NULL,
+    payments     JSONB NOT NULL,
+    event_id     TEXT NOT NULL,
+    detail       TEXT NOT NULL DEFAULT '',
+    updated_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, kind, business_key)
+);
+CREATE INDEX xcs_summary_entries_period ON xcs_summary_entries (shop, currency, period_start);
+",
 ];
 
 /// A ledger failure: the database is unreachable or refused a statement. Retrying later helps.
@@ -140,6 +174,8 @@ pub enum EventOutcome {
     Booked,
     /// Nothing to book: a kind the shop does not sync, a draft order, a stock change.
     Skipped,
+    /// Added to its period's summary (a shop in summary mode), booked when the period closes.
+    Summarised,
 }
 
 impl EventOutcome {
@@ -147,6 +183,7 @@ impl EventOutcome {
         match self {
             EventOutcome::Booked => "booked",
             EventOutcome::Skipped => "skipped",
+            EventOutcome::Summarised => "summarised",
         }
     }
 }
@@ -306,6 +343,39 @@ impl Ledger {
             )
             .await?;
         Ok(row.map(|r| document_row(&r)))
+    }
+
+    /// What a refund of a shop's order needs to know about the order: its booked invoice, or,
+    /// for a shop in summary mode, the order as summarised (then `xero_id` is empty and
+    /// `number` is the order's number: the order has no invoice of its own).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn order_for_refund(
+        &self,
+        shop: &str,
+        order_id: &str,
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        if let Some(invoice) = self.invoice_for_order(shop, order_id).await? {
+            return Ok(Some(invoice));
+        }
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT '', number, currency, total, number, tax_mode FROM xcs_summary_entries
+                 WHERE shop = $1 AND kind = 'order' AND business_key = $2",
+                &[&shop, &order_id],
+            )
+            .await?;
+        Ok(row.map(|r| document_row(&r)))
+    }
+
+    /// A connection from the pool, for modules with tables of their own (`crate::summary`).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, LedgerError> {
+        Ok(self.pool.get().await?)
     }
 
     /// Records a booked document.
@@ -739,7 +809,7 @@ fn document_row(row: &tokio_postgres::Row) -> DocumentRow {
     }
 }
 
-fn tax_mode_name(mode: TaxMode) -> &'static str {
+pub(crate) fn tax_mode_name(mode: TaxMode) -> &'static str {
     match mode {
         TaxMode::Exclusive => "exclusive",
         TaxMode::Inclusive => "inclusive",

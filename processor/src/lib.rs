@@ -13,6 +13,8 @@
 //!   APIs for thin webhooks.
 //! - [`xero`]: the Xero Accounting API's request and response types.
 //! - [`operate`]: the operators' tools: dead letters (list, show, replay, purge) and re-sync.
+//! - [`summary`]: summary mode: a shop's orders and refunds as one invoice and one credit note
+//!   per period, closed by one processor.
 //! - [`setup`]: connecting Xero organisations, checking the whole setup, and a test order.
 
 pub mod booking;
@@ -29,4 +31,5 @@ pub mod normalise;
 pub mod operate;
 pub mod setup;
 pub mod startup;
+pub mod summary;
 pub mod xero;

@@ -42,6 +42,12 @@ impl Processor {
         &self.booker.xero
     }
 
+    /// The summary-period closer (see [`crate::summary`]), for tests and operators to close
+    /// due periods on demand; `run_until_stopped` runs one in the background.
+    pub fn summary_closer(&self) -> crate::summary::Closer {
+        crate::summary::Closer::new(Arc::clone(&self.config), self.booker.clone())
+    }
+
     /// Consumes until `shutdown` completes; batches being booked finish first.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
@@ -49,12 +55,24 @@ impl Processor {
             Arc::clone(&self.config),
             self.booker.clone(),
             Arc::new(Dispatcher::default()),
-            stopped,
+            stopped.clone(),
         ));
+        let close_every = self.config.processing.summary_close_every_ms;
+        let closer =
+            (crate::summary::any_summary_shop(&self.config) && close_every > 0).then(|| {
+                tokio::spawn(crate::summary::run(
+                    self.summary_closer(),
+                    std::time::Duration::from_millis(close_every),
+                    stopped,
+                ))
+            });
         shutdown.await;
         tracing::info!("shutting down: finishing the batches in progress");
         stop.send_replace(true);
         let _ = consumer.await;
+        if let Some(closer) = closer {
+            let _ = closer.await;
+        }
         tracing::info!("stopped");
     }
 }

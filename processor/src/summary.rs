@@ -1,0 +1,1423 @@
+//! Summary mode (`mode = "summary"` on a shop): instead of a document per order, one invoice
+//! per shop, currency and period, as the leading e-commerce connectors post (A2X, Synder's
+//! daily summary, Amaka); see README "Summary mode".
+//!
+//! - Recording ([`summarise`], called from `consumer::prepare`): each order or refund is mapped
+//!   exactly as in real-time mode (accounts, tax types, rounding line, totals to the cent), and
+//!   its lines, summed per account and tax type, and its payments, summed per account, are
+//!   stored in `xcs_summary_entries` under the order's (or refund's) platform id: another event
+//!   for the same order (`orders/create`, then `orders/paid`) updates it while its period is
+//!   open, and a redelivered event is counted once. The event is recorded as `summarised` and
+//!   acknowledged; Xero is not called.
+//! - Periods (hourly, daily or ISO-weekly in the shop's fixed UTC offset) are rows of
+//!   `xcs_summary_periods`. An entry goes into the period of the moment the ingress received
+//!   its first event; if that period is already closed (a late event), into the period open
+//!   now, with the lateness in the event's detail.
+//! - Closing ([`Closer::close_due`], every `summary_close_every_ms` in each processor, and on
+//!   demand): a period that ended more than `summary_grace_secs` ago is locked (`FOR UPDATE
+//!   SKIP LOCKED`, held until it is closed, so one processor posts it and the others skip it;
+//!   a processor that dies releases it with its connection), then posted: the invoice
+//!   (`{prefix}S-{period}`, one line per account and tax type, tax given explicitly), one
+//!   payment per clearing account, the credit note of the period's refunds (`…-CR`) allocated
+//!   to the invoice while anything is due on it, one refund payment per account; each step is
+//!   recorded in the ledger first-come and adopted on "must be unique" or by payment reference,
+//!   so a closer that died half-way is finished by the next one without duplicates. Recording
+//!   into a period waits (`FOR SHARE`) while it is being closed, and then sees it closed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use tokio::sync::watch;
+use xcs_shared::Envelope;
+use xcs_shared::domain::{Order, Refund, TaxMode};
+
+use crate::booking::{Booker, Work, idempotency_key};
+use crate::config::{Config, ShopConfig, SummaryPeriod, SyncMode};
+use crate::error::ProcessError;
+use crate::ledger::{DocumentRow, EventOutcome, RecordedPayment, tax_mode_name};
+use crate::mapping::{self, round2};
+use crate::xero::client::element_errors;
+use crate::xero::types::{self, ContactRef, LineAmountTypes, LineItem, PaymentTarget};
+
+/// One period of a shop, `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+}
+
+/// The period `at` falls in, in the shop's offset.
+pub fn period_of(at: OffsetDateTime, length: SummaryPeriod, offset: UtcOffset) -> Period {
+    let local = at.to_offset(offset);
+    let midnight = local.replace_time(time::Time::MIDNIGHT);
+    let (start, span) = match length {
+        SummaryPeriod::Hourly => (
+            local.replace_time(time::Time::from_hms(local.hour(), 0, 0).expect("an hour")),
+            time::Duration::HOUR,
+        ),
+        SummaryPeriod::Daily => (midnight, time::Duration::DAY),
+        SummaryPeriod::Weekly => (
+            midnight - time::Duration::days(i64::from(local.weekday().number_days_from_monday())),
+            time::Duration::WEEK,
+        ),
+    };
+    Period {
+        start,
+        end: start + span,
+    }
+}
+
+/// The period's part of a document number: `20261120`, `20261120-14`, `2026W47`.
+pub fn period_label(start: OffsetDateTime, length: SummaryPeriod, offset: UtcOffset) -> String {
+    let local = start.to_offset(offset);
+    let date = local.date();
+    let day = format!(
+        "{:04}{:02}{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    );
+    match length {
+        SummaryPeriod::Daily => day,
+        SummaryPeriod::Hourly => format!("{day}-{:02}", local.hour()),
+        SummaryPeriod::Weekly => {
+            let (year, week, _) = date.to_iso_week_date();
+            format!("{year:04}W{week:02}")
+        }
+    }
+}
+
+/// The summary invoice's number; the credit note's is this with `-CR`. The currency is added
+/// when it is not the organisation's base currency, so each currency has its own invoice.
+pub fn summary_number(prefix: &str, label: &str, currency: &str, base_currency: &str) -> String {
+    if currency.eq_ignore_ascii_case(base_currency) {
+        format!("{prefix}S-{label}")
+    } else {
+        format!("{prefix}S-{label}-{currency}")
+    }
+}
+
+/// The net amount and tax of one account and tax type, on the exclusive basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryLine {
+    pub account: String,
+    pub tax_type: String,
+    pub net: Decimal,
+    pub tax: Decimal,
+}
+
+/// Money paid into (or, for refunds, out of) an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryPayment {
+    pub account: String,
+    pub amount: Decimal,
+}
+
+/// Xero lines as summary lines, summed per account and tax type: each line's amount as Xero
+/// will round it, less its tax when prices include tax, so that net + tax of every line adds
+/// up to the document's total exactly, whichever basis the document had.
+pub fn summary_lines(items: &[LineItem], mode: TaxMode) -> Vec<SummaryLine> {
+    let mut sums: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
+    for item in items {
+        let amount =
+            round2(item.quantity * item.unit_amount - item.discount_amount.unwrap_or_default());
+        let net = match mode {
+            TaxMode::Exclusive => amount,
+            TaxMode::Inclusive => amount - item.tax_amount,
+        };
+        let sum = sums
+            .entry((item.account_code.clone(), item.tax_type.clone()))
+            .or_default();
+        sum.0 += net;
+        sum.1 += item.tax_amount;
+    }
+    sums.into_iter()
+        .map(|((account, tax_type), (net, tax))| SummaryLine {
+            account,
+            tax_type,
+            net,
+            tax,
+        })
+        .collect()
+}
+
+fn sum_payments(payments: impl IntoIterator<Item = (String, Decimal)>) -> Vec<SummaryPayment> {
+    let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (account, amount) in payments {
+        *sums.entry(account).or_default() += amount;
+    }
+    sums.into_iter()
+        .filter(|(_, amount)| !amount.is_zero())
+        .map(|(account, amount)| SummaryPayment { account, amount })
+        .collect()
+}
+
+/// What one order or refund adds to its period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `order` or `refund`.
+    pub kind: &'static str,
+    /// The platform's order or refund id.
+    pub business_key: String,
+    pub currency: String,
+    /// The order's number, as people see it.
+    pub number: String,
+    pub tax_mode: TaxMode,
+    pub total: Decimal,
+    pub lines: Vec<SummaryLine>,
+    pub payments: Vec<SummaryPayment>,
+}
+
+fn no_contact() -> ContactRef {
+    ContactRef {
+        contact_id: String::new(),
+    }
+}
+
+/// An order's entry, mapped as its own invoice would be.
+///
+/// # Errors
+/// [`ProcessError::Mapping`] as in real-time mode.
+pub fn order_entry(shop: &ShopConfig, order: &Order) -> Result<Entry, ProcessError> {
+    let mapped = shop.mapping.invoice(order, no_contact())?;
+    Ok(Entry {
+        kind: "order",
+        business_key: order.order_id.clone(),
+        currency: order.currency.to_string(),
+        number: order.number.trim().to_owned(),
+        tax_mode: order.tax_mode,
+        total: mapped.total,
+        lines: summary_lines(&mapped.invoice.line_items, order.tax_mode),
+        payments: sum_payments(
+            shop.mapping
+                .order_payments(order, mapped.total)
+                .into_iter()
+                .map(|p| (p.account, p.amount)),
+        ),
+    })
+}
+
+/// A refund's entry, mapped as its own credit note would be.
+///
+/// # Errors
+/// [`ProcessError::Mapping`] as in real-time mode.
+pub fn refund_entry(shop: &ShopConfig, refund: &Refund) -> Result<Entry, ProcessError> {
+    let mapped = shop.mapping.credit_note(refund, no_contact())?;
+    Ok(Entry {
+        kind: "refund",
+        business_key: refund.refund_id.clone(),
+        currency: refund.currency.to_string(),
+        number: refund.order_number.trim().to_owned(),
+        tax_mode: refund.tax_mode,
+        total: mapped.total,
+        lines: summary_lines(&mapped.credit_note.line_items, refund.tax_mode),
+        payments: sum_payments(
+            shop.mapping
+                .refund_payments(refund, mapped.total)
+                .into_iter()
+                .map(|p| (p.account, p.amount)),
+        ),
+    })
+}
+
+/// The hook in `consumer::prepare`: for a shop in summary mode, records an order's or
+/// refund's entry in its period and the event as `summarised`, and returns `true` (the
+/// delivery needs only its ack). `false` for everything else, which is booked as usual
+/// (stock changes, nothing-to-book, the cancellation of an invoice booked before the shop
+/// switched to summary mode).
+///
+/// # Errors
+/// [`ProcessError`]: a mapping error (permanent), or the ledger (retryable).
+pub async fn summarise(
+    shop: &ShopConfig,
+    envelope: &Envelope,
+    work: &Work,
+    booker: &Booker,
+) -> Result<bool, ProcessError> {
+    if shop.mode != SyncMode::Summary {
+        return Ok(false);
+    }
+    let mut entries = Vec::new();
+    match work {
+        Work::Order(order) => entries.push(order_entry(shop, order)?),
+        Work::Refunds { order, refunds } => {
+            if let Some(order) = order.as_ref().filter(|o| !o.cancelled) {
+                entries.push(order_entry(shop, order)?);
+            }
+            for refund in refunds {
+                entries.push(refund_entry(shop, refund)?);
+            }
+        }
+        Work::Stock(_) | Work::Cancel { .. } | Work::Nothing(_) => return Ok(false),
+    }
+    let received = OffsetDateTime::parse(&envelope.received_at, &Rfc3339)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let detail = record_entries(
+        booker,
+        shop,
+        envelope,
+        received,
+        OffsetDateTime::now_utc(),
+        &entries,
+    )
+    .await?;
+    booker
+        .ledger
+        .record_event(envelope, EventOutcome::Summarised, &detail)
+        .await?;
+    Ok(true)
+}
+
+/// Stores `entries` in their periods, in one transaction; returns what was done, for the
+/// event's detail.
+async fn record_entries(
+    booker: &Booker,
+    shop: &ShopConfig,
+    envelope: &Envelope,
+    received: OffsetDateTime,
+    now: OffsetDateTime,
+    entries: &[Entry],
+) -> Result<String, ProcessError> {
+    let offset = shop.utc_offset();
+    let name = envelope.shop.as_str();
+    let mut client = booker.ledger.client().await?;
+    let tx = client.transaction().await.map_err(ledger_error)?;
+    let mut details = Vec::new();
+    for entry in entries {
+        let lines = serde_json::to_value(&entry.lines).expect("lines serialise");
+        let existing = tx
+            .query_opt(
+                "SELECT e.currency, e.period_start, e.payments FROM xcs_summary_entries e
+                 WHERE e.shop = $1 AND e.kind = $2 AND e.business_key = $3",
+                &[&name, &entry.kind, &entry.business_key],
+            )
+            .await
+            .map_err(ledger_error)?;
+        if let Some(row) = existing {
+            let currency: String = row.get(0);
+            let start: OffsetDateTime = row.get(1);
+            let label = period_label(start, shop.summary_period, offset);
+            let status: Option<String> = tx
+                .query_opt(
+                    "SELECT status FROM xcs_summary_periods
+                     WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
+                    &[&name, &currency, &start],
+                )
+                .await
+                .map_err(ledger_error)?
+                .map(|r| r.get(0));
+            if status.as_deref() != Some("open") {
+                details.push(format!(
+                    "{} {} is already in the closed summary of {label}; changes after a period \
+                     closes are not booked (correct the summary in Xero)",
+                    entry.kind, entry.number
+                ));
+                continue;
+            }
+            // Money received only grows: a stale event cannot take a payment back.
+            let before: Vec<SummaryPayment> =
+                serde_json::from_value(row.get::<_, Value>(2)).unwrap_or_default();
+            let mut payments: BTreeMap<String, Decimal> =
+                before.into_iter().map(|p| (p.account, p.amount)).collect();
+            for payment in &entry.payments {
+                let amount = payments.entry(payment.account.clone()).or_default();
+                *amount = (*amount).max(payment.amount);
+            }
+            let payments = serde_json::to_value(sum_payments(payments)).expect("serialise");
+            tx.execute(
+                "UPDATE xcs_summary_entries SET number = $4, tax_mode = $5, total = $6,
+                   lines = $7, payments = $8, event_id = $9, updated_at = now()
+                 WHERE shop = $1 AND kind = $2 AND business_key = $3",
+                &[
+                    &name,
+                    &entry.kind,
+                    &entry.business_key,
+                    &entry.number,
+                    &tax_mode_name(entry.tax_mode),
+                    &entry.total,
+                    &lines,
+                    &payments,
+                    &envelope.event_id,
+                ],
+            )
+            .await
+            .map_err(ledger_error)?;
+            details.push(format!(
+                "{} {} updated in the open summary of {label}",
+                entry.kind, entry.number
+            ));
+            continue;
+        }
+
+        let mut period = period_of(received, shop.summary_period, offset);
+        let first = period;
+        loop {
+            tx.execute(
+                "INSERT INTO xcs_summary_periods (shop, currency, period_start, period_end, tenant)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &name,
+                    &entry.currency,
+                    &period.start,
+                    &period.end,
+                    &envelope.tenant,
+                ],
+            )
+            .await
+            .map_err(ledger_error)?;
+            let status: String = tx
+                .query_one(
+                    "SELECT status FROM xcs_summary_periods
+                     WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
+                    &[&name, &entry.currency, &period.start],
+                )
+                .await
+                .map_err(ledger_error)?
+                .get(0);
+            if status == "open" {
+                break;
+            }
+            // Late: the period is closed; the one open now takes it.
+            period = period_of(now.max(period.end), shop.summary_period, offset);
+        }
+        let payments = serde_json::to_value(&entry.payments).expect("payments serialise");
+        let label = period_label(period.start, shop.summary_period, offset);
+        let detail = if period == first {
+            format!("{} {} summarised in {label}", entry.kind, entry.number)
+        } else {
+            format!(
+                "{} {} arrived after the summary of {} closed; summarised in {label}",
+                entry.kind,
+                entry.number,
+                period_label(first.start, shop.summary_period, offset)
+            )
+        };
+        tx.execute(
+            "INSERT INTO xcs_summary_entries (shop, kind, business_key, currency, period_start,
+               number, tax_mode, total, lines, payments, event_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[
+                &name,
+                &entry.kind,
+                &entry.business_key,
+                &entry.currency,
+                &period.start,
+                &entry.number,
+                &tax_mode_name(entry.tax_mode),
+                &entry.total,
+                &lines,
+                &payments,
+                &envelope.event_id,
+                &detail,
+            ],
+        )
+        .await
+        .map_err(ledger_error)?;
+        details.push(detail);
+    }
+    tx.commit().await.map_err(ledger_error)?;
+    Ok(details.join("; "))
+}
+
+fn ledger_error(err: tokio_postgres::Error) -> ProcessError {
+    ProcessError::Ledger(err.to_string())
+}
+
+/// What closing one period did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeriodOutcome {
+    /// Posted by this processor: the invoice and credit note numbers, if the period had them.
+    Posted {
+        invoice: Option<String>,
+        credit_note: Option<String>,
+    },
+    /// Another processor is posting it.
+    Busy,
+    /// Closed already (by another processor since it was listed).
+    AlreadyClosed,
+}
+
+/// One period a [`Closer::close_due`] pass looked at.
+#[derive(Debug)]
+pub struct ClosedPeriod {
+    pub shop: String,
+    pub currency: String,
+    pub start: OffsetDateTime,
+    pub outcome: Result<PeriodOutcome, ProcessError>,
+}
+
+/// Closes summary periods; cheap to clone. Each processor runs one (see [`run`]).
+#[derive(Clone)]
+pub struct Closer {
+    config: Arc<Config>,
+    booker: Booker,
+    base_currencies: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// A period's sums, per account and tax type.
+#[derive(Default)]
+struct Sums {
+    count: usize,
+    lines: BTreeMap<(String, String), (Decimal, Decimal)>,
+    payments: BTreeMap<String, Decimal>,
+}
+
+impl Sums {
+    fn add(&mut self, lines: Vec<SummaryLine>, payments: Vec<SummaryPayment>) {
+        self.count += 1;
+        for line in lines {
+            let sum = self.lines.entry((line.account, line.tax_type)).or_default();
+            sum.0 += line.net;
+            sum.1 += line.tax;
+        }
+        for payment in payments {
+            *self.payments.entry(payment.account).or_default() += payment.amount;
+        }
+    }
+
+    fn total(&self) -> Decimal {
+        self.lines.values().map(|(net, tax)| net + tax).sum()
+    }
+
+    /// The document's lines: one per account and tax type, tax explicit, amounts exclusive.
+    fn line_items(&self, what: &str, label: &str) -> Vec<LineItem> {
+        self.lines
+            .iter()
+            .filter(|(_, (net, tax))| !net.is_zero() || !tax.is_zero())
+            .map(|((account, tax_type), (net, tax))| LineItem {
+                description: format!(
+                    "{what} {label} ({} {}): account {account}, {tax_type}",
+                    self.count,
+                    if self.count == 1 {
+                        "document"
+                    } else {
+                        "documents"
+                    }
+                ),
+                quantity: Decimal::ONE,
+                unit_amount: *net,
+                item_code: None,
+                account_code: account.clone(),
+                tax_type: tax_type.clone(),
+                tax_amount: *tax,
+                discount_amount: None,
+            })
+            .collect()
+    }
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn decimal(value: &Value, field: &str) -> Decimal {
+    value
+        .get(field)
+        .and_then(|v| match v {
+            Value::Number(n) => n.to_string().parse().ok(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn number_value(amount: Decimal) -> Value {
+    Value::Number(amount.to_string().parse().expect("decimals are numbers"))
+}
+
+fn rejected(document: String, messages: Vec<String>) -> ProcessError {
+    ProcessError::Rejected { document, messages }
+}
+
+/// A summary document (invoice or credit note) in Xero.
+struct Posted {
+    row: DocumentRow,
+    /// Created by this pass: it has no payments yet.
+    fresh: bool,
+}
+
+impl Closer {
+    pub fn new(config: Arc<Config>, booker: Booker) -> Self {
+        Closer {
+            config,
+            booker,
+            base_currencies: Arc::default(),
+        }
+    }
+
+    /// Closes every period that ended before `now` less the grace, that no other processor is
+    /// closing. Failures are per period (the period stays open and is tried again).
+    ///
+    /// # Errors
+    /// [`ProcessError::Ledger`] when the periods cannot be listed.
+    pub async fn close_due(&self, now: OffsetDateTime) -> Result<Vec<ClosedPeriod>, ProcessError> {
+        let grace = time::Duration::try_from(self.config.processing.summary_grace())
+            .unwrap_or(time::Duration::ZERO);
+        let due: Vec<(String, String, OffsetDateTime)> = {
+            let client = self.booker.ledger.client().await?;
+            client
+                .query(
+                    "SELECT shop, currency, period_start FROM xcs_summary_periods
+                     WHERE status = 'open' AND period_end <= $1
+                     ORDER BY period_end, shop, currency",
+                    &[&(now - grace)],
+                )
+                .await
+                .map_err(ledger_error)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect()
+        };
+        let mut closed = Vec::new();
+        for (shop, currency, start) in due {
+            let Some(config) = self.config.shop(&shop) else {
+                tracing::warn!(%shop, "a summary period of a shop not in the config stays open");
+                continue;
+            };
+            let outcome = self.close_period(&shop, config, &currency, start).await;
+            match &outcome {
+                Ok(PeriodOutcome::Posted {
+                    invoice,
+                    credit_note,
+                }) => {
+                    tracing::info!(%shop, %currency, %start, ?invoice, ?credit_note, "summary period posted");
+                }
+                Ok(other) => tracing::debug!(%shop, %currency, %start, ?other, "summary period"),
+                Err(err) => {
+                    tracing::warn!(%shop, %currency, %start, error = %err, "summary period not posted; trying again later");
+                }
+            }
+            closed.push(ClosedPeriod {
+                shop,
+                currency,
+                start,
+                outcome,
+            });
+        }
+        Ok(closed)
+    }
+
+    async fn close_period(
+        &self,
+        name: &str,
+        shop: &ShopConfig,
+        currency: &str,
+        start: OffsetDateTime,
+    ) -> Result<PeriodOutcome, ProcessError> {
+        let mut client = self.booker.ledger.client().await?;
+        let tx = client.transaction().await.map_err(ledger_error)?;
+        // Held until the period is closed: one processor posts it; recording into it waits.
+        let Some(row) = tx
+            .query_opt(
+                "SELECT status, period_end, tenant, attempts FROM xcs_summary_periods
+                 WHERE shop = $1 AND currency = $2 AND period_start = $3
+                 FOR UPDATE SKIP LOCKED",
+                &[&name, &currency, &start],
+            )
+            .await
+            .map_err(ledger_error)?
+        else {
+            return Ok(PeriodOutcome::Busy);
+        };
+        if row.get::<_, &str>(0) != "open" {
+            return Ok(PeriodOutcome::AlreadyClosed);
+        }
+        let period = Period {
+            start,
+            end: row.get(1),
+        };
+        let tenant: String = row.get(2);
+        let attempt = u32::try_from(row.get::<_, i32>(3)).unwrap_or(0);
+        let mut orders = Sums::default();
+        let mut refunds = Sums::default();
+        for entry in tx
+            .query(
+                "SELECT kind, lines, payments FROM xcs_summary_entries
+                 WHERE shop = $1 AND currency = $2 AND period_start = $3
+                 ORDER BY kind, business_key",
+                &[&name, &currency, &start],
+            )
+            .await
+            .map_err(ledger_error)?
+        {
+            let lines: Vec<SummaryLine> = serde_json::from_value(entry.get::<_, Value>(1))
+                .map_err(|err| ProcessError::Ledger(format!("summary entry lines: {err}")))?;
+            let payments: Vec<SummaryPayment> = serde_json::from_value(entry.get::<_, Value>(2))
+                .map_err(|err| ProcessError::Ledger(format!("summary entry payments: {err}")))?;
+            match entry.get::<_, &str>(0) {
+                "order" => orders.add(lines, payments),
+                _ => refunds.add(lines, payments),
+            }
+        }
+        let posted = self
+            .post(
+                &tenant, attempt, name, shop, currency, period, &orders, &refunds,
+            )
+            .await;
+        match posted {
+            Ok((invoice, credit_note)) => {
+                tx.execute(
+                    "UPDATE xcs_summary_periods SET status = 'closed', closed_at = now(),
+                       attempts = attempts + 1, invoice_number = $4, detail = $5
+                     WHERE shop = $1 AND currency = $2 AND period_start = $3",
+                    &[
+                        &name,
+                        &currency,
+                        &start,
+                        &invoice.clone().unwrap_or_default(),
+                        &format!(
+                            "{} orders, {} refunds; credit note {}",
+                            orders.count,
+                            refunds.count,
+                            credit_note.as_deref().unwrap_or("none")
+                        ),
+                    ],
+                )
+                .await
+                .map_err(ledger_error)?;
+                tx.commit().await.map_err(ledger_error)?;
+                Ok(PeriodOutcome::Posted {
+                    invoice,
+                    credit_note,
+                })
+            }
+            Err(err) => {
+                tx.execute(
+                    "UPDATE xcs_summary_periods SET attempts = attempts + 1, detail = $4
+                     WHERE shop = $1 AND currency = $2 AND period_start = $3",
+                    &[&name, &currency, &start, &err.to_string()],
+                )
+                .await
+                .map_err(ledger_error)?;
+                tx.commit().await.map_err(ledger_error)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// The organisation's base currency, asked once per processor.
+    async fn base_currency(&self, tenant: &str) -> Result<String, ProcessError> {
+        if let Some(found) = self
+            .base_currencies
+            .lock()
+            .expect("not poisoned")
+            .get(tenant)
+        {
+            return Ok(found.clone());
+        }
+        let response = self
+            .booker
+            .xero
+            .call(tenant, Method::GET, "/Organisation", &[], None, None)
+            .await?;
+        let base = text(&response["Organisations"][0], "BaseCurrency");
+        if base.is_empty() {
+            return Err(rejected(
+                "the organisation".into(),
+                vec!["Xero did not say the organisation's base currency".into()],
+            ));
+        }
+        self.base_currencies
+            .lock()
+            .expect("not poisoned")
+            .insert(tenant.to_owned(), base.clone());
+        Ok(base)
+    }
+
+    /// Posts a period: invoice and its payments, credit note, allocation, refund payments.
+    #[allow(clippy::too_many_arguments)]
+    async fn post(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        name: &str,
+        shop: &ShopConfig,
+        currency: &str,
+        period: Period,
+        orders: &Sums,
+        refunds: &Sums,
+    ) -> Result<(Option<String>, Option<String>), ProcessError> {
+        if orders.count == 0 && refunds.count == 0 {
+            return Ok((None, None));
+        }
+        let offset = shop.utc_offset();
+        let label = period_label(period.start, shop.summary_period, offset);
+        let base = self.base_currency(tenant).await?;
+        let number = summary_number(&shop.mapping.document_prefix, &label, currency, &base);
+        let credit_number = format!("{number}-CR");
+        // The last day the period covers.
+        let date = (period.end - time::Duration::SECOND)
+            .to_offset(offset)
+            .date()
+            .to_string();
+        let contact = self.booker.contact(tenant, attempt, shop, None).await?;
+        let business_key = format!("summary:{currency}:{label}");
+        let mut invoice = None;
+        if orders.count > 0 {
+            let total = orders.total();
+            if total < Decimal::ZERO {
+                return Err(rejected(
+                    format!("summary invoice {number}"),
+                    vec![format!(
+                        "the period's orders total {total}; Xero accepts no negative invoice"
+                    )],
+                ));
+            }
+            let body = json!(types::Invoice {
+                kind: types::ACCREC.to_owned(),
+                contact: contact.clone(),
+                date: date.clone(),
+                due_date: date.clone(),
+                invoice_number: number.clone(),
+                reference: format!("{name} sales {label}"),
+                currency_code: currency.to_owned(),
+                line_amount_types: LineAmountTypes::Exclusive,
+                status: types::AUTHORISED.to_owned(),
+                line_items: orders.line_items("Sales", &label),
+            });
+            let posted = self
+                .document(
+                    tenant,
+                    attempt,
+                    "invoice",
+                    &number,
+                    body,
+                    total,
+                    name,
+                    &business_key,
+                )
+                .await?;
+            self.pay(
+                tenant,
+                attempt,
+                &posted,
+                "Invoices",
+                &orders.payments,
+                "summary_payment",
+                &date,
+            )
+            .await?;
+            invoice = Some(posted);
+        }
+        let mut credit_note = None;
+        if refunds.count > 0 {
+            let total = refunds.total();
+            let body = json!(types::CreditNote {
+                kind: types::ACCRECCREDIT.to_owned(),
+                contact,
+                date: date.clone(),
+                credit_note_number: credit_number.clone(),
+                reference: format!("{name} refunds {label}"),
+                currency_code: currency.to_owned(),
+                line_amount_types: LineAmountTypes::Exclusive,
+                status: types::AUTHORISED.to_owned(),
+                line_items: refunds.line_items("Refunds", &label),
+            });
+            let posted = self
+                .document(
+                    tenant,
+                    attempt,
+                    "credit_note",
+                    &credit_number,
+                    body,
+                    total,
+                    name,
+                    &business_key,
+                )
+                .await?;
+            if let Some(invoice) = &invoice {
+                self.allocate(tenant, attempt, &posted, invoice, &date)
+                    .await?;
+            }
+            self.pay(
+                tenant,
+                attempt,
+                &Posted {
+                    fresh: false,
+                    ..posted
+                },
+                "CreditNotes",
+                &refunds.payments,
+                "summary_refund_payment",
+                &date,
+            )
+            .await?;
+            credit_note = Some(credit_number);
+        }
+        Ok((invoice.map(|i| i.row.number), credit_note))
+    }
+
+    /// The summary document `number` (`kind` `invoice` or `credit_note`): from the ledger,
+    /// or created, or adopted when Xero says the number is taken.
+    #[allow(clippy::too_many_arguments)]
+    async fn document(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        kind: &str,
+        number: &str,
+        document: Value,
+        total: Decimal,
+        shop: &str,
+        business_key: &str,
+    ) -> Result<Posted, ProcessError> {
+        let doc_key = format!("{kind}:{number}");
+        if let Some(row) = self.booker.ledger.document(tenant, &doc_key).await? {
+            return Ok(Posted { row, fresh: false });
+        }
+        let (list, id_field) = match kind {
+            "invoice" => ("Invoices", "InvoiceID"),
+            _ => ("CreditNotes", "CreditNoteID"),
+        };
+        let path = format!("/{list}");
+        let body = json!({ list: [document] });
+        let response = self
+            .booker
+            .xero
+            .call(
+                tenant,
+                Method::PUT,
+                &path,
+                &[("summarizeErrors", "false")],
+                Some(&body),
+                Some(&idempotency_key(
+                    tenant,
+                    attempt,
+                    &format!("PUT {path}"),
+                    &body,
+                )),
+            )
+            .await?;
+        let element = &response[list][0];
+        let errors = element_errors(element);
+        let (xero_id, xero_total, fresh) = if errors.is_empty()
+            && !text(element, id_field).is_empty()
+        {
+            (text(element, id_field), decimal(element, "Total"), true)
+        } else if errors
+            .iter()
+            .any(|m| m.to_ascii_lowercase().contains("must be unique"))
+        {
+            let query: (&str, String) = if kind == "invoice" {
+                ("InvoiceNumbers", number.to_owned())
+            } else {
+                ("where", format!("CreditNoteNumber==\"{number}\""))
+            };
+            let found = self
+                .booker
+                .xero
+                .call(
+                    tenant,
+                    Method::GET,
+                    &path,
+                    &[(query.0, &query.1)],
+                    None,
+                    None,
+                )
+                .await?;
+            let existing = found[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| !matches!(d["Status"].as_str(), Some("DELETED" | "VOIDED")))
+                .ok_or_else(|| {
+                    rejected(
+                        format!("{kind} {number}"),
+                        vec!["Xero says the number is taken but no live document has it".into()],
+                    )
+                })?;
+            (text(existing, id_field), decimal(existing, "Total"), false)
+        } else {
+            return Err(rejected(format!("summary {kind} {number}"), errors));
+        };
+        if xero_total != total {
+            tracing::warn!(%number, %xero_total, expected = %total, "a summary document's total in Xero differs; reconcile it");
+        }
+        let row = DocumentRow {
+            xero_id,
+            number: number.to_owned(),
+            currency: document["CurrencyCode"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            total: xero_total,
+            order_number: String::new(),
+            tax_mode: TaxMode::Exclusive,
+        };
+        self.booker
+            .ledger
+            .record_document(
+                tenant,
+                &doc_key,
+                &format!("summary_{kind}"),
+                &row,
+                shop,
+                business_key,
+                &format!("summary:{number}"),
+            )
+            .await?;
+        Ok(Posted { row, fresh })
+    }
+
+    /// Pays (or, on a credit note, refunds) each account's sum, one payment per account, in one
+    /// call; payments the ledger has are skipped, and ones Xero has by reference are adopted.
+    #[allow(clippy::too_many_arguments)]
+    async fn pay(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        document: &Posted,
+        list: &str,
+        sums: &BTreeMap<String, Decimal>,
+        key_kind: &str,
+        date: &str,
+    ) -> Result<(), ProcessError> {
+        let number = &document.row.number;
+        let doc_key = if list == "Invoices" {
+            format!("invoice:{number}")
+        } else {
+            format!("credit_note:{number}")
+        };
+        let mut missing = Vec::new();
+        for (account, amount) in sums {
+            let key = format!("{key_kind}:{number}:{account}");
+            if *amount > Decimal::ZERO && !self.booker.ledger.payment_exists(tenant, &key).await? {
+                missing.push((key, account, round2(*amount)));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (references, mut left) = if document.fresh {
+            (Vec::new(), document.row.total)
+        } else {
+            self.read_document(tenant, list, &document.row.xero_id)
+                .await?
+        };
+        let mut planned = Vec::new();
+        for (key, account, amount) in missing {
+            let reference = format!("{number} {account}");
+            if references.contains(&reference) {
+                self.booker
+                    .ledger
+                    .record_payment(
+                        tenant,
+                        &RecordedPayment {
+                            key: &key,
+                            xero_id: "adopted",
+                            doc_key: &doc_key,
+                            account,
+                            amount,
+                        },
+                    )
+                    .await?;
+                continue;
+            }
+            let amount = amount.min(left);
+            if amount <= Decimal::ZERO {
+                continue;
+            }
+            left -= amount;
+            planned.push((key, account, amount, reference));
+        }
+        if planned.is_empty() {
+            return Ok(());
+        }
+        let target = |_: &()| {
+            if list == "Invoices" {
+                PaymentTarget::Invoice {
+                    invoice_id: document.row.xero_id.clone(),
+                }
+            } else {
+                PaymentTarget::CreditNote {
+                    credit_note_id: document.row.xero_id.clone(),
+                }
+            }
+        };
+        let body = json!({"Payments": planned.iter().map(|(_, account, amount, reference)| {
+            types::Payment {
+                target: target(&()),
+                account: mapping::account(account),
+                date: date.to_owned(),
+                amount: *amount,
+                reference: reference.clone(),
+            }
+        }).collect::<Vec<_>>()});
+        let response = self
+            .booker
+            .xero
+            .call(
+                tenant,
+                Method::PUT,
+                "/Payments",
+                &[("summarizeErrors", "false")],
+                Some(&body),
+                Some(&idempotency_key(tenant, attempt, "PUT /Payments", &body)),
+            )
+            .await?;
+        let elements = response["Payments"].as_array().cloned().unwrap_or_default();
+        for (index, (key, account, amount, _)) in planned.iter().enumerate() {
+            let element = elements.get(index).cloned().unwrap_or(Value::Null);
+            let errors = element_errors(&element);
+            if !errors.is_empty() || text(&element, "PaymentID").is_empty() {
+                return Err(rejected(format!("summary payment {key}"), errors));
+            }
+            self.booker
+                .ledger
+                .record_payment(
+                    tenant,
+                    &RecordedPayment {
+                        key,
+                        xero_id: &text(&element, "PaymentID"),
+                        doc_key: &doc_key,
+                        account,
+                        amount: *amount,
+                    },
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The references of the payments on a document, and what is still due on it (an
+    /// invoice) or left of it (a credit note).
+    async fn read_document(
+        &self,
+        tenant: &str,
+        list: &str,
+        id: &str,
+    ) -> Result<(Vec<String>, Decimal), ProcessError> {
+        let response = self
+            .booker
+            .xero
+            .call(
+                tenant,
+                Method::GET,
+                &format!("/{list}/{id}"),
+                &[],
+                None,
+                None,
+            )
+            .await?;
+        let document = &response[list][0];
+        let references = document["Payments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| text(p, "Reference"))
+            .collect();
+        let left = if list == "Invoices" {
+            decimal(document, "AmountDue")
+        } else {
+            decimal(document, "RemainingCredit")
+        };
+        Ok((references, left))
+    }
+
+    /// Allocates the credit note to the period's invoice while anything is due on it.
+    async fn allocate(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        credit_note: &Posted,
+        invoice: &Posted,
+        date: &str,
+    ) -> Result<(), ProcessError> {
+        let key = format!("summary_allocation:{}", credit_note.row.number);
+        if self.booker.ledger.payment_exists(tenant, &key).await? {
+            return Ok(());
+        }
+        let (_, due) = self
+            .read_document(tenant, "Invoices", &invoice.row.xero_id)
+            .await?;
+        let credit_left = if credit_note.fresh {
+            credit_note.row.total
+        } else {
+            self.read_document(tenant, "CreditNotes", &credit_note.row.xero_id)
+                .await?
+                .1
+        };
+        let amount = round2(due.min(credit_left));
+        if amount > Decimal::ZERO {
+            let path = format!("/CreditNotes/{}/Allocations", credit_note.row.xero_id);
+            let body = json!({"Allocations": [{
+                "Invoice": {"InvoiceID": invoice.row.xero_id},
+                "Amount": number_value(amount),
+                "Date": date,
+            }]});
+            let response = self
+                .booker
+                .xero
+                .call(
+                    tenant,
+                    Method::PUT,
+                    &path,
+                    &[("summarizeErrors", "false")],
+                    Some(&body),
+                    Some(&idempotency_key(
+                        tenant,
+                        attempt,
+                        &format!("PUT {path}"),
+                        &body,
+                    )),
+                )
+                .await?;
+            let errors = element_errors(&response["Allocations"][0]);
+            if !errors.is_empty() {
+                return Err(rejected(format!("allocation {key}"), errors));
+            }
+        }
+        self.booker
+            .ledger
+            .record_payment(
+                tenant,
+                &RecordedPayment {
+                    key: &key,
+                    xero_id: "allocation",
+                    doc_key: &format!("credit_note:{}", credit_note.row.number),
+                    account: "",
+                    amount,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whether any shop is in summary mode (then each processor runs a closer).
+pub fn any_summary_shop(config: &Config) -> bool {
+    config
+        .shops
+        .values()
+        .any(|shop| shop.mode == SyncMode::Summary)
+}
+
+/// Closes due periods every `every` until `shutdown` flips.
+pub async fn run(closer: Closer, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(err) = closer.close_due(OffsetDateTime::now_utc()).await {
+            tracing::warn!(error = %err, "cannot look for summary periods to close");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use time::macros::datetime;
+    use xcs_shared::Platform;
+    use xcs_shared::domain::{Currency, Line, LineKind, Payment, PaymentMethod};
+
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn offset(text: &str) -> UtcOffset {
+        crate::config::parse_offset(text).unwrap()
+    }
+
+    #[test]
+    fn periods_start_and_end_in_the_shops_offset_and_have_their_labels() {
+        // 2026-11-20 23:30 UTC is 21 Nov 12:30 in New Zealand (+13:00), a Saturday.
+        let at = datetime!(2026-11-20 23:30 UTC);
+        let nz = offset("+13:00");
+        let day = period_of(at, SummaryPeriod::Daily, nz);
+        assert_eq!(day.start, datetime!(2026-11-21 00:00 +13:00));
+        assert_eq!(day.end, datetime!(2026-11-22 00:00 +13:00));
+        assert_eq!(
+            period_label(day.start, SummaryPeriod::Daily, nz),
+            "20261121"
+        );
+        let hour = period_of(at, SummaryPeriod::Hourly, nz);
+        assert_eq!(hour.start, datetime!(2026-11-21 12:00 +13:00));
+        assert_eq!(hour.end - hour.start, time::Duration::HOUR);
+        assert_eq!(
+            period_label(hour.start, SummaryPeriod::Hourly, nz),
+            "20261121-12"
+        );
+        let week = period_of(at, SummaryPeriod::Weekly, nz);
+        assert_eq!(week.start, datetime!(2026-11-16 00:00 +13:00), "a Monday");
+        assert_eq!(week.end, datetime!(2026-11-23 00:00 +13:00));
+        assert_eq!(
+            period_label(week.start, SummaryPeriod::Weekly, nz),
+            "2026W47"
+        );
+        // The same instant in UTC is still the 20th; its start read back from PostgreSQL
+        // (in UTC) labels the same.
+        let utc = period_of(at, SummaryPeriod::Daily, UtcOffset::UTC);
+        assert_eq!(
+            period_label(utc.start, SummaryPeriod::Daily, UtcOffset::UTC),
+            "20261120"
+        );
+        assert_eq!(
+            period_label(
+                day.start.to_offset(UtcOffset::UTC),
+                SummaryPeriod::Daily,
+                nz
+            ),
+            "20261121"
+        );
+        // The end is exclusive.
+        assert_eq!(period_of(day.end, SummaryPeriod::Daily, nz).start, day.end);
+        assert_eq!(
+            summary_number("SH-", "20261121", "NZD", "NZD"),
+            "SH-S-20261121"
+        );
+        assert_eq!(
+            summary_number("SH-", "20261121", "USD", "NZD"),
+            "SH-S-20261121-USD"
+        );
+    }
+
+    fn shop() -> ShopConfig {
+        toml::from_str(
+            r#"
+            platform = "shopify"
+            tenant = "t"
+            mode = "summary"
+            [mapping]
+            document_prefix = "SH-"
+            [mapping.accounts]
+            sales = "200"
+            shipping = "205"
+            discounts = "210"
+            gift_cards = "825"
+            fees = "260"
+            rounding = "860"
+            clearing = "615"
+            [mapping.tax]
+            by_rate = { "15" = "OUTPUT2" }
+            untaxed = "ZERORATED"
+            "#,
+        )
+        .unwrap()
+    }
+
+    fn line(kind: LineKind, qty: &str, unit: &str, discount: &str, tax: &str) -> Line {
+        Line {
+            kind,
+            sku: None,
+            description: format!("{kind:?}"),
+            quantity: d(qty),
+            unit_price: d(unit),
+            discount: d(discount),
+            tax: d(tax),
+            tax_rate: Some(if tax == "0" { d("0") } else { d("0.15") }),
+            tax_label: None,
+        }
+    }
+
+    fn order(id: &str, mode: TaxMode, lines: Vec<Line>, total: &str, tax: &str) -> Order {
+        Order {
+            platform: Platform::Shopify,
+            order_id: id.into(),
+            number: format!("#{id}"),
+            date: time::macros::date!(2026 - 11 - 20),
+            currency: Currency::try_from("NZD".to_owned()).unwrap(),
+            tax_mode: mode,
+            customer: None,
+            lines,
+            total: d(total),
+            total_tax: d(tax),
+            payments: vec![Payment {
+                method: PaymentMethod::Gateway {
+                    name: "shopify_payments".into(),
+                },
+                amount: d(total),
+                date: time::macros::date!(2026 - 11 - 20),
+                reference: None,
+            }],
+            cancelled: false,
+        }
+    }
+
+    #[test]
+    fn inclusive_and_exclusive_orders_sum_per_account_and_tax_type_to_the_cent() {
+        let shop = shop();
+        // Inclusive, with a price Xero would round differently (3 × 33.3333 = 99.99 paid):
+        // its rounding line keeps the total exact.
+        let inclusive = order(
+            "1",
+            TaxMode::Inclusive,
+            vec![
+                line(LineKind::Product, "3", "33.3333", "0", "13.04"),
+                line(LineKind::Shipping, "1", "11.50", "0", "1.50"),
+            ],
+            "111.49",
+            "14.54",
+        );
+        // Exclusive, with a discount line and a zero-rated line.
+        let exclusive = order(
+            "2",
+            TaxMode::Exclusive,
+            vec![
+                line(LineKind::Product, "2", "50.00", "5.00", "14.25"),
+                line(LineKind::Product, "1", "9.00", "0", "0"),
+                line(LineKind::Discount, "1", "10.00", "0", "1.50"),
+            ],
+            "106.75",
+            "12.75",
+        );
+        let mut sums = Sums::default();
+        for order in [&inclusive, &exclusive] {
+            let entry = order_entry(&shop, order).unwrap();
+            let entry_total: Decimal = entry.lines.iter().map(|l| l.net + l.tax).sum();
+            assert_eq!(entry_total, order.total, "{entry:?}");
+            sums.add(entry.lines, entry.payments);
+        }
+        assert_eq!(sums.total(), d("218.24"));
+        let items = sums.line_items("Sales", "20261120");
+        let by_key: Vec<(&str, &str, Decimal, Decimal)> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.account_code.as_str(),
+                    i.tax_type.as_str(),
+                    i.unit_amount,
+                    i.tax_amount,
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_key,
+            [
+                // 99.99 − 13.04 (and the rounding line's −0.01 is on 860) + 95.00
+                ("200", "OUTPUT2", d("181.96"), d("27.29")),
+                ("200", "ZERORATED", d("9.00"), d("0")),
+                ("205", "OUTPUT2", d("10.00"), d("1.50")),
+                ("210", "OUTPUT2", d("-10.00"), d("-1.50")),
+                // 3 × 33.3333 inclusive is 100.00 to Xero; the customer paid 99.99.
+                ("860", "NONE", d("-0.01"), d("0")),
+            ]
+        );
+        assert_eq!(
+            mapping::xero_total(&items, TaxMode::Exclusive),
+            d("218.24"),
+            "what Xero computes is the sum of the orders"
+        );
+        assert_eq!(sums.payments["615"], d("218.24"));
+    }
+}
