@@ -223,6 +223,21 @@ async fn rebalance(
     Ok(())
 }
 
+/// Waits until every delivery read from the shard before the current one is settled; `false`
+/// when there were none (so nothing can have changed) or they took too long.
+async fn settled_before(in_flight: &AtomicUsize) -> bool {
+    if in_flight.load(Ordering::SeqCst) <= 1 {
+        return false;
+    }
+    tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while in_flight.load(Ordering::SeqCst) > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
 /// Stops reading `shard`, waits until what was read from it is settled, and closes its channel
 /// (which returns what was prefetched but not read to the queue, in order).
 async fn give_back(shard: usize, held: ActiveShard) {
@@ -284,7 +299,15 @@ async fn consume_shard(
                 delivery: delivery?,
                 _in_flight: InFlight::new(&counter),
             };
-            let pending = match prepare(&config, &booker, &dispatcher, &delivery.delivery).await {
+            let mut prepared = prepare(&config, &booker, &dispatcher, &delivery.delivery).await;
+            if matches!(prepared, Err(ProcessError::OrderNotBooked { .. }))
+                && settled_before(&counter).await
+            {
+                // The order was in a batch still being booked: with it settled, look again
+                // rather than sending the refund to a retry tier behind later events.
+                prepared = prepare(&config, &booker, &dispatcher, &delivery.delivery).await;
+            }
+            let pending = match prepared {
                 Ok(Some(job)) => Pending { delivery, job },
                 Ok(None) => {
                     delivery.delivery.ack(BasicAckOptions::default()).await?;

@@ -701,3 +701,56 @@ async fn a_paid_order_cancelled_after_it_was_booked_keeps_its_invoice_for_the_re
     assert_eq!(setup.payments_on(&invoices[0]).len(), 1);
     processor.stop().await;
 }
+
+#[tokio::test]
+async fn a_refund_right_behind_its_order_is_booked_in_its_place_not_after_a_retry() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    // The refund is read while its order is still in the batch being booked; the order after
+    // it must not overtake it (a trip through the retry tiers would let it).
+    setup
+        .publish_order(
+            "shopify:nz-shopify:o-19",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5019, 1019, true),
+        )
+        .await;
+    publish(
+        &setup.broker,
+        Platform::Shopify,
+        SHOP,
+        EventKind::Refund,
+        "refunds/create",
+        "shopify:nz-shopify:r-19",
+        &nz_refund(7019, 5019),
+    )
+    .await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:o-20",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5020, 1020, true),
+        )
+        .await;
+    for event in ["o-19", "r-19", "o-20"] {
+        let event_id = format!("shopify:nz-shopify:{event}");
+        assert_eq!(
+            wait_handled(&setup.schema, &event_id, HANDLED).await.0,
+            "booked"
+        );
+    }
+    let db = setup.schema.client().await;
+    let order: Vec<String> = db
+        .query(
+            "SELECT event_id FROM xcs_events ORDER BY processed_at, event_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let position = |id: &str| order.iter().position(|e| e.ends_with(id)).unwrap();
+    assert!(position("r-19") < position("o-20"), "{order:?}");
+    processor.stop().await;
+}
