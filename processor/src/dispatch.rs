@@ -114,19 +114,26 @@ impl Dispatcher {
     ) -> Result<Work, ProcessError> {
         let work = self.normalised_work(envelope, shop, body, ledger).await?;
         check(&work, time::OffsetDateTime::now_utc().date())?;
-        // An order cancelled before it was booked has nothing to book. One cancelled after is
-        // left as booked (voiding is an operator's decision while payments or refunds exist).
+        // An order cancelled before it was booked has nothing to book; one cancelled after has
+        // its invoice voided (see `Booker::book_cancellation`).
         if let Work::Order(order) = &work
             && order.cancelled
-            && ledger
-                .invoice_for_order(&envelope.shop, &order.order_id)
-                .await?
-                .is_none()
         {
-            return Ok(Work::Nothing(format!(
-                "order {} was cancelled before it was booked",
-                order.number
-            )));
+            return Ok(
+                match ledger
+                    .invoice_for_order(&envelope.shop, &order.order_id)
+                    .await?
+                {
+                    Some(invoice) => Work::Cancel {
+                        order: order.clone(),
+                        invoice,
+                    },
+                    None => Work::Nothing(format!(
+                        "order {} was cancelled before it was booked",
+                        order.number
+                    )),
+                },
+            );
         }
         Ok(work)
     }
