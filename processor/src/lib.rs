@@ -13,6 +13,7 @@
 //!   APIs for thin webhooks.
 //! - [`xero`]: the Xero Accounting API's request and response types.
 //! - [`operate`]: the operators' tools: dead letters (list, show, replay, purge) and re-sync.
+//! - [`reconcile`]: a shop's events, the ledger and Xero compared, and what differs re-queued.
 //! - [`summary`]: summary mode: a shop's orders and refunds as one invoice and one credit note
 //!   per period, closed by one processor.
 //! - [`setup`]: connecting Xero organisations, checking the whole setup, and a test order.
@@ -29,6 +30,7 @@ pub mod ledger;
 pub mod mapping;
 pub mod normalise;
 pub mod operate;
+pub mod reconcile;
 pub mod setup;
 pub mod startup;
 pub mod summary;

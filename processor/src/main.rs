@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use xcs_processor::config::Config;
 use xcs_processor::operate::cli::{self, DeadCommand, ResyncArgs};
+use xcs_processor::reconcile::{self, ReconcileArgs};
 use xcs_processor::setup::cli::{self as setup, CheckArgs, ConnectArgs, TestTransactionArgs};
 use xcs_processor::startup::Processor;
 
@@ -79,6 +80,18 @@ enum Command {
   xcs-processor test-transaction --shop acme --ingress https://hooks.example.com \\
       --ingress-config /etc/xcs/ingress.toml --void                signed, via the ingress")]
     TestTransaction(TestTransactionArgs),
+    /// Compare a shop's events (ledger and xcs.archive), the ledger's documents and payments,
+    /// and what Xero holds, over a range; --fix re-queues what can be booked again.
+    ///
+    /// Reports documents missing, deleted or voided in Xero, totals changed in Xero,
+    /// duplicates, payments missing and events never booked, each with the event, the document
+    /// and what to do. Exits 0 when everything agrees, 1 on discrepancies, 2 when it could not
+    /// run.
+    #[command(after_help = "Examples:
+  xcs-processor reconcile --shop acme --from 2026-11-01 --to 2026-11-20
+  xcs-processor reconcile --shop acme --from 2026-11-01 --to 2026-11-20 --format csv > diff.csv
+  xcs-processor reconcile --shop acme --from 2026-11-01 --to 2026-11-20 --fix")]
+    Reconcile(ReconcileArgs),
 }
 
 #[tokio::main]
@@ -100,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Connect(args) => setup::connect(config, args).await?,
         Command::Check(args) => setup::check(&config, args).await?,
         Command::TestTransaction(args) => setup::test_transaction(&config, args).await?,
+        Command::Reconcile(args) => std::process::exit(reconcile::run_cli(&config, args).await),
     }
     Ok(())
 }

@@ -255,6 +255,40 @@ impl RunningSim {
         self.records(tenant, Records::Contacts)
     }
 
+    /// Removes every invoice and credit note numbered `number` (case-insensitive), with their
+    /// payments and allocations, as if the organisation had been restored from a backup taken
+    /// before they were booked. Xero's API cannot delete an approved document (only void it);
+    /// this is for tests of books that lost a document the ledger still records. Returns how
+    /// many documents went.
+    pub fn forget_document(&self, tenant: Uuid, number: &str) -> usize {
+        let mut world = self.shared.world();
+        let Some(tenant) = world.tenant_mut(tenant) else {
+            return 0;
+        };
+        let matches = |d: &crate::store::Document| {
+            d.number
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(number))
+        };
+        let gone: Vec<Uuid> = tenant
+            .invoices
+            .iter()
+            .chain(tenant.credit_notes.iter())
+            .filter(|d| matches(d))
+            .map(|d| d.id)
+            .collect();
+        tenant.invoices.retain(|d| !matches(d));
+        tenant.credit_notes.retain(|d| !matches(d));
+        tenant.payments.retain(|p| match p.target {
+            crate::store::PaymentTarget::Invoice(id)
+            | crate::store::PaymentTarget::CreditNote(id) => !gone.contains(&id),
+        });
+        tenant
+            .allocations
+            .retain(|a| !gone.contains(&a.credit_note_id) && !gone.contains(&a.invoice_id));
+        gone.len()
+    }
+
     /// The journal so far.
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.shared.journal.entries_after(0)
