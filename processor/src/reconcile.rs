@@ -42,10 +42,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures_util::StreamExt as _;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Connection};
+use lapin::Connection;
+use lapin::types::AMQPValue;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use secrecy::ExposeSecret as _;
@@ -55,13 +53,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_postgres::NoTls;
 use xcs_shared::envelope::header as envelope;
-use xcs_shared::topology::{ARCHIVE_QUEUE, SHARDS_EXCHANGE};
+use xcs_shared::topology::SHARDS_EXCHANGE;
 
 use crate::config::{Config, PostgresConfig, ShopConfig};
 use crate::handoff::header::ATTEMPTS;
 use crate::operate::dead::{self, Filter};
-use crate::operate::resync::header::MARKER;
-use crate::operate::{ProgressBar, Republisher, header_str, rewrite_headers, text};
+use crate::operate::resync::ArchiveReader;
+use crate::operate::{ProgressBar, header_str, rewrite_headers, text};
 use crate::xero::client::XeroClient;
 
 /// On an event `--fix` republished: RFC 3339 time of the reconcile.
@@ -70,9 +68,6 @@ pub const RECONCILED_AT: &str = "xcs-reconciled-at";
 /// How far around the range the ledger and the archive are read: the broker's clock and the
 /// ingress's `xcs-received-at` may differ a little.
 const CLOCK_SLACK: Duration = Duration::from_secs(300);
-/// Without an end-of-stream signal, a silence this long after the marker was appended means
-/// the broker stopped delivering.
-const STALL: Duration = Duration::from_secs(30);
 const INVOICE_NUMBERS_PER_CALL: usize = 50;
 const WHERE_CLAUSES_PER_CALL: usize = 20;
 const PAGE_SIZE: usize = 100;
@@ -926,74 +921,14 @@ async fn scan_archive(
     options: &ReconcileOptions,
     republish: Option<&HashMap<String, bool>>,
 ) -> anyhow::Result<(Vec<ArchiveEvent>, Vec<String>)> {
-    let publisher = Republisher::open(connection).await?;
-    let marker = uuid::Uuid::now_v7().to_string();
-    publisher
-        .publish(
-            "",
-            ARCHIVE_QUEUE,
-            b"",
-            BasicProperties::default().with_headers(rewrite_headers(
-                None,
-                |_| false,
-                vec![(MARKER, text(&marker))],
-            )),
-        )
-        .await
-        .with_context(|| format!("cannot reach the archive stream {ARCHIVE_QUEUE}"))?;
-    let channel = connection
-        .create_channel()
-        .await
-        .context("cannot open a channel to RabbitMQ")?;
-    channel
-        .basic_qos(500, BasicQosOptions::default())
-        .await
-        .context("cannot set the prefetch")?;
-    let start = options.from - CLOCK_SLACK;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        ShortString::from("x-stream-offset"),
-        AMQPValue::Timestamp(u64::try_from(start.unix_timestamp()).unwrap_or(0)),
-    );
-    let mut consumer = channel
-        .basic_consume(
-            ARCHIVE_QUEUE.into(),
-            format!("xcs-reconcile-{marker}").as_str().into(),
-            BasicConsumeOptions::default(),
-            arguments,
-        )
-        .await
-        .with_context(|| format!("cannot read the archive stream {ARCHIVE_QUEUE}"))?;
+    let mut archive = ArchiveReader::open(connection, options.from, "reconcile").await?;
     let stamp = crate::operate::now_rfc3339();
     let mut events = Vec::new();
     let mut republished = Vec::new();
     let mut seen = HashSet::new();
     let result = async {
-        loop {
-            let delivery = match tokio::time::timeout(STALL, consumer.next()).await {
-                Ok(Some(delivery)) => delivery.context("the connection to RabbitMQ failed")?,
-                Ok(None) => anyhow::bail!("RabbitMQ cancelled the archive reader; run again"),
-                Err(_) => anyhow::bail!(
-                    "the archive stopped delivering before its end ({STALL:?} without a \
-                     message); run again"
-                ),
-            };
-            delivery
-                .ack(BasicAckOptions::default())
-                .await
-                .context("cannot acknowledge an archive message")?;
+        while let Some((delivery, received)) = archive.next(options.to).await? {
             let headers = delivery.properties.headers().as_ref();
-            if header_str(headers, MARKER).as_deref() == Some(marker.as_str()) {
-                return Ok(());
-            }
-            let Some(received) = header_str(headers, envelope::RECEIVED_AT)
-                .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok())
-            else {
-                continue;
-            };
-            if received >= options.to + CLOCK_SLACK {
-                return Ok(());
-            }
             let matches = received >= options.from
                 && received < options.to
                 && header_str(headers, envelope::SHOP).as_deref() == Some(options.shop.as_str());
@@ -1016,7 +951,8 @@ async fn scan_archive(
                     |name| name == "x-stream-offset" || name == ATTEMPTS,
                     set,
                 ));
-                publisher
+                archive
+                    .publisher
                     .publish(SHARDS_EXCHANGE, "reconcile", &delivery.data, properties)
                     .await
                     .with_context(|| format!("cannot republish event {event_id}"))?;
@@ -1024,10 +960,10 @@ async fn scan_archive(
             }
             events.push(ArchiveEvent { event_id });
         }
+        Ok::<(), anyhow::Error>(())
     }
     .await;
-    let _ = channel.close(200, "reconcile done".into()).await;
-    publisher.close().await;
+    archive.close().await;
     result?;
     Ok((events, republished))
 }

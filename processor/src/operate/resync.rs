@@ -100,83 +100,18 @@ pub async fn resync(
     options: &ResyncOptions,
 ) -> anyhow::Result<ResyncReport> {
     anyhow::ensure!(options.from < options.to, "--from must be before --to");
-    let publisher = Republisher::open(connection).await?;
-    let marker = uuid::Uuid::now_v7().to_string();
-    publisher
-        .publish(
-            "",
-            ARCHIVE_QUEUE,
-            b"",
-            BasicProperties::default().with_headers(rewrite_headers(
-                None,
-                |_| false,
-                vec![(header::MARKER, text(&marker))],
-            )),
-        )
-        .await
-        .with_context(|| {
-            format!("cannot reach the archive stream {ARCHIVE_QUEUE}; re-sync needs it")
-        })?;
-
-    let channel = connection
-        .create_channel()
-        .await
-        .context("cannot open a channel to RabbitMQ")?;
-    channel
-        .basic_qos(PREFETCH, BasicQosOptions::default())
-        .await
-        .context("cannot set the prefetch")?;
-    let start = options.from - CLOCK_SLACK;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        ShortString::from("x-stream-offset"),
-        AMQPValue::Timestamp(u64::try_from(start.unix_timestamp()).unwrap_or(0)),
-    );
-    let mut consumer = channel
-        .basic_consume(
-            ARCHIVE_QUEUE.into(),
-            format!("xcs-resync-{marker}").as_str().into(),
-            BasicConsumeOptions::default(),
-            arguments,
-        )
-        .await
-        .with_context(|| format!("cannot read the archive stream {ARCHIVE_QUEUE}"))?;
-
+    let mut archive = ArchiveReader::open(connection, options.from, "resync").await?;
     let stamp = super::now_rfc3339();
     let progress = &options.progress;
     let mut report = ResyncReport::default();
     let mut seen = HashSet::new();
     let result = async {
-        loop {
-            let delivery = match tokio::time::timeout(STALL, consumer.next()).await {
-                Ok(Some(delivery)) => delivery.context("the connection to RabbitMQ failed")?,
-                Ok(None) => anyhow::bail!("RabbitMQ cancelled the archive reader; run again"),
-                Err(_) => anyhow::bail!(
-                    "the archive stopped delivering before its end ({STALL:?} without a \
-                     message); run again (republishing twice books nothing twice)"
-                ),
-            };
-            // Stream deliveries are acknowledged only to grant credit; nothing is removed.
-            delivery
-                .ack(BasicAckOptions::default())
-                .await
-                .context("cannot acknowledge an archive message")?;
+        while let Some((delivery, received)) = archive.next(options.to).await? {
             report.read += 1;
             progress.inc(1);
             let headers = delivery.properties.headers().as_ref();
-            if header_str(headers, header::MARKER).as_deref() == Some(marker.as_str()) {
-                return Ok(());
-            }
-            let Some(received) = header_str(headers, envelope::RECEIVED_AT)
-                .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok())
-            else {
-                continue; // another re-sync's marker
-            };
             if report.first_received_at.is_none() {
                 report.first_received_at = received.format(&Rfc3339).ok();
-            }
-            if received >= options.to + CLOCK_SLACK {
-                return Ok(()); // past the range, with room for clock differences
             }
             let matches = received >= options.from
                 && received < options.to
@@ -203,7 +138,8 @@ pub async fn resync(
                         (header::RESYNC_AT, text(&stamp)),
                     ],
                 ));
-                publisher
+                archive
+                    .publisher
                     .publish(SHARDS_EXCHANGE, "resync", &delivery.data, properties)
                     .await
                     .with_context(|| format!("cannot republish event {event_id}"))?;
@@ -211,11 +147,125 @@ pub async fn resync(
             progress.set_message(event_id.clone());
             report.republished.push(event_id);
         }
+        Ok::<(), anyhow::Error>(())
     }
     .await;
-    let _ = channel.close(200, "re-sync done".into()).await;
-    publisher.close().await;
+    archive.close().await;
     progress.finish_and_clear();
     result?;
     Ok(report)
+}
+
+/// Reads the archive from a little before a time up to its end as it was when reading
+/// started: it appends a marker of its own first and stops when it meets it (AMQP has no end
+/// of stream), or once events are past the end of the range.
+pub(crate) struct ArchiveReader {
+    /// Publishes with confirms, for readers that republish what they read.
+    pub publisher: Republisher,
+    channel: lapin::Channel,
+    consumer: lapin::Consumer,
+    marker: String,
+}
+
+impl ArchiveReader {
+    /// # Errors
+    /// When RabbitMQ is unreachable or the archive stream is missing.
+    pub(crate) async fn open(
+        connection: &Connection,
+        from: OffsetDateTime,
+        reader: &str,
+    ) -> anyhow::Result<Self> {
+        let publisher = Republisher::open(connection).await?;
+        let marker = uuid::Uuid::now_v7().to_string();
+        publisher
+            .publish(
+                "",
+                ARCHIVE_QUEUE,
+                b"",
+                BasicProperties::default().with_headers(rewrite_headers(
+                    None,
+                    |_| false,
+                    vec![(header::MARKER, text(&marker))],
+                )),
+            )
+            .await
+            .with_context(|| {
+                format!("cannot reach the archive stream {ARCHIVE_QUEUE}; {reader} needs it")
+            })?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("cannot open a channel to RabbitMQ")?;
+        channel
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await
+            .context("cannot set the prefetch")?;
+        let mut arguments = FieldTable::default();
+        let start = from - CLOCK_SLACK;
+        arguments.insert(
+            ShortString::from("x-stream-offset"),
+            AMQPValue::Timestamp(u64::try_from(start.unix_timestamp()).unwrap_or(0)),
+        );
+        let consumer = channel
+            .basic_consume(
+                ARCHIVE_QUEUE.into(),
+                format!("xcs-{reader}-{marker}").as_str().into(),
+                BasicConsumeOptions::default(),
+                arguments,
+            )
+            .await
+            .with_context(|| format!("cannot read the archive stream {ARCHIVE_QUEUE}"))?;
+        Ok(ArchiveReader {
+            publisher,
+            channel,
+            consumer,
+            marker,
+        })
+    }
+
+    /// The next archived event and when the ingress received it; `None` at the marker or once
+    /// events are past `to` (with room for clock differences). Other readers' markers and
+    /// messages without a receipt time are passed over.
+    ///
+    /// # Errors
+    /// When the connection fails or the archive stops delivering before its end (running
+    /// again is harmless: republishing twice books nothing twice).
+    pub(crate) async fn next(
+        &mut self,
+        to: OffsetDateTime,
+    ) -> anyhow::Result<Option<(lapin::message::Delivery, OffsetDateTime)>> {
+        loop {
+            let delivery = match tokio::time::timeout(STALL, self.consumer.next()).await {
+                Ok(Some(delivery)) => delivery.context("the connection to RabbitMQ failed")?,
+                Ok(None) => anyhow::bail!("RabbitMQ cancelled the archive reader; run again"),
+                Err(_) => anyhow::bail!(
+                    "the archive stopped delivering before its end ({STALL:?} without a \
+                     message); run again"
+                ),
+            };
+            // Stream deliveries are acknowledged only to grant credit; nothing is removed.
+            delivery
+                .ack(BasicAckOptions::default())
+                .await
+                .context("cannot acknowledge an archive message")?;
+            let headers = delivery.properties.headers().as_ref();
+            if header_str(headers, header::MARKER).as_deref() == Some(self.marker.as_str()) {
+                return Ok(None);
+            }
+            let Some(received) = header_str(headers, envelope::RECEIVED_AT)
+                .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok())
+            else {
+                continue;
+            };
+            if received >= to + CLOCK_SLACK {
+                return Ok(None);
+            }
+            return Ok(Some((delivery, received)));
+        }
+    }
+
+    pub(crate) async fn close(self) {
+        let _ = self.channel.close(200, "archive read".into()).await;
+        self.publisher.close().await;
+    }
 }
