@@ -3,12 +3,12 @@
 //! and the original delivery is acknowledged only after the broker confirmed the copy, so a
 //! crash in between leaves a duplicate (deduped by event id), never a loss.
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Connection};
 use xcs_shared::topology::{DEAD_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS};
 
 use crate::error::ProcessError;
+use crate::operate::Republisher;
 
 /// Headers the processor adds when it hands an event on.
 pub mod header {
@@ -38,18 +38,16 @@ pub struct HandoffError(String);
 
 /// Publishes failed events; holds its own confirm channel.
 pub struct Handoff {
-    channel: Channel,
+    publisher: Republisher,
 }
 
 impl Handoff {
     /// # Errors
     /// When the channel cannot be opened.
-    pub async fn open(connection: &Connection) -> Result<Self, lapin::Error> {
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok(Handoff { channel })
+    pub async fn open(connection: &Connection) -> anyhow::Result<Self> {
+        Ok(Handoff {
+            publisher: Republisher::open(connection).await?,
+        })
     }
 
     /// Sends the event to the next retry tier, or to the dead queue when the error is
@@ -105,31 +103,11 @@ impl Handoff {
             .clone()
             .with_headers(headers)
             .with_delivery_mode(2);
-        let confirmation = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                body,
-                properties,
-            )
+        self.publisher
+            .publish(exchange, routing_key, body, properties)
             .await
-            .map_err(|err| HandoffError(err.to_string()))?
-            .await
-            .map_err(|err| HandoffError(err.to_string()))?;
-        match confirmation {
-            Confirmation::Ack(None) => Ok(outcome),
-            Confirmation::Ack(Some(returned)) => Err(HandoffError(format!(
-                "{exchange} could not route it ({} {}); import deploy/rabbitmq/definitions.json",
-                returned.reply_code, returned.reply_text
-            ))),
-            Confirmation::Nack(_) => Err(HandoffError(format!("{exchange} refused it (nack)"))),
-            Confirmation::NotRequested => Err(HandoffError("the channel lost confirm mode".into())),
-        }
+            .map_err(|err| HandoffError(format!("{err:#}")))?;
+        Ok(outcome)
     }
 }
 
