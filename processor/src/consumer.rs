@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -433,10 +433,9 @@ async fn settle_failure(
 /// gathers more until the linger time has passed and the tenant may call Xero (or the batch is
 /// full), so jobs that arrive while the tenant is paced join the batch instead of waiting for
 /// the next one; then it books the batch's invoices. The settle stage takes invoiced batches
-/// in order and settles them (payments, refunds, ledger, acknowledgements): at once when the
-/// invoice stage is idle or the tenant has calls to spare, otherwise after gathering invoiced
-/// batches for up to `payment_linger`, so invoices, which is what a seller waits to see, get
-/// the calls first.
+/// in order and settles them (payments, refunds, ledger, acknowledgements): at once while the
+/// tenant has calls to spare, otherwise after gathering invoiced batches for up to
+/// `payment_linger`, so invoices, which is what a seller waits to see, get the calls first.
 async fn batcher(
     tenant: String,
     mut rx: mpsc::Receiver<Pending>,
@@ -445,25 +444,16 @@ async fn batcher(
     handoff: Arc<Handoff>,
 ) {
     let (invoiced_tx, invoiced_rx) = mpsc::channel(64);
-    // Whether the invoice stage holds events (forming or booking a batch): while it does,
-    // payments are worth gathering; once it is idle, they are paid at once.
-    let invoicing = Arc::new(AtomicBool::new(false));
     let settler = tokio::spawn(settle_stage(
         tenant.clone(),
         invoiced_rx,
-        Arc::clone(&invoicing),
         Arc::clone(&config),
         booker.clone(),
         handoff,
     ));
     let processing = &config.processing;
     let mut last_call: Option<tokio::time::Instant> = None;
-    loop {
-        invoicing.store(!rx.is_empty(), Ordering::SeqCst);
-        let Some(first) = rx.recv().await else {
-            break;
-        };
-        invoicing.store(true, Ordering::SeqCst);
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let linger_until = tokio::time::Instant::now() + processing.linger();
         while batch.len() < processing.batch_size {
@@ -504,7 +494,6 @@ async fn batcher(
 async fn settle_stage(
     tenant: String,
     mut rx: mpsc::Receiver<(Vec<Tracked>, Invoiced)>,
-    invoicing: Arc<AtomicBool>,
     config: Arc<Config>,
     booker: Booker,
     handoff: Arc<Handoff>,
@@ -515,7 +504,6 @@ async fn settle_stage(
         let mut jobs = gathered[0].1.len();
         let give_up_at = tokio::time::Instant::now() + processing.payment_linger();
         while jobs < processing.batch_size
-            && invoicing.load(Ordering::SeqCst)
             && booker.xero.spare_calls(&tenant) < PAY_AT_ONCE_WITH_SPARE_CALLS
         {
             let left = give_up_at.saturating_duration_since(tokio::time::Instant::now());
@@ -563,8 +551,8 @@ const REBALANCE_EVERY: Duration = Duration::from_secs(1);
 /// How long a stopping processor waits for the batches it holds.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Calls to spare at which a busy tenant's payments go at once: enough that the next invoice
-/// calls still find theirs.
+/// Calls to spare at which payments go at once: a tenant with this many is not short of calls
+/// (a quiet tenant's bucket is full), and the next invoice calls still find theirs.
 const PAY_AT_ONCE_WITH_SPARE_CALLS: f64 = 3.0;
 
 /// How often a gathering settle stage looks whether the tenant has calls to spare.
