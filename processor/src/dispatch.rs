@@ -128,6 +128,11 @@ impl Dispatcher {
                         order: order.clone(),
                         invoice,
                     },
+                    // Summary mode (crate::summary): the order may be in an open period's
+                    // summary, which the cancellation takes it out of.
+                    None if shop.mode == crate::config::SyncMode::Summary => {
+                        Work::Order(order.clone())
+                    }
                     None => Work::Nothing(format!(
                         "order {} was cancelled before it was booked",
                         order.number

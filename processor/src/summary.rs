@@ -23,6 +23,11 @@
 //!   recorded in the ledger first-come and adopted on "must be unique" or by payment reference,
 //!   so a closer that died half-way is finished by the next one without duplicates. Recording
 //!   into a period waits (`FOR SHARE`) while it is being closed, and then sees it closed.
+//! - After a period is posted: money received later for one of its orders is recorded (with
+//!   the entry's new running total, in one transaction) as a `late_payment` entry of the
+//!   period open now, and paid on the old period's invoice when that period is posted, keyed
+//!   and referenced with its label. A cancelled order with no invoice of its own
+//!   (`cancel_order`) is emptied from its open period when unpaid; see README "Summary mode".
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -246,6 +251,16 @@ pub async fn summarise(
     }
     let mut entries = Vec::new();
     match work {
+        // Summary mode's dispatcher passes a cancelled order on when it has no invoice of its
+        // own (see `Dispatcher::work_for`).
+        Work::Order(order) if order.cancelled => {
+            let detail = cancel_order(booker, shop, envelope, order).await?;
+            booker
+                .ledger
+                .record_event(envelope, EventOutcome::Summarised, &detail)
+                .await?;
+            return Ok(true);
+        }
         Work::Order(order) => entries.push(order_entry(shop, order)?),
         Work::Refunds { order, refunds } => {
             if let Some(order) = order.as_ref().filter(|o| !o.cancelled) {
@@ -294,8 +309,9 @@ async fn record_entries(
         let lines = serde_json::to_value(&entry.lines).expect("lines serialise");
         let existing = tx
             .query_opt(
-                "SELECT e.currency, e.period_start, e.payments FROM xcs_summary_entries e
-                 WHERE e.shop = $1 AND e.kind = $2 AND e.business_key = $3",
+                "SELECT e.currency, e.period_start, e.payments, e.total, e.detail
+                 FROM xcs_summary_entries e
+                 WHERE e.shop = $1 AND e.kind = $2 AND e.business_key = $3 FOR UPDATE",
                 &[&name, &entry.kind, &entry.business_key],
             )
             .await
@@ -304,19 +320,21 @@ async fn record_entries(
             let currency: String = row.get(0);
             let start: OffsetDateTime = row.get(1);
             let label = period_label(start, shop.summary_period, offset);
-            let status: Option<String> = tx
+            let stored_total: Decimal = row.get(3);
+            let cancelled = row.get::<_, &str>(4).starts_with(CANCELLED);
+            let period_row = tx
                 .query_opt(
-                    "SELECT status FROM xcs_summary_periods
+                    "SELECT status, invoice_number FROM xcs_summary_periods
                      WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
                     &[&name, &currency, &start],
                 )
                 .await
-                .map_err(ledger_error)?
-                .map(|r| r.get(0));
-            if status.as_deref() != Some("open") {
+                .map_err(ledger_error)?;
+            let status: Option<String> = period_row.as_ref().map(|r| r.get(0));
+            let invoice_number: String = period_row.map(|r| r.get(1)).unwrap_or_default();
+            if cancelled {
                 details.push(format!(
-                    "{} {} is already in the closed summary of {label}; changes after a period \
-                     closes are not booked (correct the summary in Xero)",
+                    "{} {} was cancelled; later events for it are not summarised",
                     entry.kind, entry.number
                 ));
                 continue;
@@ -324,11 +342,94 @@ async fn record_entries(
             // Money received only grows: a stale event cannot take a payment back.
             let before: Vec<SummaryPayment> =
                 serde_json::from_value(row.get::<_, Value>(2)).unwrap_or_default();
-            let mut payments: BTreeMap<String, Decimal> =
+            let before: BTreeMap<String, Decimal> =
                 before.into_iter().map(|p| (p.account, p.amount)).collect();
+            let mut payments = before.clone();
             for payment in &entry.payments {
                 let amount = payments.entry(payment.account.clone()).or_default();
                 *amount = (*amount).max(payment.amount);
+            }
+            if status.as_deref() != Some("open") {
+                // A closed period: its lines are posted and stay; money received since is
+                // paid against its invoice when the period open now is posted (a
+                // `late_payment` entry there, keyed by the new running total so that it is
+                // recorded once, in the same transaction as that total).
+                let differences: Vec<SummaryPayment> = sum_payments(
+                    payments
+                        .iter()
+                        .map(|(account, amount)| {
+                            let already = before.get(account).copied().unwrap_or_default();
+                            (account.clone(), *amount - already)
+                        })
+                        .filter(|(_, difference)| *difference > Decimal::ZERO),
+                );
+                let mut parts = Vec::new();
+                if entry.kind == "order" && !differences.is_empty() && !invoice_number.is_empty() {
+                    let (period, _) =
+                        open_period(&tx, shop, envelope, &currency, received, now).await?;
+                    let now_label = period_label(period.start, shop.summary_period, offset);
+                    let running = payments
+                        .iter()
+                        .map(|(account, amount)| format!("{account}={amount}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let paid: Decimal = differences.iter().map(|p| p.amount).sum();
+                    let detail = format!(
+                        "{paid} received for {} {} after the summary of {label} closed; paid on \
+                         invoice {invoice_number} with the summary of {now_label}",
+                        entry.kind, entry.number
+                    );
+                    tx.execute(
+                        "INSERT INTO xcs_summary_entries (shop, kind, business_key, currency,
+                           period_start, number, tax_mode, total, lines, payments, event_id,
+                           detail)
+                         VALUES ($1, 'late_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         ON CONFLICT DO NOTHING",
+                        &[
+                            &name,
+                            &format!("{}@{running}", entry.business_key),
+                            &currency,
+                            &period.start,
+                            &entry.number,
+                            &tax_mode_name(entry.tax_mode),
+                            &paid,
+                            &json!({ "invoice": invoice_number, "period": label }),
+                            &serde_json::to_value(&differences).expect("serialise"),
+                            &envelope.event_id,
+                            &detail,
+                        ],
+                    )
+                    .await
+                    .map_err(ledger_error)?;
+                    tx.execute(
+                        "UPDATE xcs_summary_entries SET payments = $4, updated_at = now()
+                         WHERE shop = $1 AND kind = $2 AND business_key = $3",
+                        &[
+                            &name,
+                            &entry.kind,
+                            &entry.business_key,
+                            &serde_json::to_value(sum_payments(payments)).expect("serialise"),
+                        ],
+                    )
+                    .await
+                    .map_err(ledger_error)?;
+                    parts.push(detail);
+                }
+                if entry.total != stored_total {
+                    parts.push(format!(
+                        "{} {} is already in the closed summary of {label}; changes to its \
+                         lines after a period closes are not booked (correct the summary in Xero)",
+                        entry.kind, entry.number
+                    ));
+                }
+                if parts.is_empty() {
+                    parts.push(format!(
+                        "{} {} is already in the closed summary of {label}; nothing new to book",
+                        entry.kind, entry.number
+                    ));
+                }
+                details.extend(parts);
+                continue;
             }
             let payments = serde_json::to_value(sum_payments(payments)).expect("serialise");
             tx.execute(
@@ -356,37 +457,8 @@ async fn record_entries(
             continue;
         }
 
-        let mut period = period_of(received, shop.summary_period, offset);
-        let first = period;
-        loop {
-            tx.execute(
-                "INSERT INTO xcs_summary_periods (shop, currency, period_start, period_end, tenant)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[
-                    &name,
-                    &entry.currency,
-                    &period.start,
-                    &period.end,
-                    &envelope.tenant,
-                ],
-            )
-            .await
-            .map_err(ledger_error)?;
-            let status: String = tx
-                .query_one(
-                    "SELECT status FROM xcs_summary_periods
-                     WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
-                    &[&name, &entry.currency, &period.start],
-                )
-                .await
-                .map_err(ledger_error)?
-                .get(0);
-            if status == "open" {
-                break;
-            }
-            // Late: the period is closed; the one open now takes it.
-            period = period_of(now.max(period.end), shop.summary_period, offset);
-        }
+        let (period, first) =
+            open_period(&tx, shop, envelope, &entry.currency, received, now).await?;
         let payments = serde_json::to_value(&entry.payments).expect("payments serialise");
         let label = period_label(period.start, shop.summary_period, offset);
         let detail = if period == first {
@@ -428,6 +500,159 @@ async fn record_entries(
 
 fn ledger_error(err: tokio_postgres::Error) -> ProcessError {
     ProcessError::Ledger(err.to_string())
+}
+
+/// How the detail of an order's entry starts once the order is cancelled and out of the
+/// summary: later events for it are not summarised.
+const CANCELLED: &str = "cancelled";
+
+/// The period an entry recorded now goes into, created if need be, and locked `FOR SHARE`:
+/// the one `received` falls in, or, when that is closed (a late event), the one open `now`;
+/// with the period `received` falls in, to tell which.
+async fn open_period(
+    tx: &tokio_postgres::Transaction<'_>,
+    shop: &ShopConfig,
+    envelope: &Envelope,
+    currency: &str,
+    received: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(Period, Period), ProcessError> {
+    let offset = shop.utc_offset();
+    let name = envelope.shop.as_str();
+    let mut period = period_of(received, shop.summary_period, offset);
+    let first = period;
+    loop {
+        tx.execute(
+            "INSERT INTO xcs_summary_periods (shop, currency, period_start, period_end, tenant)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                &name,
+                &currency,
+                &period.start,
+                &period.end,
+                &envelope.tenant,
+            ],
+        )
+        .await
+        .map_err(ledger_error)?;
+        let status: String = tx
+            .query_one(
+                "SELECT status FROM xcs_summary_periods
+                 WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
+                &[&name, &currency, &period.start],
+            )
+            .await
+            .map_err(ledger_error)?
+            .get(0);
+        if status == "open" {
+            return Ok((period, first));
+        }
+        // Late: the period is closed; the one open now takes it.
+        period = period_of(now.max(period.end), shop.summary_period, offset);
+    }
+}
+
+/// An order cancelled on the platform, in summary mode (see README "Summary mode"):
+/// unpaid and in an open period, its entry is emptied (no lines, no payments), so the
+/// period's invoice leaves it out; paid, it stays, as in real-time mode, and the order's
+/// refunds book the money back; unpaid in a period already posted, its amount stays due on
+/// that period's invoice and the detail tells the operator to credit it in Xero. Returns the
+/// event's detail.
+async fn cancel_order(
+    booker: &Booker,
+    shop: &ShopConfig,
+    envelope: &Envelope,
+    order: &Order,
+) -> Result<String, ProcessError> {
+    let name = envelope.shop.as_str();
+    let number = order.number.trim();
+    let mut client = booker.ledger.client().await?;
+    let tx = client.transaction().await.map_err(ledger_error)?;
+    let Some(row) = tx
+        .query_opt(
+            "SELECT currency, period_start, payments, total, detail FROM xcs_summary_entries
+             WHERE shop = $1 AND kind = 'order' AND business_key = $2 FOR UPDATE",
+            &[&name, &order.order_id],
+        )
+        .await
+        .map_err(ledger_error)?
+    else {
+        return Ok(format!(
+            "order {number} was cancelled before it was summarised; nothing to book"
+        ));
+    };
+    let currency: String = row.get(0);
+    let start: OffsetDateTime = row.get(1);
+    let total: Decimal = row.get(3);
+    if row.get::<_, &str>(4).starts_with(CANCELLED) {
+        return Ok(format!("order {number} was already cancelled"));
+    }
+    let label = period_label(start, shop.summary_period, shop.utc_offset());
+    let paid: Decimal = serde_json::from_value::<Vec<SummaryPayment>>(row.get::<_, Value>(2))
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.amount)
+        .sum();
+    let period = tx
+        .query_opt(
+            "SELECT status, invoice_number FROM xcs_summary_periods
+             WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
+            &[&name, &currency, &start],
+        )
+        .await
+        .map_err(ledger_error)?;
+    let open = period
+        .as_ref()
+        .is_some_and(|r| r.get::<_, &str>(0) == "open");
+    let invoice: String = period.map(|r| r.get(1)).unwrap_or_default();
+    if paid > Decimal::ZERO {
+        return Ok(format!(
+            "order {number} was cancelled after {paid} was paid; it stays in the summary of \
+             {label}, and the order's refunds book the money back"
+        ));
+    }
+    let detail = if open {
+        format!("{CANCELLED}: order {number} removed from the open summary of {label}")
+    } else {
+        format!(
+            "{CANCELLED}: order {number} was cancelled, unpaid, after the summary of {label} \
+             closed: its {total} stays due on invoice {invoice}; credit it in Xero (a credit \
+             note for the order allocated to {invoice})"
+        )
+    };
+    let (lines, total) = if open {
+        (json!([]), Decimal::ZERO)
+    } else {
+        // What was posted stays as it is; the entry only records the cancellation.
+        (
+            tx.query_one(
+                "SELECT lines FROM xcs_summary_entries
+                 WHERE shop = $1 AND kind = 'order' AND business_key = $2",
+                &[&name, &order.order_id],
+            )
+            .await
+            .map_err(ledger_error)?
+            .get(0),
+            total,
+        )
+    };
+    tx.execute(
+        "UPDATE xcs_summary_entries SET lines = $3, total = $4, payments = '[]',
+           event_id = $5, detail = $6, updated_at = now()
+         WHERE shop = $1 AND kind = 'order' AND business_key = $2",
+        &[
+            &name,
+            &order.order_id,
+            &lines,
+            &total,
+            &envelope.event_id,
+            &detail,
+        ],
+    )
+    .await
+    .map_err(ledger_error)?;
+    tx.commit().await.map_err(ledger_error)?;
+    Ok(detail)
 }
 
 /// What closing one period did.
@@ -540,6 +765,34 @@ fn rejected(document: String, messages: Vec<String>) -> ProcessError {
     ProcessError::Rejected { document, messages }
 }
 
+/// A period's `late_payment` entries: per earlier invoice, per account, the money received
+/// for its orders after it was posted.
+#[derive(Default)]
+struct Late {
+    count: usize,
+    by_invoice: BTreeMap<String, BTreeMap<String, Decimal>>,
+}
+
+impl Late {
+    fn add(&mut self, entry: &tokio_postgres::Row) -> Result<(), ProcessError> {
+        let target: Value = entry.get(1);
+        let invoice = text(&target, "invoice");
+        let payments: Vec<SummaryPayment> = serde_json::from_value(entry.get::<_, Value>(2))
+            .map_err(|err| ProcessError::Ledger(format!("late payment entry: {err}")))?;
+        if invoice.is_empty() {
+            return Err(ProcessError::Ledger(
+                "a late payment entry names no invoice".into(),
+            ));
+        }
+        self.count += 1;
+        let sums = self.by_invoice.entry(invoice).or_default();
+        for payment in payments {
+            *sums.entry(payment.account).or_default() += payment.amount;
+        }
+        Ok(())
+    }
+}
+
 /// A summary document (invoice or credit note) in Xero.
 struct Posted {
     row: DocumentRow,
@@ -641,6 +894,7 @@ impl Closer {
         let attempt = u32::try_from(row.get::<_, i32>(3)).unwrap_or(0);
         let mut orders = Sums::default();
         let mut refunds = Sums::default();
+        let mut late = Late::default();
         for entry in tx
             .query(
                 "SELECT kind, lines, payments FROM xcs_summary_entries
@@ -651,18 +905,24 @@ impl Closer {
             .await
             .map_err(ledger_error)?
         {
+            if entry.get::<_, &str>(0) == "late_payment" {
+                late.add(&entry)?;
+                continue;
+            }
             let lines: Vec<SummaryLine> = serde_json::from_value(entry.get::<_, Value>(1))
                 .map_err(|err| ProcessError::Ledger(format!("summary entry lines: {err}")))?;
             let payments: Vec<SummaryPayment> = serde_json::from_value(entry.get::<_, Value>(2))
                 .map_err(|err| ProcessError::Ledger(format!("summary entry payments: {err}")))?;
             match entry.get::<_, &str>(0) {
+                // Cancelled while its period was open: not in the summary.
+                "order" if lines.is_empty() && payments.is_empty() => {}
                 "order" => orders.add(lines, payments),
                 _ => refunds.add(lines, payments),
             }
         }
         let posted = self
             .post(
-                &tenant, attempt, name, shop, currency, period, &orders, &refunds,
+                &tenant, attempt, name, shop, currency, period, &orders, &refunds, &late,
             )
             .await;
         match posted {
@@ -677,9 +937,10 @@ impl Closer {
                         &start,
                         &invoice.clone().unwrap_or_default(),
                         &format!(
-                            "{} orders, {} refunds; credit note {}",
+                            "{} orders, {} refunds, {} late payments; credit note {}",
                             orders.count,
                             refunds.count,
+                            late.count,
                             credit_note.as_deref().unwrap_or("none")
                         ),
                     ],
@@ -747,8 +1008,9 @@ impl Closer {
         period: Period,
         orders: &Sums,
         refunds: &Sums,
+        late: &Late,
     ) -> Result<(Option<String>, Option<String>), ProcessError> {
-        if orders.count == 0 && refunds.count == 0 {
+        if orders.count == 0 && refunds.count == 0 && late.count == 0 {
             return Ok((None, None));
         }
         let offset = shop.utc_offset();
@@ -805,6 +1067,7 @@ impl Closer {
                 "Invoices",
                 &orders.payments,
                 "summary_payment",
+                "",
                 &date,
             )
             .await?;
@@ -850,10 +1113,40 @@ impl Closer {
                 "CreditNotes",
                 &refunds.payments,
                 "summary_refund_payment",
+                "",
                 &date,
             )
             .await?;
             credit_note = Some(credit_number);
+        }
+        // Money received in this period for orders of periods posted before: paid on their
+        // invoices, keyed and referenced with this period's label, so once each.
+        for (old_number, sums) in &late.by_invoice {
+            let row = self
+                .booker
+                .ledger
+                .document(tenant, &format!("invoice:{old_number}"))
+                .await?
+                .ok_or_else(|| {
+                    rejected(
+                        format!("summary invoice {old_number}"),
+                        vec![format!(
+                            "payments received after it was posted are due on it, but the \
+                             ledger does not have it"
+                        )],
+                    )
+                })?;
+            self.pay(
+                tenant,
+                attempt,
+                &Posted { row, fresh: false },
+                "Invoices",
+                sums,
+                &format!("summary_late_payment:{label}"),
+                &format!("late {label}"),
+                &date,
+            )
+            .await?;
         }
         Ok((invoice.map(|i| i.row.number), credit_note))
     }
@@ -981,6 +1274,7 @@ impl Closer {
         list: &str,
         sums: &BTreeMap<String, Decimal>,
         key_kind: &str,
+        reference_tag: &str,
         date: &str,
     ) -> Result<(), ProcessError> {
         let number = &document.row.number;
@@ -1007,7 +1301,11 @@ impl Closer {
         };
         let mut planned = Vec::new();
         for (key, account, amount) in missing {
-            let reference = format!("{number} {account}");
+            let reference = if reference_tag.is_empty() {
+                format!("{number} {account}")
+            } else {
+                format!("{number} {account} {reference_tag}")
+            };
             if references.contains(&reference) {
                 self.booker
                     .ledger

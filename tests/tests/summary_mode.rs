@@ -527,3 +527,248 @@ async fn the_background_closer_posts_an_ended_hour_and_a_refund_without_sales_is
     assert!(invoices_numbered(&setup.sim, "SH-S-20261120-15").is_empty());
     processor.stop().await;
 }
+
+/// `body` (a Shopify order) with its `financial_status` and any other fields changed.
+fn with(body: &[u8], changes: Value) -> Vec<u8> {
+    let mut order: Value = serde_json::from_slice(body).unwrap();
+    for (field, value) in changes.as_object().unwrap() {
+        order[field] = value.clone();
+    }
+    serde_json::to_vec(&order).unwrap()
+}
+
+/// Publishes an order event received at `received_at` and waits for it to be summarised;
+/// returns its detail.
+async fn summarise(setup: &Setup, id: &str, topic: &str, received_at: &str, body: &[u8]) -> String {
+    let event_id = format!("shopify:{SHOP}:{id}");
+    publish_at(
+        &setup.broker,
+        EventKind::Order,
+        topic,
+        &event_id,
+        received_at,
+        body,
+    )
+    .await;
+    let (outcome, detail) = wait_handled(&setup.schema, &event_id, HANDLED).await;
+    assert_eq!(outcome, "summarised", "{id}: {detail}");
+    detail
+}
+
+#[tokio::test]
+async fn money_received_after_a_period_closed_is_paid_once_on_that_periods_invoice() {
+    let setup = Setup::new().await;
+    let config = setup.config(
+        "summary_close_every_ms = 0\nsummary_grace_secs = 60",
+        "daily",
+    );
+    let processor = TestProcessor::start(&config).await;
+    let closer = setup.closer(&config).await;
+    let day = time::Duration::DAY;
+    let close = |end: OffsetDateTime| {
+        let closer = closer.clone();
+        async move {
+            posted(
+                &closer
+                    .close_due(end + time::Duration::MINUTE * 2)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+
+    // 20 November: the order arrives unpaid; the day's invoice has all of it due.
+    let unpaid = with(&order_exclusive(), json!({"financial_status": "pending"}));
+    summarise(&setup, "l-1", "orders/create", RECEIVED, &unpaid).await;
+    assert_eq!(
+        close(DAY_END).await,
+        [(
+            "NZD".to_owned(),
+            PeriodOutcome::Posted {
+                invoice: Some("SH-S-20261120".into()),
+                credit_note: None
+            }
+        )]
+    );
+    let invoice = || invoices_numbered(&setup.sim, "SH-S-20261120").remove(0);
+    assert_eq!(amount(&invoice()["AmountDue"]), dec("63.25"));
+    assert!(payments_on(&setup.sim, &invoice()).is_empty());
+
+    // 21 November: 20.00 of it captured. Recorded against the 20th's invoice, paid when the
+    // 21st is posted; the same event again, and an echo under another id, add nothing.
+    let partly = with(
+        &order_exclusive(),
+        json!({"financial_status": "partially_paid", "total_outstanding": "43.25"}),
+    );
+    let detail = summarise(
+        &setup,
+        "l-2",
+        "orders/updated",
+        "2026-11-21T01:00:00Z",
+        &partly,
+    )
+    .await;
+    assert!(
+        detail.contains("20.00 received for order #1001 after the summary of 20261120 closed")
+            && detail.contains("invoice SH-S-20261120 with the summary of 20261121"),
+        "{detail}"
+    );
+    summarise(
+        &setup,
+        "l-2",
+        "orders/updated",
+        "2026-11-21T01:00:00Z",
+        &partly,
+    )
+    .await;
+    let detail = summarise(
+        &setup,
+        "l-2b",
+        "orders/updated",
+        "2026-11-21T01:05:00Z",
+        &partly,
+    )
+    .await;
+    assert!(detail.contains("nothing new to book"), "{detail}");
+    assert!(payments_on(&setup.sim, &invoice()).is_empty(), "not yet");
+    // The 21st has no sales of its own: no invoice, only the payment on the 20th's.
+    assert_eq!(
+        close(DAY_END + day).await,
+        [(
+            "NZD".to_owned(),
+            PeriodOutcome::Posted {
+                invoice: None,
+                credit_note: None
+            }
+        )]
+    );
+    assert!(invoices_numbered(&setup.sim, "SH-S-20261121").is_empty());
+    let payments = payments_on(&setup.sim, &invoice());
+    assert_eq!(payments.len(), 1, "{payments:#?}");
+    assert_eq!(amount(&payments[0]["Amount"]), dec("20.00"));
+    assert_eq!(payments[0]["Account"]["Code"], "615");
+    assert_eq!(payments[0]["Reference"], "SH-S-20261120 615 late 20261121");
+    assert_eq!(amount(&invoice()["AmountDue"]), dec("43.25"));
+
+    // 22 November: the rest captured; a later, larger capture pays the difference only.
+    let paid = order_exclusive();
+    summarise(&setup, "l-3", "orders/paid", "2026-11-22T01:00:00Z", &paid).await;
+    assert!(posted(&closer.close_due(DAY_END + day).await.unwrap()).is_empty());
+    close(DAY_END + day * 2).await;
+    let payments = payments_on(&setup.sim, &invoice());
+    assert_eq!(payments.len(), 2, "{payments:#?}");
+    assert_eq!(amount(&payments[1]["Amount"]), dec("43.25"));
+    assert_eq!(payments[1]["Reference"], "SH-S-20261120 615 late 20261122");
+    assert_eq!(amount(&invoice()["AmountDue"]), Decimal::ZERO);
+    assert_eq!(invoice()["Status"], "PAID");
+
+    // 23 November: the paid event replayed under a new id, then closing everything again:
+    // nothing more is paid.
+    let detail = summarise(&setup, "l-3b", "orders/paid", "2026-11-23T01:00:00Z", &paid).await;
+    assert!(detail.contains("nothing new to book"), "{detail}");
+    close(DAY_END + day * 3).await;
+    assert!(close(DAY_END + day * 3).await.is_empty());
+    let payments = payments_on(&setup.sim, &invoice());
+    assert_eq!(payments.len(), 2);
+    let total: Decimal = payments.iter().map(|p| amount(&p["Amount"])).sum();
+    assert_eq!(
+        total,
+        dec("63.25"),
+        "exactly the order's total, to the cent"
+    );
+    assert_eq!(invoices_numbered(&setup.sim, "SH-S-20261120").len(), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_cancelled_while_its_period_is_open_is_left_out_of_the_periods_invoice() {
+    let setup = Setup::new().await;
+    let config = setup.config(
+        "summary_close_every_ms = 0\nsummary_grace_secs = 60",
+        "daily",
+    );
+    let processor = TestProcessor::start(&config).await;
+    let unpaid = with(&order_exclusive(), json!({"financial_status": "pending"}));
+    summarise(&setup, "c-1", "orders/create", RECEIVED, &unpaid).await;
+    summarise(&setup, "c-2", "orders/paid", RECEIVED, &order_inclusive()).await;
+    // An unpaid order of the same day that is cancelled only after the day is posted.
+    let later = order(
+        1005,
+        "NZD",
+        false,
+        &[("Kauri spoon", 1, "10.00", "0.00", "1.50")],
+        None,
+        "11.50",
+        "1.50",
+    );
+    let later = with(&later, json!({"financial_status": "pending"}));
+    summarise(&setup, "c-3", "orders/create", RECEIVED, &later).await;
+
+    let cancelled = with(
+        &unpaid,
+        json!({"cancelled_at": "2026-11-20T15:00:00+13:00", "financial_status": "voided"}),
+    );
+    let detail = summarise(
+        &setup,
+        "c-1x",
+        "orders/cancelled",
+        "2026-11-20T02:00:00Z",
+        &cancelled,
+    )
+    .await;
+    assert!(
+        detail.contains("order #1001 removed from the open summary of 20261120"),
+        "{detail}"
+    );
+    // A stale update of the order after its cancellation does not bring it back.
+    let detail = summarise(
+        &setup,
+        "c-1y",
+        "orders/updated",
+        "2026-11-20T02:05:00Z",
+        &unpaid,
+    )
+    .await;
+    assert!(detail.contains("was cancelled"), "{detail}");
+
+    let closer = setup.closer(&config).await;
+    posted(
+        &closer
+            .close_due(DAY_END + time::Duration::MINUTE * 2)
+            .await
+            .unwrap(),
+    );
+    let invoices = invoices_numbered(&setup.sim, "SH-S-20261120");
+    assert_eq!(invoices.len(), 1);
+    let invoice = &invoices[0];
+    // Order 1002 (62.50) and the spoon (11.50); not the cancelled 1001 (63.25).
+    assert_eq!(amount(&invoice["Total"]), dec("74.00"));
+    for line in XeroLine::of(invoice) {
+        assert!(
+            line.description.contains("(2 documents)"),
+            "{}",
+            line.description
+        );
+    }
+    assert_eq!(amount(&invoice["AmountDue"]), dec("11.50"));
+
+    // The spoon's order cancelled after its day was posted: what was posted stays; the
+    // detail says what to do in Xero.
+    let detail = summarise(
+        &setup,
+        "c-3x",
+        "orders/cancelled",
+        "2026-11-21T01:00:00Z",
+        &with(
+            &later,
+            json!({"cancelled_at": "2026-11-21T14:00:00+13:00", "financial_status": "voided"}),
+        ),
+    )
+    .await;
+    assert!(
+        detail.contains("its 11.50 stays due on invoice SH-S-20261120; credit it in Xero"),
+        "{detail}"
+    );
+    assert_eq!(invoices_numbered(&setup.sim, "SH-S-20261120").len(), 1);
+    processor.stop().await;
+}
