@@ -16,7 +16,14 @@ pub enum LogFormat {
 /// Installs the global subscriber. Call once, from `main`; a second call is ignored so tests
 /// that start several apps in one process do not fail.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // At debug, tokio-postgres logs every statement's parameters: OAuth tokens among them.
+        .add_directive(
+            "tokio_postgres::query=info"
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
