@@ -324,6 +324,29 @@ impl Booker {
         Ok(outcome)
     }
 
+    /// A write to Xero with `summarizeErrors=false` (each element's outcome in the answer) and
+    /// an `Idempotency-Key` derived from the tenant, the attempt, the operation and the body.
+    pub(crate) async fn write(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, XeroError> {
+        let key = idempotency_key(tenant, attempt, &format!("{method} {path}"), body);
+        self.xero
+            .call(
+                tenant,
+                method,
+                path,
+                &[("summarizeErrors", "false")],
+                Some(body),
+                Some(&key),
+            )
+            .await
+    }
+
     /// Voids the invoice of an order cancelled after it was booked, unless money was paid or
     /// credited against it: then the platform's refunds book that money back, and voiding
     /// would leave them nothing to refund.
@@ -788,15 +811,7 @@ impl Booker {
             }
         }).collect::<Vec<_>>()});
         let response = self
-            .xero
-            .call(
-                tenant,
-                Method::PUT,
-                "/Payments",
-                &[("summarizeErrors", "false")],
-                Some(&body),
-                Some(&idempotency_key(tenant, attempt, "PUT /Payments", &body)),
-            )
+            .write(tenant, attempt, Method::PUT, "/Payments", &body)
             .await;
         let elements = match response {
             Ok(value) => value["Payments"].as_array().cloned().unwrap_or_default(),
@@ -905,20 +920,7 @@ impl Booker {
                     "Date": refund.date.to_string(),
                 }]});
                 let path = format!("/CreditNotes/{}/Allocations", credit_note.xero_id);
-                self.xero
-                    .call(
-                        tenant,
-                        Method::PUT,
-                        &path,
-                        &[("summarizeErrors", "false")],
-                        Some(&body),
-                        Some(&idempotency_key(
-                            tenant,
-                            attempt,
-                            &format!("PUT {path}"),
-                            &body,
-                        )),
-                    )
+                self.write(tenant, attempt, Method::PUT, &path, &body)
                     .await?;
             }
             self.ledger
@@ -963,15 +965,7 @@ impl Booker {
                 reference: payment.reference.clone(),
             }]});
             let response = self
-                .xero
-                .call(
-                    tenant,
-                    Method::PUT,
-                    "/Payments",
-                    &[("summarizeErrors", "false")],
-                    Some(&body),
-                    Some(&idempotency_key(tenant, attempt, "PUT /Payments", &body)),
-                )
+                .write(tenant, attempt, Method::PUT, "/Payments", &body)
                 .await?;
             let element = &response["Payments"][0];
             let errors = element_errors(element);
@@ -1146,15 +1140,7 @@ impl Booker {
                 }
                 let body = json!({"Contacts": [contact]});
                 let created = self
-                    .xero
-                    .call(
-                        tenant,
-                        Method::PUT,
-                        "/Contacts",
-                        &[("summarizeErrors", "false")],
-                        Some(&body),
-                        Some(&idempotency_key(tenant, attempt, "PUT /Contacts", &body)),
-                    )
+                    .write(tenant, attempt, Method::PUT, "/Contacts", &body)
                     .await?;
                 let element = &created["Contacts"][0];
                 let errors = element_errors(element);

@@ -43,7 +43,7 @@ use tokio::sync::watch;
 use xcs_shared::Envelope;
 use xcs_shared::domain::{Order, Refund, TaxMode};
 
-use crate::booking::{Booker, Work, idempotency_key};
+use crate::booking::{Booker, Work};
 use crate::config::{Config, ShopConfig, SummaryPeriod, SyncMode};
 use crate::error::ProcessError;
 use crate::ledger::{DocumentRow, EventOutcome, RecordedPayment, tax_mode_name};
@@ -1177,20 +1177,7 @@ impl Closer {
         let body = json!({ list: [document] });
         let response = self
             .booker
-            .xero
-            .call(
-                tenant,
-                Method::PUT,
-                &path,
-                &[("summarizeErrors", "false")],
-                Some(&body),
-                Some(&idempotency_key(
-                    tenant,
-                    attempt,
-                    &format!("PUT {path}"),
-                    &body,
-                )),
-            )
+            .write(tenant, attempt, Method::PUT, &path, &body)
             .await?;
         let element = &response[list][0];
         let errors = element_errors(element);
@@ -1354,15 +1341,7 @@ impl Closer {
         }).collect::<Vec<_>>()});
         let response = self
             .booker
-            .xero
-            .call(
-                tenant,
-                Method::PUT,
-                "/Payments",
-                &[("summarizeErrors", "false")],
-                Some(&body),
-                Some(&idempotency_key(tenant, attempt, "PUT /Payments", &body)),
-            )
+            .write(tenant, attempt, Method::PUT, "/Payments", &body)
             .await?;
         let elements = response["Payments"].as_array().cloned().unwrap_or_default();
         for (index, (key, account, amount, _)) in planned.iter().enumerate() {
@@ -1456,20 +1435,7 @@ impl Closer {
             }]});
             let response = self
                 .booker
-                .xero
-                .call(
-                    tenant,
-                    Method::PUT,
-                    &path,
-                    &[("summarizeErrors", "false")],
-                    Some(&body),
-                    Some(&idempotency_key(
-                        tenant,
-                        attempt,
-                        &format!("PUT {path}"),
-                        &body,
-                    )),
-                )
+                .write(tenant, attempt, Method::PUT, &path, &body)
                 .await?;
             let errors = element_errors(&response["Allocations"][0]);
             if !errors.is_empty() {
