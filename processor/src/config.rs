@@ -45,6 +45,10 @@ pub struct PostgresConfig {
     pub schema: String,
     #[serde(default = "defaults::pool_size")]
     pub pool_size: usize,
+    /// Encrypts the stored Xero tokens (AES-256-GCM): 32 bytes as 64 hex digits. Set only by
+    /// `XCS_TOKEN_KEY`, never in the file; without it tokens are stored as they are.
+    #[serde(skip)]
+    pub token_key: Option<SecretString>,
 }
 
 /// How to reach Xero and how to authenticate.
@@ -301,6 +305,9 @@ impl Config {
         if let Some(url) = env("XCS_POSTGRES_URL") {
             config.postgres.url = url.into();
         }
+        if let Some(key) = env("XCS_TOKEN_KEY") {
+            config.postgres.token_key = Some(key.into());
+        }
         if let Some(secret) = env("XCS_XERO_CLIENT_SECRET") {
             config.xero.client_secret = secret.into();
         }
@@ -321,6 +328,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(err) = crate::token_cipher::TokenCipher::new(self.postgres.token_key.as_ref()) {
+            return invalid(err.to_string());
+        }
         let schema_ok = !self.postgres.schema.is_empty()
             && self.postgres.schema.len() <= 63
             && self

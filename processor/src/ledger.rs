@@ -6,6 +6,7 @@
 //! processors can start at once.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rust_decimal::Decimal;
@@ -15,6 +16,7 @@ use xcs_shared::Envelope;
 use xcs_shared::domain::TaxMode;
 
 use crate::config::PostgresConfig;
+use crate::token_cipher::TokenCipher;
 
 /// Ordered schema migrations; each runs once.
 const MIGRATIONS: &[&str] = &[
@@ -140,6 +142,8 @@ pub enum LedgerError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("cannot set up the PostgreSQL pool: {0}")]
     Setup(String),
+    #[error(transparent)]
+    Tokens(#[from] crate::token_cipher::TokenCipherError),
 }
 
 /// A Xero document the ledger knows.
@@ -188,10 +192,20 @@ impl EventOutcome {
     }
 }
 
+/// Where a connection's tokens are stored: what an encrypted token is bound to, so it cannot
+/// be moved to another row or column.
+fn token_slots(connection: &str) -> (String, String) {
+    (
+        format!("{connection}:refresh"),
+        format!("{connection}:access"),
+    )
+}
+
 /// The ledger; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     pool: Pool,
+    tokens: Arc<TokenCipher>,
 }
 
 impl Ledger {
@@ -213,7 +227,10 @@ impl Ledger {
             .max_size(config.pool_size)
             .build()
             .map_err(|err| LedgerError::Setup(err.to_string()))?;
-        let ledger = Ledger { pool };
+        let ledger = Ledger {
+            pool,
+            tokens: Arc::new(TokenCipher::new(config.token_key.as_ref())?),
+        };
         ledger.migrate(&config.schema).await?;
         Ok(ledger)
     }
@@ -591,14 +608,32 @@ impl Ledger {
             )
             .await?;
         let Some(row) = row else {
+            tx.rollback().await?;
             return Err(LedgerError::Setup(format!(
                 "no Xero tokens stored for connection {connection:?}; connect it first"
             )));
         };
-        let stored = StoredToken {
-            refresh_token: row.get(0),
-            access_token: row.get(1),
-            access_expires_at: row.get(2),
+        let (refresh_slot, access_slot) = token_slots(connection);
+        let access_token: Option<String> = row.get(1);
+        let opened = self
+            .tokens
+            .open(&refresh_slot, row.get(0))
+            .and_then(|refresh_token| {
+                Ok(StoredToken {
+                    refresh_token,
+                    access_token: access_token
+                        .map(|token| self.tokens.open(&access_slot, &token))
+                        .transpose()?,
+                    access_expires_at: row.get(2),
+                })
+            });
+        let stored = match opened {
+            Ok(stored) => stored,
+            Err(err) => {
+                // Release the row lock now rather than whenever the pool recycles the client.
+                tx.rollback().await?;
+                return Err(err.into());
+            }
         };
         // Another processor may have refreshed while we waited for the lock. A token Xero
         // has just refused is not fresh, whatever its stored expiry says.
@@ -615,8 +650,11 @@ impl Ledger {
                        access_expires_at = $4, updated_at = now() WHERE connection = $1",
                     &[
                         &connection,
-                        &new.refresh_token,
-                        &new.access_token,
+                        &self.tokens.seal(&refresh_slot, &new.refresh_token)?,
+                        &new.access_token
+                            .as_deref()
+                            .map(|token| self.tokens.seal(&access_slot, token))
+                            .transpose()?,
                         &new.access_expires_at,
                     ],
                 )
@@ -637,6 +675,13 @@ impl Ledger {
         connection: &str,
         token: &StoredToken,
     ) -> Result<(), LedgerError> {
+        let (refresh_slot, access_slot) = token_slots(connection);
+        let refresh_token = self.tokens.seal(&refresh_slot, &token.refresh_token)?;
+        let access_token = token
+            .access_token
+            .as_deref()
+            .map(|access| self.tokens.seal(&access_slot, access))
+            .transpose()?;
         let client = self.pool.get().await?;
         client
             .execute(
@@ -647,8 +692,8 @@ impl Ledger {
                    access_expires_at = EXCLUDED.access_expires_at, updated_at = now()",
                 &[
                     &connection,
-                    &token.refresh_token,
-                    &token.access_token,
+                    &refresh_token,
+                    &access_token,
                     &token.access_expires_at,
                 ],
             )
@@ -678,7 +723,10 @@ impl Ledger {
             .max_size(2)
             .build()
             .map_err(|err| LedgerError::Setup(err.to_string()))?;
-        Ok(Ledger { pool })
+        Ok(Ledger {
+            pool,
+            tokens: Arc::new(TokenCipher::new(config.token_key.as_ref())?),
+        })
     }
 
     /// Replaces what is known about `connection`'s organisations with `tenants`, the answer

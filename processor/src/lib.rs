@@ -34,4 +34,5 @@ pub mod reconcile;
 pub mod setup;
 pub mod startup;
 pub mod summary;
+pub mod token_cipher;
 pub mod xero;

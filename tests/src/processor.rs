@@ -134,10 +134,15 @@ pub struct TestProcessor {
 
 impl TestProcessor {
     pub async fn start(config_toml: &str) -> Self {
+        Self::start_with_env(config_toml, |_| None).await
+    }
+
+    /// Starts with `env` standing in for the environment (secrets such as `XCS_TOKEN_KEY`).
+    pub async fn start_with_env(config_toml: &str, env: impl Fn(&str) -> Option<String>) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             xcs_shared::telemetry::init(xcs_shared::telemetry::LogFormat::Pretty);
         }
-        let config = xcs_processor::config::Config::from_toml(config_toml, |_| None)
+        let config = xcs_processor::config::Config::from_toml(config_toml, env)
             .expect("a valid processor config");
         let processor = xcs_processor::startup::Processor::build(config)
             .await

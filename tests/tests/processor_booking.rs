@@ -412,6 +412,113 @@ async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
     }
 }
 
+impl Setup {
+    /// The test config with the OAuth app instead of the Custom Connection.
+    fn oauth_config(&self) -> String {
+        self.config()
+            .replace("auth = \"custom_connection\"", "auth = \"oauth\"")
+            .replace(
+                &format!(
+                    "client_id = \"{}\"",
+                    xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_ID
+                ),
+                &format!("client_id = \"{}\"", xcs_xero_sim::DEMO_APP_CLIENT_ID),
+            )
+            .replace(
+                &format!(
+                    "client_secret = \"{}\"",
+                    xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET
+                ),
+                &format!(
+                    "client_secret = \"{}\"",
+                    xcs_xero_sim::DEMO_APP_CLIENT_SECRET
+                ),
+            )
+    }
+}
+
+#[tokio::test]
+async fn with_a_token_key_the_rotated_tokens_are_stored_encrypted_and_need_that_key() {
+    let setup = setup().await;
+    let key = "5a".repeat(32);
+    let config = setup.oauth_config();
+    let with_key = |name: &str| (name == "XCS_TOKEN_KEY").then(|| key.clone());
+    let processor = TestProcessor::start_with_env(&config, with_key).await;
+    // Tokens stored before encryption was turned on, and already expired in Xero's clock.
+    let tokens = setup
+        .sim
+        .issue_tokens(xcs_xero_sim::DEMO_APP_CLIENT_ID, &[DEMO_NZ_TENANT_ID])
+        .unwrap();
+    let db = setup.schema.client().await;
+    db.execute(
+        "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
+         VALUES ('default', $1, $2, now() - interval '1 minute')",
+        &[&tokens.refresh_token.clone().unwrap(), &tokens.access_token],
+    )
+    .await
+    .unwrap();
+    setup
+        .publish_order(
+            "shopify:nz-shopify:o-21",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5021, 1021, true),
+        )
+        .await;
+    assert_eq!(
+        wait_handled(&setup.schema, "shopify:nz-shopify:o-21", HANDLED)
+            .await
+            .0,
+        "booked"
+    );
+    processor.stop().await;
+
+    let row = db
+        .query_one(
+            "SELECT refresh_token, access_token FROM xcs_xero_tokens WHERE connection = 'default'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (refresh, access): (String, String) = (row.get(0), row.get(1));
+    for stored in [&refresh, &access] {
+        assert!(stored.starts_with("xcs-enc:v1:"), "{stored}");
+    }
+    let issued = setup
+        .sim
+        .journal()
+        .into_iter()
+        .filter(|entry| entry.path == "/connect/token")
+        .count();
+    assert!(issued >= 1, "the expired token was refreshed");
+
+    // Without the key (or with another) the stored tokens cannot be used, and the error says
+    // what to do.
+    for env_key in [None, Some("6b".repeat(32))] {
+        let config = xcs_processor::config::Config::from_toml(&config, |name| {
+            (name == "XCS_TOKEN_KEY").then(|| env_key.clone()).flatten()
+        })
+        .unwrap();
+        let ledger = xcs_processor::ledger::Ledger::connect(&config.postgres)
+            .await
+            .unwrap();
+        let refused = ledger
+            .rotate_token("default", None, |stored| async move {
+                Ok::<_, std::convert::Infallible>(stored)
+            })
+            .await
+            .expect_err("the tokens cannot be read")
+            .to_string();
+        assert!(refused.contains("XCS_TOKEN_KEY"), "{refused}");
+    }
+    // A key that is not 32 bytes of hex is refused at start.
+    let invalid = xcs_processor::config::Config::from_toml(&config, |name| {
+        (name == "XCS_TOKEN_KEY").then(|| "not-a-key".to_owned())
+    })
+    .expect_err("a bad key is refused")
+    .to_string();
+    assert!(invalid.contains("64 hex digits"), "{invalid}");
+}
+
 #[tokio::test]
 async fn oauth_tokens_are_refreshed_when_they_expire_and_the_rotated_refresh_token_is_stored() {
     let setup = setup().await;
