@@ -174,3 +174,34 @@ fn check_value(schema: &Value, value: &Value, at: &str, problems: &mut Vec<Strin
         }
     }
 }
+
+/// Checks every Accounting API request in a simulator's journal against the spec and returns
+/// how many there were; panics naming the first request that breaks it.
+pub fn assert_journal_conforms(journal: &[xcs_xero_sim::JournalEntry]) -> usize {
+    let api_calls: Vec<_> = journal
+        .iter()
+        .filter(|e| e.path.starts_with(API_BASE))
+        .collect();
+    for entry in &api_calls {
+        let headers: Vec<(&str, &str)> = entry
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let problems = violations(
+            &entry.method,
+            &entry.path,
+            &entry.query,
+            &headers,
+            &entry.body,
+        );
+        assert!(
+            problems.is_empty(),
+            "request {} {} {}: {problems:#?}",
+            entry.seq,
+            entry.method,
+            entry.path
+        );
+    }
+    api_calls.len()
+}

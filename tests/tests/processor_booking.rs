@@ -379,37 +379,11 @@ async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
     wait_handled(&setup.schema, "shopify:nz-shopify:r-10", HANDLED).await;
     processor.stop().await;
 
-    let journal = setup.sim.journal();
-    let api_calls: Vec<_> = journal
-        .iter()
-        .filter(|e| e.path.starts_with("/api.xro/2.0"))
-        .collect();
+    let api_calls = xcs_tests::openapi::assert_journal_conforms(&setup.sim.journal());
     assert!(
-        api_calls.len() >= 5,
-        "invoices, contacts, payments, credit notes: {}",
-        api_calls.len()
+        api_calls >= 5,
+        "invoices, contacts, payments, credit notes: {api_calls}"
     );
-    for entry in api_calls {
-        let headers: Vec<(&str, &str)> = entry
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let problems = xcs_tests::openapi::violations(
-            &entry.method,
-            &entry.path,
-            &entry.query,
-            &headers,
-            &entry.body,
-        );
-        assert!(
-            problems.is_empty(),
-            "request {} {} {}: {problems:#?}",
-            entry.seq,
-            entry.method,
-            entry.path
-        );
-    }
 }
 
 impl Setup {
@@ -522,26 +496,7 @@ async fn with_a_token_key_the_rotated_tokens_are_stored_encrypted_and_need_that_
 #[tokio::test]
 async fn oauth_tokens_are_refreshed_when_they_expire_and_the_rotated_refresh_token_is_stored() {
     let setup = setup().await;
-    let config = setup
-        .config()
-        .replace("auth = \"custom_connection\"", "auth = \"oauth\"")
-        .replace(
-            &format!(
-                "client_id = \"{}\"",
-                xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_ID
-            ),
-            &format!("client_id = \"{}\"", xcs_xero_sim::DEMO_APP_CLIENT_ID),
-        )
-        .replace(
-            &format!(
-                "client_secret = \"{}\"",
-                xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET
-            ),
-            &format!(
-                "client_secret = \"{}\"",
-                xcs_xero_sim::DEMO_APP_CLIENT_SECRET
-            ),
-        );
+    let config = setup.oauth_config();
     let processor = TestProcessor::start(&config).await;
 
     // What the authorization-code flow would have stored.
