@@ -49,6 +49,11 @@ pub struct Job {
     pub work: Work,
     /// Failed attempts before this one (the `xcs-attempts` header).
     pub attempt: u32,
+    /// Delivered before (a processor died holding it, or it was rejected back to its queue):
+    /// the earlier delivery may have booked in Xero what the ledger does not show, and its
+    /// requests had the same Idempotency-Keys, so Xero may answer this one with the earlier
+    /// answer, describing a document as it was then.
+    pub redelivered: bool,
 }
 
 /// Books batches; cheap to clone.
@@ -64,8 +69,38 @@ struct Booked {
     row: DocumentRow,
     /// The amount still due (invoice) or credit remaining (credit note), as Xero said.
     outstanding: Decimal,
-    /// Created by this batch: it cannot have payments we do not know about.
+    /// Created by this batch (and not possibly by an earlier delivery whose answer Xero
+    /// replayed): it cannot have payments we do not know about.
     fresh: bool,
+}
+
+/// A document as Xero has it now (see `Booker::document_state`).
+struct DocumentState {
+    references: Vec<String>,
+    outstanding: Decimal,
+    paid: Decimal,
+}
+
+impl DocumentState {
+    /// From an element of Xero's `Invoices` or `CreditNotes` list.
+    fn of(document: &Value, list: &str) -> DocumentState {
+        let references = document["Payments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| text(p, "Reference"))
+            .collect();
+        let outstanding = if list == "Invoices" {
+            decimal(document, "AmountDue")
+        } else {
+            decimal(document, "RemainingCredit")
+        };
+        DocumentState {
+            references,
+            outstanding,
+            paid: decimal(document, "AmountPaid"),
+        }
+    }
 }
 
 /// A batch whose invoices are booked and whose payments, refunds and ledger records are not.
@@ -172,6 +207,32 @@ fn is_missing_contact(messages: &[String]) -> bool {
     messages.iter().any(|m| {
         let m = m.to_ascii_lowercase();
         m.contains("contact") && (m.contains("could not be found") || m.contains("archived"))
+    })
+}
+
+/// `failures` plus, for each `(follower, first)`, the first's failure for the follower.
+fn with_followers(
+    mut failures: Vec<(usize, ProcessError)>,
+    followers: &[(usize, usize)],
+) -> Vec<(usize, ProcessError)> {
+    for (follower, first) in followers {
+        let inherited = failures
+            .iter()
+            .find(|(index, _)| index == first)
+            .map(|(_, err)| err.clone());
+        if let Some(err) = inherited {
+            failures.push((*follower, err));
+        }
+    }
+    failures
+}
+
+/// Xero refuses a payment larger than what is due: the document may already have it (made by
+/// an earlier delivery whose answer never reached the ledger).
+fn is_overpayment(messages: &[String]) -> bool {
+    messages.iter().any(|m| {
+        m.to_ascii_lowercase()
+            .contains("exceeds the amount outstanding")
     })
 }
 
@@ -483,8 +544,11 @@ impl Booker {
         for ((number, (mapped, waiting, order)), element) in to_create.iter().zip(elements.iter()) {
             let errors = element_errors(element);
             if errors.is_empty() && !text(element, "InvoiceID").is_empty() {
+                // A redelivered job's "created" may be Xero replaying the answer to an earlier
+                // delivery, whose payments may have been made since.
+                let fresh = !waiting.iter().any(|i| jobs[*i].redelivered);
                 match self
-                    .record_invoice(tenant, element, number, order, &jobs[waiting[0]], true)
+                    .record_invoice(tenant, element, number, order, &jobs[waiting[0]], fresh)
                     .await
                 {
                     Ok(invoice) => {
@@ -663,31 +727,79 @@ impl Booker {
             .collect())
     }
 
-    /// The payments already on a document in Xero, by reference (to adopt rather than repeat
-    /// a payment made before a crash).
-    async fn existing_payment_references(
+    /// A document as Xero has it now: the references of its payments (to adopt rather than
+    /// repeat a payment made before a crash), what is still due (invoice) or left to credit
+    /// (credit note), and what was paid into it.
+    async fn document_state(
         &self,
         tenant: &str,
         path: &str,
         list: &str,
-    ) -> Result<(Vec<String>, Decimal), XeroError> {
+    ) -> Result<DocumentState, XeroError> {
         let response = self
             .xero
             .call(tenant, Method::GET, path, &[], None, None)
             .await?;
-        let document = response[list][0].clone();
-        let references = document["Payments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| text(p, "Reference"))
-            .collect();
-        let outstanding = if list == "Invoices" {
-            decimal(&document, "AmountDue")
-        } else {
-            decimal(&document, "RemainingCredit")
+        Ok(DocumentState::of(&response[list][0], list))
+    }
+
+    /// What Xero has now for several invoices, by id, in one call per 50.
+    async fn invoice_states(
+        &self,
+        tenant: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, DocumentState>, XeroError> {
+        let mut states = HashMap::new();
+        for chunk in ids.chunks(50) {
+            let joined = chunk.join(",");
+            let response = self
+                .xero
+                .call(
+                    tenant,
+                    Method::GET,
+                    "/Invoices",
+                    &[("IDs", &joined)],
+                    None,
+                    None,
+                )
+                .await?;
+            for invoice in response["Invoices"].as_array().into_iter().flatten() {
+                states.insert(
+                    text(invoice, "InvoiceID"),
+                    DocumentState::of(invoice, "Invoices"),
+                );
+            }
+        }
+        Ok(states)
+    }
+
+    /// A payment Xero refused as larger than what is due: adopted when the invoice already
+    /// has it (same reference), refused for the operator otherwise (paid some other way).
+    async fn adopt_payment(
+        &self,
+        tenant: &str,
+        invoice_id: &str,
+        key: &str,
+        payment: &PlannedPayment,
+        doc_key: &str,
+        errors: Vec<String>,
+    ) -> Result<(), ProcessError> {
+        let path = format!("/Invoices/{invoice_id}");
+        let state = self.document_state(tenant, &path, "Invoices").await?;
+        if !state.references.contains(&payment.reference) {
+            return Err(ProcessError::Rejected {
+                document: format!("payment {key}"),
+                messages: errors,
+            });
+        }
+        let adopted = RecordedPayment {
+            key,
+            xero_id: "adopted",
+            doc_key,
+            account: &payment.account,
+            amount: payment.amount,
         };
-        Ok((references, outstanding))
+        Ok(self.ledger.record_payment(tenant, &adopted).await?)
     }
 
     /// Pays the batch's invoices what their orders say was received, in one call.
@@ -700,8 +812,14 @@ impl Booker {
         let mut failures = Vec::new();
         let mut planned: Vec<(usize, String, String, PlannedPayment, String)> = Vec::new();
         // Two events of one batch can report the same order paid (Shopify's orders/create and
-        // orders/paid arrive together): the payment they both ask for is made once.
-        let mut planned_keys = std::collections::HashSet::new();
+        // orders/paid arrive together, or the platform sent one event twice): the payment they
+        // both ask for is made once, by the first, and the others share its fate. Were a
+        // second copy of an event recorded as booked while the first failed, the first's
+        // retry would be dropped as a duplicate and the payment never made (found by the
+        // chaos run).
+        let mut planned_keys: HashMap<String, usize> = HashMap::new();
+        let mut followers: Vec<(usize, usize)> = Vec::new();
+        let mut wanted = Vec::new();
         for (index, shop, order, invoice) in payments {
             // The platform's payments into each account, against what the ledger has paid
             // into it: only the difference is paid, so a later capture (or a second event
@@ -747,29 +865,56 @@ impl Booker {
                     },
                 ));
             }
-            if unseen.is_empty() {
-                continue;
+            if !unseen.is_empty() {
+                wanted.push((*index, invoice, doc_key, unseen));
             }
+        }
+
+        // An invoice this batch did not create may have payments the ledger does not know
+        // (made before a crash): what Xero has now, for all of them in one call.
+        let not_fresh: Vec<&str> = wanted
+            .iter()
+            .filter(|(_, invoice, ..)| !invoice.fresh)
+            .map(|(_, invoice, ..)| invoice.row.xero_id.as_str())
+            .collect();
+        let states = match self.invoice_states(tenant, &not_fresh).await {
+            Ok(states) => states,
+            Err(err) => {
+                failures.extend(
+                    wanted
+                        .iter()
+                        .filter(|(_, invoice, ..)| !invoice.fresh)
+                        .map(|(index, ..)| (*index, ProcessError::Xero(err.clone()))),
+                );
+                wanted.retain(|(_, invoice, ..)| invoice.fresh);
+                HashMap::new()
+            }
+        };
+
+        for (index, invoice, doc_key, unseen) in wanted {
             let (existing, outstanding) = if invoice.fresh {
-                (Vec::new(), invoice.outstanding)
+                (&[][..], invoice.outstanding)
+            } else if let Some(state) = states.get(&invoice.row.xero_id) {
+                (state.references.as_slice(), state.outstanding)
             } else {
-                let path = format!("/Invoices/{}", invoice.row.xero_id);
-                match self
-                    .existing_payment_references(tenant, &path, "Invoices")
-                    .await
-                {
-                    Ok(found) => found,
-                    Err(err) => {
-                        failures.push((*index, ProcessError::Xero(err)));
-                        continue;
-                    }
-                }
+                failures.push((
+                    index,
+                    ProcessError::Xero(XeroError::NotFound(format!(
+                        "/Invoices/{}",
+                        invoice.row.xero_id
+                    ))),
+                ));
+                continue;
             };
             let mut due = outstanding;
             for (key, payment) in unseen {
-                if !planned_keys.insert(key.clone()) {
+                if let Some(first) = planned_keys.get(&key) {
+                    if *first != index {
+                        followers.push((index, *first));
+                    }
                     continue;
                 }
+                planned_keys.insert(key.clone(), index);
                 if existing.contains(&payment.reference) {
                     // Made before a crash: adopt it.
                     let adopted = RecordedPayment {
@@ -780,7 +925,7 @@ impl Booker {
                         amount: payment.amount,
                     };
                     if let Err(err) = self.ledger.record_payment(tenant, &adopted).await {
-                        failures.push((*index, err.into()));
+                        failures.push((index, err.into()));
                     }
                     continue;
                 }
@@ -790,11 +935,11 @@ impl Booker {
                 }
                 due -= amount;
                 planned.push((
-                    *index,
+                    index,
                     key,
                     invoice.row.xero_id.clone(),
                     PlannedPayment { amount, ..payment },
-                    invoice_key(&invoice.row.number),
+                    doc_key.clone(),
                 ));
             }
         }
@@ -821,12 +966,21 @@ impl Booker {
                         .iter()
                         .map(|(i, ..)| (*i, ProcessError::Xero(err.clone()))),
                 );
-                return failures;
+                return with_followers(failures, &followers);
             }
         };
-        for ((index, key, _, payment, doc_key), element) in planned.iter().zip(elements.iter()) {
+        for ((index, key, invoice_id, payment, doc_key), element) in
+            planned.iter().zip(elements.iter())
+        {
             let errors = element_errors(element);
-            if errors.is_empty() {
+            if is_overpayment(&errors) {
+                if let Err(err) = self
+                    .adopt_payment(tenant, invoice_id, key, payment, doc_key, errors)
+                    .await
+                {
+                    failures.push((*index, err));
+                }
+            } else if errors.is_empty() {
                 let made = RecordedPayment {
                     key,
                     xero_id: &text(element, "PaymentID"),
@@ -847,7 +1001,7 @@ impl Booker {
                 ));
             }
         }
-        failures
+        with_followers(failures, &followers)
     }
 
     /// Books one refund: the credit note, its allocation to the invoice while anything is due,
@@ -875,6 +1029,25 @@ impl Booker {
         let number =
             mapping::credit_note_number(&shop.mapping, &refund.order_number, &refund.refund_id);
         let key = credit_note_key(&number);
+        let allocation_key = format!("allocation:{number}");
+        let invoice_now = if self.ledger.payment_exists(tenant, &allocation_key).await? {
+            None
+        } else {
+            let path = format!("/Invoices/{}", invoice.xero_id);
+            let state = self.document_state(tenant, &path, "Invoices").await?;
+            // Money goes back only after it came in. A refund read while its order's payment
+            // is still on its way (in a retry tier, or another batch) would be set against the
+            // unpaid invoice and the payment then cut to what is left: the clearing account
+            // would show neither the payment nor the refund as the gateway made them (found by
+            // the chaos run). So it waits, as for an order not booked yet.
+            let money_out: Decimal = refund.returned.iter().map(|p| round2(p.amount)).sum();
+            if money_out > state.paid {
+                return Err(ProcessError::OrderNotPaid {
+                    order: refund.order_number.clone(),
+                });
+            }
+            Some(state)
+        };
         let (credit_note, fresh) = match self.ledger.document(tenant, &key).await? {
             Some(row) => (row, false),
             None => {
@@ -892,34 +1065,24 @@ impl Booker {
         };
 
         // Allocate what the invoice still owes; the rest of the credit is paid out.
-        let allocation_key = format!("allocation:{number}");
+        let credit_note_path = format!("/CreditNotes/{}", credit_note.xero_id);
         let mut remaining = credit_note.total;
-        if !self.ledger.payment_exists(tenant, &allocation_key).await? {
-            let (_, due) = self
-                .existing_payment_references(
-                    tenant,
-                    &format!("/Invoices/{}", invoice.xero_id),
-                    "Invoices",
-                )
-                .await?;
-            let (_, credit_left) = if fresh {
-                (Vec::new(), credit_note.total)
+        if let Some(invoice_now) = invoice_now {
+            let credit_left = if fresh {
+                credit_note.total
             } else {
-                self.existing_payment_references(
-                    tenant,
-                    &format!("/CreditNotes/{}", credit_note.xero_id),
-                    "CreditNotes",
-                )
-                .await?
+                self.document_state(tenant, &credit_note_path, "CreditNotes")
+                    .await?
+                    .outstanding
             };
-            let amount = round2(due.min(credit_left));
+            let amount = round2(invoice_now.outstanding.min(credit_left));
             if amount > Decimal::ZERO {
                 let body = json!({"Allocations": [{
                     "Invoice": {"InvoiceID": invoice.xero_id},
                     "Amount": Value::Number(amount.to_string().parse().expect("decimals are numbers")),
                     "Date": refund.date.to_string(),
                 }]});
-                let path = format!("/CreditNotes/{}/Allocations", credit_note.xero_id);
+                let path = format!("{credit_note_path}/Allocations");
                 self.write(tenant, attempt, Method::PUT, &path, &body)
                     .await?;
             }
@@ -937,14 +1100,10 @@ impl Booker {
                 .await?;
             remaining = credit_left - amount;
         } else if !fresh {
-            let (_, credit_left) = self
-                .existing_payment_references(
-                    tenant,
-                    &format!("/CreditNotes/{}", credit_note.xero_id),
-                    "CreditNotes",
-                )
-                .await?;
-            remaining = credit_left;
+            remaining = self
+                .document_state(tenant, &credit_note_path, "CreditNotes")
+                .await?
+                .outstanding;
         }
 
         for (n, payment) in shop

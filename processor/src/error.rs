@@ -5,6 +5,11 @@ use crate::ledger::LedgerError;
 use crate::mapping::MappingError;
 use crate::normalise::NormaliseError;
 use crate::xero::client::XeroError;
+use xcs_shared::topology::RETRY_TIERS;
+
+/// How often a refund looks again for its order before it is dead-lettered: 10 s, then every
+/// minute for longer than an order's own retries take (10 s + 1 min + 10 min + 1 h).
+pub const ORDER_WAIT_ATTEMPTS: u32 = 75;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProcessError {
@@ -33,6 +38,11 @@ pub enum ProcessError {
     Xero(#[from] XeroError),
     #[error("the refund's order {order} is not booked yet; it will be retried")]
     OrderNotBooked { order: String },
+    #[error(
+        "the refund returns money whose payment on order {order} is not booked yet; it will be \
+         retried"
+    )]
+    OrderNotPaid { order: String },
     #[error("Xero no longer has contact {0}; it was forgotten and will be found or created again")]
     StaleContact(String),
     #[error("cannot fetch the order from the platform: {0}")]
@@ -57,6 +67,7 @@ impl ProcessError {
         match self {
             ProcessError::Xero(err) => err.is_retryable(),
             ProcessError::OrderNotBooked { .. }
+            | ProcessError::OrderNotPaid { .. }
             | ProcessError::StaleContact(_)
             | ProcessError::Hydration(_)
             | ProcessError::Ledger(_) => true,
@@ -68,6 +79,26 @@ impl ProcessError {
             | ProcessError::NoPlatformApi(_)
             | ProcessError::Mapping(_)
             | ProcessError::Rejected { .. } => false,
+        }
+    }
+
+    /// The retry tier (index into `RETRY_TIERS`) for the `attempt`-th failure (from 1), or
+    /// `None` when the event goes to the dead queue.
+    ///
+    /// A refund waiting for its order is not failing itself: it comes back every minute (not
+    /// after 10 minutes, then an hour) for as long as the order's own retries can take, so it
+    /// is booked within a minute of its order. The chaos run found refunds booked an hour after
+    /// their order when the order had been held up by a few faults in a row.
+    pub fn retry_tier(&self, attempt: u32) -> Option<usize> {
+        if !self.is_retryable() {
+            return None;
+        }
+        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        match self {
+            ProcessError::OrderNotBooked { .. } | ProcessError::OrderNotPaid { .. } => {
+                (attempt <= ORDER_WAIT_ATTEMPTS).then_some(index.min(1))
+            }
+            _ => (index < RETRY_TIERS.len()).then_some(index),
         }
     }
 
@@ -87,7 +118,9 @@ impl ProcessError {
             }
             ProcessError::Xero(XeroError::Validation(_)) => "xero_validation",
             ProcessError::Xero(_) => "xero_unavailable",
-            ProcessError::OrderNotBooked { .. } => "order_not_booked",
+            ProcessError::OrderNotBooked { .. } | ProcessError::OrderNotPaid { .. } => {
+                "order_not_booked"
+            }
             ProcessError::StaleContact(_) => "stale_contact",
             ProcessError::Hydration(_) => "platform_unavailable",
             ProcessError::PlatformCredentials(_) => "platform_credentials",
@@ -109,5 +142,40 @@ impl From<NormaliseError> for ProcessError {
             NormaliseError::Implausible { .. } => ProcessError::Implausible(err.to_string()),
             _ => ProcessError::Unparseable(err.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_climb_the_tiers_then_die_and_permanent_ones_die_at_once() {
+        let down = ProcessError::Ledger("connection refused".into());
+        let tiers: Vec<Option<usize>> = (1..=5).map(|a| down.retry_tier(a)).collect();
+        assert_eq!(tiers, [Some(0), Some(1), Some(2), Some(3), None]);
+        assert_eq!(ProcessError::Unparseable("x".into()).retry_tier(1), None);
+    }
+
+    #[test]
+    fn a_refund_waiting_for_its_order_comes_back_every_minute_until_the_order_cannot_come() {
+        let waiting = ProcessError::OrderNotBooked {
+            order: "1001".into(),
+        };
+        assert_eq!(waiting.retry_tier(1), Some(0));
+        for attempt in 2..=ORDER_WAIT_ATTEMPTS {
+            assert_eq!(waiting.retry_tier(attempt), Some(1), "attempt {attempt}");
+        }
+        assert_eq!(waiting.retry_tier(ORDER_WAIT_ATTEMPTS + 1), None);
+        // Longer than the order's own retries can take.
+        let waited_ms: u64 = (1..=ORDER_WAIT_ATTEMPTS)
+            .filter_map(|a| waiting.retry_tier(a))
+            .map(|i| RETRY_TIERS[i].1)
+            .sum();
+        let order_retries_ms: u64 = RETRY_TIERS.iter().map(|(_, ms)| ms).sum();
+        assert!(
+            waited_ms > order_retries_ms,
+            "{waited_ms} > {order_retries_ms}"
+        );
     }
 }

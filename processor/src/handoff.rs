@@ -82,9 +82,7 @@ impl Handoff {
             set(&mut headers, header::FIRST_FAILURE_AT, &now);
         }
 
-        let tier = RETRY_TIERS
-            .get(attempts as usize - 1)
-            .filter(|_| error.is_retryable());
+        let tier = error.retry_tier(attempts).and_then(|i| RETRY_TIERS.get(i));
         let (exchange, routing_key, outcome) = match tier {
             Some((queue, _)) => (
                 RETRY_EXCHANGE,

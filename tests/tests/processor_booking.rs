@@ -259,6 +259,43 @@ async fn a_500_after_xero_applied_the_invoice_books_it_once_on_the_retry() {
 }
 
 #[tokio::test]
+async fn a_429_of_the_minute_limit_is_waited_out_in_place_not_sent_through_the_retry_tiers() {
+    let setup = setup().await;
+    setup.sim.inject_fault(
+        xcs_xero_sim::Fault::new(xcs_xero_sim::FaultKind::RateLimited { retry_after_s: 1 })
+            .method("PUT")
+            .path_prefix("/api.xro/2.0/Invoices")
+            .times(2),
+    );
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-429",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5429, 1429, true),
+        )
+        .await;
+    let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:w-429", HANDLED).await;
+    assert_eq!(outcome, "booked");
+    assert_eq!(invoices_numbered(&setup.sim, "SH-1429").len(), 1);
+    // Two refusals, then the invoice, all under one Idempotency-Key: the same attempt. A trip
+    // through a retry tier would have counted an attempt and changed the key.
+    let keys: Vec<Option<String>> = setup
+        .sim
+        .journal()
+        .iter()
+        .filter(|e| e.method == "PUT" && e.path.ends_with("/Invoices"))
+        .map(|e| e.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.is_some() && *k == keys[0]),
+        "{keys:?}"
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
 async fn a_replay_after_xeros_idempotency_window_with_an_empty_ledger_adopts_instead_of_duplicating()
  {
     let setup = setup().await;

@@ -44,6 +44,12 @@ pub enum FaultKind {
         #[serde(default)]
         body: Option<String>,
     },
+    /// Refuse as Xero's minute limit does (429, `Retry-After`, `X-Rate-Limit-Problem:
+    /// minute`), applying nothing and caching nothing under the idempotency key.
+    RateLimited {
+        /// The `Retry-After` seconds.
+        retry_after_s: u64,
+    },
     /// Process normally, then wait this long before answering, so a client that times out has
     /// still had its write applied.
     Latency {

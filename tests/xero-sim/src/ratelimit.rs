@@ -77,6 +77,17 @@ pub enum Problem {
     AppMinute,
 }
 
+/// Xero's 429: nothing was applied; `Retry-After` says when to call again.
+pub fn refusal_response(problem: Problem, retry_after: u64) -> SimResponse {
+    // Body as Xero documents it for OAuth 1.0a-era clients (pyxero; UNSURE for OAuth 2).
+    SimResponse::text(
+        429,
+        "oauth_problem=rate%20limit%20exceeded&oauth_problem_advice=please%20wait%20before%20retrying%20the%20xero%20api",
+    )
+    .with_header("Retry-After", retry_after.to_string())
+    .with_header("X-Rate-Limit-Problem", problem.header_value())
+}
+
 impl Problem {
     fn header_value(self) -> &'static str {
         match self {
@@ -180,14 +191,7 @@ impl RateWindows {
             None
         };
         if let Some((problem, retry_after)) = refusal {
-            // Body as Xero documents it for OAuth 1.0a-era clients (pyxero; UNSURE for OAuth 2).
-            let response = SimResponse::text(
-                429,
-                "oauth_problem=rate%20limit%20exceeded&oauth_problem_advice=please%20wait%20before%20retrying%20the%20xero%20api",
-            )
-            .with_header("Retry-After", retry_after.to_string())
-            .with_header("X-Rate-Limit-Problem", problem.header_value());
-            return Err(remaining.apply(response));
+            return Err(remaining.apply(refusal_response(problem, retry_after)));
         }
         self.tenant_minute
             .get_mut(&key)

@@ -211,6 +211,7 @@ async fn handle(shared: &Shared, incoming: &Incoming) -> Outcome {
 fn describe(kind: &FaultKind) -> String {
     match kind {
         FaultKind::Status { status, .. } => format!("status {status}"),
+        FaultKind::RateLimited { retry_after_s } => format!("429, retry after {retry_after_s} s"),
         FaultKind::Latency { ms } => format!("latency {ms}ms"),
         FaultKind::Drop => "drop".to_owned(),
         FaultKind::ApplyThenStatus { status } => format!("apply then status {status}"),
@@ -233,6 +234,14 @@ fn run_with_fault(
             let response = faults::status_response(*status, body.as_deref());
             (Some(response.clone()), Some(response), Duration::ZERO)
         }
+        Some(FaultKind::RateLimited { retry_after_s }) => (
+            Some(crate::ratelimit::refusal_response(
+                crate::ratelimit::Problem::Minute,
+                *retry_after_s,
+            )),
+            None,
+            Duration::ZERO,
+        ),
         Some(FaultKind::Latency { ms }) => {
             let response = process();
             (
