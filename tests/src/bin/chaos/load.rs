@@ -1,0 +1,480 @@
+//! What the run sends, and what it expects in Xero for it.
+//!
+//! Each shop is on a Xero tenant of its own and a platform in turn (Shopify, WooCommerce,
+//! BigCommerce: three signature schemes, whole and thin webhooks). An order is a chain of
+//! deliveries sent one after the other, as the platform fires them: a Shopify order is created
+//! unpaid (odd orders), paid, sometimes refunded and its stock changed; a WooCommerce order is
+//! created paid and sometimes updated; a BigCommerce order is created (the processor fetches it
+//! from the fake API) and sometimes has its status updated. A few Shopify orders are poison (a
+//! currency that does not exist) and must end in the dead queue with their reason.
+//!
+//! Deliveries are sent as platforms send them: whatever is not answered 2xx is sent again with
+//! a growing pause, and now and then one already acknowledged is sent again (platforms do when
+//! an answer was slow).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+use xcs_shared::Platform;
+use xcs_tests::platform_api::{FakePlatformApi, credentials, fixture};
+use xcs_tests::processor::{ShopToml, shop_toml};
+use xcs_tests::signer::{self, Delivery};
+
+const PLATFORMS: [Platform; 3] = [
+    Platform::Shopify,
+    Platform::WooCommerce,
+    Platform::BigCommerce,
+];
+
+/// Every `POISON_EVERY`-th Shopify order (counting from `POISON_EVERY / 2`) has a currency no
+/// country uses.
+const POISON_EVERY: u64 = 40;
+/// The processor's reason for it (`ProcessError::reason`).
+pub const POISON_REASON: &str = "unparseable_payload";
+/// About one acknowledged delivery in this many is sent again by the "platform".
+const RESEND_EVERY: u64 = 25;
+
+/// A shop of the run.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub index: usize,
+    pub platform: Platform,
+    pub name: String,
+    pub tenant: Uuid,
+    secret: String,
+}
+
+impl Shop {
+    pub fn all(count: usize) -> Vec<Shop> {
+        (0..count)
+            .map(|index| {
+                let platform = PLATFORMS[index % PLATFORMS.len()];
+                Shop {
+                    index,
+                    platform,
+                    name: format!("chaos-{index}"),
+                    tenant: xcs_xero_sim::seed::extra_tenant_id(index + 1),
+                    secret: format!("chaos shop {index} webhook secret"),
+                }
+            })
+            .collect()
+    }
+
+    fn prefix(&self) -> String {
+        format!("C{}-", self.index)
+    }
+
+    /// The ingress's `[shops.NAME]` section.
+    pub fn ingress_toml(&self) -> String {
+        format!(
+            "[shops.{}]\nplatform = \"{}\"\ntenant = \"{}\"\nsecrets = [{}]\n",
+            self.name,
+            self.platform,
+            self.tenant,
+            toml::Value::String(self.secret.clone())
+        )
+    }
+
+    /// The processor's `[shops.NAME]` sections.
+    pub fn processor_toml(&self, bigcommerce_api: &FakePlatformApi) -> String {
+        let contacts = match self.platform {
+            Platform::WooCommerce => r#"{ strategy = "per_customer", fallback = "Woo Sales" }"#,
+            _ => r#"{ strategy = "generic", name = "Web Sales" }"#,
+        };
+        let api = (self.platform == Platform::BigCommerce).then(|| bigcommerce_api.api_toml());
+        shop_toml(&ShopToml {
+            name: &self.name,
+            platform: self.platform,
+            tenant: &self.tenant.to_string(),
+            contacts,
+            prefix: &self.prefix(),
+            clearing: "615",
+            api: api.as_deref(),
+        })
+    }
+}
+
+/// What one delivery is, for the report and for what it should leave in Xero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Created,
+    Paid,
+    Updated,
+    Refund,
+    Stock,
+}
+
+/// One delivery of a chain and what became of it.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub role: Role,
+    /// The event id the ingress gave it, once acknowledged.
+    pub event_id: Option<String>,
+    /// Answers other than 2xx (and transport errors) before it was acknowledged.
+    pub refused: u32,
+    /// Acknowledged again when the platform re-sent it.
+    pub resent: bool,
+    /// Not acknowledged before the platform gave up.
+    pub gave_up: bool,
+    /// A 4xx: the platform would not send it again.
+    pub rejected: Option<String>,
+}
+
+/// An order and what Xero should hold for it.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub shop: usize,
+    pub k: u64,
+    pub poison: bool,
+    pub invoice_number: String,
+    pub invoice_total: Decimal,
+    /// The payments the invoice gets once the money is reported received (a BigCommerce
+    /// order is paid partly by gift certificate: two payments).
+    pub payments: Vec<Decimal>,
+    /// The credit note's number and total, when the chain refunds.
+    pub refund: Option<(String, Decimal)>,
+    deliveries: Vec<(Role, Delivery)>,
+    pub sent: Vec<Sent>,
+}
+
+impl Order {
+    /// Order `k` (from 1) of `shop`. BigCommerce orders are put into the fake API here.
+    pub fn new(shop: &Shop, k: u64, bigcommerce_api: &FakePlatformApi) -> Order {
+        let poison = shop.platform == Platform::Shopify && k % POISON_EVERY == POISON_EVERY / 2;
+        let Chain {
+            invoice_number,
+            invoice_total,
+            refund,
+            deliveries,
+        } = match shop.platform {
+            Platform::Shopify => shopify_order(shop, k, poison),
+            Platform::WooCommerce => woocommerce_order(shop, k),
+            _ => bigcommerce_order(shop, k, bigcommerce_api),
+        };
+        let payments = match shop.platform {
+            Platform::BigCommerce => vec![Decimal::new(2500, 2), Decimal::new(13830, 2)],
+            _ => vec![invoice_total],
+        };
+        Order {
+            shop: shop.index,
+            k,
+            poison,
+            invoice_number,
+            invoice_total,
+            payments,
+            refund,
+            deliveries,
+            sent: Vec::new(),
+        }
+    }
+
+    /// Deliveries in its chain.
+    pub fn planned(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    pub fn acknowledged(&self, role: Role) -> bool {
+        self.sent
+            .iter()
+            .any(|s| s.role == role && s.event_id.is_some())
+    }
+
+    /// Whether any of its order deliveries was acknowledged: then Xero must have the invoice.
+    pub fn invoice_expected(&self) -> bool {
+        [Role::Created, Role::Paid, Role::Updated]
+            .into_iter()
+            .any(|role| self.acknowledged(role))
+    }
+
+    /// Whether the money was reported received: every platform but a Shopify order that only
+    /// got as far as `orders/create` (unpaid).
+    pub fn paid_expected(&self) -> bool {
+        self.acknowledged(Role::Paid) || self.acknowledged(Role::Updated)
+    }
+}
+
+/// An order's deliveries and the documents they call for.
+struct Chain {
+    invoice_number: String,
+    invoice_total: Decimal,
+    /// The credit note's number and total.
+    refund: Option<(String, Decimal)>,
+    deliveries: Vec<(Role, Delivery)>,
+}
+
+fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
+    let id = (shop.index as u64 + 1) * 1_000_000 + k;
+    let number = 1000 + k;
+    let body = |paid: bool| {
+        let mut order: Value =
+            serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(id, number, paid))
+                .expect("the fixture is JSON");
+        if poison {
+            order["currency"] = json!("QQQ");
+            order["presentment_currency"] = json!("QQQ");
+        }
+        serde_json::to_vec(&order).expect("JSON serialises")
+    };
+    let send = |role: Role, topic: &str, tag: &str, body: &[u8]| {
+        let webhook_id = format!("{tag}-{}-{k}-{}", shop.index, Uuid::new_v4().simple());
+        (
+            role,
+            signer::shopify(&shop.name, &shop.secret, topic, &webhook_id, body),
+        )
+    };
+    let mut deliveries = Vec::new();
+    if k % 2 == 1 && !poison {
+        deliveries.push(send(Role::Created, "orders/create", "c", &body(false)));
+    }
+    deliveries.push(send(Role::Paid, "orders/paid", "p", &body(true)));
+    let mut refund = None;
+    if k.is_multiple_of(4) && !poison {
+        let refund_id = 700_000_000 + id;
+        deliveries.push(send(
+            Role::Refund,
+            "refunds/create",
+            "r",
+            &shopify_refund(id, refund_id),
+        ));
+        refund = Some((
+            format!("{}{number}-R{refund_id}", shop.prefix()),
+            Decimal::new(2300, 2),
+        ));
+    }
+    if k.is_multiple_of(6) {
+        let level = json!({
+            "inventory_item_id": 808_950_810 + k,
+            "location_id": 905_684_977,
+            "available": k % 17,
+            "updated_at": "2026-11-27T09:00:00+13:00",
+        });
+        deliveries.push(send(
+            Role::Stock,
+            "inventory_levels/update",
+            "s",
+            &serde_json::to_vec(&level).expect("JSON serialises"),
+        ));
+    }
+    Chain {
+        invoice_number: format!("{}{number}", shop.prefix()),
+        invoice_total: Decimal::new(6325, 2),
+        refund,
+        deliveries,
+    }
+}
+
+/// One mug back (20.00 + 3.00 GST), the money returned.
+fn shopify_refund(order_id: u64, refund_id: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": refund_id,
+        "order_id": order_id,
+        "created_at": "2026-11-22T09:00:00+13:00",
+        "processed_at": "2026-11-22T09:00:00+13:00",
+        "note": "Chipped",
+        "refund_line_items": [{
+            "id": 1, "line_item_id": order_id * 10 + 1, "quantity": 1,
+            "subtotal": "20.00", "total_tax": "3.00",
+            "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
+        }],
+        "transactions": [{
+            "id": refund_id, "kind": "refund", "status": "success", "amount": "23.00",
+            "currency": "NZD", "gateway": "shopify_payments",
+            "created_at": "2026-11-22T09:00:00+13:00", "processed_at": "2026-11-22T09:00:00+13:00"
+        }],
+        "order_adjustments": []
+    }))
+    .expect("JSON serialises")
+}
+
+fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
+    let number = 5000 + k;
+    let mut order = fixture("woocommerce/order_4417_nzd_tax_inclusive.json");
+    order["id"] = json!(number);
+    order["number"] = json!(number.to_string());
+    let mut deliveries = vec![(
+        Role::Paid,
+        signer::woocommerce(
+            &shop.name,
+            &shop.secret,
+            "order.created",
+            &serde_json::to_vec(&order).expect("JSON serialises"),
+        ),
+    )];
+    if k.is_multiple_of(5) {
+        // A note added later: the same order, modified again.
+        order["date_modified_gmt"] = json!("2026-11-27T02:00:00");
+        order["customer_note"] = json!("Please leave by the door");
+        deliveries.push((
+            Role::Updated,
+            signer::woocommerce(
+                &shop.name,
+                &shop.secret,
+                "order.updated",
+                &serde_json::to_vec(&order).expect("JSON serialises"),
+            ),
+        ));
+    }
+    Chain {
+        invoice_number: format!("{}{number}", shop.prefix()),
+        invoice_total: Decimal::new(10430, 2),
+        refund: None,
+        deliveries,
+    }
+}
+
+fn bigcommerce_order(shop: &Shop, k: u64, api: &FakePlatformApi) -> Chain {
+    let id = (shop.index as u64 + 1) * 100_000 + k;
+    let mut order = fixture("bigcommerce/order_v2_310_nzd_tax_inclusive.json");
+    order["id"] = json!(id);
+    let mut products = fixture("bigcommerce/products_v2_310_nzd_tax_inclusive.json");
+    for product in products.as_array_mut().into_iter().flatten() {
+        product["order_id"] = json!(id);
+    }
+    api.put(&format!("/v2/orders/{id}"), order);
+    api.put(&format!("/v2/orders/{id}/products"), products);
+    let hook = |scope: &str, tag: &str| {
+        signer::standard_webhooks(
+            Platform::BigCommerce,
+            &shop.name,
+            shop.secret.as_bytes(),
+            &format!("msg_{tag}{}x{k}x{}", shop.index, Uuid::new_v4().simple()),
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            &xcs_tests::fixtures::bigcommerce(scope, id, credentials::BIGCOMMERCE_STORE_HASH),
+        )
+    };
+    let mut deliveries = vec![(Role::Paid, hook("store/order/created", "c"))];
+    if k.is_multiple_of(5) {
+        deliveries.push((Role::Updated, hook("store/order/statusUpdated", "u")));
+    }
+    Chain {
+        invoice_number: format!("{}{id}", shop.prefix()),
+        invoice_total: Decimal::new(16330, 2),
+        refund: None,
+        deliveries,
+    }
+}
+
+/// How a delivery is sent: like the platforms, again and again until it is answered 2xx.
+#[derive(Clone)]
+pub struct Sender {
+    pub ingress_url: String,
+    pub client: reqwest::Client,
+    /// How long a platform keeps trying one delivery (Shopify: 48 hours; compressed here).
+    pub give_up_after: Duration,
+    pub counters: Arc<Mutex<Counters>>,
+}
+
+/// Totals over all deliveries.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub requests: u64,
+    pub answered_2xx: u64,
+    pub answered_5xx: u64,
+    pub transport_errors: u64,
+    pub other: u64,
+}
+
+impl Sender {
+    async fn post(&self, delivery: &Delivery) -> Result<(u16, Value), String> {
+        let mut request = self
+            .client
+            .post(format!("{}{}", self.ingress_url, delivery.path()))
+            .timeout(Duration::from_secs(10))
+            .body(delivery.body.clone());
+        for (name, value) in &delivery.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// Sends until acknowledged, the platform gives up, or the ingress refuses it for good.
+    async fn deliver(&self, role: Role, delivery: &Delivery) -> Sent {
+        let mut sent = Sent {
+            role,
+            event_id: None,
+            refused: 0,
+            resent: false,
+            gave_up: false,
+            rejected: None,
+        };
+        let deadline = Instant::now() + self.give_up_after;
+        let mut pause = Duration::from_millis(500);
+        loop {
+            let answer = self.post(delivery).await;
+            let settled = {
+                let mut counters = self.counters.lock().expect("not poisoned");
+                counters.requests += 1;
+                match answer {
+                    Ok((status, body)) if (200..300).contains(&status) => {
+                        counters.answered_2xx += 1;
+                        sent.event_id = body["event_id"].as_str().map(str::to_owned);
+                        if sent.event_id.is_none() {
+                            sent.rejected = Some(format!("2xx without an event id: {body}"));
+                        }
+                        true
+                    }
+                    Ok((status, body)) if (400..500).contains(&status) => {
+                        counters.other += 1;
+                        sent.rejected = Some(format!("{status}: {body}"));
+                        true
+                    }
+                    Ok((status, _)) if status >= 500 => {
+                        counters.answered_5xx += 1;
+                        false
+                    }
+                    Ok(_) => {
+                        counters.other += 1;
+                        false
+                    }
+                    Err(_) => {
+                        counters.transport_errors += 1;
+                        false
+                    }
+                }
+            };
+            if settled {
+                return sent;
+            }
+            sent.refused += 1;
+            if Instant::now() + pause > deadline {
+                sent.gave_up = true;
+                return sent;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(4));
+        }
+    }
+
+    /// Sends the order's deliveries in turn; a chain stops where one is not acknowledged (the
+    /// platform's later events would find a different order state, so the run does not guess).
+    pub async fn run(&self, mut order: Order) -> Order {
+        let deliveries = std::mem::take(&mut order.deliveries);
+        for (n, (role, delivery)) in deliveries.iter().enumerate() {
+            let mut sent = self.deliver(*role, delivery).await;
+            let acknowledged = sent.event_id.is_some();
+            if acknowledged && (order.k + n as u64 * 7).is_multiple_of(RESEND_EVERY) {
+                let again = self.deliver(*role, delivery).await;
+                sent.resent = again.event_id.is_some();
+                if again.event_id.is_some() && again.event_id != sent.event_id {
+                    sent.rejected = Some(format!(
+                        "the same delivery got another event id: {:?} then {:?}",
+                        sent.event_id, again.event_id
+                    ));
+                }
+            }
+            order.sent.push(sent);
+            if !acknowledged {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        order
+    }
+}
