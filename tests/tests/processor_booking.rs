@@ -853,3 +853,100 @@ async fn a_refund_right_behind_its_order_is_booked_in_its_place_not_after_a_retr
     assert!(position("r-19") < position("o-20"), "{order:?}");
     processor.stop().await;
 }
+
+/// The next `PUT /Payments` answers 500; its quick retry, under the same Idempotency-Key, gets
+/// that answer again from Xero's cache, so the events go to a retry tier.
+fn fail_payments(setup: &Setup) {
+    setup.sim.inject_fault(
+        xcs_xero_sim::Fault::new(xcs_xero_sim::FaultKind::Status {
+            status: 500,
+            body: None,
+        })
+        .method("PUT")
+        .path_prefix("/api.xro/2.0/Payments"),
+    );
+}
+
+#[tokio::test]
+async fn a_refund_read_while_its_orders_payment_waits_in_a_retry_tier_waits_for_it() {
+    let setup = setup().await;
+    fail_payments(&setup);
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-8",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5008, 1008, true),
+        )
+        .await;
+    // The invoice is booked; its payment failed and waits 10 s in a retry tier.
+    xcs_tests::eventually(HANDLED, "the invoice in Xero", || async {
+        (invoices_numbered(&setup.sim, "SH-1008").len() == 1).then_some(())
+    })
+    .await;
+    publish(
+        &setup.broker,
+        Platform::Shopify,
+        SHOP,
+        EventKind::Refund,
+        "refunds/create",
+        "shopify:nz-shopify:r-8",
+        &nz_refund(7008, 5008),
+    )
+    .await;
+    let wait = Duration::from_secs(60);
+    let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:r-8", wait).await;
+    assert_eq!(outcome, "booked");
+    let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:w-8", wait).await;
+    assert_eq!(outcome, "booked");
+
+    // As the gateway moved the money: 63.25 in, 23.00 out; nothing set against the invoice.
+    let invoice = &invoices_numbered(&setup.sim, "SH-1008")[0];
+    let paid: Vec<Decimal> = setup
+        .payments_on(invoice)
+        .iter()
+        .map(|p| dec(&p["Amount"]))
+        .collect();
+    assert_eq!(paid, [Decimal::new(6325, 2)], "{invoice}");
+    assert_eq!(dec(&invoice["AmountCredited"]), Decimal::ZERO, "{invoice}");
+    let note = setup
+        .sim
+        .credit_notes(DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .find(|c| c["CreditNoteNumber"] == "SH-1008-R7008")
+        .expect("the credit note");
+    let refunded: Vec<Decimal> = setup
+        .sim
+        .payments(DEMO_NZ_TENANT_ID)
+        .iter()
+        .filter(|p| p["CreditNote"]["CreditNoteID"] == note["CreditNoteID"])
+        .map(|p| dec(&p["Amount"]))
+        .collect();
+    assert_eq!(refunded, [Decimal::new(2300, 2)], "{note}");
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn two_copies_of_an_event_in_one_batch_share_the_fate_of_its_failed_payment() {
+    let setup = setup().await;
+    fail_payments(&setup);
+    // Both copies are queued before the processor starts, so they land in one batch.
+    let body = fixtures::shopify_nz_order(5009, 1009, true);
+    for _ in 0..2 {
+        setup
+            .publish_order("shopify:nz-shopify:w-9", "orders/paid", &body)
+            .await;
+    }
+    let processor = TestProcessor::start(&setup.config()).await;
+    // Were the second copy recorded as booked while the first failed, the first's retry would
+    // be dropped as a duplicate and the invoice never paid.
+    let paid = xcs_tests::eventually(Duration::from_secs(60), "the invoice paid", || async {
+        let invoices = invoices_numbered(&setup.sim, "SH-1009");
+        let payments = invoices.first().map(|i| setup.payments_on(i))?;
+        (!payments.is_empty()).then_some(payments)
+    })
+    .await;
+    assert_eq!(paid.len(), 1, "{paid:#?}");
+    assert_eq!(dec(&paid[0]["Amount"]), Decimal::new(6325, 2));
+    processor.stop().await;
+}

@@ -408,16 +408,20 @@ pub struct Processors {
 
 impl Processors {
     pub fn new(dir: &Path, count: usize, config: &str) -> anyhow::Result<Self> {
-        let binary = std::env::current_exe()?
+        let built = std::env::current_exe()?
             .parent()
             .context("the binary's directory")?
             .join("run-processor");
-        if !binary.exists() {
+        if !built.exists() {
             bail!(
                 "{} is missing: build it with `cargo build -p xcs-tests --bins`",
-                binary.display()
+                built.display()
             );
         }
+        // A copy of the run's own: processors restarted late in a long run must not pick up a
+        // binary rebuilt meanwhile (or one half written).
+        let binary = dir.join("run-processor");
+        std::fs::copy(&built, &binary).context("copy run-processor into the run's directory")?;
         std::fs::write(dir.join("processor.toml"), config)?;
         let mut processors = Processors {
             binary,
