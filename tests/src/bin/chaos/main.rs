@@ -151,14 +151,17 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::from(&args);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = RunDir {
+    let mut dir = RunDir {
         path: std::env::temp_dir().join(format!("xcs-chaos-{}", uuid::Uuid::new_v4().simple())),
         keep: args.keep,
     };
     std::fs::create_dir_all(&dir.path)?;
     println!("chaos run: {}", serde_json::to_string(&plan)?);
 
-    let findings = run(&plan, &dir).await?;
+    let outcome = run(&plan, &dir).await;
+    // A failed run keeps its logs and Xero's journal for reading.
+    dir.keep |= !outcome.as_ref().is_ok_and(verdict::Findings::passed);
+    let findings = outcome?;
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&findings)?)?;
     }
@@ -167,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             "chaos run FAILED (seed {}): see the problems above",
             plan.seed
         );
+        drop(dir);
         std::process::exit(1);
     }
     Ok(())

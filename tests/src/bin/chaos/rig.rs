@@ -19,12 +19,17 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
+/// Until something listens on `port`; an error as soon as `process` exits (a port taken since
+/// it was found free, say).
+async fn wait_for_port(port: u16, what: &str, process: &mut Child) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_err()
     {
+        if let Some(status) = process.try_wait()? {
+            bail!("{what} exited while starting ({status}); see its log in the run's directory");
+        }
         if Instant::now() > deadline {
             bail!("{what} did not listen on port {port} within {START_TIMEOUT:?}");
         }
@@ -32,6 +37,10 @@ async fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// How often a server is started on freshly found ports before the run gives up: a port found
+/// free can be taken by another process before the server binds it.
+const START_ATTEMPTS: u32 = 3;
 
 fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
     let status = Command::new("kill")
@@ -76,18 +85,6 @@ impl PrivateBroker {
             .map(PathBuf::from)
             .find(|d| d.join("rabbitmq-server").exists())
             .context("RabbitMQ's scripts (/usr/lib/rabbitmq/bin); run scripts/services.sh")?;
-        let amqp_port = free_port()?;
-        let mut dist_port = free_port()?;
-        while dist_port == amqp_port {
-            dist_port = free_port()?;
-        }
-        std::fs::write(
-            dir.join("rabbitmq.conf"),
-            format!(
-                "listeners.tcp.default = 127.0.0.1:{amqp_port}\nloopback_users = none\n\
-                 log.file.level = warning\n"
-            ),
-        )?;
         // No management plugin: the run reads everything over AMQP, and boots faster.
         std::fs::write(
             dir.join("enabled_plugins"),
@@ -98,13 +95,35 @@ impl PrivateBroker {
         let mut broker = PrivateBroker {
             node: format!("xcs-chaos-{}@localhost", std::process::id()),
             dir,
-            amqp_port,
-            dist_port,
+            amqp_port: 0,
+            dist_port: 0,
             sbin,
             script: None,
         };
-        broker.spawn()?;
-        broker.wait_up().await?;
+        for attempt in 1..=START_ATTEMPTS {
+            broker.kill()?;
+            broker.amqp_port = free_port()?;
+            broker.dist_port = free_port()?;
+            while broker.dist_port == broker.amqp_port {
+                broker.dist_port = free_port()?;
+            }
+            std::fs::write(
+                broker.dir.join("rabbitmq.conf"),
+                format!(
+                    "listeners.tcp.default = 127.0.0.1:{}\nloopback_users = none\n\
+                     log.file.level = warning\n",
+                    broker.amqp_port
+                ),
+            )?;
+            broker.spawn()?;
+            match broker.wait_up().await {
+                Ok(()) => break,
+                Err(err) if attempt < START_ATTEMPTS => {
+                    println!("the private RabbitMQ node did not start ({err:#}); other ports");
+                }
+                Err(err) => return Err(err),
+            }
+        }
         let file = broker.dir.join("definitions.json");
         std::fs::write(&file, serde_json::to_vec_pretty(definitions)?)?;
         broker.ctl(&["import_definitions", &file.to_string_lossy()])?;
@@ -144,8 +163,9 @@ impl PrivateBroker {
     }
 
     /// Until an AMQP client can log in.
-    async fn wait_up(&self) -> anyhow::Result<()> {
-        wait_for_port(self.amqp_port, "the private RabbitMQ node").await?;
+    async fn wait_up(&mut self) -> anyhow::Result<()> {
+        let script = self.script.as_mut().context("the node was started")?;
+        wait_for_port(self.amqp_port, "the private RabbitMQ node", script).await?;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let uri = format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.amqp_port);
@@ -239,7 +259,7 @@ impl PrivatePostgres {
         };
         let mut postgres = PrivatePostgres {
             data: dir.join("data"),
-            port: free_port()?,
+            port: 0,
             bin,
             user,
             postmaster: None,
@@ -262,8 +282,18 @@ impl PrivatePostgres {
         if !output.status.success() {
             bail!("initdb: {}", String::from_utf8_lossy(&output.stderr));
         }
-        postgres.spawn(&dir)?;
-        postgres.wait_up().await?;
+        for attempt in 1..=START_ATTEMPTS {
+            postgres.crash()?;
+            postgres.port = free_port()?;
+            postgres.spawn(&dir)?;
+            match postgres.wait_up().await {
+                Ok(()) => break,
+                Err(err) if attempt < START_ATTEMPTS => {
+                    println!("the private PostgreSQL did not start ({err:#}); other ports");
+                }
+                Err(err) => return Err(err),
+            }
+        }
         Ok(postgres)
     }
 
@@ -310,8 +340,9 @@ impl PrivatePostgres {
         Ok(())
     }
 
-    async fn wait_up(&self) -> anyhow::Result<()> {
-        wait_for_port(self.port, "the private PostgreSQL").await?;
+    async fn wait_up(&mut self) -> anyhow::Result<()> {
+        let postmaster = self.postmaster.as_mut().context("the server was started")?;
+        wait_for_port(self.port, "the private PostgreSQL", postmaster).await?;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             match tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await {
@@ -329,7 +360,9 @@ impl PrivatePostgres {
     /// replays the WAL, as after a crash.
     pub fn crash(&mut self) -> anyhow::Result<()> {
         if let Some(mut postmaster) = self.postmaster.take() {
-            signal(postmaster.id(), "QUIT")?;
+            if postmaster.try_wait()?.is_none() {
+                signal(postmaster.id(), "QUIT")?;
+            }
             postmaster.wait()?;
         }
         Ok(())
