@@ -75,10 +75,10 @@ struct Booked {
 }
 
 /// A document as Xero has it now (see `Booker::document_state`).
-struct DocumentState {
-    references: Vec<String>,
-    outstanding: Decimal,
-    paid: Decimal,
+pub(crate) struct DocumentState {
+    pub(crate) references: Vec<String>,
+    pub(crate) outstanding: Decimal,
+    pub(crate) paid: Decimal,
 }
 
 impl DocumentState {
@@ -730,7 +730,7 @@ impl Booker {
     /// A document as Xero has it now: the references of its payments (to adopt rather than
     /// repeat a payment made before a crash), what is still due (invoice) or left to credit
     /// (credit note), and what was paid into it.
-    async fn document_state(
+    pub(crate) async fn document_state(
         &self,
         tenant: &str,
         path: &str,

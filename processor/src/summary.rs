@@ -1375,31 +1375,11 @@ impl Closer {
         list: &str,
         id: &str,
     ) -> Result<(Vec<String>, Decimal), ProcessError> {
-        let response = self
+        let state = self
             .booker
-            .xero
-            .call(
-                tenant,
-                Method::GET,
-                &format!("/{list}/{id}"),
-                &[],
-                None,
-                None,
-            )
+            .document_state(tenant, &format!("/{list}/{id}"), list)
             .await?;
-        let document = &response[list][0];
-        let references = document["Payments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| text(p, "Reference"))
-            .collect();
-        let left = if list == "Invoices" {
-            decimal(document, "AmountDue")
-        } else {
-            decimal(document, "RemainingCredit")
-        };
-        Ok((references, left))
+        Ok((state.references, state.outstanding))
     }
 
     /// Allocates the credit note to the period's invoice while anything is due on it.

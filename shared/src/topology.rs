@@ -51,7 +51,11 @@ const SHARD_QUEUE_PREFIX: &str = "xcs.shard.";
 
 /// How often a quorum queue redelivers a message that processors keep rejecting before it is
 /// dead-lettered as a poison message (RabbitMQ 3.10 has no default; 4.x defaults to 20).
-pub const SHARD_DELIVERY_LIMIT: u32 = 5;
+/// RabbitMQ counts every delivery a dead consumer held unacknowledged, not only the one that
+/// killed it: at 5, the chaos run's repeated processor kills dead-lettered some 200 innocent
+/// events waiting in a busy tenant's prefetch. 20 still sets a poison event aside after 20
+/// crashes, each followed by a restart of a second or two.
+pub const SHARD_DELIVERY_LIMIT: u32 = 20;
 /// With `reject-publish`, a full shard makes the broker nack; the ingress then answers 503 and
 /// the platform retries later, instead of the broker dropping events.
 pub const SHARD_MAX_LENGTH: u64 = 1_000_000;

@@ -145,3 +145,26 @@ pub fn shopify_nz_order(id: u64, number: u64, paid: bool) -> Vec<u8> {
     }))
     .unwrap()
 }
+
+/// A Shopify `refunds/create` of [`shopify_nz_order`] `order_id`: one mug back (20.00 + 3.00
+/// GST) and the 23.00 returned through Shopify Payments.
+pub fn shopify_nz_refund(refund_id: u64, order_id: u64) -> Vec<u8> {
+    compact(&json!({
+        "id": refund_id,
+        "order_id": order_id,
+        "created_at": "2026-11-22T09:00:00+13:00",
+        "processed_at": "2026-11-22T09:00:00+13:00",
+        "note": "Chipped",
+        "refund_line_items": [{
+            "id": 1, "line_item_id": order_id * 10 + 1, "quantity": 1,
+            "subtotal": "20.00", "total_tax": "3.00",
+            "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
+        }],
+        "transactions": [{
+            "id": refund_id, "kind": "refund", "status": "success", "amount": "23.00",
+            "currency": "NZD", "gateway": "shopify_payments",
+            "created_at": "2026-11-22T09:00:00+13:00", "processed_at": "2026-11-22T09:00:00+13:00"
+        }],
+        "order_adjustments": []
+    }))
+}

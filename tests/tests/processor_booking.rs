@@ -20,29 +20,6 @@ fn dec(value: &Value) -> Decimal {
     value.to_string().trim_matches('"').parse().unwrap()
 }
 
-/// A Shopify `refunds/create`: one mug back (20.00 + 3.00 GST) and the money returned.
-fn nz_refund(refund_id: u64, order_id: u64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "id": refund_id,
-        "order_id": order_id,
-        "created_at": "2026-11-22T09:00:00+13:00",
-        "processed_at": "2026-11-22T09:00:00+13:00",
-        "note": "Chipped",
-        "refund_line_items": [{
-            "id": 1, "line_item_id": order_id * 10 + 1, "quantity": 1,
-            "subtotal": "20.00", "total_tax": "3.00",
-            "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
-        }],
-        "transactions": [{
-            "id": 99, "kind": "refund", "status": "success", "amount": "23.00",
-            "currency": "NZD", "gateway": "shopify_payments",
-            "created_at": "2026-11-22T09:00:00+13:00", "processed_at": "2026-11-22T09:00:00+13:00"
-        }],
-        "order_adjustments": []
-    }))
-    .unwrap()
-}
-
 struct Setup {
     broker: TestBroker,
     schema: TestSchema,
@@ -189,7 +166,7 @@ async fn a_refund_of_a_paid_order_is_a_credit_note_refunded_from_the_clearing_ac
         EventKind::Refund,
         "refunds/create",
         "shopify:nz-shopify:r-5",
-        &nz_refund(7005, 5005),
+        &fixtures::shopify_nz_refund(7005, 5005),
     )
     .await;
     let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:r-5", HANDLED).await;
@@ -374,7 +351,7 @@ async fn a_refund_that_arrives_before_its_order_waits_in_a_retry_tier() {
         EventKind::Refund,
         "refunds/create",
         "shopify:nz-shopify:r-9",
-        &nz_refund(7009, 5009),
+        &fixtures::shopify_nz_refund(7009, 5009),
     )
     .await;
     xcs_tests::eventually(HANDLED, "the refund in the first retry tier", || async {
@@ -410,7 +387,7 @@ async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
         EventKind::Refund,
         "refunds/create",
         "shopify:nz-shopify:r-10",
-        &nz_refund(7010, 5010),
+        &fixtures::shopify_nz_refund(7010, 5010),
     )
     .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:r-10", HANDLED).await;
@@ -821,7 +798,7 @@ async fn a_refund_right_behind_its_order_is_booked_in_its_place_not_after_a_retr
         EventKind::Refund,
         "refunds/create",
         "shopify:nz-shopify:r-19",
-        &nz_refund(7019, 5019),
+        &fixtures::shopify_nz_refund(7019, 5019),
     )
     .await;
     setup
@@ -891,7 +868,7 @@ async fn a_refund_read_while_its_orders_payment_waits_in_a_retry_tier_waits_for_
         EventKind::Refund,
         "refunds/create",
         "shopify:nz-shopify:r-8",
-        &nz_refund(7008, 5008),
+        &fixtures::shopify_nz_refund(7008, 5008),
     )
     .await;
     let wait = Duration::from_secs(60);

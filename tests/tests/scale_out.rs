@@ -16,7 +16,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Confirmation};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
@@ -61,32 +61,6 @@ fn invoice_number(i: usize, k: u64) -> String {
     format!("{}{}", prefix(i), 1000 + k)
 }
 
-/// A Shopify `refunds/create` of order `k` of shop `i`: one mug back (20.00 + 3.00 GST) and
-/// the money returned.
-fn refund_body(i: usize, k: u64) -> Vec<u8> {
-    let order = order_id(i, k);
-    let refund = 700_000 + order;
-    serde_json::to_vec(&json!({
-        "id": refund,
-        "order_id": order,
-        "created_at": "2026-11-22T09:00:00+13:00",
-        "processed_at": "2026-11-22T09:00:00+13:00",
-        "note": "Chipped",
-        "refund_line_items": [{
-            "id": 1, "line_item_id": order * 10 + 1, "quantity": 1,
-            "subtotal": "20.00", "total_tax": "3.00",
-            "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
-        }],
-        "transactions": [{
-            "id": refund, "kind": "refund", "status": "success", "amount": "23.00",
-            "currency": "NZD", "gateway": "shopify_payments",
-            "created_at": "2026-11-22T09:00:00+13:00", "processed_at": "2026-11-22T09:00:00+13:00"
-        }],
-        "order_adjustments": []
-    }))
-    .expect("JSON values serialise")
-}
-
 /// One event as the ingress would publish it.
 struct Event {
     shop: usize,
@@ -127,7 +101,7 @@ fn refund_event(i: usize, k: u64) -> Event {
         id: format!("shopify:{}:r-{k}", shop_name(i)),
         kind: EventKind::Refund,
         topic: "refunds/create",
-        body: refund_body(i, k),
+        body: fixtures::shopify_nz_refund(700_000 + order_id(i, k), order_id(i, k)),
         order: k,
     }
 }

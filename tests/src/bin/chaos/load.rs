@@ -35,6 +35,9 @@ const PLATFORMS: [Platform; 3] = [
 const POISON_EVERY: u64 = 40;
 /// The processor's reason for it (`ProcessError::reason`).
 pub const POISON_REASON: &str = "unparseable_payload";
+/// Every `REFUND_EVERY`-th Shopify order is refunded (a busy shop's rate; each refund costs
+/// Xero calls of its own).
+const REFUND_EVERY: u64 = 8;
 /// About one acknowledged delivery in this many is sent again by the "platform".
 const RESEND_EVERY: u64 = 25;
 
@@ -232,13 +235,13 @@ fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
     }
     deliveries.push(send(Role::Paid, "orders/paid", "p", &body(true)));
     let mut refund = None;
-    if k.is_multiple_of(4) && !poison {
+    if k.is_multiple_of(REFUND_EVERY) && !poison {
         let refund_id = 700_000_000 + id;
         deliveries.push(send(
             Role::Refund,
             "refunds/create",
             "r",
-            &shopify_refund(id, refund_id),
+            &xcs_tests::fixtures::shopify_nz_refund(refund_id, id),
         ));
         refund = Some((
             format!("{}{number}-R{refund_id}", shop.prefix()),
@@ -265,29 +268,6 @@ fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
         refund,
         deliveries,
     }
-}
-
-/// One mug back (20.00 + 3.00 GST), the money returned.
-fn shopify_refund(order_id: u64, refund_id: u64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "id": refund_id,
-        "order_id": order_id,
-        "created_at": "2026-11-22T09:00:00+13:00",
-        "processed_at": "2026-11-22T09:00:00+13:00",
-        "note": "Chipped",
-        "refund_line_items": [{
-            "id": 1, "line_item_id": order_id * 10 + 1, "quantity": 1,
-            "subtotal": "20.00", "total_tax": "3.00",
-            "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
-        }],
-        "transactions": [{
-            "id": refund_id, "kind": "refund", "status": "success", "amount": "23.00",
-            "currency": "NZD", "gateway": "shopify_payments",
-            "created_at": "2026-11-22T09:00:00+13:00", "processed_at": "2026-11-22T09:00:00+13:00"
-        }],
-        "order_adjustments": []
-    }))
-    .expect("JSON serialises")
 }
 
 fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
