@@ -128,7 +128,6 @@ pub struct Sent {
 }
 
 /// An order and what Xero should hold for it.
-#[derive(Debug, Clone)]
 pub struct Order {
     pub shop: usize,
     pub k: u64,
@@ -140,7 +139,7 @@ pub struct Order {
     pub payments: Vec<Decimal>,
     /// The credit note's number and total, when the chain refunds.
     pub refund: Option<(String, Decimal)>,
-    deliveries: Vec<(Role, Delivery)>,
+    deliveries: Vec<(Role, Outgoing)>,
     pub sent: Vec<Sent>,
 }
 
@@ -200,13 +199,32 @@ impl Order {
     }
 }
 
+/// A delivery as the platform sends it. HMAC-over-the-body platforms send the same bytes on
+/// every attempt; Standard Webhooks signs each attempt with its own timestamp, and the ingress
+/// refuses a timestamp more than 5 minutes old (a long run first signed them all up front, and
+/// the ingress rightly refused those sent late).
+#[derive(Clone)]
+enum Outgoing {
+    Signed(Delivery),
+    SignedAtSend(Arc<dyn Fn(i64) -> Delivery + Send + Sync>),
+}
+
+impl Outgoing {
+    fn now(&self) -> Delivery {
+        match self {
+            Outgoing::Signed(delivery) => delivery.clone(),
+            Outgoing::SignedAtSend(sign) => sign(time::OffsetDateTime::now_utc().unix_timestamp()),
+        }
+    }
+}
+
 /// An order's deliveries and the documents they call for.
 struct Chain {
     invoice_number: String,
     invoice_total: Decimal,
     /// The credit note's number and total.
     refund: Option<(String, Decimal)>,
-    deliveries: Vec<(Role, Delivery)>,
+    deliveries: Vec<(Role, Outgoing)>,
 }
 
 fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
@@ -226,7 +244,13 @@ fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
         let webhook_id = format!("{tag}-{}-{k}-{}", shop.index, Uuid::new_v4().simple());
         (
             role,
-            signer::shopify(&shop.name, &shop.secret, topic, &webhook_id, body),
+            Outgoing::Signed(signer::shopify(
+                &shop.name,
+                &shop.secret,
+                topic,
+                &webhook_id,
+                body,
+            )),
         )
     };
     let mut deliveries = Vec::new();
@@ -277,12 +301,12 @@ fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
     order["number"] = json!(number.to_string());
     let mut deliveries = vec![(
         Role::Paid,
-        signer::woocommerce(
+        Outgoing::Signed(signer::woocommerce(
             &shop.name,
             &shop.secret,
             "order.created",
             &serde_json::to_vec(&order).expect("JSON serialises"),
-        ),
+        )),
     )];
     if k.is_multiple_of(5) {
         // A note added later: the same order, modified again.
@@ -290,12 +314,12 @@ fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
         order["customer_note"] = json!("Please leave by the door");
         deliveries.push((
             Role::Updated,
-            signer::woocommerce(
+            Outgoing::Signed(signer::woocommerce(
                 &shop.name,
                 &shop.secret,
                 "order.updated",
                 &serde_json::to_vec(&order).expect("JSON serialises"),
-            ),
+            )),
         ));
     }
     Chain {
@@ -317,14 +341,19 @@ fn bigcommerce_order(shop: &Shop, k: u64, api: &FakePlatformApi) -> Chain {
     api.put(&format!("/v2/orders/{id}"), order);
     api.put(&format!("/v2/orders/{id}/products"), products);
     let hook = |scope: &str, tag: &str| {
-        signer::standard_webhooks(
-            Platform::BigCommerce,
-            &shop.name,
-            shop.secret.as_bytes(),
-            &format!("msg_{tag}{}x{k}x{}", shop.index, Uuid::new_v4().simple()),
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-            &xcs_tests::fixtures::bigcommerce(scope, id, credentials::BIGCOMMERCE_STORE_HASH),
-        )
+        let (name, secret) = (shop.name.clone(), shop.secret.clone());
+        let message_id = format!("msg_{tag}{}x{k}x{}", shop.index, Uuid::new_v4().simple());
+        let body = xcs_tests::fixtures::bigcommerce(scope, id, credentials::BIGCOMMERCE_STORE_HASH);
+        Outgoing::SignedAtSend(Arc::new(move |timestamp| {
+            signer::standard_webhooks(
+                Platform::BigCommerce,
+                &name,
+                secret.as_bytes(),
+                &message_id,
+                timestamp,
+                &body,
+            )
+        }))
     };
     let mut deliveries = vec![(Role::Paid, hook("store/order/created", "c"))];
     if k.is_multiple_of(5) {
@@ -375,7 +404,7 @@ impl Sender {
     }
 
     /// Sends until acknowledged, the platform gives up, or the ingress refuses it for good.
-    async fn deliver(&self, role: Role, delivery: &Delivery) -> Sent {
+    async fn deliver(&self, role: Role, outgoing: &Outgoing) -> Sent {
         let mut sent = Sent {
             role,
             event_id: None,
@@ -387,7 +416,7 @@ impl Sender {
         let deadline = Instant::now() + self.give_up_after;
         let mut pause = Duration::from_millis(500);
         loop {
-            let answer = self.post(delivery).await;
+            let answer = self.post(&outgoing.now()).await;
             let settled = {
                 let mut counters = self.counters.lock().expect("not poisoned");
                 counters.requests += 1;
