@@ -700,31 +700,47 @@ impl Booker {
         Ok(())
     }
 
-    /// Invoices by number, in one call.
+    /// Invoices by number (live ones only), keyed by number.
     async fn find_invoices(
         &self,
         tenant: &str,
         numbers: &[&str],
     ) -> Result<HashMap<String, Value>, XeroError> {
-        let joined = numbers.join(",");
-        let response = self
-            .xero
-            .call(
-                tenant,
-                Method::GET,
-                "/Invoices",
-                &[("InvoiceNumbers", &joined), ("unitdp", "4")],
-                None,
-                None,
-            )
-            .await?;
-        Ok(response["Invoices"]
-            .as_array()
+        Ok(self
+            .invoices_where(tenant, "InvoiceNumbers", numbers)
+            .await?
             .into_iter()
-            .flatten()
             .filter(|i| !matches!(i["Status"].as_str(), Some("DELETED" | "VOIDED")))
-            .map(|i| (text(i, "InvoiceNumber"), i.clone()))
+            .map(|i| (text(&i, "InvoiceNumber"), i))
             .collect())
+    }
+
+    /// The invoices whose `filter` (`IDs`, `InvoiceNumbers`) is one of `values`, 50 a call.
+    async fn invoices_where(
+        &self,
+        tenant: &str,
+        filter: &str,
+        values: &[&str],
+    ) -> Result<Vec<Value>, XeroError> {
+        let mut invoices = Vec::new();
+        for chunk in values.chunks(50) {
+            let joined = chunk.join(",");
+            let mut response = self
+                .xero
+                .call(
+                    tenant,
+                    Method::GET,
+                    "/Invoices",
+                    &[(filter, &joined), ("unitdp", "4")],
+                    None,
+                    None,
+                )
+                .await?;
+            if let Value::Array(list) = response["Invoices"].take() {
+                invoices.extend(list);
+            }
+        }
+        Ok(invoices)
     }
 
     /// A document as Xero has it now: the references of its payments (to adopt rather than
@@ -743,34 +759,23 @@ impl Booker {
         Ok(DocumentState::of(&response[list][0], list))
     }
 
-    /// What Xero has now for several invoices, by id, in one call per 50.
+    /// What Xero has now for several invoices, by id.
     async fn invoice_states(
         &self,
         tenant: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, DocumentState>, XeroError> {
-        let mut states = HashMap::new();
-        for chunk in ids.chunks(50) {
-            let joined = chunk.join(",");
-            let response = self
-                .xero
-                .call(
-                    tenant,
-                    Method::GET,
-                    "/Invoices",
-                    &[("IDs", &joined)],
-                    None,
-                    None,
-                )
-                .await?;
-            for invoice in response["Invoices"].as_array().into_iter().flatten() {
-                states.insert(
+        Ok(self
+            .invoices_where(tenant, "IDs", ids)
+            .await?
+            .iter()
+            .map(|invoice| {
+                (
                     text(invoice, "InvoiceID"),
                     DocumentState::of(invoice, "Invoices"),
-                );
-            }
-        }
-        Ok(states)
+                )
+            })
+            .collect())
     }
 
     /// A payment Xero refused as larger than what is due: adopted when the invoice already

@@ -52,6 +52,19 @@ impl Setup {
         .await;
     }
 
+    async fn publish_refund(&self, event_id: &str, body: &[u8]) {
+        publish(
+            &self.broker,
+            Platform::Shopify,
+            SHOP,
+            EventKind::Refund,
+            "refunds/create",
+            event_id,
+            body,
+        )
+        .await;
+    }
+
     fn payments_on(&self, invoice: &Value) -> Vec<Value> {
         let id = invoice["InvoiceID"].clone();
         self.sim
@@ -159,16 +172,12 @@ async fn a_refund_of_a_paid_order_is_a_credit_note_refunded_from_the_clearing_ac
         )
         .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:w-5", HANDLED).await;
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Refund,
-        "refunds/create",
-        "shopify:nz-shopify:r-5",
-        &fixtures::shopify_nz_refund(7005, 5005),
-    )
-    .await;
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-5",
+            &fixtures::shopify_nz_refund(7005, 5005),
+        )
+        .await;
     let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:r-5", HANDLED).await;
     assert_eq!(outcome, "booked");
 
@@ -344,16 +353,12 @@ async fn an_unmapped_tax_goes_to_the_dead_queue_with_its_reason() {
 async fn a_refund_that_arrives_before_its_order_waits_in_a_retry_tier() {
     let setup = setup().await;
     let processor = TestProcessor::start(&setup.config()).await;
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Refund,
-        "refunds/create",
-        "shopify:nz-shopify:r-9",
-        &fixtures::shopify_nz_refund(7009, 5009),
-    )
-    .await;
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-9",
+            &fixtures::shopify_nz_refund(7009, 5009),
+        )
+        .await;
     xcs_tests::eventually(HANDLED, "the refund in the first retry tier", || async {
         (setup.broker.depth("xcs.retry.10s").await == 1).then_some(())
     })
@@ -380,16 +385,12 @@ async fn every_request_the_processor_sends_conforms_to_xeros_openapi_spec() {
         )
         .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:p-10", HANDLED).await;
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Refund,
-        "refunds/create",
-        "shopify:nz-shopify:r-10",
-        &fixtures::shopify_nz_refund(7010, 5010),
-    )
-    .await;
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-10",
+            &fixtures::shopify_nz_refund(7010, 5010),
+        )
+        .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:r-10", HANDLED).await;
     processor.stop().await;
 
@@ -791,16 +792,12 @@ async fn a_refund_right_behind_its_order_is_booked_in_its_place_not_after_a_retr
             &fixtures::shopify_nz_order(5019, 1019, true),
         )
         .await;
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Refund,
-        "refunds/create",
-        "shopify:nz-shopify:r-19",
-        &fixtures::shopify_nz_refund(7019, 5019),
-    )
-    .await;
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-19",
+            &fixtures::shopify_nz_refund(7019, 5019),
+        )
+        .await;
     setup
         .publish_order(
             "shopify:nz-shopify:o-20",
@@ -861,16 +858,12 @@ async fn a_refund_read_while_its_orders_payment_waits_in_a_retry_tier_waits_for_
         (invoices_numbered(&setup.sim, "SH-1008").len() == 1).then_some(())
     })
     .await;
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Refund,
-        "refunds/create",
-        "shopify:nz-shopify:r-8",
-        &fixtures::shopify_nz_refund(7008, 5008),
-    )
-    .await;
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-8",
+            &fixtures::shopify_nz_refund(7008, 5008),
+        )
+        .await;
     let wait = Duration::from_secs(60);
     let (outcome, _) = wait_handled(&setup.schema, "shopify:nz-shopify:r-8", wait).await;
     assert_eq!(outcome, "booked");
