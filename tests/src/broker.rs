@@ -196,6 +196,17 @@ impl TestBroker {
         landed
     }
 
+    /// Waits for the one event the dead queue receives, and takes it (panics if more came).
+    pub async fn one_dead_letter(&self, timeout: Duration) -> Landed {
+        let mut dead = crate::eventually(timeout, "a dead letter", || async {
+            let dead = self.take_all(xcs_shared::topology::DEAD_QUEUE).await;
+            (!dead.is_empty()).then_some(dead)
+        })
+        .await;
+        assert_eq!(dead.len(), 1, "{dead:#?}");
+        dead.remove(0)
+    }
+
     /// Takes every message from every shard queue.
     pub async fn take_all_shards(&self) -> Vec<Landed> {
         let mut all = Vec::new();

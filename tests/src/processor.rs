@@ -275,6 +275,28 @@ pub fn invoices_numbered(sim: &RunningSim, number: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The one invoice of the NZ demo company with this number (panics unless exactly one).
+pub fn one_invoice(sim: &RunningSim, number: &str) -> Value {
+    let mut invoices = invoices_numbered(sim, number);
+    assert_eq!(invoices.len(), 1, "one invoice {number}: {invoices:#?}");
+    invoices.remove(0)
+}
+
+/// The live payments on a document as (account code, amount), smallest first.
+pub fn payment_lines(sim: &RunningSim, document: &Value) -> Vec<(String, rust_decimal::Decimal)> {
+    let mut payments: Vec<(String, rust_decimal::Decimal)> = payments_on(sim, document)
+        .iter()
+        .map(|p| {
+            (
+                p["Account"]["Code"].as_str().unwrap_or_default().to_owned(),
+                amount(&p["Amount"]),
+            )
+        })
+        .collect();
+    payments.sort_by_key(|(_, amount)| *amount);
+    payments
+}
+
 /// Shops on the other platforms, for [`test_config`]'s `extra` (see [`platform_shop`]).
 pub const BIGCOMMERCE_SHOP: &str = "nz-bigcommerce";
 pub const ETSY_SHOP: &str = "nz-etsy";

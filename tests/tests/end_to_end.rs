@@ -15,8 +15,7 @@ use xcs_tests::platform_api::{FakePlatformApi, credentials, fixture};
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
     BIGCOMMERCE_SHOP, SHOP, TestProcessor, WOO_API_SHOP, WOO_SHOP, XeroLine, amount,
-    credit_notes_numbered, invoices_numbered, payments_on, platform_shop, test_config,
-    wait_handled,
+    credit_notes_numbered, one_invoice, payment_lines, platform_shop, test_config, wait_handled,
 };
 use xcs_tests::signer::{self, Delivery};
 use xcs_xero_sim::{DEMO_NZ_TENANT_ID, RunningSim, SimConfig, XeroSim};
@@ -100,22 +99,12 @@ impl Stack {
     }
 
     fn invoice(&self, number: &str) -> Value {
-        let mut invoices = invoices_numbered(&self.sim, number);
-        assert_eq!(invoices.len(), 1, "one invoice {number}: {invoices:#?}");
-        invoices.remove(0)
+        one_invoice(&self.sim, number)
     }
 
-    /// The payments on a document as (account code, amount).
+    /// The payments on a document as (account code, amount), smallest first.
     fn payments(&self, document: &Value) -> Vec<(String, Decimal)> {
-        payments_on(&self.sim, document)
-            .iter()
-            .map(|p| {
-                (
-                    p["Account"]["Code"].as_str().unwrap().to_owned(),
-                    amount(&p["Amount"]),
-                )
-            })
-            .collect()
+        payment_lines(&self.sim, document)
     }
 
     async fn stop(self) {

@@ -14,8 +14,8 @@ use xcs_tests::platform_api::{FakePlatformApi, credentials, fixture};
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
     BIGCOMMERCE_SHOP, EBAY_SHOP, ETSY_SHOP, MAGENTO_SHOP, TestProcessor, WOO_API_SHOP, XeroLine,
-    amount, credit_notes_numbered, invoices_numbered, payments_on, platform_shop, publish,
-    test_config, wait_handled,
+    amount, credit_notes_numbered, invoices_numbered, one_invoice, payment_lines, payments_on,
+    platform_shop, publish, test_config, wait_handled,
 };
 use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
 
@@ -89,9 +89,7 @@ impl Setup {
     }
 
     fn invoice(&self, number: &str) -> Value {
-        let mut invoices = invoices_numbered(&self.sim, number);
-        assert_eq!(invoices.len(), 1, "one invoice {number}: {invoices:#?}");
-        invoices.remove(0)
+        one_invoice(&self.sim, number)
     }
 
     fn credit_note(&self, number: &str) -> Value {
@@ -102,28 +100,12 @@ impl Setup {
 
     /// The payments on a document as (account code, amount), smallest first.
     fn payments(&self, document: &Value) -> Vec<(String, Decimal)> {
-        let mut payments: Vec<(String, Decimal)> = payments_on(&self.sim, document)
-            .iter()
-            .map(|p| {
-                (
-                    p["Account"]["Code"].as_str().unwrap().to_owned(),
-                    amount(&p["Amount"]),
-                )
-            })
-            .collect();
-        payments.sort_by_key(|(_, amount)| *amount);
-        payments
+        payment_lines(&self.sim, document)
     }
 
     /// The one event the dead queue receives.
     async fn dead_letter(&self) -> Landed {
-        let mut dead = xcs_tests::eventually(HANDLED, "a dead letter", || async {
-            let dead = self.broker.take_all(xcs_shared::topology::DEAD_QUEUE).await;
-            (!dead.is_empty()).then_some(dead)
-        })
-        .await;
-        assert_eq!(dead.len(), 1, "{dead:#?}");
-        dead.remove(0)
+        self.broker.one_dead_letter(HANDLED).await
     }
 }
 

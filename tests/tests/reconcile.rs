@@ -16,7 +16,8 @@ use xcs_tests::broker::TestBroker;
 use xcs_tests::fixtures;
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
-    SHOP, TestProcessor, invoices_numbered, payments_on, publish, test_config, wait_handled,
+    SHOP, TestProcessor, invoices_numbered, one_invoice, payments_on, publish, test_config,
+    wait_handled,
 };
 use xcs_xero_sim::{DEMO_NZ_TENANT_ID, RunningSim, SimConfig, XeroSim};
 
@@ -119,9 +120,7 @@ impl Setup {
     }
 
     fn invoice(&self, number: &str) -> Value {
-        let found = invoices_numbered(&self.sim, number);
-        assert_eq!(found.len(), 1, "one invoice {number}: {found:?}");
-        found.into_iter().next().unwrap()
+        one_invoice(&self.sim, number)
     }
 }
 

@@ -15,8 +15,8 @@ use xcs_tests::broker::{Landed, TestBroker};
 use xcs_tests::platform_api::{FakePlatformApi, shopify_transactions_path};
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
-    SHOP, ShopToml, TestProcessor, amount, invoices_numbered, payments_on, publish, shop_toml,
-    test_config, wait_handled,
+    SHOP, ShopToml, TestProcessor, amount, invoices_numbered, one_invoice, payment_lines, publish,
+    shop_toml, test_config, wait_handled,
 };
 use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
 
@@ -123,34 +123,17 @@ impl Setup {
     }
 
     fn invoice(&self, number: &str) -> Value {
-        let mut invoices = invoices_numbered(&self.sim, number);
-        assert_eq!(invoices.len(), 1, "one invoice {number}: {invoices:#?}");
-        invoices.remove(0)
+        one_invoice(&self.sim, number)
     }
 
-    /// The payments on an invoice as (account code, amount), smallest first.
+    /// The payments on a document as (account code, amount), smallest first.
     fn payments(&self, invoice: &Value) -> Vec<(String, Decimal)> {
-        let mut payments: Vec<(String, Decimal)> = payments_on(&self.sim, invoice)
-            .iter()
-            .map(|p| {
-                (
-                    p["Account"]["Code"].as_str().unwrap().to_owned(),
-                    amount(&p["Amount"]),
-                )
-            })
-            .collect();
-        payments.sort_by_key(|(_, amount)| *amount);
-        payments
+        payment_lines(&self.sim, invoice)
     }
 
+    /// The one event the dead queue receives.
     async fn dead_letter(&self) -> Landed {
-        let mut dead = xcs_tests::eventually(HANDLED, "a dead letter", || async {
-            let dead = self.broker.take_all(xcs_shared::topology::DEAD_QUEUE).await;
-            (!dead.is_empty()).then_some(dead)
-        })
-        .await;
-        assert_eq!(dead.len(), 1, "{dead:#?}");
-        dead.remove(0)
+        self.broker.one_dead_letter(HANDLED).await
     }
 }
 
