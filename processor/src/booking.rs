@@ -759,23 +759,26 @@ impl Booker {
         Ok(DocumentState::of(&response[list][0], list))
     }
 
-    /// What Xero has now for several invoices, by id.
+    /// What Xero has now for several invoices, by id: one list call per 50. An invoice listed
+    /// without its `Payments` is read on its own (whether Xero's lists carry them is not
+    /// documented clearly; its single-invoice answer does).
     async fn invoice_states(
         &self,
         tenant: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, DocumentState>, XeroError> {
-        Ok(self
-            .invoices_where(tenant, "IDs", ids)
-            .await?
-            .iter()
-            .map(|invoice| {
-                (
-                    text(invoice, "InvoiceID"),
-                    DocumentState::of(invoice, "Invoices"),
-                )
-            })
-            .collect())
+        let mut states = HashMap::new();
+        for invoice in self.invoices_where(tenant, "IDs", ids).await? {
+            let id = text(&invoice, "InvoiceID");
+            let state = if invoice.get("Payments").is_some() {
+                DocumentState::of(&invoice, "Invoices")
+            } else {
+                self.document_state(tenant, &format!("/Invoices/{id}"), "Invoices")
+                    .await?
+            };
+            states.insert(id, state);
+        }
+        Ok(states)
     }
 
     /// A payment Xero refused as larger than what is due: adopted when the invoice already
