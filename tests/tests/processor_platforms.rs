@@ -1167,3 +1167,65 @@ async fn the_fake_api_answers_503_for_as_long_as_it_is_told_then_serves_again() 
     assert_eq!(statuses, [503, 503, 200, 503, 404]);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn payments_xero_has_but_the_ledger_lost_are_adopted_even_when_xeros_lists_omit_payments() {
+    let setup = setup().await;
+    // The other reading of Xero's lists (UNSURE): no `Payments` on listed invoices.
+    setup.sim.set_lists_carry_payments(false);
+    let api = bigcommerce_api().await;
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        BIGCOMMERCE_SHOP,
+        Platform::BigCommerce,
+        Some(&api.api_toml()),
+    )]))
+    .await;
+    let created = setup
+        .publish(
+            Platform::BigCommerce,
+            BIGCOMMERCE_SHOP,
+            "store/order/created",
+            "msg_2Nf8Kq310lost",
+            &bigcommerce_webhook("store/order/created"),
+        )
+        .await;
+    setup.booked(&created).await;
+    let paid_before = setup.payments(&setup.invoice("BC-310"));
+
+    // A crash after Xero made the payments and before the ledger recorded them.
+    let db = setup.schema.client().await;
+    let forgotten = db
+        .execute(
+            "DELETE FROM xcs_payments WHERE doc_key = 'invoice:BC-310'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 2);
+
+    let updated = setup
+        .publish(
+            Platform::BigCommerce,
+            BIGCOMMERCE_SHOP,
+            "store/order/statusUpdated",
+            "msg_2Nf8Kq310again",
+            &bigcommerce_webhook("store/order/statusUpdated"),
+        )
+        .await;
+    setup.booked(&updated).await;
+
+    // Read from the invoice itself, the payments are found and adopted: none made again, and
+    // the ledger knows them once more.
+    assert_eq!(setup.payments(&setup.invoice("BC-310")), paid_before);
+    let adopted: i64 = db
+        .query_one(
+            "SELECT count(*) FROM xcs_payments
+             WHERE doc_key = 'invoice:BC-310' AND xero_id = 'adopted'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(adopted, 2);
+    processor.stop().await;
+}

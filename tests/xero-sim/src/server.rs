@@ -450,6 +450,7 @@ fn accounting_call(
             );
         }
     }
+    let lists_carry_payments = world.lists_carry_payments;
     let Some(tenant) = world.tenant_mut(tenant_id) else {
         return SimResponse::problem(403, "Forbidden", "AuthenticationUnsuccessful");
     };
@@ -460,6 +461,7 @@ fn accounting_call(
         query: &incoming.query,
         headers: &incoming.headers,
         body: &incoming.body,
+        lists_carry_payments,
     };
     accounting::handle(&mut ctx, &incoming.method, segments)
 }

@@ -220,6 +220,12 @@ impl RunningSim {
         self.shared.set_latency(latency);
     }
 
+    /// Whether invoice and credit-note lists carry each document's `Payments` (default yes;
+    /// see `World::lists_carry_payments`).
+    pub fn set_lists_carry_payments(&self, carry: bool) {
+        self.shared.world().lists_carry_payments = carry;
+    }
+
     /// Replaces the rate limits.
     pub fn set_rate_limits(&self, limits: RateLimits) {
         self.shared.world().limits = limits;

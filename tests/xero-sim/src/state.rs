@@ -79,6 +79,10 @@ pub struct World {
     pub rate: RateWindows,
     /// Limits in force.
     pub limits: RateLimits,
+    /// Whether `GET /Invoices` and `GET /CreditNotes` lists carry each document's `Payments`.
+    /// This simulator's default says yes; Xero's docs do not say clearly (UNSURE), so a client
+    /// can be tested against the other reading too. A single document's `GET` always does.
+    pub lists_carry_payments: bool,
 }
 
 impl World {
@@ -108,6 +112,7 @@ impl World {
             tenants,
             idempotency: IdempotencyCache::default(),
             faults: FaultQueue::default(),
+            lists_carry_payments: true,
             rate: RateWindows::default(),
             limits,
         })

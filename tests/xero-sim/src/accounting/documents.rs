@@ -831,7 +831,13 @@ pub fn list(ctx: &mut Ctx<'_>, spec: &Spec, numbers_param: &str) -> SimResponse 
             })
         })
         .filter(|d| !mine || d.created_by == ctx.client_id)
-        .map(|d| document_json(tenant, d, unit_dp, with_lines))
+        .map(|d| {
+            let mut json = document_json(tenant, d, unit_dp, with_lines);
+            if !ctx.lists_carry_payments {
+                json.as_object_mut().map(|o| o.remove("Payments"));
+            }
+            json
+        })
         .collect();
     match apply_common_filters(ctx, records) {
         Ok(list) => SimResponse::json(200, &paging.envelope(ctx.now, spec.collection.name, list)),

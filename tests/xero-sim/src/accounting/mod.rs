@@ -38,6 +38,8 @@ pub struct Ctx<'a> {
     pub headers: &'a [(String, String)],
     /// Raw body.
     pub body: &'a [u8],
+    /// See `World::lists_carry_payments`.
+    pub lists_carry_payments: bool,
 }
 
 impl Ctx<'_> {
