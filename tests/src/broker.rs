@@ -278,25 +278,31 @@ fn string_headers(table: Option<&FieldTable>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// `DELETE url` on the management API, from a `Drop`: on a thread of its own, because Drop
+/// cannot await and the test's runtime may be shutting down.
+pub fn delete_from_drop(url: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for cleanup");
+        runtime.block_on(async {
+            let _ = reqwest::Client::new()
+                .delete(url)
+                .basic_auth("guest", Some("guest"))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+        });
+    })
+    .join();
+}
+
 impl Drop for TestBroker {
     fn drop(&mut self) {
         // Deleting the vhost deletes its queues; done on a thread of its own because Drop
         // cannot await and the test's runtime may be shutting down.
         let url = format!("{}/api/vhosts/{}", management_url(), self.vhost);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(async {
-                let _ = reqwest::Client::new()
-                    .delete(url)
-                    .basic_auth("guest", Some("guest"))
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await;
-            });
-        })
-        .join();
+        delete_from_drop(url);
     }
 }

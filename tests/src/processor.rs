@@ -204,6 +204,12 @@ pub async fn publish(
         delivery_id: uuid::Uuid::now_v7().to_string(),
         received_at: "2026-11-27T01:00:00Z".to_owned(),
     };
+    publish_envelope(broker, &envelope, body).await;
+}
+
+/// Publishes `body` with `envelope`'s headers as the ingress does, and waits for the confirm.
+pub async fn publish_envelope(broker: &TestBroker, envelope: &Envelope, body: &[u8]) {
+    let (kind, platform, event_id) = (envelope.kind, envelope.platform, &envelope.event_id);
     let mut headers = FieldTable::default();
     for (name, value) in envelope.headers() {
         headers.insert(
@@ -228,7 +234,7 @@ pub async fn publish(
             body,
             BasicProperties::default()
                 .with_delivery_mode(2)
-                .with_message_id(event_id.into())
+                .with_message_id(event_id.as_str().into())
                 .with_headers(headers),
         )
         .await

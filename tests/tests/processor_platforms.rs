@@ -82,6 +82,17 @@ impl Setup {
         event_id
     }
 
+    /// A processor with one more shop, `platform`'s, whose API is the fake `api`.
+    async fn processor_with_api(
+        &self,
+        shop: &str,
+        platform: Platform,
+        api: &FakePlatformApi,
+    ) -> TestProcessor {
+        TestProcessor::start(&self.config(&[platform_shop(shop, platform, Some(&api.api_toml()))]))
+            .await
+    }
+
     /// Waits for the event and asserts it was booked.
     async fn booked(&self, event_id: &str) {
         let (outcome, detail) = wait_handled(&self.schema, event_id, HANDLED).await;
@@ -204,12 +215,9 @@ async fn a_bigcommerce_order_is_fetched_and_booked_tax_inclusive_with_its_coupon
  {
     let setup = setup().await;
     let api = bigcommerce_api().await;
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        BIGCOMMERCE_SHOP,
-        Platform::BigCommerce,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(BIGCOMMERCE_SHOP, Platform::BigCommerce, &api)
+        .await;
 
     let event = setup
         .publish(
@@ -289,12 +297,9 @@ async fn a_bigcommerce_refund_is_fetched_from_the_refunds_api_and_booked_as_a_cr
  {
     let setup = setup().await;
     let api = bigcommerce_api().await;
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        BIGCOMMERCE_SHOP,
-        Platform::BigCommerce,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(BIGCOMMERCE_SHOP, Platform::BigCommerce, &api)
+        .await;
     let order = setup
         .publish(
             Platform::BigCommerce,
@@ -394,12 +399,9 @@ async fn an_etsy_receipt_is_fetched_and_the_export_sale_booked_zero_rated_withou
         ETSY_RECEIPT,
         fixture("etsy/receipt_2891034567_nzd_export_au.json"),
     );
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        ETSY_SHOP,
-        Platform::Etsy,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(ETSY_SHOP, Platform::Etsy, &api)
+        .await;
 
     let event = setup
         .publish(
@@ -449,12 +451,9 @@ async fn an_etsy_receipt_already_listing_a_partial_refund_books_the_sale_and_the
         "status": "Success"
     }]);
     api.put(ETSY_RECEIPT, receipt);
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        ETSY_SHOP,
-        Platform::Etsy,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(ETSY_SHOP, Platform::Etsy, &api)
+        .await;
 
     let event = setup
         .publish(
@@ -542,12 +541,9 @@ fn ebay_order_lines() -> [XeroLine; 3] {
 async fn ebay_setup(setup: &Setup, order: Value) -> (FakePlatformApi, TestProcessor) {
     let api = FakePlatformApi::start(Platform::Ebay).await;
     api.put(EBAY_ORDER, order);
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        EBAY_SHOP,
-        Platform::Ebay,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(EBAY_SHOP, Platform::Ebay, &api)
+        .await;
     (api, processor)
 }
 
@@ -805,12 +801,9 @@ fn woo_refunded_order() -> Value {
 async fn woo_setup(setup: &Setup) -> (FakePlatformApi, TestProcessor) {
     let api = FakePlatformApi::start(Platform::WooCommerce).await;
     api.put(WOO_REFUNDS, fixture("woocommerce/refunds_4417.json"));
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        WOO_API_SHOP,
-        Platform::WooCommerce,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(WOO_API_SHOP, Platform::WooCommerce, &api)
+        .await;
     (api, processor)
 }
 
@@ -1174,12 +1167,9 @@ async fn payments_xero_has_but_the_ledger_lost_are_adopted_even_when_xeros_lists
     // The other reading of Xero's lists (UNSURE): no `Payments` on listed invoices.
     setup.sim.set_lists_carry_payments(false);
     let api = bigcommerce_api().await;
-    let processor = TestProcessor::start(&setup.config(&[platform_shop(
-        BIGCOMMERCE_SHOP,
-        Platform::BigCommerce,
-        Some(&api.api_toml()),
-    )]))
-    .await;
+    let processor = setup
+        .processor_with_api(BIGCOMMERCE_SHOP, Platform::BigCommerce, &api)
+        .await;
     let created = setup
         .publish(
             Platform::BigCommerce,

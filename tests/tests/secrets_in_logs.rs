@@ -81,21 +81,7 @@ impl BrokerUser {
 impl Drop for BrokerUser {
     fn drop(&mut self) {
         let url = format!("{}/api/users/{}", management_url(), self.name);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(async {
-                let _ = reqwest::Client::new()
-                    .delete(url)
-                    .basic_auth("guest", Some("guest"))
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await;
-            });
-        })
-        .join();
+        xcs_tests::broker::delete_from_drop(url);
     }
 }
 

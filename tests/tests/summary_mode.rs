@@ -5,20 +5,17 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Confirmation};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use xcs_processor::summary::PeriodOutcome;
-use xcs_shared::{Envelope, EventKind, Platform, topology};
+use xcs_shared::{Envelope, EventKind, Platform};
 use xcs_tests::broker::TestBroker;
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
     SHOP, TestProcessor, XeroLine, amount, credit_notes_numbered, invoices_numbered, payments_on,
-    test_config, wait_handled,
+    publish_envelope, test_config, wait_handled,
 };
 use xcs_xero_sim::{DEMO_NZ_TENANT_ID, SimConfig, XeroSim};
 
@@ -52,41 +49,7 @@ async fn publish_at(
         delivery_id: uuid::Uuid::now_v7().to_string(),
         received_at: received_at.to_owned(),
     };
-    let mut headers = FieldTable::default();
-    for (name, value) in envelope.headers() {
-        headers.insert(
-            ShortString::from(name),
-            AMQPValue::LongString(LongString::from(value)),
-        );
-    }
-    let connection = broker.connect().await;
-    let channel = connection.create_channel().await.expect("channel");
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm mode");
-    let confirmation = channel
-        .basic_publish(
-            topology::EVENTS_EXCHANGE.into(),
-            topology::routing_key(kind, Platform::Shopify)
-                .as_str()
-                .into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            },
-            body,
-            BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_message_id(event_id.into())
-                .with_headers(headers),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
-    assert_eq!(confirmation, Confirmation::Ack(None));
-    let _ = connection.close(200, "published".into()).await;
+    publish_envelope(broker, &envelope, body).await;
 }
 
 /// A paid Shopify order. `lines`: (title, quantity, price, discount, tax); tax "0" is an
