@@ -20,6 +20,7 @@ use crate::config::{ContactStrategy, ShopConfig};
 use crate::error::ProcessError;
 use crate::ledger::{DocumentRow, EventOutcome, Ledger, RecordedPayment};
 use crate::mapping::{self, MappedCreditNote, MappedInvoice, PlannedPayment, round2};
+use crate::refund_limit;
 use crate::xero::client::{XeroClient, XeroError, element_errors};
 use crate::xero::types::{ContactRef, PaymentTarget};
 
@@ -104,6 +105,7 @@ impl DocumentState {
 }
 
 /// A batch whose invoices are booked and whose payments, refunds and ledger records are not.
+#[derive(Clone)]
 pub struct Invoiced {
     jobs: Vec<Job>,
     /// Jobs that already failed.
@@ -145,6 +147,38 @@ impl Invoiced {
     }
 }
 
+impl Invoiced {
+    /// A batch of one job that failed before it reached Xero.
+    fn failed(job: Job, err: ProcessError) -> Invoiced {
+        Invoiced {
+            jobs: vec![job],
+            failures: vec![Some(err)],
+            invoices: HashMap::new(),
+        }
+    }
+
+    /// The batch's jobs one by one, each with what it needs of the batch's invoices.
+    fn split(self) -> Vec<Invoiced> {
+        let Invoiced {
+            jobs,
+            failures,
+            mut invoices,
+        } = self;
+        // What a rerun finds in Xero may include payments the panicked run made.
+        for invoice in invoices.values_mut() {
+            invoice.fresh = false;
+        }
+        jobs.into_iter()
+            .zip(failures)
+            .map(|(job, failure)| Invoiced {
+                jobs: vec![job],
+                failures: vec![failure],
+                invoices: invoices.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Work {
     /// The order this work books an invoice for, if any.
     fn order(&self) -> Option<&Order> {
@@ -157,6 +191,13 @@ impl Work {
         }
     }
 }
+
+/// Records per page of Xero's paged lists (its default page size).
+const XERO_PAGE_SIZE: usize = 100;
+
+/// How many pages of a contact search are read for an exact match: a search term that is a
+/// whole e-mail address or contact name matches few contacts.
+const CONTACT_SEARCH_PAGES: u32 = 10;
 
 /// `SH-1001` → `invoice:SH-1001`.
 fn invoice_key(number: &str) -> String {
@@ -236,6 +277,35 @@ fn is_overpayment(messages: &[String]) -> bool {
     })
 }
 
+/// Why a document Xero already has under our number is not the one we would write (another
+/// order's, or edited in Xero), or `None` when it is: adopting another order's invoice would
+/// book this order onto it and lose it from the books without an error.
+pub(crate) fn not_this_documents(
+    existing: &Value,
+    reference: &str,
+    contact_id: &str,
+    total: Decimal,
+) -> Option<String> {
+    let mut differences = Vec::new();
+    let theirs = text(existing, "Reference");
+    if theirs.trim() != reference.trim() {
+        differences.push(format!(
+            "its reference is {theirs:?}, this one's {reference:?}"
+        ));
+    }
+    let their_contact = text(&existing["Contact"], "ContactID");
+    if !their_contact.eq_ignore_ascii_case(contact_id) {
+        differences.push(format!(
+            "its contact is {their_contact}, this one's {contact_id}"
+        ));
+    }
+    let their_total = decimal(existing, "Total");
+    if their_total != total {
+        differences.push(format!("its total is {their_total}, this one's {total}"));
+    }
+    (!differences.is_empty()).then(|| differences.join("; "))
+}
+
 fn is_unique_violation(messages: &[String]) -> bool {
     messages
         .iter()
@@ -253,6 +323,58 @@ impl Booker {
     ) -> Vec<Result<EventOutcome, ProcessError>> {
         let invoiced = self.invoice(tenant, shops, jobs).await;
         self.settle(tenant, shops, invoiced).await
+    }
+
+    /// [`Booker::invoice`], with a panic costing only the job that caused it: the batch is
+    /// invoiced again job by job, and the job that panics alone fails with
+    /// [`ProcessError::Internal`] (dead-lettered), while its neighbours are booked.
+    pub async fn invoice_isolating_panics(
+        &self,
+        tenant: &str,
+        shops: &BTreeMap<String, ShopConfig>,
+        jobs: Vec<Job>,
+    ) -> Invoiced {
+        let whole = crate::error::catch_panic(self.invoice(tenant, shops, jobs.clone())).await;
+        let Err(err) = whole else {
+            return whole.expect("checked above");
+        };
+        tracing::error!(%tenant, error = %err, jobs = jobs.len(), "a batch panicked; invoicing its events one by one");
+        let mut parts = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            parts.push(
+                match crate::error::catch_panic(self.invoice(tenant, shops, vec![job.clone()]))
+                    .await
+                {
+                    Ok(invoiced) => invoiced,
+                    Err(err) => Invoiced::failed(job, err),
+                },
+            );
+        }
+        Invoiced::merge(parts)
+    }
+
+    /// [`Booker::settle`], with a panic costing only the job that caused it (see
+    /// [`Booker::invoice_isolating_panics`]). Rerun jobs read their invoices' state from Xero,
+    /// so a payment the panicked run made is adopted, not made again.
+    pub async fn settle_isolating_panics(
+        &self,
+        tenant: &str,
+        shops: &BTreeMap<String, ShopConfig>,
+        invoiced: Invoiced,
+    ) -> Vec<Result<EventOutcome, ProcessError>> {
+        let whole = crate::error::catch_panic(self.settle(tenant, shops, invoiced.clone())).await;
+        let Err(err) = whole else {
+            return whole.expect("checked above");
+        };
+        tracing::error!(%tenant, error = %err, jobs = invoiced.len(), "a batch panicked; settling its events one by one");
+        let mut outcomes = Vec::with_capacity(invoiced.len());
+        for one in invoiced.split() {
+            match crate::error::catch_panic(self.settle(tenant, shops, one)).await {
+                Ok(outcome) => outcomes.extend(outcome),
+                Err(err) => outcomes.push(Err(err)),
+            }
+        }
+        outcomes
     }
 
     /// The first half of [`Booker::book`]: the invoices of every order in the batch, in one
@@ -472,6 +594,17 @@ impl Booker {
                 continue;
             }
             match self.ledger.document(tenant, &key).await {
+                Ok(Some(row)) if !row.currency.eq_ignore_ascii_case(order.currency.as_str()) => {
+                    failures.push((
+                        *index,
+                        ProcessError::CurrencyChanged {
+                            document: format!("invoice {number}"),
+                            booked: row.currency,
+                            event: order.currency.to_string(),
+                        },
+                    ));
+                    continue;
+                }
                 Ok(Some(row)) => {
                     booked.insert(
                         key,
@@ -499,6 +632,8 @@ impl Booker {
                     continue;
                 }
             };
+            #[cfg(feature = "test-faults")]
+            crate::faults::mapping(&order.number);
             match shop.mapping.invoice(order, contact) {
                 Ok(mapped) => {
                     to_create.insert(number, (mapped, vec![*index], order));
@@ -557,7 +692,7 @@ impl Booker {
                     Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
                 }
             } else if is_unique_violation(&errors) {
-                to_adopt.push((number.clone(), waiting.clone(), *order, mapped.total));
+                to_adopt.push((number.clone(), waiting.clone(), *order, mapped));
             } else if is_missing_contact(&errors) {
                 // The cached contact was deleted or archived in Xero (or the ledger outlived
                 // the organisation's data): forget it, and the retry finds or creates it anew.
@@ -589,7 +724,7 @@ impl Booker {
             let numbers: Vec<&str> = to_adopt.iter().map(|(n, ..)| n.as_str()).collect();
             match self.find_invoices(tenant, &numbers).await {
                 Ok(found) => {
-                    for (number, waiting, order, total) in to_adopt {
+                    for (number, waiting, order, mapped) in to_adopt {
                         let Some(existing) = found.get(&number) else {
                             let err = ProcessError::Rejected {
                                 document: format!("invoice {number}"),
@@ -602,12 +737,18 @@ impl Booker {
                             failures.extend(waiting.iter().map(|i| (*i, err.clone())));
                             continue;
                         };
-                        let xero_total = decimal(existing, "Total");
-                        if xero_total != total {
-                            tracing::warn!(
-                                invoice = %number, %xero_total, expected = %total,
-                                "adopted an existing invoice whose total differs; reconcile it"
-                            );
+                        if let Some(mismatch) = not_this_documents(
+                            existing,
+                            &mapped.invoice.reference,
+                            &mapped.invoice.contact.contact_id,
+                            mapped.total,
+                        ) {
+                            let err = ProcessError::NumberTaken {
+                                document: format!("invoice {number}"),
+                                mismatch,
+                            };
+                            failures.extend(waiting.iter().map(|i| (*i, err.clone())));
+                            continue;
                         }
                         match self
                             .record_invoice(
@@ -664,7 +805,7 @@ impl Booker {
             order_number: order.number.clone(),
             tax_mode: order.tax_mode,
         };
-        self.record_document(tenant, "invoice", &row, &order.order_id, job)
+        self.record_document(tenant, "invoice", &row, &order.order_id, job, &order.lines)
             .await?;
         Ok(Booked {
             outstanding: decimal(xero_invoice, "AmountDue"),
@@ -680,6 +821,7 @@ impl Booker {
         row: &DocumentRow,
         business_key: &str,
         job: &Job,
+        lines: &[xcs_shared::domain::Line],
     ) -> Result<(), ProcessError> {
         let key = if kind == "invoice" {
             invoice_key(&row.number)
@@ -695,13 +837,14 @@ impl Booker {
                 &job.envelope.shop,
                 business_key,
                 &job.envelope.event_id,
+                Some(&refund_limit::quantities(lines)),
             )
             .await?;
         Ok(())
     }
 
     /// Invoices by number (live ones only), keyed by number.
-    async fn find_invoices(
+    pub(crate) async fn find_invoices(
         &self,
         tenant: &str,
         numbers: &[&str],
@@ -1034,9 +1177,43 @@ impl Booker {
                     order: refund.order_number.clone(),
                 })?,
         };
+        if !invoice
+            .currency
+            .eq_ignore_ascii_case(refund.currency.as_str())
+        {
+            return Err(ProcessError::CurrencyChanged {
+                document: format!("invoice {}", invoice.number),
+                booked: invoice.currency,
+                event: refund.currency.to_string(),
+            });
+        }
         let number =
             mapping::credit_note_number(&shop.mapping, &refund.order_number, &refund.refund_id);
         let key = credit_note_key(&number);
+        let booked_note = self.ledger.document(tenant, &key).await?;
+        if booked_note.is_none() {
+            // Checked before anything is written, and before waiting for the order's payment:
+            // a refund larger than its order would otherwise wait out the retry tiers for
+            // money that can never be enough.
+            let sold = self
+                .ledger
+                .document_quantities(tenant, &invoice_key(&invoice.number))
+                .await?;
+            let (credited, credited_quantities) = self
+                .ledger
+                .credited_for_order(tenant, &job.envelope.shop, &invoice.order_number)
+                .await?;
+            refund_limit::check(
+                refund,
+                &refund_limit::OrderSoFar {
+                    document: &format!("invoice {}", invoice.number),
+                    total: invoice.total,
+                    sold: sold.as_ref(),
+                    credited,
+                    credited_quantities: &credited_quantities,
+                },
+            )?;
+        }
         let allocation_key = format!("allocation:{number}");
         let invoice_now = if self.ledger.payment_exists(tenant, &allocation_key).await? {
             None
@@ -1056,7 +1233,7 @@ impl Booker {
             }
             Some(state)
         };
-        let (credit_note, fresh) = match self.ledger.document(tenant, &key).await? {
+        let (credit_note, fresh) = match booked_note {
             Some(row) => (row, false),
             None => {
                 let contact = self
@@ -1066,8 +1243,15 @@ impl Booker {
                 let row = self
                     .create_credit_note(tenant, job.attempt, &number, &mapped, refund)
                     .await?;
-                self.record_document(tenant, "credit_note", &row, &refund.refund_id, job)
-                    .await?;
+                self.record_document(
+                    tenant,
+                    "credit_note",
+                    &row,
+                    &refund.refund_id,
+                    job,
+                    &refund.lines,
+                )
+                .await?;
                 (row, true)
             }
         };
@@ -1197,8 +1381,43 @@ impl Booker {
                 messages: errors,
             });
         }
-        let filter = format!("CreditNoteNumber==\"{number}\"");
-        let found = self
+        let existing = self
+            .find_credit_note(tenant, number)
+            .await?
+            .ok_or_else(|| ProcessError::Rejected {
+                document: format!("credit note {number}"),
+                messages: vec!["Xero says the number is taken but no credit note has it".into()],
+            })?;
+        let note = &mapped.credit_note;
+        if let Some(mismatch) = not_this_documents(
+            &existing,
+            &note.reference,
+            &note.contact.contact_id,
+            mapped.total,
+        ) {
+            return Err(ProcessError::NumberTaken {
+                document: format!("credit note {number}"),
+                mismatch,
+            });
+        }
+        Ok(row(
+            text(&existing, "CreditNoteID"),
+            decimal(&existing, "Total"),
+        ))
+    }
+
+    /// The live credit note numbered `number`, if Xero has one.
+    pub(crate) async fn find_credit_note(
+        &self,
+        tenant: &str,
+        number: &str,
+    ) -> Result<Option<Value>, ProcessError> {
+        // Credit note numbers are filter-safe by construction (`mapping::credit_note_number`).
+        let literal = crate::xero::filter::string_literal(number).ok_or_else(|| {
+            ProcessError::Internal(format!("credit note number {number:?} is not filter-safe"))
+        })?;
+        let filter = format!("CreditNoteNumber=={literal}");
+        let mut found = self
             .xero
             .call(
                 tenant,
@@ -1209,19 +1428,14 @@ impl Booker {
                 None,
             )
             .await?;
-        let existing = found["CreditNotes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| !matches!(c["Status"].as_str(), Some("DELETED" | "VOIDED")))
-            .ok_or_else(|| ProcessError::Rejected {
-                document: format!("credit note {number}"),
-                messages: vec!["Xero says the number is taken but no credit note has it".into()],
-            })?;
-        Ok(row(
-            text(existing, "CreditNoteID"),
-            decimal(existing, "Total"),
-        ))
+        Ok(found["CreditNotes"]
+            .as_array_mut()
+            .and_then(|notes| {
+                notes
+                    .iter_mut()
+                    .find(|c| !matches!(c["Status"].as_str(), Some("DELETED" | "VOIDED")))
+            })
+            .map(Value::take))
     }
 
     /// The contact a refund of `invoice` is credited to: the invoice's own. With a contact per
@@ -1255,6 +1469,63 @@ impl Booker {
         self.contact(tenant, attempt, shop, None).await
     }
 
+    /// The active contact whose `field` (`EmailAddress` or `Name`) is `value`, compared as Xero
+    /// compares (case-insensitively): by a `where` filter when `value` can stand in one, and
+    /// otherwise by `searchTerm` (a plain parameter, no expression), page by page, matched
+    /// exactly here. Either way the contact returned is checked to be the one asked for.
+    async fn find_contact(
+        &self,
+        tenant: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<String>, ProcessError> {
+        let is_it = |contact: &Value| {
+            text(contact, field)
+                .trim()
+                .eq_ignore_ascii_case(value.trim())
+        };
+        if let Some(literal) = crate::xero::filter::string_literal(value) {
+            let filter = format!("{field}=={literal}");
+            let found = self
+                .xero
+                .call(
+                    tenant,
+                    Method::GET,
+                    "/Contacts",
+                    &[("where", &filter)],
+                    None,
+                    None,
+                )
+                .await?;
+            return Ok(found["Contacts"]
+                .as_array()
+                .and_then(|contacts| contacts.iter().find(|c| is_it(c)))
+                .map(|contact| text(contact, "ContactID")));
+        }
+        for page in 1..=CONTACT_SEARCH_PAGES {
+            let page = page.to_string();
+            let found = self
+                .xero
+                .call(
+                    tenant,
+                    Method::GET,
+                    "/Contacts",
+                    &[("searchTerm", value), ("page", &page)],
+                    None,
+                    None,
+                )
+                .await?;
+            let contacts = found["Contacts"].as_array().cloned().unwrap_or_default();
+            if let Some(contact) = contacts.iter().find(|c| is_it(c)) {
+                return Ok(Some(text(contact, "ContactID")));
+            }
+            if contacts.len() < XERO_PAGE_SIZE {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
     /// The contact to raise documents against, created in Xero on first use.
     pub(crate) async fn contact(
         &self,
@@ -1283,23 +1554,12 @@ impl Booker {
         if let Some(id) = self.ledger.contact(tenant, &key).await? {
             return Ok(ContactRef { contact_id: id });
         }
-        let filter = match &email {
-            Some(email) => format!("EmailAddress==\"{email}\""),
-            None => format!("Name==\"{}\"", name.replace('"', "")),
+        let found = match &email {
+            Some(email) => self.find_contact(tenant, "EmailAddress", email).await?,
+            None => self.find_contact(tenant, "Name", &name).await?,
         };
-        let found = self
-            .xero
-            .call(
-                tenant,
-                Method::GET,
-                "/Contacts",
-                &[("where", &filter)],
-                None,
-                None,
-            )
-            .await?;
-        let id = match found["Contacts"].as_array().and_then(|c| c.first()) {
-            Some(contact) => text(contact, "ContactID"),
+        let id = match found {
+            Some(id) => id,
             None => {
                 let mut contact = json!({"Name": name});
                 if let Some(email) = &email {

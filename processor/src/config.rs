@@ -352,17 +352,12 @@ impl Config {
         if self.xero.max_in_flight == 0 || self.xero.max_per_minute == 0 {
             return invalid("xero.max_in_flight and xero.max_per_minute must be positive".into());
         }
-        let mut prefixes: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for (name, shop) in &self.shops {
             if shop.tenant.trim().is_empty() {
                 return invalid(format!("shop {name:?}: tenant is empty"));
             }
-            if shop.mapping.document_prefix.is_empty() {
-                return invalid(format!(
-                    "shop {name:?}: mapping.document_prefix is empty; give each shop its own \
-                     prefix so invoice numbers cannot collide"
-                ));
-            }
+            check_document_prefix(name, &shop.mapping.document_prefix)
+                .map_err(|message| ConfigError::Invalid(message))?;
             if parse_offset(&shop.timezone).is_none() {
                 return invalid(format!(
                     "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
@@ -370,12 +365,25 @@ impl Config {
                     shop.timezone
                 ));
             }
-            let key = (shop.tenant.as_str(), shop.mapping.document_prefix.as_str());
-            if let Some(other) = prefixes.insert(key, name) {
-                return invalid(format!(
-                    "shops {other:?} and {name:?} book into the same tenant with the same \
-                     document_prefix; their invoice numbers would collide"
-                ));
+        }
+        let shops: Vec<(&String, &ShopConfig)> = self.shops.iter().collect();
+        for (i, (name, shop)) in shops.iter().enumerate() {
+            for (other, other_shop) in &shops[i + 1..] {
+                if shop.tenant != other_shop.tenant {
+                    continue;
+                }
+                let (mine, theirs) = (
+                    &shop.mapping.document_prefix,
+                    &other_shop.mapping.document_prefix,
+                );
+                if let Some(example) = colliding_prefixes(mine, theirs) {
+                    return invalid(format!(
+                        "shops {name:?} (document_prefix {mine:?}) and {other:?} \
+                         (document_prefix {theirs:?}) book into the same tenant, and one prefix \
+                         starts the other: {example}; give them prefixes neither of which \
+                         starts the other (\"SH-\" and \"WC-\", not \"HA-\" and \"HA-1\")"
+                    ));
+                }
             }
         }
         Ok(())
@@ -385,6 +393,55 @@ impl Config {
     pub fn shop(&self, name: &str) -> Option<&ShopConfig> {
         self.shops.get(name)
     }
+}
+
+/// The longest document prefix: it leaves room for the order number within Xero's 255.
+const MAX_DOCUMENT_PREFIX: usize = 40;
+
+/// A document prefix must be non-empty, short, and made of characters that stand in Xero
+/// filters and number lists as they are (see `mapping::invoice_number`).
+fn check_document_prefix(shop: &str, prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err(format!(
+            "shop {shop:?}: mapping.document_prefix is empty; give each shop its own prefix so \
+             invoice numbers cannot collide"
+        ));
+    }
+    if prefix.len() > MAX_DOCUMENT_PREFIX {
+        return Err(format!(
+            "shop {shop:?}: mapping.document_prefix is {} bytes; at most {MAX_DOCUMENT_PREFIX} \
+             leave room for the order number within Xero's 255",
+            prefix.len()
+        ));
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\\' | ',' | '~'))
+    {
+        return Err(format!(
+            "shop {shop:?}: mapping.document_prefix {prefix:?} holds {c:?}; use letters, digits \
+             and punctuation other than quotes, backslashes, commas and '~'"
+        ));
+    }
+    Ok(())
+}
+
+/// When one shop's prefix starts the other's (compared as Xero compares numbers, ignoring
+/// case), the first shop's numbers can be the second's: an example of two orders that would
+/// get one number. `None` when no number of one can be a number of the other.
+fn colliding_prefixes(a: &str, b: &str) -> Option<String> {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let starts = long
+        .get(..short.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(short));
+    if !starts {
+        return None;
+    }
+    let rest = &long[short.len()..];
+    Some(format!(
+        "order {rest}7103 of the {short:?} shop and order 7103 of the {long:?} shop would both \
+         be {long}7103"
+    ))
 }
 
 mod defaults {
@@ -489,6 +546,19 @@ mod tests {
             .replace("document_prefix = \"BC-\"", "document_prefix = \"SH-\"");
         let err = Config::from_toml(&text, |_| None).unwrap_err().to_string();
         assert!(err.contains("document_prefix"), "{err}");
+        // An outside check: HA- and HA-1 gave order 17103 of one shop and 7103 of the other
+        // the same invoice number, HA-17103.
+        let text = include_str!("../../deploy/config/processor.example.toml")
+            .replace(
+                "00000000-0000-0000-0000-000000000002",
+                "00000000-0000-0000-0000-000000000001",
+            )
+            .replace("document_prefix = \"BC-\"", "document_prefix = \"sh-1\"");
+        let err = Config::from_toml(&text, |_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("one prefix starts the other") && err.contains("sh-17103"),
+            "{err}"
+        );
 
         let config = Config::from_toml(
             include_str!("../../deploy/config/processor.example.toml"),

@@ -23,7 +23,7 @@ use crate::booking::{Booker, Invoiced, Job, Work};
 use crate::claims::{ShardClaims, fair_share};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::error::ProcessError;
+use crate::error::{ProcessError, catch_panic};
 use crate::handoff::{HandedOff, Handoff};
 use crate::ledger::EventOutcome;
 
@@ -305,13 +305,18 @@ async fn consume_shard(
                 delivery: delivery?,
                 _in_flight: InFlight::new(&counter),
             };
-            let mut prepared = prepare(&config, &booker, &dispatcher, &delivery.delivery).await;
+            let prepare_guarded = || async {
+                catch_panic(prepare(&config, &booker, &dispatcher, &delivery.delivery))
+                    .await
+                    .and_then(std::convert::identity)
+            };
+            let mut prepared = prepare_guarded().await;
             if matches!(prepared, Err(ProcessError::OrderNotBooked { .. }))
                 && settled_before(&counter).await
             {
                 // The order was in a batch still being booked: with it settled, look again
                 // rather than sending the refund to a retry tier behind later events.
-                prepared = prepare(&config, &booker, &dispatcher, &delivery.delivery).await;
+                prepared = prepare_guarded().await;
             }
             let pending = match prepared {
                 Ok(Some(job)) => Pending { delivery, job },
@@ -360,6 +365,8 @@ async fn prepare(
     delivery: &Delivery,
 ) -> Result<Option<Job>, ProcessError> {
     let envelope = envelope_of(delivery.properties.headers().as_ref())?;
+    #[cfg(feature = "test-faults")]
+    crate::faults::preparing(&envelope.event_id);
     if let Some(outcome) = booker.ledger.event_outcome(&envelope.event_id).await?
         && !resync_looks_again(delivery, &envelope, &outcome)
     {
@@ -493,7 +500,9 @@ async fn batcher(
         let (deliveries, jobs): (Vec<Tracked>, Vec<Job>) =
             batch.into_iter().map(|p| (p.delivery, p.job)).unzip();
         last_call = Some(tokio::time::Instant::now());
-        let invoiced = booker.invoice(&tenant, &config.shops, jobs).await;
+        let invoiced = booker
+            .invoice_isolating_panics(&tenant, &config.shops, jobs)
+            .await;
         if invoiced_tx.send((deliveries, invoiced)).await.is_err() {
             break;
         }
@@ -551,7 +560,9 @@ async fn settle_stage(
         }
         let invoiced = Invoiced::merge(batches);
         let job_ids: Vec<String> = invoiced.event_ids();
-        let outcomes = booker.settle(&tenant, &config.shops, invoiced).await;
+        let outcomes = booker
+            .settle_isolating_panics(&tenant, &config.shops, invoiced)
+            .await;
         for ((tracked, event_id), outcome) in deliveries.into_iter().zip(job_ids).zip(outcomes) {
             let delivery = &tracked.delivery;
             let settled = match outcome {

@@ -29,19 +29,26 @@ impl From<Normalised> for Work {
     }
 }
 
-/// The plausibility checks of [`normalise::checks`] on every document of the work.
-fn check(work: &Work, today: time::Date) -> Result<(), ProcessError> {
+/// The cleaning and plausibility checks of [`normalise::checks`] on every document of the
+/// work.
+fn check(work: &mut Work, today: time::Date) -> Result<(), ProcessError> {
     match work {
-        Work::Order(order) => normalise::check_order(order, today)?,
+        Work::Order(order) => {
+            normalise::clean_order(order)?;
+            normalise::check_order(order, today)?;
+        }
         Work::Refunds { order, refunds } => {
             if let Some(order) = order {
+                normalise::clean_order(order)?;
                 normalise::check_order(order, today)?;
             }
             for refund in refunds {
+                normalise::clean_refund(refund)?;
                 normalise::check_refund(refund, today)?;
             }
         }
-        Work::Stock(_) | Work::Cancel { .. } | Work::Nothing(_) => {}
+        Work::Stock(changes) => normalise::clean_stock(changes)?,
+        Work::Cancel { .. } | Work::Nothing(_) => {}
     }
     Ok(())
 }
@@ -112,8 +119,8 @@ impl Dispatcher {
         body: &[u8],
         ledger: &Ledger,
     ) -> Result<Work, ProcessError> {
-        let work = self.normalised_work(envelope, shop, body, ledger).await?;
-        check(&work, time::OffsetDateTime::now_utc().date())?;
+        let mut work = self.normalised_work(envelope, shop, body, ledger).await?;
+        check(&mut work, time::OffsetDateTime::now_utc().date())?;
         // An order cancelled before it was booked has nothing to book; one cancelled after has
         // its invoice voided (see `Booker::book_cancellation`).
         if let Work::Order(order) = &work

@@ -131,9 +131,16 @@ CREATE TABLE xcs_summary_entries (
 );
 CREATE INDEX xcs_summary_entries_period ON xcs_summary_entries (shop, currency, period_start);
 ",
+    // What an invoice sold and a credit note credited, per line (`crate::refund_limit`), so a
+    // refund can be held to what its order has left to refund.
+    r"
+ALTER TABLE xcs_documents ADD COLUMN quantities JSONB;
+CREATE INDEX xcs_documents_order_number ON xcs_documents (tenant, shop, kind, order_number);
+",
 ];
 
-/// A ledger failure: the database is unreachable or refused a statement. Retrying later helps.
+/// A ledger failure: the database is unreachable or refused a statement. Retrying later helps,
+/// unless [`LedgerError::is_data_refused`].
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("PostgreSQL: {0}")]
@@ -145,6 +152,22 @@ pub enum LedgerError {
     #[error(transparent)]
     Tokens(#[from] crate::token_cipher::TokenCipherError),
 }
+
+impl LedgerError {
+    /// PostgreSQL refused the values themselves (SQLSTATE class 22, data exception, such as a
+    /// NUL in text; or class 54, a value beyond a limit such as an index row): the same event
+    /// will be refused every time, so it is no outage to retry.
+    pub fn is_data_refused(&self) -> bool {
+        let LedgerError::Postgres(err) = self else {
+            return false;
+        };
+        err.code()
+            .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("54"))
+    }
+}
+
+/// Quantities per line of a document, keyed as `crate::refund_limit::line_key` keys them.
+pub type Quantities = std::collections::BTreeMap<String, Decimal>;
 
 /// A Xero document the ledger knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,6 +410,41 @@ impl Ledger {
         Ok(row.map(|r| document_row(&r)))
     }
 
+    /// For a refund of a shop's order in summary mode: the order's summarised total and what
+    /// the shop's other refunds of it credit, or `None` when the order is not summarised; and
+    /// whether this refund is summarised already (a replay or an update).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn summarised_for_refund(
+        &self,
+        shop: &str,
+        order_id: &str,
+        refund_id: &str,
+    ) -> Result<(Option<(Decimal, Decimal)>, bool), LedgerError> {
+        let client = self.pool.get().await?;
+        let order = client
+            .query_opt(
+                "SELECT o.total, COALESCE((SELECT SUM(r.total) FROM xcs_summary_entries r
+                     WHERE r.shop = o.shop AND r.kind = 'refund' AND r.number = o.number
+                       AND r.business_key <> $3), 0)
+                 FROM xcs_summary_entries o
+                 WHERE o.shop = $1 AND o.kind = 'order' AND o.business_key = $2",
+                &[&shop, &order_id, &refund_id],
+            )
+            .await?
+            .map(|row| (row.get(0), row.get(1)));
+        let seen = client
+            .query_opt(
+                "SELECT 1 FROM xcs_summary_entries
+                 WHERE shop = $1 AND kind = 'refund' AND business_key = $2",
+                &[&shop, &refund_id],
+            )
+            .await?
+            .is_some();
+        Ok((order, seen))
+    }
+
     /// A connection from the pool, for modules with tables of their own (`crate::summary`).
     ///
     /// # Errors
@@ -395,7 +453,8 @@ impl Ledger {
         Ok(self.pool.get().await?)
     }
 
-    /// Records a booked document.
+    /// Records a booked document, with what it sold or credited per line (`quantities`) when
+    /// it is an order's invoice or a refund's credit note.
     ///
     /// # Errors
     /// [`LedgerError`].
@@ -409,14 +468,16 @@ impl Ledger {
         shop: &str,
         business_key: &str,
         event_id: &str,
+        quantities: Option<&Quantities>,
     ) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
+        let quantities = quantities.map(|q| serde_json::to_value(q).expect("quantities serialise"));
         client
             .execute(
                 "INSERT INTO xcs_documents
                    (tenant, doc_key, kind, number, xero_id, shop, business_key, currency, total,
-                    event_id, order_number, tax_mode)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    event_id, order_number, tax_mode, quantities)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (tenant, doc_key) DO NOTHING",
                 &[
                     &tenant,
@@ -431,10 +492,67 @@ impl Ledger {
                     &event_id,
                     &row.order_number,
                     &tax_mode_name(row.tax_mode),
+                    &quantities,
                 ],
             )
             .await?;
         Ok(())
+    }
+
+    /// What a document sold or credited per line, when it was recorded with it (documents
+    /// booked before the ledger kept quantities have none).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn document_quantities(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+    ) -> Result<Option<Quantities>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT quantities FROM xcs_documents WHERE tenant = $1 AND doc_key = $2",
+                &[&tenant, &doc_key],
+            )
+            .await?;
+        Ok(row
+            .and_then(|r| r.get::<_, Option<serde_json::Value>>(0))
+            .and_then(|q| serde_json::from_value(q).ok()))
+    }
+
+    /// What the credit notes booked so far for a shop's order credit: their total, and their
+    /// quantities per line.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn credited_for_order(
+        &self,
+        tenant: &str,
+        shop: &str,
+        order_number: &str,
+    ) -> Result<(Decimal, Quantities), LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT total, quantities FROM xcs_documents
+                 WHERE tenant = $1 AND shop = $2 AND kind = 'credit_note' AND order_number = $3",
+                &[&tenant, &shop, &order_number],
+            )
+            .await?;
+        let mut total = Decimal::ZERO;
+        let mut quantities = Quantities::new();
+        for row in rows {
+            total += row.get::<_, Decimal>(0);
+            let credited: Quantities = row
+                .get::<_, Option<serde_json::Value>>(1)
+                .and_then(|q| serde_json::from_value(q).ok())
+                .unwrap_or_default();
+            for (line, quantity) in credited {
+                *quantities.entry(line).or_default() += quantity;
+            }
+        }
+        Ok((total, quantities))
     }
 
     /// Whether a payment with this key was made.

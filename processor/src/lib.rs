@@ -13,6 +13,7 @@
 //!   APIs for thin webhooks.
 //! - [`xero`]: the Xero Accounting API's request and response types.
 //! - [`operate`]: the operators' tools: dead letters (list, show, replay, purge) and re-sync.
+//! - [`refund_limit`]: what an order has left to refund; a refund beyond it is refused.
 //! - [`reconcile`]: a shop's events, the ledger and Xero compared, and what differs re-queued.
 //! - [`summary`]: summary mode: a shop's orders and refunds as one invoice and one credit note
 //!   per period, closed by one processor.
@@ -24,6 +25,8 @@ pub mod config;
 pub mod consumer;
 pub mod dispatch;
 pub mod error;
+#[cfg(feature = "test-faults")]
+pub mod faults;
 pub mod handoff;
 pub mod hydrate;
 pub mod ledger;
@@ -31,6 +34,7 @@ pub mod mapping;
 pub mod normalise;
 pub mod operate;
 pub mod reconcile;
+pub mod refund_limit;
 pub mod setup;
 pub mod startup;
 pub mod summary;

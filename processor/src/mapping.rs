@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use xcs_shared::Platform;
 use xcs_shared::domain::{Line, LineKind, Order, PaymentMethod, Refund, TaxMode};
 
 use crate::xero::types::{
@@ -93,18 +95,67 @@ pub enum MappingError {
     )]
     UnmappedTax { label: String, rate: String },
     #[error(
-        "the lines add up to {computed} but the platform's total is {platform}: more than rounding \
-         explains ({lines} lines); the payload was not normalised correctly"
+        "the lines add up to {computed} but the platform's total is {platform}: {gap} apart, \
+         more than rounding explains (at most {explained} here, half a cent per amount rounded); \
+         check the order on the platform, or the normaliser, then fix and replay"
     )]
     TotalMismatch {
         computed: Decimal,
         platform: Decimal,
-        lines: usize,
+        gap: Decimal,
+        explained: Decimal,
+    },
+    #[error(
+        "the lines' tax adds up to {lines} but the platform's tax total is {platform}: {gap} \
+         apart, more than rounding explains (at most {explained} here, half a cent per tax \
+         amount rounded); check the order's taxes on the platform, then fix and replay"
+    )]
+    TaxMismatch {
+        lines: Decimal,
+        platform: Decimal,
+        gap: Decimal,
+        explained: Decimal,
     },
     #[error("the document has no lines")]
     NoLines,
     #[error("the total is negative ({0}); Xero accepts no negative documents")]
     NegativeTotal(Decimal),
+    /// Figures so large (or so finely divided) that computing with them overflows: no real
+    /// sale, and nothing Xero could hold.
+    #[error("the document's figures cannot be computed: {0} overflows")]
+    Overflow(String),
+}
+
+/// Checked arithmetic for the money path: an overflow is the document's fault, named, never a
+/// panic.
+mod checked {
+    use rust_decimal::Decimal;
+
+    use super::MappingError;
+
+    pub fn mul(a: Decimal, b: Decimal) -> Result<Decimal, MappingError> {
+        a.checked_mul(b)
+            .ok_or_else(|| MappingError::Overflow(format!("{a} × {b}")))
+    }
+
+    pub fn add(a: Decimal, b: Decimal) -> Result<Decimal, MappingError> {
+        a.checked_add(b)
+            .ok_or_else(|| MappingError::Overflow(format!("{a} + {b}")))
+    }
+
+    pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal, MappingError> {
+        a.checked_sub(b)
+            .ok_or_else(|| MappingError::Overflow(format!("{a} − {b}")))
+    }
+
+    pub fn sum(values: impl IntoIterator<Item = Decimal>) -> Result<Decimal, MappingError> {
+        values.into_iter().try_fold(Decimal::ZERO, add)
+    }
+
+    /// `quantity × unit − discount`.
+    pub fn net(line: &xcs_shared::domain::Line) -> Result<Decimal, MappingError> {
+        sub(mul(line.quantity, line.unit_price)?, line.discount)
+    }
 }
 
 /// An invoice ready to send, with what Xero will compute for it.
@@ -136,34 +187,108 @@ pub struct PlannedPayment {
 /// Xero accepts 4 decimal places on unit amounts and quantities (with `unitdp=4`).
 const UNIT_DP: u32 = 4;
 
-/// How far the platform's total may be from the sum of rounded lines before it is an error:
-/// half a cent of rounding per line amount and per tax amount, plus a cent.
-fn rounding_tolerance(lines: usize) -> Decimal {
-    Decimal::new(1, 2) * Decimal::from(lines + 1)
-}
+/// Half a cent: the most that rounding one amount to cents can move it.
+const HALF_CENT: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
+
+/// Xero's limit on `InvoiceNumber`, `CreditNoteNumber` and `Reference` (max 255, [SPEC]).
+pub const XERO_TEXT_MAX: usize = 255;
+
+/// Hex digits of the identity hash that ends a number or reference that had to be cut or
+/// cleaned: 40 bits, so two real orders meet only by design, and adoption checks the rest.
+const IDENTITY_HASH_HEX: usize = 10;
+
+/// Marks the identity hash. Never kept from platform text (see [`is_safe_in_filters`]), so a
+/// `~` in a number always starts our hash.
+const HASH_MARK: char = '~';
 
 pub fn round2(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// The Xero invoice number for an order: the shop's prefix and the order number without a
-/// leading `#` or spaces.
-pub fn invoice_number(mapping: &ShopMapping, order_number: &str) -> String {
-    let number: String = order_number
+fn has_sub_cents(value: Decimal) -> bool {
+    value != round2(value)
+}
+
+/// Whether a character can stand in a document number or reference as it is. Numbers and
+/// references are sent to Xero inside `where` string literals (whose escaping rules Xero does
+/// not document) and comma-separated `InvoiceNumbers` lists, so quotes, backslashes and
+/// commas are never kept; nor are control characters, which Xero refuses and PostgreSQL
+/// cannot store (NUL).
+fn is_safe_in_filters(c: char) -> bool {
+    !(c.is_control() || matches!(c, '"' | '\\' | ',' | HASH_MARK))
+}
+
+/// `text` as Xero may hold it and our filters may carry it: unchanged when it is short enough
+/// and safe; otherwise its safe characters, cut to leave room, then `~` and a hash of the
+/// whole `identity`, so two documents whose text differs only where it was cut or cleaned
+/// still get different values.
+fn unique_within_limit(text: &str, identity: &str) -> String {
+    if text.len() <= XERO_TEXT_MAX && text.chars().all(is_safe_in_filters) {
+        return text.to_owned();
+    }
+    let digest = Sha256::digest(identity.as_bytes());
+    let hash = &hex::encode(digest)[..IDENTITY_HASH_HEX];
+    let room = XERO_TEXT_MAX - HASH_MARK.len_utf8() - hash.len();
+    let mut kept = String::with_capacity(room);
+    for c in text.chars().filter(|c| is_safe_in_filters(*c)) {
+        if kept.len() + c.len_utf8() > room {
+            break;
+        }
+        kept.push(c);
+    }
+    format!("{kept}{HASH_MARK}{hash}")
+}
+
+/// The order number as it appears in document numbers: without a leading `#` or spaces.
+fn bare_number(order_number: &str) -> String {
+    order_number
         .trim()
         .trim_start_matches('#')
         .chars()
         .filter(|c| !c.is_whitespace())
-        .collect();
-    truncate(format!("{}{number}", mapping.document_prefix), 255)
+        .collect()
+}
+
+/// The Xero invoice number for an order: the shop's prefix and the order number without a
+/// leading `#` or spaces; unique per order within Xero's limit (see [`unique_within_limit`]).
+pub fn invoice_number(mapping: &ShopMapping, order_number: &str) -> String {
+    let text = format!("{}{}", mapping.document_prefix, bare_number(order_number));
+    unique_within_limit(
+        &text,
+        &format!("invoice\0{}\0{order_number}", mapping.document_prefix),
+    )
 }
 
 /// The Xero credit note number for a refund of an order.
 pub fn credit_note_number(mapping: &ShopMapping, order_number: &str, refund_id: &str) -> String {
-    truncate(
-        format!("{}-R{refund_id}", invoice_number(mapping, order_number)),
-        255,
+    let text = format!(
+        "{}{}-R{refund_id}",
+        mapping.document_prefix,
+        bare_number(order_number)
+    );
+    unique_within_limit(
+        &text,
+        &format!(
+            "credit_note\0{}\0{order_number}\0{refund_id}",
+            mapping.document_prefix
+        ),
     )
+}
+
+/// The `Reference` of an order's invoice: what adoption of an existing invoice checks, and
+/// what `reconcile` finds an invoice by when its number was changed in Xero.
+pub fn invoice_reference(platform: Platform, order_number: &str) -> String {
+    let text = format!("{platform} order {}", order_number.trim());
+    unique_within_limit(&text, &format!("{platform}\0{order_number}"))
+}
+
+/// The `Reference` of a refund's credit note.
+pub fn credit_note_reference(platform: Platform, order_number: &str, refund_id: &str) -> String {
+    let text = format!(
+        "{platform} refund {refund_id} of order {}",
+        order_number.trim()
+    );
+    unique_within_limit(&text, &format!("{platform}\0{order_number}\0{refund_id}"))
 }
 
 fn truncate(mut s: String, max: usize) -> String {
@@ -207,8 +332,11 @@ impl ShopMapping {
         if line.tax.is_zero() && line.tax_rate.is_none_or(|rate| rate.is_zero()) {
             return Ok(self.tax.untaxed.clone());
         }
-        if let Some(rate) = line.tax_rate {
-            let percent = (rate * Decimal::ONE_HUNDRED).normalize();
+        if let Some(percent) = line
+            .tax_rate
+            .and_then(|rate| rate.checked_mul(Decimal::ONE_HUNDRED))
+        {
+            let percent = percent.normalize();
             let found = self.tax.by_rate.iter().find(|(key, _)| {
                 key.trim()
                     .trim_end_matches('%')
@@ -230,7 +358,10 @@ impl ShopMapping {
         Err(MappingError::UnmappedTax {
             label: line.tax_label.clone().unwrap_or_default(),
             rate: line.tax_rate.map_or("unknown".to_owned(), |r| {
-                format!("{}%", (r * Decimal::ONE_HUNDRED).normalize())
+                r.checked_mul(Decimal::ONE_HUNDRED).map_or_else(
+                    || format!("{r} (as a fraction)"),
+                    |p| format!("{}%", p.normalize()),
+                )
             }),
         })
     }
@@ -239,7 +370,7 @@ impl ShopMapping {
     /// still charged one of the shop's rates: the one the amounts imply, within what cent
     /// rounding of the tax allows. Used only when exactly one configured rate fits.
     fn tax_type_by_implied_rate(&self, line: &Line, mode: TaxMode) -> Option<String> {
-        let net = line.net_amount().abs();
+        let net = checked::net(line).ok()?.abs();
         let tax = line.tax.abs();
         // On an inclusive line the net already contains the tax.
         let base = match mode {
@@ -249,14 +380,23 @@ impl ShopMapping {
         if base.is_zero() {
             return None;
         }
-        let implied = tax / base * Decimal::ONE_HUNDRED;
+        // Checked: a tiny base under a large tax is no rate at all, and must not overflow.
+        let percent_of = |amount: Decimal| {
+            amount
+                .checked_div(base)
+                .and_then(|ratio| ratio.checked_mul(Decimal::ONE_HUNDRED))
+        };
+        let implied = percent_of(tax)?;
         // The tax was rounded to half a cent at worst.
-        let tolerance = Decimal::new(5, 3) / base * Decimal::ONE_HUNDRED + Decimal::new(1, 2);
+        let tolerance = percent_of(HALF_CENT)?.checked_add(Decimal::new(1, 2))?;
         let mut fits = self.tax.by_rate.iter().filter(|(key, _)| {
             key.trim()
                 .trim_end_matches('%')
                 .parse::<Decimal>()
-                .is_ok_and(|rate| (rate - implied).abs() <= tolerance)
+                .is_ok_and(|rate| {
+                    rate.checked_sub(implied)
+                        .is_some_and(|off| off.abs() <= tolerance)
+                })
         });
         match (fits.next(), fits.next()) {
             (Some((_, tax_type)), None) => Some(tax_type.clone()),
@@ -296,7 +436,7 @@ impl ShopMapping {
                         format!(" − {discount}")
                     }
                 );
-                (Decimal::ONE, round2(line.net_amount()), None, description)
+                (Decimal::ONE, round2(checked::net(line)?), None, description)
             } else {
                 (
                     line.quantity.normalize(),
@@ -341,26 +481,43 @@ impl ShopMapping {
             .iter()
             .map(|line| self.line_item(line, mode, allow_discount))
             .collect::<Result<Vec<_>, _>>()?;
+        let explained = rounding_explains(lines, mode, total, total_tax)?;
 
         // Per-line tax rounded to cents may not add up to the tax the platform collected
-        // (platforms that keep 4 dp per line); the cents go to the line with the most tax.
-        let tax_sum: Decimal = items.iter().map(|i| i.tax_amount).sum();
-        let tax_gap = round2(total_tax) - tax_sum;
-        if !tax_gap.is_zero()
-            && tax_gap.abs() <= rounding_tolerance(items.len())
-            && let Some(largest) = items.iter_mut().max_by_key(|i| i.tax_amount.abs())
-        {
-            largest.tax_amount += tax_gap;
+        // (platforms that keep 4 dp per line, or round tax on the subtotal); the cents go to
+        // the taxed line with the most tax. More than rounding explains is the platform's
+        // figures disagreeing, which a seller must look at.
+        let lines_tax = checked::sum(items.iter().map(|i| i.tax_amount))?;
+        let tax_gap = checked::sub(round2(total_tax), lines_tax)?;
+        if !tax_gap.is_zero() {
+            let largest = items
+                .iter_mut()
+                .filter(|i| !i.tax_amount.is_zero())
+                .max_by_key(|i| i.tax_amount.abs());
+            match largest {
+                Some(largest) if tax_gap.abs() <= explained.tax => {
+                    largest.tax_amount = checked::add(largest.tax_amount, tax_gap)?;
+                }
+                _ => {
+                    return Err(MappingError::TaxMismatch {
+                        lines: lines_tax,
+                        platform: total_tax,
+                        gap: tax_gap.abs(),
+                        explained: explained.tax,
+                    });
+                }
+            }
         }
-        let tax: Decimal = items.iter().map(|i| i.tax_amount).sum();
+        let tax = checked::sum(items.iter().map(|i| i.tax_amount))?;
 
-        let computed = xero_total(&items, mode);
-        let gap = round2(total) - computed;
-        if gap.abs() > rounding_tolerance(items.len()) {
+        let computed = xero_total(&items, mode)?;
+        let gap = checked::sub(round2(total), computed)?;
+        if gap.abs() > explained.total {
             return Err(MappingError::TotalMismatch {
                 computed,
                 platform: total,
-                lines: items.len(),
+                gap: gap.abs(),
+                explained: explained.total,
             });
         }
         if !gap.is_zero() {
@@ -401,10 +558,7 @@ impl ShopMapping {
                 date: date(order.date),
                 due_date: date(order.date),
                 invoice_number: invoice_number(self, &order.number),
-                reference: truncate(
-                    format!("{} order {}", order.platform, order.number.trim()),
-                    255,
-                ),
+                reference: invoice_reference(order.platform, &order.number),
                 currency_code: order.currency.to_string(),
                 line_amount_types: amount_types(order.tax_mode),
                 status: types::AUTHORISED.to_owned(),
@@ -441,14 +595,10 @@ impl ShopMapping {
                     &refund.order_number,
                     &refund.refund_id,
                 ),
-                reference: truncate(
-                    format!(
-                        "{} refund {} of order {}",
-                        refund.platform,
-                        refund.refund_id,
-                        refund.order_number.trim()
-                    ),
-                    255,
+                reference: credit_note_reference(
+                    refund.platform,
+                    &refund.order_number,
+                    &refund.refund_id,
                 ),
                 currency_code: refund.currency.to_string(),
                 line_amount_types: amount_types(refund.tax_mode),
@@ -535,18 +685,96 @@ fn amount_types(mode: TaxMode) -> LineAmountTypes {
 
 /// The total Xero computes for these lines: each line amount rounded to cents, plus the
 /// explicit tax amounts when prices exclude tax.
-pub fn xero_total(items: &[LineItem], mode: TaxMode) -> Decimal {
-    items
-        .iter()
-        .map(|item| {
-            let amount =
-                round2(item.quantity * item.unit_amount - item.discount_amount.unwrap_or_default());
-            match mode {
-                TaxMode::Exclusive => amount + item.tax_amount,
-                TaxMode::Inclusive => amount,
-            }
-        })
-        .sum()
+///
+/// # Errors
+/// [`MappingError::Overflow`] for figures beyond `Decimal`.
+pub fn xero_total(items: &[LineItem], mode: TaxMode) -> Result<Decimal, MappingError> {
+    checked::sum(
+        items
+            .iter()
+            .map(|item| {
+                let gross = checked::mul(item.quantity, item.unit_amount)?;
+                let amount = round2(checked::sub(
+                    gross,
+                    item.discount_amount.unwrap_or_default(),
+                )?);
+                match mode {
+                    TaxMode::Exclusive => checked::add(amount, item.tax_amount),
+                    TaxMode::Inclusive => Ok(amount),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    )
+}
+
+/// How far rounding can move a document's figures from the sum of its lines as Xero computes
+/// them: half a cent for each amount actually rounded, and nothing for amounts in whole cents.
+/// A gap larger than this is no rounding (an outside check booked 39.99 as a "rounding
+/// adjustment" when the tolerance grew with the number of lines, whole cents or not).
+struct RoundingExplains {
+    /// Of the total.
+    total: Decimal,
+    /// Of the tax total.
+    tax: Decimal,
+}
+
+fn rounding_explains(
+    lines: &[Line],
+    mode: TaxMode,
+    total: Decimal,
+    total_tax: Decimal,
+) -> Result<RoundingExplains, MappingError> {
+    let mut for_total = Decimal::ZERO;
+    let mut rounded_taxes = 0_u32;
+    let half_cent_if = |rounded: bool| if rounded { HALF_CENT } else { Decimal::ZERO };
+    for line in lines {
+        let net = checked::net(line)?;
+        // Xero rounds each line amount (and the discount we send) to cents.
+        for_total = checked::add(for_total, half_cent_if(has_sub_cents(net)))?;
+        for_total = checked::add(for_total, half_cent_if(has_sub_cents(line.discount)))?;
+        // A unit price finer than cents: the platform may have charged each unit at cents
+        // (3 × 33.3333 charged as 99.99), which moves the line by what that rounding moves.
+        if has_sub_cents(line.unit_price) {
+            let per_unit = checked::mul(line.quantity, round2(line.unit_price))?;
+            let exact = checked::mul(line.quantity, line.unit_price)?;
+            for_total = checked::add(for_total, checked::sub(exact, per_unit)?.abs())?;
+        }
+        if tax_was_rounded(line, mode, net)? {
+            rounded_taxes += 1;
+        }
+    }
+    // The stated totals, when not in whole cents, are rounded once more here; and a platform
+    // that rounded line taxes rounded its tax total from them.
+    for_total = checked::add(for_total, half_cent_if(has_sub_cents(total)))?;
+    if mode == TaxMode::Exclusive {
+        for_total = checked::add(for_total, half_cent_if(has_sub_cents(total_tax)))?;
+    }
+    let tax_totals_rounded = u32::from(rounded_taxes > 0 || has_sub_cents(total_tax));
+    let tax = checked::mul(HALF_CENT, Decimal::from(rounded_taxes + tax_totals_rounded))?;
+    Ok(RoundingExplains {
+        total: for_total,
+        tax,
+    })
+}
+
+/// Whether a line's tax is a rounded figure: it has sub-cents (rounded here), or its rate
+/// applied to the line does not come out in whole cents (rounded by the platform), or it has
+/// no rate to tell and is not zero.
+fn tax_was_rounded(line: &Line, mode: TaxMode, net: Decimal) -> Result<bool, MappingError> {
+    if has_sub_cents(line.tax) {
+        return Ok(true);
+    }
+    let Some(rate) = line.tax_rate else {
+        return Ok(!line.tax.is_zero());
+    };
+    let exact = match mode {
+        TaxMode::Exclusive => checked::mul(net, rate)?,
+        // The net includes the tax: tax = net × rate / (1 + rate).
+        TaxMode::Inclusive => checked::mul(net, rate)?
+            .checked_div(checked::add(Decimal::ONE, rate)?)
+            .ok_or_else(|| MappingError::Overflow(format!("{net} × {rate} / (1 + {rate})")))?,
+    };
+    Ok(has_sub_cents(exact))
 }
 
 /// A plain account reference.
@@ -662,7 +890,7 @@ mod tests {
         let items = &mapped.invoice.line_items;
         assert_eq!(items.len(), 3, "no rounding line needed");
         assert_eq!(xero_tax(items), d("11.45"));
-        assert_eq!(xero_total(items, TaxMode::Exclusive), d("87.75"));
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("87.75"));
         assert!(
             items
                 .iter()
@@ -711,7 +939,7 @@ mod tests {
         let items = &mapped.invoice.line_items;
         assert_eq!(xero_tax(items), d("11.45"));
         assert_eq!(mapped.total_tax, d("11.45"));
-        assert_eq!(xero_total(items, TaxMode::Exclusive), d("87.75"));
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("87.75"));
     }
 
     #[test]
@@ -738,7 +966,7 @@ mod tests {
         assert_eq!(rounding.tax_type, "NONE");
         assert_eq!(rounding.unit_amount, d("-0.01"));
         assert_eq!(rounding.tax_amount, Decimal::ZERO);
-        assert_eq!(xero_total(items, TaxMode::Inclusive), d("99.99"));
+        assert_eq!(xero_total(items, TaxMode::Inclusive).unwrap(), d("99.99"));
         assert_eq!(
             xero_tax(items),
             d("13.04"),
@@ -793,7 +1021,7 @@ mod tests {
             "a gift card sold is a liability"
         );
         assert_eq!(items[4].tax_type, "ZERORATED");
-        assert_eq!(xero_total(items, TaxMode::Exclusive), d("349.92"));
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("349.92"));
         assert_eq!(mapped.total, d("349.92"));
     }
 
@@ -814,7 +1042,7 @@ mod tests {
         assert_eq!(discount.unit_amount, d("-10.00"));
         assert_eq!(discount.tax_amount, d("-1.50"));
         assert_eq!(
-            xero_total(&mapped.invoice.line_items, TaxMode::Exclusive),
+            xero_total(&mapped.invoice.line_items, TaxMode::Exclusive).unwrap(),
             d("102.00")
         );
     }
@@ -961,7 +1189,10 @@ mod tests {
         assert_eq!(note.currency_code, "USD");
         assert!(note.line_items.iter().all(|i| i.discount_amount.is_none()));
         assert_eq!(note.line_items[0].unit_amount, d("53.97"));
-        assert_eq!(xero_total(&note.line_items, TaxMode::Exclusive), d("73.57"));
+        assert_eq!(
+            xero_total(&note.line_items, TaxMode::Exclusive).unwrap(),
+            d("73.57")
+        );
         let payments = mapping().refund_payments(&refund, mapped.total);
         assert_eq!(payments.len(), 1);
         assert_eq!(payments[0].account, "617");
@@ -999,5 +1230,180 @@ mod tests {
             .map(|p| (p.account.as_str(), p.amount))
             .collect();
         assert_eq!(summary, [("825", d("20.00")), ("615", d("95.00"))]);
+    }
+
+    /// An outside check: a tiny quantity × tiny price under a huge tax that names no rate
+    /// overflowed `Decimal` while looking for the rate it implies, and the panic took the
+    /// consumer session down.
+    #[test]
+    fn a_tiny_line_under_a_huge_tax_is_a_named_error_not_a_panic() {
+        let lines = vec![line(
+            LineKind::Product,
+            "0.0000000001",
+            "0.0000000001",
+            "0",
+            "1000000000000",
+            None,
+        )];
+        let err = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "1000000000000", "1000000000000"),
+                contact(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, MappingError::UnmappedTax { .. }), "{err}");
+        // Figures beyond Decimal in the sums are an overflow error, whatever the tax.
+        let huge = line(
+            LineKind::Product,
+            "79228162514264337593543950335",
+            "2",
+            "0",
+            "0",
+            Some("0"),
+        );
+        let err = mapping()
+            .invoice(&order(TaxMode::Exclusive, vec![huge], "1", "0"), contact())
+            .unwrap_err();
+        assert!(matches!(err, MappingError::Overflow(_)), "{err}");
+        assert_eq!(
+            crate::error::ProcessError::from(err).reason(),
+            "implausible_payload"
+        );
+    }
+
+    /// An outside check: lines of whole cents summing to 4,600.00 under a stated total of
+    /// 4,639.99 were booked with a 39.99 rounding line, the tolerance growing with the lines.
+    #[test]
+    fn a_gap_between_whole_cent_lines_and_the_total_is_a_mismatch_however_many_lines() {
+        let lines: Vec<Line> = (0..4000)
+            .map(|_| line(LineKind::Product, "1", "1.15", "0", "0", Some("0")))
+            .collect();
+        let err = mapping()
+            .invoice(&order(TaxMode::Inclusive, lines, "4639.99", "0"), contact())
+            .unwrap_err();
+        let MappingError::TotalMismatch {
+            computed,
+            platform,
+            explained,
+            ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!((*computed, *platform), (d("4600.00"), d("4639.99")));
+        assert_eq!(*explained, Decimal::ZERO, "whole cents explain nothing");
+        assert!(
+            err.to_string().contains("4600.00") && err.to_string().contains("4639.99"),
+            "{err}"
+        );
+        assert_eq!(
+            crate::error::ProcessError::from(err).reason(),
+            "totals_mismatch"
+        );
+        // Even a cent is too much when nothing was rounded.
+        let whole = vec![line(LineKind::Product, "2", "10.00", "0", "0", Some("0"))];
+        assert!(
+            mapping()
+                .invoice(&order(TaxMode::Inclusive, whole, "20.01", "0"), contact())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_tax_total_beyond_what_its_lines_rounding_explains_is_a_mismatch_not_one_lines_tax() {
+        // 2 × 15% of 100.00 is exactly 15.00 each: nothing was rounded.
+        let lines = vec![
+            line(LineKind::Product, "1", "100.00", "0", "15.00", Some("0.15")),
+            line(LineKind::Product, "1", "100.00", "0", "15.00", Some("0.15")),
+        ];
+        let err = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines.clone(), "269.99", "69.99"),
+                contact(),
+            )
+            .unwrap_err();
+        let MappingError::TaxMismatch {
+            lines: lines_tax,
+            platform,
+            ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!((*lines_tax, *platform), (d("30.00"), d("69.99")));
+        assert_eq!(
+            crate::error::ProcessError::from(err).reason(),
+            "totals_mismatch"
+        );
+        // Rounded line taxes (15% of 25.43 is 3.8145) explain a cent of difference.
+        let rounded = vec![
+            line(LineKind::Product, "1", "25.43", "0", "3.81", Some("0.15")),
+            line(LineKind::Product, "1", "25.43", "0", "3.81", Some("0.15")),
+        ];
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, rounded, "58.49", "7.63"),
+                contact(),
+            )
+            .unwrap();
+        assert_eq!(mapped.total_tax, d("7.63"));
+        assert!(
+            mapped
+                .invoice
+                .line_items
+                .iter()
+                .all(|i| i.tax_type == "OUTPUT2"),
+            "the cent went onto a taxed line"
+        );
+    }
+
+    /// An outside check: two orders whose long names differ only after the cut got one
+    /// invoice number, and the second was booked onto the first's invoice.
+    #[test]
+    fn numbers_cut_to_xeros_limit_stay_unique_per_order_and_readable() {
+        let long_a = format!("{}-A", "9".repeat(300));
+        let long_b = format!("{}-B", "9".repeat(300));
+        let a = invoice_number(&mapping(), &long_a);
+        let b = invoice_number(&mapping(), &long_b);
+        assert_ne!(a, b);
+        for number in [&a, &b] {
+            assert!(number.len() <= XERO_TEXT_MAX, "{}", number.len());
+            assert!(number.starts_with("SH-9999"), "{number}");
+            assert!(number.contains('~'), "{number}");
+        }
+        assert_eq!(a, invoice_number(&mapping(), &long_a), "stable");
+        // Short, plain numbers are as before.
+        assert_eq!(invoice_number(&mapping(), "#1001"), "SH-1001");
+        assert_eq!(
+            credit_note_number(&mapping(), "#1001", "509562969"),
+            "SH-1001-R509562969"
+        );
+        let (ra, rb) = (
+            credit_note_number(&mapping(), &long_a, "1"),
+            credit_note_number(&mapping(), &long_b, "1"),
+        );
+        assert_ne!(ra, rb);
+        assert!(ra.len() <= XERO_TEXT_MAX && rb.len() <= XERO_TEXT_MAX);
+        let (fa, fb) = (
+            invoice_reference(Platform::Shopify, &long_a),
+            invoice_reference(Platform::Shopify, &long_b),
+        );
+        assert_ne!(fa, fb);
+        assert!(fa.len() <= XERO_TEXT_MAX);
+    }
+
+    #[test]
+    fn numbers_and_references_never_carry_what_could_break_a_filter() {
+        for hostile in ["10\"01", "10,01", "10\\01", "10\u{0}01", "10~01"] {
+            let number = invoice_number(&mapping(), hostile);
+            let reference = invoice_reference(Platform::Shopify, hostile);
+            for text in [&number, &reference] {
+                assert!(
+                    crate::xero::filter::string_literal(text).is_some() && !text.contains(','),
+                    "{text:?}"
+                );
+            }
+            assert_ne!(number, invoice_number(&mapping(), "1001"), "{hostile:?}");
+        }
     }
 }

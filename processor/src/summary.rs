@@ -267,6 +267,7 @@ pub async fn summarise(
                 entries.push(order_entry(shop, order)?);
             }
             for refund in refunds {
+                check_refund_limit(booker, envelope, refund).await?;
                 entries.push(refund_entry(shop, refund)?);
             }
         }
@@ -288,6 +289,32 @@ pub async fn summarise(
         .record_event(envelope, EventOutcome::Summarised, &detail)
         .await?;
     Ok(true)
+}
+
+/// Holds a refund to what its summarised order has left to refund (by amount: summary entries
+/// keep lines per account, not per item), as real-time mode does (`crate::refund_limit`).
+async fn check_refund_limit(
+    booker: &Booker,
+    envelope: &Envelope,
+    refund: &Refund,
+) -> Result<(), ProcessError> {
+    let (order, seen) = booker
+        .ledger
+        .summarised_for_refund(&envelope.shop, &refund.order_id, &refund.refund_id)
+        .await?;
+    let Some((total, credited)) = order.filter(|_| !seen) else {
+        return Ok(());
+    };
+    crate::refund_limit::check(
+        refund,
+        &crate::refund_limit::OrderSoFar {
+            document: &format!("order {} in the summary", refund.order_number.trim()),
+            total,
+            sold: None,
+            credited,
+            credited_quantities: &crate::ledger::Quantities::new(),
+        },
+    )
 }
 
 /// Stores `entries` in their periods, in one transaction; returns what was done, for the
@@ -318,6 +345,13 @@ async fn record_entries(
             .map_err(ledger_error)?;
         if let Some(row) = existing {
             let currency: String = row.get(0);
+            if currency != entry.currency {
+                return Err(ProcessError::CurrencyChanged {
+                    document: format!("{} {} in the summary", entry.kind, entry.number),
+                    booked: currency,
+                    event: entry.currency.clone(),
+                });
+            }
             let start: OffsetDateTime = row.get(1);
             let label = period_label(start, shop.summary_period, offset);
             let stored_total: Decimal = row.get(3);
@@ -499,7 +533,7 @@ async fn record_entries(
 }
 
 fn ledger_error(err: tokio_postgres::Error) -> ProcessError {
-    ProcessError::Ledger(err.to_string())
+    crate::ledger::LedgerError::from(err).into()
 }
 
 /// How the detail of an order's entry starts once the order is cancelled and out of the
@@ -1181,46 +1215,48 @@ impl Closer {
             .await?;
         let element = &response[list][0];
         let errors = element_errors(element);
-        let (xero_id, xero_total, fresh) = if errors.is_empty()
-            && !text(element, id_field).is_empty()
-        {
-            (text(element, id_field), decimal(element, "Total"), true)
-        } else if errors
-            .iter()
-            .any(|m| m.to_ascii_lowercase().contains("must be unique"))
-        {
-            let query: (&str, String) = if kind == "invoice" {
-                ("InvoiceNumbers", number.to_owned())
-            } else {
-                ("where", format!("CreditNoteNumber==\"{number}\""))
-            };
-            let found = self
-                .booker
-                .xero
-                .call(
-                    tenant,
-                    Method::GET,
-                    &path,
-                    &[(query.0, &query.1)],
-                    None,
-                    None,
-                )
-                .await?;
-            let existing = found[list]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|d| !matches!(d["Status"].as_str(), Some("DELETED" | "VOIDED")))
-                .ok_or_else(|| {
+        let (xero_id, xero_total, fresh) =
+            if errors.is_empty() && !text(element, id_field).is_empty() {
+                (text(element, id_field), decimal(element, "Total"), true)
+            } else if errors
+                .iter()
+                .any(|m| m.to_ascii_lowercase().contains("must be unique"))
+            {
+                let existing = if kind == "invoice" {
+                    self.booker
+                        .find_invoices(tenant, &[number])
+                        .await?
+                        .remove(number)
+                } else {
+                    self.booker.find_credit_note(tenant, number).await?
+                };
+                let existing = existing.ok_or_else(|| {
                     rejected(
                         format!("{kind} {number}"),
                         vec!["Xero says the number is taken but no live document has it".into()],
                     )
                 })?;
-            (text(existing, id_field), decimal(existing, "Total"), false)
-        } else {
-            return Err(rejected(format!("summary {kind} {number}"), errors));
-        };
+                if let Some(mismatch) = crate::booking::not_this_documents(
+                    &existing,
+                    document["Reference"].as_str().unwrap_or_default(),
+                    document["Contact"]["ContactID"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    total,
+                ) {
+                    return Err(ProcessError::NumberTaken {
+                        document: format!("summary {kind} {number}"),
+                        mismatch,
+                    });
+                }
+                (
+                    text(&existing, id_field),
+                    decimal(&existing, "Total"),
+                    false,
+                )
+            } else {
+                return Err(rejected(format!("summary {kind} {number}"), errors));
+            };
         if xero_total != total {
             tracing::warn!(%number, %xero_total, expected = %total, "a summary document's total in Xero differs; reconcile it");
         }
@@ -1245,6 +1281,7 @@ impl Closer {
                 shop,
                 business_key,
                 &format!("summary:{number}"),
+                None,
             )
             .await?;
         Ok(Posted { row, fresh })
@@ -1658,7 +1695,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            mapping::xero_total(&items, TaxMode::Exclusive),
+            mapping::xero_total(&items, TaxMode::Exclusive).unwrap(),
             d("218.24"),
             "what Xero computes is the sum of the orders"
         );

@@ -10,13 +10,18 @@
 //!   shop's local date can be a day ahead of UTC). A document dated decades ago, or in the
 //!   future, is a broken payload or clock, not a sale to book into a closed or unopened
 //!   period.
+//! - **Text** holds no control characters: PostgreSQL cannot store NUL and Xero refuses
+//!   control characters, so in names, descriptions, labels and references they become spaces
+//!   ([`clean_order`], [`clean_refund`], [`clean_stock`]); in identifiers (order, refund and item
+//!   ids, order numbers), where changing a character could make two documents one, they make
+//!   the document implausible.
 //! - **Amounts** are bounded where they are parsed ([`MAX_AMOUNT`]), and currencies are
 //!   checked against ISO 4217 where they are read ([`super::is_iso_4217`]).
 
 use rust_decimal::Decimal;
 use time::{Date, Duration};
 use xcs_shared::Platform;
-use xcs_shared::domain::{Line, LineKind, Order, Refund};
+use xcs_shared::domain::{Line, LineKind, Order, Payment, PaymentMethod, Refund, StockChange};
 
 use super::NormaliseError;
 
@@ -65,6 +70,116 @@ pub fn check_refund(refund: &Refund, today: Date) -> Result<(), NormaliseError> 
         check_date(refund.platform, &document, payment.date, today)?;
     }
     Ok(())
+}
+
+/// Cleans an order's text (see the module docs).
+///
+/// # Errors
+/// [`NormaliseError::Implausible`] for an identifier with a control character.
+pub fn clean_order(order: &mut Order) -> Result<(), NormaliseError> {
+    let document = format!("order {}", order.number.escape_debug());
+    identifier(order.platform, &document, "order id", &order.order_id)?;
+    identifier(order.platform, &document, "order number", &order.number)?;
+    if let Some(customer) = &mut order.customer {
+        for text in [&mut customer.id, &mut customer.email, &mut customer.name]
+            .into_iter()
+            .flatten()
+        {
+            clean(text);
+        }
+    }
+    clean_lines(&mut order.lines);
+    clean_payments(&mut order.payments);
+    Ok(())
+}
+
+/// Cleans a refund's text (see the module docs).
+///
+/// # Errors
+/// [`NormaliseError::Implausible`] for an identifier with a control character.
+pub fn clean_refund(refund: &mut Refund) -> Result<(), NormaliseError> {
+    let document = format!(
+        "refund {} of order {}",
+        refund.refund_id.escape_debug(),
+        refund.order_number.escape_debug()
+    );
+    for (what, value) in [
+        ("refund id", &refund.refund_id),
+        ("order id", &refund.order_id),
+        ("order number", &refund.order_number),
+    ] {
+        identifier(refund.platform, &document, what, value)?;
+    }
+    clean_lines(&mut refund.lines);
+    clean_payments(&mut refund.returned);
+    Ok(())
+}
+
+/// Cleans stock changes' text (see the module docs).
+///
+/// # Errors
+/// [`NormaliseError::Implausible`] for an item id with a control character.
+pub fn clean_stock(changes: &mut [StockChange]) -> Result<(), NormaliseError> {
+    for change in changes {
+        let document = format!("stock item {}", change.item_id.escape_debug());
+        identifier(change.platform, &document, "item id", &change.item_id)?;
+        for text in [&mut change.sku, &mut change.location]
+            .into_iter()
+            .flatten()
+        {
+            clean(text);
+        }
+    }
+    Ok(())
+}
+
+fn clean_lines(lines: &mut [Line]) {
+    for line in lines {
+        clean(&mut line.description);
+        for text in [&mut line.sku, &mut line.tax_label].into_iter().flatten() {
+            clean(text);
+        }
+    }
+}
+
+fn clean_payments(payments: &mut [Payment]) {
+    for payment in payments {
+        if let PaymentMethod::Gateway { name } = &mut payment.method {
+            clean(name);
+        }
+        if let Some(reference) = &mut payment.reference {
+            clean(reference);
+        }
+    }
+}
+
+/// Control characters become spaces.
+fn clean(text: &mut String) {
+    if text.chars().any(char::is_control) {
+        *text = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+    }
+}
+
+fn identifier(
+    platform: Platform,
+    document: &str,
+    what: &str,
+    value: &str,
+) -> Result<(), NormaliseError> {
+    match value.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(c) => Err(NormaliseError::Implausible {
+            platform,
+            document: document.to_owned(),
+            message: format!(
+                "its {what} {:?} holds the control character {:?}; no platform issues such ids",
+                value, c
+            ),
+        }),
+    }
 }
 
 fn check_date(

@@ -59,7 +59,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use xcs_shared::Platform;
 use xcs_shared::domain::{Currency, Line, LineKind, Order, TaxMode};
 
-pub use checks::{check_order, check_refund};
+pub use checks::{check_order, check_refund, clean_order, clean_refund, clean_stock};
 
 #[cfg(doc)]
 use xcs_shared::domain::{PaymentMethod, Refund};
