@@ -469,16 +469,6 @@ struct XeroDocuments {
 }
 
 /// The reference the mapping gives an order's invoice.
-fn invoice_reference(shop: &ShopConfig, order_number: &str) -> String {
-    format!("{} order {}", shop.platform, order_number.trim())
-        .chars()
-        .take(255)
-        .collect()
-}
-
-fn quoted(value: &str) -> Option<String> {
-    (!value.contains('"')).then(|| format!("\"{value}\""))
-}
 
 impl XeroDocuments {
     async fn fetch(
@@ -513,14 +503,14 @@ impl XeroDocuments {
         }
         let references: Vec<String> = invoices
             .iter()
-            .map(|d| invoice_reference(shop, &d.order_number))
+            .map(|d| crate::mapping::invoice_reference(shop.platform, &d.order_number))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         for chunk in references.chunks(WHERE_CLAUSES_PER_CALL) {
             let clauses: Vec<String> = chunk
                 .iter()
-                .filter_map(|r| quoted(r).map(|q| format!("Reference=={q}")))
+                .filter_map(|r| crate::xero::filter::string_literal(r).map(|q| format!("Reference=={q}")))
                 .collect();
             if clauses.is_empty() {
                 continue;
@@ -541,7 +531,7 @@ impl XeroDocuments {
         for chunk in credit_notes.chunks(WHERE_CLAUSES_PER_CALL) {
             let clauses: Vec<String> = chunk
                 .iter()
-                .filter_map(|d| quoted(&d.number).map(|q| format!("CreditNoteNumber=={q}")))
+                .filter_map(|d| crate::xero::filter::string_literal(&d.number).map(|q| format!("CreditNoteNumber=={q}")))
                 .collect();
             if clauses.is_empty() {
                 continue;
@@ -784,7 +774,7 @@ fn check_document(
         })
         .collect();
     if is_invoice {
-        let reference = invoice_reference(shop, &document.order_number).to_uppercase();
+        let reference = crate::mapping::invoice_reference(shop.platform, &document.order_number).to_uppercase();
         for d in xero.by_reference.get(&reference).into_iter().flatten() {
             if d["InvoiceID"] != mine["InvoiceID"] {
                 let label = format!(
