@@ -127,6 +127,123 @@ pub fn classify(
     })
 }
 
+/// The metric label for `topic`: its own name when the platform documents it, `other` for
+/// anything else. Shopify's and WooCommerce's topics are unsigned headers, so a captured body
+/// replays with any topic; one label value each would grow `/metrics` without bound.
+pub fn topic_label(platform: Platform, topic: &str) -> &'static str {
+    // Adobe Commerce names events with or without its `com.adobe.commerce.` prefix.
+    let topic = match platform {
+        Platform::Magento => topic.strip_prefix("com.adobe.commerce.").unwrap_or(topic),
+        _ => topic,
+    };
+    documented_topics(platform)
+        .iter()
+        .find(|known| **known == topic)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The topics each platform documents that are about orders, refunds, stock, the catalogue,
+/// customers or the app itself (platforms.md), booked or not.
+fn documented_topics(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        Platform::Shopify => &[
+            "orders/create",
+            "orders/updated",
+            "orders/paid",
+            "orders/cancelled",
+            "orders/edited",
+            "orders/fulfilled",
+            "orders/partially_fulfilled",
+            "orders/delete",
+            "refunds/create",
+            "order_transactions/create",
+            "inventory_levels/update",
+            "inventory_levels/connect",
+            "inventory_levels/disconnect",
+            "inventory_items/create",
+            "inventory_items/update",
+            "inventory_items/delete",
+            "products/create",
+            "products/update",
+            "products/delete",
+            "customers/create",
+            "customers/update",
+            "customers/delete",
+            "app/uninstalled",
+            "customers/data_request",
+            "customers/redact",
+            "shop/redact",
+        ],
+        Platform::WooCommerce => &[
+            "order.created",
+            "order.updated",
+            "order.deleted",
+            "order.restored",
+            "product.created",
+            "product.updated",
+            "product.deleted",
+            "product.restored",
+            "customer.created",
+            "customer.updated",
+            "customer.deleted",
+            "coupon.created",
+            "coupon.updated",
+            "coupon.deleted",
+            "coupon.restored",
+            "action.woocommerce_product_set_stock",
+            "action.woocommerce_variation_set_stock",
+        ],
+        Platform::BigCommerce => &[
+            "store/order/created",
+            "store/order/updated",
+            "store/order/archived",
+            "store/order/statusUpdated",
+            "store/order/refund/created",
+            "store/order/transaction/created",
+            "store/order/transaction/updated",
+            "store/order/message/created",
+            "store/product/created",
+            "store/product/updated",
+            "store/product/deleted",
+            "store/product/inventory/updated",
+            "store/product/inventory/order/updated",
+            "store/sku/inventory/updated",
+            "store/sku/inventory/order/updated",
+            "store/customer/created",
+            "store/customer/updated",
+            "store/customer/deleted",
+        ],
+        Platform::Magento => &[
+            "observer.sales_order_save_after",
+            "observer.sales_order_save_commit_after",
+            "plugin.sales.api.order_management.place",
+            "observer.sales_order_invoice_save_after",
+            "observer.sales_order_creditmemo_save_after",
+            "observer.cataloginventory_stock_item_save_after",
+            "observer.cataloginventory_stock_item_save_commit_after",
+            "observer.catalog_product_save_commit_after",
+        ],
+        Platform::Etsy => &[
+            "ORDER_PAID",
+            "order.paid",
+            "order.canceled",
+            "order.cancelled",
+            "order.shipped",
+            "order.delivered",
+        ],
+        Platform::Ebay => &[
+            "ORDER_CONFIRMATION",
+            "ITEM_MARKED_SHIPPED",
+            "MARKETPLACE_ACCOUNT_DELETION",
+            "AUTHORIZATION_REVOCATION",
+            "PRIORITY_LISTING_REVISION",
+            "ITEM_AVAILABILITY",
+            "ITEM_PRICE_REVISION",
+        ],
+    }
+}
+
 /// `{platform}:{shop}:{platform's id}`, readable in dead-letter listings and unique across
 /// shops. An id that is too long or not plain text is replaced by its hash.
 fn event_id(platform: Platform, shop: &str, native_id: &str) -> String {
@@ -180,6 +297,48 @@ fn digest(parts: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documented_topics_keep_their_label_and_anything_else_is_other() {
+        assert_eq!(
+            topic_label(Platform::Shopify, "app/uninstalled"),
+            "app/uninstalled"
+        );
+        assert_eq!(topic_label(Platform::Shopify, "orders/paid "), "other");
+        assert_eq!(topic_label(Platform::Shopify, &"x".repeat(4096)), "other");
+        assert_eq!(topic_label(Platform::WooCommerce, "orders/paid"), "other");
+        assert_eq!(
+            topic_label(
+                Platform::Magento,
+                "com.adobe.commerce.observer.catalog_product_save_commit_after"
+            ),
+            "observer.catalog_product_save_commit_after"
+        );
+    }
+
+    #[test]
+    fn booked_topics_are_documented_and_no_documented_topic_reads_as_other() {
+        for platform in Platform::ALL {
+            let topics = documented_topics(platform);
+            let distinct: std::collections::BTreeSet<_> = topics.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                topics.len(),
+                "{platform}: a topic listed twice"
+            );
+            assert!(!topics.contains(&"other"), "{platform}");
+        }
+        let booked = [
+            (Platform::Shopify, "refunds/create"),
+            (Platform::BigCommerce, "store/order/refund/created"),
+            (Platform::Etsy, "ORDER_PAID"),
+            (Platform::Ebay, "ORDER_CONFIRMATION"),
+        ];
+        for (platform, topic) in booked {
+            assert!(platform.classify(topic).is_some());
+            assert_eq!(topic_label(platform, topic), topic);
+        }
+    }
 
     #[test]
     fn long_or_odd_platform_ids_are_hashed_to_fit_amqp() {

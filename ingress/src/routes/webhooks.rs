@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::Instrument;
 use xcs_shared::{Envelope, Platform};
 
-use crate::classify::classify;
+use crate::classify::{classify, topic_label};
 use crate::config::{Shop, ShopAuth};
 use crate::error::IngressError;
 use crate::startup::AppState;
@@ -90,7 +90,7 @@ async fn receive(
                     .metrics
                     .verification_failures
                     .get_or_create(&crate::metrics::FailureLabels {
-                        platform: label.to_owned(),
+                        platform: label,
                         reason: reason.reason(),
                     })
                     .inc();
@@ -182,8 +182,8 @@ async fn handle(
             .metrics
             .ignored_topics
             .get_or_create(&crate::metrics::TopicLabels {
-                platform: platform.as_str().to_owned(),
-                topic: classified.topic.clone(),
+                platform: platform.as_str(),
+                topic: topic_label(platform, &classified.topic),
             })
             .inc();
         let body = json!({"status": "ignored", "topic": classified.topic});
