@@ -22,6 +22,7 @@ pub struct Config {
     pub amqp: AmqpConfig,
     pub ebay: EbayConfig,
     pub adobe: AdobeConfig,
+    pub key_lookups: KeyLookupConfig,
     pub shops: BTreeMap<String, Shop>,
 }
 
@@ -118,6 +119,37 @@ pub struct AdobeConfig {
     pub key_ttl_secs: u64,
 }
 
+/// Bounds on fetching keys that are not cached. A delivery names its key (eBay's `kid`, Adobe's
+/// key path) before anything is verified, so every forged delivery with a fresh name would
+/// otherwise be a request to eBay or Adobe. A lookup these refuse is answered like an
+/// unreachable key host (503, so a genuine platform retries); cached keys are never limited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLookupConfig {
+    /// Lookups a minute at each key host (eBay's API, Adobe's key host), all shops together.
+    #[serde(default = "defaults::key_lookups_per_minute")]
+    pub per_minute: u32,
+    /// Lookups a key host may get in a burst after a quiet spell.
+    #[serde(default = "defaults::key_lookup_burst")]
+    pub burst: u32,
+    /// Lookups in flight at once at each key host.
+    #[serde(default = "defaults::key_lookup_concurrency")]
+    pub concurrency: u32,
+    /// Lookups a minute one shop's deliveries may cause, so that one shop's forgeries cannot
+    /// spend what another shop's genuine new keys need.
+    #[serde(default = "defaults::key_lookups_per_shop_minute")]
+    pub shop_per_minute: u32,
+    /// Lookups one shop's deliveries may cause in a burst.
+    #[serde(default = "defaults::key_lookup_shop_burst")]
+    pub shop_burst: u32,
+}
+
+impl Default for KeyLookupConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every key_lookups field has a default")
+    }
+}
+
 impl Default for EbayConfig {
     fn default() -> Self {
         toml::from_str("").expect("every eBay field has a default")
@@ -196,6 +228,8 @@ struct RawConfig {
     #[serde(default)]
     adobe: AdobeConfig,
     #[serde(default)]
+    key_lookups: KeyLookupConfig,
+    #[serde(default)]
     shops: BTreeMap<String, RawShop>,
 }
 
@@ -251,6 +285,7 @@ impl Config {
             raw.ebay.client_secret = secret.into();
         }
         validate_server(&raw.server)?;
+        validate_key_lookups(&raw.key_lookups)?;
         validate_url("adobe.key_host", &raw.adobe.key_host)?;
         validate_url("ebay.api_base", &raw.ebay.api_base)?;
 
@@ -278,6 +313,7 @@ impl Config {
             amqp: raw.amqp,
             ebay: raw.ebay,
             adobe: raw.adobe,
+            key_lookups: raw.key_lookups,
             shops,
         })
     }
@@ -494,6 +530,30 @@ fn validate_server(server: &ServerConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+fn validate_key_lookups(limits: &KeyLookupConfig) -> Result<(), ConfigError> {
+    for (field, value) in [
+        ("per_minute", limits.per_minute),
+        ("burst", limits.burst),
+        ("concurrency", limits.concurrency),
+        ("shop_per_minute", limits.shop_per_minute),
+        ("shop_burst", limits.shop_burst),
+    ] {
+        if !(1..=10_000).contains(&value) {
+            return Err(ConfigError::Invalid(format!(
+                "key_lookups.{field} must be 1..=10000 (0 would refuse every new key)"
+            )));
+        }
+    }
+    if limits.shop_per_minute > limits.per_minute || limits.shop_burst > limits.burst {
+        return Err(ConfigError::Invalid(
+            "key_lookups.shop_per_minute and shop_burst must not exceed per_minute and burst: \
+             one shop's forged deliveries could then use up every shop's key lookups"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_url(field: &str, url: &str) -> Result<(), ConfigError> {
     if url.starts_with("https://") || url.starts_with("http://") {
         Ok(())
@@ -553,6 +613,23 @@ mod defaults {
     pub fn adobe_key_ttl_secs() -> u64 {
         86_400
     }
+    // Keys rotate a few times a year; a handful of lookups a minute is far more than genuine
+    // deliveries need, and bounds what forged ones can make us send.
+    pub fn key_lookups_per_minute() -> u32 {
+        120
+    }
+    pub fn key_lookup_burst() -> u32 {
+        10
+    }
+    pub fn key_lookup_concurrency() -> u32 {
+        4
+    }
+    pub fn key_lookups_per_shop_minute() -> u32 {
+        6
+    }
+    pub fn key_lookup_shop_burst() -> u32 {
+        5
+    }
 }
 
 #[cfg(test)]
@@ -588,6 +665,22 @@ mod tests {
             let text = format!("[server]\n{bad}\n{MINIMAL}");
             let err = Config::from_toml(&text, no_env).unwrap_err().to_string();
             assert!(err.contains("100..=60000"), "{err}");
+        }
+    }
+
+    #[test]
+    fn key_lookup_limits_have_defaults_and_a_shop_cannot_exceed_the_host() {
+        let config = Config::from_toml(MINIMAL, no_env).unwrap();
+        assert_eq!(config.key_lookups.burst, 10);
+        assert_eq!(config.key_lookups.shop_burst, 5);
+        for (bad, expected) in [
+            ("burst = 0", "1..=10000"),
+            ("shop_burst = 20", "must not exceed"),
+            ("shop_per_minute = 121", "must not exceed"),
+        ] {
+            let text = format!("[key_lookups]\n{bad}\n{MINIMAL}");
+            let err = Config::from_toml(&text, no_env).unwrap_err().to_string();
+            assert!(err.contains(expected), "{bad}: {err}");
         }
     }
 

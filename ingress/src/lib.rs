@@ -7,7 +7,7 @@
 //! - [`routes`]: `/webhooks/{platform}/{shop}` with its handshakes; `/healthz`, `/readyz`,
 //!   `/metrics`.
 //! - [`verify`]: each platform's signature scheme over the raw bytes; [`keys`] fetches and
-//!   caches eBay's and Adobe's public keys.
+//!   caches eBay's and Adobe's public keys, within [`lookup_limits`].
 //! - [`classify`]: topic, kind and a retry-stable event id for a verified delivery.
 //! - [`publisher`]: publishes with confirms and `mandatory`, reconnecting on its own.
 //! - [`error`]: every non-2xx answer and its status code. [`metrics`]: Prometheus counters.
@@ -19,6 +19,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod lookup_limits;
 pub mod metrics;
 pub mod publisher;
 pub mod routes;

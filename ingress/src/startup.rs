@@ -47,7 +47,12 @@ impl Application {
             config.server.confirm_timeout(),
             Duration::from_millis(config.amqp.reconnect_max_backoff_ms),
         );
-        let keys = KeyStore::new(&config.ebay, &config.adobe)?;
+        let keys = KeyStore::new(
+            &config.ebay,
+            &config.adobe,
+            &config.key_lookups,
+            config.shops.keys().map(String::as_str),
+        )?;
         let workers = match config.server.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,

@@ -147,13 +147,13 @@ impl Verifier<'_> {
                 let signature = ebay::parse_signature_header(value)?;
                 let key = self
                     .keys
-                    .ebay_key(&signature.kid)
+                    .ebay_key(&signature.kid, &shop.name)
                     .await
                     .map_err(key_error)?;
                 ebay::verify(&key, &body, &signature.signature)?;
             }
             ShopAuth::Adobe { client_id } => {
-                self.verify_adobe(headers, &body).await?;
+                self.verify_adobe(&shop.name, headers, &body).await?;
                 if let Some(client_id) = client_id
                     && recipient_client_id(&body).as_deref() != Some(client_id.as_str())
                 {
@@ -166,7 +166,12 @@ impl Verifier<'_> {
 
     /// Adobe signs with two keys so it can rotate one; a delivery is genuine when either
     /// signature verifies (Adobe's own SDK accepts either).
-    async fn verify_adobe(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
+    async fn verify_adobe(
+        &self,
+        shop: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), VerifyError> {
         let pairs = [
             ("x-adobe-digital-signature-1", "x-adobe-public-key1-path"),
             ("x-adobe-digital-signature-2", "x-adobe-public-key2-path"),
@@ -181,7 +186,7 @@ impl Verifier<'_> {
             ) else {
                 continue;
             };
-            let attempt = match self.keys.adobe_key(path).await {
+            let attempt = match self.keys.adobe_key(path, shop).await {
                 Ok(key) => adobe::verify(&key, body, signature).map_err(VerifyError::from),
                 Err(err) => Err(key_error(err)),
             };
