@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: typed configuration, shops and their secrets, validated at start.
-//! - [`startup`]: builds and runs the HTTP server ([`Application`]).
+//! - [`startup`]: builds and runs the HTTP server ([`Application`]); [`connection`] holds every
+//!   request on a kept-alive connection to the header and keep-alive timeouts.
 //! - [`routes`]: `/webhooks/{platform}/{shop}` with its handshakes; `/healthz`, `/readyz`,
 //!   `/metrics`.
 //! - [`verify`]: each platform's signature scheme over the raw bytes; [`keys`] fetches and
@@ -14,6 +15,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod connection;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

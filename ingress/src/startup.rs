@@ -5,15 +5,22 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_http::{HttpService, Protocol};
+use actix_service::{ServiceFactoryExt as _, map_config};
+use actix_web::dev::{AppConfig, Extensions, Server, Service as _, fn_service};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
+use crate::connection::{DeadlineStream, Handling};
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::publisher::Publisher;
 use crate::routes;
+
+/// How long a kept-alive connection may stay idle between requests (actix-web's default).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// What every request handler shares.
 pub struct AppState {
@@ -66,25 +73,63 @@ impl Application {
             metrics: Metrics::default(),
         });
         let app_state = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::default())
-                .app_data(app_state.clone())
-                .configure(routes::webhooks::configure)
-                .configure(routes::health::configure)
-        })
-        .workers(workers)
-        // A client gets this long for the request head (then 408 and the connection closed);
-        // the body has `server.body_timeout_ms` in the handler. Idle keep-alive connections
-        // close after 5 s, and a closing client gets 1 s to finish (actix-web's defaults, made
-        // explicit).
-        .client_request_timeout(header_timeout)
-        .keep_alive(Duration::from_secs(5))
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .shutdown_timeout(shutdown_timeout)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        // Served through actix-http directly, not actix-web's HttpServer, so that each
+        // connection's stream can be wrapped: see `crate::connection` for why.
+        let builder = Server::build()
+            .workers(workers)
+            .shutdown_timeout(shutdown_timeout)
+            .disable_signals();
+        let graceful_shutdown = builder.graceful_shutdown_signal();
+        let local_addr = listener.local_addr()?;
+        let server = builder
+            .listen("xcs-ingress", listener, move || {
+                let app_state = app_state.clone();
+                let graceful_shutdown = graceful_shutdown.clone();
+                let app = App::new()
+                    .wrap(TracingLogger::default())
+                    .wrap_fn(|request, service| {
+                        let handling = Handling::start(&request);
+                        let response = service.call(request);
+                        async move {
+                            let response = response.await;
+                            drop(handling);
+                            response
+                        }
+                    })
+                    .app_data(app_state)
+                    .configure(routes::webhooks::configure)
+                    .configure(routes::health::configure);
+                let http = HttpService::build()
+                    // A client gets this long for the first request's head (then 408 and the
+                    // connection closed); `crate::connection` holds later heads to it too. The
+                    // body has `server.body_timeout_ms` in the handler. Idle keep-alive
+                    // connections close after KEEP_ALIVE, and a closing client gets 1 s to
+                    // finish.
+                    .client_request_timeout(header_timeout)
+                    .keep_alive(KEEP_ALIVE)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(local_addr)
+                    // What actix-web's HttpServer does (the hook is doc-hidden in actix-http):
+                    // on a graceful stop, kept-alive connections close after their current
+                    // request instead of holding the stop until keep-alive ends.
+                    .graceful_shutdown_signal(move || {
+                        let signal = graceful_shutdown.clone();
+                        async move { signal.notified().await }
+                    })
+                    .on_connect_ext(|io: &DeadlineStream<TcpStream>, data: &mut Extensions| {
+                        data.insert(io.clock());
+                    })
+                    // The config's host only fills in generated URLs (none here) and the logged
+                    // host of a request without a Host header; the default does for both.
+                    .finish(map_config(app, |()| AppConfig::default()));
+                fn_service(move |io: TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    let io = DeadlineStream::new(io, header_timeout, KEEP_ALIVE);
+                    Ok((io, Protocol::Http1, peer))
+                })
+                .and_then(http)
+            })?
+            .run();
         Ok(Application {
             port,
             server,
