@@ -224,6 +224,15 @@ impl Ctx {
         }
     }
 
+    /// Readable, but no real sale or refund (see [`checks`]).
+    pub(crate) fn implausible(&self, message: impl Into<String>) -> NormaliseError {
+        NormaliseError::Implausible {
+            platform: self.platform,
+            document: self.document.clone(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn inconsistent(&self, message: impl Into<String>) -> NormaliseError {
         NormaliseError::Inconsistent {
             platform: self.platform,

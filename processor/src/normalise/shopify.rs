@@ -275,7 +275,15 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
         let gross = quantity * price;
         // The refunded share of the original line, for the older shape that lacks the
         // refund's own `subtotal` / `total_tax`.
+        // At most the whole line: a larger share would be no refund of it, and multiplying
+        // the line's figures by it could overflow.
         let share = match line_item.opt_dec("quantity")? {
+            Some(ordered) if quantity > ordered => {
+                return Err(item.ctx().implausible(format!(
+                    "`{}` refunds {quantity} of a line that sold {ordered}",
+                    item.path()
+                )));
+            }
             Some(ordered) if !ordered.is_zero() => quantity / ordered,
             _ => Decimal::ONE,
         };
@@ -1089,6 +1097,27 @@ mod tests {
         );
         // The fixture returns 209.00 for two items worth 405.96: its figures do not agree,
         // and the credit keeps the lines' (the mapping caps the refund payment at the credit).
+    }
+
+    /// Fuzzing the normaliser through the mapping (issue 12): 40 refunded of a line that sold 1
+    /// made a share of 40 of the line's discount; with a discount near the amount bound and a
+    /// tiny ordered quantity the product overflowed `Decimal` and panicked.
+    #[test]
+    fn a_refund_of_more_units_than_the_line_sold_is_implausible_not_an_overflow() {
+        for (refunded, ordered) in [(json!(40), json!(1)), (json!(1), json!(0.0000000001))] {
+            let body = edited("shopify/rest_fixture_refund.json", |r| {
+                let item = &mut r["refund"]["refund_line_items"][0];
+                item["quantity"] = refunded.clone();
+                item["line_item"]["quantity"] = ordered.clone();
+                item["line_item"]["total_discount"] = json!("1000000000000");
+            });
+            let err = refund(&body, &usd_order()).unwrap_err();
+            assert!(
+                matches!(err, NormaliseError::Implausible { .. }),
+                "{refunded} of {ordered}: {err}"
+            );
+            assert!(err.to_string().contains("of a line that sold"), "{err}");
+        }
     }
 
     #[test]
