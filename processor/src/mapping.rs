@@ -387,8 +387,10 @@ impl ShopMapping {
                 .and_then(|ratio| ratio.checked_mul(Decimal::ONE_HUNDRED))
         };
         let implied = percent_of(tax)?;
-        // The tax was rounded to half a cent at worst.
-        let tolerance = percent_of(HALF_CENT)?.checked_add(Decimal::new(1, 2))?;
+        // The tax was rounded to half a cent at worst; on an inclusive line that moves the base
+        // too, so the implied rate by up to half a cent × net / base² (net = base on others).
+        let tolerance = percent_of(HALF_CENT.checked_mul(net)?.checked_div(base)?)?
+            .checked_add(Decimal::new(1, 2))?;
         let mut fits = self.tax.by_rate.iter().filter(|(key, _)| {
             key.trim()
                 .trim_end_matches('%')
@@ -1102,6 +1104,30 @@ mod tests {
         );
         let odd = line(LineKind::Product, "1", "20.00", "0", "2.00", None);
         assert!(mapping().tax_type_for(&odd, TaxMode::Exclusive).is_err());
+    }
+
+    /// Found while fuzzing the mapping: Shopify's EUR refund fixture refunds 5.00 of shipping
+    /// including 23% VAT with its tax (0.935, charged as 0.93) but no rate. Rounding the tax
+    /// moves an inclusive line's base as well (5.00 − 0.93 = 4.07, not 4.065), so the implied
+    /// 22.85% is further from 23% than half a cent on the base explains; the refund was
+    /// dead-lettered as `unmapped_tax` although 23% is mapped.
+    #[test]
+    fn an_inclusive_refund_line_without_its_rate_allows_for_the_base_its_rounded_tax_moved() {
+        let mut mapping = mapping();
+        mapping.tax.by_rate.insert("23".into(), "OUTPUT23".into());
+        mapping.tax.by_rate.insert("21".into(), "OUTPUT21".into());
+        let shipping = line(LineKind::Shipping, "1", "5.00", "0", "0.93", None);
+        assert_eq!(
+            mapping.tax_type_for(&shipping, TaxMode::Inclusive).unwrap(),
+            "OUTPUT23"
+        );
+        // Exclusive lines keep their tolerance: 0.93 on 4.07 is no configured rate.
+        let exclusive = line(LineKind::Shipping, "1", "4.07", "0", "0.93", None);
+        assert!(
+            mapping
+                .tax_type_for(&exclusive, TaxMode::Exclusive)
+                .is_err()
+        );
     }
 
     #[test]
