@@ -1406,6 +1406,13 @@ impl Booker {
         ))
     }
 
+    /// `GET path?where=filter`; the filter's literals come from `xero::filter::string_literal`.
+    async fn get_where(&self, tenant: &str, path: &str, filter: &str) -> Result<Value, XeroError> {
+        self.xero
+            .call(tenant, Method::GET, path, &[("where", filter)], None, None)
+            .await
+    }
+
     /// The live credit note numbered `number`, if Xero has one.
     pub(crate) async fn find_credit_note(
         &self,
@@ -1416,16 +1423,11 @@ impl Booker {
         let literal = crate::xero::filter::string_literal(number).ok_or_else(|| {
             ProcessError::Internal(format!("credit note number {number:?} is not filter-safe"))
         })?;
-        let filter = format!("CreditNoteNumber=={literal}");
         let mut found = self
-            .xero
-            .call(
+            .get_where(
                 tenant,
-                Method::GET,
                 "/CreditNotes",
-                &[("where", &filter)],
-                None,
-                None,
+                &format!("CreditNoteNumber=={literal}"),
             )
             .await?;
         Ok(found["CreditNotes"]
@@ -1485,17 +1487,8 @@ impl Booker {
                 .eq_ignore_ascii_case(value.trim())
         };
         if let Some(literal) = crate::xero::filter::string_literal(value) {
-            let filter = format!("{field}=={literal}");
             let found = self
-                .xero
-                .call(
-                    tenant,
-                    Method::GET,
-                    "/Contacts",
-                    &[("where", &filter)],
-                    None,
-                    None,
-                )
+                .get_where(tenant, "/Contacts", &format!("{field}=={literal}"))
                 .await?;
             return Ok(found["Contacts"]
                 .as_array()

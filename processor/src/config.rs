@@ -357,7 +357,7 @@ impl Config {
                 return invalid(format!("shop {name:?}: tenant is empty"));
             }
             check_document_prefix(name, &shop.mapping.document_prefix)
-                .map_err(|message| ConfigError::Invalid(message))?;
+                .map_err(ConfigError::Invalid)?;
             if parse_offset(&shop.timezone).is_none() {
                 return invalid(format!(
                     "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \

@@ -468,8 +468,6 @@ struct XeroDocuments {
     by_reference: HashMap<String, Vec<Value>>,
 }
 
-/// The reference the mapping gives an order's invoice.
-
 impl XeroDocuments {
     async fn fetch(
         xero: &XeroClient,
@@ -510,7 +508,9 @@ impl XeroDocuments {
         for chunk in references.chunks(WHERE_CLAUSES_PER_CALL) {
             let clauses: Vec<String> = chunk
                 .iter()
-                .filter_map(|r| crate::xero::filter::string_literal(r).map(|q| format!("Reference=={q}")))
+                .filter_map(|r| {
+                    crate::xero::filter::string_literal(r).map(|q| format!("Reference=={q}"))
+                })
                 .collect();
             if clauses.is_empty() {
                 continue;
@@ -531,7 +531,10 @@ impl XeroDocuments {
         for chunk in credit_notes.chunks(WHERE_CLAUSES_PER_CALL) {
             let clauses: Vec<String> = chunk
                 .iter()
-                .filter_map(|d| crate::xero::filter::string_literal(&d.number).map(|q| format!("CreditNoteNumber=={q}")))
+                .filter_map(|d| {
+                    crate::xero::filter::string_literal(&d.number)
+                        .map(|q| format!("CreditNoteNumber=={q}"))
+                })
                 .collect();
             if clauses.is_empty() {
                 continue;
@@ -774,7 +777,8 @@ fn check_document(
         })
         .collect();
     if is_invoice {
-        let reference = crate::mapping::invoice_reference(shop.platform, &document.order_number).to_uppercase();
+        let reference =
+            crate::mapping::invoice_reference(shop.platform, &document.order_number).to_uppercase();
         for d in xero.by_reference.get(&reference).into_iter().flatten() {
             if d["InvoiceID"] != mine["InvoiceID"] {
                 let label = format!(

@@ -46,6 +46,18 @@ impl Poisoned {
         }
     }
 
+    /// With a contact per customer (by e-mail) instead of the generic one.
+    async fn per_customer() -> Self {
+        Self::start_with(|config| {
+            config.replacen(
+                r#"contacts = { strategy = "generic", name = "Shopify Sales" }"#,
+                r#"contacts = { strategy = "per_customer", fallback = "Shopify Sales" }"#,
+                1,
+            )
+        })
+        .await
+    }
+
     async fn publish(&self, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
         publish(
             &self.broker,
@@ -396,14 +408,7 @@ async fn a_refund_larger_than_its_order_is_dead_lettered_at_once_naming_the_exce
 
 #[tokio::test]
 async fn an_email_that_would_end_the_filters_string_finds_its_own_contact_not_another() {
-    let poisoned = Poisoned::start_with(|config| {
-        config.replacen(
-            r#"contacts = { strategy = "generic", name = "Shopify Sales" }"#,
-            r#"contacts = { strategy = "per_customer", fallback = "Shopify Sales" }"#,
-            1,
-        )
-    })
-    .await;
+    let poisoned = Poisoned::per_customer().await;
     poisoned
         .book(
             "shopify:nz-shopify:aroha",
@@ -414,16 +419,15 @@ async fn an_email_that_would_end_the_filters_string_finds_its_own_contact_not_an
     // Unescaped, `EmailAddress=="m@x.io"||EmailAddress!=""` matches every contact with an
     // e-mail address: Aroha's first.
     let hostile = "m@x.io\"||emailaddress!=\"";
+    let mallorys_order = |number: u64| {
+        nz_order(number, number, |o| {
+            o["email"] = json!(hostile);
+            o["customer"]["email"] = json!(hostile);
+            o["customer"]["first_name"] = json!("Mallory");
+        })
+    };
     poisoned
-        .book(
-            "shopify:nz-shopify:hostile",
-            &nz_order(8402, 8402, |o| {
-                o["email"] = json!(hostile);
-                o["customer"]["email"] = json!(hostile);
-                o["customer"]["first_name"] = json!("Mallory");
-                o["customer"]["last_name"] = json!("Quote");
-            }),
-        )
+        .book("shopify:nz-shopify:hostile", &mallorys_order(8402))
         .await;
     let contact_id = one_invoice(&poisoned.sim, "SH-8402")["Contact"]["ContactID"].clone();
     assert_ne!(
@@ -440,15 +444,7 @@ async fn an_email_that_would_end_the_filters_string_finds_its_own_contact_not_an
 
     // The same customer again finds that contact, not a new one.
     poisoned
-        .book(
-            "shopify:nz-shopify:hostile-again",
-            &nz_order(8403, 8403, |o| {
-                o["email"] = json!(hostile);
-                o["customer"]["email"] = json!(hostile);
-                o["customer"]["first_name"] = json!("Mallory");
-                o["customer"]["last_name"] = json!("Quote");
-            }),
-        )
+        .book("shopify:nz-shopify:hostile-again", &mallorys_order(8403))
         .await;
     assert_eq!(
         one_invoice(&poisoned.sim, "SH-8403")["Contact"]["ContactID"],
@@ -570,14 +566,7 @@ async fn a_total_or_tax_gap_beyond_rounding_is_dead_lettered_naming_both_figures
 
 #[tokio::test]
 async fn nul_characters_in_names_are_cleaned_and_in_an_order_number_are_implausible() {
-    let poisoned = Poisoned::start_with(|config| {
-        config.replacen(
-            r#"contacts = { strategy = "generic", name = "Shopify Sales" }"#,
-            r#"contacts = { strategy = "per_customer", fallback = "Shopify Sales" }"#,
-            1,
-        )
-    })
-    .await;
+    let poisoned = Poisoned::per_customer().await;
     poisoned
         .book(
             "shopify:nz-shopify:nul-text",

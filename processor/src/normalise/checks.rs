@@ -175,8 +175,8 @@ fn identifier(
             platform,
             document: document.to_owned(),
             message: format!(
-                "its {what} {:?} holds the control character {:?}; no platform issues such ids",
-                value, c
+                "its {what} {value:?} holds the control character {c:?}; no platform issues such \
+                 ids"
             ),
         }),
     }

@@ -6,7 +6,8 @@
 //! unpaid (odd orders), paid, sometimes refunded and its stock changed; a WooCommerce order is
 //! created paid and sometimes updated; a BigCommerce order is created (the processor fetches it
 //! from the fake API) and sometimes has its status updated. A few Shopify orders are poison (a
-//! currency that does not exist) and must end in the dead queue with their reason.
+//! currency that does not exist, a total its lines do not add up to, a NUL in the order number)
+//! and must end in the dead queue with their reason, costing their neighbours nothing.
 //!
 //! Deliveries are sent as platforms send them: whatever is not answered 2xx is sent again with
 //! a growing pause, and now and then one already acknowledged is sent again (platforms do when
@@ -30,11 +31,47 @@ const PLATFORMS: [Platform; 3] = [
     Platform::BigCommerce,
 ];
 
-/// Every `POISON_EVERY`-th Shopify order (counting from `POISON_EVERY / 2`) has a currency no
-/// country uses.
+/// Every `POISON_EVERY`-th Shopify order (counting from `POISON_EVERY / 2`) is poison, of the
+/// kinds of [`Poison`] in turn.
 const POISON_EVERY: u64 = 40;
-/// The processor's reason for it (`ProcessError::reason`).
-pub const POISON_REASON: &str = "unparseable_payload";
+
+/// What makes a poison order poison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poison {
+    /// A currency no country uses.
+    Currency,
+    /// A stated total 9.99 above what its lines add up to: no rounding.
+    TotalGap,
+    /// A NUL character in the order number.
+    NulInNumber,
+}
+
+impl Poison {
+    const ALL: [Poison; 3] = [Poison::Currency, Poison::TotalGap, Poison::NulInNumber];
+
+    /// The processor's dead-letter reason for it (`ProcessError::reason`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Poison::Currency => "unparseable_payload",
+            Poison::TotalGap => "totals_mismatch",
+            Poison::NulInNumber => "implausible_payload",
+        }
+    }
+
+    fn apply(self, order: &mut Value) {
+        match self {
+            Poison::Currency => {
+                order["currency"] = json!("QQQ");
+                order["presentment_currency"] = json!("QQQ");
+            }
+            Poison::TotalGap => order["total_price"] = json!("73.24"),
+            Poison::NulInNumber => {
+                let name = order["name"].as_str().unwrap_or_default().to_owned();
+                order["name"] = json!(format!("{name}\u{0}"));
+            }
+        }
+    }
+}
 /// Every `REFUND_EVERY`-th Shopify order is refunded (a busy shop's rate; each refund costs
 /// Xero calls of its own).
 const REFUND_EVERY: u64 = 8;
@@ -131,7 +168,7 @@ pub struct Sent {
 pub struct Order {
     pub shop: usize,
     pub k: u64,
-    pub poison: bool,
+    pub poison: Option<Poison>,
     pub invoice_number: String,
     pub invoice_total: Decimal,
     /// The payments the invoice gets once the money is reported received (a BigCommerce
@@ -146,7 +183,11 @@ pub struct Order {
 impl Order {
     /// Order `k` (from 1) of `shop`. BigCommerce orders are put into the fake API here.
     pub fn new(shop: &Shop, k: u64, bigcommerce_api: &FakePlatformApi) -> Order {
-        let poison = shop.platform == Platform::Shopify && k % POISON_EVERY == POISON_EVERY / 2;
+        let poison = (shop.platform == Platform::Shopify && k % POISON_EVERY == POISON_EVERY / 2)
+            .then(|| {
+                let turn = usize::try_from(k / POISON_EVERY).unwrap_or(0) + shop.index;
+                Poison::ALL[turn % Poison::ALL.len()]
+            });
         let Chain {
             invoice_number,
             invoice_total,
@@ -227,16 +268,15 @@ struct Chain {
     deliveries: Vec<(Role, Outgoing)>,
 }
 
-fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
+fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
     let id = (shop.index as u64 + 1) * 1_000_000 + k;
     let number = 1000 + k;
     let body = |paid: bool| {
         let mut order: Value =
             serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(id, number, paid))
                 .expect("the fixture is JSON");
-        if poison {
-            order["currency"] = json!("QQQ");
-            order["presentment_currency"] = json!("QQQ");
+        if let Some(poison) = poison {
+            poison.apply(&mut order);
         }
         serde_json::to_vec(&order).expect("JSON serialises")
     };
@@ -254,12 +294,12 @@ fn shopify_order(shop: &Shop, k: u64, poison: bool) -> Chain {
         )
     };
     let mut deliveries = Vec::new();
-    if k % 2 == 1 && !poison {
+    if k % 2 == 1 && poison.is_none() {
         deliveries.push(send(Role::Created, "orders/create", "c", &body(false)));
     }
     deliveries.push(send(Role::Paid, "orders/paid", "p", &body(true)));
     let mut refund = None;
-    if k.is_multiple_of(REFUND_EVERY) && !poison {
+    if k.is_multiple_of(REFUND_EVERY) && poison.is_none() {
         let refund_id = 700_000_000 + id;
         deliveries.push(send(
             Role::Refund,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use xcs_tests::processor::amount;
 use xcs_xero_sim::RunningSim;
 
-use crate::load::{Order, POISON_REASON, Role, Shop};
+use crate::load::{Order, Role, Shop};
 
 /// The findings, as printed and as written with `--json`.
 #[derive(Debug, Default, Serialize)]
@@ -149,15 +149,14 @@ pub fn judge(shops: &[Shop], orders: &[Order], seen: &Observed<'_>) -> Findings 
             }
         }
 
-        if order.poison {
+        if let Some(poison) = order.poison {
             if order.invoice_expected() {
                 f.dead_expected += 1;
-                if !dead_reasons.iter().any(|r| r.as_str() == POISON_REASON) {
+                let reason = poison.reason();
+                if !dead_reasons.iter().any(|r| r.as_str() == reason) {
                     problem(
                         &mut f,
-                        format!(
-                            "{name}: poison order not dead as {POISON_REASON}: {dead_reasons:?}"
-                        ),
+                        format!("{name}: {poison:?} order not dead as {reason}: {dead_reasons:?}"),
                     );
                 }
             }
