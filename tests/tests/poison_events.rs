@@ -149,6 +149,32 @@ fn nz_order(id: u64, number: u64, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     serde_json::to_vec(&order).expect("JSON")
 }
 
+/// A paid NZ order of 1,000 tiles at 4.60 with 15% GST, 0.69 each (5,290.00 in all), with
+/// `edit` applied.
+fn thousand_tiles(number: u64, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    nz_order(number, number, |o| {
+        let tiles: Vec<Value> = (0..1000)
+            .map(|i| {
+                json!({
+                    "id": number * 10_000 + i, "title": format!("Tile {i}"),
+                    "sku": format!("TILE-{i}"), "quantity": 1, "price": "4.60",
+                    "total_discount": "0.00", "taxable": true,
+                    "tax_lines": [{"title": "GST", "rate": 0.15, "price": "0.69"}]
+                })
+            })
+            .collect();
+        o["line_items"] = json!(tiles);
+        o["shipping_lines"] = json!([]);
+        o["total_line_items_price"] = json!("4600.00");
+        o["total_discounts"] = json!("0.00");
+        o["subtotal_price"] = json!("4600.00");
+        o["total_tax"] = json!("690.00");
+        o["tax_lines"] = json!([{"title": "GST", "rate": 0.15, "price": "690.00"}]);
+        o["total_price"] = json!("5290.00");
+        edit(o);
+    })
+}
+
 fn dec(value: &Value) -> Decimal {
     value
         .to_string()
@@ -523,21 +549,23 @@ async fn a_refund_id_with_a_quote_gets_a_filter_safe_credit_note_number() {
 #[tokio::test]
 async fn a_total_or_tax_gap_beyond_rounding_is_dead_lettered_naming_both_figures() {
     let poisoned = Poisoned::start().await;
-    // Lines add up to 63.25; the stated total is 9.99 more.
+    // An outside check's shape: many lines in whole cents, so that a tolerance growing with
+    // the lines (a cent each, before) swallowed the gap. 1,000 tiles at 4.60 + 15% GST (0.69
+    // each, exact) are 5,290.00; the stated total is 9.99 more.
     poisoned
         .publish_order(
             "shopify:nz-shopify:gap-total",
-            &nz_order(8501, 8501, |o| o["total_price"] = json!("73.24")),
+            &thousand_tiles(8501, |o| o["total_price"] = json!("5299.99")),
         )
         .await;
-    // The lines' tax is 8.25; the stated tax total 39.99 more.
+    // The lines' tax is 690.00; the stated tax total 9.99 more (and the total with it).
     poisoned
         .publish_order(
             "shopify:nz-shopify:gap-tax",
-            &nz_order(8502, 8502, |o| {
-                o["total_tax"] = json!("48.24");
-                o["tax_lines"][0]["price"] = json!("48.24");
-                o["total_price"] = json!("103.24");
+            &thousand_tiles(8502, |o| {
+                o["total_tax"] = json!("699.99");
+                o["tax_lines"][0]["price"] = json!("699.99");
+                o["total_price"] = json!("5299.99");
             }),
         )
         .await;
@@ -546,19 +574,26 @@ async fn a_total_or_tax_gap_beyond_rounding_is_dead_lettered_naming_both_figures
         .await;
     assert_eq!(reason(&dead[0]), "totals_mismatch");
     assert!(
-        last_error(&dead[0]).contains("63.25") && last_error(&dead[0]).contains("73.24"),
+        last_error(&dead[0]).contains("5290.00") && last_error(&dead[0]).contains("5299.99"),
         "{}",
         last_error(&dead[0])
     );
     assert_eq!(reason(&dead[1]), "totals_mismatch");
     assert!(
-        last_error(&dead[1]).contains("8.25") && last_error(&dead[1]).contains("48.24"),
+        last_error(&dead[1]).contains("690.00") && last_error(&dead[1]).contains("699.99"),
         "{}",
         last_error(&dead[1])
     );
     assert!(invoices_numbered(&poisoned.sim, "SH-8501").is_empty());
     assert!(invoices_numbered(&poisoned.sim, "SH-8502").is_empty());
-    poisoned.assert_still_books(8503).await;
+    // The same order whose figures do add up is booked, without a rounding line.
+    poisoned
+        .book("shopify:nz-shopify:tiles", &thousand_tiles(8503, |_| {}))
+        .await;
+    let tiles = one_invoice(&poisoned.sim, "SH-8503");
+    assert_eq!(dec(&tiles["Total"]), Decimal::new(529_000, 2));
+    assert_eq!(tiles["LineItems"].as_array().map(Vec::len), Some(1000));
+    poisoned.assert_still_books(8504).await;
 }
 
 // ---------------------------------------------------------------------------------------------
