@@ -10,8 +10,8 @@ use serde::Deserialize;
 use xcs_shared::telemetry::LogFormat;
 use xcs_shared::{EventKind, Platform};
 
-use crate::hydrate::PlatformApi;
 use crate::mapping::ShopMapping;
+use crate::platforms::api::PlatformApi;
 
 /// Everything the processor needs.
 #[derive(Debug, Deserialize)]

@@ -190,7 +190,7 @@ const UNIT_DP: u32 = 4;
 /// Half a cent: the most that rounding one amount to cents can move it.
 const HALF_CENT: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
 
-/// Xero's limit on `InvoiceNumber`, `CreditNoteNumber` and `Reference` (max 255, [SPEC]).
+/// Xero's limit on `InvoiceNumber`, `CreditNoteNumber` and `Reference` (max 255, per the OpenAPI spec).
 pub const XERO_TEXT_MAX: usize = 255;
 
 /// Hex digits of the identity hash that ends a number or reference that had to be cut or
@@ -250,7 +250,7 @@ fn bare_number(order_number: &str) -> String {
 }
 
 /// The Xero invoice number for an order: the shop's prefix and the order number without a
-/// leading `#` or spaces; unique per order within Xero's limit (see [`unique_within_limit`]).
+/// leading `#` or spaces; unique per order within Xero's limit (cut or cleaned numbers end in `~` and a hash).
 pub fn invoice_number(mapping: &ShopMapping, order_number: &str) -> String {
     let text = format!("{}{}", mapping.document_prefix, bare_number(order_number));
     unique_within_limit(

@@ -52,7 +52,7 @@ pub mod credentials {
 pub fn shopify_transactions_path(order_id: u64) -> String {
     format!(
         "/admin/api/{}/orders/{order_id}/transactions.json",
-        xcs_processor::hydrate::SHOPIFY_API_VERSION
+        xcs_processor::platforms::api::SHOPIFY_API_VERSION
     )
 }
 

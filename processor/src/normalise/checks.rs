@@ -229,7 +229,7 @@ mod tests {
 
     use super::*;
     use crate::error::ProcessError;
-    use crate::normalise::shopify;
+    use crate::platforms::shopify::normalise as shopify;
     use crate::normalise::test_support::{d, edited};
 
     const TODAY: Date = date!(2026 - 11 - 27);

@@ -34,19 +34,14 @@
 //! to fix the subscription, the hydration or this code and replay it.
 //!
 //! # Layout
-//! One module per platform: [`shopify`], [`woocommerce`], [`magento`], [`bigcommerce`],
-//! [`etsy`], [`ebay`]. [`OrderContext`] is what a refund needs from its booked order;
+//! Each platform's normaliser is in its folder, `crate::platforms::<platform>::normalise`; this
+//! module is what they are built from. [`OrderContext`] is what a refund needs from its booked
+//! order;
 //! [`lines_total`] and [`lines_tax`] add a document's lines up the way the mapping does. The
 //! private helpers walk JSON with the path of every field at hand, so that an error names
 //! exactly what is missing or unparseable.
 
-pub mod bigcommerce;
 pub mod checks;
-pub mod ebay;
-pub mod etsy;
-pub mod magento;
-pub mod shopify;
-pub mod woocommerce;
 
 use std::fmt;
 

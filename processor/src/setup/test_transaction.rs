@@ -419,8 +419,8 @@ impl Sample {
 /// stops here with the mapping's own message instead of a dead letter.
 fn preflight(shop: &ShopConfig, body: &[u8]) -> anyhow::Result<()> {
     let order = match shop.platform {
-        Platform::Shopify => crate::normalise::shopify::order(body)?,
-        _ => match crate::normalise::woocommerce::order(body)? {
+        Platform::Shopify => crate::platforms::shopify::normalise::order(body)?,
+        _ => match crate::platforms::woocommerce::normalise::order(body)? {
             xcs_shared::domain::Normalised::Order(order) => order,
             other => bail!("the sample normalised to {other:?}, not an order"),
         },

@@ -31,7 +31,7 @@
 //!   payment: the split is not in the payload, and an unpaid invoice is a visible question
 //!   where a wrong split would be a silent error. So whenever [`needs_transactions`] (money
 //!   taken, more than one gateway in `payment_gateway_names`, no `transactions`), the
-//!   processor (`crate::dispatch`) fetches them from the Admin REST API (`GET
+//!   processor (`crate::platforms::shopify`) fetches them from the Admin REST API (`GET
 //!   /admin/api/{version}/orders/{id}/transactions.json` on the shop's `[shops.NAME.api]`, with
 //!   `X-Shopify-Access-Token`) and embeds them first. A shop without an `api` section gets
 //!   the unpaid invoice and a warning in the log naming the shop and what to configure.
@@ -52,7 +52,7 @@ use xcs_shared::domain::{
     TaxMode,
 };
 
-use super::{
+use crate::normalise::{
     Ctx, Node, NormaliseError, OrderContext, TaxInfo, cents, lines_total, parse_json, row_line,
     single_line, unwrap_resource,
 };

@@ -33,7 +33,7 @@ use xcs_shared::domain::{
     Currency, Customer, Line, LineKind, Normalised, Order, Payment, PaymentMethod, Refund, TaxMode,
 };
 
-use super::{
+use crate::normalise::{
     Ctx, Node, NormaliseError, TaxInfo, cents, lines_tax, lines_total, parse_json, row_line,
     seller_part, single_line,
 };

@@ -33,7 +33,9 @@ use xcs_shared::domain::{
     Currency, Customer, Line, LineKind, Normalised, Order, Payment, PaymentMethod, Refund, TaxMode,
 };
 
-use super::{Ctx, Node, NormaliseError, TaxInfo, parse_json, row_line, seller_part, single_line};
+use crate::normalise::{
+    Ctx, Node, NormaliseError, TaxInfo, parse_json, row_line, seller_part, single_line,
+};
 
 const PLATFORM: Platform = Platform::Etsy;
 

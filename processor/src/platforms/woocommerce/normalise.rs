@@ -42,7 +42,9 @@ use xcs_shared::domain::{
     StockChange, StockLevel, TaxMode,
 };
 
-use super::{Ctx, Node, NormaliseError, TaxInfo, lines_total, parse_json, row_line, single_line};
+use crate::normalise::{
+    Ctx, Node, NormaliseError, TaxInfo, lines_total, parse_json, row_line, single_line,
+};
 
 const PLATFORM: Platform = Platform::WooCommerce;
 

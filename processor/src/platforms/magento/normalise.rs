@@ -44,7 +44,9 @@ use xcs_shared::domain::{
     StockLevel, TaxMode,
 };
 
-use super::{Ctx, Node, NormaliseError, OrderContext, TaxInfo, parse_json, row_line, single_line};
+use crate::normalise::{
+    Ctx, Node, NormaliseError, OrderContext, TaxInfo, parse_json, row_line, single_line,
+};
 
 const PLATFORM: Platform = Platform::Magento;
 
