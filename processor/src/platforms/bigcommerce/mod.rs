@@ -1,0 +1,65 @@
+//! BigCommerce: webhooks carry ids only; orders, their products and refunds are fetched from
+//! the store's API (`X-Auth-Token`).
+
+pub mod normalise;
+
+use serde_json::Value;
+use xcs_shared::EventKind;
+
+use super::api::Auth;
+use super::{Event, id_at, json};
+use crate::booking::Work;
+use crate::error::ProcessError;
+
+pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    if event.envelope.kind == EventKind::Inventory {
+        return Ok(Work::Stock(normalise::stock(event.body)?));
+    }
+    let webhook = json(event.body, "the BigCommerce webhook")?;
+    let order_id = id_at(&webhook, "/data/id", "the BigCommerce webhook")?;
+    let api = event.api("BigCommerce webhooks carry ids only")?;
+    if event.envelope.kind == EventKind::Refund {
+        let refunds = event
+            .get(
+                api,
+                Auth::AuthToken,
+                &format!("/v3/orders/{order_id}/payment_actions/refunds"),
+            )
+            .await?;
+        let refund_id = id_at(
+            &webhook,
+            "/data/refund/refund_id",
+            "the BigCommerce refund webhook",
+        )?;
+        let refunds: Value = json(&refunds, "the BigCommerce refunds")?;
+        let refund = refunds["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"].to_string().trim_matches('"') == refund_id)
+            .ok_or_else(|| {
+                ProcessError::Hydration(format!(
+                    "BigCommerce does not list refund {refund_id} of order {order_id} yet"
+                ))
+            })?;
+        let context = event.order_context(&order_id).await?;
+        return Ok(Work::Refunds {
+            order: None,
+            refunds: vec![normalise::refund(
+                &serde_json::to_vec(refund).expect("JSON values serialise"),
+                &context,
+            )?],
+        });
+    }
+    let order = event
+        .get(api, Auth::AuthToken, &format!("/v2/orders/{order_id}"))
+        .await?;
+    let products = event
+        .get(
+            api,
+            Auth::AuthToken,
+            &format!("/v2/orders/{order_id}/products"),
+        )
+        .await?;
+    Ok(normalise::order(&order, &products)?.into())
+}

@@ -1,0 +1,27 @@
+//! eBay: notifications carry the order id only; the order is fetched from the Fulfillment API
+//! (bearer token).
+
+pub mod normalise;
+
+use super::api::Auth;
+use super::{Event, id_at, json};
+use crate::booking::Work;
+use crate::error::ProcessError;
+
+pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    let notification = json(event.body, "the eBay notification")?;
+    let order_id = id_at(
+        &notification,
+        "/notification/data/orderId",
+        "the eBay notification",
+    )?;
+    let api = event.api("eBay notifications carry the order id only")?;
+    let order = event
+        .get(
+            api,
+            Auth::Bearer,
+            &format!("/sell/fulfillment/v1/order/{order_id}"),
+        )
+        .await?;
+    Ok(normalise::order(&order)?.into())
+}

@@ -1,0 +1,26 @@
+//! Etsy: webhooks carry the receipt URL only; the receipt (with its transactions and refunds) is
+//! fetched from the Open API v3 (bearer token and `x-api-key`).
+
+pub mod normalise;
+
+use super::api::Auth;
+use super::{Event, json};
+use crate::booking::Work;
+use crate::error::ProcessError;
+
+pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    let webhook = json(event.body, "the Etsy webhook")?;
+    let url = webhook["resource_url"].as_str().unwrap_or_default();
+    let path = url
+        .find("/v3/application/")
+        .map(|at| &url[at..])
+        .filter(|path| path.contains("/receipts/"))
+        .ok_or_else(|| {
+            ProcessError::Unparseable(format!(
+                "the Etsy webhook's resource_url {url:?} is not a receipt URL"
+            ))
+        })?;
+    let api = event.api("Etsy webhooks carry the receipt URL only")?;
+    let receipt = event.get(api, Auth::BearerAndApiKey, path).await?;
+    Ok(normalise::receipt(&receipt)?.into())
+}

@@ -1,0 +1,102 @@
+//! Everything the processor knows of each platform, one folder each: how its events become
+//! work (`work_for`, the one table), its API client for what thin webhooks leave out, and
+//! its normaliser into `xcs_shared::domain`. Underneath, the shared building blocks: the
+//! platform HTTP client ([`api`]) and the JSON reading and checks of [`crate::normalise`].
+//!
+//! Adding a platform: a folder here with `mod.rs` (`work_for`) and `normalise.rs`, and one arm
+//! in `work_for`.
+
+pub mod api;
+pub mod bigcommerce;
+pub mod ebay;
+pub mod etsy;
+pub mod magento;
+pub mod shopify;
+pub mod woocommerce;
+
+use serde_json::Value;
+use xcs_shared::{Envelope, Platform};
+
+use crate::booking::Work;
+use crate::config::ShopConfig;
+use crate::error::ProcessError;
+use crate::ledger::Ledger;
+use crate::normalise::OrderContext;
+use api::{Auth, Fetcher, PlatformApi};
+
+/// One event, with what a platform's code needs to turn it into work.
+pub(crate) struct Event<'a> {
+    pub envelope: &'a Envelope,
+    pub shop: &'a ShopConfig,
+    pub body: &'a [u8],
+    pub ledger: &'a Ledger,
+    pub fetcher: &'a Fetcher,
+}
+
+/// The work an event asks for, read by its platform's rules (before the cleaning and
+/// plausibility checks every platform's documents get, in `crate::dispatch`).
+pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    match event.envelope.platform {
+        Platform::Shopify => shopify::work_for(event).await,
+        Platform::WooCommerce => woocommerce::work_for(event).await,
+        Platform::BigCommerce => bigcommerce::work_for(event).await,
+        Platform::Magento => magento::work_for(event).await,
+        Platform::Etsy => etsy::work_for(event).await,
+        Platform::Ebay => ebay::work_for(event).await,
+    }
+}
+
+impl Event<'_> {
+    /// The shop's platform API, which this event needs for `why`.
+    fn api(&self, why: &str) -> Result<&PlatformApi, ProcessError> {
+        self.shop
+            .api
+            .as_ref()
+            .ok_or_else(|| ProcessError::NoPlatformApi(why.to_owned()))
+    }
+
+    /// `path` from the shop's platform API, as JSON bytes for a normaliser.
+    async fn get(
+        &self,
+        api: &PlatformApi,
+        auth: Auth,
+        path: &str,
+    ) -> Result<Vec<u8>, ProcessError> {
+        let value = self.fetcher.get(api, auth, path).await?;
+        Ok(serde_json::to_vec(&value).expect("JSON values serialise"))
+    }
+
+    /// The booked order a refund belongs to; retryable while it is not booked yet.
+    async fn order_context(&self, order_id: &str) -> Result<OrderContext, ProcessError> {
+        // Summary mode: the order is found in its period's summary (crate::summary).
+        let invoice = self
+            .ledger
+            .order_for_refund(&self.envelope.shop, order_id)
+            .await?
+            .ok_or_else(|| ProcessError::OrderNotBooked {
+                order: order_id.to_owned(),
+            })?;
+        Ok(OrderContext {
+            number: invoice.order_number,
+            currency: xcs_shared::domain::Currency::try_from(invoice.currency)
+                .map_err(|err| ProcessError::Ledger(err.to_string()))?,
+            tax_mode: invoice.tax_mode,
+        })
+    }
+}
+
+fn json(body: &[u8], what: &str) -> Result<Value, ProcessError> {
+    serde_json::from_slice(body)
+        .map_err(|err| ProcessError::Unparseable(format!("{what} is not JSON: {err}")))
+}
+
+/// A field of a JSON document as a string, whether the platform sent a string or a number.
+fn id_at(value: &Value, pointer: &str, what: &str) -> Result<String, ProcessError> {
+    match value.pointer(pointer) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(ProcessError::Unparseable(format!(
+            "{what} has no {pointer}"
+        ))),
+    }
+}

@@ -1,0 +1,42 @@
+//! WooCommerce: whole order webhooks; refunds are fetched from the store's REST API, since the
+//! order lists their ids only.
+
+pub mod normalise;
+
+use xcs_shared::EventKind;
+use xcs_shared::domain::Normalised;
+
+use super::api::Auth;
+use super::{Event, id_at, json};
+use crate::booking::Work;
+use crate::error::ProcessError;
+
+pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    Ok(match event.envelope.kind {
+        EventKind::Order => normalise::order(event.body)?.into(),
+        EventKind::Refund => {
+            let order_id = id_at(
+                &json(event.body, "the WooCommerce order")?,
+                "/id",
+                "the WooCommerce order",
+            )?;
+            let api = event.api("WooCommerce refunds are fetched from the store's REST API")?;
+            let refunds = event
+                .get(
+                    api,
+                    Auth::Basic,
+                    &format!("/wp-json/wc/v3/orders/{order_id}/refunds"),
+                )
+                .await?;
+            let order = match normalise::order(event.body)? {
+                Normalised::Order(order) => Some(order),
+                _ => None,
+            };
+            Work::Refunds {
+                order,
+                refunds: normalise::refunds(event.body, &refunds)?,
+            }
+        }
+        EventKind::Inventory => Work::Stock(normalise::stock(event.body)?),
+    })
+}
