@@ -409,7 +409,7 @@ async fn prepare(
 fn resync_looks_again(delivery: &Delivery, envelope: &Envelope, outcome: &str) -> bool {
     outcome == "skipped"
         && envelope.kind != xcs_shared::EventKind::Inventory
-        && crate::operate::resync::is_resync(delivery.properties.headers().as_ref())
+        && crate::publisher::is_resync(delivery.properties.headers().as_ref())
 }
 
 /// Sends a failed delivery on (retry tier or dead queue) and acknowledges it; if the broker
@@ -420,7 +420,7 @@ async fn settle_failure(
     delivery: &Delivery,
     error: &ProcessError,
 ) -> Result<(), lapin::Error> {
-    let event_id = crate::operate::header_str(
+    let event_id = crate::publisher::header_str(
         delivery.properties.headers().as_ref(),
         xcs_shared::envelope::header::EVENT_ID,
     )

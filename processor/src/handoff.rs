@@ -8,7 +8,7 @@ use lapin::{BasicProperties, Connection};
 use xcs_shared::topology::{DEAD_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS};
 
 use crate::error::ProcessError;
-use crate::operate::Republisher;
+use crate::publisher::{Republisher, now_rfc3339};
 
 /// Headers the processor adds when it hands an event on.
 pub mod header {
@@ -114,10 +114,4 @@ fn set(headers: &mut FieldTable, name: &str, value: &str) {
         ShortString::from(name),
         AMQPValue::LongString(LongString::from(value)),
     );
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("a current UTC time formats as RFC 3339")
 }

@@ -35,6 +35,7 @@ pub mod mapping;
 pub mod normalise;
 pub mod operate;
 pub mod platforms;
+pub mod publisher;
 pub mod reconcile;
 pub mod refund_limit;
 pub mod setup;

@@ -59,7 +59,8 @@ use crate::config::{Config, PostgresConfig, ShopConfig};
 use crate::handoff::header::ATTEMPTS;
 use crate::operate::dead::{self, Filter};
 use crate::operate::resync::ArchiveReader;
-use crate::operate::{ProgressBar, header_str, rewrite_headers, text};
+use crate::operate::ProgressBar;
+use crate::publisher::{header_str, now_rfc3339, rewrite_headers, text};
 use crate::xero::client::XeroClient;
 
 /// On an event `--fix` republished: RFC 3339 time of the reconcile.
@@ -916,7 +917,7 @@ async fn scan_archive(
     republish: Option<&HashMap<String, bool>>,
 ) -> anyhow::Result<(Vec<ArchiveEvent>, Vec<String>)> {
     let mut archive = ArchiveReader::open(connection, options.from, "reconcile").await?;
-    let stamp = crate::operate::now_rfc3339();
+    let stamp = now_rfc3339();
     let mut events = Vec::new();
     let mut republished = Vec::new();
     let mut seen = HashSet::new();

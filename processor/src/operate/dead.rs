@@ -31,8 +31,8 @@ use xcs_shared::envelope::header as envelope;
 use xcs_shared::topology::{DEAD_QUEUE, RETRY_TIERS, SHARDS_EXCHANGE};
 use xcs_shared::{EventKind, Platform};
 
-use super::{Republisher, header_count, header_str, rewrite_headers, text};
 use crate::handoff::header as handoff;
+use crate::publisher::{Republisher, header_count, header_str, now_rfc3339, rewrite_headers, text};
 
 /// The most messages one pass reads: AMQP's prefetch count is 16 bits, and every message the
 /// pass keeps stays unacknowledged until the pass ends. Larger queues take several runs.
@@ -591,7 +591,7 @@ pub async fn replay(
     let mut scan = Scan::open(connection).await?;
     let progress = &options.progress;
     progress.set_length(u64::from(scan.to_read));
-    let stamp = super::now_rfc3339();
+    let stamp = now_rfc3339();
     let mut report = ReplayReport::default();
     let mut replayed_ids = HashSet::new();
     let result =

@@ -34,12 +34,12 @@ use xcs_shared::envelope::header as envelope;
 use xcs_shared::topology::{ARCHIVE_QUEUE, SHARDS_EXCHANGE};
 use xcs_shared::{EventKind, Platform};
 
-use super::{Republisher, header_str, rewrite_headers, text};
+use crate::publisher::{Republisher, header_str, now_rfc3339, rewrite_headers, text};
 
 /// Headers of a re-sync.
 pub mod header {
     /// On a republished event: `true`; the processor looks again at events it skipped.
-    pub const RESYNC: &str = "xcs-resync";
+    pub use crate::publisher::RESYNC;
     /// RFC 3339 time of the re-sync.
     pub const RESYNC_AT: &str = "xcs-resync-at";
     /// On the marker a re-sync appends to the archive to know where the stream ends.
@@ -54,11 +54,6 @@ const PREFETCH: u16 = 500;
 /// A stream consumer gets no end signal; once the marker was appended, a silence this long
 /// means the broker stopped delivering, which is reported rather than taken for the end.
 const STALL: Duration = Duration::from_secs(30);
-
-/// Whether a delivery is a re-sync's republished event.
-pub fn is_resync(headers: Option<&FieldTable>) -> bool {
-    header_str(headers, header::RESYNC).as_deref() == Some("true")
-}
 
 /// What to re-sync.
 #[derive(Debug, Clone)]
@@ -101,7 +96,7 @@ pub async fn resync(
 ) -> anyhow::Result<ResyncReport> {
     anyhow::ensure!(options.from < options.to, "--from must be before --to");
     let mut archive = ArchiveReader::open(connection, options.from, "resync").await?;
-    let stamp = super::now_rfc3339();
+    let stamp = now_rfc3339();
     let progress = &options.progress;
     let mut report = ResyncReport::default();
     let mut seen = HashSet::new();
