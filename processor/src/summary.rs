@@ -46,7 +46,10 @@ use xcs_shared::domain::{Order, Refund, TaxMode};
 use crate::booking::{Booker, Work};
 use crate::config::{Config, ShopConfig, SummaryPeriod, SyncMode};
 use crate::error::ProcessError;
-use crate::ledger::{DocumentRow, EventOutcome, RecordedPayment, tax_mode_name};
+use crate::ledger::{
+    DocumentRow, EntryKey, EntryValues, EventOutcome, PeriodEntry, PeriodKey, RecordedPayment,
+    SummaryTx,
+};
 use crate::mapping::{self, round2};
 use crate::xero::client::element_errors;
 use crate::xero::types::{self, ContactRef, LineAmountTypes, LineItem, PaymentTarget};
@@ -329,22 +332,19 @@ async fn record_entries(
 ) -> Result<String, ProcessError> {
     let offset = shop.utc_offset();
     let name = envelope.shop.as_str();
-    let mut client = booker.ledger.client().await?;
-    let tx = client.transaction().await.map_err(ledger_error)?;
+    let mut client = booker.ledger.summary_client().await?;
+    let tx = client.transaction().await?;
     let mut details = Vec::new();
     for entry in entries {
         let lines = serde_json::to_value(&entry.lines).expect("lines serialise");
-        let existing = tx
-            .query_opt(
-                "SELECT e.currency, e.period_start, e.payments, e.total, e.detail
-                 FROM xcs_summary_entries e
-                 WHERE e.shop = $1 AND e.kind = $2 AND e.business_key = $3 FOR UPDATE",
-                &[&name, &entry.kind, &entry.business_key],
-            )
-            .await
-            .map_err(ledger_error)?;
+        let key = EntryKey {
+            shop: name,
+            kind: entry.kind,
+            business_key: &entry.business_key,
+        };
+        let existing = tx.entry_for_update(key).await?;
         if let Some(row) = existing {
-            let currency: String = row.get(0);
+            let currency = row.currency;
             if currency != entry.currency {
                 return Err(ProcessError::CurrencyChanged {
                     document: format!("{} {} in the summary", entry.kind, entry.number),
@@ -352,20 +352,19 @@ async fn record_entries(
                     event: entry.currency.clone(),
                 });
             }
-            let start: OffsetDateTime = row.get(1);
+            let start = row.period_start;
             let label = period_label(start, shop.summary_period, offset);
-            let stored_total: Decimal = row.get(3);
-            let cancelled = row.get::<_, &str>(4).starts_with(CANCELLED);
+            let stored_total = row.total;
+            let cancelled = row.detail.starts_with(CANCELLED);
             let period_row = tx
-                .query_opt(
-                    "SELECT status, invoice_number FROM xcs_summary_periods
-                     WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
-                    &[&name, &currency, &start],
-                )
-                .await
-                .map_err(ledger_error)?;
-            let status: Option<String> = period_row.as_ref().map(|r| r.get(0));
-            let invoice_number: String = period_row.map(|r| r.get(1)).unwrap_or_default();
+                .period_for_share(PeriodKey {
+                    shop: name,
+                    currency: &currency,
+                    start,
+                })
+                .await?;
+            let status: Option<String> = period_row.as_ref().map(|r| r.status.clone());
+            let invoice_number: String = period_row.map(|r| r.invoice_number).unwrap_or_default();
             if cancelled {
                 details.push(format!(
                     "{} {} was cancelled; later events for it are not summarised",
@@ -375,7 +374,7 @@ async fn record_entries(
             }
             // Money received only grows: a stale event cannot take a payment back.
             let before: Vec<SummaryPayment> =
-                serde_json::from_value(row.get::<_, Value>(2)).unwrap_or_default();
+                serde_json::from_value(row.payments).unwrap_or_default();
             let before: BTreeMap<String, Decimal> =
                 before.into_iter().map(|p| (p.account, p.amount)).collect();
             let mut payments = before.clone();
@@ -413,40 +412,29 @@ async fn record_entries(
                          invoice {invoice_number} with the summary of {now_label}",
                         entry.kind, entry.number
                     );
-                    tx.execute(
-                        "INSERT INTO xcs_summary_entries (shop, kind, business_key, currency,
-                           period_start, number, tax_mode, total, lines, payments, event_id,
-                           detail)
-                         VALUES ($1, 'late_payment', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                         ON CONFLICT DO NOTHING",
-                        &[
-                            &name,
-                            &format!("{}@{running}", entry.business_key),
-                            &currency,
-                            &period.start,
-                            &entry.number,
-                            &tax_mode_name(entry.tax_mode),
-                            &paid,
-                            &json!({ "invoice": invoice_number, "period": label }),
-                            &serde_json::to_value(&differences).expect("serialise"),
-                            &envelope.event_id,
-                            &detail,
-                        ],
+                    tx.insert_late_payment(
+                        PeriodKey {
+                            shop: name,
+                            currency: &currency,
+                            start: period.start,
+                        },
+                        &format!("{}@{running}", entry.business_key),
+                        &EntryValues {
+                            number: &entry.number,
+                            tax_mode: entry.tax_mode,
+                            total: paid,
+                            lines: &json!({ "invoice": invoice_number, "period": label }),
+                            payments: &serde_json::to_value(&differences).expect("serialise"),
+                            event_id: &envelope.event_id,
+                        },
+                        &detail,
                     )
-                    .await
-                    .map_err(ledger_error)?;
-                    tx.execute(
-                        "UPDATE xcs_summary_entries SET payments = $4, updated_at = now()
-                         WHERE shop = $1 AND kind = $2 AND business_key = $3",
-                        &[
-                            &name,
-                            &entry.kind,
-                            &entry.business_key,
-                            &serde_json::to_value(sum_payments(payments)).expect("serialise"),
-                        ],
+                    .await?;
+                    tx.update_entry_payments(
+                        key,
+                        &serde_json::to_value(sum_payments(payments)).expect("serialise"),
                     )
-                    .await
-                    .map_err(ledger_error)?;
+                    .await?;
                     parts.push(detail);
                 }
                 if entry.total != stored_total {
@@ -466,24 +454,18 @@ async fn record_entries(
                 continue;
             }
             let payments = serde_json::to_value(sum_payments(payments)).expect("serialise");
-            tx.execute(
-                "UPDATE xcs_summary_entries SET number = $4, tax_mode = $5, total = $6,
-                   lines = $7, payments = $8, event_id = $9, updated_at = now()
-                 WHERE shop = $1 AND kind = $2 AND business_key = $3",
-                &[
-                    &name,
-                    &entry.kind,
-                    &entry.business_key,
-                    &entry.number,
-                    &tax_mode_name(entry.tax_mode),
-                    &entry.total,
-                    &lines,
-                    &payments,
-                    &envelope.event_id,
-                ],
+            tx.update_entry(
+                key,
+                &EntryValues {
+                    number: &entry.number,
+                    tax_mode: entry.tax_mode,
+                    total: entry.total,
+                    lines: &lines,
+                    payments: &payments,
+                    event_id: &envelope.event_id,
+                },
             )
-            .await
-            .map_err(ledger_error)?;
+            .await?;
             details.push(format!(
                 "{} {} updated in the open summary of {label}",
                 entry.kind, entry.number
@@ -505,35 +487,25 @@ async fn record_entries(
                 period_label(first.start, shop.summary_period, offset)
             )
         };
-        tx.execute(
-            "INSERT INTO xcs_summary_entries (shop, kind, business_key, currency, period_start,
-               number, tax_mode, total, lines, payments, event_id, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            &[
-                &name,
-                &entry.kind,
-                &entry.business_key,
-                &entry.currency,
-                &period.start,
-                &entry.number,
-                &tax_mode_name(entry.tax_mode),
-                &entry.total,
-                &lines,
-                &payments,
-                &envelope.event_id,
-                &detail,
-            ],
+        tx.insert_entry(
+            key,
+            &entry.currency,
+            period.start,
+            &EntryValues {
+                number: &entry.number,
+                tax_mode: entry.tax_mode,
+                total: entry.total,
+                lines: &lines,
+                payments: &payments,
+                event_id: &envelope.event_id,
+            },
+            &detail,
         )
-        .await
-        .map_err(ledger_error)?;
+        .await?;
         details.push(detail);
     }
-    tx.commit().await.map_err(ledger_error)?;
+    tx.commit().await?;
     Ok(details.join("; "))
-}
-
-fn ledger_error(err: tokio_postgres::Error) -> ProcessError {
-    crate::ledger::LedgerError::from(err).into()
 }
 
 /// How the detail of an order's entry starts once the order is cancelled and out of the
@@ -544,7 +516,7 @@ const CANCELLED: &str = "cancelled";
 /// the one `received` falls in, or, when that is closed (a late event), the one open `now`;
 /// with the period `received` falls in, to tell which.
 async fn open_period(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &SummaryTx<'_>,
     shop: &ShopConfig,
     envelope: &Envelope,
     currency: &str,
@@ -556,28 +528,13 @@ async fn open_period(
     let mut period = period_of(received, shop.summary_period, offset);
     let first = period;
     loop {
-        tx.execute(
-            "INSERT INTO xcs_summary_periods (shop, currency, period_start, period_end, tenant)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[
-                &name,
-                &currency,
-                &period.start,
-                &period.end,
-                &envelope.tenant,
-            ],
-        )
-        .await
-        .map_err(ledger_error)?;
-        let status: String = tx
-            .query_one(
-                "SELECT status FROM xcs_summary_periods
-                 WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
-                &[&name, &currency, &period.start],
-            )
-            .await
-            .map_err(ledger_error)?
-            .get(0);
+        let key = PeriodKey {
+            shop: name,
+            currency,
+            start: period.start,
+        };
+        tx.create_period(key, period.end, &envelope.tenant).await?;
+        let status = tx.period_status(key).await?;
         if status == "open" {
             return Ok((period, first));
         }
@@ -600,45 +557,39 @@ async fn cancel_order(
 ) -> Result<String, ProcessError> {
     let name = envelope.shop.as_str();
     let number = order.number.trim();
-    let mut client = booker.ledger.client().await?;
-    let tx = client.transaction().await.map_err(ledger_error)?;
-    let Some(row) = tx
-        .query_opt(
-            "SELECT currency, period_start, payments, total, detail FROM xcs_summary_entries
-             WHERE shop = $1 AND kind = 'order' AND business_key = $2 FOR UPDATE",
-            &[&name, &order.order_id],
-        )
-        .await
-        .map_err(ledger_error)?
-    else {
+    let mut client = booker.ledger.summary_client().await?;
+    let tx = client.transaction().await?;
+    let key = EntryKey {
+        shop: name,
+        kind: "order",
+        business_key: &order.order_id,
+    };
+    let Some(row) = tx.entry_for_update(key).await? else {
         return Ok(format!(
             "order {number} was cancelled before it was summarised; nothing to book"
         ));
     };
-    let currency: String = row.get(0);
-    let start: OffsetDateTime = row.get(1);
-    let total: Decimal = row.get(3);
-    if row.get::<_, &str>(4).starts_with(CANCELLED) {
+    let currency = row.currency;
+    let start = row.period_start;
+    let total = row.total;
+    if row.detail.starts_with(CANCELLED) {
         return Ok(format!("order {number} was already cancelled"));
     }
     let label = period_label(start, shop.summary_period, shop.utc_offset());
-    let paid: Decimal = serde_json::from_value::<Vec<SummaryPayment>>(row.get::<_, Value>(2))
+    let paid: Decimal = serde_json::from_value::<Vec<SummaryPayment>>(row.payments)
         .unwrap_or_default()
         .iter()
         .map(|p| p.amount)
         .sum();
     let period = tx
-        .query_opt(
-            "SELECT status, invoice_number FROM xcs_summary_periods
-             WHERE shop = $1 AND currency = $2 AND period_start = $3 FOR SHARE",
-            &[&name, &currency, &start],
-        )
-        .await
-        .map_err(ledger_error)?;
-    let open = period
-        .as_ref()
-        .is_some_and(|r| r.get::<_, &str>(0) == "open");
-    let invoice: String = period.map(|r| r.get(1)).unwrap_or_default();
+        .period_for_share(PeriodKey {
+            shop: name,
+            currency: &currency,
+            start,
+        })
+        .await?;
+    let open = period.as_ref().is_some_and(|r| r.status == "open");
+    let invoice: String = period.map(|r| r.invoice_number).unwrap_or_default();
     if paid > Decimal::ZERO {
         return Ok(format!(
             "order {number} was cancelled after {paid} was paid; it stays in the summary of \
@@ -658,34 +609,18 @@ async fn cancel_order(
         (json!([]), Decimal::ZERO)
     } else {
         // What was posted stays as it is; the entry only records the cancellation.
-        (
-            tx.query_one(
-                "SELECT lines FROM xcs_summary_entries
-                 WHERE shop = $1 AND kind = 'order' AND business_key = $2",
-                &[&name, &order.order_id],
-            )
-            .await
-            .map_err(ledger_error)?
-            .get(0),
-            total,
-        )
+        (tx.order_lines(name, &order.order_id).await?, total)
     };
-    tx.execute(
-        "UPDATE xcs_summary_entries SET lines = $3, total = $4, payments = '[]',
-           event_id = $5, detail = $6, updated_at = now()
-         WHERE shop = $1 AND kind = 'order' AND business_key = $2",
-        &[
-            &name,
-            &order.order_id,
-            &lines,
-            &total,
-            &envelope.event_id,
-            &detail,
-        ],
+    tx.cancel_order_entry(
+        name,
+        &order.order_id,
+        &lines,
+        total,
+        &envelope.event_id,
+        &detail,
     )
-    .await
-    .map_err(ledger_error)?;
-    tx.commit().await.map_err(ledger_error)?;
+    .await?;
+    tx.commit().await?;
     Ok(detail)
 }
 
@@ -808,10 +743,9 @@ struct Late {
 }
 
 impl Late {
-    fn add(&mut self, entry: &tokio_postgres::Row) -> Result<(), ProcessError> {
-        let target: Value = entry.get(1);
-        let invoice = text(&target, "invoice");
-        let payments: Vec<SummaryPayment> = serde_json::from_value(entry.get::<_, Value>(2))
+    fn add(&mut self, entry: PeriodEntry) -> Result<(), ProcessError> {
+        let invoice = text(&entry.lines, "invoice");
+        let payments: Vec<SummaryPayment> = serde_json::from_value(entry.payments)
             .map_err(|err| ProcessError::Ledger(format!("late payment entry: {err}")))?;
         if invoice.is_empty() {
             return Err(ProcessError::Ledger(
@@ -851,21 +785,7 @@ impl Closer {
     pub async fn close_due(&self, now: OffsetDateTime) -> Result<Vec<ClosedPeriod>, ProcessError> {
         let grace = time::Duration::try_from(self.config.processing.summary_grace())
             .unwrap_or(time::Duration::ZERO);
-        let due: Vec<(String, String, OffsetDateTime)> = {
-            let client = self.booker.ledger.client().await?;
-            client
-                .query(
-                    "SELECT shop, currency, period_start FROM xcs_summary_periods
-                     WHERE status = 'open' AND period_end <= $1
-                     ORDER BY period_end, shop, currency",
-                    &[&(now - grace)],
-                )
-                .await
-                .map_err(ledger_error)?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect()
-        };
+        let due = self.booker.ledger.due_summary_periods(now - grace).await?;
         let mut closed = Vec::new();
         for (shop, currency, start) in due {
             let Some(config) = self.config.shop(&shop) else {
@@ -902,52 +822,39 @@ impl Closer {
         currency: &str,
         start: OffsetDateTime,
     ) -> Result<PeriodOutcome, ProcessError> {
-        let mut client = self.booker.ledger.client().await?;
-        let tx = client.transaction().await.map_err(ledger_error)?;
+        let mut client = self.booker.ledger.summary_client().await?;
+        let tx = client.transaction().await?;
         // Held until the period is closed: one processor posts it; recording into it waits.
-        let Some(row) = tx
-            .query_opt(
-                "SELECT status, period_end, tenant, attempts FROM xcs_summary_periods
-                 WHERE shop = $1 AND currency = $2 AND period_start = $3
-                 FOR UPDATE SKIP LOCKED",
-                &[&name, &currency, &start],
-            )
-            .await
-            .map_err(ledger_error)?
-        else {
+        let key = PeriodKey {
+            shop: name,
+            currency,
+            start,
+        };
+        let Some(row) = tx.lock_period(key).await? else {
             return Ok(PeriodOutcome::Busy);
         };
-        if row.get::<_, &str>(0) != "open" {
+        if row.status != "open" {
             return Ok(PeriodOutcome::AlreadyClosed);
         }
         let period = Period {
             start,
-            end: row.get(1),
+            end: row.period_end,
         };
-        let tenant: String = row.get(2);
-        let attempt = u32::try_from(row.get::<_, i32>(3)).unwrap_or(0);
+        let tenant = row.tenant;
+        let attempt = u32::try_from(row.attempts).unwrap_or(0);
         let mut orders = Sums::default();
         let mut refunds = Sums::default();
         let mut late = Late::default();
-        for entry in tx
-            .query(
-                "SELECT kind, lines, payments FROM xcs_summary_entries
-                 WHERE shop = $1 AND currency = $2 AND period_start = $3
-                 ORDER BY kind, business_key",
-                &[&name, &currency, &start],
-            )
-            .await
-            .map_err(ledger_error)?
-        {
-            if entry.get::<_, &str>(0) == "late_payment" {
-                late.add(&entry)?;
+        for entry in tx.period_entries(key).await? {
+            if entry.kind == "late_payment" {
+                late.add(entry)?;
                 continue;
             }
-            let lines: Vec<SummaryLine> = serde_json::from_value(entry.get::<_, Value>(1))
+            let lines: Vec<SummaryLine> = serde_json::from_value(entry.lines)
                 .map_err(|err| ProcessError::Ledger(format!("summary entry lines: {err}")))?;
-            let payments: Vec<SummaryPayment> = serde_json::from_value(entry.get::<_, Value>(2))
+            let payments: Vec<SummaryPayment> = serde_json::from_value(entry.payments)
                 .map_err(|err| ProcessError::Ledger(format!("summary entry payments: {err}")))?;
-            match entry.get::<_, &str>(0) {
+            match entry.kind.as_str() {
                 // Cancelled while its period was open: not in the summary.
                 "order" if lines.is_empty() && payments.is_empty() => {}
                 "order" => orders.add(lines, payments),
@@ -961,41 +868,27 @@ impl Closer {
             .await;
         match posted {
             Ok((invoice, credit_note)) => {
-                tx.execute(
-                    "UPDATE xcs_summary_periods SET status = 'closed', closed_at = now(),
-                       attempts = attempts + 1, invoice_number = $4, detail = $5
-                     WHERE shop = $1 AND currency = $2 AND period_start = $3",
-                    &[
-                        &name,
-                        &currency,
-                        &start,
-                        &invoice.clone().unwrap_or_default(),
-                        &format!(
-                            "{} orders, {} refunds, {} late payments; credit note {}",
-                            orders.count,
-                            refunds.count,
-                            late.count,
-                            credit_note.as_deref().unwrap_or("none")
-                        ),
-                    ],
+                tx.mark_period_closed(
+                    key,
+                    invoice.as_deref().unwrap_or_default(),
+                    &format!(
+                        "{} orders, {} refunds, {} late payments; credit note {}",
+                        orders.count,
+                        refunds.count,
+                        late.count,
+                        credit_note.as_deref().unwrap_or("none")
+                    ),
                 )
-                .await
-                .map_err(ledger_error)?;
-                tx.commit().await.map_err(ledger_error)?;
+                .await?;
+                tx.commit().await?;
                 Ok(PeriodOutcome::Posted {
                     invoice,
                     credit_note,
                 })
             }
             Err(err) => {
-                tx.execute(
-                    "UPDATE xcs_summary_periods SET attempts = attempts + 1, detail = $4
-                     WHERE shop = $1 AND currency = $2 AND period_start = $3",
-                    &[&name, &currency, &start, &err.to_string()],
-                )
-                .await
-                .map_err(ledger_error)?;
-                tx.commit().await.map_err(ledger_error)?;
+                tx.mark_period_failed(key, &err.to_string()).await?;
+                tx.commit().await?;
                 Err(err)
             }
         }

@@ -1,0 +1,335 @@
+//! The Xero documents booked (`xcs_documents`), with what each sold or credited per line, the
+//! payments and credit allocations made on them (`xcs_payments`), and the Xero contacts cached
+//! per contact key (`xcs_contacts`).
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
+use xcs_shared::domain::TaxMode;
+
+use super::{Ledger, LedgerError, tax_mode_name, tax_mode_of};
+
+/// Quantities per line of a document, keyed as `crate::refund_limit::line_key` keys them.
+pub type Quantities = std::collections::BTreeMap<String, Decimal>;
+
+/// A Xero document the ledger knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub xero_id: String,
+    /// The Xero document number.
+    pub number: String,
+    pub currency: String,
+    pub total: Decimal,
+    /// The platform's order number, and whether its prices included tax: what a later refund
+    /// of the order needs.
+    pub order_number: String,
+    pub tax_mode: TaxMode,
+}
+
+/// A payment (or allocation) made in Xero, as the ledger records it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedPayment<'a> {
+    pub key: &'a str,
+    pub xero_id: &'a str,
+    pub doc_key: &'a str,
+    /// The account paid into or out of; empty for a credit allocation.
+    pub account: &'a str,
+    pub amount: Decimal,
+}
+
+impl Ledger {
+    /// A document booked for `doc_key` in `tenant`.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn document(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        self.find_document(
+            &format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM xcs_documents WHERE tenant = $1 AND doc_key = $2"
+            ),
+            &[&tenant, &doc_key],
+        )
+        .await
+    }
+
+    /// The invoice booked for a shop's order, found by the platform's order id.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn invoice_for_order(
+        &self,
+        shop: &str,
+        order_id: &str,
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        self.find_document(
+            &format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM xcs_documents
+                 WHERE shop = $1 AND kind = 'invoice' AND business_key = $2"
+            ),
+            &[&shop, &order_id],
+        )
+        .await
+    }
+
+    /// What a refund of a shop's order needs to know about the order: its booked invoice, or,
+    /// for a shop in summary mode, the order as summarised (then `xero_id` is empty and
+    /// `number` is the order's number: the order has no invoice of its own).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn order_for_refund(
+        &self,
+        shop: &str,
+        order_id: &str,
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        if let Some(invoice) = self.invoice_for_order(shop, order_id).await? {
+            return Ok(Some(invoice));
+        }
+        self.summarised_order(shop, order_id).await
+    }
+
+    /// Records a booked document, with what it sold or credited per line (`quantities`) when
+    /// it is an order's invoice or a refund's credit note.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_document(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+        kind: &str,
+        row: &DocumentRow,
+        shop: &str,
+        business_key: &str,
+        event_id: &str,
+        quantities: Option<&Quantities>,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        let quantities = quantities.map(|q| serde_json::to_value(q).expect("quantities serialise"));
+        client
+            .execute(
+                "INSERT INTO xcs_documents
+                   (tenant, doc_key, kind, number, xero_id, shop, business_key, currency, total,
+                    event_id, order_number, tax_mode, quantities)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (tenant, doc_key) DO NOTHING",
+                &[
+                    &tenant,
+                    &doc_key,
+                    &kind,
+                    &row.number,
+                    &row.xero_id,
+                    &shop,
+                    &business_key,
+                    &row.currency,
+                    &row.total,
+                    &event_id,
+                    &row.order_number,
+                    &tax_mode_name(row.tax_mode),
+                    &quantities,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// What a document sold or credited per line, when it was recorded with it (documents
+    /// booked before the ledger kept quantities have none).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn document_quantities(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+    ) -> Result<Option<Quantities>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT quantities FROM xcs_documents WHERE tenant = $1 AND doc_key = $2",
+                &[&tenant, &doc_key],
+            )
+            .await?;
+        Ok(row
+            .and_then(|r| r.get::<_, Option<serde_json::Value>>(0))
+            .and_then(|q| serde_json::from_value(q).ok()))
+    }
+
+    /// What the credit notes booked so far for a shop's order credit: their total, and their
+    /// quantities per line.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn credited_for_order(
+        &self,
+        tenant: &str,
+        shop: &str,
+        order_number: &str,
+    ) -> Result<(Decimal, Quantities), LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT total, quantities FROM xcs_documents
+                 WHERE tenant = $1 AND shop = $2 AND kind = 'credit_note' AND order_number = $3",
+                &[&tenant, &shop, &order_number],
+            )
+            .await?;
+        let mut total = Decimal::ZERO;
+        let mut quantities = Quantities::new();
+        for row in rows {
+            total += row.get::<_, Decimal>(0);
+            let credited: Quantities = row
+                .get::<_, Option<serde_json::Value>>(1)
+                .and_then(|q| serde_json::from_value(q).ok())
+                .unwrap_or_default();
+            for (line, quantity) in credited {
+                *quantities.entry(line).or_default() += quantity;
+            }
+        }
+        Ok((total, quantities))
+    }
+
+    /// Whether a payment with this key was made.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn payment_exists(&self, tenant: &str, key: &str) -> Result<bool, LedgerError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT 1 FROM xcs_payments WHERE tenant = $1 AND payment_key = $2",
+                &[&tenant, &key],
+            )
+            .await?
+            .is_some())
+    }
+
+    /// Records a payment (or a credit allocation, with an empty account) made in Xero.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_payment(
+        &self,
+        tenant: &str,
+        payment: &RecordedPayment<'_>,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_payments (tenant, payment_key, xero_id, doc_key, account, amount)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, payment_key) DO NOTHING",
+                &[
+                    &tenant,
+                    &payment.key,
+                    &payment.xero_id,
+                    &payment.doc_key,
+                    &payment.account,
+                    &payment.amount,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// What the ledger has paid against a document, by account.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn paid_into(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+    ) -> Result<HashMap<String, Decimal>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT account, SUM(amount) FROM xcs_payments
+                 WHERE tenant = $1 AND doc_key = $2 AND account <> '' GROUP BY account",
+                &[&tenant, &doc_key],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// A Xero contact id cached for a contact key.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn contact(&self, tenant: &str, key: &str) -> Result<Option<String>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT contact_id FROM xcs_contacts WHERE tenant = $1 AND contact_key = $2",
+                &[&tenant, &key],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_contact(
+        &self,
+        tenant: &str,
+        key: &str,
+        contact_id: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_contacts (tenant, contact_key, contact_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant, contact_key) DO UPDATE SET contact_id = EXCLUDED.contact_id",
+                &[&tenant, &key, &contact_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a cached contact id that Xero no longer knows.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn forget_contact(&self, tenant: &str, contact_id: &str) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM xcs_contacts WHERE tenant = $1 AND contact_id = $2",
+                &[&tenant, &contact_id],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+const DOCUMENT_COLUMNS: &str = "xero_id, number, currency, total, order_number, tax_mode";
+
+impl Ledger {
+    /// The document `sql` finds, selecting what [`document_row`] reads, if it finds one.
+    pub(super) async fn find_document(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<DocumentRow>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt(sql, params).await?;
+        Ok(row.map(|r| document_row(&r)))
+    }
+}
+
+/// A document as [`DOCUMENT_COLUMNS`] select it.
+fn document_row(row: &tokio_postgres::Row) -> DocumentRow {
+    DocumentRow {
+        xero_id: row.get(0),
+        number: row.get(1),
+        currency: row.get(2),
+        total: row.get(3),
+        order_number: row.get(4),
+        tax_mode: tax_mode_of(row.get(5)),
+    }
+}

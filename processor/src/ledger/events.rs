@@ -1,0 +1,97 @@
+//! What was done with each event (`xcs_events`): the record a redelivery or a replay finds.
+
+use xcs_shared::Envelope;
+
+use super::{Ledger, LedgerError};
+
+/// What the processor did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Documents were booked (or found already booked) in Xero.
+    Booked,
+    /// Nothing to book: a kind the shop does not sync, a draft order, a stock change.
+    Skipped,
+    /// Added to its period's summary (a shop in summary mode), booked when the period closes.
+    Summarised,
+}
+
+impl EventOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Booked => "booked",
+            EventOutcome::Skipped => "skipped",
+            EventOutcome::Summarised => "summarised",
+        }
+    }
+}
+
+impl Ledger {
+    /// The outcome recorded for an event, if it was handled before.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn event_outcome(&self, event_id: &str) -> Result<Option<String>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT outcome FROM xcs_events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Records what was done with an event. Recording twice keeps the first record, except
+    /// that `booked` replaces `skipped` (a re-sync booked what was skipped before).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_event(
+        &self,
+        envelope: &Envelope,
+        outcome: EventOutcome,
+        detail: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_events
+                   (event_id, platform, shop, tenant, kind, topic, received_at, outcome, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (event_id) DO UPDATE
+                   SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, processed_at = now()
+                   WHERE xcs_events.outcome = 'skipped' AND EXCLUDED.outcome = 'booked'",
+                &[
+                    &envelope.event_id,
+                    &envelope.platform.as_str(),
+                    &envelope.shop,
+                    &envelope.tenant,
+                    &envelope.kind.as_str(),
+                    &envelope.topic,
+                    &envelope.received_at,
+                    &outcome.as_str(),
+                    &detail,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The outcome and detail recorded for an event, if it was handled.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn event_record(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(String, String)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT outcome, detail FROM xcs_events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+}

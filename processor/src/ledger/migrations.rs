@@ -1,0 +1,124 @@
+//! The ledger's schema, as ordered migrations: the `n`th string is version `n` in
+//! `xcs_migrations`, applied once by [`super::Ledger::connect`].
+
+/// Ordered schema migrations; each runs once, in this order. Append new ones; never edit or
+/// reorder these, which existing databases have applied by their position.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r"
+CREATE TABLE xcs_events (
+    event_id     TEXT PRIMARY KEY,
+    platform     TEXT NOT NULL,
+    shop         TEXT NOT NULL,
+    tenant       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    outcome      TEXT NOT NULL,
+    detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX xcs_events_shop_time ON xcs_events (shop, processed_at);
+CREATE TABLE xcs_documents (
+    tenant       TEXT NOT NULL,
+    doc_key      TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    number       TEXT NOT NULL,
+    xero_id      TEXT NOT NULL,
+    shop         TEXT NOT NULL,
+    business_key TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    total        NUMERIC NOT NULL,
+    order_number TEXT NOT NULL,
+    tax_mode     TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, doc_key)
+);
+CREATE INDEX xcs_documents_order ON xcs_documents (shop, kind, business_key);
+CREATE TABLE xcs_payments (
+    tenant      TEXT NOT NULL,
+    payment_key TEXT NOT NULL,
+    xero_id     TEXT NOT NULL,
+    doc_key     TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    amount      NUMERIC NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, payment_key)
+);
+CREATE INDEX xcs_payments_doc ON xcs_payments (tenant, doc_key);
+CREATE TABLE xcs_contacts (
+    tenant      TEXT NOT NULL,
+    contact_key TEXT NOT NULL,
+    contact_id  TEXT NOT NULL,
+    PRIMARY KEY (tenant, contact_key)
+);
+CREATE TABLE xcs_stock (
+    shop       TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    sku        TEXT,
+    level      TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, item_id, location)
+);
+CREATE TABLE xcs_xero_tokens (
+    connection        TEXT PRIMARY KEY,
+    refresh_token     TEXT NOT NULL,
+    access_token      TEXT,
+    access_expires_at TIMESTAMPTZ,
+    updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+",
+    r"
+CREATE TABLE xcs_xero_connections (
+    tenant_id     TEXT PRIMARY KEY,
+    connection    TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    tenant_name   TEXT NOT NULL DEFAULT '',
+    tenant_type   TEXT NOT NULL DEFAULT '',
+    auth_event_id TEXT NOT NULL DEFAULT '',
+    connected_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+",
+    // Summary mode (`crate::summary`): a shop's periods and what each order or refund adds.
+    r"
+CREATE TABLE xcs_summary_periods (
+    shop           TEXT NOT NULL,
+    currency       TEXT NOT NULL,
+    period_start   TIMESTAMPTZ NOT NULL,
+    period_end     TIMESTAMPTZ NOT NULL,
+    tenant         TEXT NOT NULL,
+    status         TEXT NOT NULL DEFAULT 'open',
+    attempts       INT NOT NULL DEFAULT 0,
+    invoice_number TEXT NOT NULL DEFAULT '',
+    detail         TEXT NOT NULL DEFAULT '',
+    closed_at      TIMESTAMPTZ,
+    PRIMARY KEY (shop, currency, period_start)
+);
+CREATE INDEX xcs_summary_periods_due ON xcs_summary_periods (status, period_end);
+CREATE TABLE xcs_summary_entries (
+    shop         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    business_key TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    number       TEXT NOT NULL,
+    tax_mode     TEXT NOT NULL,
+    total        NUMERIC NOT NULL,
+    lines        JSONB NOT NULL,
+    payments     JSONB NOT NULL,
+    event_id     TEXT NOT NULL,
+    detail       TEXT NOT NULL DEFAULT '',
+    updated_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, kind, business_key)
+);
+CREATE INDEX xcs_summary_entries_period ON xcs_summary_entries (shop, currency, period_start);
+",
+    // What an invoice sold and a credit note credited, per line (`crate::refund_limit`), so a
+    // refund can be held to what its order has left to refund.
+    r"
+ALTER TABLE xcs_documents ADD COLUMN quantities JSONB;
+CREATE INDEX xcs_documents_order_number ON xcs_documents (tenant, shop, kind, order_number);
+",
+];
