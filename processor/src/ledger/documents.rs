@@ -38,6 +38,21 @@ pub struct RecordedPayment<'a> {
     pub amount: Decimal,
 }
 
+/// A document the ledger booked, with what it applied to it, for reconcile.
+pub(crate) struct BookedDocument {
+    pub doc_key: String,
+    /// `invoice` or `credit_note`.
+    pub kind: String,
+    pub number: String,
+    pub xero_id: String,
+    pub total: Decimal,
+    pub order_number: String,
+    /// The event that booked it.
+    pub event_id: String,
+    /// The payments and credit allocations made on it.
+    pub applied: Decimal,
+}
+
 impl Ledger {
     /// A document booked for `doc_key` in `tenant`.
     ///
@@ -303,6 +318,78 @@ impl Ledger {
                 &[&tenant, &contact_id],
             )
             .await?;
+        Ok(())
+    }
+
+    /// The documents of `shop` in `tenant` that `event_ids` booked, oldest first, with what the
+    /// ledger applied to each.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn documents_booked_by(
+        &self,
+        tenant: &str,
+        shop: &str,
+        event_ids: &[String],
+    ) -> Result<Vec<BookedDocument>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT d.doc_key, d.kind, d.number, d.xero_id, d.total, d.order_number, d.event_id,
+                        COALESCE((SELECT SUM(p.amount) FROM xcs_payments p
+                                  WHERE p.tenant = d.tenant AND p.doc_key = d.doc_key), 0)
+                 FROM xcs_documents d
+                 WHERE d.tenant = $1 AND d.shop = $2 AND d.event_id = ANY($3)
+                 ORDER BY d.created_at, d.doc_key",
+                &[&tenant, &shop, &event_ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BookedDocument {
+                doc_key: r.get(0),
+                kind: r.get(1),
+                number: r.get(2),
+                xero_id: r.get(3),
+                total: r.get(4),
+                order_number: r.get(5),
+                event_id: r.get(6),
+                applied: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Forgets `documents` of `tenant` in one transaction: each one's record, its payments,
+    /// and the record of the event that booked it, so that the event, delivered again, books
+    /// the document again (reconcile's fix for a document gone from Xero).
+    ///
+    /// # Errors
+    /// [`LedgerError`]; then nothing was forgotten.
+    pub(crate) async fn forget_documents(
+        &self,
+        tenant: &str,
+        documents: &[&BookedDocument],
+    ) -> Result<(), LedgerError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        for document in documents {
+            tx.execute(
+                "DELETE FROM xcs_payments WHERE tenant = $1 AND doc_key = $2",
+                &[&tenant, &document.doc_key],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM xcs_documents WHERE tenant = $1 AND doc_key = $2",
+                &[&tenant, &document.doc_key],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM xcs_events WHERE event_id = $1",
+                &[&document.event_id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
-//! What was done with each event (`xcs_events`): the record a redelivery or a replay finds.
+//! What was done with each event (`xcs_events`): the record a redelivery or a replay finds,
+//! and what reconcile compares.
 
+use time::OffsetDateTime;
 use xcs_shared::Envelope;
 
 use super::{Ledger, LedgerError};
@@ -23,6 +25,14 @@ impl EventOutcome {
             EventOutcome::Summarised => "summarised",
         }
     }
+}
+
+/// An event of a shop as the ledger recorded it, for reconcile.
+pub(crate) struct ShopEvent {
+    pub event_id: String,
+    /// When the ingress received it, as its `xcs-received-at` said (RFC 3339).
+    pub received_at: String,
+    pub detail: String,
 }
 
 impl Ledger {
@@ -93,5 +103,32 @@ impl Ledger {
             )
             .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// The events of `shop` the processor handled at or after `since`.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn shop_events_since(
+        &self,
+        shop: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ShopEvent>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT event_id, received_at, detail FROM xcs_events
+                 WHERE shop = $1 AND processed_at >= $2",
+                &[&shop, &since],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ShopEvent {
+                event_id: r.get(0),
+                received_at: r.get(1),
+                detail: r.get(2),
+            })
+            .collect())
     }
 }

@@ -37,6 +37,7 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 use xcs_shared::domain::TaxMode;
 
+pub(crate) use self::documents::BookedDocument;
 pub use self::documents::{DocumentRow, Quantities, RecordedPayment};
 pub use self::events::EventOutcome;
 use self::migrations::MIGRATIONS;

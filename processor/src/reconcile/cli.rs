@@ -1,0 +1,98 @@
+//! `xcs-processor reconcile`: its arguments, and the report printed in the format asked for.
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
+use time::OffsetDateTime;
+
+use super::report::Format;
+use super::{ReconcileOptions, known_shop, reconcile};
+use crate::config::Config;
+use crate::xero::client::XeroClient;
+
+/// `xcs-processor reconcile`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// The shop (its name in the config).
+    #[arg(long)]
+    pub shop: String,
+    /// Start of the range (RFC 3339, or a date meaning midnight UTC), by the time the ingress
+    /// received each event.
+    #[arg(long, value_parser = crate::operate::parse_time)]
+    pub from: OffsetDateTime,
+    /// End of the range, exclusive (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long, value_parser = crate::operate::parse_time)]
+    pub to: OffsetDateTime,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Re-queue what can be booked again: documents missing or deleted in Xero (their stale
+    /// ledger records are cleared) and events never booked, from xcs.archive.
+    #[arg(long)]
+    pub fix: bool,
+}
+
+/// Runs `reconcile` and prints the report to stdout; returns the exit code: 0 when everything
+/// agrees, 1 when there are discrepancies, 2 when the reconcile could not run (the reason and
+/// what to do are printed to stderr).
+pub async fn run_cli(config: &Config, args: ReconcileArgs) -> i32 {
+    match run(config, args).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            2
+        }
+    }
+}
+
+async fn run(config: &Config, args: ReconcileArgs) -> anyhow::Result<i32> {
+    known_shop(config, &args.shop)?;
+    anyhow::ensure!(
+        args.from < args.to,
+        "--from must be before --to (the range is [from, to))"
+    );
+    let ledger = crate::ledger::Ledger::lazy(&config.postgres)
+        .context("[postgres].url is not valid; fix it (or XCS_POSTGRES_URL)")?;
+    let xero = XeroClient::new(&config.xero, ledger)
+        .context("cannot set up the Xero client; check [xero]")?;
+    let amqp = lapin::Connection::connect(
+        config.amqp.uri.expose_secret(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await;
+    let amqp = match amqp {
+        Ok(connection) => Some(connection),
+        Err(err) if !args.fix => {
+            eprintln!(
+                "warning: cannot connect to RabbitMQ ({err}); comparing the ledger with Xero \
+                 only. Check [amqp].uri (or XCS_AMQP_URI) to include xcs.archive"
+            );
+            None
+        }
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(
+                "--fix needs RabbitMQ; check [amqp].uri (or XCS_AMQP_URI) and that RabbitMQ is up",
+            ));
+        }
+    };
+    let options = ReconcileOptions {
+        shop: args.shop,
+        from: args.from,
+        to: args.to,
+        fix: args.fix,
+        progress: crate::operate::progress_bar(None, "reconciling"),
+    };
+    let report = reconcile(config, &xero, amqp.as_ref(), &options).await;
+    if let Some(connection) = amqp {
+        let _ = connection.close(200, "done".into()).await;
+    }
+    let report = report?;
+    let text = match args.format {
+        Format::Table => report.table(),
+        Format::Json => report.json() + "\n",
+        Format::Csv => report.csv(),
+    };
+    {
+        use std::io::Write as _;
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+    Ok(report.exit_code())
+}

@@ -1,0 +1,243 @@
+//! Reconcile (`xcs-processor reconcile`): what the platform sent for a shop over a time range,
+//! what the ledger says was booked for it, and what Xero holds, compared; every difference is
+//! reported with the event and the document it concerns, and `--fix` re-queues what can be
+//! booked again.
+//!
+//! # Sources of truth
+//! - **What the platform sent**: the ledger's `xcs_events` (every event the processor
+//!   handled) together with the archive stream `xcs.archive` (every event the ingress
+//!   published, headers and raw body, kept 30 days). Only the archive knows the events the
+//!   processor never recorded (lost from a shard, still in a retry tier, or dropped by a bug),
+//!   and only the archive holds the payloads a fix must republish; the ledger reaches back
+//!   further than the archive's 30 days. An event in the archive that the ledger does not know
+//!   and that is not in the dead queue `xcs.dead` is *not booked* (dead letters have their own
+//!   tool, `dead list`). When the archive cannot be read the ledger is compared alone, and the
+//!   report says so.
+//! - **What was booked**: the ledger's `xcs_documents` and `xcs_payments` for those events.
+//!   A document's total there is Xero's own total when it was booked, which the mapping makes
+//!   equal to the platform's to the cent, so it stands for the platform's total.
+//! - **What Xero holds**: read back through the processor's [`XeroClient`] (its per-tenant
+//!   rate limits apply): invoices by `InvoiceNumbers=` (the explicit filter Xero recommends
+//!   over `OR` in `where`), 50 numbers a call; other ACCREC invoices carrying an order's
+//!   `Reference` (duplicates) and credit notes by `CreditNoteNumber` with `where` (the
+//!   credit notes endpoint has no numbers filter), 20 clauses a call. Every list is paged
+//!   (`page`, 100 a page), so nothing is cut off.
+//!
+//! # Fixing
+//! `--fix` handles what can be booked again without a person deciding anything: a document
+//! missing or deleted in Xero (its ledger record, payments and the event's record are cleared
+//! in one transaction, then the event that booked it is republished from the archive), and an
+//! event never booked (republished). Republished copies go to the shards exchange with
+//! confirms and `mandatory` (a cleared document's event counted as one attempt, so its
+//! idempotency keys are new), so the processor books them as any delivery: deterministic
+//! numbers, idempotency keys and the adopt-on-"must be unique" rule keep every document
+//! booked once, even when an event is republished twice or was still in a retry tier. A
+//! voided document, an amount changed in Xero, a duplicate and a missing payment are
+//! reported with what to do, never changed: each needs someone to decide.
+//!
+//! # Layout
+//! - `mod.rs` (here): [`reconcile`], which reads the sources, compares, fixes (with `--fix`)
+//!   and returns the [`Report`].
+//! - `sources.rs`: what the platform sent, from the ledger and the archive stream.
+//! - `compare.rs`: the ledger's documents against Xero's, and the archive's events against the
+//!   ledger's, as [`Discrepancy`]s.
+//! - `fix.rs`: what `--fix` clears and re-queues.
+//! - `report.rs`: the [`Report`] as a table, JSON or CSV.
+//! - `cli.rs`: `xcs-processor reconcile` ([`ReconcileArgs`], [`run_cli`]).
+
+mod cli;
+mod compare;
+mod fix;
+mod report;
+mod sources;
+
+use std::collections::HashSet;
+
+use anyhow::Context as _;
+use lapin::Connection;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use self::cli::{ReconcileArgs, run_cli};
+pub use self::compare::{Discrepancy, Problem};
+pub use self::report::{CSV_HEADER, Format, Report, Sources};
+pub use self::sources::RECONCILED_AT;
+use self::sources::{ArchiveEvent, scan_archive, unreadable};
+use crate::config::{Config, ShopConfig};
+use crate::ledger::Ledger;
+use crate::operate::ProgressBar;
+use crate::operate::dead::{self, Filter};
+use crate::xero::client::XeroClient;
+
+/// What to reconcile.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// The shop (its name in the config).
+    pub shop: String,
+    /// Events the ingress received at or after this time...
+    pub from: OffsetDateTime,
+    /// ...and before this time.
+    pub to: OffsetDateTime,
+    /// Re-queue what can be booked again (see the module docs).
+    pub fix: bool,
+    pub progress: ProgressBar,
+}
+
+fn known_shop<'c>(config: &'c Config, name: &str) -> anyhow::Result<&'c ShopConfig> {
+    config.shops.get(name).with_context(|| {
+        format!(
+            "shop {name:?} is not in the config; give one of {} as --shop (the name in \
+             [shops.NAME])",
+            config.shops.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Reconciles a shop over `[from, to)`. `amqp` is needed to read the archive and the dead
+/// queue, and for `--fix`.
+///
+/// # Errors
+/// When the shop is unknown, the ledger or Xero cannot be read, or (with `--fix`) RabbitMQ
+/// is unreachable or a republish is not confirmed. Each message says what to do.
+pub async fn reconcile(
+    config: &Config,
+    xero: &XeroClient,
+    amqp: Option<&Connection>,
+    options: &ReconcileOptions,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        options.from < options.to,
+        "--from must be before --to (the range is [from, to))"
+    );
+    let shop = known_shop(config, &options.shop)?;
+    if options.fix && amqp.is_none() {
+        anyhow::bail!("--fix republishes events and needs RabbitMQ; check [amqp].uri");
+    }
+    let ledger = Ledger::lazy(&config.postgres)
+        .context("[postgres].url is not a PostgreSQL URL; fix it (or XCS_POSTGRES_URL)")?;
+    let mut report = Report {
+        shop: options.shop.clone(),
+        tenant: shop.tenant.clone(),
+        from: options.from.format(&Rfc3339).unwrap_or_default(),
+        to: options.to.format(&Rfc3339).unwrap_or_default(),
+        sources: Sources::default(),
+        events: 0,
+        documents: 0,
+        discrepancies: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let progress = &options.progress;
+
+    // What the platform sent: the ledger's events, and the archive's.
+    progress.set_message("reading the ledger");
+    let ledger_events = sources::ledger_events(&ledger, options).await?;
+    report.sources.ledger_events = ledger_events.len();
+    let mut archive: Option<Vec<ArchiveEvent>> = None;
+    let mut dead_ids: HashSet<String> = HashSet::new();
+    if let Some(connection) = amqp {
+        progress.set_message("reading xcs.archive");
+        match scan_archive(connection, options, None).await {
+            Ok((events, _)) => archive = Some(events),
+            Err(err) => report.warnings.push(format!(
+                "xcs.archive could not be read ({err:#}): events the processor never recorded \
+                 cannot be found, and --fix cannot republish; import \
+                 deploy/rabbitmq/definitions.json into the vhost and run again"
+            )),
+        }
+        progress.set_message("reading xcs.dead");
+        let filter = Filter {
+            shop: Some(options.shop.clone()),
+            ..Filter::default()
+        };
+        match dead::list(connection, &filter, &ProgressBar::hidden()).await {
+            Ok(listing) => {
+                report.sources.dead_letters = Some(listing.letters.len());
+                dead_ids.extend(listing.letters.into_iter().map(|l| l.event_id));
+            }
+            Err(err) => report.warnings.push(format!(
+                "xcs.dead could not be read ({err:#}): dead-lettered events may be reported as \
+                 not booked; check them with `xcs-processor dead list --shop {}`",
+                options.shop
+            )),
+        }
+    } else {
+        report.warnings.push(
+            "RabbitMQ was not reached: only the ledger was compared with Xero; events the \
+             processor never recorded cannot be found"
+                .to_owned(),
+        );
+    }
+    let archived: HashSet<String> = archive
+        .iter()
+        .flatten()
+        .map(|e| e.event_id.clone())
+        .collect();
+    report.sources.archive_events = archive.as_ref().map(Vec::len);
+
+    let mut event_ids: Vec<String> = ledger_events.keys().cloned().collect();
+    for event in archive.iter().flatten() {
+        if !ledger_events.contains_key(&event.event_id) {
+            event_ids.push(event.event_id.clone());
+        }
+    }
+    report.events = event_ids.len();
+
+    // Events never booked.
+    compare::unbooked_events(
+        archive.as_deref().unwrap_or_default(),
+        &ledger_events,
+        &dead_ids,
+        &mut report.discrepancies,
+    );
+
+    // What was booked, against what Xero holds.
+    progress.set_message("reading the ledger's documents");
+    let documents = ledger
+        .documents_booked_by(&shop.tenant, &options.shop, &event_ids)
+        .await
+        .map_err(unreadable(
+            "cannot read xcs_documents; check [postgres].schema",
+        ))?;
+    report.documents = documents.len();
+    progress.set_message("reading Xero");
+    let xero_docs = compare::XeroDocuments::fetch(xero, shop, &documents).await?;
+    let cancelled: HashSet<String> = ledger_events
+        .values()
+        .filter_map(|e| {
+            e.detail
+                .strip_prefix("invoice ")
+                .and_then(|rest| rest.strip_suffix(" voided: the order was cancelled"))
+                .map(str::to_owned)
+        })
+        .collect();
+    for document in &documents {
+        compare::check_document(
+            shop,
+            document,
+            &xero_docs,
+            &cancelled,
+            archived.contains(&document.event_id),
+            archive.is_some(),
+            &mut report.discrepancies,
+        );
+    }
+    report
+        .discrepancies
+        .sort_by(|a, b| (a.problem, &a.event_id).cmp(&(b.problem, &b.event_id)));
+
+    if options.fix
+        && let Some(connection) = amqp
+    {
+        fix::fix(
+            &ledger,
+            connection,
+            &shop.tenant,
+            &documents,
+            options,
+            &mut report,
+        )
+        .await?;
+    }
+    progress.finish_and_clear();
+    Ok(report)
+}

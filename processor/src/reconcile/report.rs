@@ -1,0 +1,267 @@
+//! The report: what was compared and every difference found, for people (a table with what to
+//! do), for scripts (JSON) and for spreadsheets (CSV).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::compare::{Discrepancy, Problem};
+
+/// Where the events came from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sources {
+    /// Events of the shop in the range that the ledger recorded.
+    pub ledger_events: usize,
+    /// Events of the shop in the range in `xcs.archive`; `None` when it could not be read.
+    pub archive_events: Option<usize>,
+    /// The shop's events in `xcs.dead` (any time).
+    pub dead_letters: Option<usize>,
+}
+
+/// What a reconcile found (and fixed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub shop: String,
+    pub tenant: String,
+    pub from: String,
+    pub to: String,
+    pub sources: Sources,
+    /// Distinct events compared.
+    pub events: usize,
+    /// Ledger documents looked up in Xero.
+    pub documents: usize,
+    pub discrepancies: Vec<Discrepancy>,
+    /// What limits the comparison (an unreadable archive, say), with what to do.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// 0 when everything agrees, 1 when anything differs.
+    pub fn exit_code(&self) -> i32 {
+        i32::from(!self.discrepancies.is_empty())
+    }
+}
+
+/// How the report prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: a summary line and one row per discrepancy.
+    #[default]
+    Table,
+    /// One JSON document (the whole report).
+    Json,
+    /// One row per discrepancy, with a header row.
+    Csv,
+}
+
+/// The CSV columns, in order.
+pub const CSV_HEADER: &str = "problem,event_id,document_kind,document,xero_id,ledger_amount,xero_amount,detail,next_step,fixed";
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn opt_amount(value: Option<Decimal>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl Report {
+    /// The report as CSV: a header row and one row per discrepancy.
+    pub fn csv(&self) -> String {
+        let mut out = format!("{CSV_HEADER}\n");
+        for d in &self.discrepancies {
+            let fields = [
+                d.problem.as_str().to_owned(),
+                d.event_id.clone(),
+                d.document_kind.clone(),
+                d.document.clone(),
+                d.xero_id.clone(),
+                opt_amount(d.ledger_amount),
+                opt_amount(d.xero_amount),
+                d.detail.clone(),
+                d.next_step.clone(),
+                d.fixed.clone().unwrap_or_default(),
+            ];
+            let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serialises")
+    }
+
+    /// The report for people: what was compared, one row per discrepancy, then what to do
+    /// about each kind of problem.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let archive = self
+            .sources
+            .archive_events
+            .map_or_else(|| "not read".to_owned(), |n| n.to_string());
+        let _ = writeln!(
+            out,
+            "Shop {} (tenant {}), events received {} to {}: {} events (ledger {}, archive {}), \
+             {} documents checked in Xero",
+            self.shop,
+            self.tenant,
+            self.from,
+            self.to,
+            self.events,
+            self.sources.ledger_events,
+            archive,
+            self.documents
+        );
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
+        }
+        if self.discrepancies.is_empty() {
+            let _ = writeln!(out, "OK: no discrepancies.");
+            return out;
+        }
+        let mut counts: BTreeMap<Problem, usize> = BTreeMap::new();
+        for d in &self.discrepancies {
+            *counts.entry(d.problem).or_default() += 1;
+        }
+        let summary: Vec<String> = counts
+            .iter()
+            .map(|(p, n)| format!("{n} {}", p.as_str()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} discrepancies: {}\n",
+            self.discrepancies.len(),
+            summary.join(", ")
+        );
+        let rows: Vec<[String; 6]> = self
+            .discrepancies
+            .iter()
+            .map(|d| {
+                let amounts = match (d.ledger_amount, d.xero_amount) {
+                    (Some(l), Some(x)) => format!("{l} / {x}"),
+                    _ => String::new(),
+                };
+                [
+                    d.problem.as_str().to_owned(),
+                    d.event_id.clone(),
+                    d.document.clone(),
+                    amounts,
+                    d.fixed.clone().unwrap_or_default(),
+                    d.detail.clone(),
+                ]
+            })
+            .collect();
+        let header = [
+            "PROBLEM",
+            "EVENT",
+            "DOCUMENT",
+            "LEDGER / XERO",
+            "FIXED",
+            "DETAIL",
+        ];
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for row in &rows {
+            for (i, cell) in row.iter().enumerate().take(5) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i < 5 {
+                    let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
+                } else {
+                    text.push_str(cell);
+                }
+            }
+            text.trim_end().to_owned()
+        };
+        let _ = writeln!(out, "{}", line(header.to_vec()));
+        for row in &rows {
+            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+        }
+        let _ = writeln!(out, "\nWhat to do:");
+        let mut said = HashSet::new();
+        for d in &self.discrepancies {
+            if d.fixed.is_none() && said.insert((d.problem, d.next_step.clone())) {
+                let _ = writeln!(out, "  {}: {}", d.problem.as_str(), d.next_step);
+            }
+        }
+        if said.is_empty() {
+            let _ = writeln!(
+                out,
+                "  everything reported was re-queued; once the processor has booked it, run \
+                 reconcile again to confirm"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    fn report(discrepancies: Vec<Discrepancy>) -> Report {
+        Report {
+            shop: "acme".into(),
+            tenant: "t".into(),
+            from: "2026-11-01T00:00:00Z".into(),
+            to: "2026-11-02T00:00:00Z".into(),
+            sources: Sources::default(),
+            events: 1,
+            documents: 1,
+            discrepancies,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_a_clean_report_exits_zero() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        let clean = report(Vec::new());
+        assert_eq!(clean.exit_code(), 0);
+        assert_eq!(clean.csv(), format!("{CSV_HEADER}\n"));
+        assert!(clean.table().contains("OK: no discrepancies."));
+
+        let dirty = report(vec![Discrepancy {
+            problem: Problem::AmountMismatch,
+            event_id: "shopify:acme:1".into(),
+            document_kind: "invoice".into(),
+            document: "SH-1".into(),
+            xero_id: "x".into(),
+            ledger_amount: Some(Decimal::new(6325, 2)),
+            xero_amount: Some(Decimal::new(11500, 2)),
+            detail: "totals differ, by a lot".into(),
+            next_step: "correct it in Xero".into(),
+            fixed: None,
+        }]);
+        assert_eq!(dirty.exit_code(), 1);
+        assert_eq!(
+            dirty.csv().lines().nth(1).unwrap(),
+            "amount_mismatch,shopify:acme:1,invoice,SH-1,x,63.25,115.00,\"totals differ, by a lot\",correct it in Xero,"
+        );
+        let table = dirty.table();
+        assert!(
+            table.contains("1 discrepancies: 1 amount_mismatch"),
+            "{table}"
+        );
+        assert!(
+            table.contains("amount_mismatch: correct it in Xero"),
+            "{table}"
+        );
+    }
+}
