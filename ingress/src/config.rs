@@ -1,5 +1,7 @@
 //! Typed configuration: a TOML file, with secrets overridable from the environment, checked as a
 //! whole at start-up so that a mistake stops the ingress before it accepts a single webhook.
+//! Read the way both binaries read theirs (`xcs_shared::config_file`); the shops' tables are
+//! `xcs_shared::ingress_shops`, which the processor's `check` reads too.
 //!
 //! See `deploy/config/ingress.example.toml` for every field with its meaning.
 
@@ -13,7 +15,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::Deserialize;
 use xcs_shared::Platform;
+use xcs_shared::config_file::{self, ConfigFile, Env};
+use xcs_shared::ingress_shops::{IngressShop, IngressShops};
 use xcs_shared::telemetry::LogFormat;
+
+pub use xcs_shared::config_file::ConfigError;
 
 /// Everything the ingress needs to run.
 #[derive(Debug)]
@@ -198,25 +204,6 @@ pub struct EbayChallenge {
     pub endpoint_url: String,
 }
 
-/// A configuration problem, named precisely enough to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid: {source}")]
-    Parse {
-        path: String,
-        source: Box<toml::de::Error>,
-    },
-    #[error("shop {shop:?}: {problem}")]
-    Shop { shop: String, problem: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -230,96 +217,68 @@ struct RawConfig {
     #[serde(default)]
     key_lookups: KeyLookupConfig,
     #[serde(default)]
-    shops: BTreeMap<String, RawShop>,
+    shops: IngressShops,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawShop {
-    platform: Platform,
-    tenant: String,
-    #[serde(default)]
-    secrets: Vec<SecretString>,
-    #[serde(default)]
-    required_headers: BTreeMap<String, SecretString>,
-    verification_token: Option<SecretString>,
-    endpoint_url: Option<String>,
-    client_id: Option<String>,
-}
+impl ConfigFile for RawConfig {
+    type Config = Config;
 
-impl Config {
-    /// Reads `path`, applies environment overrides, and validates the result.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the file, field or shop that is wrong.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text, |name| std::env::var(name).ok()).map_err(|err| match err {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: path.display().to_string(),
-                source,
-            },
-            other => other,
-        })
+    fn apply_env(&mut self, env: &Env<'_>) {
+        env.override_with(&mut self.amqp.uri, "XCS_AMQP_URI");
+        env.override_with(&mut self.ebay.client_secret, "XCS_EBAY_CLIENT_SECRET");
+        self.shops.apply_env(env);
     }
 
-    /// Parses and validates a configuration, with `env` standing in for the environment.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the field or shop that is wrong.
-    pub fn from_toml(
-        text: &str,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let mut raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: "<inline>".into(),
-            source: Box::new(source),
-        })?;
-        if let Some(uri) = env("XCS_AMQP_URI") {
-            raw.amqp.uri = uri.into();
-        }
-        if let Some(secret) = env("XCS_EBAY_CLIENT_SECRET") {
-            raw.ebay.client_secret = secret.into();
-        }
-        validate_server(&raw.server)?;
-        validate_key_lookups(&raw.key_lookups)?;
-        validate_url("adobe.key_host", &raw.adobe.key_host)?;
-        validate_url("ebay.api_base", &raw.ebay.api_base)?;
-
-        let mut env_names = BTreeMap::new();
+    fn validate(self) -> Result<Config, String> {
+        validate_server(&self.server)?;
+        validate_key_lookups(&self.key_lookups)?;
+        validate_url("adobe.key_host", &self.adobe.key_host)?;
+        validate_url("ebay.api_base", &self.ebay.api_base)?;
+        self.shops.validate()?;
         let mut shops = BTreeMap::new();
-        for (name, shop) in raw.shops {
-            let env_prefix = shop_env_prefix(&name);
-            if let Some(other) = env_names.insert(env_prefix.clone(), name.clone()) {
-                return Err(ConfigError::Invalid(format!(
-                    "shops {other:?} and {name:?} share the environment prefix {env_prefix}; rename one"
-                )));
-            }
-            let shop = build_shop(&name, shop, &env_prefix, &env)?;
+        for (name, shop) in self.shops {
+            let shop =
+                build_shop(&name, shop).map_err(|problem| format!("shop {name:?}: {problem}"))?;
             shops.insert(name, shop);
         }
-        if raw.ebay.client_id.is_empty() != raw.ebay.client_secret.expose_secret().is_empty() {
-            return Err(ConfigError::Invalid(
+        if self.ebay.client_id.is_empty() != self.ebay.client_secret.expose_secret().is_empty() {
+            return Err(
                 "[ebay] needs both client_id and client_secret (or XCS_EBAY_CLIENT_SECRET), or \
                  neither"
                     .into(),
-            ));
+            );
         }
         Ok(Config {
-            server: raw.server,
-            amqp: raw.amqp,
-            ebay: raw.ebay,
-            adobe: raw.adobe,
-            key_lookups: raw.key_lookups,
+            server: self.server,
+            amqp: self.amqp,
+            ebay: self.ebay,
+            adobe: self.adobe,
+            key_lookups: self.key_lookups,
             shops,
         })
     }
 }
 
 impl Config {
+    /// Reads `path`, applies environment overrides, and validates the result.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, and the line, field or shop that is wrong.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        config_file::load::<RawConfig>(path)
+    }
+
+    /// Parses and validates a configuration, with `env` standing in for the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the line, field or shop that is wrong.
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        config_file::from_toml::<RawConfig>(text, env)
+    }
+
     /// Things that work but that an operator should know; logged at start.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -352,58 +311,21 @@ impl Config {
 
 pub use xcs_shared::shop_env_prefix;
 
-fn build_shop(
-    name: &str,
-    raw: RawShop,
-    env_prefix: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Shop, ConfigError> {
-    let problem = |problem: String| ConfigError::Shop {
-        shop: name.to_owned(),
-        problem,
-    };
-    let valid_name = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid_name {
-        return Err(problem(
-            "a shop name is 1 to 64 letters, digits, '-', '_' or '.' (it is a URL path segment)"
-                .into(),
-        ));
-    }
-    if raw.tenant.trim().is_empty() {
-        return Err(problem("tenant (the Xero organisation id) is empty".into()));
-    }
-
-    // Secrets may contain spaces and commas (WooCommerce generates such), so the environment
-    // form is one secret per line.
-    let secrets: Vec<SecretString> = match env(&format!("{env_prefix}SECRETS")) {
-        Some(list) => list
-            .lines()
-            .map(str::trim_end)
-            .filter(|line| !line.is_empty())
-            .map(|line| SecretString::from(line.to_owned()))
-            .collect(),
-        None => raw.secrets,
-    };
-    let verification_token = env(&format!("{env_prefix}VERIFICATION_TOKEN"))
-        .map(SecretString::from)
-        .or(raw.verification_token);
-
+/// How `shop`'s deliveries are verified, from its table; the name, tenant and environment are
+/// already checked and applied.
+fn build_shop(name: &str, raw: IngressShop) -> Result<Shop, String> {
+    let env_prefix = shop_env_prefix(name);
+    let secrets = &raw.secrets;
     let standard_webhooks = matches!(raw.platform, Platform::Etsy | Platform::BigCommerce);
     if !standard_webhooks && !raw.required_headers.is_empty() {
-        return Err(problem(
-            "required_headers applies to BigCommerce and Etsy shops only".into(),
-        ));
+        return Err("required_headers applies to BigCommerce and Etsy shops only".into());
     }
     let needs_secrets = || {
         if secrets.is_empty() {
-            Err(problem(format!(
+            Err(format!(
                 "a {} shop needs at least one secret (secrets = [...] or {env_prefix}SECRETS)",
                 raw.platform
-            )))
+            ))
         } else {
             Ok(())
         }
@@ -420,7 +342,7 @@ fn build_shop(
             // WooCommerce keys the HMAC with the stored secret after HTML-entity decoding; an
             // operator may have copied either form, so both are tried.
             let mut keys = Vec::new();
-            for secret in &secrets {
+            for secret in secrets {
                 let secret = secret.expose_secret();
                 keys.push(raw_key(secret));
                 let decoded = decode_html_entities(secret);
@@ -433,8 +355,8 @@ fn build_shop(
         Platform::Etsy | Platform::BigCommerce => {
             needs_secrets()?;
             let mut keys = Vec::new();
-            for secret in &secrets {
-                keys.extend(standard_webhooks_keys(secret.expose_secret()).map_err(problem)?);
+            for secret in secrets {
+                keys.extend(standard_webhooks_keys(secret.expose_secret())?);
             }
             ShopAuth::StandardWebhooks {
                 keys,
@@ -442,23 +364,23 @@ fn build_shop(
             }
         }
         Platform::Ebay => ShopAuth::Ebay {
-            challenge: match (verification_token, raw.endpoint_url) {
+            challenge: match (raw.verification_token, raw.endpoint_url) {
                 (Some(token), Some(endpoint_url)) => Some(EbayChallenge {
                     verification_token: token,
                     endpoint_url,
                 }),
                 (None, None) => None,
                 _ => {
-                    return Err(problem(format!(
+                    return Err(format!(
                         "an eBay shop's challenge needs both verification_token (or \
                          {env_prefix}VERIFICATION_TOKEN) and endpoint_url, the exact URL \
                          registered with eBay"
-                    )));
+                    ));
                 }
             },
         },
         Platform::Magento => ShopAuth::Adobe {
-            client_id: raw.client_id.filter(|id| !id.is_empty()),
+            client_id: raw.client_id,
         },
     };
     Ok(Shop {
@@ -505,32 +427,28 @@ fn decode_html_entities(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn validate_server(server: &ServerConfig) -> Result<(), ConfigError> {
+fn validate_server(server: &ServerConfig) -> Result<(), String> {
     if server.body_limit_bytes < 1024 {
-        return Err(ConfigError::Invalid(
-            "server.body_limit_bytes below 1024 would reject real webhooks".into(),
-        ));
+        return Err("server.body_limit_bytes below 1024 would reject real webhooks".into());
     }
     for (field, value) in [
         ("header_timeout_ms", server.header_timeout_ms),
         ("body_timeout_ms", server.body_timeout_ms),
     ] {
         if !(100..=60_000).contains(&value) {
-            return Err(ConfigError::Invalid(format!(
-                "server.{field} must be 100..=60000 (milliseconds)"
-            )));
+            return Err(format!("server.{field} must be 100..=60000 (milliseconds)"));
         }
     }
     if !(100..=4_500).contains(&server.confirm_timeout_ms) {
-        return Err(ConfigError::Invalid(
+        return Err(
             "server.confirm_timeout_ms must be 100..=4500: Shopify drops a delivery after 5 s"
                 .into(),
-        ));
+        );
     }
     Ok(())
 }
 
-fn validate_key_lookups(limits: &KeyLookupConfig) -> Result<(), ConfigError> {
+fn validate_key_lookups(limits: &KeyLookupConfig) -> Result<(), String> {
     for (field, value) in [
         ("per_minute", limits.per_minute),
         ("burst", limits.burst),
@@ -539,28 +457,26 @@ fn validate_key_lookups(limits: &KeyLookupConfig) -> Result<(), ConfigError> {
         ("shop_burst", limits.shop_burst),
     ] {
         if !(1..=10_000).contains(&value) {
-            return Err(ConfigError::Invalid(format!(
+            return Err(format!(
                 "key_lookups.{field} must be 1..=10000 (0 would refuse every new key)"
-            )));
+            ));
         }
     }
     if limits.shop_per_minute > limits.per_minute || limits.shop_burst > limits.burst {
-        return Err(ConfigError::Invalid(
+        return Err(
             "key_lookups.shop_per_minute and shop_burst must not exceed per_minute and burst: \
              one shop's forged deliveries could then use up every shop's key lookups"
                 .into(),
-        ));
+        );
     }
     Ok(())
 }
 
-fn validate_url(field: &str, url: &str) -> Result<(), ConfigError> {
+fn validate_url(field: &str, url: &str) -> Result<(), String> {
     if url.starts_with("https://") || url.starts_with("http://") {
         Ok(())
     } else {
-        Err(ConfigError::Invalid(format!(
-            "{field} must be an http(s) URL, got {url:?}"
-        )))
+        Err(format!("{field} must be an http(s) URL, got {url:?}"))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Typed processor configuration: a TOML file with secrets overridable from the environment,
-//! validated as a whole at start. See `deploy/config/processor.example.toml`.
+//! validated as a whole at start, read the way both binaries read theirs
+//! (`xcs_shared::config_file`). See `deploy/config/processor.example.toml`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use xcs_shared::config_file::{self, ConfigFile, Env};
 use xcs_shared::telemetry::LogFormat;
 use xcs_shared::{EventKind, Platform};
 
@@ -253,81 +255,31 @@ impl Default for ContactStrategy {
     }
 }
 
-/// A problem with the configuration, named precisely.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid: {source}")]
-    Parse {
-        path: String,
-        source: Box<toml::de::Error>,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
+pub use xcs_shared::config_file::ConfigError;
 
 impl Config {
     /// Reads and validates `path`, with secrets from the environment.
     ///
     /// # Errors
-    /// [`ConfigError`].
+    /// [`ConfigError`] naming the file, and the line, field or shop that is wrong.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text, |name| std::env::var(name).ok()).map_err(|err| match err {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: path.display().to_string(),
-                source,
-            },
-            other => other,
-        })
+        config_file::load::<Config>(path)
     }
 
+    /// Parses and validates a configuration, with `env` standing in for the environment.
+    ///
     /// # Errors
-    /// [`ConfigError`].
+    /// [`ConfigError`] naming the line, field or shop that is wrong.
     pub fn from_toml(
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: "<inline>".into(),
-            source: Box::new(source),
-        })?;
-        if let Some(uri) = env("XCS_AMQP_URI") {
-            config.amqp.uri = uri.into();
-        }
-        if let Some(url) = env("XCS_POSTGRES_URL") {
-            config.postgres.url = url.into();
-        }
-        if let Some(key) = env("XCS_TOKEN_KEY") {
-            config.postgres.token_key = Some(key.into());
-        }
-        if let Some(secret) = env("XCS_XERO_CLIENT_SECRET") {
-            config.xero.client_secret = secret.into();
-        }
-        for (name, shop) in &mut config.shops {
-            let prefix = xcs_shared::shop_env_prefix(name);
-            if let Some(api) = &mut shop.api {
-                if let Some(token) = env(&format!("{prefix}API_TOKEN")) {
-                    api.token = token.into();
-                }
-                if let Some(key) = env(&format!("{prefix}API_KEY")) {
-                    api.key = key.into();
-                }
-            }
-        }
-        config.validate()?;
-        Ok(config)
+        config_file::from_toml::<Config>(text, env)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
+    /// Checks the whole; the problem names the field and the fix.
+    fn validate_fields(&self) -> Result<(), String> {
+        let invalid = |m: String| Err(m);
         if let Err(err) = crate::token_cipher::TokenCipher::new(self.postgres.token_key.as_ref()) {
             return invalid(err.to_string());
         }
@@ -356,8 +308,7 @@ impl Config {
             if shop.tenant.trim().is_empty() {
                 return invalid(format!("shop {name:?}: tenant is empty"));
             }
-            check_document_prefix(name, &shop.mapping.document_prefix)
-                .map_err(ConfigError::Invalid)?;
+            check_document_prefix(name, &shop.mapping.document_prefix)?;
             if parse_offset(&shop.timezone).is_none() {
                 return invalid(format!(
                     "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
@@ -392,6 +343,34 @@ impl Config {
     /// The shops booking into `tenant`.
     pub fn shop(&self, name: &str) -> Option<&ShopConfig> {
         self.shops.get(name)
+    }
+}
+
+impl ConfigFile for Config {
+    type Config = Config;
+
+    fn apply_env(&mut self, env: &Env<'_>) {
+        env.override_with(&mut self.amqp.uri, "XCS_AMQP_URI");
+        env.override_with(&mut self.postgres.url, "XCS_POSTGRES_URL");
+        if let Some(key) = env.var("XCS_TOKEN_KEY") {
+            self.postgres.token_key = Some(key.into());
+        }
+        env.override_with(&mut self.xero.client_secret, "XCS_XERO_CLIENT_SECRET");
+        for (name, shop) in &mut self.shops {
+            if let Some(api) = &mut shop.api {
+                if let Some(token) = env.shop_var(name, "API_TOKEN") {
+                    api.token = token.into();
+                }
+                if let Some(key) = env.shop_var(name, "API_KEY") {
+                    api.key = key.into();
+                }
+            }
+        }
+    }
+
+    fn validate(self) -> Result<Config, String> {
+        self.validate_fields()?;
+        Ok(self)
     }
 }
 

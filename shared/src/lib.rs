@@ -6,29 +6,19 @@
 //! - [`envelope`]: the AMQP headers every published event carries.
 //! - [`topology`]: exchange and queue names, and the RabbitMQ definitions built from them
 //!   (`deploy/rabbitmq/definitions.json` is generated from, and tested against, this module).
+//! - [`config_file`]: how both binaries read their config: file, environment, validation.
+//! - [`ingress_shops`]: the ingress config's shops, which the processor's `check` and
+//!   `test-transaction` read too.
 //! - [`telemetry`]: the tracing subscriber both binaries install.
 
+pub mod config_file;
 pub mod domain;
 pub mod envelope;
+pub mod ingress_shops;
 pub mod platform;
 pub mod telemetry;
 pub mod topology;
 
+pub use config_file::shop_env_prefix;
 pub use envelope::Envelope;
-
-/// `XCS_SHOP_<NAME>_`: the prefix of a shop's secrets in the environment, with the shop name
-/// upper-cased and anything but letters and digits turned into `_`.
-pub fn shop_env_prefix(shop: &str) -> String {
-    let name: String = shop
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("XCS_SHOP_{name}_")
-}
 pub use platform::{EventKind, Platform};

@@ -33,6 +33,7 @@ use reqwest::Method;
 use rust_decimal::Decimal;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
+use xcs_shared::ingress_shops::IngressShops;
 use xcs_shared::{Envelope, EventKind, Platform, topology};
 
 use super::explain_xero;
@@ -446,26 +447,23 @@ async fn send_to_ingress(
              ingress's config file), or leave out --ingress to publish to RabbitMQ directly"
         )
     })?;
-    let ingress = xcs_ingress::Config::load(path)
+    let ingress = IngressShops::load(path)
         .with_context(|| format!("the ingress config {} is not valid", path.display()))?;
-    let ingress_shop = ingress.shops.get(&options.shop).ok_or_else(|| {
+    let ingress_shop = ingress.get(&options.shop).ok_or_else(|| {
         anyhow!(
             "the ingress config {} has no [shops.{}]; add it (platform, tenant, secrets)",
             path.display(),
             options.shop
         )
     })?;
-    let key = match &ingress_shop.auth {
-        xcs_ingress::config::ShopAuth::BodyHmac { keys } => keys.first(),
-        _ => None,
-    }
-    .ok_or_else(|| {
+    let secret = ingress_shop.secrets.first().ok_or_else(|| {
         anyhow!(
             "the ingress config has no secret for shop {}; set its secrets",
             options.shop
         )
     })?;
-    let mut mac = HmacSha256::new_from_slice(key.expose_secret()).expect("any key length");
+    let mut mac =
+        HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).expect("any key length");
     mac.update(body);
     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     let delivery = uuid::Uuid::new_v4().to_string();
