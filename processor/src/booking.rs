@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use xcs_shared::Envelope;
 use xcs_shared::domain::{Customer, Order, Refund, StockChange};
 
@@ -22,6 +21,7 @@ use crate::ledger::{DocumentRow, EventOutcome, Ledger, RecordedPayment};
 use crate::mapping::{self, MappedCreditNote, MappedInvoice, PlannedPayment, round2};
 use crate::refund_limit;
 use crate::xero::client::{XeroClient, XeroError, element_errors};
+use crate::xero::documents::{DocumentKind, Draft, decimal, idempotency_key, text};
 use crate::xero::types::{ContactRef, PaymentTarget};
 
 /// What one event asks to book.
@@ -75,33 +75,19 @@ struct Booked {
     fresh: bool,
 }
 
-/// A document as Xero has it now (see `Booker::document_state`).
-pub(crate) struct DocumentState {
-    pub(crate) references: Vec<String>,
-    pub(crate) outstanding: Decimal,
-    pub(crate) paid: Decimal,
-}
-
-impl DocumentState {
-    /// From an element of Xero's `Invoices` or `CreditNotes` list.
-    fn of(document: &Value, list: &str) -> DocumentState {
-        let references = document["Payments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| text(p, "Reference"))
-            .collect();
-        let outstanding = if list == "Invoices" {
-            decimal(document, "AmountDue")
-        } else {
-            decimal(document, "RemainingCredit")
-        };
-        DocumentState {
-            references,
-            outstanding,
-            paid: decimal(document, "AmountPaid"),
-        }
-    }
+/// An allocation of a credit note to the invoice it credits (see `Booker::allocate_due`).
+pub(crate) struct Allocation<'a> {
+    /// The ledger's key for it.
+    pub key: &'a str,
+    pub credit_note: &'a DocumentRow,
+    /// The ledger's key of the credit note.
+    pub credit_note_key: &'a str,
+    /// Created by this attempt: all its credit is left.
+    pub fresh: bool,
+    pub invoice_id: &'a str,
+    /// What the invoice still owes.
+    pub invoice_due: Decimal,
+    pub date: &'a str,
 }
 
 /// A batch whose invoices are booked and whose payments, refunds and ledger records are not.
@@ -208,42 +194,6 @@ fn credit_note_key(number: &str) -> String {
     format!("credit_note:{number}")
 }
 
-/// An `Idempotency-Key` for a write: the tenant, the attempt and exactly what is written,
-/// hashed. The client's quick retry of a write reuses the key, so Xero answers it from its
-/// cache; a later attempt (after a retry tier) gets a new key, because Xero caches errors too:
-/// a 500 after the write was applied would otherwise be replayed for 6 minutes. That attempt
-/// then meets "must be unique" and adopts the document.
-pub fn idempotency_key(tenant: &str, attempt: u32, operation: &str, body: &Value) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(tenant.as_bytes());
-    hasher.update([0]);
-    hasher.update(attempt.to_be_bytes());
-    hasher.update([0]);
-    hasher.update(operation.as_bytes());
-    hasher.update([0]);
-    hasher.update(body.to_string().as_bytes());
-    format!("xcs-{}", hex::encode(&hasher.finalize()[..24]))
-}
-
-fn decimal(value: &Value, field: &str) -> Decimal {
-    value
-        .get(field)
-        .and_then(|v| match v {
-            Value::Number(n) => n.to_string().parse().ok(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-fn text(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn is_missing_contact(messages: &[String]) -> bool {
     messages.iter().any(|m| {
         let m = m.to_ascii_lowercase();
@@ -275,41 +225,6 @@ fn is_overpayment(messages: &[String]) -> bool {
         m.to_ascii_lowercase()
             .contains("exceeds the amount outstanding")
     })
-}
-
-/// Why a document Xero already has under our number is not the one we would write (another
-/// order's, or edited in Xero), or `None` when it is: adopting another order's invoice would
-/// book this order onto it and lose it from the books without an error.
-pub(crate) fn not_this_documents(
-    existing: &Value,
-    reference: &str,
-    contact_id: &str,
-    total: Decimal,
-) -> Option<String> {
-    let mut differences = Vec::new();
-    let theirs = text(existing, "Reference");
-    if theirs.trim() != reference.trim() {
-        differences.push(format!(
-            "its reference is {theirs:?}, this one's {reference:?}"
-        ));
-    }
-    let their_contact = text(&existing["Contact"], "ContactID");
-    if !their_contact.eq_ignore_ascii_case(contact_id) {
-        differences.push(format!(
-            "its contact is {their_contact}, this one's {contact_id}"
-        ));
-    }
-    let their_total = decimal(existing, "Total");
-    if their_total != total {
-        differences.push(format!("its total is {their_total}, this one's {total}"));
-    }
-    (!differences.is_empty()).then(|| differences.join("; "))
-}
-
-fn is_unique_violation(messages: &[String]) -> bool {
-    messages
-        .iter()
-        .any(|m| m.to_ascii_lowercase().contains("must be unique"))
 }
 
 impl Booker {
@@ -507,29 +422,6 @@ impl Booker {
         Ok(outcome)
     }
 
-    /// A write to Xero with `summarizeErrors=false` (each element's outcome in the answer) and
-    /// an `Idempotency-Key` derived from the tenant, the attempt, the operation and the body.
-    pub(crate) async fn write(
-        &self,
-        tenant: &str,
-        attempt: u32,
-        method: Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<Value, XeroError> {
-        let key = idempotency_key(tenant, attempt, &format!("{method} {path}"), body);
-        self.xero
-            .call(
-                tenant,
-                method,
-                path,
-                &[("summarizeErrors", "false")],
-                Some(body),
-                Some(&key),
-            )
-            .await
-    }
-
     /// Voids the invoice of an order cancelled after it was booked, unless money was paid or
     /// credited against it: then the platform's refunds book that money back, and voiding
     /// would leave them nothing to refund.
@@ -649,21 +541,22 @@ impl Booker {
             };
         }
 
-        let body =
-            json!({"Invoices": to_create.values().map(|(m, ..)| &m.invoice).collect::<Vec<_>>()});
-        let response = self
+        let drafts: Vec<Draft<'_>> = to_create
+            .iter()
+            .map(|(number, (mapped, ..))| Draft {
+                number,
+                body: json!(&mapped.invoice),
+                reference: &mapped.invoice.reference,
+                contact_id: &mapped.invoice.contact.contact_id,
+                total: mapped.total,
+            })
+            .collect();
+        let written = match self
             .xero
-            .call(
-                tenant,
-                Method::PUT,
-                "/Invoices",
-                &[("summarizeErrors", "false"), ("unitdp", "4")],
-                Some(&body),
-                Some(&idempotency_key(tenant, attempt, "PUT /Invoices", &body)),
-            )
-            .await;
-        let elements = match response {
-            Ok(value) => value["Invoices"].as_array().cloned().unwrap_or_default(),
+            .put_documents(tenant, attempt, DocumentKind::Invoice, &drafts)
+            .await
+        {
+            Ok(written) => written,
             Err(err) => {
                 for (_, waiting, ..) in to_create.values() {
                     failures.extend(
@@ -675,108 +568,39 @@ impl Booker {
                 return Err(failures);
             }
         };
-        let mut to_adopt = Vec::new();
-        for ((number, (mapped, waiting, order)), element) in to_create.iter().zip(elements.iter()) {
-            let errors = element_errors(element);
-            if errors.is_empty() && !text(element, "InvoiceID").is_empty() {
-                // A redelivered job's "created" may be Xero replaying the answer to an earlier
-                // delivery, whose payments may have been made since.
-                let fresh = !waiting.iter().any(|i| jobs[*i].redelivered);
-                match self
-                    .record_invoice(tenant, element, number, order, &jobs[waiting[0]], fresh)
+        for ((number, (mapped, waiting, order)), written) in to_create.iter().zip(written) {
+            let outcome = match written {
+                Ok(written) => {
+                    // A redelivered job's "created" may be Xero replaying the answer to an
+                    // earlier delivery, whose payments may have been made since.
+                    let fresh = written.created && !waiting.iter().any(|i| jobs[*i].redelivered);
+                    self.record_invoice(
+                        tenant,
+                        &written.document,
+                        number,
+                        order,
+                        &jobs[waiting[0]],
+                        fresh,
+                    )
                     .await
-                {
-                    Ok(invoice) => {
-                        booked.insert(invoice_key(number), invoice);
-                    }
-                    Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
                 }
-            } else if is_unique_violation(&errors) {
-                to_adopt.push((number.clone(), waiting.clone(), *order, mapped));
-            } else if is_missing_contact(&errors) {
-                // The cached contact was deleted or archived in Xero (or the ledger outlived
-                // the organisation's data): forget it, and the retry finds or creates it anew.
-                let contact_id = &mapped.invoice.contact.contact_id;
-                let err = match self.ledger.forget_contact(tenant, contact_id).await {
-                    Ok(()) => ProcessError::StaleContact(contact_id.clone()),
-                    Err(err) => err.into(),
-                };
-                failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-            } else {
-                let err = ProcessError::Rejected {
-                    document: format!("invoice {number}"),
-                    messages: errors,
-                };
-                failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-            }
-        }
-        if elements.len() < to_create.len() {
-            let err = ProcessError::Xero(XeroError::Server {
-                status: 200,
-                body: "Xero returned fewer invoices than were sent".into(),
-            });
-            for (_, waiting, ..) in to_create.values().skip(elements.len()) {
-                failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-            }
-        }
-
-        if !to_adopt.is_empty() {
-            let numbers: Vec<&str> = to_adopt.iter().map(|(n, ..)| n.as_str()).collect();
-            match self.find_invoices(tenant, &numbers).await {
-                Ok(found) => {
-                    for (number, waiting, order, mapped) in to_adopt {
-                        let Some(existing) = found.get(&number) else {
-                            let err = ProcessError::Rejected {
-                                document: format!("invoice {number}"),
-                                messages: vec![
-                                    "Xero says the number is taken but no invoice has it; \
-                                     it may be a voided or deleted document"
-                                        .into(),
-                                ],
-                            };
-                            failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-                            continue;
-                        };
-                        if let Some(mismatch) = not_this_documents(
-                            existing,
-                            &mapped.invoice.reference,
-                            &mapped.invoice.contact.contact_id,
-                            mapped.total,
-                        ) {
-                            let err = ProcessError::NumberTaken {
-                                document: format!("invoice {number}"),
-                                mismatch,
-                            };
-                            failures.extend(waiting.iter().map(|i| (*i, err.clone())));
-                            continue;
-                        }
-                        match self
-                            .record_invoice(
-                                tenant,
-                                existing,
-                                &number,
-                                order,
-                                &jobs[waiting[0]],
-                                false,
-                            )
-                            .await
-                        {
-                            Ok(invoice) => {
-                                booked.insert(invoice_key(&number), invoice);
-                            }
-                            Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
-                        }
-                    }
+                Err(ProcessError::Rejected { messages, .. }) if is_missing_contact(&messages) => {
+                    // The cached contact was deleted or archived in Xero (or the ledger
+                    // outlived the organisation's data): forget it, and the retry finds or
+                    // creates it anew.
+                    let contact_id = &mapped.invoice.contact.contact_id;
+                    Err(match self.ledger.forget_contact(tenant, contact_id).await {
+                        Ok(()) => ProcessError::StaleContact(contact_id.clone()),
+                        Err(err) => err.into(),
+                    })
                 }
-                Err(err) => {
-                    for (_, waiting, ..) in to_adopt {
-                        failures.extend(
-                            waiting
-                                .iter()
-                                .map(|i| (*i, ProcessError::Xero(err.clone()))),
-                        );
-                    }
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Ok(invoice) => {
+                    booked.insert(invoice_key(number), invoice);
                 }
+                Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
             }
         }
         if failures.is_empty() {
@@ -843,87 +667,6 @@ impl Booker {
         Ok(())
     }
 
-    /// Invoices by number (live ones only), keyed by number.
-    pub(crate) async fn find_invoices(
-        &self,
-        tenant: &str,
-        numbers: &[&str],
-    ) -> Result<HashMap<String, Value>, XeroError> {
-        Ok(self
-            .invoices_where(tenant, "InvoiceNumbers", numbers)
-            .await?
-            .into_iter()
-            .filter(|i| !matches!(i["Status"].as_str(), Some("DELETED" | "VOIDED")))
-            .map(|i| (text(&i, "InvoiceNumber"), i))
-            .collect())
-    }
-
-    /// The invoices whose `filter` (`IDs`, `InvoiceNumbers`) is one of `values`, 50 a call.
-    async fn invoices_where(
-        &self,
-        tenant: &str,
-        filter: &str,
-        values: &[&str],
-    ) -> Result<Vec<Value>, XeroError> {
-        let mut invoices = Vec::new();
-        for chunk in values.chunks(50) {
-            let joined = chunk.join(",");
-            let mut response = self
-                .xero
-                .call(
-                    tenant,
-                    Method::GET,
-                    "/Invoices",
-                    &[(filter, &joined), ("unitdp", "4")],
-                    None,
-                    None,
-                )
-                .await?;
-            if let Value::Array(list) = response["Invoices"].take() {
-                invoices.extend(list);
-            }
-        }
-        Ok(invoices)
-    }
-
-    /// A document as Xero has it now: the references of its payments (to adopt rather than
-    /// repeat a payment made before a crash), what is still due (invoice) or left to credit
-    /// (credit note), and what was paid into it.
-    pub(crate) async fn document_state(
-        &self,
-        tenant: &str,
-        path: &str,
-        list: &str,
-    ) -> Result<DocumentState, XeroError> {
-        let response = self
-            .xero
-            .call(tenant, Method::GET, path, &[], None, None)
-            .await?;
-        Ok(DocumentState::of(&response[list][0], list))
-    }
-
-    /// What Xero has now for several invoices, by id: one list call per 50. An invoice listed
-    /// without its `Payments` is read on its own (whether Xero's lists carry them is not
-    /// documented clearly; its single-invoice answer does).
-    async fn invoice_states(
-        &self,
-        tenant: &str,
-        ids: &[&str],
-    ) -> Result<HashMap<String, DocumentState>, XeroError> {
-        let mut states = HashMap::new();
-        for invoice in self.invoices_where(tenant, "IDs", ids).await? {
-            let id = text(&invoice, "InvoiceID");
-            let state = if invoice.get("Payments").is_some() {
-                DocumentState::of(&invoice, "Invoices")
-            } else {
-                self.document_state(tenant, &format!("/Invoices/{id}"), "Invoices")
-                    .await?
-            };
-            states.insert(id, state);
-        }
-        Ok(states)
-    }
-
     /// A payment Xero refused as larger than what is due: adopted when the invoice already
     /// has it (same reference), refused for the operator otherwise (paid some other way).
     async fn adopt_payment(
@@ -935,8 +678,10 @@ impl Booker {
         doc_key: &str,
         errors: Vec<String>,
     ) -> Result<(), ProcessError> {
-        let path = format!("/Invoices/{invoice_id}");
-        let state = self.document_state(tenant, &path, "Invoices").await?;
+        let state = self
+            .xero
+            .document_state(tenant, DocumentKind::Invoice, invoice_id)
+            .await?;
         if !state.references.contains(&payment.reference) {
             return Err(ProcessError::Rejected {
                 document: format!("payment {key}"),
@@ -1028,7 +773,7 @@ impl Booker {
             .filter(|(_, invoice, ..)| !invoice.fresh)
             .map(|(_, invoice, ..)| invoice.row.xero_id.as_str())
             .collect();
-        let states = match self.invoice_states(tenant, &not_fresh).await {
+        let states = match self.xero.invoice_states(tenant, &not_fresh).await {
             Ok(states) => states,
             Err(err) => {
                 failures.extend(
@@ -1097,20 +842,16 @@ impl Booker {
         if planned.is_empty() {
             return failures;
         }
-        let body = json!({"Payments": planned.iter().map(|(_, _, invoice_id, p, _)| {
-            crate::xero::types::Payment {
-                target: PaymentTarget::Invoice { invoice_id: invoice_id.clone() },
-                account: mapping::account(&p.account),
-                date: p.date.to_string(),
-                amount: p.amount,
-                reference: p.reference.clone(),
-            }
-        }).collect::<Vec<_>>()});
-        let response = self
-            .write(tenant, attempt, Method::PUT, "/Payments", &body)
-            .await;
-        let elements = match response {
-            Ok(value) => value["Payments"].as_array().cloned().unwrap_or_default(),
+        let payments: Vec<_> = planned
+            .iter()
+            .map(|(_, _, invoice_id, p, _)| {
+                p.to_xero(PaymentTarget::Invoice {
+                    invoice_id: invoice_id.clone(),
+                })
+            })
+            .collect();
+        let made = match self.xero.put_payments(tenant, attempt, &payments).await {
+            Ok(made) => made,
             Err(err) => {
                 failures.extend(
                     planned
@@ -1120,36 +861,37 @@ impl Booker {
                 return with_followers(failures, &followers);
             }
         };
-        for ((index, key, invoice_id, payment, doc_key), element) in
-            planned.iter().zip(elements.iter())
-        {
-            let errors = element_errors(element);
-            if is_overpayment(&errors) {
-                if let Err(err) = self
-                    .adopt_payment(tenant, invoice_id, key, payment, doc_key, errors)
-                    .await
-                {
-                    failures.push((*index, err));
+        for ((index, key, invoice_id, payment, doc_key), made) in planned.iter().zip(made) {
+            match made {
+                Err(errors) if is_overpayment(&errors) => {
+                    if let Err(err) = self
+                        .adopt_payment(tenant, invoice_id, key, payment, doc_key, errors)
+                        .await
+                    {
+                        failures.push((*index, err));
+                    }
                 }
-            } else if errors.is_empty() {
-                let made = RecordedPayment {
-                    key,
-                    xero_id: &text(element, "PaymentID"),
-                    doc_key,
-                    account: &payment.account,
-                    amount: payment.amount,
-                };
-                if let Err(err) = self.ledger.record_payment(tenant, &made).await {
-                    failures.push((*index, err.into()));
+                Ok(payment_id) => {
+                    let made = RecordedPayment {
+                        key,
+                        xero_id: &payment_id,
+                        doc_key,
+                        account: &payment.account,
+                        amount: payment.amount,
+                    };
+                    if let Err(err) = self.ledger.record_payment(tenant, &made).await {
+                        failures.push((*index, err.into()));
+                    }
                 }
-            } else {
-                failures.push((
-                    *index,
-                    ProcessError::Rejected {
-                        document: format!("payment {key}"),
-                        messages: errors,
-                    },
-                ));
+                Err(errors) => {
+                    failures.push((
+                        *index,
+                        ProcessError::Rejected {
+                            document: format!("payment {key}"),
+                            messages: errors,
+                        },
+                    ));
+                }
             }
         }
         with_followers(failures, &followers)
@@ -1218,8 +960,10 @@ impl Booker {
         let invoice_now = if self.ledger.payment_exists(tenant, &allocation_key).await? {
             None
         } else {
-            let path = format!("/Invoices/{}", invoice.xero_id);
-            let state = self.document_state(tenant, &path, "Invoices").await?;
+            let state = self
+                .xero
+                .document_state(tenant, DocumentKind::Invoice, &invoice.xero_id)
+                .await?;
             // Money goes back only after it came in. A refund read while its order's payment
             // is still on its way (in a retry tier, or another batch) would be set against the
             // unpaid invoice and the payment then cut to what is left: the clearing account
@@ -1257,46 +1001,31 @@ impl Booker {
         };
 
         // Allocate what the invoice still owes; the rest of the credit is paid out.
-        let credit_note_path = format!("/CreditNotes/{}", credit_note.xero_id);
-        let mut remaining = credit_note.total;
-        if let Some(invoice_now) = invoice_now {
-            let credit_left = if fresh {
-                credit_note.total
-            } else {
-                self.document_state(tenant, &credit_note_path, "CreditNotes")
-                    .await?
-                    .outstanding
-            };
-            let amount = round2(invoice_now.outstanding.min(credit_left));
-            if amount > Decimal::ZERO {
-                let body = json!({"Allocations": [{
-                    "Invoice": {"InvoiceID": invoice.xero_id},
-                    "Amount": Value::Number(amount.to_string().parse().expect("decimals are numbers")),
-                    "Date": refund.date.to_string(),
-                }]});
-                let path = format!("{credit_note_path}/Allocations");
-                self.write(tenant, attempt, Method::PUT, &path, &body)
-                    .await?;
-            }
-            self.ledger
-                .record_payment(
+        let remaining = match invoice_now {
+            Some(invoice_now) => {
+                self.allocate_due(
                     tenant,
-                    &RecordedPayment {
+                    attempt,
+                    &Allocation {
                         key: &allocation_key,
-                        xero_id: "allocation",
-                        doc_key: &key,
-                        account: "",
-                        amount,
+                        credit_note: &credit_note,
+                        credit_note_key: &key,
+                        fresh,
+                        invoice_id: &invoice.xero_id,
+                        invoice_due: invoice_now.outstanding,
+                        date: &refund.date.to_string(),
                     },
                 )
-                .await?;
-            remaining = credit_left - amount;
-        } else if !fresh {
-            remaining = self
-                .document_state(tenant, &credit_note_path, "CreditNotes")
                 .await?
-                .outstanding;
-        }
+            }
+            None if fresh => credit_note.total,
+            None => {
+                self.xero
+                    .document_state(tenant, DocumentKind::CreditNote, &credit_note.xero_id)
+                    .await?
+                    .outstanding
+            }
+        };
 
         for (n, payment) in shop
             .mapping
@@ -1308,30 +1037,24 @@ impl Booker {
             if self.ledger.payment_exists(tenant, &payment_key).await? {
                 continue;
             }
-            let body = json!({"Payments": [crate::xero::types::Payment {
-                target: PaymentTarget::CreditNote { credit_note_id: credit_note.xero_id.clone() },
-                account: mapping::account(&payment.account),
-                date: payment.date.to_string(),
-                amount: payment.amount,
-                reference: payment.reference.clone(),
-            }]});
-            let response = self
-                .write(tenant, attempt, Method::PUT, "/Payments", &body)
-                .await?;
-            let element = &response["Payments"][0];
-            let errors = element_errors(element);
-            if !errors.is_empty() {
-                return Err(ProcessError::Rejected {
+            let target = PaymentTarget::CreditNote {
+                credit_note_id: credit_note.xero_id.clone(),
+            };
+            let made = self
+                .xero
+                .put_payments(tenant, attempt, &[payment.to_xero(target)])
+                .await?
+                .remove(0)
+                .map_err(|messages| ProcessError::Rejected {
                     document: format!("refund payment {payment_key}"),
-                    messages: errors,
-                });
-            }
+                    messages,
+                })?;
             self.ledger
                 .record_payment(
                     tenant,
                     &RecordedPayment {
                         key: &payment_key,
-                        xero_id: &text(element, "PaymentID"),
+                        xero_id: &made,
                         doc_key: &key,
                         account: &payment.account,
                         amount: payment.amount,
@@ -1342,6 +1065,52 @@ impl Booker {
         Ok(())
     }
 
+    /// Allocates to an invoice as much of a credit note as the invoice still owes (once: the
+    /// allocation is recorded under its key, even when nothing was due), and returns the
+    /// credit left, which is paid out.
+    pub(crate) async fn allocate_due(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        allocation: &Allocation<'_>,
+    ) -> Result<Decimal, ProcessError> {
+        let credit_note = allocation.credit_note;
+        let credit_left = if allocation.fresh {
+            credit_note.total
+        } else {
+            self.xero
+                .document_state(tenant, DocumentKind::CreditNote, &credit_note.xero_id)
+                .await?
+                .outstanding
+        };
+        let amount = round2(allocation.invoice_due.min(credit_left));
+        if amount > Decimal::ZERO {
+            self.xero
+                .allocate(
+                    tenant,
+                    attempt,
+                    &credit_note.xero_id,
+                    allocation.invoice_id,
+                    amount,
+                    allocation.date,
+                )
+                .await?;
+        }
+        self.ledger
+            .record_payment(
+                tenant,
+                &RecordedPayment {
+                    key: allocation.key,
+                    xero_id: "allocation",
+                    doc_key: allocation.credit_note_key,
+                    account: "",
+                    amount,
+                },
+            )
+            .await?;
+        Ok(credit_left - amount)
+    }
+
     async fn create_credit_note(
         &self,
         tenant: &str,
@@ -1350,94 +1119,31 @@ impl Booker {
         mapped: &MappedCreditNote,
         refund: &Refund,
     ) -> Result<DocumentRow, ProcessError> {
-        let body = json!({"CreditNotes": [&mapped.credit_note]});
-        let response = self
+        let note = &mapped.credit_note;
+        let draft = Draft {
+            number,
+            body: json!(note),
+            reference: &note.reference,
+            contact_id: &note.contact.contact_id,
+            total: mapped.total,
+        };
+        let written = self
             .xero
-            .call(
-                tenant,
-                Method::PUT,
-                "/CreditNotes",
-                &[("summarizeErrors", "false"), ("unitdp", "4")],
-                Some(&body),
-                Some(&idempotency_key(tenant, attempt, "PUT /CreditNotes", &body)),
-            )
-            .await?;
-        let element = &response["CreditNotes"][0];
-        let errors = element_errors(element);
-        let row = |xero_id: String, total: Decimal| DocumentRow {
-            xero_id,
+            .put_documents(tenant, attempt, DocumentKind::CreditNote, &[draft])
+            .await?
+            .remove(0)?;
+        Ok(DocumentRow {
+            xero_id: DocumentKind::CreditNote.id_of(&written.document),
             number: number.to_owned(),
-            currency: mapped.credit_note.currency_code.clone(),
-            total,
+            currency: note.currency_code.clone(),
+            total: if written.created {
+                mapped.total
+            } else {
+                decimal(&written.document, "Total")
+            },
             order_number: refund.order_number.clone(),
             tax_mode: refund.tax_mode,
-        };
-        if errors.is_empty() {
-            return Ok(row(text(element, "CreditNoteID"), mapped.total));
-        }
-        if !is_unique_violation(&errors) {
-            return Err(ProcessError::Rejected {
-                document: format!("credit note {number}"),
-                messages: errors,
-            });
-        }
-        let existing = self
-            .find_credit_note(tenant, number)
-            .await?
-            .ok_or_else(|| ProcessError::Rejected {
-                document: format!("credit note {number}"),
-                messages: vec!["Xero says the number is taken but no credit note has it".into()],
-            })?;
-        let note = &mapped.credit_note;
-        if let Some(mismatch) = not_this_documents(
-            &existing,
-            &note.reference,
-            &note.contact.contact_id,
-            mapped.total,
-        ) {
-            return Err(ProcessError::NumberTaken {
-                document: format!("credit note {number}"),
-                mismatch,
-            });
-        }
-        Ok(row(
-            text(&existing, "CreditNoteID"),
-            decimal(&existing, "Total"),
-        ))
-    }
-
-    /// `GET path?where=filter`; the filter's literals come from `xero::filter::string_literal`.
-    async fn get_where(&self, tenant: &str, path: &str, filter: &str) -> Result<Value, XeroError> {
-        self.xero
-            .call(tenant, Method::GET, path, &[("where", filter)], None, None)
-            .await
-    }
-
-    /// The live credit note numbered `number`, if Xero has one.
-    pub(crate) async fn find_credit_note(
-        &self,
-        tenant: &str,
-        number: &str,
-    ) -> Result<Option<Value>, ProcessError> {
-        // Credit note numbers are filter-safe by construction (`mapping::credit_note_number`).
-        let literal = crate::xero::filter::string_literal(number).ok_or_else(|| {
-            ProcessError::Internal(format!("credit note number {number:?} is not filter-safe"))
-        })?;
-        let mut found = self
-            .get_where(
-                tenant,
-                "/CreditNotes",
-                &format!("CreditNoteNumber=={literal}"),
-            )
-            .await?;
-        Ok(found["CreditNotes"]
-            .as_array_mut()
-            .and_then(|notes| {
-                notes
-                    .iter_mut()
-                    .find(|c| !matches!(c["Status"].as_str(), Some("DELETED" | "VOIDED")))
-            })
-            .map(Value::take))
+        })
     }
 
     /// The contact a refund of `invoice` is credited to: the invoice's own. With a contact per
@@ -1488,6 +1194,7 @@ impl Booker {
         };
         if let Some(literal) = crate::xero::filter::string_literal(value) {
             let found = self
+                .xero
                 .get_where(tenant, "/Contacts", &format!("{field}=={literal}"))
                 .await?;
             return Ok(found["Contacts"]
@@ -1560,6 +1267,7 @@ impl Booker {
                 }
                 let body = json!({"Contacts": [contact]});
                 let created = self
+                    .xero
                     .write(tenant, attempt, Method::PUT, "/Contacts", &body)
                     .await?;
                 let element = &created["Contacts"][0];

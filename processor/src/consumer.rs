@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -17,6 +16,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument as _;
 use xcs_shared::{Envelope, topology};
 
 use crate::booking::{Booker, Invoiced, Job, Work};
@@ -90,28 +90,47 @@ struct Shared {
 struct ActiveShard {
     channel: Channel,
     task: JoinHandle<anyhow::Result<()>>,
-    /// Deliveries read from the shard and not yet settled.
-    in_flight: Arc<AtomicUsize>,
+    /// Deliveries read from the shard and not yet settled; watched, so that whoever waits for
+    /// them to settle is woken when they do.
+    in_flight: Arc<watch::Sender<usize>>,
 }
 
-/// A delivery not yet settled, counted on its shard until it is dropped.
+/// A delivery not yet settled, counted on its shard until it is dropped, with the span every
+/// log line about its event is recorded in.
 struct Tracked {
     delivery: Delivery,
+    span: tracing::Span,
     _in_flight: InFlight,
 }
 
-struct InFlight(Arc<AtomicUsize>);
+struct InFlight(Arc<watch::Sender<usize>>);
 
 impl InFlight {
-    fn new(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::SeqCst);
+    fn new(counter: &Arc<watch::Sender<usize>>) -> Self {
+        counter.send_modify(|n| *n += 1);
         InFlight(Arc::clone(counter))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// The span of one event: its id, platform, shop, tenant and kind, so that one filter finds
+/// every log line about it, from the shard consumer through its batch to its settling.
+fn event_span(delivery: &Delivery) -> tracing::Span {
+    match envelope_of(delivery.properties.headers().as_ref()) {
+        Ok(envelope) => tracing::info_span!(
+            "event",
+            event_id = %envelope.event_id,
+            platform = %envelope.platform,
+            shop = %envelope.shop,
+            tenant = %envelope.tenant,
+            kind = %envelope.kind,
+        ),
+        Err(_) => tracing::info_span!("event", event_id = "(no envelope)"),
     }
 }
 
@@ -228,17 +247,14 @@ async fn rebalance(
 
 /// Waits until every delivery read from the shard before the current one is settled; `false`
 /// when there were none (so nothing can have changed) or they took too long.
-async fn settled_before(in_flight: &AtomicUsize) -> bool {
-    if in_flight.load(Ordering::SeqCst) <= 1 {
+async fn settled_before(in_flight: &watch::Sender<usize>) -> bool {
+    if *in_flight.borrow() <= 1 {
         return false;
     }
-    tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while in_flight.load(Ordering::SeqCst) > 1 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .is_ok()
+    let mut settled = in_flight.subscribe();
+    tokio::time::timeout(DRAIN_TIMEOUT, settled.wait_for(|n| *n <= 1))
+        .await
+        .is_ok_and(|waited| waited.is_ok())
 }
 
 /// Stops reading `shard`, waits until what was read from it is settled, and closes its channel
@@ -249,17 +265,18 @@ async fn give_back(shard: usize, held: ActiveShard) {
     // The shard is freed only once all it read is settled: a delivery still being booked here
     // would otherwise be redelivered to the next holder and booked by both. Xero calls time
     // out and rate-limit waits end, so this ends too.
+    let mut settled = held.in_flight.subscribe();
     let mut waited = Duration::ZERO;
-    while held.in_flight.load(Ordering::SeqCst) > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        waited += Duration::from_millis(20);
-        if waited.as_millis().is_multiple_of(DRAIN_TIMEOUT.as_millis()) {
-            tracing::warn!(
-                shard,
-                ?waited,
-                "still settling a shard before giving it back"
-            );
-        }
+    while tokio::time::timeout(DRAIN_TIMEOUT, settled.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        waited += DRAIN_TIMEOUT;
+        tracing::warn!(
+            shard,
+            ?waited,
+            "still settling a shard before giving it back"
+        );
     }
     let _ = held.channel.close(200, "shard given back".into()).await;
 }
@@ -288,7 +305,7 @@ async fn consume_shard(
             FieldTable::default(),
         )
         .await?;
-    let in_flight = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(watch::Sender::new(0));
     let counter = Arc::clone(&in_flight);
     let shared = shared.clone();
     let task = tokio::spawn(async move {
@@ -301,22 +318,23 @@ async fn consume_shard(
             batcher_tasks,
         } = shared;
         while let Some(delivery) = consumer.next().await {
+            let delivery = delivery?;
             let delivery = Tracked {
-                delivery: delivery?,
+                span: event_span(&delivery),
+                delivery,
                 _in_flight: InFlight::new(&counter),
             };
-            let prepare_guarded = || async {
+            let prepare_guarded = || {
                 catch_panic(prepare(&config, &booker, &dispatcher, &delivery.delivery))
-                    .await
-                    .and_then(std::convert::identity)
+                    .instrument(delivery.span.clone())
             };
-            let mut prepared = prepare_guarded().await;
+            let mut prepared = prepare_guarded().await.and_then(std::convert::identity);
             if matches!(prepared, Err(ProcessError::OrderNotBooked { .. }))
                 && settled_before(&counter).await
             {
                 // The order was in a batch still being booked: with it settled, look again
                 // rather than sending the refund to a retry tier behind later events.
-                prepared = prepare_guarded().await;
+                prepared = prepare_guarded().await.and_then(std::convert::identity);
             }
             let pending = match prepared {
                 Ok(Some(job)) => Pending { delivery, job },
@@ -325,7 +343,7 @@ async fn consume_shard(
                     continue;
                 }
                 Err(err) => {
-                    settle_failure(&handoff, &delivery.delivery, &err).await?;
+                    settle_failure(&handoff, &delivery, &err).await?;
                     continue;
                 }
             };
@@ -417,28 +435,24 @@ fn resync_looks_again(delivery: &Delivery, envelope: &Envelope, outcome: &str) -
 /// often that can happen.
 async fn settle_failure(
     handoff: &Handoff,
-    delivery: &Delivery,
+    tracked: &Tracked,
     error: &ProcessError,
 ) -> Result<(), lapin::Error> {
-    let event_id = crate::publisher::header_str(
-        delivery.properties.headers().as_ref(),
-        xcs_shared::envelope::header::EVENT_ID,
-    )
-    .unwrap_or_default();
+    let (delivery, span) = (&tracked.delivery, &tracked.span);
     match handoff
         .hand_off(&delivery.data, &delivery.properties, error)
         .await
     {
         Ok(HandedOff::Retry { tier, attempt }) => {
-            tracing::warn!(event_id, error = %error, tier, attempt, "event failed; retrying later");
+            tracing::warn!(parent: span, error = %error, tier, attempt, "event failed; retrying later");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Ok(HandedOff::Dead { attempts }) => {
-            tracing::error!(event_id, error = %error, reason = error.reason(), attempts, "event dead-lettered");
+            tracing::error!(parent: span, error = %error, reason = error.reason(), attempts, "event dead-lettered");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Err(handoff_error) => {
-            tracing::error!(event_id, error = %error, %handoff_error, "cannot hand the event on; rejecting it to its queue");
+            tracing::error!(parent: span, error = %error, %handoff_error, "cannot hand the event on; rejecting it to its queue");
             delivery
                 .reject(BasicRejectOptions { requeue: true })
                 .await
@@ -559,22 +573,24 @@ async fn settle_stage(
             batches.push(invoiced);
         }
         let invoiced = Invoiced::merge(batches);
-        let job_ids: Vec<String> = invoiced.event_ids();
         let outcomes = booker
             .settle_isolating_panics(&tenant, &config.shops, invoiced)
             .await;
-        for ((tracked, event_id), outcome) in deliveries.into_iter().zip(job_ids).zip(outcomes) {
-            let delivery = &tracked.delivery;
+        for (tracked, outcome) in deliveries.into_iter().zip(outcomes) {
             let settled = match outcome {
                 Ok(outcome) => {
-                    tracing::info!(%tenant, event_id, ?outcome, "event handled");
-                    delivery.ack(BasicAckOptions::default()).await.map(drop)
+                    tracing::info!(parent: &tracked.span, ?outcome, "event handled");
+                    tracked
+                        .delivery
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map(drop)
                 }
-                Err(err) => settle_failure(&handoff, delivery, &err).await,
+                Err(err) => settle_failure(&handoff, &tracked, &err).await,
             };
             if let Err(err) = settled {
                 // The channel is gone; the broker redelivers, and the ledger dedupes.
-                tracing::warn!(%tenant, event_id, error = %err, "could not settle a delivery");
+                tracing::warn!(parent: &tracked.span, error = %err, "could not settle a delivery");
             }
         }
     }

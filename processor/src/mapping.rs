@@ -184,6 +184,19 @@ pub struct PlannedPayment {
     pub reference: String,
 }
 
+impl PlannedPayment {
+    /// The Xero payment that makes it, into or out of `target`.
+    pub fn to_xero(&self, target: types::PaymentTarget) -> types::Payment {
+        types::Payment {
+            target,
+            account: account(&self.account),
+            date: self.date.to_string(),
+            amount: self.amount,
+            reference: self.reference.clone(),
+        }
+    }
+}
+
 /// Xero accepts 4 decimal places on unit amounts and quantities (with `unitdp=4`).
 const UNIT_DP: u32 = 4;
 

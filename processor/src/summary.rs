@@ -43,7 +43,7 @@ use tokio::sync::watch;
 use xcs_shared::Envelope;
 use xcs_shared::domain::{Order, Refund, TaxMode};
 
-use crate::booking::{Booker, Work};
+use crate::booking::{Allocation, Booker, Work};
 use crate::config::{Config, ShopConfig, SummaryPeriod, SyncMode};
 use crate::error::ProcessError;
 use crate::ledger::{
@@ -51,7 +51,7 @@ use crate::ledger::{
     SummaryTx,
 };
 use crate::mapping::{self, round2};
-use crate::xero::client::element_errors;
+use crate::xero::documents::{DocumentKind, Draft, decimal, text};
 use crate::xero::types::{self, ContactRef, LineAmountTypes, LineItem, PaymentTarget};
 
 /// One period of a shop, `[start, end)`.
@@ -707,29 +707,6 @@ impl Sums {
     }
 }
 
-fn text(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn decimal(value: &Value, field: &str) -> Decimal {
-    value
-        .get(field)
-        .and_then(|v| match v {
-            Value::Number(n) => n.to_string().parse().ok(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-fn number_value(amount: Decimal) -> Value {
-    Value::Number(amount.to_string().parse().expect("decimals are numbers"))
-}
-
 fn rejected(document: String, messages: Vec<String>) -> ProcessError {
     ProcessError::Rejected { document, messages }
 }
@@ -1096,70 +1073,46 @@ impl Closer {
         if let Some(row) = self.booker.ledger.document(tenant, &doc_key).await? {
             return Ok(Posted { row, fresh: false });
         }
-        let (list, id_field) = match kind {
-            "invoice" => ("Invoices", "InvoiceID"),
-            _ => ("CreditNotes", "CreditNoteID"),
+        let xero_kind = match kind {
+            "invoice" => DocumentKind::Invoice,
+            _ => DocumentKind::CreditNote,
         };
-        let path = format!("/{list}");
-        let body = json!({ list: [document] });
-        let response = self
+        let currency = text(&document, "CurrencyCode");
+        let (reference, contact_id) = (
+            text(&document, "Reference"),
+            text(&document["Contact"], "ContactID"),
+        );
+        let draft = Draft {
+            number,
+            body: document,
+            reference: &reference,
+            contact_id: &contact_id,
+            total,
+        };
+        let written = self
             .booker
-            .write(tenant, attempt, Method::PUT, &path, &body)
-            .await?;
-        let element = &response[list][0];
-        let errors = element_errors(element);
-        let (xero_id, xero_total, fresh) =
-            if errors.is_empty() && !text(element, id_field).is_empty() {
-                (text(element, id_field), decimal(element, "Total"), true)
-            } else if errors
-                .iter()
-                .any(|m| m.to_ascii_lowercase().contains("must be unique"))
-            {
-                let existing = if kind == "invoice" {
-                    self.booker
-                        .find_invoices(tenant, &[number])
-                        .await?
-                        .remove(number)
-                } else {
-                    self.booker.find_credit_note(tenant, number).await?
-                };
-                let existing = existing.ok_or_else(|| {
-                    rejected(
-                        format!("{kind} {number}"),
-                        vec!["Xero says the number is taken but no live document has it".into()],
-                    )
-                })?;
-                if let Some(mismatch) = crate::booking::not_this_documents(
-                    &existing,
-                    document["Reference"].as_str().unwrap_or_default(),
-                    document["Contact"]["ContactID"]
-                        .as_str()
-                        .unwrap_or_default(),
-                    total,
-                ) {
-                    return Err(ProcessError::NumberTaken {
-                        document: format!("summary {kind} {number}"),
-                        mismatch,
-                    });
+            .xero
+            .put_documents(tenant, attempt, xero_kind, &[draft])
+            .await?
+            .remove(0)
+            .map_err(|err| match err {
+                ProcessError::Rejected { document, messages } => {
+                    rejected(format!("summary {document}"), messages)
                 }
-                (
-                    text(&existing, id_field),
-                    decimal(&existing, "Total"),
-                    false,
-                )
-            } else {
-                return Err(rejected(format!("summary {kind} {number}"), errors));
-            };
+                other => other,
+            })?;
+        let (xero_id, xero_total, fresh) = (
+            xero_kind.id_of(&written.document),
+            decimal(&written.document, "Total"),
+            written.created,
+        );
         if xero_total != total {
             tracing::warn!(%number, %xero_total, expected = %total, "a summary document's total in Xero differs; reconcile it");
         }
         let row = DocumentRow {
             xero_id,
             number: number.to_owned(),
-            currency: document["CurrencyCode"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            currency,
             total: xero_total,
             order_number: String::new(),
             tax_mode: TaxMode::Exclusive,
@@ -1210,11 +1163,20 @@ impl Closer {
         if missing.is_empty() {
             return Ok(());
         }
+        let kind = if list == "Invoices" {
+            DocumentKind::Invoice
+        } else {
+            DocumentKind::CreditNote
+        };
         let (references, mut left) = if document.fresh {
             (Vec::new(), document.row.total)
         } else {
-            self.read_document(tenant, list, &document.row.xero_id)
-                .await?
+            let state = self
+                .booker
+                .xero
+                .document_state(tenant, kind, &document.row.xero_id)
+                .await?;
+            (state.references, state.outstanding)
         };
         let mut planned = Vec::new();
         for (key, account, amount) in missing {
@@ -1260,33 +1222,31 @@ impl Closer {
                 }
             }
         };
-        let body = json!({"Payments": planned.iter().map(|(_, account, amount, reference)| {
-            types::Payment {
+        let payments: Vec<types::Payment> = planned
+            .iter()
+            .map(|(_, account, amount, reference)| types::Payment {
                 target: target(&()),
                 account: mapping::account(account),
                 date: date.to_owned(),
                 amount: *amount,
                 reference: reference.clone(),
-            }
-        }).collect::<Vec<_>>()});
-        let response = self
+            })
+            .collect();
+        let made = self
             .booker
-            .write(tenant, attempt, Method::PUT, "/Payments", &body)
+            .xero
+            .put_payments(tenant, attempt, &payments)
             .await?;
-        let elements = response["Payments"].as_array().cloned().unwrap_or_default();
-        for (index, (key, account, amount, _)) in planned.iter().enumerate() {
-            let element = elements.get(index).cloned().unwrap_or(Value::Null);
-            let errors = element_errors(&element);
-            if !errors.is_empty() || text(&element, "PaymentID").is_empty() {
-                return Err(rejected(format!("summary payment {key}"), errors));
-            }
+        for ((key, account, amount, _), made) in planned.iter().zip(made) {
+            let payment_id =
+                made.map_err(|errors| rejected(format!("summary payment {key}"), errors))?;
             self.booker
                 .ledger
                 .record_payment(
                     tenant,
                     &RecordedPayment {
                         key,
-                        xero_id: &text(&element, "PaymentID"),
+                        xero_id: &payment_id,
                         doc_key: &doc_key,
                         account,
                         amount: *amount,
@@ -1295,21 +1255,6 @@ impl Closer {
                 .await?;
         }
         Ok(())
-    }
-
-    /// The references of the payments on a document, and what is still due on it (an
-    /// invoice) or left of it (a credit note).
-    async fn read_document(
-        &self,
-        tenant: &str,
-        list: &str,
-        id: &str,
-    ) -> Result<(Vec<String>, Decimal), ProcessError> {
-        let state = self
-            .booker
-            .document_state(tenant, &format!("/{list}/{id}"), list)
-            .await?;
-        Ok((state.references, state.outstanding))
     }
 
     /// Allocates the credit note to the period's invoice while anything is due on it.
@@ -1325,43 +1270,24 @@ impl Closer {
         if self.booker.ledger.payment_exists(tenant, &key).await? {
             return Ok(());
         }
-        let (_, due) = self
-            .read_document(tenant, "Invoices", &invoice.row.xero_id)
-            .await?;
-        let credit_left = if credit_note.fresh {
-            credit_note.row.total
-        } else {
-            self.read_document(tenant, "CreditNotes", &credit_note.row.xero_id)
-                .await?
-                .1
-        };
-        let amount = round2(due.min(credit_left));
-        if amount > Decimal::ZERO {
-            let path = format!("/CreditNotes/{}/Allocations", credit_note.row.xero_id);
-            let body = json!({"Allocations": [{
-                "Invoice": {"InvoiceID": invoice.row.xero_id},
-                "Amount": number_value(amount),
-                "Date": date,
-            }]});
-            let response = self
-                .booker
-                .write(tenant, attempt, Method::PUT, &path, &body)
-                .await?;
-            let errors = element_errors(&response["Allocations"][0]);
-            if !errors.is_empty() {
-                return Err(rejected(format!("allocation {key}"), errors));
-            }
-        }
+        let due = self
+            .booker
+            .xero
+            .document_state(tenant, DocumentKind::Invoice, &invoice.row.xero_id)
+            .await?
+            .outstanding;
         self.booker
-            .ledger
-            .record_payment(
+            .allocate_due(
                 tenant,
-                &RecordedPayment {
+                attempt,
+                &Allocation {
                     key: &key,
-                    xero_id: "allocation",
-                    doc_key: &format!("credit_note:{}", credit_note.row.number),
-                    account: "",
-                    amount,
+                    credit_note: &credit_note.row,
+                    credit_note_key: &format!("credit_note:{}", credit_note.row.number),
+                    fresh: credit_note.fresh,
+                    invoice_id: &invoice.row.xero_id,
+                    invoice_due: due,
+                    date,
                 },
             )
             .await?;
