@@ -1,7 +1,7 @@
 //! Typed configuration: a TOML file, with secrets overridable from the environment, checked as a
 //! whole at start-up so that a mistake stops the ingress before it accepts a single webhook.
 //! Read the way both binaries read theirs (`xcs_shared::config_file`); the shops' tables are
-//! `xcs_shared::ingress_shops`, which the processor's `check` reads too.
+//! `xcs_shared::ingress_shops`, from which each platform's file builds its shops' verification.
 //!
 //! See `deploy/config/ingress.example.toml` for every field with its meaning.
 
@@ -10,26 +10,27 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use xcs_shared::Platform;
 use xcs_shared::config_file::{self, ConfigFile, Env};
-use xcs_shared::ingress_shops::{IngressShop, IngressShops};
+use xcs_shared::ingress_shops::IngressShops;
 use xcs_shared::telemetry::LogFormat;
 
 pub use xcs_shared::config_file::ConfigError;
+
+use crate::platforms;
+use crate::verify::Scheme;
 
 /// Everything the ingress needs to run.
 #[derive(Debug)]
 pub struct Config {
     pub server: ServerConfig,
-    pub amqp: AmqpConfig,
-    pub ebay: EbayConfig,
-    pub adobe: AdobeConfig,
-    pub key_lookups: KeyLookupConfig,
-    pub shops: BTreeMap<String, Shop>,
+    pub(crate) amqp: AmqpConfig,
+    pub(crate) ebay: EbayConfig,
+    pub(crate) adobe: AdobeConfig,
+    pub(crate) key_lookups: KeyLookupConfig,
+    pub(crate) shops: BTreeMap<String, Shop>,
 }
 
 /// The HTTP side.
@@ -169,44 +170,19 @@ impl Default for AdobeConfig {
 }
 
 /// One shop: which platform it is on, which Xero organisation it books into, and how its
-/// webhooks are authenticated.
+/// webhooks are verified.
 #[derive(Debug)]
-pub struct Shop {
+pub(crate) struct Shop {
     pub name: String,
     pub platform: Platform,
     pub tenant: String,
-    pub auth: ShopAuth,
+    pub scheme: Scheme,
 }
 
-/// How a shop's deliveries prove they are genuine.
-#[derive(Debug)]
-pub enum ShopAuth {
-    /// Shopify, WooCommerce: base64 HMAC-SHA256 of the body. Every key is tried (rotation).
-    BodyHmac { keys: Vec<SecretBox<[u8]>> },
-    /// Etsy, BigCommerce: Standard Webhooks `v1`, plus optional static headers BigCommerce can
-    /// be told to send back.
-    StandardWebhooks {
-        keys: Vec<SecretBox<[u8]>>,
-        required_headers: Vec<(String, SecretString)>,
-    },
-    /// eBay: ECDSA with eBay's key; the shop's token and endpoint answer the challenge.
-    Ebay { challenge: Option<EbayChallenge> },
-    /// Adobe I/O Events: RSA with Adobe's keys; when a client id is set, events must name it
-    /// as their recipient.
-    Adobe { client_id: Option<String> },
-}
-
-/// What eBay's endpoint validation is computed over.
-#[derive(Debug)]
-pub struct EbayChallenge {
-    pub verification_token: SecretString,
-    /// The exact URL registered with eBay.
-    pub endpoint_url: String,
-}
-
+/// The file as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+struct File {
     #[serde(default = "defaults::server")]
     server: ServerConfig,
     amqp: AmqpConfig,
@@ -220,7 +196,7 @@ struct RawConfig {
     shops: IngressShops,
 }
 
-impl ConfigFile for RawConfig {
+impl ConfigFile for File {
     type Config = Config;
 
     fn apply_env(&mut self, env: &Env<'_>) {
@@ -237,8 +213,14 @@ impl ConfigFile for RawConfig {
         self.shops.validate()?;
         let mut shops = BTreeMap::new();
         for (name, shop) in self.shops {
-            let shop =
-                build_shop(&name, shop).map_err(|problem| format!("shop {name:?}: {problem}"))?;
+            let scheme = platforms::scheme(&name, &shop)
+                .map_err(|problem| format!("shop {name:?}: {problem}"))?;
+            let shop = Shop {
+                name: name.clone(),
+                platform: shop.platform,
+                tenant: shop.tenant,
+                scheme,
+            };
             shops.insert(name, shop);
         }
         if self.ebay.client_id.is_empty() != self.ebay.client_secret.expose_secret().is_empty() {
@@ -265,7 +247,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the file, and the line, field or shop that is wrong.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        config_file::load::<RawConfig>(path)
+        config_file::load::<File>(path)
     }
 
     /// Parses and validates a configuration, with `env` standing in for the environment.
@@ -276,7 +258,7 @@ impl Config {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        config_file::from_toml::<RawConfig>(text, env)
+        config_file::from_toml::<File>(text, env)
     }
 
     /// Things that work but that an operator should know; logged at start.
@@ -290,141 +272,13 @@ impl Config {
                     .to_owned(),
             );
         }
-        for shop in self.shops.values() {
-            match &shop.auth {
-                ShopAuth::Ebay { challenge: None } => warnings.push(format!(
-                    "eBay shop {:?} has no verification_token/endpoint_url: eBay's endpoint \
-                     challenge will be refused",
-                    shop.name
-                )),
-                ShopAuth::Adobe { client_id: None } => warnings.push(format!(
-                    "magento shop {:?} has no client_id: events addressed to any Adobe client \
-                     are accepted",
-                    shop.name
-                )),
-                _ => {}
-            }
-        }
+        warnings.extend(
+            self.shops
+                .values()
+                .filter_map(|shop| platforms::of(shop.platform).warning(shop)),
+        );
         warnings
     }
-}
-
-pub use xcs_shared::shop_env_prefix;
-
-/// How `shop`'s deliveries are verified, from its table; the name, tenant and environment are
-/// already checked and applied.
-fn build_shop(name: &str, raw: IngressShop) -> Result<Shop, String> {
-    let env_prefix = shop_env_prefix(name);
-    let secrets = &raw.secrets;
-    let standard_webhooks = matches!(raw.platform, Platform::Etsy | Platform::BigCommerce);
-    if !standard_webhooks && !raw.required_headers.is_empty() {
-        return Err("required_headers applies to BigCommerce and Etsy shops only".into());
-    }
-    let needs_secrets = || {
-        if secrets.is_empty() {
-            Err(format!(
-                "a {} shop needs at least one secret (secrets = [...] or {env_prefix}SECRETS)",
-                raw.platform
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let auth = match raw.platform {
-        Platform::Shopify => {
-            needs_secrets()?;
-            ShopAuth::BodyHmac {
-                keys: secrets.iter().map(|s| raw_key(s.expose_secret())).collect(),
-            }
-        }
-        Platform::WooCommerce => {
-            needs_secrets()?;
-            // WooCommerce keys the HMAC with the stored secret after HTML-entity decoding; an
-            // operator may have copied either form, so both are tried.
-            let mut keys = Vec::new();
-            for secret in secrets {
-                let secret = secret.expose_secret();
-                keys.push(raw_key(secret));
-                let decoded = decode_html_entities(secret);
-                if decoded != secret {
-                    keys.push(raw_key(&decoded));
-                }
-            }
-            ShopAuth::BodyHmac { keys }
-        }
-        Platform::Etsy | Platform::BigCommerce => {
-            needs_secrets()?;
-            let mut keys = Vec::new();
-            for secret in secrets {
-                keys.extend(standard_webhooks_keys(secret.expose_secret())?);
-            }
-            ShopAuth::StandardWebhooks {
-                keys,
-                required_headers: raw.required_headers.into_iter().collect(),
-            }
-        }
-        Platform::Ebay => ShopAuth::Ebay {
-            challenge: match (raw.verification_token, raw.endpoint_url) {
-                (Some(token), Some(endpoint_url)) => Some(EbayChallenge {
-                    verification_token: token,
-                    endpoint_url,
-                }),
-                (None, None) => None,
-                _ => {
-                    return Err(format!(
-                        "an eBay shop's challenge needs both verification_token (or \
-                         {env_prefix}VERIFICATION_TOKEN) and endpoint_url, the exact URL \
-                         registered with eBay"
-                    ));
-                }
-            },
-        },
-        Platform::Magento => ShopAuth::Adobe {
-            client_id: raw.client_id,
-        },
-    };
-    Ok(Shop {
-        name: name.to_owned(),
-        platform: raw.platform,
-        tenant: raw.tenant,
-        auth,
-    })
-}
-
-fn raw_key(secret: &str) -> SecretBox<[u8]> {
-    SecretBox::from(secret.as_bytes().to_vec().into_boxed_slice())
-}
-
-/// The HMAC keys a Standard Webhooks secret may stand for. A `whsec_` secret is base64 after
-/// the prefix, as the standard says. Without the prefix the readings differ: the reference
-/// library base64-decodes it (Etsy's portal shows `whsec_` secrets, but an operator may paste
-/// the part after it), while BigCommerce keys with its app client secret as it is. Both
-/// candidates are tried; each is derived from the configured secret, so trying both admits no
-/// one else.
-fn standard_webhooks_keys(secret: &str) -> Result<Vec<SecretBox<[u8]>>, String> {
-    if let Some(encoded) = secret.strip_prefix("whsec_") {
-        let key = BASE64.decode(encoded).map_err(|_| {
-            "a Standard Webhooks secret (whsec_...) must be base64 after the prefix; \
-             copy it again from the platform's webhook portal"
-                .to_owned()
-        })?;
-        return Ok(vec![SecretBox::from(key.into_boxed_slice())]);
-    }
-    let mut keys = vec![raw_key(secret)];
-    if let Ok(decoded) = BASE64.decode(secret) {
-        keys.push(SecretBox::from(decoded.into_boxed_slice()));
-    }
-    Ok(keys)
-}
-
-/// PHP's `wp_specialchars_decode($s, ENT_QUOTES)`.
-fn decode_html_entities(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#039;", "'")
-        .replace("&#x27;", "'")
-        .replace("&amp;", "&")
 }
 
 fn validate_server(server: &ServerConfig) -> Result<(), String> {
@@ -606,7 +460,7 @@ mod tests {
             (name == "XCS_SHOP_ACME_SECRETS").then(|| "new, with comma\nold secret\n".to_owned())
         })
         .unwrap();
-        let ShopAuth::BodyHmac { keys } = &config.shops["acme"].auth else {
+        let Scheme::BodyHmac { keys, .. } = &config.shops["acme"].scheme else {
             panic!("shopify uses a body HMAC");
         };
         let keys: Vec<&[u8]> = keys.iter().map(|k| k.expose_secret()).collect();
@@ -648,8 +502,8 @@ mod tests {
         })
         .unwrap();
         assert!(matches!(
-            config.shops["bay"].auth,
-            ShopAuth::Ebay { challenge: Some(_) }
+            config.shops["bay"].scheme,
+            Scheme::Ebay { challenge: Some(_) }
         ));
         assert!(config.warnings().iter().any(|w| w.contains("client_id")));
     }
@@ -660,26 +514,11 @@ mod tests {
             .replace("shopify", "woocommerce")
             .replace("file-secret", "a&amp;b");
         let config = Config::from_toml(&woo, no_env).unwrap();
-        let ShopAuth::BodyHmac { keys } = &config.shops["acme"].auth else {
+        let Scheme::BodyHmac { keys, .. } = &config.shops["acme"].scheme else {
             panic!("woocommerce uses a body HMAC");
         };
         let keys: Vec<&[u8]> = keys.iter().map(|k| k.expose_secret()).collect();
         assert_eq!(keys, [&b"a&amp;b"[..], b"a&b"]);
-    }
-
-    #[test]
-    fn standard_webhooks_secrets_are_read_both_ways_unless_prefixed() {
-        let lengths = |secret| -> Vec<usize> {
-            standard_webhooks_keys(secret)
-                .unwrap()
-                .iter()
-                .map(|k| k.expose_secret().len())
-                .collect()
-        };
-        assert_eq!(lengths("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), [24]);
-        assert_eq!(lengths("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), [32, 24]);
-        assert_eq!(lengths("bc_test_client_secret"), [21]);
-        assert!(standard_webhooks_keys("whsec_not base64!").is_err());
     }
 }
 

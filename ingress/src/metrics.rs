@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `/metrics`. Every label value is a `&'static str` from our own
-//! code: platform names, outcomes, reasons, and the topics [`crate::classify::topic_label`]
-//! knows. Request data never becomes a label value: a verified delivery's topic may still come
+//! code: platform names, outcomes, reasons, and the topics each platform documents
+//! (`crate::platforms`). Request data never becomes a label value: a verified delivery's topic may still come
 //! from an unsigned header (Shopify, WooCommerce), so each distinct value would be a new series.
 
 use prometheus_client::encoding::EncodeLabelSet;

@@ -1,7 +1,7 @@
 //! Types and names that the ingress and the processor must agree on.
 //!
 //! # Layout
-//! - [`platform`]: the commerce platforms, the event kinds, and which platform topic is which kind.
+//! - [`platform`]: the commerce platforms (one line each) and the kinds of event we book.
 //! - [`domain`]: orders, refunds and stock changes, normalised from every platform.
 //! - [`envelope`]: the AMQP headers every published event carries.
 //! - [`topology`]: exchange and queue names, and the RabbitMQ definitions built from them

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::Value;
+use xcs_ingress::platforms;
 use xcs_shared::Platform;
 use xcs_shared::envelope::header;
 use xcs_tests::broker::Landed;
@@ -80,7 +81,7 @@ async fn a_genuine_delivery_of_each_platform_lands_once_with_its_envelope_and_ex
             .expect("received-at is RFC 3339");
         let topic = message.header(header::TOPIC).expect("topic");
         assert_eq!(
-            platform.classify(topic),
+            platforms::topic_kind(platform, topic),
             Some(xcs_shared::EventKind::Order),
             "{topic}"
         );

@@ -1,13 +1,14 @@
 //! The processor on every platform but Shopify: each webhook body is published as the ingress
-//! would (kind and topic as `Platform::classify` gives them), thin ones are hydrated from the
-//! fake platform APIs (`xcs_tests::platform_api`), and the Xero document that lands in the
-//! simulator's NZ demo company is checked line by line, to the cent. Each test has its own
-//! vhost, schema, simulator and fake API.
+//! would (kind and topic as `xcs_ingress::platforms::topic_kind` gives them), thin ones are
+//! hydrated from the fake platform APIs (`xcs_tests::platform_api`), and the Xero document that
+//! lands in the simulator's NZ demo company is checked line by line, to the cent. Each test has
+//! its own vhost, schema, simulator and fake API.
 
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use xcs_ingress::platforms;
 use xcs_shared::{EventKind, Platform};
 use xcs_tests::broker::{Landed, TestBroker};
 use xcs_tests::platform_api::{FakePlatformApi, credentials, fixture};
@@ -25,15 +26,14 @@ fn dec(text: &str) -> Decimal {
     text.parse().unwrap()
 }
 
-/// The kind the ingress gives a delivery: `Platform::classify`, except that a WooCommerce
+/// The kind the ingress gives a delivery: `platforms::topic_kind`, except that a WooCommerce
 /// `order.updated` whose order lists refunds is a refund.
 fn kind_of(platform: Platform, topic: &str, body: &Value) -> EventKind {
     let lists_refunds = body["refunds"].as_array().is_some_and(|r| !r.is_empty());
     if platform == Platform::WooCommerce && topic == "order.updated" && lists_refunds {
         return EventKind::Refund;
     }
-    platform
-        .classify(topic)
+    platforms::topic_kind(platform, topic)
         .unwrap_or_else(|| panic!("{platform} {topic} is not a booked topic"))
 }
 

@@ -6,18 +6,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
-use secrecy::ExposeSecret;
 use serde_json::json;
 use tracing::Instrument;
 use xcs_shared::{Envelope, Platform};
 
-use crate::classify::{classify, topic_label};
-use crate::config::{Shop, ShopAuth};
+use crate::config::Shop;
 use crate::error::IngressError;
+use crate::platforms::{self, ChallengeQuery, Handshake};
 use crate::startup::AppState;
-use crate::verify::{Verifier, VerifyError, ebay, header};
+use crate::verify::{Verifier, VerifyError, header};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/webhooks/{platform}/{shop}")
             .route(web::post().to(receive))
@@ -30,11 +29,11 @@ fn find_shop<'a>(
     state: &'a AppState,
     platform: &str,
     shop: &str,
-) -> Result<(Platform, &'a Shop), IngressError> {
+) -> Result<&'a Shop, IngressError> {
     let platform: Platform = platform
         .parse()
         .map_err(|_| IngressError::UnknownPlatform(platform.to_owned()))?;
-    let shop = state
+    state
         .config
         .shops
         .get(shop)
@@ -42,8 +41,7 @@ fn find_shop<'a>(
         .ok_or_else(|| IngressError::UnknownShop {
             platform: platform.to_string(),
             shop: shop.to_owned(),
-        })?;
-    Ok((platform, shop))
+        })
 }
 
 async fn receive(
@@ -134,7 +132,8 @@ async fn handle(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<(&'static str, HttpResponse), IngressError> {
-    let (platform, shop) = find_shop(state, platform_name, shop_name)?;
+    let shop = find_shop(state, platform_name, shop_name)?;
+    let (platform, webhooks) = (shop.platform, platforms::of(shop.platform));
     let received_at = time::OffsetDateTime::now_utc();
     let server = &state.config.server;
     let body = read_body(
@@ -145,16 +144,10 @@ async fn handle(
     )
     .await?;
 
-    if platform == Platform::WooCommerce && is_woocommerce_ping(&body) {
-        return Ok(("handshake", HttpResponse::Ok().finish()));
-    }
-    if platform == Platform::Magento && is_adobe_validation_request(&body) {
-        // Adobe's fallback when the GET challenge was not echoed. Following a URL from an
-        // unauthenticated body would let anyone make us fetch anything, so a person does it.
-        tracing::warn!(
-            "Adobe I/O sent an asynchronous validation request; open its validationUrl within \
-             5 minutes or re-register, after checking the GET challenge works"
-        );
+    if let Some(handshake) = webhooks.handshake(&body) {
+        if let Handshake::NeedsOperator(what_to_do) = handshake {
+            tracing::warn!("{what_to_do}");
+        }
         return Ok(("handshake", HttpResponse::Ok().finish()));
     }
 
@@ -171,7 +164,7 @@ async fn handle(
             VerifyError::KeysUnavailable(err) => state.unavailable(err.to_string()),
         })?;
 
-    let classified = classify(platform, &shop.name, request.headers(), &webhook)
+    let classified = platforms::classify(platform, &shop.name, request.headers(), &webhook)
         .map_err(|err| IngressError::BadRequest(err.to_string()))?;
     let span = tracing::Span::current();
     span.record("event_id", classified.event_id.as_str());
@@ -183,7 +176,7 @@ async fn handle(
             .ignored_topics
             .get_or_create(&crate::metrics::TopicLabels {
                 platform: platform.as_str(),
-                topic: topic_label(platform, &classified.topic),
+                topic: webhooks.topic_label(&classified.topic),
             })
             .inc();
         let body = json!({"status": "ignored", "topic": classified.topic});
@@ -252,87 +245,29 @@ async fn read_body(
         .map_err(|_| IngressError::BodyTimeout)?
 }
 
-/// Whether a body is WooCommerce's ping and whether it is Adobe's validation request.
-#[cfg(feature = "fuzzing")]
-pub(crate) fn pre_verification(body: &[u8]) -> (bool, bool) {
-    (is_woocommerce_ping(body), is_adobe_validation_request(body))
-}
-
-/// WooCommerce's unsigned `webhook_id=<n>` form post, sent when a webhook is saved.
-fn is_woocommerce_ping(body: &[u8]) -> bool {
-    body.strip_prefix(b"webhook_id=")
-        .is_some_and(|id| !id.is_empty() && id.len() <= 20 && id.iter().all(u8::is_ascii_digit))
-}
-
-fn is_adobe_validation_request(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
-        v.get("validationUrl")
-            .is_some_and(serde_json::Value::is_string)
-            && v.get("event_id").is_none()
-    })
-}
-
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-#[derive(serde::Deserialize)]
-struct ChallengeQuery {
-    challenge_code: Option<String>,
-    challenge: Option<String>,
-}
-
-/// eBay: `GET ?challenge_code=` gets `{"challengeResponse": hex}`. Adobe I/O: `GET ?challenge=`
-/// gets the challenge echoed.
+/// A GET on the webhook URL: the platform's endpoint validation (eBay's `challenge_code`,
+/// Adobe I/O's `challenge`).
 async fn challenge(
     path: web::Path<(String, String)>,
     query: web::Query<ChallengeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngressError> {
     let (platform_name, shop_name) = path.into_inner();
-    let (platform, shop) = find_shop(&state, &platform_name, &shop_name)?;
-    let query = query.into_inner();
-    let response = match &shop.auth {
-        ShopAuth::Ebay { challenge } => {
-            let code = non_empty(query.challenge_code, "challenge_code")?;
-            let challenge = challenge.as_ref().ok_or_else(|| {
-                IngressError::BadRequest(format!(
-                    "shop {:?} has no verification_token and endpoint_url configured, so eBay's \
-                     challenge cannot be answered",
-                    shop.name
-                ))
-            })?;
-            let answer = ebay::challenge_response(
-                &code,
-                challenge.verification_token.expose_secret(),
-                &challenge.endpoint_url,
-            );
-            HttpResponse::Ok().json(json!({"challengeResponse": answer}))
-        }
-        ShopAuth::Adobe { .. } => {
-            let challenge = non_empty(query.challenge, "challenge")?;
-            HttpResponse::Ok().json(json!({"challenge": challenge}))
-        }
-        _ => {
-            state.metrics.delivery(platform.as_str(), "bad_request");
-            return Err(IngressError::MethodNotAllowed(
-                "this platform has no GET handshake; webhooks are POSTed",
-            ));
-        }
-    };
-    state.metrics.delivery(platform.as_str(), "handshake");
-    Ok(response)
-}
-
-fn non_empty(value: Option<String>, name: &str) -> Result<String, IngressError> {
-    // Bounded: the value is echoed or hashed, never stored.
-    value
-        .filter(|v| !v.is_empty() && v.len() <= 512)
-        .ok_or_else(|| {
-            IngressError::BadRequest(format!("missing or invalid {name} query parameter"))
-        })
+    let shop = find_shop(&state, &platform_name, &shop_name)?;
+    let answer = platforms::of(shop.platform).challenge(shop, &query);
+    let label = shop.platform.as_str();
+    match &answer {
+        Ok(_) => state.metrics.delivery(label, "handshake"),
+        Err(IngressError::MethodNotAllowed(_)) => state.metrics.delivery(label, "bad_request"),
+        Err(_) => {}
+    }
+    Ok(HttpResponse::Ok().json(answer?))
 }
 
 impl AppState {
@@ -348,25 +283,6 @@ impl AppState {
 mod tests {
     use super::*;
     use crate::verify::SignatureError;
-
-    #[test]
-    fn only_a_bare_numeric_webhook_id_form_is_a_ping() {
-        assert!(is_woocommerce_ping(b"webhook_id=142"));
-        assert!(!is_woocommerce_ping(b"webhook_id="));
-        assert!(!is_woocommerce_ping(b"webhook_id=1&x=2"));
-        assert!(!is_woocommerce_ping(br#"{"webhook_id":1}"#));
-    }
-
-    #[test]
-    fn adobe_validation_requests_are_told_apart_from_events() {
-        assert!(is_adobe_validation_request(
-            br#"{"validationUrl":"https://csm.adobe.io/x"}"#
-        ));
-        assert!(!is_adobe_validation_request(
-            br#"{"validationUrl":"https://x","event_id":"e"}"#
-        ));
-        assert!(!is_adobe_validation_request(b"{}"));
-    }
 
     #[test]
     fn signature_errors_do_not_leak_into_responses() {

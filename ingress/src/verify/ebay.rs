@@ -106,6 +106,14 @@ pub fn verify(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// What a shop's answer to eBay's endpoint validation is computed over.
+#[derive(Debug)]
+pub(crate) struct EbayChallenge {
+    pub verification_token: secrecy::SecretString,
+    /// The exact URL registered with eBay.
+    pub endpoint_url: String,
+}
+
 /// The endpoint-validation answer: lowercase hex of SHA-256(code + token + endpoint URL).
 pub fn challenge_response(
     challenge_code: &str,

@@ -9,6 +9,11 @@ use super::SignatureError;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
+/// A configured secret as an HMAC key: its bytes as they are.
+pub(crate) fn key(secret: &str) -> SecretBox<[u8]> {
+    SecretBox::from(secret.as_bytes().to_vec().into_boxed_slice())
+}
+
 /// Checks `signature` (base64, as sent) against the body under each key in turn.
 ///
 /// # Errors

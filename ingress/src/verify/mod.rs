@@ -1,7 +1,8 @@
-//! Proof that a delivery came from the platform: each platform's scheme, over the raw bytes.
+//! Proof that a delivery came from the platform: the signature schemes, over the raw bytes,
+//! that the platforms' files (`crate::platforms`) pick from with a shop's keys.
 //!
-//! A [`VerifiedWebhook`] can only be made by [`verify`], and only a `VerifiedWebhook` can be
-//! published, so nothing unverified reaches the broker.
+//! A `VerifiedWebhook` can only be made by `Verifier::verify`, and only a `VerifiedWebhook` can
+//! be published, so nothing unverified reaches the broker.
 
 pub mod adobe;
 pub mod ebay;
@@ -10,12 +11,36 @@ pub mod standard_webhooks;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
-use xcs_shared::Platform;
+use secrecy::{SecretBox, SecretString};
 
-use crate::config::{Shop, ShopAuth};
+use crate::config::Shop;
 use crate::keys::{KeyError, KeyStore};
+
+/// How one shop's deliveries prove they are genuine: one of the schemes here, with the shop's
+/// keys and the platform's parameters.
+#[derive(Debug)]
+pub(crate) enum Scheme {
+    /// [`hmac_body`]: base64 HMAC-SHA256 of the body in `header` (or `alias`). Every key is
+    /// tried (rotation).
+    BodyHmac {
+        header: &'static str,
+        alias: Option<&'static str>,
+        keys: Vec<SecretBox<[u8]>>,
+    },
+    /// [`standard_webhooks`] `v1`, plus static headers the platform can be told to send back.
+    StandardWebhooks {
+        keys: Vec<SecretBox<[u8]>>,
+        required_headers: Vec<(String, SecretString)>,
+    },
+    /// [`ebay`]: ECDSA with eBay's key for the delivery's `kid`, fetched and cached. The
+    /// challenge answers eBay's endpoint validation.
+    Ebay {
+        challenge: Option<ebay::EbayChallenge>,
+    },
+    /// [`adobe`]: RSA with Adobe's keys, fetched and cached; when a client id is set, events
+    /// must name it as their recipient.
+    Adobe { client_id: Option<String> },
+}
 
 /// Why a delivery is not accepted as genuine. Never carries a secret or a signature value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +81,7 @@ impl SignatureError {
 
 /// Verification did not succeed.
 #[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
+pub(crate) enum VerifyError {
     /// Not genuine: 401.
     #[error(transparent)]
     Rejected(#[from] SignatureError),
@@ -67,7 +92,7 @@ pub enum VerifyError {
 
 /// A delivery whose signature checked out, with the exact bytes that were signed.
 #[derive(Debug)]
-pub struct VerifiedWebhook {
+pub(crate) struct VerifiedWebhook {
     body: Bytes,
 }
 
@@ -84,7 +109,7 @@ impl VerifiedWebhook {
 }
 
 /// What verification needs besides the request.
-pub struct Verifier<'a> {
+pub(crate) struct Verifier<'a> {
     pub keys: &'a KeyStore,
     /// Unix seconds.
     pub now: i64,
@@ -102,46 +127,31 @@ impl Verifier<'_> {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<VerifiedWebhook, VerifyError> {
-        match &shop.auth {
-            ShopAuth::BodyHmac { keys } => {
-                let name = match shop.platform {
-                    Platform::WooCommerce => "X-WC-Webhook-Signature",
-                    _ => "X-Shopify-Hmac-Sha256",
-                };
-                // Shopify's newer "Events" deliveries use the same header without `X-`.
+        match &shop.scheme {
+            Scheme::BodyHmac {
+                header: name,
+                alias,
+                keys,
+            } => {
                 let signature = header(headers, name)
-                    .or_else(|| header(headers, "shopify-hmac-sha256"))
+                    .or_else(|| alias.and_then(|alias| header(headers, alias)))
                     .ok_or(SignatureError::MissingHeader(name))?;
                 hmac_body::verify(keys, &body, signature)?;
             }
-            ShopAuth::StandardWebhooks {
+            Scheme::StandardWebhooks {
                 keys,
                 required_headers,
             } => {
-                let signed = standard_webhooks::SignedHeaders {
-                    id: sw_header(headers, "id")?,
-                    timestamp: sw_header(headers, "timestamp")?,
-                    signature: sw_header(headers, "signature")?,
-                };
-                standard_webhooks::verify(
+                standard_webhooks::verify_request(
                     keys,
-                    signed,
+                    required_headers,
+                    headers,
                     &body,
                     self.now,
-                    Some(self.timestamp_tolerance),
+                    self.timestamp_tolerance,
                 )?;
-                for (name, expected) in required_headers {
-                    let actual = header(headers, name).unwrap_or_default();
-                    let same: bool = actual
-                        .as_bytes()
-                        .ct_eq(expected.expose_secret().as_bytes())
-                        .into();
-                    if !same {
-                        return Err(SignatureError::RequiredHeader.into());
-                    }
-                }
             }
-            ShopAuth::Ebay { .. } => {
+            Scheme::Ebay { .. } => {
                 let value = header(headers, "X-EBAY-SIGNATURE")
                     .ok_or(SignatureError::MissingHeader("X-EBAY-SIGNATURE"))?;
                 let signature = ebay::parse_signature_header(value)?;
@@ -152,7 +162,7 @@ impl Verifier<'_> {
                     .map_err(key_error)?;
                 ebay::verify(&key, &body, &signature.signature)?;
             }
-            ShopAuth::Adobe { client_id } => {
+            Scheme::Adobe { client_id } => {
                 self.verify_adobe(&shop.name, headers, &body).await?;
                 if let Some(client_id) = client_id
                     && recipient_client_id(&body).as_deref() != Some(client_id.as_str())
@@ -212,23 +222,8 @@ fn key_error(err: KeyError) -> VerifyError {
 }
 
 /// A header's value, if present and valid UTF-8.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-/// A Standard Webhooks header, under its standard name or Svix's (`svix-id`, ...).
-pub fn sw_header<'a>(
-    headers: &'a HeaderMap,
-    part: &'static str,
-) -> Result<&'a str, SignatureError> {
-    let (standard, svix) = match part {
-        "id" => ("webhook-id", "svix-id"),
-        "timestamp" => ("webhook-timestamp", "svix-timestamp"),
-        _ => ("webhook-signature", "svix-signature"),
-    };
-    header(headers, standard)
-        .or_else(|| header(headers, svix))
-        .ok_or(SignatureError::MissingHeader(standard))
 }
 
 fn recipient_client_id(body: &[u8]) -> Option<String> {
