@@ -2,30 +2,27 @@
 //! shared domain model, maps it onto the shop's Xero setup, and books it in Xero exactly once.
 //!
 //! # Layout
-//! - [`platforms`]: one folder per platform: how its events become work, its API client, its
-//!   normaliser into `xcs_shared::domain`.
-//! - [`normalise`]: what every normaliser is built from (reading JSON with paths, errors), and
-//!   the cleaning and plausibility checks every document gets.
-//! - [`mapping`]: domain documents onto a shop's accounts, tax types and items, as Xero
-//!   documents whose totals equal the platform's to the cent (pure; no I/O).
-//! - [`config`]: typed configuration. [`ledger`]: what was booked, in PostgreSQL.
-//! - [`booking`]: a tenant's batch of events into Xero documents, payments and
-//!   allocations, adopting what already exists. [`error`]: what failed and whether to retry.
-//! - [`claims`]: which processor consumes which shard.
-//! - [`handoff`]: failed events to the retry tiers or the dead queue.
-//! - [`xero`]: the Xero Accounting API's request and response types.
-//! - [`operate`]: the operators' tools: dead letters (list, show, replay, purge) and re-sync.
-//! - [`refund_limit`]: what an order has left to refund; a refund beyond it is refused.
-//! - [`reconcile`]: a shop's events, the ledger and Xero compared, and what differs re-queued.
-//! - [`summary`]: summary mode: a shop's orders and refunds as one invoice and one credit note
-//!   per period, closed by one processor.
-//! - [`setup`]: connecting Xero organisations, checking the whole setup, and a test order.
+//! The pipeline, in the order an event goes through it:
+//! - `consumer` reads each shard it holds (`claims`: which processor holds which shard),
+//!   `dispatch` turns an event into work through its platform's home in [`platforms`] (its
+//!   API client and normaliser, built from [`normalise`]), and `booking` books a tenant's
+//!   batch, or [`summary`] adds it to its period; [`mapping`] decides what a document looks
+//!   like in Xero (pure), `refund_limit` what a refund may credit, and [`xero`] is the one
+//!   layer that talks to Xero. [`ledger`] (PostgreSQL, all the SQL) records what was done
+//!   before a delivery is acknowledged; [`handoff`] sends failures to the retry tiers or the
+//!   dead queue; [`error`] says what failed and whether retrying helps.
+//! - [`publisher`]: publishing with confirms and the AMQP header helpers, for the pipeline and
+//!   the tools.
+//! - The operators' tools, which depend on the pipeline and never the reverse: [`operate`]
+//!   (dead letters, re-sync), [`reconcile`], [`setup`] (connect, check, test transaction).
+//! - [`config`]: typed configuration; [`startup`]: the processor as a library the binary and
+//!   the tests start.
 
-pub mod booking;
-pub mod claims;
+pub(crate) mod booking;
+pub(crate) mod claims;
 pub mod config;
-pub mod consumer;
-pub mod dispatch;
+pub(crate) mod consumer;
+pub(crate) mod dispatch;
 pub mod error;
 #[cfg(feature = "test-faults")]
 pub mod faults;
@@ -37,9 +34,9 @@ pub mod operate;
 pub mod platforms;
 pub mod publisher;
 pub mod reconcile;
-pub mod refund_limit;
+pub(crate) mod refund_limit;
 pub mod setup;
 pub mod startup;
 pub mod summary;
-pub mod token_cipher;
+pub(crate) mod token_cipher;
 pub mod xero;

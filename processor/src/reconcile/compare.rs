@@ -14,6 +14,7 @@ use super::sources::{ArchiveEvent, LedgerEvent};
 use crate::config::ShopConfig;
 use crate::ledger::BookedDocument;
 use crate::xero::client::XeroClient;
+use crate::xero::documents::amount;
 
 const INVOICE_NUMBERS_PER_CALL: usize = 50;
 const WHERE_CLAUSES_PER_CALL: usize = 20;
@@ -249,14 +250,6 @@ async fn list(
         }
     }
     Ok(all)
-}
-
-fn amount(value: &Value) -> Decimal {
-    match value {
-        Value::Number(n) => n.to_string().parse().unwrap_or_default(),
-        Value::String(s) => s.parse().unwrap_or_default(),
-        _ => Decimal::ZERO,
-    }
 }
 
 /// Compares one ledger document with what Xero holds.
