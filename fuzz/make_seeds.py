@@ -23,6 +23,12 @@ def write(target, name, data, origin):
     sources.append((target, name, origin))
 
 
+def kept(target, name, origin):
+    """A seed kept by hand in corpus/<target>/ (a fuzzing finding): listed, not rewritten."""
+    assert os.path.exists(os.path.join(HERE, 'corpus', target, name)), (target, name)
+    sources.append((target, name, origin))
+
+
 def vector(name):
     with open(os.path.join(VEC, name)) as f:
         return json.load(f)
@@ -97,7 +103,8 @@ classify_seed('magento_invoice', 'magento', {}, read(os.path.join(PAY, 'magento'
               'payloads/magento/io_event_sales_order_invoice_save_after.json')
 write('classify', 'woocommerce_ping', bytes([1]) + b'\nwebhook_id=142', 'notes/platforms.md (WooCommerce ping)')
 
-# Normalisers: a selector byte (0 order, 1 refund, 2 stock) and the document(s).
+# Normalisers: a selector byte (low six bits mod 3: 0 order, 1 refund, 2 stock; for a refund, 0x80 its
+# order is tax-inclusive, 0x40 in EUR rather than USD) and the document(s).
 def norm(target, selector, path, origin, second=None):
     data = bytes([selector]) + read(path)
     if second is not None:
@@ -107,7 +114,7 @@ def norm(target, selector, path, origin, second=None):
 for f, sel in [('rest_fixture_order.json', 0), ('rest_fixture_draft_order_completed_cad.json', 0),
                ('rest_fixture_refund.json', 1), ('rest_fixture_inventory_level.json', 2)]:
     norm('normalise_shopify', sel, os.path.join(PAY, 'shopify', f), 'payloads/shopify/' + f)
-for f, sel in [('order_usd_paid.json', 0), ('order_eur_tax_inclusive.json', 0), ('refund_eur_tax_inclusive.json', 0x81)]:
+for f, sel in [('order_usd_paid.json', 0), ('order_eur_tax_inclusive.json', 0), ('refund_eur_tax_inclusive.json', 0xC1)]:
     norm('normalise_shopify', sel, os.path.join(FIX, 'shopify', f), 'tests/fixtures/normalise/shopify/' + f)
 for f, sel in [('order_create_response.json', 0), ('order_update_response.json', 0), ('product_retrieve_response.json', 2)]:
     norm('normalise_woocommerce', sel, os.path.join(PAY, 'woocommerce', f), 'payloads/woocommerce/' + f)
@@ -120,7 +127,7 @@ norm('normalise_woocommerce', 1, os.path.join(FIX, 'woocommerce', 'order_eur_tax
 for f, sel in [('io_event_sales_order_invoice_save_after.json', 0), ('rest_v1_invoice_get_response.json', 0),
                ('rest_v1_invoice_with_discount_response.json', 0), ('io_event_catalog_product_save_commit_after_cloudevent.json', 2)]:
     norm('normalise_magento', sel, os.path.join(PAY, 'magento', f), 'payloads/magento/' + f)
-for f, sel in [('order_save_after_eur.json', 0), ('creditmemo_save_after_eur.json', 1), ('stock_item_save_commit_after.json', 2)]:
+for f, sel in [('order_save_after_eur.json', 0), ('creditmemo_save_after_eur.json', 0x41), ('stock_item_save_commit_after.json', 2)]:
     norm('normalise_magento', sel, os.path.join(FIX, 'magento', f), 'tests/fixtures/normalise/magento/' + f)
 # No BigCommerce or Etsy payloads in the reference folder: the repo's fixtures (see their README).
 norm('normalise_bigcommerce', 0, os.path.join(FIX, 'bigcommerce', 'order_v2_usd.json'),
@@ -128,7 +135,7 @@ norm('normalise_bigcommerce', 0, os.path.join(FIX, 'bigcommerce', 'order_v2_usd.
 norm('normalise_bigcommerce', 0, os.path.join(FIX, 'bigcommerce', 'order_v2_eur_tax_inclusive.json'),
      'tests/fixtures/normalise/bigcommerce/order_v2_eur_tax_inclusive.json + products_v2_eur_tax_inclusive.json',
      os.path.join(FIX, 'bigcommerce', 'products_v2_eur_tax_inclusive.json'))
-for f, sel in [('refund_v3_eur_tax_inclusive.json', 0x81), ('refunds_v3_notes_example.json', 1)]:
+for f, sel in [('refund_v3_eur_tax_inclusive.json', 0xC1), ('refunds_v3_notes_example.json', 1)]:
     norm('normalise_bigcommerce', sel, os.path.join(FIX, 'bigcommerce', f), 'tests/fixtures/normalise/bigcommerce/' + f)
 write('normalise_bigcommerce', 'inventory_webhook',
       b'\x02{"scope":"store/product/inventory/updated","store_id":"1","data":{"type":"product","id":113,"inventory":{"product_id":113,"method":"absolute","value":5}}}',
@@ -147,6 +154,10 @@ write('config_ingress', 'env_secrets', read(os.path.join(REPO, 'deploy', 'config
       'deploy/config/ingress.local.toml with secrets from the environment')
 for f in ['processor.example.toml', 'processor.local.toml']:
     write('config_processor', f, read(os.path.join(REPO, 'deploy', 'config', f)), 'deploy/config/' + f)
+
+# Fuzzing findings, kept as regression seeds.
+kept('verify_ebay', 'crash-non-ascii-key',
+     'fuzzing finding (a key body with a multi-byte character), kept as a regression seed')
 
 with open(os.path.join(HERE, 'corpus', 'SOURCES.md'), 'w') as f:
     f.write('# Where the seed corpora come from\n\n'

@@ -1,30 +1,28 @@
-//! BigCommerce's normaliser. Input: a selector byte (order, refund, inventory webhook), then
-//! the body; for an order the v2 order and its products list, separated by a NUL byte.
+//! BigCommerce's normaliser, then what the processor does with what it accepts: cleaning,
+//! plausibility checks, the invoice or credit note, its numbers and payments (see `common`).
+//! Input: a selector byte (its low six bits modulo 3: order, refund, inventory webhook; the two
+//! high bits the refund's order, see `common::order_context`), then the body; for an order the v2 order and its products list,
+//! separated by a NUL byte.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use xcs_processor::normalise::bigcommerce;
+use xcs_processor::platforms::bigcommerce::normalise as bigcommerce;
 
 fuzz_target!(|data: &[u8]| {
     let Some((selector, body)) = common::pick(data) else {
         return;
     };
-    match selector % 3 {
+    match common::variant(selector) {
         0 => {
             let (order, products) = common::two(body);
-            if let Ok(normalised) = bigcommerce::order(order, products) {
-                common::check_normalised(&normalised);
-            }
+            common::then(bigcommerce::order(order, products), common::normalised);
         }
-        1 => {
-            if let Ok(refund) = bigcommerce::refund(body, &common::order_context(selector)) {
-                common::check_refund(&refund);
-            }
-        }
-        _ => {
-            let _ = bigcommerce::stock(body);
-        }
+        1 => common::then(
+            bigcommerce::refund(body, &common::order_context(selector)),
+            common::refund,
+        ),
+        _ => common::then(bigcommerce::stock(body), common::stock),
     }
 });

@@ -1,13 +1,13 @@
-//! eBay's normaliser: a Fulfillment API order (with its refunds). Input: the body.
+//! eBay's normaliser (a Fulfillment API order, with its refunds), then what the processor does
+//! with what it accepts: cleaning, plausibility checks, the invoice and credit notes, their
+//! numbers and payments (see `common`). Input: the body.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use xcs_processor::normalise::ebay;
+use xcs_processor::platforms::ebay::normalise as ebay;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(normalised) = ebay::order(data) {
-        common::check_normalised(&normalised);
-    }
+    common::then(ebay::order(data), common::normalised);
 });

@@ -1,13 +1,13 @@
-//! Etsy's normaliser: a receipt from the Open API (with its refunds). Input: the body.
+//! Etsy's normaliser (a receipt from the Open API, with its refunds), then what the processor
+//! does with what it accepts: cleaning, plausibility checks, the invoice and credit notes,
+//! their numbers and payments (see `common`). Input: the body.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use xcs_processor::normalise::etsy;
+use xcs_processor::platforms::etsy::normalise as etsy;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(normalised) = etsy::receipt(data) {
-        common::check_normalised(&normalised);
-    }
+    common::then(etsy::receipt(data), common::normalised);
 });

@@ -1,29 +1,25 @@
-//! Adobe Commerce's normaliser. Input: a selector byte (order or invoice event, credit memo,
-//! stock item), then the body.
+//! Adobe Commerce's normaliser, then what the processor does with what it accepts: cleaning,
+//! plausibility checks, the invoice or credit note, its numbers and payments (see `common`).
+//! Input: a selector byte (its low six bits modulo 3: order or invoice event, credit memo,
+//! stock item; the two high bits the credit memo's order, see `common::order_context`), then
+//! the body.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use xcs_processor::normalise::magento;
+use xcs_processor::platforms::magento::normalise as magento;
 
 fuzz_target!(|data: &[u8]| {
     let Some((selector, body)) = common::pick(data) else {
         return;
     };
-    match selector % 3 {
-        0 => {
-            if let Ok(normalised) = magento::order(body) {
-                common::check_normalised(&normalised);
-            }
-        }
-        1 => {
-            if let Ok(refund) = magento::refund(body, &common::order_context(selector)) {
-                common::check_refund(&refund);
-            }
-        }
-        _ => {
-            let _ = magento::stock(body);
-        }
+    match common::variant(selector) {
+        0 => common::then(magento::order(body), common::normalised),
+        1 => common::then(
+            magento::refund(body, &common::order_context(selector)),
+            common::refund,
+        ),
+        _ => common::then(magento::stock(body), common::stock),
     }
 });

@@ -1,29 +1,24 @@
-//! Shopify's normaliser. Input: a selector byte (order, refund, inventory level; the high bit
-//! picks the refund's order tax basis), then the body.
+//! Shopify's normaliser, then what the processor does with what it accepts: cleaning,
+//! plausibility checks, the invoice or credit note, its numbers and payments (see `common`).
+//! Input: a selector byte (its low six bits modulo 3: order, refund, inventory level; the two
+//! high bits the refund's order, see `common::order_context`), then the body.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use xcs_processor::normalise::shopify;
+use xcs_processor::platforms::shopify::normalise as shopify;
 
 fuzz_target!(|data: &[u8]| {
     let Some((selector, body)) = common::pick(data) else {
         return;
     };
-    match selector % 3 {
-        0 => {
-            if let Ok(order) = shopify::order(body) {
-                common::check_order(&order);
-            }
-        }
-        1 => {
-            if let Ok(refund) = shopify::refund(body, &common::order_context(selector)) {
-                common::check_refund(&refund);
-            }
-        }
-        _ => {
-            let _ = shopify::stock(body);
-        }
+    match common::variant(selector) {
+        0 => common::then(shopify::order(body), common::order),
+        1 => common::then(
+            shopify::refund(body, &common::order_context(selector)),
+            common::refund,
+        ),
+        _ => common::then(shopify::stock(body), common::stock),
     }
 });

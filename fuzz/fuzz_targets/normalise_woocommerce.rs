@@ -1,30 +1,24 @@
-//! WooCommerce's normaliser. Input: a selector byte (order, refunds, product stock), then the
-//! body; for refunds the order and the refunds list, separated by a NUL byte.
+//! WooCommerce's normaliser, then what the processor does with what it accepts: cleaning,
+//! plausibility checks, the invoice or credit notes, their numbers and payments (see
+//! `common`). Input: a selector byte (its low six bits modulo 3: order, refunds, product stock), then the body; for
+//! refunds the order and the refunds list, separated by a NUL byte.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use xcs_processor::normalise::woocommerce;
+use xcs_processor::platforms::woocommerce::normalise as woocommerce;
 
 fuzz_target!(|data: &[u8]| {
     let Some((selector, body)) = common::pick(data) else {
         return;
     };
-    match selector % 3 {
-        0 => {
-            if let Ok(normalised) = woocommerce::order(body) {
-                common::check_normalised(&normalised);
-            }
-        }
+    match common::variant(selector) {
+        0 => common::then(woocommerce::order(body), common::normalised),
         1 => {
             let (order, refunds) = common::two(body);
-            if let Ok(refunds) = woocommerce::refunds(order, refunds) {
-                refunds.iter().for_each(common::check_refund);
-            }
+            common::then(woocommerce::refunds(order, refunds), common::refunds);
         }
-        _ => {
-            let _ = woocommerce::stock(body);
-        }
+        _ => common::then(woocommerce::stock(body), common::stock),
     }
 });
