@@ -229,8 +229,8 @@ mod tests {
 
     use super::*;
     use crate::error::ProcessError;
-    use crate::platforms::shopify::normalise as shopify;
     use crate::normalise::test_support::{d, edited};
+    use crate::platforms::shopify::normalise as shopify;
 
     const TODAY: Date = date!(2026 - 11 - 27);
 
