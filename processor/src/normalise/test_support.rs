@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde_json::Value;
-use xcs_shared::domain::{Line, LineKind};
+use xcs_shared::domain::{Line, LineKind, Normalised, Order, Refund, TaxMode};
 
 /// A fixture under `tests/fixtures/normalise/`.
 pub(crate) fn fixture(path: &str) -> Vec<u8> {
@@ -46,4 +46,22 @@ pub(crate) fn assert_line(
     assert_eq!(line.unit_price, d(unit_price), "{name}: unit price");
     assert_eq!(line.discount, d(discount), "{name}: discount");
     assert_eq!(line.tax, d(tax), "{name}: tax");
+}
+
+/// Asserts a document's lines add up to its total the way the mapping books them, to the cent.
+#[track_caller]
+pub(crate) fn assert_adds_up(lines: &[Line], tax_mode: TaxMode, total: Decimal) {
+    assert_eq!(super::lines_total(lines, tax_mode), total, "to the cent");
+}
+
+/// The order and refunds of a document that carries both (eBay orders, Etsy receipts).
+#[track_caller]
+pub(crate) fn order_and_refunds(normalised: Normalised) -> (Order, Vec<Refund>) {
+    match normalised {
+        Normalised::Refunds {
+            order: Some(order),
+            refunds,
+        } => (order, refunds),
+        other => panic!("expected an order with refunds, got {other:?}"),
+    }
 }

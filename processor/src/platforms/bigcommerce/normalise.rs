@@ -415,7 +415,9 @@ mod tests {
 
     use super::*;
     use crate::normalise::lines_total;
-    use crate::normalise::test_support::{assert_line, d, edited, fixture, fixture_json};
+    use crate::normalise::test_support::{
+        assert_adds_up, assert_line, d, edited, fixture, fixture_json,
+    };
 
     fn booked(order_json: &[u8], products_json: &[u8]) -> Order {
         match order(order_json, products_json).unwrap() {
@@ -477,11 +479,7 @@ mod tests {
         assert_eq!(order.lines[4].description, "Handling");
         assert_eq!(order.total, d("76.33"));
         assert_eq!(order.total_tax, d("1.73"));
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(
             order.payments,
             vec![
@@ -537,11 +535,7 @@ mod tests {
         assert_line(&order.lines[2], Shipping, None, ("1", "6.00", "0"), "1.00");
         assert_eq!(order.total, d("72.00"));
         assert_eq!(order.total_tax, d("10.00"));
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(
             order
                 .payments
@@ -647,11 +641,7 @@ mod tests {
         assert_line(&refund.lines[1], Shipping, None, ("1", "6.0", "0"), "0");
         assert_eq!(refund.total, d("60.00"));
         assert_eq!(refund.total_tax, d("10.00"));
-        assert_eq!(
-            lines_total(&refund.lines, refund.tax_mode),
-            refund.total,
-            "to the cent"
-        );
+        assert_adds_up(&refund.lines, refund.tax_mode, refund.total);
         assert_eq!(
             refund
                 .returned

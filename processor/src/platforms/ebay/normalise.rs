@@ -429,16 +429,10 @@ mod tests {
 
     use super::*;
     use crate::normalise::lines_total;
-    use crate::normalise::test_support::{assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{self, assert_adds_up, assert_line, d, edited, fixture};
 
     fn order_and_refunds(body: &[u8]) -> (Order, Vec<Refund>) {
-        match order(body).unwrap() {
-            Normalised::Refunds {
-                order: Some(order),
-                refunds,
-            } => (order, refunds),
-            other => panic!("expected an order with refunds, got {other:?}"),
-        }
+        test_support::order_and_refunds(order(body).unwrap())
     }
 
     fn ebay() -> PaymentMethod {
@@ -486,11 +480,7 @@ mod tests {
             "133.48 charged, 10.48 of it eBay's to remit"
         );
         assert_eq!(order.total_tax, Decimal::ZERO);
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(
             order.payments,
             vec![Payment {

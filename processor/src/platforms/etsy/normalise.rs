@@ -255,16 +255,10 @@ mod tests {
 
     use super::*;
     use crate::normalise::lines_total;
-    use crate::normalise::test_support::{assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{self, assert_adds_up, assert_line, d, edited, fixture};
 
     fn order_and_refunds(body: &[u8]) -> (Order, Vec<Refund>) {
-        match receipt(body).unwrap() {
-            Normalised::Refunds {
-                order: Some(order),
-                refunds,
-            } => (order, refunds),
-            other => panic!("expected an order with refunds, got {other:?}"),
-        }
+        test_support::order_and_refunds(receipt(body).unwrap())
     }
 
     #[test]
@@ -304,11 +298,7 @@ mod tests {
         // The buyer paid 84.00; 6.52 of it was Etsy's to remit.
         assert_eq!(order.total, d("77.48"));
         assert_eq!(order.total_tax, Decimal::ZERO);
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(
             order.payments,
             vec![Payment {

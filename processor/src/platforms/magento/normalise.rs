@@ -475,7 +475,7 @@ mod tests {
 
     use super::*;
     use crate::normalise::lines_total;
-    use crate::normalise::test_support::{assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{assert_adds_up, assert_line, d, edited, fixture};
 
     fn booked(body: &[u8]) -> Order {
         match order(body).unwrap() {
@@ -548,11 +548,7 @@ mod tests {
         // grand_total 345.77 is after the 50.00 gift card: the charge is 395.77.
         assert_eq!(order.total, d("395.77"));
         assert_eq!(order.total_tax, d("54.77"));
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(
             order.payments,
             vec![
@@ -702,11 +698,7 @@ mod tests {
         );
         assert_line(&order.lines[3], Shipping, None, ("1", "300", "0"), "0");
         assert_eq!(order.total, d("1917.6"));
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(order.amount_paid(), d("1917.6"));
         assert_eq!(
             order.payments[0].method,
@@ -764,11 +756,7 @@ mod tests {
         assert_eq!(refund.lines[3].description, "Adjustment fee");
         assert_eq!(refund.total, d("22.21"));
         assert_eq!(refund.total_tax, d("2.21"));
-        assert_eq!(
-            lines_total(&refund.lines, refund.tax_mode),
-            refund.total,
-            "to the cent"
-        );
+        assert_adds_up(&refund.lines, refund.tax_mode, refund.total);
         assert_eq!(
             refund.returned,
             vec![Payment {

@@ -725,7 +725,7 @@ mod tests {
     use xcs_shared::domain::LineKind::{Adjustment, Discount, GiftCardSale, Product, Shipping};
 
     use super::*;
-    use crate::normalise::test_support::{assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{assert_adds_up, assert_line, d, edited, fixture};
 
     fn usd_order() -> OrderContext {
         OrderContext {
@@ -826,11 +826,7 @@ mod tests {
         assert_eq!(booked.lines[1].tax_rate, None);
         assert_eq!(booked.total, d("210.34"));
         assert_eq!(booked.total_tax, d("11.34"));
-        assert_eq!(
-            lines_total(&booked.lines, booked.tax_mode),
-            booked.total,
-            "to the cent"
-        );
+        assert_adds_up(&booked.lines, booked.tax_mode, booked.total);
         assert_eq!(
             booked.payments,
             vec![Payment {
@@ -898,11 +894,7 @@ mod tests {
             "total_price_set, not current_total_price_set"
         );
         assert_eq!(booked.total_tax, d("21.13"));
-        assert_eq!(
-            lines_total(&booked.lines, booked.tax_mode),
-            booked.total,
-            "to the cent"
-        );
+        assert_adds_up(&booked.lines, booked.tax_mode, booked.total);
         assert_eq!(
             booked.lines.iter().map(|l| l.tax).sum::<Decimal>(),
             booked.total_tax

@@ -538,7 +538,7 @@ mod tests {
 
     use super::*;
     use crate::normalise::lines_tax;
-    use crate::normalise::test_support::{assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{assert_adds_up, assert_line, d, edited, fixture};
 
     fn booked(body: &[u8]) -> Order {
         match order(body).unwrap() {
@@ -665,11 +665,7 @@ mod tests {
         assert_eq!(order.lines[5].description, "Treuerabatt");
         assert_eq!(order.total, d("142.67"));
         assert_eq!(order.total_tax, d("6.75"));
-        assert_eq!(
-            lines_total(&order.lines, order.tax_mode),
-            order.total,
-            "to the cent"
-        );
+        assert_adds_up(&order.lines, order.tax_mode, order.total);
         assert_eq!(lines_tax(&order.lines), order.total_tax);
         assert_eq!(
             order.payments,
