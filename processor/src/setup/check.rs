@@ -576,6 +576,17 @@ fn check_webhooks(config: &Config, options: &CheckOptions, report: &mut Report) 
             return;
         }
     };
+    // The processor reads the ingress's shops only (it does not link the ingress): the rest
+    // of that file (its server, key hosts and lookup limits, the form of each secret) is the
+    // ingress's own to check.
+    report.skip(
+        "ingress config",
+        "its shops are read here; its other settings are not",
+        format!(
+            "run `xcs-ingress --config {} --check-config` for the rest",
+            path.display()
+        ),
+    );
     for (name, shop) in &config.shops {
         let subject = format!("webhooks {name}");
         let Some(ingress_shop) = ingress.get(name) else {
