@@ -7,10 +7,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Declares [`Platform`] from one line per platform, its variant and its lowercase name, so
-/// that adding a platform here is adding that line.
+/// Declares [`Platform`] from one line per platform, its variant, its lowercase name and the
+/// name people know it by, so that adding a platform here is adding that line.
 macro_rules! platforms {
-    ($($(#[$attr:meta])* $variant:ident = $name:literal,)+) => {
+    ($($(#[$attr:meta])* $variant:ident = $name:literal ($display:literal),)+) => {
         /// A commerce platform whose webhooks we accept. The lowercase name is the path segment
         /// in `POST /webhooks/{platform}/{shop}` and the value of the `xcs-platform` header.
         #[derive(
@@ -29,18 +29,25 @@ macro_rules! platforms {
                     $(Platform::$variant => $name,)+
                 }
             }
+
+            /// The name people know it by, for reports: "Adobe Commerce", "eBay".
+            pub fn display_name(self) -> &'static str {
+                match self {
+                    $(Platform::$variant => $display,)+
+                }
+            }
         }
     };
 }
 
 platforms! {
-    Shopify = "shopify",
-    WooCommerce = "woocommerce",
-    BigCommerce = "bigcommerce",
+    Shopify = "shopify" ("Shopify"),
+    WooCommerce = "woocommerce" ("WooCommerce"),
+    BigCommerce = "bigcommerce" ("BigCommerce"),
     /// Adobe Commerce (Magento 2) through Adobe I/O Events.
-    Magento = "magento",
-    Etsy = "etsy",
-    Ebay = "ebay",
+    Magento = "magento" ("Adobe Commerce"),
+    Etsy = "etsy" ("Etsy"),
+    Ebay = "ebay" ("eBay"),
 }
 
 impl fmt::Display for Platform {

@@ -783,15 +783,3 @@ async fn check_topology(config: &Config, report: &mut Report) {
         );
     }
 }
-
-/// Shops whose platform a sample order can be made for, used by `test_transaction`.
-pub fn platform_label(platform: Platform) -> &'static str {
-    match platform {
-        Platform::Shopify => "Shopify",
-        Platform::WooCommerce => "WooCommerce",
-        Platform::BigCommerce => "BigCommerce",
-        Platform::Magento => "Adobe Commerce",
-        Platform::Etsy => "Etsy",
-        Platform::Ebay => "eBay",
-    }
-}

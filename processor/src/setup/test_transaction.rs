@@ -90,7 +90,7 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
              {} webhook names an order the processor then fetches from the platform, where a \
              made-up one does not exist. Place a test order in the store instead, then look it \
              up in Xero (or with `xcs-processor dead list --shop {}` if it failed)",
-            shop.platform,
+            shop.platform.display_name(),
             options.shop
         );
     }
