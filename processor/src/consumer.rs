@@ -120,9 +120,9 @@ impl Drop for InFlight {
 
 /// The span of one event: its id, platform, shop, tenant and kind, so that one filter finds
 /// every log line about it, from the shard consumer through its batch to its settling.
-fn event_span(delivery: &Delivery) -> tracing::Span {
-    match envelope_of(delivery.properties.headers().as_ref()) {
-        Ok(envelope) => tracing::info_span!(
+fn event_span(envelope: Option<&Envelope>) -> tracing::Span {
+    match envelope {
+        Some(envelope) => tracing::info_span!(
             "event",
             event_id = %envelope.event_id,
             platform = %envelope.platform,
@@ -130,7 +130,7 @@ fn event_span(delivery: &Delivery) -> tracing::Span {
             tenant = %envelope.tenant,
             kind = %envelope.kind,
         ),
-        Err(_) => tracing::info_span!("event", event_id = "(no envelope)"),
+        None => tracing::info_span!("event", event_id = "(no envelope)"),
     }
 }
 
@@ -319,14 +319,22 @@ async fn consume_shard(
         } = shared;
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
+            // Read once: the span, and each look at the delivery, use the same envelope.
+            let envelope = envelope_of(delivery.properties.headers().as_ref());
             let delivery = Tracked {
-                span: event_span(&delivery),
+                span: event_span(envelope.as_ref().ok()),
                 delivery,
                 _in_flight: InFlight::new(&counter),
             };
             let prepare_guarded = || {
-                catch_panic(prepare(&config, &booker, &dispatcher, &delivery.delivery))
-                    .instrument(delivery.span.clone())
+                catch_panic(prepare(
+                    &config,
+                    &booker,
+                    &dispatcher,
+                    &delivery.delivery,
+                    &envelope,
+                ))
+                .instrument(delivery.span.clone())
             };
             let mut prepared = prepare_guarded().await.and_then(std::convert::identity);
             if matches!(prepared, Err(ProcessError::OrderNotBooked { .. }))
@@ -381,8 +389,9 @@ async fn prepare(
     booker: &Booker,
     dispatcher: &Dispatcher,
     delivery: &Delivery,
+    envelope: &Result<Envelope, ProcessError>,
 ) -> Result<Option<Job>, ProcessError> {
-    let envelope = envelope_of(delivery.properties.headers().as_ref())?;
+    let envelope = envelope.clone()?;
     #[cfg(feature = "test-faults")]
     crate::faults::preparing(&envelope.event_id);
     if let Some(outcome) = booker.ledger.event_outcome(&envelope.event_id).await?

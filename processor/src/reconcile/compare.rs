@@ -14,7 +14,7 @@ use super::sources::{ArchiveEvent, LedgerEvent};
 use crate::config::ShopConfig;
 use crate::ledger::BookedDocument;
 use crate::xero::client::XeroClient;
-use crate::xero::documents::amount;
+use crate::xero::documents::{amount, is_live};
 
 const INVOICE_NUMBERS_PER_CALL: usize = 50;
 const WHERE_CLAUSES_PER_CALL: usize = 20;
@@ -164,7 +164,7 @@ impl XeroDocuments {
             }
             let filter = format!("Type==\"ACCREC\" AND ({})", clauses.join(" OR "));
             for invoice in list(xero, tenant, "Invoices", &[("where", &filter)]).await? {
-                if is_dead(&invoice) {
+                if !is_live(&invoice) {
                     continue;
                 }
                 let reference = invoice["Reference"].as_str().unwrap_or_default();
@@ -198,10 +198,6 @@ impl XeroDocuments {
         }
         Ok(found)
     }
-}
-
-fn is_dead(document: &Value) -> bool {
-    matches!(document["Status"].as_str(), Some("DELETED" | "VOIDED"))
 }
 
 /// Every page of `GET /{collection}` with `query`.
@@ -304,7 +300,7 @@ pub(super) fn check_document(
     let mine = found
         .iter()
         .find(|d| d[id_field].as_str() == Some(document.xero_id.as_str()))
-        .or_else(|| found.iter().find(|d| !is_dead(d)))
+        .or_else(|| found.iter().find(|d| is_live(d)))
         .or_else(|| found.first());
     let Some(mine) = mine else {
         out.push(base(
@@ -400,7 +396,7 @@ pub(super) fn check_document(
     // reference.
     let mut others: Vec<String> = found
         .iter()
-        .filter(|d| !is_dead(d) && d[id_field] != mine[id_field])
+        .filter(|d| is_live(d) && d[id_field] != mine[id_field])
         .map(|d| {
             format!(
                 "{} ({})",

@@ -184,7 +184,8 @@ fn not_this_documents(existing: &Value, draft: &Draft<'_>) -> Option<String> {
     (!differences.is_empty()).then(|| differences.join("; "))
 }
 
-fn is_live(document: &Value) -> bool {
+/// Not deleted or voided.
+pub fn is_live(document: &Value) -> bool {
     !matches!(document["Status"].as_str(), Some("DELETED" | "VOIDED"))
 }
 
