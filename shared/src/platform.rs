@@ -7,10 +7,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Declares [`Platform`] from one line per platform, its variant, its lowercase name and the
-/// name people know it by, so that adding a platform here is adding that line.
+/// Declares [`Platform`] from one line per platform, its variant, its lowercase name, the
+/// name people know it by and who holds its webhooks' keys, so that adding a platform here is
+/// adding that line.
 macro_rules! platforms {
-    ($($(#[$attr:meta])* $variant:ident = $name:literal ($display:literal),)+) => {
+    ($($(#[$attr:meta])* $variant:ident = $name:literal ($display:literal, $keys:ident),)+) => {
         /// A commerce platform whose webhooks we accept. The lowercase name is the path segment
         /// in `POST /webhooks/{platform}/{shop}` and the value of the `xcs-platform` header.
         #[derive(
@@ -36,18 +37,36 @@ macro_rules! platforms {
                     $(Platform::$variant => $display,)+
                 }
             }
+
+            /// Who holds the keys its webhooks are verified with: which settings of the
+            /// ingress's `[shops.NAME]` it needs.
+            pub fn webhook_keys(self) -> WebhookKeys {
+                match self {
+                    $(Platform::$variant => WebhookKeys::$keys,)+
+                }
+            }
         }
     };
 }
 
 platforms! {
-    Shopify = "shopify" ("Shopify"),
-    WooCommerce = "woocommerce" ("WooCommerce"),
-    BigCommerce = "bigcommerce" ("BigCommerce"),
+    Shopify = "shopify" ("Shopify", SharedSecret),
+    WooCommerce = "woocommerce" ("WooCommerce", SharedSecret),
+    BigCommerce = "bigcommerce" ("BigCommerce", SharedSecret),
     /// Adobe Commerce (Magento 2) through Adobe I/O Events.
-    Magento = "magento" ("Adobe Commerce"),
-    Etsy = "etsy" ("Etsy"),
-    Ebay = "ebay" ("eBay"),
+    Magento = "magento" ("Adobe Commerce", PlatformKeys),
+    Etsy = "etsy" ("Etsy", SharedSecret),
+    Ebay = "ebay" ("eBay", PlatformKeys),
+}
+
+/// Who holds the keys a platform's webhooks are verified with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookKeys {
+    /// A secret the shop and the ingress share (`secrets` in `[shops.NAME]`).
+    SharedSecret,
+    /// The platform signs with its own private key; the ingress fetches the public keys, and
+    /// a shop has no secret.
+    PlatformKeys,
 }
 
 impl fmt::Display for Platform {

@@ -52,7 +52,7 @@ use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use xcs_shared::Platform;
-use xcs_shared::domain::{Currency, Line, LineKind, Order, TaxMode};
+use xcs_shared::domain::{Currency, Customer, Line, LineKind, Order, TaxMode};
 
 pub use checks::{check_order, check_refund, clean_order, clean_refund, clean_stock};
 
@@ -557,6 +557,18 @@ fn shorten(value: &Value) -> String {
 
 /// An exact decimal from its text: plain (`"199.00"`, `"-10"`) or scientific (`"1.5e2"`).
 /// Anything else (thousands separators, `NaN`, blanks) is refused rather than guessed at.
+/// The customer a document names, or `None` for a guest it names nothing of. `names` are the
+/// parts of the name (first and last, or one full name), joined with a space.
+pub(crate) fn customer<const N: usize>(
+    id: Option<String>,
+    email: Option<String>,
+    names: [Option<String>; N],
+) -> Option<Customer> {
+    let name = names.into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let name = (!name.is_empty()).then_some(name);
+    (id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name })
+}
+
 pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
     let text = text.trim();
     let plain = |b: u8| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+';

@@ -11,6 +11,7 @@ pub mod bigcommerce;
 pub mod ebay;
 pub mod etsy;
 pub mod magento;
+pub(crate) mod sample;
 pub mod shopify;
 pub mod woocommerce;
 

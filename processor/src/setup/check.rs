@@ -21,7 +21,8 @@ use reqwest::Method;
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use xcs_shared::ingress_shops::IngressShops;
-use xcs_shared::{Platform, topology};
+use xcs_shared::platform::WebhookKeys;
+use xcs_shared::topology;
 
 use super::{Report, explain_xero};
 use crate::config::{Config, XeroAuthMode};
@@ -623,38 +624,16 @@ fn check_webhooks(config: &Config, options: &CheckOptions, report: &mut Report) 
             );
             continue;
         }
-        match ingress_shop.platform {
-            // eBay and Adobe sign with their own keys, which the ingress fetches: no secret.
-            Platform::Ebay => {
-                if ingress_shop.verification_token.is_some() && ingress_shop.endpoint_url.is_some()
-                {
-                    report.ok(
-                        subject,
-                        "verified with eBay's public keys; endpoint challenge configured",
-                    );
-                } else {
-                    report.warn(
-                        subject,
-                        "no verification_token/endpoint_url: eBay's endpoint challenge is refused",
-                        "set both to what you registered with eBay",
-                    );
-                }
-            }
-            Platform::Magento => {
-                if ingress_shop.client_id.is_some() {
-                    report.ok(
-                        subject,
-                        "verified with Adobe's public keys; recipient client id set",
-                    );
-                } else {
-                    report.warn(
-                        subject,
-                        "no client_id: events addressed to any Adobe client are accepted",
-                        "set client_id to the Adobe Developer Console project's client id",
-                    );
-                }
-            }
-            _ => {
+        match ingress_shop.platform.webhook_keys() {
+            WebhookKeys::PlatformKeys => report.ok(
+                subject,
+                format!(
+                    "verified with {}'s public keys, no secret; `xcs-ingress --check-config` \
+                     checks its handshake settings",
+                    ingress_shop.platform.display_name()
+                ),
+            ),
+            WebhookKeys::SharedSecret => {
                 let secrets = ingress_shop.secrets.len();
                 if secrets == 0 {
                     report.fail(

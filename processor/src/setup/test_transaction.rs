@@ -16,9 +16,8 @@
 //! `--void` it then deletes the payments (Xero voids only invoices without payments) and voids
 //! the invoice.
 //!
-//! Only platforms whose webhook carries the whole order can be sampled: Shopify and
-//! WooCommerce. The other platforms' webhooks name an order the processor then fetches from the
-//! platform's API, where a made-up order does not exist.
+//! Only platforms whose webhook carries the whole order can be sampled; each gives its sample
+//! webhook from its folder (`crate::platforms::sample`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,12 +33,12 @@ use rust_decimal::Decimal;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use xcs_shared::ingress_shops::IngressShops;
-use xcs_shared::{Envelope, EventKind, Platform, topology};
+use xcs_shared::{Envelope, EventKind, topology};
 
 use super::explain_xero;
 use crate::config::{Config, ShopConfig};
 use crate::ledger::Ledger;
-use crate::mapping::round2;
+use crate::platforms::sample::{self, SampleOrder, TestOrders};
 use crate::xero::client::XeroClient;
 use crate::xero::types::ContactRef;
 
@@ -84,16 +83,17 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
             config.shops.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
-    if !matches!(shop.platform, Platform::Shopify | Platform::WooCommerce) {
+    let Some(orders) = sample::of(shop.platform) else {
         bail!(
-            "test-transaction can make sample orders for Shopify and WooCommerce shops only: a \
-             {} webhook names an order the processor then fetches from the platform, where a \
-             made-up one does not exist. Place a test order in the store instead, then look it \
-             up in Xero (or with `xcs-processor dead list --shop {}` if it failed)",
+            "test-transaction can make sample orders for {} shops only: a {} webhook names an \
+             order the processor then fetches from the platform, where a made-up one does not \
+             exist. Place a test order in the store instead, then look it up in Xero (or with \
+             `xcs-processor dead list --shop {}` if it failed)",
+            sample::platforms().join(" and "),
             shop.platform.display_name(),
             options.shop
         );
-    }
+    };
     if !shop.sync.contains(&EventKind::Order) {
         bail!(
             "shop {:?} does not sync orders (sync = {:?}); add \"order\" to its sync list",
@@ -117,9 +117,9 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
     let org_name = org["Name"].as_str().unwrap_or(&shop.tenant).to_owned();
 
     let stamp = time::OffsetDateTime::now_utc();
-    let sample = Sample::new(shop, &currency, stamp);
-    let body = sample.body(shop.platform);
-    preflight(shop, &body).with_context(|| {
+    let sample = sample_order(shop, &currency, stamp);
+    let body = serde_json::to_vec(&(orders.body)(&sample)).expect("JSON values serialise");
+    preflight(shop, orders, &body).with_context(|| {
         format!(
             "the shop's mapping cannot book the sample order; run `xcs-processor check` and fix \
              shop {:?}'s mapping",
@@ -128,8 +128,8 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
     })?;
 
     let event_id = match &options.ingress {
-        Some(url) => send_to_ingress(url, options, shop, &body).await?,
-        None => publish(config, &options.shop, shop, &body).await?,
+        Some(url) => send_to_ingress(url, options, shop, orders, &body).await?,
+        None => publish(config, &options.shop, shop, orders, &body).await?,
     };
 
     let deadline = tokio::time::Instant::now() + options.timeout;
@@ -275,157 +275,31 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
     })
 }
 
-/// The sample order.
-struct Sample {
-    order_id: String,
-    number: String,
-    currency: String,
-    date: String,
-    rate: Decimal,
-    label: String,
-    gateway: String,
-}
-
-const PRODUCT: Decimal = Decimal::from_parts(2000, 0, 0, false, 2);
-const SHIPPING: Decimal = Decimal::from_parts(500, 0, 0, false, 2);
-
-impl Sample {
-    fn new(shop: &ShopConfig, currency: &str, now: time::OffsetDateTime) -> Self {
-        let (rate, label) = match shop.mapping.tax.by_rate.keys().next() {
-            Some(rate) => (rate.trim().parse().unwrap_or_default(), "Tax".to_owned()),
-            None => match shop.mapping.tax.by_label.keys().next() {
-                Some(label) => (Decimal::ZERO, label.clone()),
-                None => (Decimal::ZERO, String::new()),
-            },
-        };
-        let millis = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
-        Sample {
-            // Below 2^53, an id any JSON reader keeps exact.
-            order_id: format!("9{millis}"),
-            number: format!("TEST{millis}"),
-            currency: currency.to_owned(),
-            date: now.date().to_string(),
-            rate,
-            label,
-            gateway: "xcs_test".to_owned(),
-        }
-    }
-
-    fn tax(&self, amount: Decimal) -> Decimal {
-        round2(amount * self.rate / Decimal::ONE_HUNDRED)
-    }
-
-    fn body(&self, platform: Platform) -> Vec<u8> {
-        let (product_tax, shipping_tax) = (self.tax(PRODUCT), self.tax(SHIPPING));
-        let total_tax = product_tax + shipping_tax;
-        let total = PRODUCT + SHIPPING + total_tax;
-        let fraction = (self.rate / Decimal::ONE_HUNDRED).normalize();
-        let taxed = !self.label.is_empty();
-        let value = match platform {
-            Platform::WooCommerce => json!({
-                "id": self.order_id.parse::<u64>().unwrap_or_default(),
-                "number": self.number,
-                "status": "processing",
-                "currency": self.currency,
-                "prices_include_tax": false,
-                "date_created": format!("{}T12:00:00", self.date),
-                "date_created_gmt": format!("{}T12:00:00", self.date),
-                "date_modified_gmt": format!("{}T12:00:00", self.date),
-                "date_paid": format!("{}T12:00:00", self.date),
-                "payment_method": self.gateway,
-                "payment_method_title": "xcs test-transaction",
-                "transaction_id": format!("xcs-test-{}", self.number),
-                "customer_id": 0,
-                "billing": {"first_name": "Test", "last_name": "Transaction",
-                            "email": "test-transaction@example.com"},
-                "line_items": [{
-                    "id": 1, "name": "Test product (xcs test-transaction)", "sku": "XCS-TEST",
-                    "quantity": 1, "price": PRODUCT,
-                    "subtotal": PRODUCT.to_string(), "subtotal_tax": product_tax.to_string(),
-                    "total": PRODUCT.to_string(), "total_tax": product_tax.to_string(),
-                    "taxes": if taxed { json!([{"id": 1, "total": product_tax.to_string(),
-                                                "subtotal": product_tax.to_string()}]) }
-                             else { json!([]) }
-                }],
-                "shipping_lines": [{
-                    "id": 2, "method_title": "Test shipping", "total": SHIPPING.to_string(),
-                    "total_tax": shipping_tax.to_string(),
-                    "taxes": if taxed { json!([{"id": 1, "total": shipping_tax.to_string()}]) }
-                             else { json!([]) }
-                }],
-                "fee_lines": [],
-                "coupon_lines": [],
-                "tax_lines": if taxed { json!([{"id": 3, "rate_id": 1, "label": self.label,
-                                                "rate_code": self.label,
-                                                "rate_percent": self.rate,
-                                                "tax_total": product_tax.to_string(),
-                                                "shipping_tax_total": shipping_tax.to_string()}]) }
-                             else { json!([]) },
-                "discount_total": "0.00",
-                "discount_tax": "0.00",
-                "shipping_total": SHIPPING.to_string(),
-                "total": total.to_string(),
-                "total_tax": total_tax.to_string(),
-                "refunds": []
-            }),
-            _ => {
-                let tax_line = |price: Decimal| {
-                    if taxed {
-                        json!([{"title": self.label, "rate": fraction, "price": price.to_string()}])
-                    } else {
-                        json!([])
-                    }
-                };
-                json!({
-                    "id": self.order_id.parse::<u64>().unwrap_or_default(),
-                    "name": format!("#{}", self.number),
-                    "email": "test-transaction@example.com",
-                    "created_at": format!("{}T12:00:00+00:00", self.date),
-                    "processed_at": format!("{}T12:00:00+00:00", self.date),
-                    "updated_at": format!("{}T12:00:00+00:00", self.date),
-                    "currency": self.currency,
-                    "presentment_currency": self.currency,
-                    "financial_status": "paid",
-                    "gateway": self.gateway,
-                    "payment_gateway_names": [self.gateway],
-                    "taxes_included": false,
-                    "total_line_items_price": PRODUCT.to_string(),
-                    "total_discounts": "0.00",
-                    "subtotal_price": PRODUCT.to_string(),
-                    "total_tax": total_tax.to_string(),
-                    "total_price": total.to_string(),
-                    "customer": {"id": 1, "email": "test-transaction@example.com",
-                                 "first_name": "Test", "last_name": "Transaction"},
-                    "line_items": [{
-                        "id": 1, "title": "Test product (xcs test-transaction)",
-                        "sku": "XCS-TEST", "quantity": 1, "price": PRODUCT.to_string(),
-                        "total_discount": "0.00", "taxable": taxed,
-                        "tax_lines": tax_line(product_tax)
-                    }],
-                    "shipping_lines": [{
-                        "title": "Test shipping", "price": SHIPPING.to_string(),
-                        "discounted_price": SHIPPING.to_string(),
-                        "tax_lines": tax_line(shipping_tax)
-                    }],
-                    "tax_lines": tax_line(total_tax),
-                    "refunds": []
-                })
-            }
-        };
-        serde_json::to_vec(&value).expect("JSON values serialise")
+fn sample_order(shop: &ShopConfig, currency: &str, now: time::OffsetDateTime) -> SampleOrder {
+    let (rate, label) = match shop.mapping.tax.by_rate.keys().next() {
+        Some(rate) => (rate.trim().parse().unwrap_or_default(), "Tax".to_owned()),
+        None => match shop.mapping.tax.by_label.keys().next() {
+            Some(label) => (Decimal::ZERO, label.clone()),
+            None => (Decimal::ZERO, String::new()),
+        },
+    };
+    let millis = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+    SampleOrder {
+        // Below 2^53, an id any JSON reader keeps exact.
+        order_id: format!("9{millis}"),
+        number: format!("TEST{millis}"),
+        currency: currency.to_owned(),
+        date: now.date().to_string(),
+        rate,
+        label,
+        gateway: "xcs_test".to_owned(),
     }
 }
 
 /// Normalises and maps the sample as the processor will, so a mapping that cannot book it
 /// stops here with the mapping's own message instead of a dead letter.
-fn preflight(shop: &ShopConfig, body: &[u8]) -> anyhow::Result<()> {
-    let order = match shop.platform {
-        Platform::Shopify => crate::platforms::shopify::normalise::order(body)?,
-        _ => match crate::platforms::woocommerce::normalise::order(body)? {
-            xcs_shared::domain::Normalised::Order(order) => order,
-            other => bail!("the sample normalised to {other:?}, not an order"),
-        },
-    };
+fn preflight(shop: &ShopConfig, orders: &TestOrders, body: &[u8]) -> anyhow::Result<()> {
+    let order = (orders.normalise)(body)?;
     shop.mapping.invoice(
         &order,
         ContactRef {
@@ -439,6 +313,7 @@ async fn send_to_ingress(
     url: &str,
     options: &Options,
     shop: &ShopConfig,
+    orders: &TestOrders,
     body: &[u8],
 ) -> anyhow::Result<String> {
     let path = options.ingress_config.as_ref().ok_or_else(|| {
@@ -467,31 +342,7 @@ async fn send_to_ingress(
     mac.update(body);
     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     let delivery = uuid::Uuid::new_v4().to_string();
-    let headers: Vec<(&str, String)> = match shop.platform {
-        Platform::Shopify => vec![
-            ("X-Shopify-Topic", "orders/paid".to_owned()),
-            ("X-Shopify-Hmac-Sha256", signature),
-            (
-                "X-Shopify-Shop-Domain",
-                format!("{}.myshopify.com", options.shop),
-            ),
-            ("X-Shopify-API-Version", "2025-04".to_owned()),
-            ("X-Shopify-Webhook-Id", delivery.clone()),
-            ("X-Shopify-Event-Id", delivery),
-        ],
-        _ => vec![
-            (
-                "X-WC-Webhook-Source",
-                format!("https://{}.example/", options.shop),
-            ),
-            ("X-WC-Webhook-Topic", "order.created".to_owned()),
-            ("X-WC-Webhook-Resource", "order".to_owned()),
-            ("X-WC-Webhook-Event", "created".to_owned()),
-            ("X-WC-Webhook-Signature", signature),
-            ("X-WC-Webhook-ID", "0".to_owned()),
-            ("X-WC-Webhook-Delivery-ID", delivery),
-        ],
-    };
+    let headers = (orders.headers)(&options.shop, signature, delivery);
     let target = format!(
         "{}/webhooks/{}/{}",
         url.trim_end_matches('/'),
@@ -533,20 +384,17 @@ async fn publish(
     config: &Config,
     name: &str,
     shop: &ShopConfig,
+    orders: &TestOrders,
     body: &[u8],
 ) -> anyhow::Result<String> {
     let event_id = format!("{}:{name}:xcs-test-{}", shop.platform, uuid::Uuid::new_v4());
-    let topic = match shop.platform {
-        Platform::Shopify => "orders/paid",
-        _ => "order.created",
-    };
     let envelope = Envelope {
         event_id: event_id.clone(),
         platform: shop.platform,
         shop: name.to_owned(),
         tenant: shop.tenant.clone(),
         kind: EventKind::Order,
-        topic: topic.to_owned(),
+        topic: orders.topic.to_owned(),
         delivery_id: uuid::Uuid::now_v7().to_string(),
         received_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)

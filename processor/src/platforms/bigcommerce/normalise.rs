@@ -46,6 +46,7 @@ use xcs_shared::domain::{
     StockLevel, TaxMode,
 };
 
+use crate::normalise;
 use crate::normalise::{
     Ctx, Node, NormaliseError, OrderContext, TaxInfo, parse_json, row_line, single_line,
 };
@@ -384,24 +385,17 @@ pub fn stock(webhook_body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
 
 fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
     let id = root.opt_string("customer_id")?.filter(|id| id != "0");
-    let (email, name) = match root.get("billing_address") {
-        Some(billing) => {
-            let name = [
+    Ok(match root.get("billing_address") {
+        Some(billing) => normalise::customer(
+            id,
+            billing.opt_string("email")?,
+            [
                 billing.opt_string("first_name")?,
                 billing.opt_string("last_name")?,
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-            (
-                billing.opt_string("email")?,
-                (!name.is_empty()).then_some(name),
-            )
-        }
-        None => (None, None),
-    };
-    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+            ],
+        ),
+        None => normalise::customer(id, None, [None]),
+    })
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use xcs_shared::domain::{
     Currency, Customer, Line, LineKind, Normalised, Order, Payment, PaymentMethod, Refund, TaxMode,
 };
 
+use crate::normalise;
 use crate::normalise::{
     Ctx, Node, NormaliseError, TaxInfo, cents, lines_tax, lines_total, parse_json, row_line,
     seller_part, single_line,
@@ -409,16 +410,15 @@ fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
     let Some(buyer) = root.get("buyer") else {
         return Ok(None);
     };
-    let address = buyer.get("buyerRegistrationAddress");
-    let (email, name) = match &address {
-        Some(address) => (
-            address.opt_string("email")?,
-            address.opt_string("fullName")?,
-        ),
-        None => (None, None),
-    };
     let id = buyer.opt_string("username")?;
-    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+    Ok(match buyer.get("buyerRegistrationAddress") {
+        Some(address) => normalise::customer(
+            id,
+            address.opt_string("email")?,
+            [address.opt_string("fullName")?],
+        ),
+        None => normalise::customer(id, None, [None]),
+    })
 }
 
 #[cfg(test)]

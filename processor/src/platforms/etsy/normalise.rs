@@ -33,6 +33,7 @@ use xcs_shared::domain::{
     Currency, Customer, Line, LineKind, Normalised, Order, Payment, PaymentMethod, Refund, TaxMode,
 };
 
+use crate::normalise;
 use crate::normalise::{
     Ctx, Node, NormaliseError, TaxInfo, parse_json, row_line, seller_part, single_line,
 };
@@ -241,10 +242,11 @@ impl Money<'_> {
 }
 
 fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
-    let id = root.opt_string("buyer_user_id")?;
-    let email = root.opt_string("buyer_email")?;
-    let name = root.opt_string("name")?;
-    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+    Ok(normalise::customer(
+        root.opt_string("buyer_user_id")?,
+        root.opt_string("buyer_email")?,
+        [root.opt_string("name")?],
+    ))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ use xcs_shared::domain::{
     StockLevel, TaxMode,
 };
 
+use crate::normalise;
 use crate::normalise::{
     Ctx, Node, NormaliseError, OrderContext, TaxInfo, parse_json, row_line, single_line,
 };
@@ -452,18 +453,14 @@ fn gateway(root: &Node<'_>) -> Result<PaymentMethod, NormaliseError> {
 }
 
 fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
-    let id = root.opt_string("customer_id")?;
-    let email = root.opt_string("customer_email")?;
-    let name = [
-        root.opt_string("customer_firstname")?,
-        root.opt_string("customer_lastname")?,
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" ");
-    let name = (!name.is_empty()).then_some(name);
-    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+    Ok(normalise::customer(
+        root.opt_string("customer_id")?,
+        root.opt_string("customer_email")?,
+        [
+            root.opt_string("customer_firstname")?,
+            root.opt_string("customer_lastname")?,
+        ],
+    ))
 }
 
 #[cfg(test)]

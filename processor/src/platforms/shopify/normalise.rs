@@ -52,6 +52,7 @@ use xcs_shared::domain::{
     TaxMode,
 };
 
+use crate::normalise;
 use crate::normalise::{
     Ctx, Node, NormaliseError, OrderContext, TaxInfo, cents, lines_total, parse_json, row_line,
     single_line, unwrap_resource,
@@ -540,27 +541,19 @@ fn description(item: &Node<'_>) -> Result<String, NormaliseError> {
 }
 
 fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
-    let customer = root.get("customer");
-    let (id, email, name) = match &customer {
-        Some(c) => {
-            let name = [c.opt_string("first_name")?, c.opt_string("last_name")?]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            (
-                c.opt_string("id")?,
-                c.opt_string("email")?,
-                (!name.is_empty()).then_some(name),
-            )
-        }
-        None => (None, None, None),
+    let (id, email, names) = match root.get("customer") {
+        Some(c) => (
+            c.opt_string("id")?,
+            c.opt_string("email")?,
+            [c.opt_string("first_name")?, c.opt_string("last_name")?],
+        ),
+        None => (None, None, [None, None]),
     };
     let email = match email {
         Some(email) => Some(email),
         None => root.opt_string("email")?,
     };
-    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+    Ok(normalise::customer(id, email, names))
 }
 
 /// Whether an order's payments can be told only from its transactions (see the module docs):

@@ -2,6 +2,7 @@
 //! order lists their ids only.
 
 pub mod normalise;
+pub(crate) mod sample;
 
 use xcs_shared::EventKind;
 use xcs_shared::domain::Normalised;

@@ -42,6 +42,7 @@ use xcs_shared::domain::{
     StockChange, StockLevel, TaxMode,
 };
 
+use crate::normalise;
 use crate::normalise::{
     Ctx, Node, NormaliseError, TaxInfo, lines_total, parse_json, row_line, single_line,
 };
@@ -455,24 +456,17 @@ fn item_name(item: &Node<'_>) -> Result<String, NormaliseError> {
 fn customer(root: &Node<'_>) -> Result<Option<Customer>, NormaliseError> {
     // customer_id 0 is a guest checkout.
     let id = root.opt_string("customer_id")?.filter(|id| id != "0");
-    let (email, name) = match root.get("billing") {
-        Some(billing) => {
-            let name = [
+    Ok(match root.get("billing") {
+        Some(billing) => normalise::customer(
+            id,
+            billing.opt_string("email")?,
+            [
                 billing.opt_string("first_name")?,
                 billing.opt_string("last_name")?,
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-            (
-                billing.opt_string("email")?,
-                (!name.is_empty()).then_some(name),
-            )
-        }
-        None => (None, None),
-    };
-    Ok((id.is_some() || email.is_some() || name.is_some()).then_some(Customer { id, email, name }))
+            ],
+        ),
+        None => normalise::customer(id, None, [None]),
+    })
 }
 
 /// WooCommerce sends item names HTML-escaped (`Ship Your Idea &ndash; Color: Black`).
