@@ -9,6 +9,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
+use xcs_processor::operate::ProgressBar;
+use xcs_processor::reconcile::{Problem, ReconcileOptions, Report, reconcile};
 use xcs_processor::summary::PeriodOutcome;
 use xcs_shared::{Envelope, EventKind, Platform};
 use xcs_tests::broker::TestBroker;
@@ -709,4 +711,232 @@ async fn an_order_cancelled_while_its_period_is_open_is_left_out_of_the_periods_
     );
     assert_eq!(invoices_numbered(&setup.sim, "SH-S-20261120").len(), 1);
     processor.stop().await;
+}
+
+/// A write to the simulator as someone working in Xero would make it.
+async fn write_in_xero(config: &str, method: reqwest::Method, path: &str, body: Value) {
+    let config = xcs_processor::config::Config::from_toml(config, |_| None).unwrap();
+    let ledger = xcs_processor::ledger::Ledger::lazy(&config.postgres).unwrap();
+    let xero = xcs_processor::xero::client::XeroClient::new(&config.xero, ledger).unwrap();
+    let response = xero
+        .call(
+            &DEMO_NZ_TENANT_ID.to_string(),
+            method,
+            path,
+            &[("summarizeErrors", "false")],
+            Some(&body),
+            None,
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{path}: {err}"));
+    let collection = body.as_object().unwrap().keys().next().unwrap().clone();
+    let errors = xcs_processor::xero::client::element_errors(&response[&collection][0]);
+    assert!(errors.is_empty(), "{path}: {errors:?}");
+}
+
+/// Reconciles the shop over the New Zealand days of 20 to 22 November.
+async fn reconcile_days(setup: &Setup, config: &str, fix: bool) -> Report {
+    let config = xcs_processor::config::Config::from_toml(config, |_| None).unwrap();
+    let ledger = xcs_processor::ledger::Ledger::lazy(&config.postgres).unwrap();
+    let xero = xcs_processor::xero::client::XeroClient::new(&config.xero, ledger).unwrap();
+    let connection = setup.broker.connect().await;
+    let report = reconcile(
+        &config,
+        &xero,
+        Some(&connection),
+        &ReconcileOptions {
+            shop: SHOP.to_owned(),
+            from: DAY_END - time::Duration::DAY,
+            to: DAY_END + time::Duration::DAY * 2,
+            fix,
+            progress: ProgressBar::hidden(),
+        },
+    )
+    .await
+    .expect("reconcile runs");
+    let _ = connection.close(200, "done".into()).await;
+    report
+}
+
+#[tokio::test]
+async fn reconcile_checks_every_posted_summary_and_names_the_period_of_what_differs() {
+    let setup = Setup::new().await;
+    let config = setup.config(
+        "summary_close_every_ms = 0\nsummary_grace_secs = 60",
+        "daily",
+    );
+    let processor = TestProcessor::start(&config).await;
+    // 20 November: two orders (an invoice of 125.75, paid); 21 November: a refund only (a
+    // credit note of its own, 23.00 paid back); 22 November: one order (11.50, paid).
+    summarise(&setup, "rs-1", "orders/paid", RECEIVED, &order_exclusive()).await;
+    summarise(&setup, "rs-2", "orders/paid", RECEIVED, &order_inclusive()).await;
+    publish_at(
+        &setup.broker,
+        EventKind::Refund,
+        "refunds/create",
+        &format!("shopify:{SHOP}:rs-r"),
+        "2026-11-21T01:00:00Z",
+        &refund_of_1001(),
+    )
+    .await;
+    let (outcome, detail) =
+        wait_handled(&setup.schema, &format!("shopify:{SHOP}:rs-r"), HANDLED).await;
+    assert_eq!(outcome, "summarised", "{detail}");
+    let spoon = order(
+        1005,
+        "NZD",
+        false,
+        &[("Kauri spoon", 1, "10.00", "0.00", "1.50")],
+        None,
+        "11.50",
+        "1.50",
+    );
+    summarise(
+        &setup,
+        "rs-3",
+        "orders/paid",
+        "2026-11-22T01:00:00Z",
+        &spoon,
+    )
+    .await;
+    let closer = setup.closer(&config).await;
+    let closed = posted(
+        &closer
+            .close_due(DAY_END + time::Duration::DAY * 2 + time::Duration::MINUTE * 2)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(closed.len(), 3, "{closed:?}");
+    processor.stop().await;
+
+    // Untouched, every period agrees with Xero, and its documents were looked at.
+    let report = reconcile_days(&setup, &config, false).await;
+    assert!(report.discrepancies.is_empty(), "{}", report.table());
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(report.documents, 3, "{}", report.table());
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    // In Xero: the 20th's payment deleted; the 22nd's payment deleted and its invoice voided.
+    let invoice = |number: &str| invoices_numbered(&setup.sim, number).remove(0);
+    for number in ["SH-S-20261120", "SH-S-20261122"] {
+        let payments = payments_on(&setup.sim, &invoice(number));
+        assert_eq!(payments.len(), 1, "{number}: {payments:#?}");
+        write_in_xero(
+            &config,
+            reqwest::Method::POST,
+            &format!("/Payments/{}", payments[0]["PaymentID"].as_str().unwrap()),
+            json!({"Payments": [{"Status": "DELETED"}]}),
+        )
+        .await;
+    }
+    let voided = invoice("SH-S-20261122");
+    write_in_xero(
+        &config,
+        reqwest::Method::POST,
+        &format!("/Invoices/{}", voided["InvoiceID"].as_str().unwrap()),
+        json!({"Invoices": [{"InvoiceID": voided["InvoiceID"], "Status": "VOIDED"}]}),
+    )
+    .await;
+
+    let report = reconcile_days(&setup, &config, false).await;
+    let found: Vec<_> = report
+        .discrepancies
+        .iter()
+        .map(|d| {
+            (
+                d.problem,
+                d.document.clone(),
+                d.period
+                    .as_ref()
+                    .map(|p| (p.currency.clone(), p.start.clone())),
+            )
+        })
+        .collect();
+    let period = |day: &str| Some(("NZD".to_owned(), format!("2026-11-{day}T00:00:00+13:00")));
+    assert_eq!(
+        found,
+        [
+            (Problem::Voided, "SH-S-20261122".to_owned(), period("22")),
+            (
+                Problem::PaymentMissing,
+                "SH-S-20261120".to_owned(),
+                period("20")
+            ),
+        ],
+        "the 21st's credit note is untouched: {}",
+        report.table()
+    );
+    assert_eq!(report.exit_code(), 1);
+    let (voided, unpaid) = (&report.discrepancies[0], &report.discrepancies[1]);
+    assert!(voided.event_id.is_empty(), "{voided:?}");
+    assert!(
+        voided.next_step.contains("Copy to") && voided.next_step.contains("11.50 into 615"),
+        "{}",
+        voided.next_step
+    );
+    assert_eq!(unpaid.ledger_amount, Some(dec("125.75")));
+    assert_eq!(unpaid.xero_amount, Some(Decimal::ZERO));
+    assert!(
+        unpaid
+            .next_step
+            .contains("(the ledger applied: 125.75 into 615)"),
+        "{}",
+        unpaid.next_step
+    );
+    let table = report.table();
+    assert!(
+        table.contains("summary NZD from 2026-11-20T00:00:00+13:00"),
+        "{table}"
+    );
+    assert!(
+        report
+            .csv()
+            .lines()
+            .nth(2)
+            .unwrap()
+            .ends_with(",NZD,2026-11-20T00:00:00+13:00"),
+        "{}",
+        report.csv()
+    );
+
+    // --fix posts no summary again: the same report, nothing fixed, nothing new in Xero.
+    let fixed = reconcile_days(&setup, &config, true).await;
+    assert_eq!(fixed.discrepancies.len(), 2, "{}", fixed.table());
+    assert!(fixed.discrepancies.iter().all(|d| d.fixed.is_none()));
+    assert_eq!(invoices_numbered(&setup.sim, "SH-S-20261122").len(), 1);
+
+    // The refunds-only credit note gone from Xero: found through its period, and the advice
+    // holds what to enter by hand.
+    assert_eq!(
+        setup
+            .sim
+            .forget_document(DEMO_NZ_TENANT_ID, "SH-S-20261121-CR"),
+        1
+    );
+    let report = reconcile_days(&setup, &config, false).await;
+    let missing = report
+        .discrepancies
+        .iter()
+        .find(|d| d.problem == Problem::MissingInXero)
+        .unwrap_or_else(|| panic!("{}", report.table()));
+    assert_eq!(missing.document, "SH-S-20261121-CR");
+    assert_eq!(missing.document_kind, "credit_note");
+    assert_eq!(
+        period("21"),
+        missing
+            .period
+            .as_ref()
+            .map(|p| (p.currency.clone(), p.start.clone()))
+    );
+    for part in [
+        "dated 2026-11-21",
+        "200 OUTPUT2 20.00 (tax 3.00)",
+        "23.00 refunded out of 615",
+    ] {
+        assert!(
+            missing.next_step.contains(part),
+            "{part:?} in {}",
+            missing.next_step
+        );
+    }
 }

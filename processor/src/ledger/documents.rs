@@ -2,7 +2,7 @@
 //! payments and credit allocations made on them (`xcs_payments`), and the Xero contacts cached
 //! per contact key (`xcs_contacts`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
@@ -41,16 +41,27 @@ pub struct RecordedPayment<'a> {
 /// A document the ledger booked, with what it applied to it, for reconcile.
 pub(crate) struct BookedDocument {
     pub doc_key: String,
-    /// `invoice` or `credit_note`.
+    /// `invoice` or `credit_note`; a summary period's `summary_invoice` or
+    /// `summary_credit_note`.
     pub kind: String,
     pub number: String,
     pub xero_id: String,
     pub total: Decimal,
     pub order_number: String,
-    /// The event that booked it.
+    /// The order's (or refund's) platform id; a summary document's `summary:{currency}:{period}`.
+    pub business_key: String,
+    /// The event that booked it; a summary document's `summary:{number}`.
     pub event_id: String,
     /// The payments and credit allocations made on it.
     pub applied: Decimal,
+}
+
+/// A payment (or credit allocation) the ledger made on a document, for reconcile's advice.
+pub(crate) struct LedgerPayment {
+    pub doc_key: String,
+    /// The account paid into or out of; empty for a credit allocation.
+    pub account: String,
+    pub amount: Decimal,
 }
 
 impl Ledger {
@@ -335,28 +346,89 @@ impl Ledger {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT d.doc_key, d.kind, d.number, d.xero_id, d.total, d.order_number, d.event_id,
-                        COALESCE((SELECT SUM(p.amount) FROM xcs_payments p
-                                  WHERE p.tenant = d.tenant AND p.doc_key = d.doc_key), 0)
-                 FROM xcs_documents d
-                 WHERE d.tenant = $1 AND d.shop = $2 AND d.event_id = ANY($3)
-                 ORDER BY d.created_at, d.doc_key",
+                &format!(
+                    "SELECT {BOOKED_COLUMNS} FROM xcs_documents d
+                     WHERE d.tenant = $1 AND d.shop = $2 AND d.event_id = ANY($3)
+                     ORDER BY d.created_at, d.doc_key"
+                ),
                 &[&tenant, &shop, &event_ids],
+            )
+            .await?;
+        Ok(rows.iter().map(booked_document).collect())
+    }
+
+    /// The payments and credit allocations the ledger made on `doc_keys` of `tenant`, oldest
+    /// first.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn payments_on(
+        &self,
+        tenant: &str,
+        doc_keys: &[String],
+    ) -> Result<Vec<LedgerPayment>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT doc_key, account, amount FROM xcs_payments
+                 WHERE tenant = $1 AND doc_key = ANY($2)
+                 ORDER BY created_at, payment_key",
+                &[&tenant, &doc_keys],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| BookedDocument {
+            .map(|r| LedgerPayment {
                 doc_key: r.get(0),
-                kind: r.get(1),
-                number: r.get(2),
-                xero_id: r.get(3),
-                total: r.get(4),
-                order_number: r.get(5),
-                event_id: r.get(6),
-                applied: r.get(7),
+                account: r.get(1),
+                amount: r.get(2),
             })
             .collect())
+    }
+
+    /// Records that `event_id` carries `xcs-processor test-transaction`'s sample order
+    /// `order_id` for `shop`, so that reconcile knows its documents are no sale (voided or
+    /// deleted, they are no discrepancy; --fix never books one again). Recording twice keeps
+    /// the first record.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_test_transaction(
+        &self,
+        event_id: &str,
+        shop: &str,
+        tenant: &str,
+        order_id: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_test_transactions (event_id, shop, tenant, order_id)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+                &[&event_id, &shop, &tenant, &order_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Which of `event_ids` of `shop` carried a test-transaction's sample order.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn test_transaction_events(
+        &self,
+        shop: &str,
+        event_ids: &[String],
+    ) -> Result<HashSet<String>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT event_id FROM xcs_test_transactions
+                 WHERE shop = $1 AND event_id = ANY($2)",
+                &[&shop, &event_ids],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Forgets `documents` of `tenant` in one transaction: each one's record, its payments,
@@ -395,6 +467,28 @@ impl Ledger {
 }
 
 const DOCUMENT_COLUMNS: &str = "xero_id, number, currency, total, order_number, tax_mode";
+
+/// What [`booked_document`] reads, from `xcs_documents d`: the document and the sum of what
+/// the ledger applied to it.
+pub(super) const BOOKED_COLUMNS: &str = "d.doc_key, d.kind, d.number, d.xero_id, d.total, \
+     d.order_number, d.business_key, d.event_id, \
+     COALESCE((SELECT SUM(p.amount) FROM xcs_payments p \
+               WHERE p.tenant = d.tenant AND p.doc_key = d.doc_key), 0)";
+
+/// A document as [`BOOKED_COLUMNS`] select it.
+pub(super) fn booked_document(row: &tokio_postgres::Row) -> BookedDocument {
+    BookedDocument {
+        doc_key: row.get(0),
+        kind: row.get(1),
+        number: row.get(2),
+        xero_id: row.get(3),
+        total: row.get(4),
+        order_number: row.get(5),
+        business_key: row.get(6),
+        event_id: row.get(7),
+        applied: row.get(8),
+    }
+}
 
 impl Ledger {
     /// The document `sql` finds, selecting what [`document_row`] reads, if it finds one.

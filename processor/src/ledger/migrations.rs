@@ -121,4 +121,17 @@ CREATE INDEX xcs_summary_entries_period ON xcs_summary_entries (shop, currency, 
 ALTER TABLE xcs_documents ADD COLUMN quantities JSONB;
 CREATE INDEX xcs_documents_order_number ON xcs_documents (tenant, shop, kind, order_number);
 ",
+    // The sample orders `xcs-processor test-transaction` sent, by the event that carried each:
+    // their documents are no sales, so reconcile neither reports them voided nor books them
+    // again. Only the ledger can say so on every path: through the ingress the event id is the
+    // ingress's, and a number like `TEST…` could be a real order's.
+    r"
+CREATE TABLE xcs_test_transactions (
+    event_id TEXT PRIMARY KEY,
+    shop     TEXT NOT NULL,
+    tenant   TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    sent_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+",
 ];

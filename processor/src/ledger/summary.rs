@@ -13,7 +13,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use xcs_shared::domain::TaxMode;
 
-use super::documents::DocumentRow;
+use super::documents::{BOOKED_COLUMNS, BookedDocument, DocumentRow, booked_document};
 use super::{Ledger, LedgerError, tax_mode_name};
 
 /// An entry's key: the order's (or refund's) platform id, per shop and kind (`order`,
@@ -181,6 +181,136 @@ impl Ledger {
             .await?
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+}
+
+/// A shop's summary period as reconcile reads it.
+#[derive(Debug)]
+pub(crate) struct SummaryPeriodRow {
+    pub currency: String,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// `open` until it is posted, then `closed`.
+    pub status: String,
+    /// Its invoice's number once posted; empty before, or when it had no orders.
+    pub invoice_number: String,
+    /// Tries to post it so far, and what the last one said.
+    pub attempts: i32,
+    pub detail: String,
+    /// Whether its entries called for a credit note: any refund in it.
+    pub has_refunds: bool,
+}
+
+/// One account and tax type of a period's entries, summed: a line of its summary document.
+#[derive(Debug)]
+pub(crate) struct SummaryLineSum {
+    pub account: String,
+    pub tax_type: String,
+    pub net: Decimal,
+    pub tax: Decimal,
+}
+
+impl Ledger {
+    /// The periods of `shop` in `tenant` that overlap `[from, to)`, oldest first.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn summary_periods_overlapping(
+        &self,
+        tenant: &str,
+        shop: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<SummaryPeriodRow>, LedgerError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                "SELECT p.currency, p.period_start, p.period_end, p.status, p.invoice_number,
+                        p.attempts, p.detail,
+                        EXISTS (SELECT 1 FROM xcs_summary_entries e
+                                WHERE e.shop = p.shop AND e.currency = p.currency
+                                  AND e.period_start = p.period_start AND e.kind = 'refund')
+                 FROM xcs_summary_periods p
+                 WHERE p.tenant = $1 AND p.shop = $2 AND p.period_start < $4
+                   AND p.period_end > $3
+                 ORDER BY p.period_start, p.currency",
+                &[&tenant, &shop, &from, &to],
+            )
+            .await?
+            .iter()
+            .map(|row| SummaryPeriodRow {
+                currency: row.get(0),
+                start: row.get(1),
+                end: row.get(2),
+                status: row.get(3),
+                invoice_number: row.get(4),
+                attempts: row.get(5),
+                detail: row.get(6),
+                has_refunds: row.get(7),
+            })
+            .collect())
+    }
+
+    /// The summary documents (`summary_invoice`, `summary_credit_note`) of `shop` in `tenant`
+    /// with one of `doc_keys` or `business_keys`, with what the ledger applied to each.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn summary_documents(
+        &self,
+        tenant: &str,
+        shop: &str,
+        doc_keys: &[String],
+        business_keys: &[String],
+    ) -> Result<Vec<BookedDocument>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {BOOKED_COLUMNS} FROM xcs_documents d
+                     WHERE d.tenant = $1 AND d.shop = $2
+                       AND d.kind IN ('summary_invoice', 'summary_credit_note')
+                       AND (d.doc_key = ANY($3) OR d.business_key = ANY($4))
+                     ORDER BY d.created_at, d.doc_key"
+                ),
+                &[&tenant, &shop, &doc_keys, &business_keys],
+            )
+            .await?;
+        Ok(rows.iter().map(booked_document).collect())
+    }
+
+    /// What a period's entries of `kind` (`order` or `refund`) add up to per account and tax
+    /// type: the lines its invoice (or credit note) was posted with, as the closer summed them.
+    /// Lines that sum to nothing are left out, as the closer leaves them out.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn summary_period_lines(
+        &self,
+        period: PeriodKey<'_>,
+        kind: &str,
+    ) -> Result<Vec<SummaryLineSum>, LedgerError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                "SELECT line->>'account', line->>'tax_type',
+                        SUM((line->>'net')::numeric), SUM((line->>'tax')::numeric)
+                 FROM xcs_summary_entries e, jsonb_array_elements(e.lines) line
+                 WHERE e.shop = $1 AND e.currency = $2 AND e.period_start = $3 AND e.kind = $4
+                 GROUP BY 1, 2
+                 HAVING SUM((line->>'net')::numeric) <> 0 OR SUM((line->>'tax')::numeric) <> 0
+                 ORDER BY 1, 2",
+                &[&period.shop, &period.currency, &period.start, &kind],
+            )
+            .await?
+            .iter()
+            .map(|row| SummaryLineSum {
+                account: row.get(0),
+                tax_type: row.get(1),
+                net: row.get(2),
+                tax: row.get(3),
+            })
             .collect())
     }
 }

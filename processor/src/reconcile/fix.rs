@@ -35,6 +35,10 @@ pub(super) async fn fix(
     let mut republish: HashMap<String, bool> = HashMap::new();
     let mut clear: Vec<&BookedDocument> = Vec::new();
     for discrepancy in &report.discrepancies {
+        // A summary is never posted again (its advice says why and what to do instead).
+        if discrepancy.period.is_some() {
+            continue;
+        }
         match discrepancy.problem {
             Problem::NotBooked => {
                 republish

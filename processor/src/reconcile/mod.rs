@@ -50,6 +50,7 @@ mod compare;
 mod fix;
 mod report;
 mod sources;
+mod summaries;
 
 use std::collections::HashSet;
 
@@ -59,12 +60,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use self::cli::{ReconcileArgs, run_cli};
-pub use self::compare::{Discrepancy, Problem};
+use self::compare::Origin;
+pub use self::compare::{Discrepancy, PeriodRef, Problem};
 pub use self::report::{CSV_HEADER, Format, Report, Sources};
 pub use self::sources::RECONCILED_AT;
 use self::sources::{ArchiveEvent, scan_archive, unreadable};
 use crate::config::{Config, ShopConfig};
-use crate::ledger::Ledger;
+use crate::ledger::{BookedDocument, Ledger};
 use crate::operate::ProgressBar;
 use crate::operate::dead::{self, Filter};
 use crate::xero::client::XeroClient;
@@ -182,15 +184,26 @@ pub async fn reconcile(
     }
     report.events = event_ids.len();
 
+    // The events that carried test-transaction's sample orders: their documents are no sales.
+    let tests = ledger
+        .test_transaction_events(&options.shop, &event_ids)
+        .await
+        .map_err(unreadable(
+            "cannot read xcs_test_transactions; start a processor of this version once (it \
+             creates the table), then run again",
+        ))?;
+
     // Events never booked.
     compare::unbooked_events(
         archive.as_deref().unwrap_or_default(),
         &ledger_events,
         &dead_ids,
+        &tests,
         &mut report.discrepancies,
     );
 
-    // What was booked, against what Xero holds.
+    // What was booked, against what Xero holds: the events' documents, and the summaries
+    // posted for the periods the range overlaps.
     progress.set_message("reading the ledger's documents");
     let documents = ledger
         .documents_booked_by(&shop.tenant, &options.shop, &event_ids)
@@ -198,9 +211,20 @@ pub async fn reconcile(
         .map_err(unreadable(
             "cannot read xcs_documents; check [postgres].schema",
         ))?;
-    report.documents = documents.len();
+    let (mut summaries, warnings) = summaries::read(&ledger, &options.shop, shop, options).await?;
+    report.warnings.extend(warnings);
+    report.documents = documents.len() + summaries.len();
     progress.set_message("reading Xero");
-    let xero_docs = compare::XeroDocuments::fetch(xero, shop, &documents).await?;
+    let all: Vec<&BookedDocument> = documents
+        .iter()
+        .chain(summaries.iter().map(|s| &s.document))
+        .collect();
+    let xero_docs = compare::XeroDocuments::fetch(xero, shop, &all).await?;
+    for summary in &mut summaries {
+        if xero_docs.needs_lines(&summary.document) {
+            summary.read_lines(&ledger).await?;
+        }
+    }
     let cancelled: HashSet<String> = ledger_events
         .values()
         .filter_map(|e| {
@@ -211,19 +235,35 @@ pub async fn reconcile(
         })
         .collect();
     for document in &documents {
+        let origin = if tests.contains(&document.event_id) {
+            Origin::Test
+        } else {
+            Origin::Event {
+                cancelled: cancelled.contains(&document.number),
+                in_archive: archived.contains(&document.event_id),
+                archive_read: archive.is_some(),
+            }
+        };
         compare::check_document(
             shop,
             document,
+            &origin,
             &xero_docs,
-            &cancelled,
-            archived.contains(&document.event_id),
-            archive.is_some(),
+            &mut report.discrepancies,
+        );
+    }
+    for summary in &summaries {
+        compare::check_document(
+            shop,
+            &summary.document,
+            &Origin::Summary(summary),
+            &xero_docs,
             &mut report.discrepancies,
         );
     }
     report
         .discrepancies
-        .sort_by(|a, b| (a.problem, &a.event_id).cmp(&(b.problem, &b.event_id)));
+        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
     if options.fix
         && let Some(connection) = amqp

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::compare::{Discrepancy, Problem};
+use super::compare::{Discrepancy, PeriodRef, Problem};
 
 /// Where the events came from.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -57,7 +57,7 @@ pub enum Format {
 }
 
 /// The CSV columns, in order.
-pub const CSV_HEADER: &str = "problem,event_id,document_kind,document,xero_id,ledger_amount,xero_amount,detail,next_step,fixed";
+pub const CSV_HEADER: &str = "problem,event_id,document_kind,document,xero_id,ledger_amount,xero_amount,detail,next_step,fixed,period_currency,period_start";
 
 fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
@@ -87,6 +87,14 @@ impl Report {
                 d.detail.clone(),
                 d.next_step.clone(),
                 d.fixed.clone().unwrap_or_default(),
+                d.period
+                    .as_ref()
+                    .map(|p| p.currency.clone())
+                    .unwrap_or_default(),
+                d.period
+                    .as_ref()
+                    .map(|p| p.start.clone())
+                    .unwrap_or_default(),
             ];
             let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&row.join(","));
@@ -152,7 +160,10 @@ impl Report {
                 };
                 [
                     d.problem.as_str().to_owned(),
-                    d.event_id.clone(),
+                    // A summary document was booked by no one event: its period says which.
+                    d.period
+                        .as_ref()
+                        .map_or_else(|| d.event_id.clone(), PeriodRef::label),
                     d.document.clone(),
                     amounts,
                     d.fixed.clone().unwrap_or_default(),
@@ -162,7 +173,7 @@ impl Report {
             .collect();
         let header = [
             "PROBLEM",
-            "EVENT",
+            "EVENT OR PERIOD",
             "DOCUMENT",
             "LEDGER / XERO",
             "FIXED",
@@ -248,11 +259,12 @@ mod tests {
             detail: "totals differ, by a lot".into(),
             next_step: "correct it in Xero".into(),
             fixed: None,
+            period: None,
         }]);
         assert_eq!(dirty.exit_code(), 1);
         assert_eq!(
             dirty.csv().lines().nth(1).unwrap(),
-            "amount_mismatch,shopify:acme:1,invoice,SH-1,x,63.25,115.00,\"totals differ, by a lot\",correct it in Xero,"
+            "amount_mismatch,shopify:acme:1,invoice,SH-1,x,63.25,115.00,\"totals differ, by a lot\",correct it in Xero,,,"
         );
         let table = dirty.table();
         assert!(
@@ -263,5 +275,43 @@ mod tests {
             table.contains("amount_mismatch: correct it in Xero"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_summary_documents_row_names_its_period() {
+        let summary = report(vec![Discrepancy {
+            problem: Problem::PaymentMissing,
+            event_id: String::new(),
+            document_kind: "invoice".into(),
+            document: "SH-S-20261120".into(),
+            xero_id: "x".into(),
+            ledger_amount: Some(Decimal::new(12575, 2)),
+            xero_amount: Some(Decimal::ZERO),
+            detail: "a payment was deleted".into(),
+            next_step: "apply it".into(),
+            fixed: None,
+            period: Some(PeriodRef {
+                shop: "acme".into(),
+                currency: "NZD".into(),
+                start: "2026-11-20T00:00:00+13:00".into(),
+                end: "2026-11-21T00:00:00+13:00".into(),
+            }),
+        }]);
+        assert_eq!(summary.exit_code(), 1);
+        assert!(
+            summary
+                .table()
+                .contains("summary NZD from 2026-11-20T00:00:00+13:00  SH-S-20261120"),
+            "{}",
+            summary.table()
+        );
+        assert_eq!(
+            summary.csv().lines().nth(1).unwrap(),
+            "payment_missing,,invoice,SH-S-20261120,x,125.75,0,a payment was deleted,apply it,,\
+             NZD,2026-11-20T00:00:00+13:00"
+        );
+        let json: serde_json::Value = serde_json::from_str(&summary.json()).unwrap();
+        assert_eq!(json["discrepancies"][0]["period"]["currency"], "NZD");
+        assert_eq!(json["discrepancies"][0]["period"]["shop"], "acme");
     }
 }
