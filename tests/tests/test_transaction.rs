@@ -5,17 +5,29 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use xcs_processor::config::Config;
+use xcs_processor::ledger::Ledger;
+use xcs_processor::operate::ProgressBar;
+use xcs_processor::reconcile::{Problem, ReconcileOptions, Report, reconcile};
 use xcs_processor::setup::test_transaction::{self, Options};
+use xcs_processor::xero::client::{XeroClient, element_errors};
+use xcs_shared::{Envelope, EventKind, Platform};
 use xcs_tests::broker::TestBroker;
+use xcs_tests::fixtures;
 use xcs_tests::ingress::TestIngress;
 use xcs_tests::postgres::TestSchema;
-use xcs_tests::processor::{SHOP, TestProcessor, WOO_SHOP, platform_shop, test_config};
+use xcs_tests::processor::{
+    SHOP, TestProcessor, WOO_SHOP, invoices_numbered, one_invoice, payments_on, platform_shop,
+    publish_envelope, test_config, wait_handled,
+};
 use xcs_xero_sim::{DEMO_NZ_TENANT_ID, RunningSim, SimConfig, XeroSim};
 
 struct Setup {
     broker: TestBroker,
-    _schema: TestSchema,
+    schema: TestSchema,
     sim: RunningSim,
     config_text: String,
     dir: PathBuf,
@@ -37,7 +49,7 @@ async fn setup() -> Setup {
     std::fs::create_dir_all(&dir).unwrap();
     Setup {
         broker,
-        _schema: schema,
+        schema,
         sim,
         config_text,
         dir,
@@ -65,6 +77,68 @@ secrets = ["woo secret, with spaces"]
 "#,
             amqp = self.broker.amqp_uri()
         )
+    }
+
+    fn xero(&self) -> XeroClient {
+        let config = self.config();
+        XeroClient::new(&config.xero, Ledger::lazy(&config.postgres).unwrap()).unwrap()
+    }
+
+    /// Voids an invoice as someone working in Xero would (its payments deleted first).
+    async fn void_in_xero(&self, number: &str) {
+        let invoice = one_invoice(&self.sim, number);
+        let mut writes: Vec<(String, serde_json::Value)> = payments_on(&self.sim, &invoice)
+            .iter()
+            .map(|p| {
+                (
+                    format!("/Payments/{}", p["PaymentID"].as_str().unwrap()),
+                    json!({"Payments": [{"Status": "DELETED"}]}),
+                )
+            })
+            .collect();
+        writes.push((
+            format!("/Invoices/{}", invoice["InvoiceID"].as_str().unwrap()),
+            json!({"Invoices": [{"InvoiceID": invoice["InvoiceID"], "Status": "VOIDED"}]}),
+        ));
+        for (path, body) in writes {
+            let response = self
+                .xero()
+                .call(
+                    &DEMO_NZ_TENANT_ID.to_string(),
+                    reqwest::Method::POST,
+                    &path,
+                    &[("summarizeErrors", "false")],
+                    Some(&body),
+                    None,
+                )
+                .await
+                .unwrap_or_else(|err| panic!("{path}: {err}"));
+            let collection = body.as_object().unwrap().keys().next().unwrap().clone();
+            let errors = element_errors(&response[&collection][0]);
+            assert!(errors.is_empty(), "{path}: {errors:?}");
+        }
+    }
+
+    /// Reconciles `shop` over the hour either side of now.
+    async fn reconcile(&self, shop: &str, fix: bool) -> Report {
+        let now = OffsetDateTime::now_utc();
+        let connection = self.broker.connect().await;
+        let report = reconcile(
+            &self.config(),
+            &self.xero(),
+            Some(&connection),
+            &ReconcileOptions {
+                shop: shop.to_owned(),
+                from: now - time::Duration::HOUR,
+                to: now + time::Duration::HOUR,
+                fix,
+                progress: ProgressBar::hidden(),
+            },
+        )
+        .await
+        .expect("reconcile runs");
+        let _ = connection.close(200, "done".into()).await;
+        report
     }
 
     async fn ingress(&self) -> (TestIngress, PathBuf) {
@@ -244,4 +318,125 @@ async fn what_cannot_be_done_says_what_to_do_instead() {
     .to_string();
     assert!(err.contains("Is a processor running"), "{err}");
     assert!(err.contains("dead list --shop nz-shopify"), "{err}");
+}
+
+#[tokio::test]
+async fn a_summary_mode_shop_is_refused_and_its_period_stays_the_sellers() {
+    let setup = setup().await;
+    let config_text = setup.config_text.replacen(
+        &format!("[shops.{SHOP}]\n"),
+        &format!("[shops.{SHOP}]\nmode = \"summary\"\ntimezone = \"+13:00\"\n"),
+        1,
+    );
+    let processor = TestProcessor::start(&config_text).await;
+    let config = Config::from_toml(&config_text, |_| None).unwrap();
+    let err = test_transaction::run(&config, &options(SHOP))
+        .await
+        .unwrap_err()
+        .to_string();
+    // Had anything been sent, the processor would have had time to summarise it meanwhile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    processor.stop().await;
+    for part in [
+        "summary mode",
+        "posted to its Xero with the seller's sales",
+        "mode = \"realtime\"",
+        "test-transaction --shop nz-shopify-test --void",
+    ] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    let client = setup.schema.client().await;
+    for table in ["xcs_summary_entries", "xcs_events", "xcs_test_transactions"] {
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 0, "{table}: nothing was sent");
+    }
+    assert!(setup.broker.take_all_shards().await.is_empty());
+}
+
+#[tokio::test]
+async fn reconcile_leaves_test_transactions_alone_and_still_reports_a_sale_voided_in_xero() {
+    let setup = setup().await;
+    let (ingress, path) = setup.ingress().await;
+    let processor = TestProcessor::start(&setup.config_text).await;
+    // The sample through RabbitMQ, and a WooCommerce one through the ingress (whose event id
+    // is the ingress's: nothing in it says "test"), each voided by --void.
+    let shopify = test_transaction::run(
+        &setup.config(),
+        &Options {
+            void: true,
+            ..options(SHOP)
+        },
+    )
+    .await
+    .expect("the Shopify sample is booked and voided");
+    let woo = test_transaction::run(
+        &setup.config(),
+        &Options {
+            ingress: Some(ingress.base_url.clone()),
+            ingress_config: Some(path),
+            void: true,
+            ..options(WOO_SHOP)
+        },
+    )
+    .await
+    .expect("the WooCommerce sample is booked and voided");
+    assert!(!woo.event_id.contains("xcs-test"), "{}", woo.event_id);
+    for outcome in [&shopify, &woo] {
+        assert_eq!(outcome.invoice["Status"], "VOIDED", "{}", outcome.report);
+    }
+    // A real sale of the same hour, voided by someone in Xero.
+    let sale = format!("shopify:{SHOP}:tt-sale");
+    publish_envelope(
+        &setup.broker,
+        &Envelope {
+            event_id: sale.clone(),
+            platform: Platform::Shopify,
+            shop: SHOP.to_owned(),
+            tenant: DEMO_NZ_TENANT_ID.to_string(),
+            kind: EventKind::Order,
+            topic: "orders/paid".to_owned(),
+            delivery_id: uuid::Uuid::now_v7().to_string(),
+            received_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap(),
+        },
+        &fixtures::shopify_nz_order(9801, 801, true),
+    )
+    .await;
+    let (outcome, detail) = wait_handled(&setup.schema, &sale, Duration::from_secs(30)).await;
+    assert_eq!(outcome, "booked", "{detail}");
+    processor.stop().await;
+    setup.void_in_xero("SH-801").await;
+
+    let report = setup.reconcile(SHOP, false).await;
+    let found: Vec<_> = report
+        .discrepancies
+        .iter()
+        .map(|d| (d.problem, d.event_id.clone(), d.document.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [(Problem::Voided, sale, "SH-801".to_owned())],
+        "the sample's void is no discrepancy: {}",
+        report.table()
+    );
+    assert_eq!(report.documents, 2, "{}", report.table());
+    let report = setup.reconcile(WOO_SHOP, false).await;
+    assert!(report.discrepancies.is_empty(), "{}", report.table());
+    assert_eq!(report.documents, 1, "{}", report.table());
+    assert_eq!(report.exit_code(), 0);
+
+    // Gone from Xero altogether, a sample is no discrepancy either, and --fix never books it
+    // again into the seller's books.
+    let number = woo.invoice["InvoiceNumber"].as_str().unwrap().to_owned();
+    assert_eq!(setup.sim.forget_document(DEMO_NZ_TENANT_ID, &number), 1);
+    let processor = TestProcessor::start(&setup.config_text).await;
+    let fixed = setup.reconcile(WOO_SHOP, true).await;
+    assert!(fixed.discrepancies.is_empty(), "{}", fixed.table());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    processor.stop().await;
+    assert!(invoices_numbered(&setup.sim, &number).is_empty());
+    ingress.stop().await;
 }

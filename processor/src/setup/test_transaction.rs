@@ -3,7 +3,13 @@
 //!
 //! The sample is a paid order of the shop's platform (one product at 20.00 and shipping at
 //! 5.00, in the organisation's base currency, taxed at the first rate of the shop's
-//! `tax.by_rate`), numbered `TEST<unix seconds>` so it cannot collide with a real order.
+//! `tax.by_rate`), numbered `TEST<milliseconds>` so it cannot collide with a real order. The
+//! ledger records the event that carries it (`xcs_test_transactions`), so `reconcile` knows
+//! its invoice is no sale: voided or deleted, it is no discrepancy, and it is never booked
+//! again.
+//!
+//! A shop in summary mode is refused: the sample would be summed into the period's invoice
+//! with the seller's sales.
 //!
 //! - With `--ingress URL` it is signed with the shop's first secret from the ingress's config
 //!   (`--ingress-config`) and POSTed to `URL/webhooks/{platform}/{shop}`: the whole path, the
@@ -36,7 +42,7 @@ use xcs_shared::ingress_shops::IngressShops;
 use xcs_shared::{Envelope, EventKind, topology};
 
 use super::explain_xero;
-use crate::config::{Config, ShopConfig};
+use crate::config::{Config, ShopConfig, SyncMode};
 use crate::ledger::Ledger;
 use crate::platforms::sample::{self, SampleOrder, TestOrders};
 use crate::xero::client::XeroClient;
@@ -83,6 +89,20 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
             config.shops.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
+    // Checked first, as its advice holds for every platform: a test order placed in the store
+    // instead would be summed into the period just the same.
+    if shop.mode == SyncMode::Summary {
+        bail!(
+            "shop {name:?} is in summary mode: its orders are summed into the invoice of their \
+             period, so a sample order would be posted to its Xero with the seller's sales, and \
+             nothing takes it out again. Test the path with a real-time shop instead: copy \
+             [shops.{name}] to e.g. [shops.{name}-test] with mode = \"realtime\" (same \
+             platform, tenant and mapping; with --ingress add it to the ingress's config too, \
+             with a secret), restart the processors, run `xcs-processor test-transaction \
+             --shop {name}-test --void`, then remove that shop again",
+            name = options.shop
+        );
+    }
     let Some(orders) = sample::of(shop.platform) else {
         bail!(
             "test-transaction can make sample orders for {} shops only: a {} webhook names an \
@@ -127,9 +147,43 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> 
         )
     })?;
 
+    // The ledger knows the sample for what it is, so reconcile never reports its invoice
+    // voided nor books it again; the event id alone cannot say so (through the ingress it is
+    // the ingress's).
     let event_id = match &options.ingress {
-        Some(url) => send_to_ingress(url, options, shop, orders, &body).await?,
-        None => publish(config, &options.shop, shop, orders, &body).await?,
+        Some(url) => {
+            let event_id = send_to_ingress(url, options, shop, orders, &body).await?;
+            ledger
+                .record_test_transaction(&event_id, &options.shop, &shop.tenant, &sample.order_id)
+                .await
+                .map_err(|err| {
+                    anyhow!(
+                        "the sample was sent as event {event_id}, but the ledger could not \
+                         record it as a test ({err}); once it is booked, void its invoice {}{} \
+                         in Xero (reconcile would report it as a sale voided)",
+                        shop.mapping.document_prefix,
+                        sample.number
+                    )
+                })?;
+            event_id
+        }
+        None => {
+            let event_id = format!(
+                "{}:{}:xcs-test-{}",
+                shop.platform,
+                options.shop,
+                uuid::Uuid::new_v4()
+            );
+            ledger
+                .record_test_transaction(&event_id, &options.shop, &shop.tenant, &sample.order_id)
+                .await
+                .context(
+                    "cannot record the sample in the ledger, so nothing was sent; run \
+                     `xcs-processor check`",
+                )?;
+            publish(config, &options.shop, shop, orders, &body, &event_id).await?;
+            event_id
+        }
     };
 
     let deadline = tokio::time::Instant::now() + options.timeout;
@@ -386,10 +440,10 @@ async fn publish(
     shop: &ShopConfig,
     orders: &TestOrders,
     body: &[u8],
-) -> anyhow::Result<String> {
-    let event_id = format!("{}:{name}:xcs-test-{}", shop.platform, uuid::Uuid::new_v4());
+    event_id: &str,
+) -> anyhow::Result<()> {
     let envelope = Envelope {
-        event_id: event_id.clone(),
+        event_id: event_id.to_owned(),
         platform: shop.platform,
         shop: name.to_owned(),
         tenant: shop.tenant.clone(),
@@ -431,7 +485,7 @@ async fn publish(
             BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
-                .with_message_id(event_id.as_str().into())
+                .with_message_id(event_id.into())
                 .with_app_id("xcs-processor-test-transaction".into())
                 .with_headers(headers),
         )
@@ -440,7 +494,7 @@ async fn publish(
         .await?;
     let _ = connection.close(200, "published".into()).await;
     match confirmation {
-        Confirmation::Ack(None) => Ok(event_id),
+        Confirmation::Ack(None) => Ok(()),
         other => bail!(
             "RabbitMQ did not take the order ({other:?}); run `xcs-processor check` to see \
              whether the topology is in place"
