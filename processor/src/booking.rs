@@ -897,6 +897,39 @@ impl Booker {
         with_followers(failures, &followers)
     }
 
+    /// The refund's credit-note number and its ledger row if it is booked: under today's
+    /// number, or under the one it was booked with before numbers marked the refund
+    /// unambiguously, which it then keeps.
+    async fn credit_note_booked(
+        &self,
+        tenant: &str,
+        shop: &ShopConfig,
+        refund: &Refund,
+    ) -> Result<(String, Option<DocumentRow>), ProcessError> {
+        let number =
+            mapping::credit_note_number(&shop.mapping, &refund.order_number, &refund.refund_id);
+        if let Some(row) = self
+            .ledger
+            .document(tenant, &credit_note_key(&number))
+            .await?
+        {
+            return Ok((number, Some(row)));
+        }
+        let legacy = mapping::legacy_credit_note_number(
+            &shop.mapping,
+            &refund.order_number,
+            &refund.refund_id,
+        );
+        match self
+            .ledger
+            .document(tenant, &credit_note_key(&legacy))
+            .await?
+        {
+            Some(row) => Ok((legacy, Some(row))),
+            None => Ok((number, None)),
+        }
+    }
+
     /// Books one refund: the credit note, its allocation to the invoice while anything is due,
     /// and a refund payment for the money that left.
     async fn book_refund(
@@ -929,10 +962,8 @@ impl Booker {
                 event: refund.currency.to_string(),
             });
         }
-        let number =
-            mapping::credit_note_number(&shop.mapping, &refund.order_number, &refund.refund_id);
+        let (number, booked_note) = self.credit_note_booked(tenant, shop, refund).await?;
         let key = credit_note_key(&number);
-        let booked_note = self.ledger.document(tenant, &key).await?;
         if booked_note.is_none() {
             // Checked before anything is written, and before waiting for the order's payment:
             // a refund larger than its order would otherwise wait out the retry tiers for

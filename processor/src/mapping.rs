@@ -272,8 +272,67 @@ pub fn invoice_number(mapping: &ShopMapping, order_number: &str) -> String {
     )
 }
 
-/// The Xero credit note number for a refund of an order.
+/// Between the order's number and the refund's id in a credit note's number. `/` stands
+/// nowhere else after the shop's prefix, so a number reads unambiguously as
+/// `{prefix}{order}/R{refund id}`, whatever dashes or letters the order and refund ids hold
+/// (`EB-27-13902-55814/R5000123456`).
+pub const REFUND_MARK: &str = "/R";
+
+/// The most of a refund id a credit-note number keeps before it is cut (and hashed): enough for
+/// every platform's ids, and room left for the order's number.
+const REFUND_ID_MAX: usize = 64;
+
+/// The Xero credit note number for a refund of an order: the order's invoice number,
+/// [`REFUND_MARK`] and the refund id. An order number or refund id holding `/`, whitespace
+/// or a character unsafe in filters, or a number too long for Xero, keeps its safe characters
+/// (the order's cut first) and ends in `~` and a hash of the whole identity, still with one
+/// `/R` between the two.
 pub fn credit_note_number(mapping: &ShopMapping, order_number: &str, refund_id: &str) -> String {
+    let prefix = &mapping.document_prefix;
+    let order = bare_number(order_number);
+    let plain = format!("{prefix}{order}{REFUND_MARK}{refund_id}");
+    let readable = |part: &str| part.chars().all(|c| is_safe_in_filters(c) && c != '/');
+    if plain.len() <= XERO_TEXT_MAX
+        && readable(&order)
+        && readable(refund_id)
+        && !refund_id.chars().any(char::is_whitespace)
+    {
+        return plain;
+    }
+    let keep = |part: &str, room: usize| {
+        let mut kept = String::new();
+        for c in part
+            .chars()
+            .filter(|c| is_safe_in_filters(*c) && *c != '/' && !c.is_whitespace())
+        {
+            if kept.len() + c.len_utf8() > room {
+                break;
+            }
+            kept.push(c);
+        }
+        kept
+    };
+    let identity = format!("credit_note\0{prefix}\0{order_number}\0{refund_id}");
+    let hash = &hex::encode(Sha256::digest(identity.as_bytes()))[..IDENTITY_HASH_HEX];
+    let refund = keep(refund_id, REFUND_ID_MAX);
+    let room = XERO_TEXT_MAX
+        - prefix.len()
+        - REFUND_MARK.len()
+        - refund.len()
+        - HASH_MARK.len_utf8()
+        - hash.len();
+    let order = keep(&order, room);
+    format!("{prefix}{order}{REFUND_MARK}{refund}{HASH_MARK}{hash}")
+}
+
+/// The number [`credit_note_number`] gave before it marked the refund unambiguously
+/// (`{invoice number}-R{refund id}`). Credit notes booked then keep it: booking finds them by
+/// it, so a refund seen again is not credited twice.
+pub fn legacy_credit_note_number(
+    mapping: &ShopMapping,
+    order_number: &str,
+    refund_id: &str,
+) -> String {
     let text = format!(
         "{}{}-R{refund_id}",
         mapping.document_prefix,
@@ -1224,7 +1283,7 @@ mod tests {
         };
         let mapped = mapping().credit_note(&refund, contact()).unwrap();
         let note = &mapped.credit_note;
-        assert_eq!(note.credit_note_number, "SH-1001-R509562969");
+        assert_eq!(note.credit_note_number, "SH-1001/R509562969");
         assert_eq!(note.currency_code, "USD");
         assert!(note.line_items.iter().all(|i| i.discount_amount.is_none()));
         assert_eq!(note.line_items[0].unit_amount, d("53.97"));
@@ -1415,7 +1474,7 @@ mod tests {
         assert_eq!(invoice_number(&mapping(), "#1001"), "SH-1001");
         assert_eq!(
             credit_note_number(&mapping(), "#1001", "509562969"),
-            "SH-1001-R509562969"
+            "SH-1001/R509562969"
         );
         let (ra, rb) = (
             credit_note_number(&mapping(), &long_a, "1"),
@@ -1429,6 +1488,45 @@ mod tests {
         );
         assert_ne!(fa, fb);
         assert!(fa.len() <= XERO_TEXT_MAX);
+    }
+
+    /// Outside checks could not tell order, refund id and a second refund apart in
+    /// `EB-27-13902-55814-R5000123456`: the refund mark is the one `/` after the prefix.
+    #[test]
+    fn a_credit_note_number_reads_as_prefix_order_and_refund_one_way_only() {
+        let parse = |number: &str| {
+            let rest = number.strip_prefix("SH-").expect("the prefix");
+            let (order, refund) = rest.rsplit_once(REFUND_MARK).expect("one refund mark");
+            assert!(!order.contains('/') && !refund.contains('/'), "{number}");
+            (order.to_owned(), refund.to_owned())
+        };
+        for (order, refund) in [
+            ("27-13902-55814", "5000123456"),
+            ("27-13902-55814-R5", "000123456"),
+            ("2891034567", "2891034567-1795403400"),
+            ("#1001", "R2"),
+        ] {
+            let number = credit_note_number(&mapping(), order, refund);
+            assert_eq!(parse(&number), (bare_number(order), refund.to_owned()));
+        }
+        // An order number or refund id holding the mark keeps one mark and a hash.
+        let a = credit_note_number(&mapping(), "A/1", "5");
+        let b = credit_note_number(&mapping(), "A1", "5");
+        let c = credit_note_number(&mapping(), "A", "1/R5");
+        assert!(a != b && a != c && b != c, "{a} {b} {c}");
+        for number in [&a, &c] {
+            assert_eq!(number.matches('/').count(), 1, "{number}");
+            assert!(number.contains('~'), "{number}");
+        }
+        // Cut to Xero's limit, the refund id and its mark stay.
+        let long = credit_note_number(&mapping(), &"9".repeat(400), "77");
+        assert!(long.len() <= XERO_TEXT_MAX, "{}", long.len());
+        assert!(long.contains("/R77~"), "{long}");
+        // Credit notes booked before keep the number they were booked with.
+        assert_eq!(
+            legacy_credit_note_number(&mapping(), "#1001", "509562969"),
+            "SH-1001-R509562969"
+        );
     }
 
     #[test]

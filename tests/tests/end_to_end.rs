@@ -302,7 +302,7 @@ async fn a_woocommerce_refund_through_the_ingress_is_published_as_a_refund_and_b
     );
     stack.deliver(&updated, "refund").await;
 
-    let notes = credit_notes_numbered(&stack.sim, "WA-4417-R4431");
+    let notes = credit_notes_numbered(&stack.sim, "WA-4417/R4431");
     assert_eq!(notes.len(), 1, "{notes:#?}");
     assert_eq!(
         totals(&notes[0]),

@@ -185,7 +185,7 @@ async fn a_refund_of_a_paid_order_is_a_credit_note_refunded_from_the_clearing_ac
         .sim
         .credit_notes(DEMO_NZ_TENANT_ID)
         .into_iter()
-        .filter(|c| c["CreditNoteNumber"] == "SH-1005-R7005")
+        .filter(|c| c["CreditNoteNumber"] == "SH-1005/R7005")
         .collect();
     assert_eq!(notes.len(), 1);
     let note = &notes[0];
@@ -883,7 +883,7 @@ async fn a_refund_read_while_its_orders_payment_waits_in_a_retry_tier_waits_for_
         .sim
         .credit_notes(DEMO_NZ_TENANT_ID)
         .into_iter()
-        .find(|c| c["CreditNoteNumber"] == "SH-1008-R7008")
+        .find(|c| c["CreditNoteNumber"] == "SH-1008/R7008")
         .expect("the credit note");
     let refunded: Vec<Decimal> = setup
         .sim
@@ -918,5 +918,98 @@ async fn two_copies_of_an_event_in_one_batch_share_the_fate_of_its_failed_paymen
     .await;
     assert_eq!(paid.len(), 1, "{paid:#?}");
     assert_eq!(dec(&paid[0]["Amount"]), Decimal::new(6325, 2));
+    processor.stop().await;
+}
+
+/// Credit notes booked before numbers marked the refund with `/R` (`SH-1012-R7012`) keep their
+/// number: the same refund seen again, in a new event, finds its credit note under the old
+/// number and credits nothing a second time.
+#[tokio::test]
+async fn a_refund_booked_under_the_old_numbering_is_not_credited_twice() {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config()).await;
+    setup
+        .publish_order(
+            "shopify:nz-shopify:w-12",
+            "orders/paid",
+            &fixtures::shopify_nz_order(5012, 1012, true),
+        )
+        .await;
+    wait_handled(&setup.schema, "shopify:nz-shopify:w-12", HANDLED).await;
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-12",
+            &fixtures::shopify_nz_refund(7012, 5012),
+        )
+        .await;
+    let (outcome, detail) = wait_handled(&setup.schema, "shopify:nz-shopify:r-12", HANDLED).await;
+    assert_eq!(outcome, "booked", "{detail}");
+
+    // As an older release booked it: the old number in Xero and in the ledger.
+    let config = xcs_processor::config::Config::from_toml(&setup.config(), |_| None).unwrap();
+    let ledger = xcs_processor::ledger::Ledger::lazy(&config.postgres).unwrap();
+    let xero = xcs_processor::xero::client::XeroClient::new(&config.xero, ledger).unwrap();
+    let note = setup
+        .sim
+        .credit_notes(DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .find(|c| c["CreditNoteNumber"] == "SH-1012/R7012")
+        .unwrap_or_else(|| {
+            panic!(
+                "the credit note: {:?}",
+                setup
+                    .sim
+                    .credit_notes(DEMO_NZ_TENANT_ID)
+                    .iter()
+                    .map(|c| c["CreditNoteNumber"].clone())
+                    .collect::<Vec<_>>()
+            )
+        });
+    let id = note["CreditNoteID"].as_str().unwrap();
+    xero.call(
+        &DEMO_NZ_TENANT_ID.to_string(),
+        reqwest::Method::POST,
+        &format!("/CreditNotes/{id}"),
+        &[],
+        Some(&json!({"CreditNotes": [{"CreditNoteID": id, "CreditNoteNumber": "SH-1012-R7012"}]})),
+        None,
+    )
+    .await
+    .unwrap();
+    let updated = setup
+        .schema
+        .client()
+        .await
+        .execute(
+            "UPDATE xcs_documents SET doc_key = 'credit_note:SH-1012-R7012',
+                    number = 'SH-1012-R7012'
+             WHERE doc_key = 'credit_note:SH-1012/R7012'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 1);
+    // Past Xero's idempotency window, which would otherwise answer for the first attempt.
+    setup.sim.advance_clock(Duration::from_secs(7 * 60));
+
+    setup
+        .publish_refund(
+            "shopify:nz-shopify:r-12-again",
+            &fixtures::shopify_nz_refund(7012, 5012),
+        )
+        .await;
+    let (outcome, detail) =
+        wait_handled(&setup.schema, "shopify:nz-shopify:r-12-again", HANDLED).await;
+    assert_eq!(outcome, "booked", "{detail}");
+    let notes: Vec<Value> = setup
+        .sim
+        .credit_notes(DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .filter(|c| {
+            c["Status"] != "VOIDED" && c["Reference"].as_str().unwrap_or("").contains("7012")
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "one credit note: {notes:#?}");
+    assert_eq!(notes[0]["CreditNoteNumber"], "SH-1012-R7012");
     processor.stop().await;
 }

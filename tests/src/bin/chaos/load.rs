@@ -308,7 +308,7 @@ fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
             &xcs_tests::fixtures::shopify_nz_refund(refund_id, id),
         ));
         refund = Some((
-            format!("{}{number}-R{refund_id}", shop.prefix()),
+            format!("{}{number}/R{refund_id}", shop.prefix()),
             Decimal::new(2300, 2),
         ));
     }
