@@ -65,3 +65,56 @@ pub(crate) fn order_and_refunds(normalised: Normalised) -> (Order, Vec<Refund>) 
         other => panic!("expected an order with refunds, got {other:?}"),
     }
 }
+
+/// A mapping with every account and the tax rates the fixtures use, for tests that follow a
+/// document into Xero's lines.
+pub(crate) fn mapping() -> crate::mapping::ShopMapping {
+    toml::from_str(
+        r#"
+        document_prefix = ""
+        [accounts]
+        sales = "200"
+        shipping = "205"
+        discounts = "210"
+        gift_cards = "825"
+        fees = "260"
+        rounding = "860"
+        clearing = "615"
+        [tax]
+        by_rate = { "7.5" = "TAX001", "19" = "OUTPUT19", "20" = "OUTPUT2", "10" = "GST" }
+        untaxed = "NONE"
+        "#,
+    )
+    .expect("the test mapping is valid")
+}
+
+/// Asserts the credit note Xero gets for `refund` returns exactly the tax the platform says
+/// it refunded, and that no untaxed line stands in for a tax gap.
+#[track_caller]
+pub(crate) fn assert_credit_returns_stated_tax(refund: &Refund, stated: &str) {
+    let mapping = mapping();
+    let contact = crate::xero::types::ContactRef {
+        contact_id: "00000000-0000-0000-0000-000000000000".to_owned(),
+    };
+    let mapped = mapping
+        .credit_note(refund, contact)
+        .expect("the refund maps");
+    assert_eq!(
+        mapped.total_tax,
+        d(stated),
+        "the tax returned is the platform's"
+    );
+    let lines = &mapped.credit_note.line_items;
+    let untaxed_fix = lines.iter().find(|line| {
+        line.tax_amount.is_zero()
+            && (line.account_code == "860" || line.description.contains("Rounding"))
+    });
+    assert!(
+        untaxed_fix.is_none(),
+        "no untaxed line takes the tax gap: {lines:#?}"
+    );
+    assert_eq!(
+        mapped.total, refund.total,
+        "the credit note keeps the refund's total"
+    );
+}

@@ -256,7 +256,21 @@ fn refund(
             ));
         }
     }
-    let remainder = amount - lines_total(&lines, header.tax_mode);
+    // The tax refunded, as the refund's tax lines state it: a store that rounds tax at the
+    // subtotal refunds a tax whose per-line parts, each rounded, need not add up to it. The
+    // gap is tax, which the mapping books on the line with the most tax; left in the
+    // remainder it would be an untaxed adjustment, understating the tax returned.
+    let lines_tax: Decimal = lines.iter().map(|l: &Line| l.tax).sum();
+    let total_tax = match stated_tax(node)? {
+        Some(stated) => stated,
+        None => lines_tax,
+    };
+    let tax_gap = match header.tax_mode {
+        TaxMode::Exclusive => total_tax - lines_tax,
+        // Inclusive line amounts already hold their tax, however it is split.
+        TaxMode::Inclusive => Decimal::ZERO,
+    };
+    let remainder = amount - lines_total(&lines, header.tax_mode) - tax_gap;
     if !remainder.is_zero() {
         let reason = node
             .opt_string("reason")?
@@ -288,11 +302,26 @@ fn refund(
         date,
         currency: header.currency.clone(),
         tax_mode: header.tax_mode,
-        total_tax: lines.iter().map(|l: &Line| l.tax).sum(),
+        total_tax,
         lines,
         total: amount,
         returned,
     })
+}
+
+/// The tax a refund returned by its `tax_lines` (`tax_total` + `shipping_tax_total`, negative
+/// on a refund like its other amounts), or `None` when it has none to say (webhooks of older
+/// stores, and amount-only refunds, carry no tax lines; an empty list says nothing either).
+fn stated_tax(node: &Node<'_>) -> Result<Option<Decimal>, NormaliseError> {
+    let tax_lines = node.list("tax_lines")?;
+    if tax_lines.is_empty() {
+        return Ok(None);
+    }
+    let mut total = Decimal::ZERO;
+    for tax in &tax_lines {
+        total += tax.dec_or_zero("tax_total")?.abs() + tax.dec_or_zero("shipping_tax_total")?.abs();
+    }
+    Ok(Some(total))
 }
 
 /// A `product.updated` body (or an `action.woocommerce_*_set_stock` body whose `arg` is the
@@ -532,7 +561,9 @@ mod tests {
 
     use super::*;
     use crate::normalise::lines_tax;
-    use crate::normalise::test_support::{assert_adds_up, assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{
+        assert_adds_up, assert_credit_returns_stated_tax, assert_line, d, edited, fixture,
+    };
 
     fn booked(body: &[u8]) -> Order {
         match order(body).unwrap() {
@@ -810,6 +841,42 @@ mod tests {
                 reference: None,
             }]
         );
+    }
+
+    #[test]
+    fn a_refund_taxed_at_the_subtotal_returns_the_tax_its_tax_lines_state() {
+        // A store that rounds tax at the subtotal: two lines of 3.00 at 7.5% each show 0.23,
+        // but the refund returned 0.45 of tax (6.00 × 7.5%), and 6.45 in all.
+        let line = |id: u64, item: u64| {
+            json!({"id": id, "name": "Ship Your Idea", "product_id": 22, "quantity": -1,
+                   "subtotal": "-3.00", "subtotal_tax": "-0.23", "total": "-3.00",
+                   "total_tax": "-0.23", "taxes": [{"id": 75, "total": "-0.23",
+                                                   "subtotal": "-0.23"}],
+                   "meta_data": [{"key": "_refunded_item_id", "value": item.to_string()}],
+                   "sku": format!("SYI-{item}")})
+        };
+        let refund = json!([{
+            "id": 731, "date_created_gmt": "2025-01-11T09:00:00", "amount": "6.45",
+            "reason": "", "refunded_by": 1, "refunded_payment": true,
+            "line_items": [line(740, 315), line(741, 316)],
+            "tax_lines": [{"id": 742, "rate_code": "US-CA-STATE TAX", "rate_id": 75,
+                           "label": "State Tax", "compound": false, "tax_total": "-0.45",
+                           "shipping_tax_total": "0.00", "rate_percent": 7.5}],
+            "shipping_lines": [], "fee_lines": []
+        }]);
+        let refunds = refunds(
+            &fixture("woocommerce/order_create_response.json"),
+            &serde_json::to_vec(&refund).unwrap(),
+        )
+        .unwrap();
+        let refund = &refunds[0];
+        assert_eq!(refund.total_tax, d("0.45"));
+        assert!(
+            refund.lines.iter().all(|line| line.kind == Product),
+            "no adjustment line for a tax cent: {:#?}",
+            refund.lines
+        );
+        assert_credit_returns_stated_tax(refund, "0.45");
     }
 
     #[test]
