@@ -1,5 +1,6 @@
 //! The admin API under `/__sim`: move the clock, queue faults, set latency and rate limits,
-//! read the store and the journal, mint tokens, reset. Not journaled, not rate-limited.
+//! read the store and the journal, mint tokens, add organisations, reset. Not journaled, not
+//! rate-limited.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::faults::Fault;
+use crate::organisations::{self, OrganisationError};
 use crate::ratelimit::RateLimits;
 use crate::response::SimResponse;
 use crate::server::Incoming;
@@ -40,6 +42,13 @@ fn bad_request(detail: impl std::fmt::Display) -> SimResponse {
 
 fn parse<T: for<'de> Deserialize<'de>>(incoming: &Incoming) -> Result<T, SimResponse> {
     serde_json::from_slice(&incoming.body).map_err(bad_request)
+}
+
+fn refused(error: &OrganisationError) -> SimResponse {
+    SimResponse::json(
+        error.status,
+        &json!({ "error": error.to_string(), "field": error.field }),
+    )
 }
 
 fn ok(value: &Value) -> SimResponse {
@@ -101,6 +110,18 @@ pub fn handle(shared: &Shared, incoming: &Incoming) -> SimResponse {
             match shared.records(tenant, records) {
                 Some(list) => ok(&Value::Array(list)),
                 None => SimResponse::not_found(),
+            }
+        }
+        ("GET", ["organisations"]) => ok(&Value::Array(shared.organisations())),
+        // An organisation with its own currency, chart and tax rates, for modelling a store
+        // the seed does not have (crate::organisations says what is checked, after Xero's
+        // Organisation, Accounts and TaxRates docs).
+        ("POST", ["organisations"]) => {
+            match organisations::from_json(&incoming.body)
+                .and_then(|organisation| shared.add_organisation(organisation))
+            {
+                Ok(answer) => SimResponse::json(201, &answer),
+                Err(error) => refused(&error),
             }
         }
         ("POST", ["reset"]) => {

@@ -12,7 +12,8 @@
 //! - [`server`]: the HTTP pipeline; [`admin`]: `/__sim` endpoints.
 //! - [`oauth`], [`accounting`]: the simulated APIs.
 //! - [`validation`], [`money`], [`wire`]: Xero's error shapes, arithmetic and JSON conventions.
-//! - [`store`], [`state`], [`seed`]: the books, the shared state and the seed format.
+//! - [`store`], [`state`], [`seed`]: the books, the shared state and the seed format;
+//!   [`organisations`]: organisations added while it runs.
 //! - [`idempotency`], [`ratelimit`], [`faults`], [`clock`], [`journal`]: the cross-cutting
 //!   behaviours.
 
@@ -24,6 +25,7 @@ pub mod idempotency;
 pub mod journal;
 pub mod money;
 pub mod oauth;
+pub mod organisations;
 pub mod ratelimit;
 pub mod response;
 pub mod seed;
@@ -37,6 +39,7 @@ pub mod wire;
 pub use faults::{Fault, FaultKind, FaultMatcher};
 pub use journal::JournalEntry;
 pub use oauth::TokenSet;
+pub use organisations::{NewOrganisation, OrganisationError};
 pub use ratelimit::RateLimits;
 pub use seed::{
     CUSTOM_CONNECTION_CLIENT_ID, CUSTOM_CONNECTION_CLIENT_SECRET, DEMO_APP_CLIENT_ID,

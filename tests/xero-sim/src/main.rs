@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use xcs_xero_sim::{RateLimits, Seed, SimConfig, XeroSim};
+use xcs_xero_sim::{RateLimits, Seed, SimConfig, XeroSim, organisations};
 
 /// A stand-in for the Xero Accounting API.
 #[derive(Debug, Parser)]
@@ -22,6 +23,11 @@ struct Args {
     /// Append every request to this JSON-lines file.
     #[arg(long)]
     journal: Option<PathBuf>,
+    /// Add the organisation described in this JSON file (the body of `POST
+    /// /__sim/organisations`: name, base currency, optional chart, tax rates, Custom
+    /// Connection). Repeat for more.
+    #[arg(long = "organisation", value_name = "FILE")]
+    organisations: Vec<PathBuf>,
     /// Add N clones of the first organisation (for benchmarks).
     #[arg(long, default_value_t = 0)]
     extra_tenants: usize,
@@ -56,6 +62,30 @@ async fn main() -> anyhow::Result<()> {
         .with_seed(seed)
         .with_extra_tenants(args.extra_tenants)
         .with_latency(Duration::from_millis(args.latency_ms));
+    for path in &args.organisations {
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read organisation file {}", path.display()))?;
+        let organisation = organisations::from_json(&text)
+            .with_context(|| format!("in organisation file {}", path.display()))?;
+        config = config.with_organisation(organisation);
+    }
+    // The ids are what a processor config's `tenant` needs, and are random unless the file
+    // names one, so they are printed.
+    let announcements: Vec<String> = config
+        .organisations
+        .iter()
+        .map(|o| {
+            let connection = o
+                .custom_connection
+                .as_ref()
+                .map(|app| format!(", Custom Connection {}", app.client_id))
+                .unwrap_or_default();
+            format!(
+                "xero-sim: organisation {} \"{}\" ({}){connection}",
+                o.tenant.tenant_id, o.tenant.name, o.tenant.base_currency
+            )
+        })
+        .collect();
     config.listen = args.listen;
     config.workers = args.workers;
     if args.no_rate_limits {
@@ -73,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
         sim.base_url(),
         sim.identity_url()
     );
+    for line in &announcements {
+        println!("{line}");
+    }
     tokio::signal::ctrl_c().await?;
     sim.stop().await;
     Ok(())

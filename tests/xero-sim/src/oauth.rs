@@ -160,19 +160,27 @@ fn form_get<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
 impl OAuthState {
     /// Registers the seed's apps.
     pub fn new(apps: &[SeedApp]) -> Self {
-        Self {
-            apps: apps
-                .iter()
-                .map(|a| App {
-                    client_id: a.client_id.clone(),
-                    secret: a.client_secret.clone(),
-                    redirect_uris: a.redirect_uris.clone(),
-                    allow_localhost: a.allow_localhost_redirects,
-                    custom_tenant: a.custom_connection_tenant,
-                })
-                .collect(),
-            ..Self::default()
+        let mut state = Self::default();
+        for app in apps {
+            state.add_app(app);
         }
+        state
+    }
+
+    /// Registers one more app (a Custom Connection made with a new organisation).
+    pub fn add_app(&mut self, app: &SeedApp) {
+        self.apps.push(App {
+            client_id: app.client_id.clone(),
+            secret: app.client_secret.clone(),
+            redirect_uris: app.redirect_uris.clone(),
+            allow_localhost: app.allow_localhost_redirects,
+            custom_tenant: app.custom_connection_tenant,
+        });
+    }
+
+    /// Whether an app with this client id is registered.
+    pub fn has_app(&self, client_id: &str) -> bool {
+        self.app(client_id).is_some()
     }
 
     fn app(&self, client_id: &str) -> Option<&App> {

@@ -17,6 +17,7 @@ use crate::clock::SimClock;
 use crate::faults::{Fault, QueuedFault};
 use crate::journal::{Journal, JournalEntry};
 use crate::oauth::TokenSet;
+use crate::organisations::{self, NewOrganisation, OrganisationError};
 use crate::ratelimit::RateLimits;
 use crate::seed::Seed;
 use crate::server::{self, API_BASE};
@@ -39,6 +40,8 @@ pub struct SimConfig {
     pub journal_path: Option<PathBuf>,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Organisations added after the seed's, as `POST /__sim/organisations` adds them.
+    pub organisations: Vec<NewOrganisation>,
 }
 
 impl Default for SimConfig {
@@ -58,6 +61,7 @@ impl SimConfig {
             rate_limits: RateLimits::default(),
             journal_path: None,
             workers: 1,
+            organisations: Vec::new(),
         }
     }
 
@@ -91,6 +95,13 @@ impl SimConfig {
         self
     }
 
+    /// Adds an organisation at start (see [`crate::organisations`]); it joins the seed, so a
+    /// reset keeps it.
+    pub fn with_organisation(mut self, organisation: NewOrganisation) -> Self {
+        self.organisations.push(organisation);
+        self
+    }
+
     /// Appends the journal to a file.
     pub fn with_journal_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.journal_path = Some(path.into());
@@ -106,14 +117,20 @@ impl XeroSim {
     /// Binds the listener and spawns the server on the current Tokio runtime.
     ///
     /// # Errors
-    /// When the address cannot be bound, the journal file cannot be opened or the seed's
-    /// contacts or items break Xero's rules.
+    /// When the address cannot be bound, the journal file cannot be opened, the seed's
+    /// contacts or items break Xero's rules or an added organisation's id is taken.
     ///
     /// # Panics
     /// Outside a Tokio runtime.
     pub fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         let clock = SimClock::new(config.start_at);
-        let world = World::from_seed(config.seed, config.rate_limits, clock.now())?;
+        let mut world = World::from_seed(config.seed, config.rate_limits, clock.now())?;
+        for organisation in config.organisations {
+            let name = organisation.tenant.name.clone();
+            world
+                .add_organisation(organisation, clock.now())
+                .with_context(|| format!("cannot add the organisation \"{name}\""))?;
+        }
         let journal = Journal::open(config.journal_path.as_deref())?;
         let shared = Arc::new(Shared::new(world, clock, journal, config.latency));
         let listener = TcpListener::bind(config.listen)
@@ -308,6 +325,19 @@ impl RunningSim {
     /// Restores the seeded books; forgets tokens, keys, rate windows and faults.
     pub fn reset(&self) {
         self.shared.reset();
+    }
+
+    /// Adds an organisation while the simulator runs, exactly as `POST /__sim/organisations`
+    /// does (the same JSON; see the crate README), and returns its tenant id. Connect an app to
+    /// it with [`RunningSim::issue_tokens`].
+    ///
+    /// # Errors
+    /// The field at fault and why (status 400), or a taken id (409).
+    pub fn add_organisation(&self, organisation: Value) -> Result<Uuid, OrganisationError> {
+        let organisation = organisations::from_value(organisation)?;
+        let id = organisation.tenant.tenant_id;
+        self.shared.add_organisation(organisation)?;
+        Ok(id)
     }
 
     /// Connects an app to tenants and returns fresh tokens, skipping the consent round trip.

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,8 +18,9 @@ use crate::faults::FaultQueue;
 use crate::idempotency::IdempotencyCache;
 use crate::journal::Journal;
 use crate::oauth::OAuthState;
+use crate::organisations::{NewOrganisation, OrganisationError};
 use crate::ratelimit::{InFlight, RateLimits, RateWindows};
-use crate::seed::Seed;
+use crate::seed::{Seed, SeedTenant};
 use crate::store::Tenant;
 use crate::wire;
 
@@ -93,17 +93,9 @@ impl World {
     pub fn from_seed(seed: Seed, limits: RateLimits, now: OffsetDateTime) -> anyhow::Result<Self> {
         let mut tenants = Vec::with_capacity(seed.tenants.len());
         for seeded in &seed.tenants {
-            let mut tenant = Tenant::from_seed(seeded, now);
-            for contact in &seeded.contacts {
-                contacts::seed_contact(&mut tenant, contact, now)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("seeded contact in {}", seeded.name))?;
-            }
-            for item in &seeded.items {
-                items::seed_item(&mut tenant, item, now)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("seeded item in {}", seeded.name))?;
-            }
+            let tenant = build_tenant(seeded, now).map_err(|(field, message)| {
+                anyhow::anyhow!("seeded {field} in {}: {message}", seeded.name)
+            })?;
             tenants.push(tenant);
         }
         Ok(Self {
@@ -116,6 +108,58 @@ impl World {
             rate: RateWindows::default(),
             limits,
         })
+    }
+
+    /// Adds an organisation (and its Custom Connection app, if it has one) to the running
+    /// world. It joins the seed too, so a reset empties its books but keeps it, as it keeps
+    /// the seeded ones. No app is connected to it: as in Xero, a user consents to each
+    /// organisation (the consent screen, which offers every organisation, or
+    /// `POST /__sim/tokens`); its Custom Connection reaches it at once.
+    ///
+    /// # Errors
+    /// 409 when the tenant id or the Custom Connection's client id is taken; 400 naming the
+    /// contact or item that breaks Xero's rules.
+    pub fn add_organisation(
+        &mut self,
+        organisation: NewOrganisation,
+        now: OffsetDateTime,
+    ) -> Result<(), OrganisationError> {
+        let NewOrganisation {
+            tenant: seeded,
+            custom_connection,
+        } = organisation;
+        if let Some(existing) = self.tenant(seeded.tenant_id) {
+            return Err(OrganisationError::conflict(
+                "TenantId",
+                format!(
+                    "{} is already the organisation \"{}\"; leave TenantId out to get a new id",
+                    existing.id, existing.name
+                ),
+            ));
+        }
+        if let Some(app) = &custom_connection
+            && self.oauth.has_app(&app.client_id)
+        {
+            return Err(OrganisationError::conflict(
+                "CustomConnection.ClientId",
+                format!(
+                    "an app with client_id {} already exists; choose another",
+                    app.client_id
+                ),
+            ));
+        }
+        let tenant = build_tenant(&seeded, now).map_err(|(field, message)| OrganisationError {
+            status: 400,
+            field,
+            message,
+        })?;
+        self.tenants.push(tenant);
+        self.seed.tenants.push(seeded);
+        if let Some(app) = custom_connection {
+            self.oauth.add_app(&app);
+            self.seed.apps.push(app);
+        }
+        Ok(())
     }
 
     /// The tenant with this id.
@@ -140,6 +184,21 @@ impl World {
             .map(|t| (t.id, t.name.clone()))
             .collect()
     }
+}
+
+/// A tenant's books as a seed describes them: the chart and rates, then the starting contacts
+/// and items through the same code as API creates. The error names the record at fault
+/// (`Contacts[0]`) and why.
+fn build_tenant(seeded: &SeedTenant, now: OffsetDateTime) -> Result<Tenant, (String, String)> {
+    let mut tenant = Tenant::from_seed(seeded, now);
+    for (i, contact) in seeded.contacts.iter().enumerate() {
+        contacts::seed_contact(&mut tenant, contact, now)
+            .map_err(|e| (format!("Contacts[{i}]"), e))?;
+    }
+    for (i, item) in seeded.items.iter().enumerate() {
+        items::seed_item(&mut tenant, item, now).map_err(|e| (format!("Items[{i}]"), e))?;
+    }
+    Ok(tenant)
 }
 
 /// State shared by all requests.
@@ -198,6 +257,41 @@ impl Shared {
         *world = World::from_seed(seed, limits, now).expect("the seed was valid at start");
     }
 
+    /// Adds an organisation while the simulator runs (see [`World::add_organisation`]) and
+    /// returns it as the admin call answers: the organisation with its accounts and tax rates
+    /// as `GET /Accounts` and `GET /TaxRates` print them.
+    ///
+    /// # Errors
+    /// As [`World::add_organisation`].
+    pub fn add_organisation(
+        &self,
+        organisation: NewOrganisation,
+    ) -> Result<Value, OrganisationError> {
+        let id = organisation.tenant.tenant_id;
+        let custom_connection = organisation
+            .custom_connection
+            .as_ref()
+            .map(|app| app.client_id.clone());
+        let now = self.clock.now();
+        let mut world = self.world();
+        world.add_organisation(organisation, now)?;
+        let tenant = world.tenant(id).expect("the organisation was just added");
+        let mut answer = organisation_summary(tenant);
+        answer["CustomConnection"] = json!(custom_connection);
+        answer["Accounts"] = Value::Array(records_json(tenant, Records::Accounts));
+        answer["TaxRates"] = Value::Array(records_json(tenant, Records::TaxRates));
+        Ok(answer)
+    }
+
+    /// Every organisation: id, name, country and currencies.
+    pub fn organisations(&self) -> Vec<Value> {
+        self.world()
+            .tenants
+            .iter()
+            .map(organisation_summary)
+            .collect()
+    }
+
     /// One tenant's records as Xero prints them; `None` for an unknown tenant.
     pub fn records(&self, tenant_id: Uuid, records: Records) -> Option<Vec<Value>> {
         let world = self.world();
@@ -231,6 +325,16 @@ impl Shared {
         let text = wire::render(&json!({ "now": wire::rfc3339(now), "tenants": tenants }));
         serde_json::from_str(&text).expect("rendered JSON parses")
     }
+}
+
+fn organisation_summary(tenant: &Tenant) -> Value {
+    json!({
+        "TenantId": tenant.id,
+        "Name": tenant.name,
+        "CountryCode": tenant.country_code,
+        "BaseCurrency": tenant.base_currency,
+        "Currencies": tenant.currencies,
+    })
 }
 
 fn records_json(tenant: &Tenant, records: Records) -> Vec<Value> {

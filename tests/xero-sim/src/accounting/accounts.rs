@@ -1,6 +1,7 @@
 //! Read-only organisation settings: the chart of accounts, tax rates, the organisation itself and
-//! its currencies. The simulator takes these from the seed; they cannot be changed through the
-//! API (Xero allows `PUT /Accounts`, which the processor does not need).
+//! its currencies. The simulator takes these from the seed or `POST /__sim/organisations`; they
+//! cannot be changed through the API (Xero allows `PUT /Accounts`, which the processor does not
+//! need).
 
 use serde_json::{Value, json};
 
@@ -112,11 +113,23 @@ fn organisation_json(tenant: &Tenant) -> Value {
         "OrganisationType": "COMPANY",
         "OrganisationStatus": "ACTIVE",
         "IsDemoCompany": true,
-        "Version": tenant.country_code,
+        "Version": version(tenant.country_code.as_deref()),
         "PaysTax": true,
         "Timezone": "UTC",
         "LineOfBusiness": "Online retail",
     })
+}
+
+/// `Organisation.Version` in Xero's spec: AU, NZ, UK and US have editions of their own, every
+/// other country is GLOBAL (the ONRAMP variants are not modelled).
+fn version(country_code: Option<&str>) -> &'static str {
+    match country_code {
+        Some("AU") => "AU",
+        Some("NZ") => "NZ",
+        Some("GB") => "UK",
+        Some("US") => "US",
+        _ => "GLOBAL",
+    }
 }
 
 /// `GET /Currencies`.

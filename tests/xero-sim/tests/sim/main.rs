@@ -10,5 +10,6 @@ mod idempotency;
 mod invoices;
 mod journal;
 mod oauth;
+mod organisations;
 mod payments;
 mod rate_limits;
