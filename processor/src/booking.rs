@@ -48,7 +48,8 @@ pub enum Work {
 pub struct Job {
     pub envelope: Envelope,
     pub work: Work,
-    /// Failed attempts before this one (the `xcs-attempts` header).
+    /// Which attempt this is, for the idempotency keys of its writes: new for every retry and
+    /// every replay (`consumer::write_attempt`).
     pub attempt: u32,
     /// Delivered before (a processor died holding it, or it was rejected back to its queue):
     /// the earlier delivery may have booked in Xero what the ledger does not show, and its

@@ -52,6 +52,22 @@ fn attempts(headers: Option<&FieldTable>) -> u32 {
     }
 }
 
+/// The attempt a delivery's Xero writes name in their idempotency keys: a new one for every
+/// retry and for every replay from the dead queue. A replay resets the failed attempts, and
+/// Xero answers a key it saw in the last six minutes from its cache, errors included: with its
+/// failed attempt's keys, a replay after the cause was fixed in Xero would get the old refusal.
+/// Exactly once does not rest on the keys: the ledger and the document numbers (adopted on
+/// "must be unique") keep a second attempt from writing a second document.
+fn write_attempt(headers: Option<&FieldTable>) -> u32 {
+    let replays = crate::publisher::header_count(headers, crate::publisher::REPLAYS).unwrap_or(0);
+    replays
+        .saturating_mul(REPLAY_ATTEMPT_STRIDE)
+        .saturating_add(attempts(headers) % REPLAY_ATTEMPT_STRIDE)
+}
+
+/// Attempts numbered per replay: far more than the retry tiers ever make.
+const REPLAY_ATTEMPT_STRIDE: u32 = 1 << 16;
+
 /// Consumes until `shutdown` flips, reconnecting when the broker goes away.
 pub async fn run(
     config: Arc<Config>,
@@ -425,7 +441,7 @@ async fn prepare(
     Ok(Some(Job {
         envelope,
         work,
-        attempt: attempts(delivery.properties.headers().as_ref()),
+        attempt: write_attempt(delivery.properties.headers().as_ref()),
         redelivered: delivery.redelivered,
     }))
 }

@@ -135,6 +135,11 @@ pub fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
+/// How often an event was replayed from the dead queue (`xcs-processor dead replay`), which
+/// resets its failed attempts: the processor tells a replay's writes from its first attempt's
+/// by it (`crate::consumer`).
+pub const REPLAYS: &str = "xcs-replays";
+
 /// On an event a re-sync republished (`xcs-processor resync`): `true`; the processor looks
 /// again at events it skipped.
 pub const RESYNC: &str = "xcs-resync";

@@ -620,3 +620,55 @@ async fn an_event_rabbitmq_dead_lettered_past_the_delivery_limit_is_listed_and_r
     );
     assert_eq!(landed[0].header("xcs-event-id"), Some(event_id));
 }
+
+/// A dead letter replayed inside Xero's six-minute idempotency window is a new attempt to Xero:
+/// Xero answers a key it has seen from its cache, errors included, so a replay sending its
+/// failed attempt's keys would get the old refusal however the cause was fixed. Here the first
+/// attempt even wrote the invoice before Xero refused it: the replay finds it ("must be
+/// unique") and adopts it, so the order is booked once.
+#[tokio::test]
+async fn a_replay_inside_xeros_idempotency_window_is_a_new_attempt_and_books_once() {
+    let broker = TestBroker::with_topology().await;
+    let schema = TestSchema::new();
+    let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
+    sim.inject_fault(
+        xcs_xero_sim::Fault::new(xcs_xero_sim::FaultKind::ApplyThenStatus { status: 400 })
+            .path_prefix("/api.xro/2.0/Invoices"),
+    );
+    let processor = TestProcessor::start(&test_config(&broker, &schema, &sim, "")).await;
+    let event_id = "shopify:nz-shopify:replay-window";
+    publish(
+        &broker,
+        Platform::Shopify,
+        SHOP,
+        EventKind::Order,
+        "orders/paid",
+        event_id,
+        &fixtures::shopify_nz_order(5111, 1111, true),
+    )
+    .await;
+    xcs_tests::eventually(HANDLED, "the refused order to be dead", || async {
+        (broker.depth(topology::DEAD_QUEUE).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        invoices_numbered(&sim, "SH-1111").len(),
+        1,
+        "the refused write was applied"
+    );
+
+    // At once: well inside the window in which Xero would replay its cached refusal.
+    let connection = broker.connect().await;
+    let report = dead::replay(&connection, &Filter::default(), &ReplayOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(&report.replayed), [event_id]);
+    let (outcome, detail) = wait_handled(&schema, event_id, HANDLED).await;
+    assert_eq!(outcome, "booked", "{detail}");
+    processor.stop().await;
+
+    let invoices = invoices_numbered(&sim, "SH-1111");
+    assert_eq!(invoices.len(), 1, "booked once");
+    assert_eq!(payments_on(&sim, &invoices[0]).len(), 1, "and paid once");
+    assert_eq!(broker.depth(topology::DEAD_QUEUE).await, 0);
+}

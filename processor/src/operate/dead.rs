@@ -47,7 +47,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// Headers a replay adds, so a replayed event's history survives its reset.
 pub mod header {
     /// How often the event was replayed from the dead queue.
-    pub const REPLAYS: &str = "xcs-replays";
+    pub use crate::publisher::REPLAYS;
     /// RFC 3339 time of the last replay.
     pub const REPLAYED_AT: &str = "xcs-replayed-at";
     /// The reason it was dead before its last replay.
