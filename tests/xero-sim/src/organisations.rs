@@ -627,9 +627,10 @@ fn tax_rate(
         }
     }
     let report_tax_type = f.take::<String>("ReportTaxType", "a code such as OUTPUT or INPUT")?;
-    // The CanApplyTo… flags are read-only in Xero (it sets them from the rate's report type);
-    // here they default the way Xero's own rates read: sales rates not on expenses, purchase
-    // rates not on revenue (the spec's PUT /TaxRates example: INPUT, CanApplyToRevenue false).
+    // The CanApplyTo… flags are read-only in Xero's spec and how Xero sets them is not
+    // documented; here they default the way Xero's own rates read: sales rates not on
+    // expenses, purchase rates not on revenue (the spec's PUT /TaxRates example answers INPUT
+    // with CanApplyToRevenue false).
     let report = report_tax_type
         .as_deref()
         .unwrap_or(tax_type.as_deref().unwrap_or(""));
