@@ -54,6 +54,22 @@ pub enum ProcessError {
          (or XCS_SHOP_<NAME>_API_TOKEN / _API_KEY) and replay"
     )]
     PlatformCredentials(String),
+    /// The platform API answers 404 even for the call that checks the shop's settings: its
+    /// `base_url`, `api_version` or store point at no API. Every event of the shop that needs
+    /// the API fails the same way until the settings are fixed; its payload is not at fault.
+    #[error(
+        "{0}; fix the shop's [api] settings (base_url, api_version), confirm with \
+         `xcs-processor check`, then `xcs-processor dead replay --reason \
+         platform_api_misconfigured`"
+    )]
+    PlatformApiMisconfigured(String),
+    /// The platform API works but has no such resource (deleted in the store, or an id the
+    /// webhook got wrong): retrying cannot make it appear.
+    #[error(
+        "{0}; if the store still has it, replay the event once it can be fetched, otherwise \
+         book it by hand"
+    )]
+    PlatformResourceMissing(String),
     /// The event must be fetched from the platform, but the shop has no API configured.
     #[error("{0}, but the shop has no [api] section (base_url and credentials); add it and replay")]
     NoPlatformApi(String),
@@ -116,6 +132,8 @@ impl ProcessError {
             | ProcessError::Unparseable(_)
             | ProcessError::Implausible(_)
             | ProcessError::PlatformCredentials(_)
+            | ProcessError::PlatformApiMisconfigured(_)
+            | ProcessError::PlatformResourceMissing(_)
             | ProcessError::NoPlatformApi(_)
             | ProcessError::Mapping(_)
             | ProcessError::Rejected { .. }
@@ -170,6 +188,8 @@ impl ProcessError {
             ProcessError::StaleContact(_) => "stale_contact",
             ProcessError::Hydration(_) => "platform_unavailable",
             ProcessError::PlatformCredentials(_) => "platform_credentials",
+            ProcessError::PlatformApiMisconfigured(_) => "platform_api_misconfigured",
+            ProcessError::PlatformResourceMissing(_) => "platform_resource_missing",
             ProcessError::NoPlatformApi(_) => "platform_api_missing",
             ProcessError::Ledger(_) => "ledger_unavailable",
             ProcessError::LedgerRefused(_) => "ledger_refused",

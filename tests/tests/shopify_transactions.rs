@@ -282,3 +282,74 @@ async fn a_shopify_api_answering_503_is_retried_and_the_order_booked_with_both_p
     processor.stop().await;
     api.stop().await;
 }
+
+/// A 404 caused by the shop's own settings (an Admin API version Shopify does not serve) is no
+/// bad payload: the event is dead-lettered as `platform_api_misconfigured` with the settings to
+/// fix, `check` fails the shop before any event, and once the settings are right a 404 names
+/// the missing resource instead.
+#[tokio::test]
+async fn a_404_from_the_shops_own_settings_is_a_misconfiguration_not_a_bad_payload() {
+    let setup = setup().await;
+    let api = FakePlatformApi::start(Platform::Shopify).await;
+    let wrong_version = api
+        .api_toml()
+        .replace(" }", r#", api_version = "2019-04" }"#);
+    let config_toml = setup.config(&wrong_version);
+
+    let config =
+        xcs_processor::config::Config::from_toml(&config_toml, |_| None).expect("a valid config");
+    let options = xcs_processor::setup::check::CheckOptions {
+        ingress_config: None,
+    };
+    let report = xcs_processor::setup::check::run(&config, &options).await;
+    let line = report
+        .lines
+        .iter()
+        .find(|line| line.subject == format!("platform api {API_SHOP}"))
+        .expect("check looks at the shop's API");
+    assert_eq!(line.status, xcs_processor::setup::Status::Fail, "{line:?}");
+    assert!(
+        line.detail.contains("/admin/api/2019-04/shop.json"),
+        "{line:?}"
+    );
+    assert!(
+        line.next.as_deref().unwrap_or("").contains("api_version"),
+        "{line:?}"
+    );
+
+    let processor = TestProcessor::start(&config_toml).await;
+    setup
+        .publish(API_SHOP, "split-5601", &split_order(5601, 1601))
+        .await;
+    let dead = setup.dead_letter().await;
+    assert_eq!(
+        dead.header("xcs-reason"),
+        Some("platform_api_misconfigured")
+    );
+    let error = dead.header("xcs-last-error").unwrap();
+    for needle in [
+        "2019-04",
+        "api_version",
+        "dead replay --reason platform_api_misconfigured",
+    ] {
+        assert!(error.contains(needle), "{needle:?} in {error}");
+    }
+    processor.stop().await;
+
+    // Right settings, an order the store does not have: the resource is named as missing.
+    let processor = TestProcessor::start(&setup.config(&api.api_toml())).await;
+    setup
+        .publish(API_SHOP, "split-5602", &split_order(5602, 1602))
+        .await;
+    let dead = setup.dead_letter().await;
+    assert_eq!(dead.header("xcs-reason"), Some("platform_resource_missing"));
+    assert!(
+        dead.header("xcs-last-error")
+            .unwrap()
+            .contains("/orders/5602/transactions.json"),
+        "{:?}",
+        dead.header("xcs-last-error")
+    );
+    processor.stop().await;
+    api.stop().await;
+}

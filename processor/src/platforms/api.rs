@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
+use xcs_shared::Platform;
 
 use crate::error::ProcessError;
 
@@ -57,6 +58,9 @@ fn empty() -> SecretString {
 /// What the platform API answered.
 pub struct Fetcher {
     http: reqwest::Client,
+    /// The base URLs whose settings were last found wrong, so that is logged once, not per
+    /// event.
+    misconfigured: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for Fetcher {
@@ -67,6 +71,7 @@ impl Default for Fetcher {
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .expect("a plain HTTP client builds"),
+            misconfigured: std::sync::Mutex::default(),
         }
     }
 }
@@ -87,19 +92,93 @@ pub enum Auth {
 }
 
 impl Fetcher {
-    /// GETs `path` (relative to the API's base URL) as JSON.
+    /// GETs `path` (relative to the API's base URL) as JSON, from `platform`'s API.
     ///
     /// # Errors
     /// [`ProcessError::Hydration`] (retryable) for transport errors, 5xx and 429;
-    /// [`ProcessError::PlatformCredentials`] (permanent) for 401 and 403;
-    /// [`ProcessError::Unparseable`] (permanent) when the resource does not exist, which
-    /// retrying will not fix.
+    /// [`ProcessError::PlatformCredentials`] (permanent) for 401 and 403. A 404 is told apart
+    /// by asking the platform's settings check ([`super::api_probe`]): when that fails too,
+    /// the shop's settings are wrong ([`ProcessError::PlatformApiMisconfigured`], said once
+    /// per API in the log until it works again); when it works, the resource does not exist
+    /// ([`ProcessError::PlatformResourceMissing`]). Neither is a fault of the payload.
     pub async fn get(
         &self,
+        platform: Platform,
         api: &PlatformApi,
         auth: Auth,
         path: &str,
     ) -> Result<Value, ProcessError> {
+        match self.send(api, auth, path).await? {
+            Answer::Json(value) => {
+                self.misconfigured
+                    .lock()
+                    .expect("never poisoned")
+                    .remove(&api.base_url);
+                Ok(value)
+            }
+            Answer::NotFound => Err(self.explain_not_found(platform, api, path).await),
+        }
+    }
+
+    /// Whether the shop's API settings work: the platform's settings check answers 2xx.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); a 404 is [`ProcessError::PlatformApiMisconfigured`].
+    pub async fn probe(&self, platform: Platform, api: &PlatformApi) -> Result<(), ProcessError> {
+        let (auth, path) = super::api_probe(platform, api);
+        match self.send(api, auth, &path).await? {
+            Answer::Json(_) => Ok(()),
+            Answer::NotFound => Err(misconfigured(platform, api, &path, &path)),
+        }
+    }
+
+    async fn explain_not_found(
+        &self,
+        platform: Platform,
+        api: &PlatformApi,
+        path: &str,
+    ) -> ProcessError {
+        let (auth, probe) = super::api_probe(platform, api);
+        match self.send(api, auth, &probe).await {
+            Ok(Answer::Json(_)) => {
+                self.misconfigured
+                    .lock()
+                    .expect("never poisoned")
+                    .remove(&api.base_url);
+                ProcessError::PlatformResourceMissing(format!(
+                    "the {} API has nothing at {path} (404), while it answers {probe}",
+                    platform.display_name()
+                ))
+            }
+            Ok(Answer::NotFound) => {
+                let err = misconfigured(platform, api, path, &probe);
+                if self
+                    .misconfigured
+                    .lock()
+                    .expect("never poisoned")
+                    .insert(api.base_url.clone())
+                {
+                    tracing::error!(
+                        platform = %platform,
+                        base_url = %api.base_url,
+                        "{err}; every event of this API's shops that needs it is dead-lettered \
+                         as platform_api_misconfigured until then"
+                    );
+                }
+                err
+            }
+            // The settings check could not be asked (an outage, a refused token): that is
+            // the error to act on first.
+            Err(err) => err,
+        }
+    }
+
+    async fn send(
+        &self,
+        api: &PlatformApi,
+        auth: Auth,
+        path: &str,
+    ) -> Result<Answer, ProcessError> {
         let url = format!("{}{path}", api.base_url.trim_end_matches('/'));
         let mut request = self.http.get(&url).header("Accept", "application/json");
         request = match auth {
@@ -124,6 +203,7 @@ impl Fetcher {
             return response
                 .json()
                 .await
+                .map(Answer::Json)
                 .map_err(|err| ProcessError::Hydration(format!("{path}: unreadable JSON: {err}")));
         }
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -134,8 +214,27 @@ impl Fetcher {
                 "{path} answered {status}"
             )));
         }
-        Err(ProcessError::Unparseable(format!(
-            "the platform API answered {status} for {path}; check the shop's api credentials"
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Answer::NotFound);
+        }
+        // 400, 405, 410…: what we asked is wrong for this API, whatever the payload said.
+        Err(ProcessError::PlatformApiMisconfigured(format!(
+            "the platform API answered {status} for {path}"
         )))
     }
+}
+
+/// What the platform API answered that is not an error of its own.
+enum Answer {
+    Json(Value),
+    NotFound,
+}
+
+fn misconfigured(platform: Platform, api: &PlatformApi, path: &str, probe: &str) -> ProcessError {
+    ProcessError::PlatformApiMisconfigured(format!(
+        "the {} API at {} answers 404 for {path}, and for {probe}, which works whenever the \
+         settings are right",
+        platform.display_name(),
+        api.base_url
+    ))
 }

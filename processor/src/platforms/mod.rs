@@ -47,6 +47,29 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
     }
 }
 
+/// A cheap GET that answers 2xx exactly when a shop's `api` settings (base URL, version,
+/// credentials) reach the platform's API: what `check` asks, and what tells a 404 caused by the
+/// settings from a resource that does not exist.
+pub(crate) fn api_probe(platform: Platform, api: &PlatformApi) -> (Auth, String) {
+    match platform {
+        Platform::Shopify => shopify::api_probe(api),
+        Platform::WooCommerce => woocommerce::api_probe(),
+        Platform::BigCommerce => bigcommerce::api_probe(),
+        Platform::Magento => magento_probe(),
+        Platform::Etsy => etsy::api_probe(),
+        Platform::Ebay => ebay::api_probe(),
+    }
+}
+
+/// Adobe Commerce REST (`GET /rest/V1/orders` with `searchCriteria`, Adobe's "Search using
+/// REST endpoints"): the Sales resource the processor reads, one order at most.
+fn magento_probe() -> (Auth, String) {
+    (
+        Auth::Bearer,
+        "/rest/V1/orders?searchCriteria[pageSize]=1".to_owned(),
+    )
+}
+
 impl Event<'_> {
     /// The shop's platform API, which this event needs for `why`.
     fn api(&self, why: &str) -> Result<&PlatformApi, ProcessError> {
@@ -63,7 +86,10 @@ impl Event<'_> {
         auth: Auth,
         path: &str,
     ) -> Result<Vec<u8>, ProcessError> {
-        let value = self.fetcher.get(api, auth, path).await?;
+        let value = self
+            .fetcher
+            .get(self.envelope.platform, api, auth, path)
+            .await?;
         Ok(serde_json::to_vec(&value).expect("JSON values serialise"))
     }
 

@@ -26,6 +26,7 @@ use xcs_shared::topology;
 
 use super::{Report, explain_xero};
 use crate::config::{Config, XeroAuthMode};
+use crate::error::ProcessError;
 use crate::ledger::Ledger;
 use crate::mapping::ShopMapping;
 use crate::xero::client::{OAUTH_CONNECTION, XeroClient};
@@ -53,8 +54,49 @@ pub async fn run(config: &Config, options: &CheckOptions) -> Report {
         check_xero(config, ledger, &mut report).await;
     }
     check_webhooks(config, options, &mut report);
+    check_platform_apis(config, &mut report).await;
     check_topology(config, &mut report).await;
     report
+}
+
+/// Each shop's platform API, with the call the processor tells wrong settings by: a base URL,
+/// API version or store that reaches no API fails here, before its events are dead-lettered.
+async fn check_platform_apis(config: &Config, report: &mut Report) {
+    let fetcher = crate::platforms::api::Fetcher::default();
+    for (name, shop) in &config.shops {
+        let Some(api) = &shop.api else {
+            continue;
+        };
+        let subject = format!("platform api {name}");
+        match fetcher.probe(shop.platform, api).await {
+            Ok(()) => report.ok(
+                subject,
+                format!(
+                    "the {} API answers at {}",
+                    shop.platform.display_name(),
+                    api.base_url
+                ),
+            ),
+            Err(err) => {
+                let next = match &err {
+                    ProcessError::PlatformCredentials(_) => format!(
+                        "set [shops.{name}.api] token (and key) to credentials the store accepts \
+                         (or {}API_TOKEN / _API_KEY)",
+                        xcs_shared::shop_env_prefix(name)
+                    ),
+                    ProcessError::Hydration(_) => {
+                        "the API is unreachable or failing now; check base_url and try again"
+                            .to_owned()
+                    }
+                    _ => format!(
+                        "fix [shops.{name}.api] base_url (and api_version for Shopify), then run \
+                         check again"
+                    ),
+                };
+                report.fail(subject, err.to_string(), next);
+            }
+        }
+    }
 }
 
 async fn check_postgres(config: &Config, report: &mut Report) -> Option<Ledger> {

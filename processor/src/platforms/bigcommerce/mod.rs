@@ -63,3 +63,8 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
         .await?;
     Ok(normalise::order(&order, &products)?.into())
 }
+
+/// BigCommerce's Store Information (`GET /v2/store`): any API account of the store may read it.
+pub(crate) fn api_probe() -> (Auth, String) {
+    (Auth::AuthToken, "/v2/store".to_owned())
+}

@@ -25,3 +25,12 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
         .await?;
     Ok(normalise::order(&order)?.into())
 }
+
+/// eBay Fulfillment API, one order (`GET /sell/fulfillment/v1/order?limit=1`): the resource the
+/// processor reads, with the token's `sell.fulfillment` scope.
+pub(crate) fn api_probe() -> (Auth, String) {
+    (
+        Auth::Bearer,
+        "/sell/fulfillment/v1/order?limit=1".to_owned(),
+    )
+}

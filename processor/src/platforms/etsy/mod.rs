@@ -24,3 +24,11 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
     let receipt = event.get(api, Auth::BearerAndApiKey, path).await?;
     Ok(normalise::receipt(&receipt)?.into())
 }
+
+/// Etsy Open API v3's ping (`GET /v3/application/openapi-ping`): checks the app's key.
+pub(crate) fn api_probe() -> (Auth, String) {
+    (
+        Auth::BearerAndApiKey,
+        "/v3/application/openapi-ping".to_owned(),
+    )
+}

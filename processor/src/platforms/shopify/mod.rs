@@ -75,7 +75,7 @@ async fn order_with_transactions<'b>(event: &Event<'b>) -> Result<Cow<'b, [u8]>,
     );
     let answer = event
         .fetcher
-        .get(api, Auth::ShopifyAccessToken, &path)
+        .get(envelope.platform, api, Auth::ShopifyAccessToken, &path)
         .await
         .map_err(|err| match err {
             ProcessError::PlatformCredentials(detail) => {
@@ -104,4 +104,13 @@ async fn order_with_transactions<'b>(event: &Event<'b>) -> Result<Cow<'b, [u8]>,
     Ok(Cow::Owned(
         serde_json::to_vec(&order).expect("JSON values serialise"),
     ))
+}
+
+/// Shopify's Shop resource (`GET /admin/api/{version}/shop.json`, Admin REST API): answered
+/// with any valid token, and 404 for a version Shopify does not serve.
+pub(crate) fn api_probe(api: &crate::platforms::api::PlatformApi) -> (Auth, String) {
+    (
+        Auth::ShopifyAccessToken,
+        format!("/admin/api/{}/shop.json", api.shopify_api_version()),
+    )
 }

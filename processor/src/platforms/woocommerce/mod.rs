@@ -41,3 +41,9 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
         EventKind::Inventory => Work::Stock(normalise::stock(event.body)?),
     })
 }
+
+/// WooCommerce REST API v3, one order (`GET /wp-json/wc/v3/orders?per_page=1`): the resource
+/// the processor reads, with the consumer key's read permission.
+pub(crate) fn api_probe() -> (Auth, String) {
+    (Auth::Basic, "/wp-json/wc/v3/orders?per_page=1".to_owned())
+}
