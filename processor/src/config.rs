@@ -309,6 +309,7 @@ impl Config {
                 return invalid(format!("shop {name:?}: tenant is empty"));
             }
             check_document_prefix(name, &shop.mapping.document_prefix)?;
+            check_tax(name, &shop.mapping.tax)?;
             if parse_offset(&shop.timezone).is_none() {
                 return invalid(format!(
                     "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
@@ -376,6 +377,52 @@ impl ConfigFile for Config {
 
 /// The longest document prefix: it leaves room for the order number within Xero's 255.
 const MAX_DOCUMENT_PREFIX: usize = 40;
+
+/// The tax settings of one mode only: a jurisdiction's account set for a shop booking tax
+/// types would be silently unused, and sales-tax lines need an account for every tax.
+fn check_tax(shop: &str, tax: &crate::mapping::TaxMapping) -> Result<(), String> {
+    use crate::mapping::TaxBooking;
+    let blank = |code: &str| code.trim().is_empty();
+    match tax.mode {
+        TaxBooking::TaxTypes => {
+            if tax.liability.is_some() || !tax.by_jurisdiction.is_empty() {
+                return Err(format!(
+                    "shop {shop:?}: mapping.tax.liability and mapping.tax.by_jurisdiction are \
+                     used only with mapping.tax.mode = \"sales_tax_lines\"; set that mode to \
+                     book sales tax on liability accounts, or remove them to keep booking tax \
+                     types"
+                ));
+            }
+        }
+        TaxBooking::SalesTaxLines => {
+            if tax.liability.is_none() && tax.by_jurisdiction.is_empty() {
+                return Err(format!(
+                    "shop {shop:?}: mapping.tax.mode = \"sales_tax_lines\" books the tax on \
+                     liability accounts, and none is set; add mapping.tax.liability = \"<account \
+                     code>\" (every jurisdiction), mapping.tax.by_jurisdiction = {{ \"CA State \
+                     Tax\" = \"<account code>\" }}, or both"
+                ));
+            }
+            if tax.liability.as_deref().is_some_and(blank) {
+                return Err(format!(
+                    "shop {shop:?}: mapping.tax.liability is empty; give the sales-tax \
+                     liability account's code, or remove it"
+                ));
+            }
+            if let Some((jurisdiction, _)) = tax
+                .by_jurisdiction
+                .iter()
+                .find(|(name, code)| blank(name) || blank(code))
+            {
+                return Err(format!(
+                    "shop {shop:?}: mapping.tax.by_jurisdiction {jurisdiction:?} needs a \
+                     jurisdiction's name (as the platform names the tax) and an account code"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// A document prefix must be non-empty, short, and made of characters that stand in Xero
 /// filters and number lists as they are (see `mapping::invoice_number`).
@@ -592,5 +639,53 @@ mod tests {
         );
         assert_eq!(parse_offset("+5"), time::UtcOffset::from_hms(5, 0, 0).ok());
         assert_eq!(parse_offset("+25:00"), None);
+    }
+
+    #[test]
+    fn sales_tax_lines_need_a_liability_account_and_their_settings_need_the_mode() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let config = Config::from_toml(example, |_| None).unwrap();
+        assert_eq!(
+            config.shops["acme-bc"].mapping.tax.mode,
+            crate::mapping::TaxBooking::TaxTypes,
+            "tax types unless a shop says otherwise"
+        );
+        let with = |settings: &str| {
+            example.replacen(
+                "[shops.acme-bc.mapping.tax]\n",
+                &format!("[shops.acme-bc.mapping.tax]\n{settings}\n"),
+                1,
+            )
+        };
+        let config = Config::from_toml(
+            &with("mode = \"sales_tax_lines\"\nby_jurisdiction = { \"CA State Tax\" = \"2210\" }"),
+            |_| None,
+        )
+        .unwrap();
+        let tax = &config.shops["acme-bc"].mapping.tax;
+        assert_eq!(tax.mode, crate::mapping::TaxBooking::SalesTaxLines);
+        assert_eq!(tax.by_jurisdiction["CA State Tax"], "2210");
+
+        for (settings, expected) in [
+            ("mode = \"sales_tax_lines\"", "mapping.tax.liability"),
+            ("mode = \"sales_tax_lines\"\nliability = \" \"", "is empty"),
+            ("liability = \"2200\"", "mode = \"sales_tax_lines\""),
+            (
+                "mode = \"sales_tax_lines\"\nby_jurisdiction = { \"GST\" = \"\" }",
+                "\"GST\"",
+            ),
+        ] {
+            let err = Config::from_toml(&with(settings), |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected) && err.contains("acme-bc"),
+                "{settings}: {err}"
+            );
+        }
+        let err = Config::from_toml(&with("mode = \"sales_tax\""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sales_tax_lines"), "{err}");
     }
 }

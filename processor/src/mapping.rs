@@ -9,6 +9,11 @@
 //!   the difference. A difference larger than rounding can explain is an error, not a line.
 //! - Credit notes cannot carry discounts in Xero, so refund lines are sent net.
 //! - Gift cards sold go to a liability account; gift cards redeemed are payments out of it.
+//! - Tax is booked one of two ways per shop ([`TaxBooking`]): on each line under a Xero tax
+//!   type (VAT and GST countries, and US or Canadian organisations whose Xero tax rates have
+//!   a component per authority), or, for US-style sales tax, as lines of their own on
+//!   sales-tax liability accounts, one per jurisdiction, with the sales lines booked untaxed
+//!   at their amounts before tax. Either way the document's total is the platform's.
 
 use std::collections::BTreeMap;
 
@@ -62,10 +67,22 @@ pub struct Accounts {
     pub adjustments: Option<String>,
 }
 
-/// How platform taxes become Xero tax types.
+/// How platform taxes become Xero tax types, or sales-tax lines.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaxMapping {
+    /// `tax_types` (the default) or `sales_tax_lines`; see [`TaxBooking`].
+    #[serde(default)]
+    pub mode: TaxBooking,
+    /// In `sales_tax_lines` mode: the sales-tax liability account for every jurisdiction not
+    /// in `by_jurisdiction` (all of them when that is empty).
+    #[serde(default)]
+    pub liability: Option<String>,
+    /// In `sales_tax_lines` mode: a liability account per jurisdiction, by the platform's name
+    /// for the tax (Shopify's tax line title, WooCommerce's rate code, a label or
+    /// `"Sales tax"` where the platform names none), compared case-insensitively.
+    #[serde(default)]
+    pub by_jurisdiction: BTreeMap<String, String>,
     /// By the platform's tax name (Shopify tax line title, WooCommerce rate code), compared
     /// case-insensitively. Checked first.
     #[serde(default)]
@@ -85,15 +102,59 @@ fn default_no_tax() -> String {
     "NONE".to_owned()
 }
 
+/// How a shop's tax reaches Xero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxBooking {
+    /// Each line carries the tax the platform charged as its `TaxAmount`, under the Xero tax
+    /// type `by_label`/`by_rate` give its rate. A line taxed by several authorities is mapped
+    /// by their combined rate (a Xero tax rate with a component per authority, for Xero's own
+    /// sales-tax reports).
+    #[default]
+    TaxTypes,
+    /// Sales tax as a liability, the way US connectors book it: every line untaxed
+    /// (`untaxed`) at its amount before tax, and the tax as one line per jurisdiction on its
+    /// `by_jurisdiction` account (or `liability`), under `no_tax`. No Xero tax type per
+    /// combination of rates is needed.
+    SalesTaxLines,
+}
+
+/// The jurisdiction of tax the platform names no authority for.
+pub const UNNAMED_JURISDICTION: &str = "Sales tax";
+
+/// What an [`MappingError::UnmappedTax`] lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmapped {
+    /// A Xero tax type (`tax_types` mode).
+    TaxType,
+    /// A sales-tax liability account for the jurisdiction `label` (`sales_tax_lines` mode).
+    LiabilityAccount,
+}
+
+fn unmapped_tax_message(label: &str, rate: &str, unmapped: Unmapped) -> String {
+    match unmapped {
+        Unmapped::TaxType => format!(
+            "no Xero tax type for tax {label:?} at rate {rate}; add it under tax.by_label or \
+             tax.by_rate in the shop's mapping"
+        ),
+        Unmapped::LiabilityAccount => format!(
+            "no sales-tax account for jurisdiction {label:?} (rate {rate}); add it under \
+             tax.by_jurisdiction ({label:?} = \"<liability account code>\"), or set tax.liability \
+             for every jurisdiction not listed, in the shop's mapping"
+        ),
+    }
+}
+
 /// A document that cannot be mapped with the shop's settings. Permanent: fixing the mapping
 /// (or the normaliser) and replaying the event is the way out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
-    #[error(
-        "no Xero tax type for tax {label:?} at rate {rate}; add it under tax.by_label or tax.by_rate \
-         in the shop's mapping"
-    )]
-    UnmappedTax { label: String, rate: String },
+    #[error("{}", unmapped_tax_message(.label, .rate, *.unmapped))]
+    UnmappedTax {
+        label: String,
+        rate: String,
+        unmapped: Unmapped,
+    },
     #[error(
         "the lines add up to {computed} but the platform's total is {platform}: {gap} apart, \
          more than rounding explains (at most {explained} here, half a cent per amount rounded); \
@@ -216,6 +277,16 @@ const HASH_MARK: char = '~';
 
 pub fn round2(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// A rate as a fraction, as people write it: `6%`.
+fn rate_text(rate: Option<Decimal>) -> String {
+    rate.map_or("unknown".to_owned(), |r| {
+        r.checked_mul(Decimal::ONE_HUNDRED).map_or_else(
+            || format!("{r} (as a fraction)"),
+            |p| format!("{}%", p.normalize()),
+        )
+    })
 }
 
 fn has_sub_cents(value: Decimal) -> bool {
@@ -429,12 +500,8 @@ impl ShopMapping {
         }
         Err(MappingError::UnmappedTax {
             label: line.tax_label.clone().unwrap_or_default(),
-            rate: line.tax_rate.map_or("unknown".to_owned(), |r| {
-                r.checked_mul(Decimal::ONE_HUNDRED).map_or_else(
-                    || format!("{r} (as a fraction)"),
-                    |p| format!("{}%", p.normalize()),
-                )
-            }),
+            rate: rate_text(line.tax_rate),
+            unmapped: Unmapped::TaxType,
         })
     }
 
@@ -485,6 +552,20 @@ impl ShopMapping {
         mode: TaxMode,
         allow_discount: bool,
     ) -> Result<LineItem, MappingError> {
+        let tax_type = self.tax_type_for(line, mode)?;
+        self.line_item_as(line, allow_discount, tax_type, None)
+    }
+
+    /// The Xero line for a domain line under `tax_type`. With `less_tax`, an inclusive line
+    /// in sales-tax mode: booked untaxed at its amount less that tax (signed as the line),
+    /// which goes onto a sales-tax line instead.
+    fn line_item_as(
+        &self,
+        line: &Line,
+        allow_discount: bool,
+        tax_type: String,
+        less_tax: Option<Decimal>,
+    ) -> Result<LineItem, MappingError> {
         // Discounts and negative adjustments reduce the document: their amounts are stored
         // positive on a Discount line.
         let sign = if line.kind == LineKind::Discount {
@@ -495,30 +576,51 @@ impl ShopMapping {
         let exact_unit = line.unit_price.normalize().scale() <= UNIT_DP
             && line.quantity.normalize().scale() <= UNIT_DP;
         let discount = round2(line.discount);
-        let (quantity, unit_amount, discount_amount, description) =
-            if !exact_unit || (!allow_discount && !discount.is_zero()) {
-                // Xero cannot hold the unit price exactly (or cannot hold a discount here): book
-                // the line's net amount as one unit and keep the detail in the description.
-                let description = format!(
-                    "{} ({} × {}{})",
-                    line.description,
-                    line.quantity.normalize(),
-                    line.unit_price.normalize(),
-                    if discount.is_zero() {
-                        String::new()
-                    } else {
-                        format!(" − {discount}")
-                    }
-                );
-                (Decimal::ONE, round2(checked::net(line)?), None, description)
-            } else {
-                (
-                    line.quantity.normalize(),
-                    line.unit_price.normalize(),
-                    (!discount.is_zero()).then_some(discount),
-                    line.description.clone(),
-                )
-            };
+        let (quantity, unit_amount, discount_amount, description) = if let Some(tax) = less_tax {
+            // The tax is inside the unit price, so no unit price holds the amount before tax
+            // exactly: one unit of the line's amount less its tax, to the cent, the detail in
+            // the description.
+            let description = format!(
+                "{} ({} × {}{}, less {} tax)",
+                line.description,
+                line.quantity.normalize(),
+                line.unit_price.normalize(),
+                if discount.is_zero() {
+                    String::new()
+                } else {
+                    format!(" − {discount}")
+                },
+                tax.abs()
+            );
+            (
+                Decimal::ONE,
+                checked::sub(round2(checked::net(line)?), tax)?,
+                None,
+                description,
+            )
+        } else if !exact_unit || (!allow_discount && !discount.is_zero()) {
+            // Xero cannot hold the unit price exactly (or cannot hold a discount here): book
+            // the line's net amount as one unit and keep the detail in the description.
+            let description = format!(
+                "{} ({} × {}{})",
+                line.description,
+                line.quantity.normalize(),
+                line.unit_price.normalize(),
+                if discount.is_zero() {
+                    String::new()
+                } else {
+                    format!(" − {discount}")
+                }
+            );
+            (Decimal::ONE, round2(checked::net(line)?), None, description)
+        } else {
+            (
+                line.quantity.normalize(),
+                line.unit_price.normalize(),
+                (!discount.is_zero()).then_some(discount),
+                line.description.clone(),
+            )
+        };
         Ok(LineItem {
             description: truncate(description, 4000),
             quantity,
@@ -529,7 +631,7 @@ impl ShopMapping {
                 .and_then(|sku| self.items.get(sku))
                 .cloned(),
             account_code: self.account_for(line.kind).to_owned(),
-            tax_type: self.tax_type_for(line, mode)?,
+            tax_type,
             tax_amount: round2(line.tax) * sign,
             discount_amount: discount_amount.map(|d| d * sign),
         })
@@ -551,11 +653,18 @@ impl ShopMapping {
         if total < Decimal::ZERO {
             return Err(MappingError::NegativeTotal(total));
         }
+        let explained = rounding_explains(lines, mode, total, total_tax)?;
+        if self.tax.mode == TaxBooking::SalesTaxLines {
+            let items = self.sales_tax_lines(lines, mode, total_tax, allow_discount, &explained)?;
+            return Ok((
+                self.with_rounding(items, mode, total, &explained)?,
+                Decimal::ZERO,
+            ));
+        }
         let mut items = lines
             .iter()
             .map(|line| self.line_item(line, mode, allow_discount))
             .collect::<Result<Vec<_>, _>>()?;
-        let explained = rounding_explains(lines, mode, total, total_tax)?;
 
         // Per-line tax rounded to cents may not add up to the tax the platform collected
         // (platforms that keep 4 dp per line, or round tax on the subtotal); the cents go to
@@ -583,7 +692,18 @@ impl ShopMapping {
             }
         }
         let tax = checked::sum(items.iter().map(|i| i.tax_amount))?;
+        Ok((self.with_rounding(items, mode, total, &explained)?, tax))
+    }
 
+    /// `items` and, where Xero's sum of them misses the platform's `total` by what rounding
+    /// explains, the rounding line that makes it up.
+    fn with_rounding(
+        &self,
+        mut items: Vec<LineItem>,
+        mode: TaxMode,
+        total: Decimal,
+        explained: &RoundingExplains,
+    ) -> Result<Vec<LineItem>, MappingError> {
         let computed = xero_total(&items, mode)?;
         let gap = checked::sub(round2(total), computed)?;
         if gap.abs() > explained.total {
@@ -606,7 +726,117 @@ impl ShopMapping {
                 discount_amount: None,
             });
         }
-        Ok((items, tax))
+        Ok(items)
+    }
+
+    /// The lines in `sales_tax_lines` mode: each domain line untaxed at its amount before
+    /// tax, then the tax as one line per jurisdiction on its liability account. The tax is
+    /// the platform's, to the cent: each line's tax rounded, the cents its rounding lost (within
+    /// what rounding explains) put on the line with the most tax, as in `tax_types` mode, and
+    /// each line's tax split between its jurisdictions so that the parts add up to it.
+    fn sales_tax_lines(
+        &self,
+        lines: &[Line],
+        mode: TaxMode,
+        total_tax: Decimal,
+        allow_discount: bool,
+        explained: &RoundingExplains,
+    ) -> Result<Vec<LineItem>, MappingError> {
+        let sign = |line: &Line| {
+            if line.kind == LineKind::Discount {
+                Decimal::NEGATIVE_ONE
+            } else {
+                Decimal::ONE
+            }
+        };
+        // Each line's tax as the document books it (a discount's reduces the tax).
+        let mut taxes: Vec<Decimal> = lines.iter().map(|l| round2(l.tax) * sign(l)).collect();
+        let lines_tax = checked::sum(taxes.iter().copied())?;
+        let tax_gap = checked::sub(round2(total_tax), lines_tax)?;
+        if !tax_gap.is_zero() {
+            let largest = taxes
+                .iter_mut()
+                .filter(|t| !t.is_zero())
+                .max_by_key(|t| t.abs());
+            match largest {
+                Some(largest) if tax_gap.abs() <= explained.tax => {
+                    *largest = checked::add(*largest, tax_gap)?;
+                }
+                _ => {
+                    return Err(MappingError::TaxMismatch {
+                        lines: lines_tax,
+                        platform: total_tax,
+                        gap: tax_gap.abs(),
+                        explained: explained.tax,
+                    });
+                }
+            }
+        }
+
+        let mut items = Vec::with_capacity(lines.len() + 3);
+        // (account, jurisdiction as first named, amount), in the order first met.
+        let mut by_jurisdiction: Vec<(String, String, Decimal)> = Vec::new();
+        for (line, &tax) in lines.iter().zip(&taxes) {
+            // An inclusive line's amount holds its tax: booked less it, so that the line and
+            // its tax lines add up to what the customer paid for it.
+            let less_tax = (mode == TaxMode::Inclusive && !tax.is_zero()).then(|| tax * sign(line));
+            let mut item =
+                self.line_item_as(line, allow_discount, self.tax.untaxed.clone(), less_tax)?;
+            item.tax_amount = Decimal::ZERO;
+            items.push(item);
+            for (jurisdiction, amount) in jurisdiction_parts(line, tax)? {
+                let account = self.liability_for(&jurisdiction, line)?;
+                let key = jurisdiction.to_lowercase();
+                match by_jurisdiction
+                    .iter_mut()
+                    .find(|(a, j, _)| *a == account && j.to_lowercase() == key)
+                {
+                    Some((_, _, sum)) => *sum = checked::add(*sum, amount)?,
+                    None => by_jurisdiction.push((account, jurisdiction, amount)),
+                }
+            }
+        }
+        for (account, jurisdiction, amount) in by_jurisdiction {
+            if amount.is_zero() {
+                continue;
+            }
+            items.push(LineItem {
+                description: if jurisdiction == UNNAMED_JURISDICTION {
+                    jurisdiction
+                } else {
+                    truncate(format!("Sales tax: {jurisdiction}"), 4000)
+                },
+                quantity: Decimal::ONE,
+                unit_amount: amount,
+                item_code: None,
+                account_code: account,
+                tax_type: self.tax.no_tax.clone(),
+                tax_amount: Decimal::ZERO,
+                discount_amount: None,
+            });
+        }
+        Ok(items)
+    }
+
+    /// The sales-tax liability account for `jurisdiction`: its own, or the shop's one.
+    fn liability_for(&self, jurisdiction: &str, line: &Line) -> Result<String, MappingError> {
+        let wanted = jurisdiction.trim();
+        self.tax
+            .by_jurisdiction
+            .iter()
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case(wanted))
+            .map(|(_, account)| account.clone())
+            .or_else(|| self.tax.liability.clone())
+            .ok_or_else(|| MappingError::UnmappedTax {
+                label: wanted.to_owned(),
+                rate: rate_text(
+                    line.tax_parts
+                        .iter()
+                        .find(|p| p.label.as_deref().map(str::trim) == Some(wanted))
+                        .map_or(line.tax_rate, |p| p.rate),
+                ),
+                unmapped: Unmapped::LiabilityAccount,
+            })
     }
 
     /// The invoice for an order.
@@ -851,6 +1081,95 @@ fn tax_was_rounded(line: &Line, mode: TaxMode, net: Decimal) -> Result<bool, Map
     Ok(has_sub_cents(exact))
 }
 
+/// `tax`, a line's tax as booked (rounded, signed, with any cents the tax total put on it),
+/// split between the jurisdictions that charged it: the platform's parts as they are when
+/// they add up to it, otherwise apportioned by their amounts (a refunded share of the line's
+/// tax, or cents the tax total moved), to the cent with the remainder on the largest part. A
+/// line whose platform names no parts is one jurisdiction: its tax label, or
+/// [`UNNAMED_JURISDICTION`].
+fn jurisdiction_parts(line: &Line, tax: Decimal) -> Result<Vec<(String, Decimal)>, MappingError> {
+    if tax.is_zero() {
+        return Ok(Vec::new());
+    }
+    let named = |label: Option<&String>| {
+        label
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .or_else(|| {
+                line.tax_label
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+            })
+            .unwrap_or(UNNAMED_JURISDICTION)
+            .to_owned()
+    };
+    let parts: Vec<_> = line
+        .tax_parts
+        .iter()
+        .filter(|p| !p.amount.is_zero())
+        .collect();
+    // Apportioned by amount; failing that (parts without amounts), by rate.
+    let weights: Vec<Decimal> = if parts.is_empty() {
+        let rated: Vec<_> = line
+            .tax_parts
+            .iter()
+            .filter(|p| p.rate.is_some_and(|r| !r.is_zero()))
+            .collect();
+        if rated.is_empty() {
+            return Ok(vec![(named(None), tax)]);
+        }
+        return apportion(
+            tax,
+            &rated
+                .iter()
+                .map(|p| named(p.label.as_ref()))
+                .collect::<Vec<_>>(),
+            &rated.iter().filter_map(|p| p.rate).collect::<Vec<_>>(),
+        );
+    } else {
+        parts.iter().map(|p| p.amount).collect()
+    };
+    let labels: Vec<String> = parts.iter().map(|p| named(p.label.as_ref())).collect();
+    let sign = if line.kind == LineKind::Discount {
+        Decimal::NEGATIVE_ONE
+    } else {
+        Decimal::ONE
+    };
+    let as_given: Vec<Decimal> = weights.iter().map(|w| round2(*w) * sign).collect();
+    if checked::sum(as_given.iter().copied())? == tax {
+        return Ok(labels.into_iter().zip(as_given).collect());
+    }
+    apportion(tax, &labels, &weights)
+}
+
+/// `total` split in proportion to `weights`, each share in cents, the cents left over on the
+/// share with the largest weight, so the shares add up to `total` exactly.
+fn apportion(
+    total: Decimal,
+    labels: &[String],
+    weights: &[Decimal],
+) -> Result<Vec<(String, Decimal)>, MappingError> {
+    let sum = checked::sum(weights.iter().copied())?;
+    if sum.is_zero() {
+        return Ok(vec![(labels[0].clone(), total)]);
+    }
+    let mut shares = weights
+        .iter()
+        .map(|w| {
+            checked::mul(total, *w)?
+                .checked_div(sum)
+                .map(round2)
+                .ok_or_else(|| MappingError::Overflow(format!("{total} × {w} / {sum}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let left = checked::sub(total, checked::sum(shares.iter().copied())?)?;
+    if let Some(largest) = (0..weights.len()).max_by_key(|&i| weights[i].abs()) {
+        shares[largest] = checked::add(shares[largest], left)?;
+    }
+    Ok(labels.iter().cloned().zip(shares).collect())
+}
+
 /// A plain account reference.
 pub fn account(code: &str) -> AccountRef {
     AccountRef {
@@ -863,7 +1182,7 @@ mod tests {
     use std::str::FromStr;
 
     use xcs_shared::Platform;
-    use xcs_shared::domain::{Currency, Payment};
+    use xcs_shared::domain::{Currency, Payment, TaxPart};
 
     use super::*;
 
@@ -915,6 +1234,7 @@ mod tests {
             tax: d(tax),
             tax_rate: rate.map(d),
             tax_label: None,
+            tax_parts: Vec::new(),
         }
     }
 
@@ -943,6 +1263,396 @@ mod tests {
 
     fn xero_tax(items: &[LineItem]) -> Decimal {
         items.iter().map(|i| i.tax_amount).sum()
+    }
+
+    fn part(label: &str, rate: &str, amount: &str) -> TaxPart {
+        TaxPart {
+            label: Some(label.into()),
+            rate: Some(d(rate)),
+            amount: d(amount),
+        }
+    }
+
+    /// A line taxed by several authorities, as Shopify and WooCommerce give it.
+    fn taxed(kind: LineKind, qty: &str, unit: &str, parts: Vec<TaxPart>) -> Line {
+        let tax: Decimal = parts.iter().map(|p| p.amount).sum();
+        let rate = parts.iter().map(|p| p.rate).sum::<Option<Decimal>>();
+        let labels: Vec<String> = parts.iter().filter_map(|p| p.label.clone()).collect();
+        Line {
+            tax_label: Some(labels.join(" + ")),
+            tax_rate: rate,
+            tax_parts: parts,
+            ..line(kind, qty, unit, "0", &tax.to_string(), None)
+        }
+    }
+
+    /// A US shop: no Xero tax type per combination of rates, a liability account per
+    /// jurisdiction, and one for the rest.
+    fn sales_tax_mapping() -> ShopMapping {
+        let mut mapping = mapping();
+        mapping.tax = toml::from_str(
+            r#"
+            mode = "sales_tax_lines"
+            untaxed = "NONE"
+            liability = "2200"
+            by_jurisdiction = { "CA State Tax" = "2210", "los angeles county tax" = "2211" }
+            "#,
+        )
+        .unwrap();
+        mapping
+    }
+
+    /// README's worked US example: a Los Angeles order, state 6% + county 0.25% + city 2.5%
+    /// on a 100.00 item and 10.00 shipping.
+    fn california_lines() -> Vec<Line> {
+        vec![
+            taxed(
+                LineKind::Product,
+                "1",
+                "100.00",
+                vec![
+                    part("CA State Tax", "0.06", "6.00"),
+                    part("Los Angeles County Tax", "0.0025", "0.25"),
+                    part("Los Angeles City Tax", "0.025", "2.50"),
+                ],
+            ),
+            taxed(
+                LineKind::Shipping,
+                "1",
+                "10.00",
+                vec![
+                    part("CA State Tax", "0.06", "0.60"),
+                    part("Los Angeles County Tax", "0.0025", "0.03"),
+                    part("Los Angeles City Tax", "0.025", "0.25"),
+                ],
+            ),
+        ]
+    }
+
+    fn booked(items: &[LineItem]) -> Vec<(String, String, Decimal, Decimal)> {
+        items
+            .iter()
+            .map(|i| {
+                (
+                    i.account_code.clone(),
+                    i.tax_type.clone(),
+                    round2(i.quantity * i.unit_amount - i.discount_amount.unwrap_or_default()),
+                    i.tax_amount,
+                )
+            })
+            .collect()
+    }
+
+    fn row(
+        account: &str,
+        tax_type: &str,
+        amount: &str,
+        tax: &str,
+    ) -> (String, String, Decimal, Decimal) {
+        (account.into(), tax_type.into(), d(amount), d(tax))
+    }
+
+    #[test]
+    fn a_multi_jurisdiction_us_order_in_tax_types_mode_is_mapped_by_its_combined_rate() {
+        let mut mapping = mapping();
+        mapping.tax.by_rate.insert("8.75".into(), "TAX002".into());
+        let mapped = mapping
+            .invoice(
+                &order(TaxMode::Exclusive, california_lines(), "119.63", "9.63"),
+                contact(),
+            )
+            .unwrap();
+        assert_eq!(
+            booked(&mapped.invoice.line_items),
+            [
+                row("200", "TAX002", "100.00", "8.75"),
+                row("205", "TAX002", "10.00", "0.88"),
+            ]
+        );
+        assert_eq!(mapped.total_tax, d("9.63"));
+    }
+
+    #[test]
+    fn sales_tax_lines_book_the_sales_untaxed_and_the_tax_per_jurisdiction_on_liabilities() {
+        let mapped = sales_tax_mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, california_lines(), "119.63", "9.63"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(
+            booked(items),
+            [
+                row("200", "NONE", "100.00", "0"),
+                row("205", "NONE", "10.00", "0"),
+                row("2210", "NONE", "6.60", "0"),
+                row("2211", "NONE", "0.28", "0"),
+                row("2200", "NONE", "2.75", "0"),
+            ]
+        );
+        let names: Vec<&str> = items[2..].iter().map(|i| i.description.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Sales tax: CA State Tax",
+                "Sales tax: Los Angeles County Tax",
+                "Sales tax: Los Angeles City Tax"
+            ]
+        );
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("119.63"));
+        assert_eq!(mapped.total, d("119.63"));
+        assert_eq!(
+            mapped.total_tax,
+            Decimal::ZERO,
+            "Xero books no tax on these lines"
+        );
+        // In summary mode they sum by account like any line.
+        let summary = crate::summary::summary_lines(items, TaxMode::Exclusive);
+        let liabilities: Decimal = summary
+            .iter()
+            .filter(|l| l.account.starts_with("22"))
+            .map(|l| l.net)
+            .sum();
+        assert_eq!(liabilities, d("9.63"));
+    }
+
+    #[test]
+    fn a_bc_order_books_gst_and_pst_apart_or_under_one_combined_tax_type() {
+        let lines = vec![
+            taxed(
+                LineKind::Product,
+                "1",
+                "100.00",
+                vec![part("GST", "0.05", "5.00"), part("PST", "0.07", "7.00")],
+            ),
+            taxed(
+                LineKind::Shipping,
+                "1",
+                "10.00",
+                vec![part("GST", "0.05", "0.50"), part("PST", "0.07", "0.70")],
+            ),
+        ];
+        let bc = order(TaxMode::Exclusive, lines, "123.20", "13.20");
+        let mut types = mapping();
+        types.tax.by_label.clear();
+        types.tax.by_rate.insert("12".into(), "TAX003".into());
+        let mapped = types.invoice(&bc, contact()).unwrap();
+        assert_eq!(
+            booked(&mapped.invoice.line_items),
+            [
+                row("200", "TAX003", "100.00", "12.00"),
+                row("205", "TAX003", "10.00", "1.20"),
+            ]
+        );
+        let mut lines_mode = mapping();
+        lines_mode.tax = toml::from_str(
+            r#"
+            mode = "sales_tax_lines"
+            untaxed = "NONE"
+            by_jurisdiction = { GST = "2300", PST = "2310" }
+            "#,
+        )
+        .unwrap();
+        let mapped = lines_mode.invoice(&bc, contact()).unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(
+            booked(items),
+            [
+                row("200", "NONE", "100.00", "0"),
+                row("205", "NONE", "10.00", "0"),
+                row("2300", "NONE", "5.50", "0"),
+                row("2310", "NONE", "7.70", "0"),
+            ]
+        );
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("123.20"));
+    }
+
+    #[test]
+    fn a_jurisdiction_without_an_account_is_refused_naming_it_and_the_settings() {
+        let mut mapping = sales_tax_mapping();
+        mapping.tax.liability = None;
+        let err = mapping
+            .invoice(
+                &order(TaxMode::Exclusive, california_lines(), "119.63", "9.63"),
+                contact(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MappingError::UnmappedTax {
+                label: "Los Angeles City Tax".into(),
+                rate: "2.5%".into(),
+                unmapped: Unmapped::LiabilityAccount,
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("tax.by_jurisdiction") && text.contains("tax.liability"),
+            "{text}"
+        );
+        assert_eq!(
+            crate::error::ProcessError::from(err).reason(),
+            "unmapped_tax"
+        );
+        // A platform that names no authority: one "Sales tax" line on the shop's account.
+        let bare = vec![line(LineKind::Product, "2", "50.00", "0", "8.25", None)];
+        let mapped = sales_tax_mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, bare, "108.25", "8.25"),
+                contact(),
+            )
+            .unwrap();
+        let tax = &mapped.invoice.line_items[1];
+        assert_eq!(
+            (
+                tax.description.as_str(),
+                tax.account_code.as_str(),
+                tax.unit_amount
+            ),
+            ("Sales tax", "2200", d("8.25"))
+        );
+        assert_eq!(
+            mapped.invoice.line_items[0].quantity,
+            d("2"),
+            "exclusive lines keep their units"
+        );
+    }
+
+    #[test]
+    fn a_refund_returns_each_jurisdictions_share_of_the_tax_to_its_account() {
+        // One of three units at 33.33 refunded: the refund's 2.92 of tax, split as the
+        // original line's 6.00 / 0.25 / 2.50 (of 8.75) was, to the cent.
+        let mut returned = taxed(
+            LineKind::Product,
+            "1",
+            "33.33",
+            vec![
+                part("CA State Tax", "0.06", "6.00"),
+                part("Los Angeles County Tax", "0.0025", "0.25"),
+                part("Los Angeles City Tax", "0.025", "2.50"),
+            ],
+        );
+        returned.tax = d("2.92");
+        let refund = Refund {
+            platform: Platform::Shopify,
+            refund_id: "77".into(),
+            order_id: "820982911946154508".into(),
+            order_number: "#1001".into(),
+            date: time::macros::date!(2026 - 11 - 28),
+            currency: Currency::try_from("USD".to_owned()).unwrap(),
+            tax_mode: TaxMode::Exclusive,
+            lines: vec![returned],
+            total: d("36.25"),
+            total_tax: d("2.92"),
+            returned: vec![],
+        };
+        let mapped = sales_tax_mapping().credit_note(&refund, contact()).unwrap();
+        let items = &mapped.credit_note.line_items;
+        assert_eq!(
+            booked(items),
+            [
+                row("200", "NONE", "33.33", "0"),
+                row("2210", "NONE", "2.01", "0"),
+                row("2211", "NONE", "0.08", "0"),
+                row("2200", "NONE", "0.83", "0"),
+            ]
+        );
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("36.25"));
+    }
+
+    #[test]
+    fn tax_inclusive_lines_in_sales_tax_mode_are_booked_less_their_tax_to_the_cent() {
+        let mut mapping = sales_tax_mapping();
+        mapping.tax.liability = Some("2200".into());
+        // 2 × 56.00 including 5% GST and 7% PST: 100.00 before tax.
+        let mug = taxed(
+            LineKind::Product,
+            "2",
+            "56.00",
+            vec![part("GST", "0.05", "5.00"), part("PST", "0.07", "7.00")],
+        );
+        let mapped = mapping
+            .invoice(
+                &order(TaxMode::Inclusive, vec![mug], "112.00", "12.00"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(
+            booked(items),
+            [
+                row("200", "NONE", "100.00", "0"),
+                row("2200", "NONE", "5.00", "0"),
+                row("2200", "NONE", "7.00", "0"),
+            ]
+        );
+        assert!(
+            items[0].description.contains("less 12.00 tax"),
+            "{}",
+            items[0].description
+        );
+        assert_eq!(xero_total(items, TaxMode::Inclusive).unwrap(), d("112.00"));
+        // 3 × 33.3333 including 13.04 of tax, charged 99.99: Xero's 100.00 less the tax, the
+        // tax, and the cent of rounding make exactly what the customer paid.
+        let odd = vec![line(
+            LineKind::Product,
+            "3",
+            "33.3333",
+            "0",
+            "13.04",
+            Some("0.15"),
+        )];
+        let mapped = mapping
+            .invoice(&order(TaxMode::Inclusive, odd, "99.99", "13.04"), contact())
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(
+            booked(items),
+            [
+                row("200", "NONE", "86.96", "0"),
+                row("2200", "NONE", "13.04", "0"),
+                row("860", "NONE", "-0.01", "0"),
+            ]
+        );
+        assert_eq!(xero_total(items, TaxMode::Inclusive).unwrap(), d("99.99"));
+    }
+
+    #[test]
+    fn tax_cents_and_discounts_reach_the_jurisdictions_in_sales_tax_mode() {
+        // A platform keeping 4 dp per line: 3.8150 + 3.8150 = 7.63 once, 7.64 rounded per
+        // line; the cent comes off the larger line's tax, then off its largest jurisdiction.
+        let half = |unit: &str| {
+            taxed(
+                LineKind::Product,
+                "1",
+                unit,
+                vec![
+                    part("CA State Tax", "0.06", "2.616"),
+                    part("Los Angeles City Tax", "0.09", "1.199"),
+                ],
+            )
+        };
+        let mut lines = vec![half("25.4333"), half("25.4333")];
+        // An order discount of 10.00 with its 0.88 of tax, one authority named.
+        let mut discount = line(LineKind::Discount, "1", "10.00", "0", "0.88", None);
+        discount.tax_label = Some("CA State Tax".into());
+        lines.push(discount);
+        let mapped = sales_tax_mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "47.62", "6.75"),
+                contact(),
+            )
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        let tax: Decimal = items
+            .iter()
+            .filter(|i| i.account_code.starts_with("22"))
+            .map(|i| i.unit_amount)
+            .sum();
+        assert_eq!(tax, d("6.75"));
+        assert_eq!(xero_total(items, TaxMode::Exclusive).unwrap(), d("47.62"));
+        assert_eq!(items[2].unit_amount, d("-10.00"));
     }
 
     #[test]
@@ -1147,7 +1857,8 @@ mod tests {
             err,
             MappingError::UnmappedTax {
                 label: "State Tax".into(),
-                rate: "6%".into()
+                rate: "6%".into(),
+                unmapped: Unmapped::TaxType,
             }
         );
         assert!(err.to_string().contains("tax.by_rate"));

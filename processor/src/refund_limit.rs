@@ -126,6 +126,7 @@ mod tests {
             tax: Decimal::ZERO,
             tax_rate: None,
             tax_label: None,
+            tax_parts: Vec::new(),
         }
     }
 

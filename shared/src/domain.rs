@@ -108,6 +108,23 @@ pub struct Line {
     pub tax_rate: Option<Decimal>,
     /// The platform's name for the tax (Shopify's tax line title, WooCommerce's rate code).
     pub tax_label: Option<String>,
+    /// The taxes that make up [`Line::tax`], one per authority (US state, county and city;
+    /// Canada's GST and PST), where the platform names them per line (Shopify's `tax_lines`,
+    /// WooCommerce's `taxes` by rate id). Empty when the platform gives only the line's total.
+    /// Their amounts are the platform's split; where they do not add up to `tax` (a refunded
+    /// share), the mapping apportions `tax` by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tax_parts: Vec<TaxPart>,
+}
+
+/// One authority's tax on a line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxPart {
+    /// The platform's name for it ("CA State Tax", "GST", WooCommerce's rate code).
+    pub label: Option<String>,
+    /// As a fraction, when the platform says.
+    pub rate: Option<Decimal>,
+    pub amount: Decimal,
 }
 
 impl Line {
@@ -252,6 +269,7 @@ mod tests {
             tax: Decimal::ZERO,
             tax_rate: None,
             tax_label: None,
+            tax_parts: Vec::new(),
         };
         assert_eq!(line.net_amount(), Decimal::new(9998, 2));
         let json = serde_json::to_value(&line).unwrap();

@@ -723,6 +723,7 @@ pub(crate) fn row_line(
         tax: tax.amount,
         tax_rate: tax.rate,
         tax_label: tax.label,
+        tax_parts: Vec::new(),
     }
 }
 
@@ -743,6 +744,7 @@ pub(crate) fn single_line(
         tax: tax.amount,
         tax_rate: tax.rate,
         tax_label: tax.label,
+        tax_parts: Vec::new(),
     }
 }
 

@@ -48,8 +48,8 @@
 use rust_decimal::Decimal;
 use xcs_shared::Platform;
 use xcs_shared::domain::{
-    Currency, Customer, LineKind, Order, Payment, PaymentMethod, Refund, StockChange, StockLevel,
-    TaxMode,
+    Currency, Customer, Line, LineKind, Order, Payment, PaymentMethod, Refund, StockChange,
+    StockLevel, TaxMode, TaxPart,
 };
 
 use crate::normalise;
@@ -122,18 +122,22 @@ pub fn order(body: &[u8]) -> Result<Order, NormaliseError> {
         line_discounts += discount;
         let gift_card = item.opt_bool("gift_card")?.unwrap_or(false);
         let gross = quantity * price;
-        lines.push(row_line(
-            if gift_card {
-                LineKind::GiftCardSale
-            } else {
-                LineKind::Product
-            },
-            item.opt_string("sku")?,
-            description(&item)?,
-            quantity,
-            (gross, gross - discount),
-            taxes(&money, &item)?,
-        ));
+        let (tax, tax_parts) = taxes(&money, &item)?;
+        lines.push(Line {
+            tax_parts,
+            ..row_line(
+                if gift_card {
+                    LineKind::GiftCardSale
+                } else {
+                    LineKind::Product
+                },
+                item.opt_string("sku")?,
+                description(&item)?,
+                quantity,
+                (gross, gross - discount),
+                tax,
+            )
+        });
     }
 
     let shipping = match root.get("shipping_line") {
@@ -158,14 +162,18 @@ pub fn order(body: &[u8]) -> Result<Order, NormaliseError> {
                 .opt_string("code")?
                 .unwrap_or_else(|| "Shipping".to_owned()),
         };
-        lines.push(row_line(
-            LineKind::Shipping,
-            None,
-            title,
-            Decimal::ONE,
-            (price, price - discount),
-            taxes(&money, &ship)?,
-        ));
+        let (tax, tax_parts) = taxes(&money, &ship)?;
+        lines.push(Line {
+            tax_parts,
+            ..row_line(
+                LineKind::Shipping,
+                None,
+                title,
+                Decimal::ONE,
+                (price, price - discount),
+                tax,
+            )
+        });
     }
 
     // Charges outside line items and shipping that `total_price` includes.
@@ -300,7 +308,10 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
                 gross - cents(discount * share)
             }
         };
-        let original_tax = line_taxes(&line_item, |node, key| money.required(node, key))?;
+        // The parts keep the original line's split; the mapping apportions the refunded tax
+        // by them.
+        let (original_tax, tax_parts) =
+            line_taxes(&line_item, |node, key| money.required(node, key))?;
         let tax = match money.optional(&item, "total_tax")? {
             Some(amount) => TaxInfo {
                 amount,
@@ -309,18 +320,21 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
             None => original_tax.share(share),
         };
         let gift_card = line_item.opt_bool("gift_card")?.unwrap_or(false);
-        lines.push(row_line(
-            if gift_card {
-                LineKind::GiftCardSale
-            } else {
-                LineKind::Product
-            },
-            line_item.opt_string("sku")?,
-            description(&line_item)?,
-            quantity,
-            (gross, net),
-            tax,
-        ));
+        lines.push(Line {
+            tax_parts,
+            ..row_line(
+                if gift_card {
+                    LineKind::GiftCardSale
+                } else {
+                    LineKind::Product
+                },
+                line_item.opt_string("sku")?,
+                description(&line_item)?,
+                quantity,
+                (gross, net),
+                tax,
+            )
+        });
     }
 
     let shipping_lines = root.list("refund_shipping_lines")?;
@@ -334,12 +348,16 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
             .get("shipping_line")
             .and_then(|s| s.opt_string("title").ok().flatten())
             .unwrap_or_else(|| "Shipping refund".to_owned());
-        lines.push(single_line(
-            LineKind::Shipping,
-            title,
-            amount,
-            TaxInfo::amount(tax),
-        ));
+        // The refunded shipping's authorities are the original shipping line's (its amounts
+        // apportion the refunded tax in the mapping).
+        let tax_parts = match ship.get("shipping_line") {
+            Some(original) => line_taxes(&original, |node, key| money.required(node, key))?.1,
+            None => Vec::new(),
+        };
+        lines.push(Line {
+            tax_parts,
+            ..single_line(LineKind::Shipping, title, amount, TaxInfo::amount(tax))
+        });
     }
 
     let returned = refund_transactions(&root, &money)?;
@@ -508,15 +526,17 @@ fn presentment(set: &Node<'_>, currency: &Currency) -> Result<Decimal, Normalise
     money.dec("amount")
 }
 
-fn taxes(money: &Money<'_>, node: &Node<'_>) -> Result<TaxInfo, NormaliseError> {
+fn taxes(money: &Money<'_>, node: &Node<'_>) -> Result<(TaxInfo, Vec<TaxPart>), NormaliseError> {
     line_taxes(node, |n, key| money.required(n, key))
 }
 
-/// A line's `tax_lines`, each amount read by `amount`.
+/// A line's `tax_lines`, each amount read by `amount`: combined (the line's tax, rate and
+/// name, for a Xero tax type), and each authority's part (for sales tax booked per
+/// jurisdiction).
 fn line_taxes(
     node: &Node<'_>,
     amount: impl Fn(&Node<'_>, &str) -> Result<Decimal, NormaliseError>,
-) -> Result<TaxInfo, NormaliseError> {
+) -> Result<(TaxInfo, Vec<TaxPart>), NormaliseError> {
     let parts = node
         .list("tax_lines")?
         .iter()
@@ -528,7 +548,15 @@ fn line_taxes(
             })
         })
         .collect::<Result<Vec<_>, NormaliseError>>()?;
-    Ok(TaxInfo::combine(parts))
+    let tax_parts = parts
+        .iter()
+        .map(|part| TaxPart {
+            label: part.label.clone(),
+            rate: part.rate,
+            amount: part.amount,
+        })
+        .collect();
+    Ok((TaxInfo::combine(parts), tax_parts))
 }
 
 fn description(item: &Node<'_>) -> Result<String, NormaliseError> {
@@ -1103,6 +1131,64 @@ mod tests {
             );
             assert!(err.to_string().contains("of a line that sold"), "{err}");
         }
+    }
+
+    /// Sales tax booked per jurisdiction needs each authority's part of a line's tax, which
+    /// Shopify gives as the line's `tax_lines`; the line keeps their sum, combined rate and
+    /// joined titles for a Xero tax type.
+    #[test]
+    fn each_authoritys_tax_on_a_line_and_on_shipping_is_kept_as_a_part() {
+        let la = json!([
+            {"title": "CA State Tax", "rate": 0.06, "price": "11.34"},
+            {"title": "Los Angeles County Tax", "rate": 0.0025, "price": "0.47"},
+            {"title": "Los Angeles City Tax", "rate": 0.025, "price": "4.73"}
+        ]);
+        let body = edited("shopify/order_usd_paid.json", |o| {
+            o["line_items"][0]["tax_lines"] = la.clone();
+            o["shipping_lines"][0]["tax_lines"] =
+                json!([{"title": "CA State Tax", "rate": 0.06, "price": "0.60"}]);
+        });
+        let booked = order(&body).unwrap();
+        let ipod = &booked.lines[0];
+        assert_eq!(ipod.tax, d("16.54"));
+        assert_eq!(ipod.tax_rate, Some(d("0.0875")));
+        assert_eq!(
+            ipod.tax_label.as_deref(),
+            Some("CA State Tax + Los Angeles County Tax + Los Angeles City Tax")
+        );
+        let parts: Vec<(Option<&str>, Option<Decimal>, Decimal)> = ipod
+            .tax_parts
+            .iter()
+            .map(|p| (p.label.as_deref(), p.rate, p.amount))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (Some("CA State Tax"), Some(d("0.06")), d("11.34")),
+                (Some("Los Angeles County Tax"), Some(d("0.0025")), d("0.47")),
+                (Some("Los Angeles City Tax"), Some(d("0.025")), d("4.73")),
+            ]
+        );
+        let shipping = &booked.lines[1];
+        assert_eq!(shipping.tax_parts.len(), 1);
+        assert_eq!(shipping.tax_parts[0].amount, d("0.60"));
+
+        // A refund line keeps the original line's parts; the mapping apportions the refund's
+        // own tax by them.
+        let body = edited("shopify/refund_usd_full.json", |r| {
+            r["refund_line_items"][0]["line_item"]["tax_lines"] = la.clone();
+        });
+        let credit = refund(&body, &usd_order()).unwrap();
+        assert_eq!(
+            credit.lines[0].tax,
+            d("11.34"),
+            "the refund's own total_tax"
+        );
+        assert_eq!(credit.lines[0].tax_parts.len(), 3);
+        // A platform line with one tax has one part: nothing changes for a tax type.
+        let plain = order(&fixture("shopify/order_usd_paid.json")).unwrap();
+        assert_eq!(plain.lines[0].tax_parts.len(), 1);
+        assert!(plain.lines[1].tax_parts.is_empty(), "untaxed shipping");
     }
 
     #[test]

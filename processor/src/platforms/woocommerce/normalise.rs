@@ -39,7 +39,7 @@ use rust_decimal::Decimal;
 use xcs_shared::Platform;
 use xcs_shared::domain::{
     Currency, Customer, Line, LineKind, Normalised, Order, Payment, PaymentMethod, Refund,
-    StockChange, StockLevel, TaxMode,
+    StockChange, StockLevel, TaxMode, TaxPart,
 };
 
 use crate::normalise;
@@ -88,23 +88,29 @@ pub fn order(body: &[u8]) -> Result<Normalised, NormaliseError> {
             TaxMode::Exclusive => (subtotal, total),
             TaxMode::Inclusive => (subtotal + subtotal_tax, total + total_tax),
         };
-        lines.push(row_line(
-            LineKind::Product,
-            item.opt_string("sku")?,
-            item_name(&item)?,
-            quantity,
-            (gross, net),
-            rates.tax(&item, total_tax)?,
+        lines.push(with_parts(
+            row_line(
+                LineKind::Product,
+                item.opt_string("sku")?,
+                item_name(&item)?,
+                quantity,
+                (gross, net),
+                rates.tax(&item, total_tax)?,
+            ),
+            rates.parts(&item, total_tax)?,
         ));
     }
     for ship in root.list("shipping_lines")? {
         let (total, tax) = (ship.dec("total")?, ship.dec_or_zero("total_tax")?);
-        lines.push(single_line(
-            LineKind::Shipping,
-            ship.opt_string("method_title")?
-                .unwrap_or_else(|| "Shipping".to_owned()),
-            header.amount(total, tax),
-            rates.tax(&ship, tax)?,
+        lines.push(with_parts(
+            single_line(
+                LineKind::Shipping,
+                ship.opt_string("method_title")?
+                    .unwrap_or_else(|| "Shipping".to_owned()),
+                header.amount(total, tax),
+                rates.tax(&ship, tax)?,
+            ),
+            rates.parts(&ship, tax)?,
         ));
     }
     for fee in root.list("fee_lines")? {
@@ -112,21 +118,27 @@ pub fn order(body: &[u8]) -> Result<Normalised, NormaliseError> {
         let name = item_name(&fee)?;
         if total.is_sign_negative() && !total.is_zero() {
             // A negative fee is an order-level discount: booked positive, as discount lines are.
-            lines.push(single_line(
-                LineKind::Discount,
-                name,
-                -header.amount(total, tax),
-                TaxInfo {
-                    amount: -tax,
-                    ..rates.tax(&fee, tax)?
-                },
+            lines.push(with_parts(
+                single_line(
+                    LineKind::Discount,
+                    name,
+                    -header.amount(total, tax),
+                    TaxInfo {
+                        amount: -tax,
+                        ..rates.tax(&fee, tax)?
+                    },
+                ),
+                rates.parts(&fee, -tax)?,
             ));
         } else {
-            lines.push(single_line(
-                LineKind::Fee,
-                name,
-                header.amount(total, tax),
-                rates.tax(&fee, tax)?,
+            lines.push(with_parts(
+                single_line(
+                    LineKind::Fee,
+                    name,
+                    header.amount(total, tax),
+                    rates.tax(&fee, tax)?,
+                ),
+                rates.parts(&fee, tax)?,
             ));
         }
     }
@@ -229,13 +241,16 @@ fn refund(
             TaxMode::Exclusive => (subtotal, total),
             TaxMode::Inclusive => (subtotal + subtotal_tax, total + total_tax),
         };
-        lines.push(row_line(
-            LineKind::Product,
-            item.opt_string("sku")?,
-            item_name(&item)?,
-            quantity,
-            (gross, net),
-            rates.tax(&item, total_tax)?,
+        lines.push(with_parts(
+            row_line(
+                LineKind::Product,
+                item.opt_string("sku")?,
+                item_name(&item)?,
+                quantity,
+                (gross, net),
+                rates.tax(&item, total_tax)?,
+            ),
+            rates.parts(&item, total_tax)?,
         ));
     }
     for (key, kind) in [
@@ -248,11 +263,14 @@ fn refund(
                 Some(title) => title,
                 None => item_name(&charge)?,
             };
-            lines.push(single_line(
-                kind,
-                name,
-                header.amount(total, tax),
-                rates.tax(&charge, tax)?,
+            lines.push(with_parts(
+                single_line(
+                    kind,
+                    name,
+                    header.amount(total, tax),
+                    rates.tax(&charge, tax)?,
+                ),
+                rates.parts(&charge, tax)?,
             ));
         }
     }
@@ -465,6 +483,32 @@ impl Rates {
             ..TaxInfo::combine(parts)
         })
     }
+
+    /// Each rate's part of a line's tax (`taxes[].total` by rate id), named by the rate's
+    /// code like the line, and signed like the line's `amount` (refunds list them negative).
+    fn parts(&self, line: &Node<'_>, amount: Decimal) -> Result<Vec<TaxPart>, NormaliseError> {
+        line.list("taxes")?
+            .iter()
+            .map(|tax| {
+                let (rate, label) = self.0.get(&tax.string("id")?).cloned().unwrap_or_default();
+                let total = tax.dec_or_zero("total")?.abs();
+                Ok(TaxPart {
+                    label,
+                    rate,
+                    amount: if amount.is_sign_negative() {
+                        -total
+                    } else {
+                        total
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+/// `line` with its tax's parts per authority.
+fn with_parts(line: Line, tax_parts: Vec<TaxPart>) -> Line {
+    Line { tax_parts, ..line }
 }
 
 fn paid_date(root: &Node<'_>) -> Result<Option<time::Date>, NormaliseError> {
@@ -797,6 +841,47 @@ mod tests {
         assert_eq!(item.lines[0].description, "Woo Album #2");
         assert_eq!(item.total, d("9.00"));
         assert_eq!(lines_total(&item.lines, item.tax_mode), item.total);
+    }
+
+    /// Sales tax booked per jurisdiction needs each rate's part of a line's tax: WooCommerce
+    /// lists them per rate id (`taxes[]`), named by the order's `tax_lines`.
+    #[test]
+    fn each_rates_tax_on_a_line_is_kept_as_a_part_named_by_its_rate_code() {
+        let body = edited("woocommerce/order_eur_tax_inclusive.json", |o| {
+            o["tax_lines"].as_array_mut().unwrap().push(json!({
+                "id": 913, "rate_code": "CA-BC-PST-4", "rate_id": 4, "label": "PST",
+                "compound": false, "tax_total": "0.07", "shipping_tax_total": "0.00",
+                "rate_percent": 7
+            }));
+            o["line_items"][1]["taxes"] = json!([
+                {"id": 2, "total": "1.26", "subtotal": "1.4"},
+                {"id": 4, "total": "0.07", "subtotal": "0.07"}
+            ]);
+        });
+        let order = booked(&body);
+        let parts: Vec<(Option<&str>, Option<Decimal>, Decimal)> = order.lines[1]
+            .tax_parts
+            .iter()
+            .map(|p| (p.label.as_deref(), p.rate, p.amount))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (Some("DE-MWST. ERM.-2"), Some(d("0.07")), d("1.26")),
+                (Some("CA-BC-PST-4"), Some(d("0.07")), d("0.07")),
+            ]
+        );
+        // Refunds list their taxes negative; the parts are signed like the line's tax.
+        let refunds = refunds(
+            &fixture("woocommerce/order_eur_tax_inclusive.json"),
+            &fixture("woocommerce/refunds_eur_tax_inclusive.json"),
+        )
+        .unwrap();
+        let line = &refunds[0].lines[0];
+        assert_eq!(line.tax, d("1.71"));
+        assert_eq!(line.tax_parts.len(), 1);
+        assert_eq!(line.tax_parts[0].amount, d("1.71"));
+        assert_eq!(line.tax_parts[0].label.as_deref(), Some("DE-MWST.-1"));
     }
 
     #[test]
