@@ -493,9 +493,10 @@ impl ShopMapping {
         if line.tax.is_zero() {
             return Ok(self.tax.untaxed.clone());
         }
-        if line.tax_rate.is_none()
-            && let Some(tax_type) = self.tax_type_by_implied_rate(line, mode)
-        {
+        // Without a rate, or with one the shop has not configured but that is its rounded
+        // form (BigCommerce's, derived from rounded amounts: 8.8% for 8.75%): the configured
+        // rate the amounts imply.
+        if let Some(tax_type) = self.tax_type_by_implied_rate(line, mode) {
             return Ok(tax_type);
         }
         Err(MappingError::UnmappedTax {
@@ -507,7 +508,8 @@ impl ShopMapping {
 
     /// Platforms that give a refund line's tax without its rate (Shopify's refund line items)
     /// still charged one of the shop's rates: the one the amounts imply, within what cent
-    /// rounding of the tax allows. Used only when exactly one configured rate fits.
+    /// rounding of the tax allows. Used only when exactly one configured rate fits, and, for
+    /// a line that states a rate, only a configured rate as close to it.
     fn tax_type_by_implied_rate(&self, line: &Line, mode: TaxMode) -> Option<String> {
         let net = checked::net(line).ok()?.abs();
         let tax = line.tax.abs();
@@ -530,14 +532,19 @@ impl ShopMapping {
         // too, so the implied rate by up to half a cent × net / base² (net = base on others).
         let tolerance = percent_of(HALF_CENT.checked_mul(net)?.checked_div(base)?)?
             .checked_add(Decimal::new(1, 2))?;
+        let stated = match line.tax_rate {
+            Some(rate) => Some(rate.checked_mul(Decimal::ONE_HUNDRED)?),
+            None => None,
+        };
+        let near = |rate: Decimal, to: Decimal| {
+            rate.checked_sub(to)
+                .is_some_and(|off| off.abs() <= tolerance)
+        };
         let mut fits = self.tax.by_rate.iter().filter(|(key, _)| {
             key.trim()
                 .trim_end_matches('%')
                 .parse::<Decimal>()
-                .is_ok_and(|rate| {
-                    rate.checked_sub(implied)
-                        .is_some_and(|off| off.abs() <= tolerance)
-                })
+                .is_ok_and(|rate| near(rate, implied) && stated.is_none_or(|s| near(rate, s)))
         });
         match (fits.next(), fits.next()) {
             (Some((_, tax_type)), None) => Some(tax_type.clone()),
@@ -1887,6 +1894,22 @@ mod tests {
         );
         let odd = line(LineKind::Product, "1", "20.00", "0", "2.00", None);
         assert!(mapping().tax_type_for(&odd, TaxMode::Exclusive).is_err());
+    }
+
+    /// BigCommerce derives a line's rate from its rounded amounts, with the fewest decimals
+    /// that fit: 8.75% of 10.00 (0.875) charged as 0.88 reads as 8.8%.
+    #[test]
+    fn a_stated_rate_that_is_a_configured_rate_rounded_maps_to_it() {
+        let mut mapping = mapping();
+        mapping.tax.by_rate.insert("8.75".into(), "TAX002".into());
+        let shipping = line(LineKind::Shipping, "1", "10.00", "0", "0.88", Some("0.088"));
+        assert_eq!(
+            mapping.tax_type_for(&shipping, TaxMode::Exclusive).unwrap(),
+            "TAX002"
+        );
+        // A stated rate no configured rate is near stays unmapped, whatever the amounts.
+        let stated = line(LineKind::Product, "1", "100.00", "0", "15.00", Some("0.12"));
+        assert!(mapping.tax_type_for(&stated, TaxMode::Exclusive).is_err());
     }
 
     /// Found while fuzzing the mapping: Shopify's EUR refund fixture refunds 5.00 of shipping

@@ -19,7 +19,12 @@
 //!   `coupon_discount` beyond what the products carry is a discount line.
 //! - **Tax:** a product's `total_tax` is its line tax (read as after discounts, so that the
 //!   lines add up to the order's `total_tax`); shipping, handling and wrapping use their
-//!   `*_tax` fields, or the difference between their inc- and ex-tax costs.
+//!   `*_tax` fields, or the difference between their inc- and ex-tax costs. BigCommerce gives
+//!   no rates (nor which authorities charged them), so each line's rate is derived from its
+//!   amounts ([`derived_rate`]): the rate in percent with the fewest decimals, at most 4,
+//!   that reproduces the line's tax within its rounding, when it is the only one at that
+//!   precision; otherwise none, and the mapping finds the configured rate the amounts imply
+//!   as it does for any line without one.
 //! - **Payments:** a payment is captured when `payment_status` says so (`captured`,
 //!   `partially refunded`, `refunded`) or, without it, when the status implies it (shipped,
 //!   completed, awaiting fulfilment, pickup or shipment, refunded, disputed). The gateway is
@@ -117,6 +122,10 @@ pub fn order(order_json: &[u8], products_json: &[u8]) -> Result<Normalised, Norm
         }
         allocated += discount;
         let gift = product.opt_string("type")?.as_deref() == Some("giftcertificate");
+        let tax = TaxInfo {
+            rate: derived_rate(tax, gross - discount, tax_mode),
+            ..TaxInfo::amount(tax)
+        };
         lines.push(row_line(
             if gift {
                 LineKind::GiftCardSale
@@ -129,7 +138,7 @@ pub fn order(order_json: &[u8], products_json: &[u8]) -> Result<Normalised, Norm
                 .unwrap_or_else(|| "Item".to_owned()),
             quantity,
             (gross, gross - discount),
-            TaxInfo::amount(tax),
+            tax,
         ));
     }
 
@@ -155,7 +164,10 @@ pub fn order(order_json: &[u8], products_json: &[u8]) -> Result<Normalised, Norm
             kind,
             description.to_owned(),
             amount,
-            TaxInfo::amount(tax),
+            TaxInfo {
+                rate: derived_rate(tax, amount, tax_mode),
+                ..TaxInfo::amount(tax)
+            },
         ));
     }
 
@@ -221,6 +233,65 @@ pub fn order(order_json: &[u8], products_json: &[u8]) -> Result<Normalised, Norm
         payments,
         cancelled: status_id == 5,
     }))
+}
+
+/// The most decimals, in percent, a derived rate has (Xero's `EffectiveRate` has 4).
+const RATE_DP: u32 = 4;
+
+/// The tax rate (as a fraction) that `tax` on a line of `amount` (after discounts, on the
+/// order's basis) implies, when the amounts leave no doubt: in percent with the fewest
+/// decimals (at most [`RATE_DP`]) that reproduces the tax within the half cent its rounding
+/// may have moved it, and the only such rate at that precision. `None` for an untaxed line,
+/// or when two rates at the precision first reached fit (a small line: 0.01 on 0.10 is 5% to
+/// 15%), so that no rate is made up. A rate whose rounded tax also fits a finer rate (8.88 on
+/// 100.00 is 8.88%, and 8.875% too) is the coarser one; the mapping takes it for the
+/// configured rate the amounts imply.
+fn derived_rate(tax: Decimal, amount: Decimal, mode: TaxMode) -> Option<Decimal> {
+    let half_cent = Decimal::new(5, 3);
+    let (tax, amount) = (tax.abs(), amount.abs());
+    if tax.is_zero() {
+        return None;
+    }
+    // What the rate charges on the line: on the amount, or inside it when prices include tax.
+    let charged = |percent: Decimal| -> Option<Decimal> {
+        let rate = percent.checked_div(Decimal::ONE_HUNDRED)?;
+        match mode {
+            TaxMode::Exclusive => amount.checked_mul(rate),
+            TaxMode::Inclusive => amount
+                .checked_mul(rate)?
+                .checked_div(Decimal::ONE.checked_add(rate)?),
+        }
+    };
+    let base = match mode {
+        TaxMode::Exclusive => amount,
+        TaxMode::Inclusive => amount.checked_sub(tax)?,
+    };
+    if base <= Decimal::ZERO {
+        return None;
+    }
+    let implied = tax.checked_div(base)?.checked_mul(Decimal::ONE_HUNDRED)?;
+    for dp in 0..=RATE_DP {
+        let step = Decimal::new(1, dp);
+        let nearest = implied.round_dp(dp);
+        let mut fits = [
+            nearest.checked_sub(step)?,
+            nearest,
+            nearest.checked_add(step)?,
+        ]
+        .into_iter()
+        .filter(|p| *p > Decimal::ZERO)
+        .filter(|p| charged(*p).is_some_and(|c| (c - tax).abs() <= half_cent));
+        match (fits.next(), fits.next()) {
+            (Some(percent), None) => {
+                return percent
+                    .checked_div(Decimal::ONE_HUNDRED)
+                    .map(|r| r.normalize());
+            }
+            (Some(_), Some(_)) => return None,
+            (None, _) => {}
+        }
+    }
+    None
 }
 
 /// A V3 refund (one element of `GET /v3/orders/{id}/payment_actions/refunds`; a `{"data": …}`
@@ -498,6 +569,39 @@ mod tests {
         assert_eq!(
             (customer.id.as_deref(), customer.name.as_deref()),
             (Some("11"), Some("Jane Doe"))
+        );
+    }
+
+    #[test]
+    fn a_lines_rate_is_derived_from_its_amounts_when_they_leave_no_doubt() {
+        let order = booked(&fixture("bigcommerce/order_v2_usd.json"), &usd_products());
+        // 1.73 on 24.00 less 2.40: 8% (1.728), the only whole rate that gives it.
+        assert_eq!(order.lines[0].tax_rate, Some(d("0.08")));
+        assert_eq!(order.lines[1].tax_rate, None, "untaxed beans");
+        let exclusive =
+            |tax: &str, amount: &str| derived_rate(d(tax), d(amount), TaxMode::Exclusive);
+        assert_eq!(exclusive("8.75", "100.00"), Some(d("0.0875")));
+        // 0.875 (8.75% of 10.00) charged as 0.88 is 8.8% too, the coarser rate; the mapping
+        // takes it for a configured 8.75%, which its amounts imply.
+        assert_eq!(exclusive("0.88", "10.00"), Some(d("0.088")));
+        assert_eq!(exclusive("7.25", "100.00"), Some(d("0.0725")));
+        assert_eq!(exclusive("1.23", "13.37"), Some(d("0.092")));
+        // 0.01 on 0.10 is anything from 5% to 15%: no rate is made up.
+        assert_eq!(exclusive("0.01", "0.10"), None);
+        assert_eq!(exclusive("0", "10.00"), None);
+        assert_eq!(exclusive("5.00", "0"), None);
+        // Prices including tax: 9.00 inside 60.00 less 6.00 is 20% on 45.00.
+        assert_eq!(
+            derived_rate(d("9.00"), d("54.00"), TaxMode::Inclusive),
+            Some(d("0.2"))
+        );
+        // Figures beyond Decimal are no rate, not a panic.
+        assert_eq!(
+            exclusive(
+                "79228162514264337593543950335",
+                "0.0000000000000000000000000001"
+            ),
+            None
         );
     }
 
