@@ -1,33 +1,251 @@
-//! Adobe Commerce (Magento 2): Adobe I/O Events carry the order, credit memo or stock item.
+//! Adobe Commerce (Magento 2): Adobe I/O Events carry the order, invoice, credit memo or stock
+//! item, but only the fields the merchant subscribed; what an event lacks is fetched from the
+//! store's REST API (`[shops.NAME.api]`: `base_url` the store's URL, `token` an integration's
+//! access token, sent as `Authorization: Bearer`).
+//!
+//! - **Order events** are booked from the event; one that lacks a field the booking needs is
+//!   booked from `GET /rest/V1/orders/{entity_id}` instead.
+//! - **Invoice events** are captures of their order (see [`normalise`]): one that captured
+//!   nothing (cancelled; open, of a booked order) or whose order's invoice the ledger has paid
+//!   in full books nothing, and says why. Otherwise the order as it stands is fetched
+//!   (`GET /rest/V1/orders/{order_id}`, after `GET /rest/V1/invoices/{entity_id}` when the event
+//!   lacks `order_id`) and booked like an order event: its invoice if it is not booked yet, and
+//!   what Magento has captured so far paid on it by difference, so a part already paid, or an
+//!   echo of an order event, pays nothing. Without an API the order's own events are the only
+//!   source of its lines and payments (Magento saves the order, with `total_paid`, at every
+//!   capture): an invoice of a booked order books nothing, and one of an order not booked yet
+//!   waits for it like a refund does (it usually arrives just before its order's event).
+//! - **Credit memo events** are credited against the booked order; one that lacks its
+//!   `order_id` or a field the credit note needs is read from `GET
+//!   /rest/V1/creditmemo/{entity_id}` instead.
+//!
+//! A shop without an `api` section gets a permanent `platform_api_missing` naming what to
+//! subscribe or configure when an event lacks what only the API could give.
 
 pub mod normalise;
 
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
 use xcs_shared::EventKind;
 
-use super::{Event, id_at, json};
+use super::Event;
+use super::api::{Auth, PlatformApi};
 use crate::booking::Work;
 use crate::error::ProcessError;
+use crate::ledger::DocumentRow;
+use crate::normalise::NormaliseError;
+use normalise::{Ids, Subject};
 
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
-    Ok(match event.envelope.kind {
-        EventKind::Order => normalise::order(event.body)?.into(),
-        EventKind::Refund => {
-            // The CloudEvents envelope, Adobe's documented nested form, or a bare memo.
-            let memo = json(event.body, "the credit memo")?;
-            let order_id = [
-                "/data/value/order_id",
-                "/event/data/value/order_id",
-                "/order_id",
-            ]
-            .iter()
-            .find_map(|pointer| id_at(&memo, pointer, "the credit memo").ok())
-            .ok_or_else(|| ProcessError::Unparseable("the credit memo has no order_id".into()))?;
-            let context = event.order_context(&order_id).await?;
-            Work::Refunds {
-                order: None,
-                refunds: vec![normalise::refund(event.body, &context)?],
-            }
+    match event.envelope.kind {
+        EventKind::Order => match normalise::subject(event.body)? {
+            Subject::Order(ids) => order(event, &ids).await,
+            Subject::Invoice(ids) => invoice(event, ids).await,
+        },
+        EventKind::Refund => credit_memo(event).await,
+        EventKind::Inventory => Ok(Work::Stock(normalise::stock(event.body)?)),
+    }
+}
+
+async fn order(event: &Event<'_>, ids: &Ids) -> Result<Work, ProcessError> {
+    match normalise::order(event.body) {
+        Err(missing @ NormaliseError::Missing { .. }) => {
+            let Some(id) = ids.entity_id.as_deref() else {
+                return Err(missing.into());
+            };
+            let path = resource_path("orders", "order", id)?;
+            let api = api_for(event, &missing, &path)?;
+            let order = fetch(event, api, &path).await?;
+            Ok(normalise::order(&order)?.into())
         }
-        EventKind::Inventory => Work::Stock(normalise::stock(event.body)?),
+        normalised => Ok(normalised?.into()),
+    }
+}
+
+async fn invoice(event: &Event<'_>, ids: Ids) -> Result<Work, ProcessError> {
+    let shop = &event.envelope.shop;
+    let label = ids.entity_id.clone().unwrap_or_else(|| "?".to_owned());
+    if ids.invoice_cancelled() {
+        return Ok(cancelled(&label));
+    }
+    let ids = match ids.order_id {
+        Some(_) => ids,
+        None => {
+            let id = ids.entity_id.as_deref().ok_or_else(|| {
+                ProcessError::Unparseable(format!(
+                    "Adobe Commerce shop {shop}: an invoice event names neither its invoice \
+                     (entity_id) nor its order (order_id); subscribe both for \
+                     observer.sales_order_invoice_save_after"
+                ))
+            })?;
+            let path = resource_path("invoices", "invoice", id)?;
+            let api = event.api(&format!(
+                "Adobe Commerce shop {shop}: invoice {id}'s event lacks `order_id`; subscribe it \
+                 for observer.sales_order_invoice_save_after, or configure \
+                 [shops.{shop}.api] (base_url = the store's URL, token = an integration access \
+                 token) to fetch GET {path}"
+            ))?;
+            let fetched = normalise::ids(&fetch(event, api, &path).await?)?;
+            if fetched.invoice_cancelled() {
+                return Ok(cancelled(&label));
+            }
+            fetched
+        }
+    };
+    let order_id = ids.order_id.clone().ok_or_else(|| {
+        ProcessError::Unparseable(format!(
+            "Adobe Commerce invoice {label} names no order_id, not even as the REST API answers it"
+        ))
+    })?;
+
+    // The order's invoice, or in summary mode its entry in a period's summary (which a fetched
+    // order updates, and which is never "paid in full" here).
+    if let Some(booked) = event.ledger.order_for_refund(shop, &order_id).await? {
+        let number = &booked.order_number;
+        if ids.invoice_open() {
+            return Ok(Work::Nothing(format!(
+                "Adobe Commerce invoice {label} of order {number} is open: it captured nothing \
+                 yet, and the order is booked; its payment is booked when the invoice is paid"
+            )));
+        }
+        if paid_in_full(event, &booked).await? {
+            return Ok(Work::Nothing(format!(
+                "Adobe Commerce invoice {label} of order {number}: invoice {} is booked and \
+                 paid in full ({}); nothing more to book",
+                booked.number, booked.total
+            )));
+        }
+        if event.shop.api.is_none() {
+            return Ok(Work::Nothing(format!(
+                "Adobe Commerce invoice {label} of order {number}: the order is booked; without \
+                 [shops.{shop}.api] its payments are booked from the order's own events \
+                 (total_paid), which Magento sends at every capture"
+            )));
+        }
+    }
+    let path = resource_path("orders", "order", &order_id)?;
+    let Some(api) = event.shop.api.as_ref() else {
+        // Most often its order's event is a moment behind (Magento saves the invoice first);
+        // if that never comes, the shop needs the API or the order events.
+        return Err(ProcessError::OrderNotBooked { order: order_id });
+    };
+    let order = fetch(event, api, &path).await?;
+    Ok(normalise::order(&order)?.into())
+}
+
+fn cancelled(invoice: &str) -> Work {
+    Work::Nothing(format!(
+        "Adobe Commerce invoice {invoice} is cancelled: it captured nothing"
+    ))
+}
+
+/// Whether the ledger has paid the order's invoice in full, so that no capture can add to it.
+/// An order in summary mode has no invoice of its own, so it is never paid in full here.
+async fn paid_in_full(event: &Event<'_>, booked: &DocumentRow) -> Result<bool, ProcessError> {
+    if booked.xero_id.is_empty() {
+        return Ok(false);
+    }
+    // The ledger's key of an invoice, as booking records it (`booking::invoice_key`).
+    let key = format!("invoice:{}", booked.number);
+    let paid: Decimal = event
+        .ledger
+        .paid_into(&event.envelope.tenant, &key)
+        .await?
+        .values()
+        .sum();
+    Ok(paid >= booked.total)
+}
+
+async fn credit_memo(event: &Event<'_>) -> Result<Work, ProcessError> {
+    let ids = normalise::ids(event.body)?;
+    let shop = &event.envelope.shop;
+    let path = match ids.entity_id.as_deref() {
+        Some(id) => Some(resource_path("creditmemo", "credit memo", id)?),
+        None => None,
+    };
+    let mut memo = Cow::Borrowed(event.body);
+    let order_id = match &ids.order_id {
+        Some(id) => id.clone(),
+        None => {
+            let path = path.as_deref().ok_or_else(|| {
+                ProcessError::Unparseable(format!(
+                    "Adobe Commerce shop {shop}: a credit memo event names neither its memo \
+                     (entity_id) nor its order (order_id); subscribe both for \
+                     observer.sales_order_creditmemo_save_after"
+                ))
+            })?;
+            let api = event.api(&format!(
+                "Adobe Commerce shop {shop}: a credit memo event lacks `order_id`; subscribe it \
+                 for observer.sales_order_creditmemo_save_after, or configure \
+                 [shops.{shop}.api] (base_url = the store's URL, token = an integration access \
+                 token) to fetch GET {path}"
+            ))?;
+            memo = Cow::Owned(fetch(event, api, path).await?);
+            normalise::ids(&memo)?.order_id.ok_or_else(|| {
+                ProcessError::Unparseable(format!(
+                    "Adobe Commerce's answer to {path} has no order_id"
+                ))
+            })?
+        }
+    };
+    let context = event.order_context(&order_id).await?;
+    let refund = match (normalise::refund(&memo, &context), &memo, path) {
+        (Err(missing @ NormaliseError::Missing { .. }), Cow::Borrowed(_), Some(path)) => {
+            let api = api_for(event, &missing, &path)?;
+            normalise::refund(&fetch(event, api, &path).await?, &context)?
+        }
+        (refund, ..) => refund?,
+    };
+    Ok(Work::Refunds {
+        order: None,
+        refunds: vec![refund],
     })
+}
+
+/// `/rest/V1/{collection}/{id}`, for an entity id as Magento numbers them: an id from the event
+/// goes into the URL only if it is one.
+fn resource_path(collection: &str, what: &str, id: &str) -> Result<String, ProcessError> {
+    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ProcessError::Unparseable(format!(
+            "the Adobe Commerce {what} id {id:?} is not an entity id (digits)"
+        )));
+    }
+    Ok(format!("/rest/V1/{collection}/{id}"))
+}
+
+/// The shop's API, to fetch what the event lacks (`missing`), or the error that names the field
+/// to subscribe and the section to configure.
+fn api_for<'e>(
+    event: &'e Event<'_>,
+    missing: &NormaliseError,
+    path: &str,
+) -> Result<&'e PlatformApi, ProcessError> {
+    let shop = &event.envelope.shop;
+    event.api(&format!(
+        "Adobe Commerce shop {shop}: {missing}; or configure [shops.{shop}.api] (base_url = the \
+         store's URL, token = an integration access token) to fetch GET {path}"
+    ))
+}
+
+/// `path` from the store's REST API with the integration's token.
+async fn fetch(event: &Event<'_>, api: &PlatformApi, path: &str) -> Result<Vec<u8>, ProcessError> {
+    event
+        .get(api, Auth::Bearer, path)
+        .await
+        .map_err(|err| match err {
+            ProcessError::PlatformCredentials(detail) => {
+                let shop = &event.envelope.shop;
+                ProcessError::PlatformCredentials(format!(
+                    "Adobe Commerce shop {shop}: {detail}; the integration access token \
+                     (`token` in [shops.{shop}.api], or {prefix}API_TOKEN) is wrong or revoked, \
+                     the integration lacks access to Sales (orders, invoices, credit memos), or \
+                     the store does not accept integration tokens as bearer tokens (Stores > \
+                     Configuration > Services > OAuth > Consumer Settings > Allow OAuth Access \
+                     Tokens to be used as standalone Bearer tokens)",
+                    prefix = xcs_shared::shop_env_prefix(shop),
+                ))
+            }
+            other => other,
+        })
 }

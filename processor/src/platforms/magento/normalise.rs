@@ -1,21 +1,26 @@
 //! Adobe Commerce (Magento 2) through Adobe I/O Events: a CloudEvents envelope whose
 //! `data.value` holds the fields subscribed for the event (notes §5.4–5.5). The
 //! `{"event": {"data": {"value": …}}}` form of Adobe's documentation, and a bare resource (what
-//! a REST `GET` answers, if the processor hydrates), are read the same way.
+//! `GET /rest/V1/orders/{id}` or `/rest/V1/creditmemo/{id}` answers when the processor fetches
+//! what an event lacks, `crate::platforms::magento`), are read the same way. A field the
+//! booking needs and the event lacks is [`NormaliseError::Missing`], which is what tells the
+//! processor to fetch the resource; a field that is only optional reads as zero or none.
 //!
-//! - **Orders and invoices:** an order event (`sales_order_save_after`, `…_commit_after`,
-//!   `order_management.place`) is the order as it stands: its lines and totals, and as payment
-//!   what Magento has captured so far (`total_paid`, which Magento raises each time an invoice
-//!   is paid and re-saves the order). An invoice event (`sales_order_invoice_save_after`) is a
-//!   capture: it normalises to the same order (same `order_id`, the order's entity id, and the
-//!   order's `increment_id` as its number, never the invoice's), with the invoice's lines and
-//!   totals and, once the invoice is paid (state 2), its grand total as the payment. Magento
-//!   invoices an order in full unless the merchant splits it, so the two agree; a partial
-//!   invoice carries only the lines it invoices, and the processor must treat it as a payment
-//!   on the booked order, not as a smaller replacement of it. The invoice does not carry its
-//!   order's number: subscribe `order_increment_id`, or have the processor add it.
-//! - **Not a sale:** an order in state `pending_payment` (waiting for an external gateway);
-//!   a cancelled invoice (state 3).
+//! - **Orders:** an order event (`sales_order_save_after`, `…_commit_after`,
+//!   `order_management.place`) or a fetched order is the order as it stands: its lines and
+//!   totals as ordered, and as payment what Magento has captured so far (`total_paid`, which
+//!   Magento raises with each paid invoice and saves with the order).
+//! - **Invoices are captures, never documents.** Adobe's own schema: "An invoice is a record of
+//!   the receipt of payment for an order". The Xero invoice is the Magento order, whole, under
+//!   the order's number; a Magento invoice (`sales_order_invoice_save_after`) books no document
+//!   of its own and is not normalised into one ([`order`] refuses it): [`subject`] reads which
+//!   invoice and order it names, and the processor books the order as it stands (fetched) and
+//!   pays, by difference, what the order says was captured. An order invoiced in parts is
+//!   therefore booked once with every unit it sold, and each part that captures money adds a
+//!   payment of exactly that part (`total_paid` before and after it): no unit is booked twice
+//!   or lost, whichever of the order's and the invoices' events arrive, and in whichever order.
+//!   Invoice states: 1 open (nothing captured yet), 2 paid, 3 cancelled.
+//! - **Not a sale:** an order in state `pending_payment` (waiting for an external gateway).
 //! - **Currency:** `order_currency_code` and the order-currency amounts (every amount has a
 //!   `base_*` twin in the base currency, which is not used).
 //! - **Tax basis:** always exclusive: Magento's row amounts (`row_total`, `shipping_amount`)
@@ -23,13 +28,16 @@
 //!   With prices including tax and discounts applied to them, an item's `discount_amount`
 //!   includes the tax it took off (`discount_tax_compensation_amount`); the line's discount is
 //!   the difference, so net + `tax_amount` is what the customer paid for the row.
-//! - **Lines:** items with a `row_total`; container rows (a bundle's parent, a configurable's
-//!   child) carry no money of their own and are skipped. A `giftcard` product is a gift card
-//!   sold.
+//! - **Lines:** items with a `row_total` (`items` itself must be there: an order or credit
+//!   memo always has items, so an event without them was subscribed without them); container
+//!   rows (a bundle's parent, a configurable's child) carry no money of their own and are
+//!   skipped. A `giftcard` product is a gift card sold.
 //! - **Gift cards and store credit:** Magento takes them off `grand_total`; here they are
 //!   payments (gift card, and store credit paid from the same kind of liability), so the
 //!   order's total is `grand_total` plus `gift_cards_amount` and `customer_balance_amount`.
-//!   Reward points taken off the total are a discount line.
+//!   Reward points taken off the total are a discount line. An event carries these amounts
+//!   beside the others; the REST API puts them in `extension_attributes`, read when the
+//!   top level has none.
 //! - **Credit memos:** lines, shipping, `adjustment_positive` (an extra refund, a positive
 //!   adjustment) and `adjustment_negative` (a fee kept, a negative one). Money returned is the
 //!   grand total once the memo is refunded (state 2), and any gift-card amount goes back to
@@ -51,24 +59,109 @@ use crate::normalise::{
 
 const PLATFORM: Platform = Platform::Magento;
 
-/// An order, order-placement or invoice event (see the module docs for how an invoice maps to
-/// an order).
+/// An order or order-placement event, or a fetched order.
 ///
 /// # Errors
 /// [`NormaliseError`] naming the field that is missing (often: not subscribed) or
-/// unparseable.
+/// unparseable; an invoice event, which is a capture of its order and not an order (see the
+/// module docs), is refused.
 pub fn order(body: &[u8]) -> Result<Normalised, NormaliseError> {
     let envelope = parse_json(PLATFORM, "event", body)?;
     let probe = Ctx::new(PLATFORM, "event");
     let (event_type, value, path) = event_value(&probe, &envelope)?;
-    let is_invoice = match &event_type {
+    if is_invoice(event_type.as_deref(), value) {
+        let ids = Ids::read(&probe, value, path)?;
+        let ctx = Ctx::new(
+            PLATFORM,
+            format!("invoice {}", ids.entity_id.as_deref().unwrap_or("?")),
+        );
+        return Err(ctx.inconsistent(
+            "an invoice is a capture of its order, not an order: book it through its order \
+             (crate::platforms::magento)",
+        ));
+    }
+    sales_order(value, path)
+}
+
+/// What an order-kind event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// An order event, or a fetched order.
+    Order(Ids),
+    /// An invoice event, or a fetched invoice: a capture of the order `order_id`.
+    Invoice(Ids),
+}
+
+/// The ids and state an event carries, read before anything is normalised or fetched. Each is
+/// `None` when the subscription left it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    /// The resource's own entity id (the order's, the invoice's or the credit memo's).
+    pub entity_id: Option<String>,
+    /// The order an invoice or credit memo belongs to (its entity id).
+    pub order_id: Option<String>,
+    /// Magento's `state`: for an invoice `1` open, `2` paid, `3` cancelled.
+    pub state: Option<String>,
+}
+
+/// Invoice states: `Magento\Sales\Model\Order\Invoice::STATE_*`.
+const INVOICE_OPEN: &str = "1";
+const INVOICE_CANCELED: &str = "3";
+
+impl Ids {
+    fn read(ctx: &Ctx, value: &Value, path: &str) -> Result<Ids, NormaliseError> {
+        let root = Node::at(ctx, value, path)?;
+        Ok(Ids {
+            entity_id: root.opt_string("entity_id")?,
+            order_id: root.opt_string("order_id")?,
+            state: root.opt_string("state")?,
+        })
+    }
+
+    /// An invoice that captured nothing yet (to be paid offline, by bank transfer...).
+    pub fn invoice_open(&self) -> bool {
+        self.state.as_deref() == Some(INVOICE_OPEN)
+    }
+
+    /// An invoice cancelled (voided): it captured nothing.
+    pub fn invoice_cancelled(&self) -> bool {
+        self.state.as_deref() == Some(INVOICE_CANCELED)
+    }
+}
+
+/// Which order or invoice an order-kind event is about.
+///
+/// # Errors
+/// [`NormaliseError`] for a body that is not an event or an id that is not text.
+pub fn subject(body: &[u8]) -> Result<Subject, NormaliseError> {
+    let envelope = parse_json(PLATFORM, "event", body)?;
+    let ctx = Ctx::new(PLATFORM, "event");
+    let (event_type, value, path) = event_value(&ctx, &envelope)?;
+    let ids = Ids::read(&ctx, value, path)?;
+    Ok(if is_invoice(event_type.as_deref(), value) {
+        Subject::Invoice(ids)
+    } else {
+        Subject::Order(ids)
+    })
+}
+
+/// The ids an event (a credit memo's, most often) or a fetched resource carries.
+///
+/// # Errors
+/// [`NormaliseError`] for a body that is not an event or an id that is not text.
+pub fn ids(body: &[u8]) -> Result<Ids, NormaliseError> {
+    let envelope = parse_json(PLATFORM, "event", body)?;
+    let ctx = Ctx::new(PLATFORM, "event");
+    let (_, value, path) = event_value(&ctx, &envelope)?;
+    Ids::read(&ctx, value, path)
+}
+
+/// An invoice event by its type; a bare resource by its `order_id`, which an invoice has and
+/// an order does not.
+fn is_invoice(event_type: Option<&str>, value: &Value) -> bool {
+    match event_type {
         Some(t) => t.contains("invoice"),
         None => value.get("order_id").is_some(),
-    };
-    if is_invoice {
-        invoice(value, path)
-    } else {
-        sales_order(value, path)
     }
 }
 
@@ -117,61 +210,6 @@ fn sales_order(value: &Value, path: &str) -> Result<Normalised, NormaliseError> 
         lines: document.lines,
         payments,
         cancelled: matches!(state.as_str(), "canceled" | "cancelled"),
-    }))
-}
-
-/// Invoice states: `Magento\Sales\Model\Order\Invoice::STATE_*`.
-const INVOICE_PAID: &str = "2";
-const INVOICE_CANCELED: &str = "3";
-
-fn invoice(value: &Value, path: &str) -> Result<Normalised, NormaliseError> {
-    let probe = Ctx::new(PLATFORM, "invoice");
-    let entity_id = Node::at(&probe, value, path)?.string("entity_id")?;
-    let ctx = Ctx::new(PLATFORM, format!("invoice {entity_id}"));
-    let root = Node::at(&ctx, value, path)?;
-    let invoice_number = root.opt_string("increment_id")?;
-    let state = root.opt_string("state")?.unwrap_or_default();
-    if state == INVOICE_CANCELED {
-        return Ok(Normalised::Nothing {
-            reason: format!("Adobe Commerce invoice {entity_id} is cancelled: nothing captured"),
-        });
-    }
-    let order_id = root.string("order_id")?;
-    let number = match root.get("order").and_then(|o| o.get("increment_id")) {
-        Some(nested) => nested.text()?,
-        None => root.string("order_increment_id")?,
-    };
-    let date = root.field("created_at")?.iso_date()?;
-    let document = Document::read(&root, "qty")?;
-
-    let mut payments = document.liability_payments(date);
-    if state == INVOICE_PAID {
-        let captured = root.dec("grand_total")?;
-        if captured > Decimal::ZERO {
-            payments.push(Payment {
-                method: gateway(&root)?,
-                amount: captured,
-                date,
-                reference: match root.opt_string("transaction_id")? {
-                    Some(tx) => Some(tx),
-                    None => invoice_number,
-                },
-            });
-        }
-    }
-    Ok(Normalised::Order(Order {
-        platform: PLATFORM,
-        order_id,
-        number,
-        date,
-        currency: root.currency_at("order_currency_code")?,
-        tax_mode: TaxMode::Exclusive,
-        customer: customer(&root)?,
-        total: document.total,
-        total_tax: document.total_tax,
-        lines: document.lines,
-        payments,
-        cancelled: false,
     }))
 }
 
@@ -322,7 +360,7 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Lines and totals shared by orders, invoices and credit memos.
+/// Lines and totals shared by orders and credit memos.
 struct Document {
     lines: Vec<Line>,
     total: Decimal,
@@ -332,11 +370,11 @@ struct Document {
 }
 
 impl Document {
-    /// `quantity_key`: `qty_ordered` on orders, `qty` on invoices and credit memos.
+    /// `quantity_key`: `qty_ordered` on orders, `qty` on credit memos.
     fn read(root: &Node<'_>, quantity_key: &str) -> Result<Self, NormaliseError> {
         let mut lines = Vec::new();
         let mut item_discounts = Decimal::ZERO;
-        let items = root.list("items")?;
+        let items = root.field("items")?.items()?;
         for item in &items {
             let Some(row_total) = item.opt_dec("row_total")? else {
                 continue; // a container row: its children carry the money
@@ -404,7 +442,7 @@ impl Document {
                 TaxInfo::default(),
             ));
         }
-        let rewards = root.dec_or_zero("reward_currency_amount")?;
+        let rewards = extension_amount(root, "reward_currency_amount")?;
         if rewards > Decimal::ZERO {
             lines.push(single_line(
                 LineKind::Discount,
@@ -414,8 +452,8 @@ impl Document {
             ));
         }
 
-        let gift_cards = root.dec_or_zero("gift_cards_amount")?;
-        let store_credit = root.dec_or_zero("customer_balance_amount")?;
+        let gift_cards = extension_amount(root, "gift_cards_amount")?;
+        let store_credit = extension_amount(root, "customer_balance_amount")?;
         Ok(Document {
             lines,
             total: root.dec("grand_total")? + gift_cards + store_credit,
@@ -438,6 +476,15 @@ impl Document {
                 reference: None,
             })
             .collect()
+    }
+}
+
+/// An amount Adobe Commerce adds to the sales documents (gift cards, store credit, reward
+/// points): beside the others in an event, in `extension_attributes` in a REST answer.
+fn extension_amount(root: &Node<'_>, key: &str) -> Result<Decimal, NormaliseError> {
+    match (root.get(key), root.get("extension_attributes")) {
+        (None, Some(extension)) => extension.dec_or_zero(key),
+        _ => root.dec_or_zero(key),
     }
 }
 
@@ -471,8 +518,9 @@ mod tests {
     use xcs_shared::domain::LineKind::{Adjustment, GiftCardSale, Product, Shipping};
 
     use super::*;
-    use crate::normalise::lines_total;
-    use crate::normalise::test_support::{assert_adds_up, assert_line, d, edited, fixture};
+    use crate::normalise::test_support::{
+        assert_adds_up, assert_line, d, edited, fixture, fixture_json,
+    };
 
     fn booked(body: &[u8]) -> Order {
         match order(body).unwrap() {
@@ -593,131 +641,108 @@ mod tests {
     }
 
     #[test]
-    fn an_invoice_is_the_order_as_captured_under_the_orders_number() {
-        // The documentation's invoice event, with the order's number added to its fields.
-        let body = edited(
-            "magento/io_event_sales_order_invoice_save_after.json",
-            |e| {
-                e["event"]["data"]["value"]["order_increment_id"] = json!("000000008");
-            },
-        );
+    fn a_fetched_order_reads_as_its_event_does_with_adobes_amounts_in_extension_attributes() {
+        // What GET /rest/V1/orders/4711 answers: the order's fields, bare, with the gift card
+        // redeemed in extension_attributes (where the REST API puts Adobe Commerce's amounts).
+        let event = booked(&fixture("magento/order_save_after_eur.json"));
+        let mut rest = fixture_json("magento/order_save_after_eur.json")["data"]["value"].take();
+        let gift_cards = rest
+            .as_object_mut()
+            .unwrap()
+            .remove("gift_cards_amount")
+            .unwrap();
+        rest["extension_attributes"] = json!({"gift_cards_amount": gift_cards});
 
-        let order = booked(&body);
+        let fetched = booked(&serde_json::to_vec(&rest).unwrap());
 
-        assert_eq!(
-            order.order_id, "8",
-            "the order's entity id, not the invoice's 13"
-        );
-        assert_eq!(
-            order.number, "000000008",
-            "the order's number, not the invoice's"
-        );
-        assert_eq!(order.date, date!(2023 - 04 - 06));
-        assert_eq!(order.currency.as_str(), "USD");
-        assert_eq!(order.lines.len(), 2);
-        assert_line(
-            &order.lines[0],
-            Product,
-            Some("simple-product-2"),
-            ("3", "200", "0"),
-            "0",
-        );
-        assert_line(
-            &order.lines[1],
-            Product,
-            Some("simple-product-1"),
-            ("5", "100", "0"),
-            "0",
-        );
-        assert_eq!(order.total, d("1100"));
-        assert_eq!(lines_total(&order.lines, order.tax_mode), order.total);
-        assert_eq!(
-            order.payments,
-            vec![Payment {
-                method: PaymentMethod::Gateway {
-                    name: "magento".into()
-                },
-                amount: d("1100"),
-                date: date!(2023 - 04 - 06),
-                reference: Some("000000013".into()),
-            }],
-            "state 2: paid"
-        );
-        assert_eq!(order.customer, None);
+        assert_eq!(fetched, event);
+        assert_eq!(fetched.total, d("395.77"), "grand total plus the gift card");
     }
 
     #[test]
-    fn an_invoice_without_its_orders_number_names_the_field_to_subscribe() {
-        let err = order(&fixture(
-            "magento/io_event_sales_order_invoice_save_after.json",
-        ))
-        .unwrap_err();
-        let message = err.to_string();
-        assert!(
-            message.starts_with(
-                "magento invoice 13: `event.data.value.order_increment_id` is missing (Adobe I/O \
-                 Events sends only the fields subscribed"
-            ),
-            "{message}"
+    fn an_invoice_names_its_invoice_and_order_and_is_never_read_as_an_order() {
+        // Adobe's documented invoice event (invoice 13 of order 8, paid), and the REST
+        // invoice of the inventory tutorial wrapped as an event (invoice 3 of order 3).
+        assert_eq!(
+            subject(&fixture(
+                "magento/io_event_sales_order_invoice_save_after.json"
+            ))
+            .unwrap(),
+            Subject::Invoice(Ids {
+                entity_id: Some("13".into()),
+                order_id: Some("8".into()),
+                state: Some("2".into()),
+            })
+        );
+        let rest = fixture("magento/rest_v1_invoice_with_discount_response.json");
+        assert_eq!(
+            subject(&rest).unwrap(),
+            Subject::Invoice(Ids {
+                entity_id: Some("3".into()),
+                order_id: Some("3".into()),
+                state: Some("2".into()),
+            }),
+            "a bare invoice, as GET /rest/V1/invoices/3 answers"
+        );
+
+        for body in [
+            fixture("magento/invoice_save_after_with_discount.json"),
+            rest,
+        ] {
+            let err = order(&body).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("magento invoice 3: an invoice is a capture of its order"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invoices_state_says_whether_it_captured_anything() {
+        let state = |state: Value| {
+            let body = edited("magento/invoice_save_after_with_discount.json", |e| {
+                e["data"]["value"]["state"] = state;
+            });
+            match subject(&body).unwrap() {
+                Subject::Invoice(ids) => (ids.invoice_open(), ids.invoice_cancelled()),
+                other => panic!("not an invoice: {other:?}"),
+            }
+        };
+        assert_eq!(state(json!(1)), (true, false), "open: to be paid offline");
+        assert_eq!(state(json!("2")), (false, false), "paid");
+        assert_eq!(state(json!("3")), (false, true), "cancelled");
+        assert_eq!(
+            state(json!(null)),
+            (false, false),
+            "not subscribed: unknown"
         );
     }
 
     #[test]
-    fn an_invoice_with_percentage_discounts_keeps_them_on_its_lines() {
-        let order = booked(&fixture("magento/invoice_save_after_with_discount.json"));
-
+    fn an_order_events_subject_is_its_order_with_whatever_ids_were_subscribed() {
         assert_eq!(
-            (order.order_id.as_str(), order.number.as_str()),
-            ("3", "000000003")
+            subject(&fixture("magento/order_save_after_eur.json")).unwrap(),
+            Subject::Order(Ids {
+                entity_id: Some("4711".into()),
+                order_id: None,
+                state: Some("processing".into()),
+            })
         );
-        assert_eq!(order.lines.len(), 4);
-        // 20% off each row, as Magento allocated it.
-        assert_line(
-            &order.lines[0],
-            Product,
-            Some("24-WB03"),
-            ("20", "36", "144"),
-            "0",
-        );
-        assert_line(
-            &order.lines[1],
-            Product,
-            Some("24-WB01"),
-            ("40", "32", "256"),
-            "0",
-        );
-        assert_line(
-            &order.lines[2],
-            Product,
-            Some("240-LV06"),
-            ("1", "22", "4.4"),
-            "0",
-        );
-        assert_line(&order.lines[3], Shipping, None, ("1", "300", "0"), "0");
-        assert_eq!(order.total, d("1917.6"));
-        assert_adds_up(&order.lines, order.tax_mode, order.total);
-        assert_eq!(order.amount_paid(), d("1917.6"));
+        let memo = edited("magento/creditmemo_save_after_eur.json", |e| {
+            e["data"]["value"]
+                .as_object_mut()
+                .unwrap()
+                .remove("order_id");
+        });
         assert_eq!(
-            order.payments[0].method,
-            PaymentMethod::Gateway {
-                name: "checkmo".into()
+            ids(&memo).unwrap(),
+            Ids {
+                entity_id: Some("19".into()),
+                order_id: None,
+                state: Some("2".into()),
             }
         );
-    }
-
-    #[test]
-    fn an_open_invoice_is_not_a_payment_and_a_cancelled_one_books_nothing() {
-        let open = edited("magento/invoice_save_after_with_discount.json", |e| {
-            e["data"]["value"]["state"] = json!(1);
-        });
-        assert!(booked(&open).payments.is_empty());
-        let cancelled = edited("magento/invoice_save_after_with_discount.json", |e| {
-            e["data"]["value"]["state"] = json!("3");
-        });
-        assert!(matches!(
-            order(&cancelled).unwrap(),
-            Normalised::Nothing { .. }
-        ));
     }
 
     #[test]
@@ -764,6 +789,29 @@ mod tests {
                 date: date!(2025 - 05 - 12),
                 reference: Some("7xk2p9m1-refund".into()),
             }]
+        );
+    }
+
+    #[test]
+    fn a_fetched_credit_memo_reads_as_its_event_does_and_one_without_items_is_missing_them() {
+        let event = refund(
+            &fixture("magento/creditmemo_save_after_eur.json"),
+            &eur_order(),
+        )
+        .unwrap();
+        let rest = fixture_json("magento/creditmemo_save_after_eur.json")["data"]["value"].take();
+        let fetched = refund(&serde_json::to_vec(&rest).unwrap(), &eur_order()).unwrap();
+        assert_eq!(fetched, event);
+
+        // Not an adjustment-only memo (Magento lists every order item on a memo, refunded or
+        // not): a subscription without the items, which the processor then fetches.
+        let without_items = edited("magento/creditmemo_save_after_eur.json", |e| {
+            e["data"]["value"].as_object_mut().unwrap().remove("items");
+        });
+        let err = refund(&without_items, &eur_order()).unwrap_err();
+        assert!(
+            matches!(&err, NormaliseError::Missing { field, .. } if field == "data.value.items"),
+            "{err}"
         );
     }
 
@@ -826,6 +874,14 @@ mod tests {
                         .remove("grand_total");
                 }),
                 "magento order 4711: `data.value.grand_total` is missing (Adobe I/O Events",
+            ),
+            (
+                // Every order has items: an event without them was subscribed without them, and
+                // must not book an order of no lines.
+                edited("magento/order_save_after_eur.json", |e| {
+                    e["data"]["value"].as_object_mut().unwrap().remove("items");
+                }),
+                "magento order 4711: `data.value.items` is missing (Adobe I/O Events",
             ),
             (
                 edited("magento/order_save_after_eur.json", |e| {
