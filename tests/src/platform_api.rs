@@ -8,6 +8,7 @@
 //! | eBay | `Authorization: Bearer` | `/sell/fulfillment/v1/order/{orderId}` |
 //! | WooCommerce | HTTP basic, consumer key and secret | `/wp-json/wc/v3/orders/{id}/refunds` |
 //! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]) |
+//! | Adobe Commerce | `Authorization: Bearer` (an integration access token) | `/rest/V1/orders/{id}`, `/rest/V1/invoices/{id}`, `/rest/V1/creditmemo/{id}` |
 //!
 //! One server per platform, on 127.0.0.1:0. A test registers JSON documents by path
 //! ([`FakePlatformApi::put`], relative to [`FakePlatformApi::base_url`]); every `GET` is
@@ -45,6 +46,9 @@ pub mod credentials {
     pub const WOOCOMMERCE_SECRET: &str = "cs_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b";
     /// Shopify: a custom app's Admin API access token (`X-Shopify-Access-Token`).
     pub const SHOPIFY_ACCESS_TOKEN: &str = "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";
+    /// Adobe Commerce: an integration's access token (32 lowercase letters and digits, as
+    /// Commerce generates them), used as a bearer token.
+    pub const MAGENTO_TOKEN: &str = "q4m8z1x7c3v9b2n6k5j0h8g4f1d7s3a2";
 }
 
 /// Where Shopify lists order `order_id`'s transactions, at the Admin API version the processor
@@ -96,17 +100,16 @@ pub struct FakePlatformApi {
 }
 
 impl FakePlatformApi {
-    /// Starts a fake of `platform`'s API (BigCommerce, Etsy, eBay, WooCommerce, or Shopify's
-    /// Admin API for order transactions).
+    /// Starts a fake of `platform`'s API (BigCommerce, Etsy, eBay, WooCommerce, Shopify's
+    /// Admin API for order transactions, or Adobe Commerce's REST API for sales documents).
     pub async fn start(platform: Platform) -> Self {
         let prefix = match platform {
             Platform::BigCommerce => format!("/stores/{}", credentials::BIGCOMMERCE_STORE_HASH),
-            Platform::Etsy | Platform::Ebay | Platform::WooCommerce | Platform::Shopify => {
-                String::new()
-            }
-            Platform::Magento => {
-                panic!("the processor fetches nothing from {platform}: its webhooks are whole")
-            }
+            Platform::Etsy
+            | Platform::Ebay
+            | Platform::WooCommerce
+            | Platform::Shopify
+            | Platform::Magento => String::new(),
         };
         let state = Arc::new(State {
             platform,
@@ -203,7 +206,7 @@ pub fn good_credentials(platform: Platform) -> (&'static str, &'static str) {
         Platform::Ebay => (EBAY_TOKEN, ""),
         Platform::WooCommerce => (WOOCOMMERCE_KEY, WOOCOMMERCE_SECRET),
         Platform::Shopify => (SHOPIFY_ACCESS_TOKEN, ""),
-        Platform::Magento => ("", ""),
+        Platform::Magento => (MAGENTO_TOKEN, ""),
     }
 }
 
@@ -235,7 +238,11 @@ impl State {
             Platform::Shopify => {
                 header(request, "x-shopify-access-token") == Some(SHOPIFY_ACCESS_TOKEN)
             }
-            Platform::Magento => false,
+            // Since 2.4.4 an integration's access token works alone only with "Allow OAuth
+            // Access Tokens to be used as standalone Bearer tokens" (Adobe, "Token-based
+            // authentication", Integration tokens); a store without it refuses the token as
+            // this fake refuses a wrong one.
+            Platform::Magento => bearer(MAGENTO_TOKEN),
         }
     }
 
@@ -282,6 +289,27 @@ impl State {
                 "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)",
             }),
             (Platform::Shopify, 404) => json!({"errors": "Not Found"}),
+            // Adobe's "Status codes and REST responses" (developer.adobe.com/commerce/webapi/
+            // get-started/gs-web-api-response): an error body is `message`, with `parameters`
+            // filled into its `%placeholders`. 401 is "the request included an invalid token":
+            // Commerce takes an unknown token for no token, and the route's ACL resource is
+            // refused with this message (the AuthorizationException of Magento's
+            // `Webapi\Controller\Rest\RequestValidator`; the message and the resource names
+            // are Magento's source, which the documents do not quote: UNSURE per version).
+            (Platform::Magento, 401) => json!({
+                "message": "The consumer isn't authorized to access %resources.",
+                "parameters": {"resources": magento_route(path).map_or("", |(acl, _)| acl)},
+            }),
+            // A sales document that does not exist: its repository's NoSuchEntityException,
+            // which Commerce answers 404 with this message.
+            (Platform::Magento, 404) if magento_route(path).is_some_and(|(_, by_id)| by_id) => {
+                json!({
+                    "message": "The entity that was requested doesn't exist. Verify the entity and try again.",
+                })
+            }
+            // No route at all (a base_url pointing elsewhere, a wrong path): "The specified REST
+            // endpoint does not exist" in Adobe's table, the REST router's message.
+            (Platform::Magento, 404) => json!({"message": "Request does not match any route."}),
             (_, 503) => json!({"error": "Service Unavailable", "status": 503}),
             (_, code) => json!({"status": code, "title": status.canonical_reason()}),
         }
@@ -303,6 +331,11 @@ async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
         StatusCode::SERVICE_UNAVAILABLE
     } else if request.method() != actix_web::http::Method::GET {
         StatusCode::METHOD_NOT_ALLOWED
+    } else if state.platform == Platform::Magento
+        && magento_route(path.as_deref().unwrap_or(&full_path)).is_none()
+    {
+        // Commerce matches the route before it looks at the token.
+        StatusCode::NOT_FOUND
     } else if !state.authorised(&request) {
         StatusCode::UNAUTHORIZED
     } else if header(&request, "accept")
@@ -331,6 +364,26 @@ async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
         response.insert_header(("WWW-Authenticate", "Basic realm=\"WooCommerce REST API\""));
     }
     response.json(state.error_body(status, path.as_deref().unwrap_or(&full_path)))
+}
+
+/// The Adobe Commerce sales route `path` is on: its ACL resource, and whether it is one
+/// document by id (`/rest/V1/orders/5120`) rather than a search (`/rest/V1/orders`).
+fn magento_route(path: &str) -> Option<(&'static str, bool)> {
+    let rest = path.strip_prefix("/rest/V1/")?;
+    let (collection, id) = match rest.split_once('/') {
+        Some((collection, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            (collection, true)
+        }
+        Some(_) => return None,
+        None => (rest, false),
+    };
+    let acl = match (collection, id) {
+        ("orders", _) => "Magento_Sales::actions_view",
+        ("invoices", _) => "Magento_Sales::sales_invoice",
+        ("creditmemo", true) | ("creditmemos", false) => "Magento_Sales::sales_creditmemo",
+        _ => return None,
+    };
+    Some((acl, id))
 }
 
 fn record(state: &State, request: &HttpRequest, full_path: &str, status: u16) {
