@@ -655,7 +655,13 @@ async fn an_ebay_order_fetched_after_a_partial_refund_books_the_refunded_line_as
 }
 
 // ------------------------------------------------------------------------------------------
-// Adobe Commerce: fat CloudEvents, no API.
+// Adobe Commerce: CloudEvents with the fields a merchant subscribed; what one lacks is fetched
+// from the store's REST API. A Magento invoice is a capture of its order: the Xero invoice is
+// the order, whole, and each invoice pays what it captured.
+
+const MAGENTO_ORDER: &str = "/rest/V1/orders/5120";
+const MAGENTO_INVOICE: &str = "/rest/V1/invoices/3301";
+const MAGENTO_MEMO: &str = "/rest/V1/creditmemo/208";
 
 fn magento_shop() -> String {
     platform_shop(MAGENTO_SHOP, Platform::Magento, None)
@@ -669,17 +675,193 @@ async fn publish_magento(setup: &Setup, body: &Value) -> String {
         .await
 }
 
+/// `observer.sales_order_save_after` of order 000005120 (entity 5120), 330.60 captured.
+fn magento_order_event() -> Value {
+    fixture("magento/order_save_after_000005120_nzd.json")
+}
+
+/// The order event as Magento sends it at placement when the payment is only authorised:
+/// nothing invoiced or paid yet.
+fn magento_authorised_order_event() -> Value {
+    let mut event = magento_order_event();
+    event["event_id"] = json!("4d2b8e61-93c7-4a05-b1f8-6e0c2a9d7a01");
+    event["data"]["value"]["total_paid"] = Value::Null;
+    event["data"]["value"]["total_invoiced"] = Value::Null;
+    event
+}
+
+/// Order 5120 as `GET /rest/V1/orders/5120` answers it once `paid` is captured: the event's
+/// fields bare, as the REST resource names them (its order-item and payment objects carry the
+/// same fields an event subscribes).
+fn magento_rest_order(paid: &str) -> Value {
+    let mut order = magento_order_event()["data"]["value"].take();
+    order["total_paid"] = json!(paid);
+    order["total_invoiced"] = json!(paid);
+    order
+}
+
+/// `observer.sales_order_invoice_save_after` carrying the subscribed `fields`.
+fn magento_invoice_event(event_id: &str, fields: Value) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "source": "urn:uuid:fb58963f-d2e7-4ab4-83da-b6ff15b8ebc0",
+        "type": "com.adobe.commerce.observer.sales_order_invoice_save_after",
+        "datacontenttype": "application/json",
+        "time": "2026-11-21T03:31:09.874Z",
+        "event_id": event_id,
+        "recipient_client_id": "ca7b36f23be94dcb9d2ebb97f0276e3f",
+        "data": {"key": "0f6e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "value": fields},
+    })
+}
+
+/// Invoice 000003301, all of order 5120 captured, as a subscription of a few fields carries it:
+/// no items, and not the order's number (`order_increment_id`).
+fn magento_whole_invoice_event() -> Value {
+    magento_invoice_event(
+        "e1a7c3d9-5b2f-4e8a-9c6d-3f1b7a5e9d01",
+        json!({
+            "entity_id": "3301",
+            "increment_id": "000003301",
+            "order_id": "5120",
+            "state": "2",
+            "order_currency_code": "NZD",
+            "grand_total": "330.6000",
+            "created_at": "2026-11-21 03:31:09",
+        }),
+    )
+}
+
+/// Order 5120 invoiced in two parts, as a full subscription carries them (items and the
+/// order's number included): 3301 the throw and the shipping (200.00 - 20.00 + 27.00 GST,
+/// 10.00 + 1.50 GST: 218.50), 3302 the socks and the gift card (60.00 - 6.00 + 8.10 GST, 50.00:
+/// 112.10). Together they are the order's 330.60.
+fn magento_part_invoice_events() -> [Value; 2] {
+    let item = |sku: &str, name: &str, qty: &str, row: &str, discount: &str, tax: &str| {
+        json!({
+            "order_item_id": match sku {
+                "THROW-MERINO" => "9101",
+                "SOCKS-PM" => "9102",
+                _ => "9103",
+            },
+            "sku": sku, "name": name, "qty": qty, "row_total": row,
+            "price": if sku == "SOCKS-PM" { "20.0000" } else { row },
+            "discount_amount": discount, "tax_amount": tax,
+            "discount_tax_compensation_amount": "0.0000",
+        })
+    };
+    let part = |event_id: &str, entity_id: &str, fields: Value| {
+        let mut value = json!({
+            "entity_id": entity_id,
+            "increment_id": format!("00000{entity_id}"),
+            "order_id": "5120",
+            "order_increment_id": "000005120",
+            "state": "2",
+            "order_currency_code": "NZD",
+            "created_at": "2026-11-23 20:14:00",
+        });
+        value
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        magento_invoice_event(event_id, value)
+    };
+    [
+        part(
+            "e1a7c3d9-5b2f-4e8a-9c6d-3f1b7a5e9d11",
+            "3301",
+            json!({
+                "items": [item("THROW-MERINO", "Merino throw, natural", "1.0000", "200.0000", "20.0000", "27.0000")],
+                "subtotal": "200.0000", "discount_amount": "-20.0000",
+                "shipping_amount": "10.0000", "shipping_tax_amount": "1.5000",
+                "shipping_description": "NZ Couriers - Overnight",
+                "tax_amount": "28.5000", "grand_total": "218.5000",
+            }),
+        ),
+        part(
+            "e1a7c3d9-5b2f-4e8a-9c6d-3f1b7a5e9d12",
+            "3302",
+            json!({
+                "items": [
+                    item("SOCKS-PM", "Possum-merino socks", "3.0000", "60.0000", "6.0000", "8.1000"),
+                    item("GIFT-50", "Gift card NZ$50", "1.0000", "50.0000", "0.0000", "0.0000"),
+                ],
+                "subtotal": "110.0000", "discount_amount": "-6.0000",
+                "shipping_amount": "0.0000", "shipping_tax_amount": "0.0000",
+                "tax_amount": "8.1000", "grand_total": "112.1000",
+            }),
+        ),
+    ]
+}
+
+/// The four lines of order 000005120 in Xero, to the cent: 330.60 incl. 36.60 GST.
+fn magento_order_lines() -> [XeroLine; 4] {
+    [
+        XeroLine::new(
+            "Merino throw, natural",
+            "1 x 200.00 - 20.00 = 180.00",
+            "200",
+            "OUTPUT2",
+            "27.00",
+        ),
+        XeroLine::new(
+            "Possum-merino socks",
+            "3 x 20.00 - 6.00 = 54.00",
+            "200",
+            "OUTPUT2",
+            "8.10",
+        ),
+        // Not revenue: a liability until it is redeemed, and no GST on it.
+        XeroLine::new(
+            "Gift card NZ$50",
+            "1 x 50.00 = 50.00",
+            "825",
+            "ZERORATED",
+            "0",
+        ),
+        XeroLine::new(
+            "NZ Couriers - Overnight",
+            "1 x 10.00 = 10.00",
+            "205",
+            "OUTPUT2",
+            "1.50",
+        ),
+    ]
+}
+
+/// A processor with the Adobe Commerce shop and its API, the fake `api`.
+async fn magento_with_api(setup: &Setup) -> (FakePlatformApi, TestProcessor) {
+    let api = FakePlatformApi::start(Platform::Magento).await;
+    let processor = setup
+        .processor_with_api(MAGENTO_SHOP, Platform::Magento, &api)
+        .await;
+    (api, processor)
+}
+
+impl Setup {
+    /// Waits for the event and returns why it booked nothing.
+    async fn skipped(&self, event_id: &str) -> String {
+        let (outcome, detail) = wait_handled(&self.schema, event_id, HANDLED).await;
+        assert_eq!(outcome, "skipped", "{event_id}: {detail}");
+        detail
+    }
+
+    async fn no_dead_letters(&self) {
+        assert_eq!(
+            self.broker.depth(xcs_shared::topology::DEAD_QUEUE).await,
+            0,
+            "nothing dead-lettered"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_adobe_commerce_order_is_booked_from_its_payload_with_the_coupon_and_a_gift_card_sold_to_the_liability()
  {
     let setup = setup().await;
     let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
 
-    let event = publish_magento(
-        &setup,
-        &fixture("magento/order_save_after_000005120_nzd.json"),
-    )
-    .await;
+    let event = publish_magento(&setup, &magento_order_event()).await;
     setup.booked(&event).await;
 
     let invoice = setup.invoice("MG-000005120");
@@ -693,40 +875,7 @@ async fn an_adobe_commerce_order_is_booked_from_its_payload_with_the_coupon_and_
         "330.60",
         "36.60",
     );
-    assert_eq!(
-        XeroLine::of(&invoice),
-        [
-            XeroLine::new(
-                "Merino throw, natural",
-                "1 x 200.00 - 20.00 = 180.00",
-                "200",
-                "OUTPUT2",
-                "27.00"
-            ),
-            XeroLine::new(
-                "Possum-merino socks",
-                "3 x 20.00 - 6.00 = 54.00",
-                "200",
-                "OUTPUT2",
-                "8.10"
-            ),
-            // Not revenue: a liability until it is redeemed, and no GST on it.
-            XeroLine::new(
-                "Gift card NZ$50",
-                "1 x 50.00 = 50.00",
-                "825",
-                "ZERORATED",
-                "0"
-            ),
-            XeroLine::new(
-                "NZ Couriers - Overnight",
-                "1 x 10.00 = 10.00",
-                "205",
-                "OUTPUT2",
-                "1.50"
-            ),
-        ]
-    );
+    assert_eq!(XeroLine::of(&invoice), magento_order_lines());
     assert_eq!(contact_name(&setup.sim, &invoice), "Adobe Commerce Sales");
     assert_eq!(
         setup.payments(&invoice),
@@ -740,11 +889,7 @@ async fn an_adobe_commerce_credit_memo_is_a_credit_note_with_its_discount_netted
  {
     let setup = setup().await;
     let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
-    let order = publish_magento(
-        &setup,
-        &fixture("magento/order_save_after_000005120_nzd.json"),
-    )
-    .await;
+    let order = publish_magento(&setup, &magento_order_event()).await;
     setup.booked(&order).await;
 
     let memo = publish_magento(
@@ -777,6 +922,324 @@ async fn an_adobe_commerce_credit_memo_is_a_credit_note_with_its_discount_netted
         )]
     );
     assert_eq!(setup.payments(&note), [("616".to_owned(), dec("20.70"))]);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_invoice_without_its_orders_number_books_the_order_fetched_from_the_rest_api()
+ {
+    let setup = setup().await;
+    let (api, processor) = magento_with_api(&setup).await;
+    api.put(MAGENTO_ORDER, magento_rest_order("330.6000"));
+
+    // Only invoice events are subscribed, with a few fields: no order_increment_id, no items.
+    let event = publish_magento(&setup, &magento_whole_invoice_event()).await;
+    setup.booked(&event).await;
+
+    // The order's invoice under the order's number, never the invoice's 000003301.
+    let invoice = setup.invoice("MG-000005120");
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "NZD",
+        "Exclusive",
+        "2026-11-21",
+        "330.60",
+        "36.60",
+    );
+    assert_eq!(XeroLine::of(&invoice), magento_order_lines());
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("330.60"))]
+    );
+    assert!(invoices_numbered(&setup.sim, "MG-000003301").is_empty());
+    assert_eq!(
+        api.requests(),
+        [xcs_tests::platform_api::Request {
+            method: "GET".into(),
+            path: MAGENTO_ORDER.into(),
+            status: 200,
+        }]
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_invoice_event_lacking_its_order_id_fetches_the_invoice_then_the_order() {
+    let setup = setup().await;
+    let (api, processor) = magento_with_api(&setup).await;
+    api.put(MAGENTO_ORDER, magento_rest_order("330.6000"));
+    let mut rest_invoice = magento_whole_invoice_event()["data"]["value"].take();
+    rest_invoice["entity_id"] = json!(3301);
+    rest_invoice["order_id"] = json!(5120);
+    rest_invoice["state"] = json!(2);
+    api.put(MAGENTO_INVOICE, rest_invoice);
+
+    let mut thin = magento_whole_invoice_event();
+    thin["data"]["value"] = json!({"entity_id": "3301"});
+    let event = publish_magento(&setup, &thin).await;
+    setup.booked(&event).await;
+
+    assert_eq!(
+        XeroLine::of(&setup.invoice("MG-000005120")),
+        magento_order_lines()
+    );
+    let paths: Vec<String> = api.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, [MAGENTO_INVOICE, MAGENTO_ORDER]);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_invoice_of_an_order_booked_and_paid_books_nothing_more_and_fetches_nothing()
+ {
+    let setup = setup().await;
+    let (api, processor) = magento_with_api(&setup).await;
+    let order = publish_magento(&setup, &magento_order_event()).await;
+    setup.booked(&order).await;
+    let paid = setup.payments(&setup.invoice("MG-000005120"));
+
+    let event = publish_magento(&setup, &magento_whole_invoice_event()).await;
+    let reason = setup.skipped(&event).await;
+
+    assert!(
+        reason.contains("invoice MG-000005120 is booked and paid in full"),
+        "{reason}"
+    );
+    setup.no_dead_letters().await;
+    assert_eq!(setup.payments(&setup.invoice("MG-000005120")), paid);
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+    processor.stop().await;
+}
+
+/// Books order 5120's two part invoices, each once the REST API says what the order has
+/// captured with it, and asserts the order was booked once, whole, and paid to the cent.
+async fn book_two_part_invoices(setup: &Setup, api: &FakePlatformApi) {
+    let [first, second] = magento_part_invoice_events();
+    api.put(MAGENTO_ORDER, magento_rest_order("218.5000"));
+    let first = publish_magento(setup, &first).await;
+    setup.booked(&first).await;
+
+    let invoice = setup.invoice("MG-000005120");
+    assert_eq!(
+        (amount(&invoice["Total"]), amount(&invoice["AmountDue"])),
+        (dec("330.60"), dec("112.10")),
+        "the whole order, the first part paid"
+    );
+    assert_eq!(XeroLine::of(&invoice), magento_order_lines());
+
+    api.put(MAGENTO_ORDER, magento_rest_order("330.6000"));
+    let second = publish_magento(setup, &second).await;
+    setup.booked(&second).await;
+
+    let invoice = setup.invoice("MG-000005120");
+    assert_document(
+        &invoice,
+        "ACCREC",
+        "PAID",
+        "NZD",
+        "Exclusive",
+        "2026-11-21",
+        "330.60",
+        "36.60",
+    );
+    assert_eq!(XeroLine::of(&invoice), magento_order_lines());
+    // Each part paid once, what it captured.
+    assert_eq!(
+        setup.payments(&invoice),
+        [
+            ("616".to_owned(), dec("112.10")),
+            ("616".to_owned(), dec("218.50"))
+        ]
+    );
+    assert!(invoices_numbered(&setup.sim, "MG-000003301").is_empty());
+    assert!(invoices_numbered(&setup.sim, "MG-000003302").is_empty());
+    setup.no_dead_letters().await;
+    assert_eq!(api.request_count(MAGENTO_ORDER), 2);
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_order_invoiced_in_two_parts_after_its_order_event_is_paid_part_by_part()
+{
+    let setup = setup().await;
+    let (api, processor) = magento_with_api(&setup).await;
+    let order = publish_magento(&setup, &magento_authorised_order_event()).await;
+    setup.booked(&order).await;
+    let invoice = setup.invoice("MG-000005120");
+    assert_eq!(invoice["Status"], "AUTHORISED");
+    assert!(setup.payments(&invoice).is_empty());
+
+    book_two_part_invoices(&setup, &api).await;
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_order_invoiced_in_two_parts_with_only_invoice_events_is_booked_whole_once()
+ {
+    let setup = setup().await;
+    let (api, processor) = magento_with_api(&setup).await;
+
+    book_two_part_invoices(&setup, &api).await;
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_api_an_adobe_commerce_invoice_waits_for_its_order_and_a_part_is_paid_by_the_orders_event()
+ {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
+
+    // Magento saves an invoice before its order: the invoice event comes first, and waits.
+    let [first, _] = magento_part_invoice_events();
+    let first = publish_magento(&setup, &first).await;
+    xcs_tests::eventually(HANDLED, "the invoice waiting for its order", || async {
+        (setup.broker.depth("xcs.retry.10s").await == 1).then_some(())
+    })
+    .await;
+    let order = publish_magento(&setup, &magento_authorised_order_event()).await;
+    setup.booked(&order).await;
+
+    let (outcome, reason) = wait_handled(&setup.schema, &first, Duration::from_secs(40)).await;
+    assert_eq!(outcome, "skipped", "{reason}");
+    assert!(
+        reason.contains(
+            "without [shops.nz-magento.api] its payments are booked from the order's own events"
+        ),
+        "{reason}"
+    );
+    assert!(setup.payments(&setup.invoice("MG-000005120")).is_empty());
+
+    // The order's event after the capture carries what it captured.
+    let mut captured = magento_authorised_order_event();
+    captured["event_id"] = json!("4d2b8e61-93c7-4a05-b1f8-6e0c2a9d7a02");
+    captured["data"]["value"]["total_paid"] = json!("218.5000");
+    let captured = publish_magento(&setup, &captured).await;
+    setup.booked(&captured).await;
+
+    let invoice = setup.invoice("MG-000005120");
+    assert_eq!(XeroLine::of(&invoice), magento_order_lines());
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("218.50"))]
+    );
+    setup.no_dead_letters().await;
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_credit_memo_event_without_its_order_or_lines_is_read_from_the_rest_api()
+{
+    let setup = setup().await;
+    let (api, processor) = magento_with_api(&setup).await;
+    let memo = fixture("magento/creditmemo_save_after_000005120_nzd.json");
+    api.put(MAGENTO_MEMO, memo["data"]["value"].clone());
+    let order = publish_magento(&setup, &magento_order_event()).await;
+    setup.booked(&order).await;
+
+    let mut thin = memo;
+    thin["data"]["value"] = json!({"entity_id": "208", "increment_id": "000000208"});
+    let event = publish_magento(&setup, &thin).await;
+    setup.booked(&event).await;
+
+    // The tenant's only credit note, whatever its number's form.
+    let notes = setup.sim.credit_notes(xcs_xero_sim::DEMO_NZ_TENANT_ID);
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    let note = &notes[0];
+    assert_eq!(
+        note["Reference"].as_str().map(|r| r.contains("208")),
+        Some(true),
+        "{note:#}"
+    );
+    assert_eq!(amount(&note["Total"]), dec("20.70"));
+    assert_eq!(
+        XeroLine::of(note),
+        [XeroLine::new(
+            "Possum-merino socks (1 × 20 − 2.00)",
+            "1 x 18.00 = 18.00",
+            "200",
+            "OUTPUT2",
+            "2.70"
+        )]
+    );
+    assert_eq!(setup.payments(note), [("616".to_owned(), dec("20.70"))]);
+    assert_eq!(api.request_count(MAGENTO_MEMO), 1);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_api_an_adobe_commerce_event_lacking_a_field_dead_letters_naming_what_to_subscribe_or_configure()
+ {
+    let setup = setup().await;
+    let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
+    let order = publish_magento(&setup, &magento_order_event()).await;
+    setup.booked(&order).await;
+
+    let mut memo = fixture("magento/creditmemo_save_after_000005120_nzd.json");
+    memo["data"]["value"]
+        .as_object_mut()
+        .unwrap()
+        .remove("items");
+    publish_magento(&setup, &memo).await;
+
+    let dead = setup.dead_letter().await;
+    assert_eq!(dead.header("xcs-reason"), Some("platform_api_missing"));
+    let error = dead.header("xcs-last-error").unwrap();
+    for part in [
+        "Adobe Commerce shop nz-magento",
+        "`data.value.items` is missing",
+        "[shops.nz-magento.api]",
+        "token = an integration access token",
+        "GET /rest/V1/creditmemo/208",
+        "no [api] section",
+    ] {
+        assert!(error.contains(part), "{part:?} in {error}");
+    }
+    assert!(
+        setup
+            .sim
+            .credit_notes(xcs_xero_sim::DEMO_NZ_TENANT_ID)
+            .is_empty()
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_token_refused_with_401_dead_letters_naming_the_shop_and_the_token_setting()
+ {
+    let setup = setup().await;
+    let api = FakePlatformApi::start(Platform::Magento).await;
+    api.put(MAGENTO_ORDER, magento_rest_order("330.6000"));
+    let revoked = api.api_toml_with("r3v0k3dr3v0k3dr3v0k3dr3v0k3d0000", "");
+    let processor = TestProcessor::start(&setup.config(&[platform_shop(
+        MAGENTO_SHOP,
+        Platform::Magento,
+        Some(&revoked),
+    )]))
+    .await;
+
+    publish_magento(&setup, &magento_whole_invoice_event()).await;
+
+    let dead = setup.dead_letter().await;
+    assert_eq!(dead.header("xcs-reason"), Some("platform_credentials"));
+    let error = dead.header("xcs-last-error").unwrap();
+    for part in [
+        "Adobe Commerce shop nz-magento",
+        "401",
+        "`token` in [shops.nz-magento.api]",
+        "XCS_SHOP_NZ_MAGENTO_API_TOKEN",
+        "standalone Bearer tokens",
+    ] {
+        assert!(error.contains(part), "{part:?} in {error}");
+    }
+    assert!(
+        !error.contains("r3v0k3d"),
+        "no secret in the dead letter: {error}"
+    );
+    assert_eq!(
+        api.requests().iter().map(|r| r.status).collect::<Vec<_>>(),
+        [401]
+    );
+    assert!(invoices_numbered(&setup.sim, "MG-000005120").is_empty());
     processor.stop().await;
 }
 
@@ -1158,6 +1621,42 @@ async fn the_fake_api_answers_503_for_as_long_as_it_is_told_then_serves_again() 
     assert_eq!(get(&url, basic).await.0, 404);
     let statuses: Vec<u16> = api.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [503, 503, 200, 503, 404]);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_fake_adobe_commerce_api_answers_bearer_tokens_and_errors_as_commerce_does() {
+    let api = FakePlatformApi::start(Platform::Magento).await;
+    api.put(MAGENTO_ORDER, json!({"entity_id": 5120}));
+    let url = |path: &str| format!("{}{path}", api.base_url);
+    let token = |r: reqwest::RequestBuilder| r.bearer_auth(credentials::MAGENTO_TOKEN);
+
+    assert_eq!(
+        get(&url(MAGENTO_ORDER), token).await,
+        (200, json!({"entity_id": 5120}))
+    );
+    assert_eq!(
+        get(&url(MAGENTO_ORDER), |r| r.bearer_auth("revoked")).await,
+        (
+            401,
+            json!({
+                "message": "The consumer isn't authorized to access %resources.",
+                "parameters": {"resources": "Magento_Sales::actions_view"},
+            })
+        )
+    );
+    assert_eq!(
+        get(&url("/rest/V1/creditmemo/209"), token).await,
+        (
+            404,
+            json!({"message": "The entity that was requested doesn't exist. Verify the entity and try again."})
+        )
+    );
+    // No such route: answered before the token is looked at.
+    assert_eq!(
+        get(&url("/rest/default/V2/orders/5120"), |r| r).await,
+        (404, json!({"message": "Request does not match any route."}))
+    );
     api.stop().await;
 }
 
