@@ -90,7 +90,9 @@ impl ServerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
-    /// `amqp://user:password@host:port/vhost` (or `amqps://`). Overridden by `XCS_AMQP_URI`.
+    /// `amqp://user:password@host:port/vhost` (or `amqps://`). Overridden by `XCS_AMQP_URI`,
+    /// which may set it alone, keeping the password out of the file.
+    #[serde(default = "xcs_shared::config_file::unset_secret")]
     pub uri: SecretString,
     /// The longest pause between reconnection attempts, in milliseconds.
     #[serde(default = "defaults::reconnect_max_backoff_ms")]
@@ -185,6 +187,7 @@ pub(crate) struct Shop {
 struct File {
     #[serde(default = "defaults::server")]
     server: ServerConfig,
+    #[serde(default = "defaults::amqp")]
     amqp: AmqpConfig,
     #[serde(default)]
     ebay: EbayConfig,
@@ -206,6 +209,7 @@ impl ConfigFile for File {
     }
 
     fn validate(self) -> Result<Config, String> {
+        xcs_shared::config_file::require_secret(&self.amqp.uri, "amqp.uri", "XCS_AMQP_URI")?;
         validate_server(&self.server)?;
         validate_key_lookups(&self.key_lookups)?;
         validate_url("adobe.key_host", &self.adobe.key_host)?;
@@ -374,6 +378,13 @@ mod defaults {
     pub fn empty_secret() -> SecretString {
         SecretString::from(String::new())
     }
+    /// No `[amqp]` table: the URI comes from `XCS_AMQP_URI`, or the start is refused.
+    pub fn amqp() -> super::AmqpConfig {
+        super::AmqpConfig {
+            uri: empty_secret(),
+            reconnect_max_backoff_ms: reconnect_max_backoff_ms(),
+        }
+    }
     pub fn ebay_key_ttl_secs() -> u64 {
         3_600
     }
@@ -412,7 +423,7 @@ mod tests {
 
         [shops.acme]
         platform = "shopify"
-        tenant = "tenant-1"
+        tenant = "00000000-0000-4000-8000-000000000001"
         secrets = ["file-secret"]
     "#;
 
@@ -427,6 +438,30 @@ mod tests {
         assert_eq!(config.server.header_timeout(), Duration::from_secs(5));
         assert_eq!(config.server.body_timeout(), Duration::from_secs(10));
         assert_eq!(config.shops["acme"].platform, Platform::Shopify);
+    }
+
+    #[test]
+    fn the_broker_uri_may_come_from_the_environment_alone_and_tenants_must_be_organisation_ids() {
+        let without = MINIMAL
+            .replace("[amqp]", "")
+            .replace("uri = \"amqp://guest:guest@127.0.0.1:5672/xcs\"", "");
+        let config = Config::from_toml(&without, |name| {
+            (name == "XCS_AMQP_URI").then(|| "amqp://u:p@broker/xcs".to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.amqp.uri.expose_secret(), "amqp://u:p@broker/xcs");
+        let err = Config::from_toml(&without, no_env).unwrap_err().to_string();
+        assert!(
+            err.contains("amqp.uri") && err.contains("XCS_AMQP_URI"),
+            "{err}"
+        );
+        let err = Config::from_toml(
+            &MINIMAL.replace("00000000-0000-4000-8000-000000000001", "acme-tenant"),
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not a Xero organisation id"), "{err}");
     }
 
     #[test]
@@ -492,7 +527,7 @@ mod tests {
             uri = "amqp://localhost"
             [shops.bay]
             platform = "ebay"
-            tenant = "t"
+            tenant = "00000000-0000-4000-8000-000000000001"
             endpoint_url = "https://hooks.example.com/webhooks/ebay/bay"
         "#;
         let err = Config::from_toml(ebay, no_env).unwrap_err().to_string();

@@ -1396,7 +1396,7 @@ mod tests {
         toml::from_str(
             r#"
             platform = "shopify"
-            tenant = "t"
+            tenant = "00000000-0000-4000-8000-000000000001"
             mode = "summary"
             [mapping]
             document_prefix = "SH-"

@@ -86,6 +86,50 @@ pub fn shop_env_prefix(shop: &str) -> String {
     format!("XCS_SHOP_{name}_")
 }
 
+/// Refuses a shop's `tenant` that is not a Xero organisation id (a UUID in its hyphenated form,
+/// as Xero's `/connections` lists it): any other value routes events to a tenant no token can
+/// reach, and is found only when the first event dead-letters.
+///
+/// # Errors
+/// The shop, the value and where the id comes from.
+pub fn check_tenant(shop: &str, tenant: &str) -> Result<(), String> {
+    let hyphenated = tenant.len() == 36 && uuid::Uuid::try_parse(tenant).is_ok();
+    if hyphenated {
+        return Ok(());
+    }
+    Err(format!(
+        "shop {shop:?}: tenant {tenant:?} is not a Xero organisation id (a UUID such as \
+         a3a6c1f2-4d0b-4f59-9c1e-5b7e2f1d9a01); `xcs-processor connect` prints each connected \
+         organisation's id"
+    ))
+}
+
+/// The value of a secret that may come from the file or the environment alone, or the error
+/// naming both when neither set it.
+///
+/// # Errors
+/// `field` and `variable`, the two places it can be set.
+pub fn require_secret(
+    secret: &secrecy::SecretString,
+    field: &str,
+    variable: &str,
+) -> Result<(), String> {
+    use secrecy::ExposeSecret as _;
+    if secret.expose_secret().trim().is_empty() {
+        return Err(format!(
+            "{field} is not set: set it in the file, or set {variable} in the environment (which \
+             keeps the secret out of the file)"
+        ));
+    }
+    Ok(())
+}
+
+/// An empty secret, for `#[serde(default = ...)]` on a secret the environment may set instead of
+/// the file; [`require_secret`] refuses it if neither did.
+pub fn unset_secret() -> secrecy::SecretString {
+    secrecy::SecretString::from(String::new())
+}
+
 /// Reads the file at `path`, applies the process's environment, and validates the result.
 ///
 /// # Errors

@@ -103,11 +103,7 @@ impl IngressShops {
                      is a URL path segment)"
                 ));
             }
-            if shop.tenant.trim().is_empty() {
-                return Err(format!(
-                    "shop {name:?}: tenant (the Xero organisation id) is empty"
-                ));
-            }
+            config_file::check_tenant(name, &shop.tenant)?;
         }
         Ok(())
     }
@@ -160,12 +156,12 @@ mod tests {
 
         [shops.acme]
         platform = "shopify"
-        tenant = "tenant-1"
+        tenant = "00000000-0000-4000-8000-000000000001"
         secrets = ["file-secret"]
 
         [shops.bay]
         platform = "ebay"
-        tenant = "tenant-2"
+        tenant = "00000000-0000-4000-8000-000000000002"
         client_id = ""
     "#;
 
@@ -188,12 +184,24 @@ mod tests {
     }
 
     #[test]
-    fn a_shop_field_typo_an_empty_tenant_and_shared_prefixes_are_refused() {
+    fn a_shop_field_typo_a_tenant_that_is_no_organisation_id_and_shared_prefixes_are_refused() {
         let err = shops(&INGRESS.replace("secrets =", "secret ="), |_| None).unwrap_err();
         assert!(err.contains("secret"), "{err}");
-        let err = shops(&INGRESS.replace("tenant-1", " "), |_| None).unwrap_err();
-        assert!(err.contains("shop \"acme\": tenant"), "{err}");
-        let twins = format!("{INGRESS}\n[shops.ACME]\nplatform = \"etsy\"\ntenant = \"t\"\n");
+        let one = "00000000-0000-4000-8000-000000000001";
+        for tenant in [
+            " ",
+            "tenant-1",
+            "Demo Company (NZ)",
+            &one[..35],
+            &format!("{one}0"),
+        ] {
+            let err = shops(&INGRESS.replace(one, tenant), |_| None).unwrap_err();
+            assert!(
+                err.contains("shop \"acme\": tenant") && err.contains("connect"),
+                "{tenant:?}: {err}"
+            );
+        }
+        let twins = format!("{INGRESS}\n[shops.ACME]\nplatform = \"etsy\"\ntenant = \"{one}\"\n");
         let err = shops(&twins, |_| None).unwrap_err();
         assert!(err.contains("XCS_SHOP_ACME_"), "{err}");
     }

@@ -110,12 +110,18 @@ pub mod shops {
     pub const MAGENTO: &str = "acme-magento";
     pub const ADOBE_CLIENT_ID: &str = "ca7b36f23be94dcb9d2ebb97f0276e3f";
 
-    /// Each shop's Xero tenant. The first two share one, as two stores of one seller would.
+    /// Each shop's Xero tenant (an organisation id, as the ingress requires). The first two
+    /// share one, as two stores of one seller would.
     pub fn tenant(shop: &str) -> String {
-        match shop {
-            SHOPIFY | WOOCOMMERCE => "tenant-acme".to_owned(),
-            other => format!("tenant-{other}"),
-        }
+        let n = match shop {
+            SHOPIFY | WOOCOMMERCE => 1,
+            BIGCOMMERCE => 2,
+            ETSY => 3,
+            EBAY => 4,
+            MAGENTO => 5,
+            _ => 9,
+        };
+        format!("00000000-0000-4000-8000-{n:012}")
     }
 }
 

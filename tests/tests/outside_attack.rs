@@ -347,7 +347,7 @@ async fn fresh_key_ids_are_looked_up_at_a_bounded_rate_and_real_keys_still_resol
     other
         .as_table_mut()
         .expect("a shop table")
-        .insert("tenant".into(), "tenant-acme-ebay-2".into());
+        .insert("tenant".into(), "00000000-0000-4000-8000-0000000000bb".into());
     config["shops"]
         .as_table_mut()
         .expect("[shops]")
