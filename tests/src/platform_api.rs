@@ -10,7 +10,8 @@
 //! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]) |
 //! | Adobe Commerce | `Authorization: Bearer` (an integration access token) | `/rest/V1/orders/{id}`, `/rest/V1/invoices/{id}`, `/rest/V1/creditmemo/{id}` |
 //!
-//! One server per platform, on 127.0.0.1:0. A test registers JSON documents by path
+//! Each also answers the call that checks a shop's settings (`settings_checks`). One server per
+//! platform, on 127.0.0.1:0. A test registers JSON documents by path
 //! ([`FakePlatformApi::put`], relative to [`FakePlatformApi::base_url`]); every `GET` is
 //! counted, wrong or missing credentials get 401 and unknown resources 404, with the bodies the
 //! real APIs send, and the server can be told to answer 503 for a while
@@ -119,6 +120,11 @@ impl FakePlatformApi {
             failing: AtomicUsize::new(0),
             down: AtomicBool::new(false),
         });
+        state
+            .documents
+            .lock()
+            .unwrap()
+            .extend(settings_checks(platform));
         let data = web::Data::from(Arc::clone(&state));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("bound").port();
@@ -195,6 +201,51 @@ impl FakePlatformApi {
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
+}
+
+/// What each API answers to the call the processor checks a shop's settings with
+/// (`xcs_processor::platforms::api_probe`), at the path without its query (the fake, like the
+/// APIs, serves a list whatever `per_page`, `limit` or `searchCriteria` ask): trimmed examples
+/// from each API's reference for that call. A test removes one ([`FakePlatformApi::remove`])
+/// to model settings that reach no API.
+fn settings_checks(platform: Platform) -> Vec<(String, Value)> {
+    let (path, document) = match platform {
+        // Shopify Admin REST API, Shop: "Retrieves the shop's configuration"; an unsupported
+        // version is 404.
+        Platform::Shopify => (
+            format!(
+                "/admin/api/{}/shop.json",
+                xcs_processor::platforms::api::SHOPIFY_API_VERSION
+            ),
+            json!({"shop": {"id": 690933842, "name": "NZ Demo Store",
+                            "myshopify_domain": "nz-demo.myshopify.com", "currency": "NZD"}}),
+        ),
+        // WooCommerce REST API v3, "List all orders": a JSON array.
+        Platform::WooCommerce => ("/wp-json/wc/v3/orders".to_owned(), json!([])),
+        // BigCommerce Store Information API, `GET /v2/store`.
+        Platform::BigCommerce => (
+            "/v2/store".to_owned(),
+            json!({"id": credentials::BIGCOMMERCE_STORE_HASH, "name": "NZ Demo Store",
+                   "currency": "NZD"}),
+        ),
+        // Adobe Commerce, `GET /V1/orders` with searchCriteria: a search result.
+        Platform::Magento => (
+            "/rest/V1/orders".to_owned(),
+            json!({"items": [], "search_criteria": {"filter_groups": []}, "total_count": 0}),
+        ),
+        // Etsy Open API v3, ping: the application id of the key.
+        Platform::Etsy => (
+            "/v3/application/openapi-ping".to_owned(),
+            json!({"application_id": 1234567}),
+        ),
+        // eBay Fulfillment API, getOrders: an order search page.
+        Platform::Ebay => (
+            "/sell/fulfillment/v1/order".to_owned(),
+            json!({"href": "https://api.ebay.com/sell/fulfillment/v1/order?limit=1&offset=0",
+                   "limit": 1, "offset": 0, "orders": [], "total": 0}),
+        ),
+    };
+    vec![(path, document)]
 }
 
 /// The token and key a shop's `api` table holds for `platform` (key empty where unused).
