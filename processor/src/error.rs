@@ -36,7 +36,10 @@ pub enum ProcessError {
     },
     #[error("{0}")]
     Xero(#[from] XeroError),
-    #[error("the refund's order {order} is not booked yet; it will be retried")]
+    /// A refund, or a capture (an Adobe Commerce invoice), arrived before its order's event.
+    #[error(
+        "order {order} is not booked yet (this event waits for the order's); it will be retried"
+    )]
     OrderNotBooked { order: String },
     #[error(
         "the refund returns money whose payment on order {order} is not booked yet; it will be \
