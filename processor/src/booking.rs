@@ -166,6 +166,46 @@ impl Invoiced {
     }
 }
 
+/// The document an event books, as its log line names it.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The Xero document number; several credit notes' numbers, comma-separated.
+    pub number: String,
+    pub currency: String,
+    /// The total the event states: the order's, the refunds' together, or the voided invoice's.
+    pub amount: Decimal,
+}
+
+impl Job {
+    /// The document this job books, by the numbers booking gives it; `None` for stock changes
+    /// and events with nothing to book.
+    pub fn document(&self, shop: &ShopConfig) -> Option<Described> {
+        match &self.work {
+            Work::Refunds { refunds, .. } if !refunds.is_empty() => Some(Described {
+                number: refunds
+                    .iter()
+                    .map(|r| {
+                        mapping::credit_note_number(&shop.mapping, &r.order_number, &r.refund_id)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                currency: refunds[0].currency.as_str().to_owned(),
+                amount: refunds.iter().map(|r| r.total).sum(),
+            }),
+            Work::Cancel { invoice, .. } => Some(Described {
+                number: invoice.number.clone(),
+                currency: invoice.currency.clone(),
+                amount: invoice.total,
+            }),
+            work => work.order().map(|order| Described {
+                number: mapping::invoice_number(&shop.mapping, &order.number),
+                currency: order.currency.as_str().to_owned(),
+                amount: order.total,
+            }),
+        }
+    }
+}
+
 impl Work {
     /// The order this work books an invoice for, if any.
     fn order(&self) -> Option<&Order> {

@@ -26,7 +26,34 @@ pub struct Config {
     pub processing: ProcessingConfig,
     #[serde(default)]
     pub log_format: LogFormat,
+    #[serde(default)]
+    pub server: ServerConfig,
     pub shops: BTreeMap<String, ShopConfig>,
+}
+
+/// Where the processor serves `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port`; port 0 picks a free one (tests). Overridden by `XCS_PROCESSOR_LISTEN`, so
+    /// instances sharing one config on a host (`xcs-processor@N`) can each have a port.
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl ServerConfig {
+    /// The address to bind (validated at load).
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        self.listen
+            .parse()
+            .expect("server.listen was validated at load")
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +323,13 @@ impl Config {
                 self.postgres.schema
             ));
         }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid(format!(
+                "server.listen {:?} is not an address with a port; write it as \"0.0.0.0:9102\" \
+                 (or set XCS_PROCESSOR_LISTEN)",
+                self.server.listen
+            ));
+        }
         if !(1..=50).contains(&self.processing.batch_size) {
             return invalid(
                 "processing.batch_size must be 1..=50 (Xero's recommended batch)".into(),
@@ -357,6 +391,7 @@ impl ConfigFile for Config {
             self.postgres.token_key = Some(key.into());
         }
         env.override_with(&mut self.xero.client_secret, "XCS_XERO_CLIENT_SECRET");
+        env.override_with(&mut self.server.listen, "XCS_PROCESSOR_LISTEN");
         for (name, shop) in &mut self.shops {
             if let Some(api) = &mut shop.api {
                 if let Some(token) = env.shop_var(name, "API_TOKEN") {
@@ -475,6 +510,9 @@ mod defaults {
 
     pub fn schema() -> String {
         "xcs".into()
+    }
+    pub fn listen() -> String {
+        "0.0.0.0:9102".into()
     }
     pub fn pool_size() -> usize {
         8

@@ -19,13 +19,14 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument as _;
 use xcs_shared::{Envelope, topology};
 
-use crate::booking::{Booker, Invoiced, Job, Work};
+use crate::booking::{Booker, Described, Invoiced, Job, Work};
 use crate::claims::{ShardClaims, fair_share};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::error::{ProcessError, catch_panic};
 use crate::handoff::{HandedOff, Handoff};
 use crate::ledger::EventOutcome;
+use crate::observe::Observer;
 
 /// A delivery waiting in a batcher, with the job it became.
 struct Pending {
@@ -73,11 +74,15 @@ pub async fn run(
     config: Arc<Config>,
     booker: Booker,
     dispatcher: Arc<Dispatcher>,
+    observer: Arc<Observer>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
     while !*shutdown.borrow() {
-        match session(&config, &booker, &dispatcher, &mut shutdown).await {
+        let ended = session(&config, &booker, &dispatcher, &observer, &mut shutdown).await;
+        observer.health.set_consuming(false);
+        observer.metrics.shards_held.set(0);
+        match ended {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(error = %err, retry_in = ?backoff, "consumer session ended; reconnecting");
@@ -98,6 +103,7 @@ struct Shared {
     booker: Booker,
     dispatcher: Arc<Dispatcher>,
     handoff: Arc<Handoff>,
+    observer: Arc<Observer>,
     batchers: Arc<tokio::sync::Mutex<HashMap<String, mpsc::Sender<Pending>>>>,
     batcher_tasks: Arc<std::sync::Mutex<JoinSet<()>>>,
 }
@@ -116,7 +122,51 @@ struct ActiveShard {
 struct Tracked {
     delivery: Delivery,
     span: tracing::Span,
+    /// `None` when the headers were unreadable.
+    envelope: Option<Envelope>,
+    /// Back from a retry tier: counted in `xcs_processor_retrying` until it is handled.
+    from_retry_tier: bool,
+    /// What it books, once it is a job: for its last log line.
+    document: Option<Described>,
     _in_flight: InFlight,
+}
+
+impl Tracked {
+    /// Counts the delivery's last outcome here (a retry is no last outcome: the event comes
+    /// back), and takes it out of the retrying count if it was in it.
+    fn count(&self, observer: &Observer, outcome: &'static str) {
+        let metrics = &observer.metrics;
+        metrics.event(self.envelope.as_ref(), outcome);
+        let retrying = outcome == "retry";
+        if self.from_retry_tier != retrying {
+            let gauge = metrics.retrying(self.envelope.as_ref());
+            if retrying {
+                gauge.inc();
+            } else {
+                gauge.dec();
+            }
+        }
+    }
+
+    /// The delivery's handling ended with `outcome`: its one line in the log, and its count.
+    fn handled(&self, observer: &Observer, outcome: &'static str) {
+        self.count(observer, outcome);
+        let (shop, kind) = self
+            .envelope
+            .as_ref()
+            .map_or(("", ""), |e| (e.shop.as_str(), e.kind.as_str()));
+        let document = self.document.as_ref();
+        tracing::info!(
+            parent: &self.span,
+            shop,
+            kind,
+            outcome,
+            document = document.map(|d| d.number.as_str()),
+            amount = document.map(|d| tracing::field::display(d.amount)),
+            currency = document.map(|d| d.currency.as_str()),
+            "event handled"
+        );
+    }
 }
 
 struct InFlight(Arc<watch::Sender<usize>>);
@@ -156,6 +206,7 @@ async fn session(
     config: &Arc<Config>,
     booker: &Booker,
     dispatcher: &Arc<Dispatcher>,
+    observer: &Arc<Observer>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let connection = Connection::connect(
@@ -168,11 +219,13 @@ async fn session(
         booker: booker.clone(),
         dispatcher: Arc::clone(dispatcher),
         handoff: Arc::new(Handoff::open(&connection).await?),
+        observer: Arc::clone(observer),
         batchers: Arc::default(),
         batcher_tasks: Arc::default(),
     };
     let claims = ShardClaims::join(&config.postgres).await?;
     tracing::info!("connected to RabbitMQ; claiming shards");
+    observer.health.set_consuming(true);
 
     let mut active: BTreeMap<usize, ActiveShard> = BTreeMap::new();
     let mut rebalance_tick = tokio::time::interval(REBALANCE_EVERY);
@@ -191,7 +244,12 @@ async fn session(
                 _ => anyhow::anyhow!("the consumer of shard {shard} stopped"),
             });
         }
-        if let Err(err) = rebalance(&connection, &shared, &claims, &mut active).await {
+        let rebalanced = rebalance(&connection, &shared, &claims, &mut active).await;
+        observer
+            .metrics
+            .shards_held
+            .set(i64::try_from(active.len()).unwrap_or(i64::MAX));
+        if let Err(err) = rebalanced {
             break Err(err);
         }
     };
@@ -330,6 +388,7 @@ async fn consume_shard(
             booker,
             dispatcher,
             handoff,
+            observer,
             batchers,
             batcher_tasks,
         } = shared;
@@ -337,8 +396,11 @@ async fn consume_shard(
             let delivery = delivery?;
             // Read once: the span, and each look at the delivery, use the same envelope.
             let envelope = envelope_of(delivery.properties.headers().as_ref());
-            let delivery = Tracked {
+            let mut delivery = Tracked {
                 span: event_span(envelope.as_ref().ok()),
+                envelope: envelope.as_ref().ok().cloned(),
+                from_retry_tier: attempts(delivery.properties.headers().as_ref()) > 0,
+                document: None,
                 delivery,
                 _in_flight: InFlight::new(&counter),
             };
@@ -361,13 +423,22 @@ async fn consume_shard(
                 prepared = prepare_guarded().await.and_then(std::convert::identity);
             }
             let pending = match prepared {
-                Ok(Some(job)) => Pending { delivery, job },
-                Ok(None) => {
+                Ok(Prepared::Job(job)) => {
+                    delivery.document = config
+                        .shop(&job.envelope.shop)
+                        .and_then(|shop| job.document(shop));
+                    Pending {
+                        delivery,
+                        job: *job,
+                    }
+                }
+                Ok(Prepared::Done(outcome)) => {
                     delivery.delivery.ack(BasicAckOptions::default()).await?;
+                    delivery.handled(&observer, outcome);
                     continue;
                 }
                 Err(err) => {
-                    settle_failure(&handoff, &delivery, &err).await?;
+                    settle_failure(&handoff, &observer, &delivery, &err).await?;
                     continue;
                 }
             };
@@ -382,6 +453,7 @@ async fn consume_shard(
                         Arc::clone(&config),
                         booker.clone(),
                         Arc::clone(&handoff),
+                        Arc::clone(&observer),
                     ));
                     tx
                 });
@@ -398,15 +470,23 @@ async fn consume_shard(
     })
 }
 
-/// Reads a delivery into a job; `None` when it needs nothing more than an ack (seen before,
-/// or a kind the shop does not sync, which is recorded).
+/// What reading a delivery came to.
+enum Prepared {
+    /// Work for its tenant's batcher.
+    Job(Box<Job>),
+    /// Nothing more than an ack, with the outcome: `duplicate` (handled before), `skipped` (a
+    /// kind the shop does not sync, recorded) or `summarised`.
+    Done(&'static str),
+}
+
+/// Reads a delivery into a job, or into what it came to without one.
 async fn prepare(
     config: &Config,
     booker: &Booker,
     dispatcher: &Dispatcher,
     delivery: &Delivery,
     envelope: &Result<Envelope, ProcessError>,
-) -> Result<Option<Job>, ProcessError> {
+) -> Result<Prepared, ProcessError> {
     let envelope = envelope.clone()?;
     #[cfg(feature = "test-faults")]
     crate::faults::preparing(&envelope.event_id);
@@ -414,7 +494,7 @@ async fn prepare(
         && !resync_looks_again(delivery, &envelope, &outcome)
     {
         tracing::debug!(event_id = %envelope.event_id, outcome, "already handled; acknowledging");
-        return Ok(None);
+        return Ok(Prepared::Done("duplicate"));
     }
     let shop = config
         .shop(&envelope.shop)
@@ -428,7 +508,7 @@ async fn prepare(
                 &format!("the shop does not sync {} events", envelope.kind),
             )
             .await?;
-        return Ok(None);
+        return Ok(Prepared::Done("skipped"));
     }
     let work = dispatcher
         .work_for(&envelope, shop, &delivery.data, &booker.ledger)
@@ -436,14 +516,14 @@ async fn prepare(
     // Summary mode (crate::summary): an order or refund is added to its period's summary and
     // recorded as summarised; only the ack is left.
     if crate::summary::summarise(shop, &envelope, &work, booker).await? {
-        return Ok(None);
+        return Ok(Prepared::Done("summarised"));
     }
-    Ok(Some(Job {
+    Ok(Prepared::Job(Box::new(Job {
         envelope,
         work,
         attempt: write_attempt(delivery.properties.headers().as_ref()),
         redelivered: delivery.redelivered,
-    }))
+    })))
 }
 
 /// Whether a re-sync (`xcs-processor resync`) should handle an event the ledger has seen: only
@@ -460,6 +540,7 @@ fn resync_looks_again(delivery: &Delivery, envelope: &Envelope, outcome: &str) -
 /// often that can happen.
 async fn settle_failure(
     handoff: &Handoff,
+    observer: &Observer,
     tracked: &Tracked,
     error: &ProcessError,
 ) -> Result<(), lapin::Error> {
@@ -469,15 +550,23 @@ async fn settle_failure(
         .await
     {
         Ok(HandedOff::Retry { tier, attempt }) => {
-            tracing::warn!(parent: span, error = %error, tier, attempt, "event failed; retrying later");
+            tracked.count(observer, "retry");
+            tracing::warn!(parent: span, outcome = "retry", error = %error, tier, attempt, "event failed; retrying later");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Ok(HandedOff::Dead { attempts }) => {
-            tracing::error!(parent: span, error = %error, reason = error.reason(), attempts, "event dead-lettered");
+            tracked.count(observer, "dead");
+            observer
+                .metrics
+                .dead(tracked.envelope.as_ref(), error.reason());
+            tracing::error!(parent: span, outcome = "dead", error = %error, reason = error.reason(), attempts, "event dead-lettered");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Err(handoff_error) => {
-            tracing::error!(parent: span, error = %error, %handoff_error, "cannot hand the event on; rejecting it to its queue");
+            observer
+                .metrics
+                .event(tracked.envelope.as_ref(), "requeued");
+            tracing::error!(parent: span, outcome = "requeued", error = %error, %handoff_error, "cannot hand the event on; rejecting it to its queue");
             delivery
                 .reject(BasicRejectOptions { requeue: true })
                 .await
@@ -500,6 +589,7 @@ async fn batcher(
     config: Arc<Config>,
     booker: Booker,
     handoff: Arc<Handoff>,
+    observer: Arc<Observer>,
 ) {
     let (invoiced_tx, invoiced_rx) = mpsc::channel(64);
     let mut settler = AbortOnDrop(tokio::spawn(settle_stage(
@@ -508,6 +598,7 @@ async fn batcher(
         Arc::clone(&config),
         booker.clone(),
         handoff,
+        Arc::clone(&observer),
     )));
     let processing = &config.processing;
     let mut last_call: Option<tokio::time::Instant> = None;
@@ -536,6 +627,7 @@ async fn batcher(
                 Err(_) => {}
             }
         }
+        observer.metrics.batch(&tenant, batch.len());
         let (deliveries, jobs): (Vec<Tracked>, Vec<Job>) =
             batch.into_iter().map(|p| (p.delivery, p.job)).unzip();
         last_call = Some(tokio::time::Instant::now());
@@ -569,6 +661,7 @@ async fn settle_stage(
     config: Arc<Config>,
     booker: Booker,
     handoff: Arc<Handoff>,
+    observer: Arc<Observer>,
 ) {
     let processing = &config.processing;
     while let Some(first) = rx.recv().await {
@@ -604,14 +697,20 @@ async fn settle_stage(
         for (tracked, outcome) in deliveries.into_iter().zip(outcomes) {
             let settled = match outcome {
                 Ok(outcome) => {
-                    tracing::info!(parent: &tracked.span, ?outcome, "event handled");
-                    tracked
+                    let acked = tracked
                         .delivery
                         .ack(BasicAckOptions::default())
                         .await
-                        .map(drop)
+                        .map(drop);
+                    if outcome == EventOutcome::Booked
+                        && let Some(envelope) = &tracked.envelope
+                    {
+                        observer.metrics.booked(envelope);
+                    }
+                    tracked.handled(&observer, outcome.as_str());
+                    acked
                 }
-                Err(err) => settle_failure(&handoff, &tracked, &err).await,
+                Err(err) => settle_failure(&handoff, &observer, &tracked, &err).await,
             };
             if let Err(err) = settled {
                 // The channel is gone; the broker redelivers, and the ledger dedupes.

@@ -16,7 +16,7 @@
 //! - The operators' tools, which depend on the pipeline and never the reverse: [`operate`]
 //!   (dead letters, re-sync), [`reconcile`], [`setup`] (connect, check, test transaction).
 //! - [`config`]: typed configuration; [`startup`]: the processor as a library the binary and
-//!   the tests start.
+//!   the tests start; [`observe`]: its `/healthz`, `/readyz` and `/metrics`.
 
 pub(crate) mod booking;
 pub(crate) mod claims;
@@ -30,6 +30,7 @@ pub mod handoff;
 pub mod ledger;
 pub mod mapping;
 pub mod normalise;
+pub mod observe;
 pub mod operate;
 pub mod platforms;
 pub mod publisher;

@@ -1,5 +1,5 @@
-//! Builds the processor from typed config (ledger migrated, Xero client ready) and runs the
-//! consumer until told to stop.
+//! Builds the processor from typed config (ledger migrated, Xero client ready, the health and
+//! metrics listener bound: port 0 works, for tests) and runs the consumer until told to stop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,26 +10,52 @@ use crate::booking::Booker;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::ledger::Ledger;
+use crate::observe::{Health, Metrics, Observer};
 use crate::xero::client::XeroClient;
 
 /// A processor, ready to consume.
 pub struct Processor {
     config: Arc<Config>,
     booker: Booker,
+    observer: Arc<Observer>,
+    server: actix_web::dev::Server,
+    port: u16,
 }
 
 impl Processor {
-    /// Connects to PostgreSQL (running migrations) and prepares the Xero client.
+    /// Connects to PostgreSQL (running migrations), prepares the Xero client and binds
+    /// `[server] listen`.
     ///
     /// # Errors
-    /// When PostgreSQL is unreachable or a migration fails.
+    /// When PostgreSQL is unreachable, a migration fails or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let ledger = Ledger::connect(&config.postgres).await?;
-        let xero = XeroClient::new(&config.xero, ledger.clone())?;
+        let observer = Arc::new(Observer {
+            metrics: Metrics::new(&config),
+            health: Health::new(ledger.clone()),
+        });
+        let xero = XeroClient::observed(&config.xero, ledger.clone(), Arc::clone(&observer))?;
+        let listen = config.server.listen_addr();
+        let listener = std::net::TcpListener::bind(listen).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot listen on {listen} (server.listen) for /healthz, /readyz and /metrics: \
+                 {err}; free the port or set another with XCS_PROCESSOR_LISTEN"
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let server = crate::observe::serve(listener, Arc::clone(&observer))?;
         Ok(Processor {
             config: Arc::new(config),
             booker: Booker { xero, ledger },
+            observer,
+            server,
+            port,
         })
+    }
+
+    /// The port `/healthz`, `/readyz` and `/metrics` are served on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The ledger, for operator commands and tests.
@@ -48,20 +74,26 @@ impl Processor {
         crate::summary::Closer::new(Arc::clone(&self.config), self.booker.clone())
     }
 
-    /// Consumes until `shutdown` completes; batches being booked finish first.
+    /// Serves the health and metrics routes and consumes until `shutdown` completes; batches
+    /// being booked finish first, and the routes answer until the consumer has stopped.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
+        tracing::info!(port = self.port, "serving /healthz, /readyz and /metrics");
         let (stop, stopped) = watch::channel(false);
         let consumer = tokio::spawn(crate::consumer::run(
             Arc::clone(&self.config),
             self.booker.clone(),
             Arc::new(Dispatcher::default()),
+            Arc::clone(&self.observer),
             stopped.clone(),
         ));
         let close_every = self.config.processing.summary_close_every_ms;
+        let summary_closer = self.summary_closer();
+        let server = self.server.handle();
+        let serving = tokio::spawn(self.server);
         let closer =
             (crate::summary::any_summary_shop(&self.config) && close_every > 0).then(|| {
                 tokio::spawn(crate::summary::run(
-                    self.summary_closer(),
+                    summary_closer,
                     std::time::Duration::from_millis(close_every),
                     stopped,
                 ))
@@ -73,6 +105,8 @@ impl Processor {
         if let Some(closer) = closer {
             let _ = closer.await;
         }
+        server.stop(true).await;
+        let _ = serving.await;
         tracing::info!("stopped");
     }
 }

@@ -1,5 +1,7 @@
 //! Logging: JSON lines in production, human-readable when asked; filtered by `RUST_LOG`.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -26,6 +28,9 @@ pub fn init(format: LogFormat) {
         );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal: in a file, a pipe or a log shipper
+        // they are noise in every line.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(std::io::stdout);
     let _ = match format {
         LogFormat::Json => builder

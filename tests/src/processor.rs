@@ -46,6 +46,8 @@ auth = "custom_connection"
 timeout_ms = 5000
 # Tests book a handful of documents at once; pacing would only make them slower.
 max_burst = 30
+[server]
+listen = "127.0.0.1:0"
 [processing]
 batch_size = 50
 linger_ms = 100
@@ -128,6 +130,8 @@ untaxed = "ZERORATED"
 
 /// A running processor.
 pub struct TestProcessor {
+    /// Where it serves `/healthz`, `/readyz` and `/metrics`.
+    pub port: u16,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -142,19 +146,32 @@ impl TestProcessor {
         if std::env::var_os("TEST_LOG").is_some() {
             xcs_shared::telemetry::init(xcs_shared::telemetry::LogFormat::Pretty);
         }
-        let config = xcs_processor::config::Config::from_toml(config_toml, env)
+        let mut config = xcs_processor::config::Config::from_toml(config_toml, env)
             .expect("a valid processor config");
+        // Tests run processors side by side: each on a free port, whatever the config says.
+        config.server.listen = "127.0.0.1:0".into();
         let processor = xcs_processor::startup::Processor::build(config)
             .await
             .expect("the processor starts");
+        let port = processor.port();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(processor.run_until_stopped(async {
             let _ = stopped.await;
         }));
         TestProcessor {
+            port,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// `GET path` on the processor's health and metrics listener: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://127.0.0.1:{}{path}", self.port))
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a body"))
     }
 
     /// Stops gracefully: batches in progress finish.

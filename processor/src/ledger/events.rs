@@ -18,7 +18,7 @@ pub enum EventOutcome {
 }
 
 impl EventOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             EventOutcome::Booked => "booked",
             EventOutcome::Skipped => "skipped",

@@ -129,9 +129,23 @@ impl Ledger {
         })
     }
 
+    /// Whether PostgreSQL answers a query on a pooled connection now.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when it does not.
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        self.pool.get().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
     async fn migrate(&self, schema: &str) -> Result<(), LedgerError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Every start after the first finds the schema and `xcs_migrations` there; PostgreSQL
+        // says so in a NOTICE per `IF NOT EXISTS`, which tokio-postgres logs at info as if it
+        // were news. For this transaction only.
+        tx.batch_execute("SET LOCAL client_min_messages = warning")
+            .await?;
         // One migrator at a time across every processor sharing the database.
         tx.execute("SELECT pg_advisory_xact_lock(7243901)", &[])
             .await?;

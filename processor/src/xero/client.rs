@@ -214,6 +214,9 @@ struct Inner {
     token: tokio::sync::Mutex<Option<(SecretString, Instant)>>,
     /// Calls made, for the benchmark's calls-per-order figure.
     calls: std::sync::atomic::AtomicU64,
+    /// Where each call's result and Xero's budget headers are counted (the running processor;
+    /// the tools have none).
+    observer: Option<Arc<crate::observe::Observer>>,
 }
 
 /// The name of the OAuth connection in the token table. One app token covers every tenant the
@@ -231,6 +234,18 @@ impl XeroClient {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(config: &XeroConfig, ledger: Ledger) -> anyhow::Result<Self> {
+        Self::build(config, ledger, None)
+    }
+
+    /// A client whose calls are counted in `observer`'s metrics.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn observed(
+        config: &XeroConfig,
+        ledger: Ledger,
+        observer: Arc<crate::observe::Observer>,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
@@ -250,8 +265,21 @@ impl XeroClient {
                 tenants: Mutex::new(HashMap::new()),
                 token: tokio::sync::Mutex::new(None),
                 calls: std::sync::atomic::AtomicU64::new(0),
+                observer,
             }),
         })
+    }
+
+    /// Counts one call's answer (`headers` is `None` when none came).
+    fn observe(
+        &self,
+        tenant: &str,
+        result: &'static str,
+        headers: Option<&reqwest::header::HeaderMap>,
+    ) {
+        if let Some(observer) = &self.inner.observer {
+            observer.metrics.xero_call(tenant, result, headers);
+        }
     }
 
     /// Xero calls made so far.
@@ -441,14 +469,19 @@ impl XeroClient {
                 // One quick retry with the same Idempotency-Key: if the first request was
                 // applied, Xero answers from its cache instead of applying it twice.
                 Err(_) if quick_retry => {
+                    self.observe(tenant, "transport", None);
                     quick_retry = false;
                     tokio::time::sleep(QUICK_RETRY_PAUSE).await;
                     continue;
                 }
-                Err(err) => return Err(XeroError::Transport(err.without_url().to_string())),
+                Err(err) => {
+                    self.observe(tenant, "transport", None);
+                    return Err(XeroError::Transport(err.without_url().to_string()));
+                }
             };
             let status = response.status();
             let headers = response.headers().clone();
+            self.observe(tenant, result_class(status), Some(&headers));
             // `X-MinLimit-Remaining: 0` needs no action of its own: the local window already
             // holds these calls and frees a slot when the oldest is a minute old. Blocking for
             // a whole minute here stalled a tenant up to 16 s longer than Xero requires.
@@ -514,6 +547,20 @@ impl XeroClient {
                 }
             }
         }
+    }
+}
+
+/// A call's answer as the `result` label of `xcs_processor_xero_calls_total`.
+fn result_class(status: StatusCode) -> &'static str {
+    match status {
+        s if s.is_success() => "success",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::BAD_REQUEST => "validation",
+        s if s.is_server_error() => "server_error",
+        _ => "other",
     }
 }
 
