@@ -9,6 +9,9 @@
 #     runs non-root, read-only, with no capabilities; the rendered kustomization too when
 #     kubectl is installed;
 #   - the TOML configs under deploy/compose/ and in the ConfigMap parse;
+#   - deploy/grafana/*.json: each dashboard parses, and every panel's query names only metrics
+#     the processor exports (read from processor/src/observe/metrics.rs, with the suffixes of
+#     each metric's type);
 #   - deploy/systemd/* with `systemd-analyze verify` when it is installed;
 #   - a self-test: a deliberately broken copy of each kind of file must fail.
 # The tools are installed into a virtualenv under ~/.cache (pinned versions) on first use.
@@ -40,7 +43,7 @@ if command -v kubectl >/dev/null 2>&1; then
   XCS_VALIDATE_KUBECTL=$(command -v kubectl)
 fi
 "$venv/bin/python" - <<'PY'
-import copy, glob, os, re, subprocess, sys, tomllib
+import copy, glob, json, os, re, subprocess, sys, tomllib
 
 import jsonschema
 import kubernetes_validate
@@ -175,6 +178,67 @@ else:
     print("[validate-deploy] kubernetes: kubectl not installed; the rendered kustomization "
           "was not checked (the files were)", file=sys.stderr)
 
+# --- Grafana: dashboards over the metrics the processor exports ---------------------------
+def exported_metrics():
+    """Every series name the processor's registry can expose: the registered names, prefixed,
+    with the suffixes of their type (counter `_total`; histogram `_bucket`, `_sum`, `_count`)."""
+    source = open("processor/src/observe/metrics.rs").read()
+    prefix = re.search(r'Registry::with_prefix\("(\w+)"\)', source).group(1)
+    types = dict(re.findall(r"pub (\w+): (?:Family<\w+, )?(Counter|Gauge|Histogram)>?,", source))
+    names = set()
+    for name, field in re.findall(r'registry\.register\(\s*"(\w+)",.*?metrics\.(\w+)\.clone\(\)',
+                                  source, re.S):
+        kind = types.get(field)
+        if kind is None:
+            fail("processor/src/observe/metrics.rs", f"cannot tell the type of {field}")
+            continue
+        suffixes = {"Counter": ["_total"], "Gauge": [""],
+                    "Histogram": ["_bucket", "_sum", "_count"]}[kind]
+        names |= {f"{prefix}_{name}{suffix}" for suffix in suffixes}
+    return names
+
+
+PROCESSOR_METRICS = exported_metrics()
+
+
+def check_dashboard(dash):
+    """What is wrong with a dashboard: queries naming series the processor does not export."""
+    errors = []
+    panels = dash.get("panels")
+    if not panels:
+        return ["has no panels"]
+    ids = [p.get("id") for p in panels]
+    if len(set(ids)) != len(ids):
+        errors.append(f"panel ids repeat: {ids}")
+    for p in panels:
+        targets = p.get("targets") or []
+        if not targets:
+            errors.append(f"panel {p.get('title')!r} has no queries")
+        for t in targets:
+            expr = t.get("expr", "")
+            named = set(re.findall(r"\b(xcs_[a-z0-9_]+)\b", expr))
+            if not named:
+                errors.append(f"panel {p.get('title')!r}: {expr!r} names no xcs_ metric")
+            for unknown in sorted(named - PROCESSOR_METRICS):
+                errors.append(f"panel {p.get('title')!r}: {unknown} is not a metric the processor "
+                              "exports (processor/src/observe/metrics.rs)")
+    return errors
+
+
+dashboards = sorted(glob.glob("deploy/grafana/*.json"))
+if not dashboards:
+    fail("deploy/grafana", "no dashboard")
+for path in dashboards:
+    try:
+        dash = json.load(open(path))
+    except json.JSONDecodeError as e:
+        fail(path, f"not valid JSON: {e}")
+        continue
+    for e in check_dashboard(dash):
+        fail(path, e)
+print(f"[validate-deploy] grafana: {len(dashboards)} dashboards checked against "
+      f"{len(PROCESSOR_METRICS)} series the processor exports", file=sys.stderr)
+
 # --- Compose: what the schema cannot see ---------------------------------------------------
 compose = yaml.safe_load(open("deploy/compose.yaml"))
 base = "deploy"
@@ -233,6 +297,21 @@ for what, doc in broken:
     if not check_object("self-test", doc):
         fail("self-test", f"{what} was not refused: the Kubernetes validation is not working")
 print(f"[validate-deploy] self-test: {len(broken)} broken manifests refused", file=sys.stderr)
+if dashboards:
+    dash = json.load(open(dashboards[0]))
+    broken_dashboards = []
+    for what, expr in [("a metric the processor does not export", "rate(xcs_processor_booked[5m])"),
+                       ("a counter without _total", "rate(xcs_processor_events[5m])"),
+                       ("a gauge with a counter's suffix", "xcs_processor_shards_held_total")]:
+        b = copy.deepcopy(dash)
+        b["panels"][0]["targets"][0]["expr"] = expr
+        broken_dashboards.append((what, b))
+    for what, b in broken_dashboards:
+        if not check_dashboard(b):
+            fail("self-test", f"a dashboard naming {what} was not refused: the Grafana check "
+                              "is not working")
+    print(f"[validate-deploy] self-test: {len(broken_dashboards)} broken dashboards refused",
+          file=sys.stderr)
 
 if problems:
     print("\n".join(problems), file=sys.stderr)
