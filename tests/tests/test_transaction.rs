@@ -194,6 +194,23 @@ async fn a_sample_order_published_to_rabbitmq_is_booked_and_printed() {
         report.contains("Payments 28.75 into 615 Shopify Clearing"),
         "{report}"
     );
+    // The payment's date as Xero holds it (payments have `Date`, no `DateString`).
+    let paid_on = report
+        .lines()
+        .find(|l| l.starts_with("Payments "))
+        .and_then(|l| l.split_once(" on "))
+        .and_then(|(_, rest)| rest.get(..10))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let held_date = outcome.payments[0]["Date"].as_str().unwrap_or_default();
+    assert!(
+        time::Date::parse(
+            &paid_on,
+            time::macros::format_description!("[year]-[month]-[day]")
+        )
+        .is_ok(),
+        "the payment's date {paid_on:?} (Xero: {held_date:?}) in:\n{report}"
+    );
     assert!(report.contains("--void"), "{report}");
     // It is in the simulator as printed.
     let held = setup
