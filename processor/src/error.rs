@@ -180,9 +180,9 @@ impl ProcessError {
             ProcessError::Mapping(_) => "totals_mismatch",
             ProcessError::Rejected { .. } => "xero_validation",
             ProcessError::Xero(XeroError::RateLimited { .. }) => "xero_rate_limited",
-            ProcessError::Xero(XeroError::Unauthorized(_) | XeroError::Forbidden(_)) => {
-                "xero_unauthorized"
-            }
+            ProcessError::Xero(
+                XeroError::Unauthorized(_) | XeroError::ClientRejected | XeroError::Forbidden(_),
+            ) => "xero_unauthorized",
             ProcessError::Xero(XeroError::Validation(_)) => "xero_validation",
             ProcessError::Xero(_) => "xero_unavailable",
             ProcessError::OrderNotBooked { .. } | ProcessError::OrderNotPaid { .. } => {

@@ -292,3 +292,171 @@ secrets = ["x"]
     failure(&report, "webhooks stray", "dead-lettered");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn an_item_code_xero_does_not_have_fails_naming_the_code_and_the_fix() {
+    let setup = setup().await;
+    // The demo company has one item, SKU-1.
+    let text = setup.config_text().replacen(
+        "document_prefix = \"SH-\"",
+        "document_prefix = \"SH-\"\nitems = { \"RED-XL\" = \"SHIRT-RED-XL\", \"W-1\" = \"sku-1\" }",
+        1,
+    );
+    let report = setup.check(&text, &CheckOptions::default()).await;
+    assert!(!report.passed(), "{}", report.render_text());
+    let line = failure(
+        &report,
+        "shop nz-shopify",
+        "items.\"RED-XL\" = \"SHIRT-RED-XL\"",
+    );
+    assert!(line.detail.contains("no item with that code"), "{line:?}");
+    let next = line.next.as_deref().unwrap();
+    assert!(
+        next.contains("create the item SHIRT-RED-XL") && next.contains("SKU-1"),
+        "{line:?}"
+    );
+    // The known code (Xero compares item codes without case) is not reported.
+    assert!(
+        !report.render_text().contains("\"W-1\""),
+        "{}",
+        report.render_text()
+    );
+}
+
+/// A config for the simulator's OAuth app (the authorization-code flow's tokens stored in the
+/// ledger), with `secret` as the app's client secret.
+fn oauth_config(setup: &Setup, secret: &str) -> String {
+    setup
+        .config_text()
+        .replace("auth = \"custom_connection\"", "auth = \"oauth\"")
+        .replace(
+            &format!(
+                "client_id = \"{}\"",
+                xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_ID
+            ),
+            &format!("client_id = \"{}\"", xcs_xero_sim::DEMO_APP_CLIENT_ID),
+        )
+        .replace(
+            &format!(
+                "client_secret = \"{}\"",
+                xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET
+            ),
+            &format!("client_secret = \"{secret}\""),
+        )
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_fails_while_the_access_token_is_still_valid() {
+    let setup = setup().await;
+    let good = oauth_config(&setup, xcs_xero_sim::DEMO_APP_CLIENT_SECRET);
+    // Ensure the schema exists (check migrates it), then store what `connect` would have.
+    let first = setup.check(&good, &CheckOptions::default()).await;
+    assert!(
+        first
+            .failures()
+            .any(|l| l.detail.contains("no organisation")),
+        "{}",
+        first.render_text()
+    );
+    let tokens = setup
+        .sim
+        .issue_tokens(
+            xcs_xero_sim::DEMO_APP_CLIENT_ID,
+            &[xcs_xero_sim::DEMO_NZ_TENANT_ID],
+        )
+        .unwrap();
+    let first_refresh = tokens.refresh_token.clone().unwrap();
+    let db = setup.schema.client().await;
+    db.execute(
+        "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
+         VALUES ('default', $1, $2, now() + interval '30 minutes')",
+        &[&first_refresh, &tokens.access_token],
+    )
+    .await
+    .unwrap();
+    let stored = || async {
+        db.query_one(
+            "SELECT refresh_token FROM xcs_xero_tokens WHERE connection = 'default'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+    };
+
+    // The wrong secret: the valid access token would reach Xero, but check asks the identity
+    // service, and says the fix is the secret, not connecting again.
+    let report = setup
+        .check(
+            &oauth_config(&setup, "not-the-secret"),
+            &CheckOptions::default(),
+        )
+        .await;
+    assert!(!report.passed(), "{}", report.render_text());
+    let line = failure(&report, "Xero credentials", "client id or secret");
+    let next = line.next.as_deref().unwrap();
+    assert!(next.contains("client_secret"), "{line:?}");
+    assert!(next.contains("does not help"), "{line:?}");
+    assert_eq!(
+        stored().await,
+        first_refresh,
+        "a refused refresh stores nothing"
+    );
+
+    // The right secret: the refresh rotates the refresh token, and the new one is stored.
+    let report = setup.check(&good, &CheckOptions::default()).await;
+    assert!(report.passed(), "{}", report.render_text());
+    let line = report
+        .lines
+        .iter()
+        .find(|l| l.subject == "Xero credentials")
+        .expect("a credentials line");
+    assert_eq!(line.status, Status::Ok, "{line:?}");
+    assert!(line.detail.contains("refreshed"), "{line:?}");
+    let rotated = stored().await;
+    assert_ne!(
+        rotated, first_refresh,
+        "the rotated refresh token is stored"
+    );
+    // Once the old refresh token's grace period is over, the stored one is what works.
+    setup
+        .sim
+        .advance_clock(std::time::Duration::from_secs(31 * 60));
+    let report = setup.check(&good, &CheckOptions::default()).await;
+    assert!(report.passed(), "{}", report.render_text());
+}
+
+#[tokio::test]
+async fn a_custom_connection_secret_is_proved_and_defaults_are_marked() {
+    let setup = setup().await;
+    let report = setup
+        .check(&setup.config_text(), &CheckOptions::default())
+        .await;
+    let line = report
+        .lines
+        .iter()
+        .find(|l| l.subject == "Xero credentials")
+        .expect("a credentials line");
+    assert_eq!(line.status, Status::Ok, "{line:?}");
+    assert!(line.detail.contains("Custom Connection token"), "{line:?}");
+    // The test config sets no tax.no_tax: the report says NONE is the default.
+    let shop = report
+        .lines
+        .iter()
+        .find(|l| l.subject == "shop nz-shopify")
+        .unwrap();
+    assert!(
+        shop.detail.contains("tax.no_tax = \"NONE\" is the default"),
+        "{shop:?}"
+    );
+    let text = setup.config_text().replace(
+        xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET,
+        "not-the-secret",
+    );
+    let report = setup.check(&text, &CheckOptions::default()).await;
+    let line = failure(&report, "Xero credentials", "client id or secret");
+    assert!(
+        line.next.as_deref().unwrap().contains("client_secret"),
+        "{line:?}"
+    );
+}

@@ -32,6 +32,39 @@ impl Ledger {
         F: FnOnce(StoredToken) -> Fut,
         Fut: std::future::Future<Output = Result<StoredToken, E>>,
     {
+        self.rotate(connection, rejected_access_token, false, refresh)
+            .await
+    }
+
+    /// As [`Ledger::rotate_token`], but refreshes even a fresh token: `check` proves the app's
+    /// client secret this way, which a still valid access token would not (Xero asks for the
+    /// secret only at the token endpoint). The rotated tokens are stored under the same lock.
+    ///
+    /// # Errors
+    /// [`LedgerError`], or `refresh`'s error.
+    pub async fn refresh_token_now<F, Fut, E>(
+        &self,
+        connection: &str,
+        refresh: F,
+    ) -> Result<Result<StoredToken, E>, LedgerError>
+    where
+        F: FnOnce(StoredToken) -> Fut,
+        Fut: std::future::Future<Output = Result<StoredToken, E>>,
+    {
+        self.rotate(connection, None, true, refresh).await
+    }
+
+    async fn rotate<F, Fut, E>(
+        &self,
+        connection: &str,
+        rejected_access_token: Option<&str>,
+        force: bool,
+        refresh: F,
+    ) -> Result<Result<StoredToken, E>, LedgerError>
+    where
+        F: FnOnce(StoredToken) -> Fut,
+        Fut: std::future::Future<Output = Result<StoredToken, E>>,
+    {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let row = tx
@@ -73,7 +106,7 @@ impl Ledger {
         // has just refused is not fresh, whatever its stored expiry says.
         let refused = rejected_access_token.is_some()
             && stored.access_token.as_deref() == rejected_access_token;
-        if stored.is_fresh() && !refused {
+        if stored.is_fresh() && !refused && !force {
             tx.commit().await?;
             return Ok(Ok(stored));
         }

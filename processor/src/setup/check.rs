@@ -3,10 +3,15 @@
 //! - PostgreSQL: the ledger is reachable and its schema up to date.
 //! - Xero: a token can be had (Custom Connection) or is stored (OAuth), and every tenant a
 //!   shop books into answers `GET /Organisation`.
-//! - Each shop's mapping against the live chart of accounts and tax rates: every code exists,
-//!   is ACTIVE and has a type that fits its role; payments land in a BANK account or one with
-//!   payments enabled; every tax type exists, is ACTIVE and applies to the account class it is
-//!   used on.
+//! - Xero's identity service accepts the app's client id and secret now: a Custom Connection
+//!   is granted a token, an OAuth connection's token is refreshed (and the rotated tokens
+//!   stored). A stored access token that is still valid would hide a wrong secret until it
+//!   expires.
+//! - Each shop's mapping against the live chart of accounts, tax rates and items: every code
+//!   exists, is ACTIVE and has a type that fits its role; payments land in a BANK account or
+//!   one with payments enabled; every tax type exists, is ACTIVE and applies to the account
+//!   class it is used on; every item code of `items` is one of the organisation's items.
+//!   Values the config leaves to their default are reported as defaults.
 //! - Webhook secrets, from the ingress's own config (`--ingress-config`), which the processor's
 //!   config does not hold.
 //! - RabbitMQ: every exchange and queue of `xcs_shared::topology` exists (passive declares).
@@ -44,6 +49,8 @@ pub struct Organisation {
     pub name: String,
     pub accounts: Vec<Value>,
     pub tax_rates: Vec<Value>,
+    /// `GET /Items`, fetched only when a shop of the organisation maps SKUs to items.
+    pub items: Vec<Value>,
 }
 
 /// Runs every check. Never fails itself: whatever goes wrong is a line of the report.
@@ -146,7 +153,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
         }
     };
     match mode {
-        XeroAuthMode::CustomConnection => {}
+        XeroAuthMode::CustomConnection => check_credentials(&xero, mode, report).await,
         XeroAuthMode::Oauth => match ledger.has_token(OAUTH_CONNECTION).await {
             Ok(true) => {
                 let connected = ledger.connections().await.unwrap_or_default();
@@ -158,6 +165,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
                         if connected.len() == 1 { "" } else { "s" }
                     ),
                 );
+                check_credentials(&xero, mode, report).await;
             }
             Ok(false) => {
                 report.fail(
@@ -182,7 +190,10 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
     }
     for (tenant, shops) in tenants {
         let subject = format!("Xero tenant {}", short(tenant));
-        let organisation = match fetch_organisation(&xero, tenant).await {
+        let wants_items = shops
+            .iter()
+            .any(|shop| !config.shops[*shop].mapping.items.is_empty());
+        let organisation = match fetch_organisation(&xero, tenant, wants_items).await {
             Ok(organisation) => organisation,
             Err(err) => {
                 let (detail, next) = explain_xero(&err, mode);
@@ -213,10 +224,21 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
             let findings = check_mapping(mapping, &organisation);
             let (roles, taxes) = counts(mapping);
             if findings.is_empty() {
+                let items = if mapping.items.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} item codes", mapping.items.len())
+                };
+                let defaults = defaults_used(mapping);
+                let defaults = if defaults.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", defaults.join("; "))
+                };
                 report.ok(
                     subject.clone(),
                     format!(
-                        "mapping fits {}: {roles} accounts and {taxes} tax types",
+                        "mapping fits {}: {roles} accounts and {taxes} tax types{items}{defaults}",
                         organisation.name
                     ),
                 );
@@ -230,6 +252,70 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
             }
         }
     }
+}
+
+/// Proves the app's client id and secret with the identity service now (see the module
+/// documentation): one line, `Xero credentials`, whose failure names the real cause.
+async fn check_credentials(xero: &XeroClient, mode: XeroAuthMode, report: &mut Report) {
+    let subject = "Xero credentials";
+    match xero.token_info(true).await {
+        Ok(info) => {
+            let how = match mode {
+                XeroAuthMode::CustomConnection => "granted a Custom Connection token",
+                XeroAuthMode::Oauth => {
+                    "refreshed the OAuth token (the rotated tokens are stored, as the processor \
+                     stores them)"
+                }
+            };
+            let until = info
+                .expires_at
+                .and_then(|at| {
+                    at.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map_or_else(String::new, |at| format!("; valid until {at}"));
+            let scopes = if info.scopes.is_empty() {
+                String::new()
+            } else {
+                format!("; scopes {}", info.scopes.join(" "))
+            };
+            report.ok(
+                subject,
+                format!("Xero accepted the client id and secret: {how}{until}{scopes}"),
+            );
+        }
+        Err(err) => {
+            let (detail, next) = explain_xero(&err, mode);
+            report.fail(subject, detail, next);
+        }
+    }
+}
+
+/// The mapping's values the config did not set, as `field = value (default)`, so a report
+/// does not present them as the operator's choice. Found by deserialising a mapping that sets
+/// only what is required, so the defaults are `mapping.rs`'s own.
+fn defaults_used(mapping: &ShopMapping) -> Vec<String> {
+    let tax = &mapping.tax;
+    let Ok(bare) =
+        toml::from_str::<crate::mapping::TaxMapping>(&format!("untaxed = {:?}", tax.untaxed))
+    else {
+        return Vec::new();
+    };
+    let mut used = Vec::new();
+    if tax.no_tax == bare.no_tax {
+        used.push(format!(
+            "tax.no_tax = {:?} is the default (for the rounding line); set it in the shop's \
+             mapping.tax if the rounding account needs another",
+            tax.no_tax
+        ));
+    }
+    if mapping.accounts.adjustments.is_none() {
+        used.push(format!(
+            "accounts.adjustments is not set: refund adjustments go to accounts.sales {:?}",
+            mapping.accounts.sales
+        ));
+    }
+    used
 }
 
 fn skip_shops(config: &Config, report: &mut Report, why: &str) {
@@ -249,6 +335,7 @@ fn short(tenant: &str) -> String {
 async fn fetch_organisation(
     xero: &XeroClient,
     tenant: &str,
+    with_items: bool,
 ) -> Result<Organisation, crate::xero::client::XeroError> {
     let organisation = xero
         .call(tenant, Method::GET, "/Organisation", &[], None, None)
@@ -264,10 +351,19 @@ async fn fetch_organisation(
         .call(tenant, Method::GET, "/TaxRates", &[], None, None)
         .await?;
     let list = |value: &Value, key: &str| value[key].as_array().cloned().unwrap_or_default();
+    let items = if with_items {
+        let items = xero
+            .call(tenant, Method::GET, "/Items", &[], None, None)
+            .await?;
+        list(&items, "Items")
+    } else {
+        Vec::new()
+    };
     Ok(Organisation {
         name,
         accounts: list(&accounts, "Accounts"),
         tax_rates: list(&tax_rates, "TaxRates"),
+        items,
     })
 }
 
@@ -359,6 +455,19 @@ fn tax_uses(mapping: &ShopMapping) -> Vec<(String, &str, Option<String>)> {
     uses.push(("tax.untaxed".to_owned(), &t.untaxed, None));
     uses.push(("tax.no_tax".to_owned(), &t.no_tax, None));
     uses
+}
+
+/// How a finding names a mapping field: with `(default)` when the config did not set it.
+fn field_label(mapping: &ShopMapping, field: &str) -> String {
+    let defaulted = field == "tax.no_tax"
+        && defaults_used(mapping)
+            .iter()
+            .any(|d| d.starts_with("tax.no_tax"));
+    if defaulted {
+        format!("{field} (default, not set in the config)")
+    } else {
+        field.to_owned()
+    }
 }
 
 fn counts(mapping: &ShopMapping) -> (usize, usize) {
@@ -513,8 +622,9 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
             .collect();
         names.join(", ")
     };
-    for (use_name, tax_type, rate) in tax_uses(mapping) {
-        let classes: Vec<&str> = match use_name.as_str() {
+    for (field, tax_type, rate) in tax_uses(mapping) {
+        let use_name = field_label(mapping, &field);
+        let classes: Vec<&str> = match field.as_str() {
             "tax.no_tax" => vec![rounding_class],
             "tax.untaxed" => {
                 let mut c = used_classes.clone();
@@ -524,7 +634,7 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
             _ => used_classes.clone(),
         };
         // Suggestions are for the class the tax type is mostly used on.
-        let first_class = if use_name == "tax.no_tax" {
+        let first_class = if field == "tax.no_tax" {
             rounding_class
         } else {
             "Revenue"
@@ -592,6 +702,38 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
                 ),
                 next: "map a tax type whose rate matches, unless this is intended".into(),
                 warning: true,
+            });
+        }
+    }
+    for (sku, code) in &mapping.items {
+        let known = org
+            .items
+            .iter()
+            .any(|item| text(item, "Code").eq_ignore_ascii_case(code));
+        if !known {
+            let codes: Vec<&str> = org
+                .items
+                .iter()
+                .map(|item| text(item, "Code"))
+                .take(5)
+                .collect();
+            findings.push(Finding {
+                detail: format!(
+                    "items.{sku:?} = {code:?}: no item with that code in {}; every order with \
+                     SKU {sku} would be dead-lettered (\"Item code '{code}' is not valid\")",
+                    org.name
+                ),
+                next: format!(
+                    "create the item {code} in Xero (Business → Products and services), correct \
+                     the code in the shop's mapping.items{}, or remove the SKU from \
+                     mapping.items to book it without an item",
+                    if codes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (the organisation's items: {})", codes.join(", "))
+                    }
+                ),
+                warning: false,
             });
         }
     }

@@ -161,6 +161,15 @@ pub fn explain_xero(err: &XeroError, mode: XeroAuthMode) -> (String, String) {
     let reconnect = "run `xcs-processor connect --listen ADDR` and open /xero/connect in a \
                      browser to connect the organisation again";
     match (err, mode) {
+        // Before any stored token is blamed: a wrong secret fails the same way in both modes,
+        // and connecting again would only fail again.
+        (XeroError::ClientRejected, _) => (
+            "Xero's identity service refused the app's client id or secret (invalid_client)".into(),
+            "set [xero] client_id and client_secret (or XCS_XERO_CLIENT_SECRET) to the app's at \
+             developer.xero.com/app/manage (generate a new secret there if it is lost), then run \
+             check again; connecting the organisation again does not help"
+                .into(),
+        ),
         (XeroError::Unauthorized(detail), XeroAuthMode::CustomConnection) => (
             format!("Xero refused the Custom Connection's credentials ({detail})"),
             "check [xero] client_id and client_secret (or XCS_XERO_CLIENT_SECRET) against the \
