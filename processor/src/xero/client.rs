@@ -25,6 +25,14 @@ pub enum XeroError {
     },
     #[error("Xero refused the credentials: {0}; reconnect the Xero organisation")]
     Unauthorized(String),
+    /// The identity service refused the app itself (`invalid_client`): the client id or
+    /// secret is wrong. Reconnecting cannot help, which is why it is not [`Self::Unauthorized`].
+    #[error(
+        "Xero refused the app's client id or secret (invalid_client); set [xero] client_id and \
+         client_secret (or XCS_XERO_CLIENT_SECRET) to the app's at developer.xero.com/app/manage \
+         and restart; reconnecting the organisation does not help"
+    )]
+    ClientRejected,
     #[error("Xero forbids access to this tenant ({0}); check the connection and its scopes")]
     Forbidden(String),
     #[error("Xero validation failed: {}", .0.join("; "))]
@@ -51,6 +59,7 @@ impl XeroError {
                 | XeroError::Transport(_)
                 | XeroError::Token(_)
                 | XeroError::Unauthorized(_)
+                | XeroError::ClientRejected
                 | XeroError::Forbidden(_)
         )
     }
@@ -228,6 +237,42 @@ struct TokenResponse {
     access_token: String,
     expires_in: u64,
     refresh_token: Option<String>,
+    /// Space-separated, as OAuth 2.0 gives it.
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// The app's access token as `check` and `status` report it.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// The scopes granted, as the token response or the token's own claims state them; empty
+    /// when neither does.
+    pub scopes: Vec<String>,
+}
+
+/// The `scope` claim of a Xero access token (a JWT), read without verifying it: only to
+/// report the scopes, never to decide access.
+fn jwt_scopes(token: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+    match claims.as_ref().map(|c| &c["scope"]) {
+        Some(Value::Array(scopes)) => scopes
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(scopes)) => scopes.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl XeroClient {
@@ -335,7 +380,7 @@ impl XeroClient {
             }
             XeroAuthMode::Oauth => {
                 let stored = self
-                    .rotate_oauth_token(rejected.map(|r| r.expose_secret().to_owned()))
+                    .rotate_oauth_token(rejected.map(|r| r.expose_secret().to_owned()), false)
                     .await?;
                 let lifetime = stored
                     .access_expires_at
@@ -359,36 +404,88 @@ impl XeroClient {
         Ok(secret)
     }
 
+    /// The app's access token as the identity service grants it now, for `check` and
+    /// `status`: a Custom Connection asks for one (the client-credentials grant), which proves
+    /// the client secret. OAuth uses the stored token, refreshed when it is stale or when
+    /// `prove` is set, which is what proves the secret while an access token is still valid;
+    /// the refresh rotates the refresh token and stores both exactly as a booking's refresh.
+    ///
+    /// # Errors
+    /// [`XeroError::ClientRejected`] for a wrong client id or secret,
+    /// [`XeroError::Unauthorized`] for a refresh token Xero no longer accepts, and the rest.
+    pub async fn token_info(&self, prove: bool) -> Result<TokenInfo, XeroError> {
+        let now = time::OffsetDateTime::now_utc();
+        let (token, info) = match self.inner.mode {
+            XeroAuthMode::CustomConnection => {
+                let response = self
+                    .token_request(&[("grant_type", "client_credentials")])
+                    .await?;
+                let lifetime = i64::try_from(response.expires_in).unwrap_or(0);
+                let scopes = response
+                    .scope
+                    .as_deref()
+                    .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_else(|| jwt_scopes(&response.access_token));
+                let info = TokenInfo {
+                    expires_at: Some(now + time::Duration::seconds(lifetime)),
+                    scopes,
+                };
+                (response.access_token, info)
+            }
+            XeroAuthMode::Oauth => {
+                let stored = self.rotate_oauth_token(None, prove).await?;
+                let token = stored.access_token.unwrap_or_default();
+                let info = TokenInfo {
+                    expires_at: stored.access_expires_at,
+                    scopes: jwt_scopes(&token),
+                };
+                (token, info)
+            }
+        };
+        let lifetime = info
+            .expires_at
+            .map_or(0, |at| (at - now).whole_seconds().max(0));
+        *self.inner.token.lock().await = Some((
+            SecretString::from(token),
+            Instant::now() + Duration::from_secs(u64::try_from(lifetime).unwrap_or(0)),
+        ));
+        Ok(info)
+    }
+
     /// Refreshes the stored OAuth token under the ledger's row lock; the new refresh token is
-    /// stored before the access token is used, so a crash cannot lose it.
-    async fn rotate_oauth_token(&self, rejected: Option<String>) -> Result<StoredToken, XeroError> {
+    /// stored before the access token is used, so a crash cannot lose it. Without `force` a
+    /// token another processor refreshed meanwhile is used as it is.
+    async fn rotate_oauth_token(
+        &self,
+        rejected: Option<String>,
+        force: bool,
+    ) -> Result<StoredToken, XeroError> {
         let client = self.clone();
-        self.inner
-            .ledger
-            .rotate_token(
-                OAUTH_CONNECTION,
-                rejected.as_deref(),
-                move |stored| async move {
-                    let response = client
-                        .token_request(&[
-                            ("grant_type", "refresh_token"),
-                            ("refresh_token", &stored.refresh_token),
-                        ])
-                        .await?;
-                    Ok(StoredToken {
-                        refresh_token: response.refresh_token.unwrap_or(stored.refresh_token),
-                        access_token: Some(response.access_token),
-                        access_expires_at: Some(
-                            time::OffsetDateTime::now_utc()
-                                + time::Duration::seconds(
-                                    i64::try_from(response.expires_in).unwrap_or(0),
-                                ),
-                        ),
-                    })
-                },
-            )
-            .await
-            .map_err(|err| XeroError::Token(err.to_string()))?
+        let refresh = move |stored: StoredToken| async move {
+            let response = client
+                .token_request(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &stored.refresh_token),
+                ])
+                .await?;
+            Ok(StoredToken {
+                refresh_token: response.refresh_token.unwrap_or(stored.refresh_token),
+                access_token: Some(response.access_token),
+                access_expires_at: Some(
+                    time::OffsetDateTime::now_utc()
+                        + time::Duration::seconds(i64::try_from(response.expires_in).unwrap_or(0)),
+                ),
+            })
+        };
+        let ledger = &self.inner.ledger;
+        let rotated = if force {
+            ledger.refresh_token_now(OAUTH_CONNECTION, refresh).await
+        } else {
+            ledger
+                .rotate_token(OAUTH_CONNECTION, rejected.as_deref(), refresh)
+                .await
+        };
+        rotated.map_err(|err| XeroError::Token(err.to_string()))?
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, XeroError> {
@@ -418,9 +515,7 @@ impl XeroClient {
             ));
         }
         if status == StatusCode::UNAUTHORIZED || body.contains("invalid_client") {
-            return Err(XeroError::Unauthorized(
-                "the client id or secret was refused".into(),
-            ));
+            return Err(XeroError::ClientRejected);
         }
         Err(XeroError::Token(format!(
             "token endpoint answered {status}"
