@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use xcs_processor::config::Config;
-use xcs_processor::operate::cli::{self, DeadCommand, ResyncArgs};
+use xcs_processor::operate::cli::{self, DeadCommand, ResyncArgs, StatusArgs};
 use xcs_processor::reconcile::{self, ReconcileArgs};
 use xcs_processor::setup::cli::{self as setup, CheckArgs, ConnectArgs, TestTransactionArgs};
 use xcs_processor::startup::Processor;
@@ -17,6 +17,7 @@ use xcs_processor::startup::Processor;
     version,
     after_help = "Examples:
   xcs-processor --config /etc/xcs/processor.toml           run the processor
+  xcs-processor --config F status                          per shop: booked, retrying, dead; exit 1 if a person is needed
   xcs-processor --config F dead list                       what could not be booked, and why
   xcs-processor --config F dead show EVENT_ID              one dead letter in full
   xcs-processor --config F dead replay --reason unmapped_tax --dry-run
@@ -46,6 +47,16 @@ struct Args {
 enum Command {
     /// Consume the shard queues and book events in Xero until SIGTERM or Ctrl-C (the default).
     Run,
+    /// Where each shop stands: the last event booked, counts booked / skipped / retrying /
+    /// dead, open summary periods, the Xero token's expiry and scopes.
+    ///
+    /// Exits 0 when nothing needs a person, 1 when something does (dead letters, a Xero token
+    /// that cannot be had, a summary period failing to post), 2 when it could not run. Reads
+    /// the queues without removing anything.
+    #[command(after_help = "Examples:
+  xcs-processor status
+  xcs-processor status --shop acme --json | jq '.shops[0].counts'")]
+    Status(StatusArgs),
     /// Inspect, replay or purge the dead letters in xcs.dead.
     #[command(subcommand)]
     Dead(DeadCommand),
@@ -108,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
                 .run_until_stopped(xcs_shared::telemetry::shutdown_signal())
                 .await;
         }
+        Command::Status(args) => std::process::exit(cli::status(&config, args).await),
         Command::Dead(command) => cli::dead(&config, command).await?,
         Command::Resync(args) => cli::resync(&config, args).await?,
         Command::Connect(args) => setup::connect(config, args).await?,

@@ -672,3 +672,123 @@ async fn a_replay_inside_xeros_idempotency_window_is_a_new_attempt_and_books_onc
     assert_eq!(payments_on(&sim, &invoices[0]).len(), 1, "and paid once");
     assert_eq!(broker.depth(topology::DEAD_QUEUE).await, 0);
 }
+
+#[tokio::test]
+async fn the_table_shows_the_whole_error_and_the_orders_number_and_amount_and_replay_its_count() {
+    let broker = TestBroker::with_topology().await;
+    let mut shopify = DeadSpec::order(
+        "shopify:nz-shopify:t-1",
+        "xero_validation",
+        "2026-11-20T10:00:00Z",
+        serde_json::to_vec(&json!({
+            "id": 450789469,
+            "name": "#1001",
+            "total_price": "28.75",
+            "currency": "NZD",
+        }))
+        .unwrap(),
+    );
+    let long_error = "Xero validation failed: Item code 'SKU-RED-XL' is not valid.; map the SKU \
+                      to an item code Xero has ([shops.nz-shopify.mapping.items]) and replay";
+    shopify.last_error = long_error.to_owned();
+    let mut woo = DeadSpec::order(
+        "woocommerce:nz-woo:t-2",
+        "unmapped_tax",
+        "2026-11-20T10:01:00Z",
+        serde_json::to_vec(
+            &json!({"id": 77, "number": "1077", "total": "40.00", "currency": "NZD"}),
+        )
+        .unwrap(),
+    );
+    woo.platform = Platform::WooCommerce;
+    woo.shop = WOO_SHOP.to_owned();
+    woo.last_error = "first line\nsecond line".to_owned();
+    let thin = DeadSpec::order(
+        "shopify:nz-shopify:t-3",
+        "unparseable_payload",
+        "2026-11-20T10:02:00Z",
+        b"not json".to_vec(),
+    );
+    publish_dead(&broker, &[shopify, woo, thin]).await;
+
+    let connection = broker.connect().await;
+    let listing = dead::list(&connection, &Filter::default(), &ProgressBar::hidden())
+        .await
+        .unwrap();
+    let table = dead::table(&listing.letters);
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.contains("ORDER") && header.contains("AMOUNT"),
+        "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("shopify:nz-shopify:t-1"))
+        .expect("a row for the Shopify order");
+    assert!(
+        row.contains("#1001") && row.contains("28.75 NZD"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("    error: {long_error}\n")),
+        "the error in full, on its own line:\n{table}"
+    );
+    assert!(
+        table.contains("    error: first line\n           second line\n"),
+        "{table}"
+    );
+    let woo_row = table
+        .lines()
+        .find(|l| l.starts_with("woocommerce:nz-woo:t-2"))
+        .unwrap();
+    assert!(
+        woo_row.contains("1077") && woo_row.contains("40.00 NZD"),
+        "{table}"
+    );
+    // A payload that is not JSON shows dashes, not a guess.
+    let thin_row = table
+        .lines()
+        .find(|l| l.starts_with("shopify:nz-shopify:t-3"))
+        .unwrap();
+    let cells: Vec<&str> = thin_row.split_whitespace().collect();
+    assert_eq!(cells[cells.len() - 2..], ["-", "-"], "{table}");
+    let json = serde_json::to_value(&listing.letters).unwrap();
+    assert_eq!(json[0]["order"], "#1001");
+    assert_eq!(json[0]["amount"], "28.75 NZD");
+    assert_eq!(json[0]["last_error"], long_error);
+
+    // Replay says how many, in text as in JSON.
+    let options = ReplayOptions {
+        dry_run: true,
+        ..ReplayOptions::default()
+    };
+    let report = dead::replay(
+        &connection,
+        &Filter {
+            shop: Some(SHOP.into()),
+            ..Filter::default()
+        },
+        &options,
+    )
+    .await
+    .unwrap();
+    let text = dead::replay_text(&report, true);
+    assert!(text.contains("\nwould replay 2 events; "), "{text}");
+    let report = dead::replay(
+        &connection,
+        &Filter {
+            event_id: Some("shopify:nz-shopify:t-1".into()),
+            ..Filter::default()
+        },
+        &ReplayOptions::default(),
+    )
+    .await
+    .unwrap();
+    let text = dead::replay_text(&report, false);
+    assert!(text.contains("#1001"), "{text}");
+    assert!(
+        text.contains("\nreplayed 1 event; 0 duplicate copies removed; 2 left in the dead queue\n"),
+        "{text}"
+    );
+    let _ = connection.close(200, "done".into()).await;
+}

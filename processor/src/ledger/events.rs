@@ -132,3 +132,45 @@ impl Ledger {
             .collect())
     }
 }
+
+/// A shop's events as `status` reports them.
+#[derive(Debug, Clone, Default)]
+pub struct ShopTally {
+    /// Events per outcome (`booked`, `skipped`, `summarised`).
+    pub by_outcome: Vec<(String, i64)>,
+    /// The event booked (or summarised) last: id, kind, topic, and when it was handled.
+    pub last_booked: Option<(String, String, String, OffsetDateTime)>,
+}
+
+impl Ledger {
+    /// How many of a shop's events ended how, and the last one booked.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn shop_tally(&self, platform: &str, shop: &str) -> Result<ShopTally, LedgerError> {
+        let client = self.pool.get().await?;
+        let by_outcome = client
+            .query(
+                "SELECT outcome, count(*) FROM xcs_events WHERE shop = $1 AND platform = $2
+                 GROUP BY outcome ORDER BY outcome",
+                &[&shop, &platform],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let last_booked = client
+            .query_opt(
+                "SELECT event_id, kind, topic, processed_at FROM xcs_events
+                 WHERE shop = $1 AND platform = $2 AND outcome IN ('booked', 'summarised')
+                 ORDER BY processed_at DESC LIMIT 1",
+                &[&shop, &platform],
+            )
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)));
+        Ok(ShopTally {
+            by_outcome,
+            last_booked,
+        })
+    }
+}

@@ -671,3 +671,59 @@ impl SummaryTx<'_> {
         Ok(())
     }
 }
+
+/// A summary period not posted yet, as `status` reports it.
+#[derive(Debug, Clone)]
+pub struct OpenPeriod {
+    pub currency: String,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    pub orders: i64,
+    pub refunds: i64,
+    /// The orders' totals, and the refunds', as summarised so far.
+    pub orders_total: Decimal,
+    pub refunds_total: Decimal,
+    /// Failed tries to post it; the last failure's message in `detail`.
+    pub attempts: i32,
+    pub detail: String,
+}
+
+impl Ledger {
+    /// A shop's open summary periods, oldest first, with what they hold.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn open_periods(&self, shop: &str) -> Result<Vec<OpenPeriod>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT p.currency, p.period_start, p.period_end, p.attempts, p.detail,
+                        count(e.*) FILTER (WHERE e.kind = 'order'),
+                        count(e.*) FILTER (WHERE e.kind = 'refund'),
+                        COALESCE(sum(e.total) FILTER (WHERE e.kind = 'order'), 0),
+                        COALESCE(sum(e.total) FILTER (WHERE e.kind = 'refund'), 0)
+                 FROM xcs_summary_periods p
+                 LEFT JOIN xcs_summary_entries e ON e.shop = p.shop AND e.currency = p.currency
+                   AND e.period_start = p.period_start
+                 WHERE p.shop = $1 AND p.status = 'open'
+                 GROUP BY p.currency, p.period_start, p.period_end, p.attempts, p.detail
+                 ORDER BY p.period_start, p.currency",
+                &[&shop],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| OpenPeriod {
+                currency: r.get(0),
+                start: r.get(1),
+                end: r.get(2),
+                attempts: r.get(3),
+                detail: r.get(4),
+                orders: r.get(5),
+                refunds: r.get(6),
+                orders_total: r.get(7),
+                refunds_total: r.get(8),
+            })
+            .collect())
+    }
+}

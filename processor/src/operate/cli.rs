@@ -29,7 +29,8 @@ pub enum Format {
 pub enum DeadCommand {
     /// List dead letters (all stay in the queue).
     ///
-    /// One line each: event id, reason, when it died, attempts, shop, kind, topic, last error.
+    /// One line each: event id, reason, when it died, attempts, shop, kind, topic, the order's
+    /// number and amount when the payload states them; under it the last error in full.
     /// Filters combine (all must match).
     #[command(after_help = "Examples:
   xcs-processor dead list
@@ -71,6 +72,10 @@ pub enum DeadCommand {
         /// Replay at most this many events (try one before the rest).
         #[arg(long)]
         limit: Option<usize>,
+        /// Table: what was replayed and `replayed N events`; JSON: `{replayed: [...],
+        /// count, duplicates, kept, more, dry_run}`.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Delete matching dead letters for good.
     ///
@@ -109,6 +114,17 @@ pub struct ResyncArgs {
     /// Print what would be republished; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// What `status` reports on.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this shop (its name in the config).
+    #[arg(long)]
+    pub shop: Option<String>,
+    /// One JSON document instead of text (see the README for its shape).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `print!` that stops quietly when stdout is gone (`dead list | head`) instead of panicking.
@@ -206,6 +222,7 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
             filter,
             dry_run,
             limit,
+            format,
         } => {
             let options = ReplayOptions {
                 dry_run,
@@ -213,20 +230,17 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                 progress: progress_bar(Some(0), "replaying"),
             };
             let report = dead::replay(connection, &filter, &options).await?;
-            out!("{}", dead::table(&report.replayed));
-            let verb = if dry_run { "would replay" } else { "replayed" };
-            outln!(
-                "{verb} {} event(s); {} duplicate copies {}; {} left in the dead queue{}",
-                report.replayed.len(),
-                report.duplicates,
-                if dry_run { "seen" } else { "removed" },
-                report.kept,
-                if report.more {
-                    "; the queue holds more than one pass reads: run again"
-                } else {
-                    ""
-                }
-            );
+            match format {
+                Format::Table => out!("{}", dead::replay_text(&report, dry_run)),
+                Format::Json => print_json(&serde_json::json!({
+                    "replayed": report.replayed,
+                    "count": report.replayed.len(),
+                    "duplicates": report.duplicates,
+                    "kept": report.kept,
+                    "more": report.more,
+                    "dry_run": dry_run,
+                })),
+            }
         }
         DeadCommand::Purge { filter, yes } => {
             let listing =
@@ -318,4 +332,30 @@ pub async fn resync(config: &Config, args: ResyncArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs `status` and returns the exit code: 0 when nothing needs a person, 1 when something
+/// does, 2 when the status could not be read (the reason on stderr).
+pub async fn status(config: &Config, args: StatusArgs) -> i32 {
+    let result = async {
+        let connection = connect(config).await?;
+        let result = super::status::status(config, &connection, args.shop.as_deref()).await;
+        let _ = connection.close(200, "done".into()).await;
+        result
+    }
+    .await;
+    match result {
+        Ok(status) => {
+            if args.json {
+                print_json(&status);
+            } else {
+                out!("{}", super::status::render_text(&status));
+            }
+            i32::from(status.needs_attention)
+        }
+        Err(err) => {
+            eprintln!("status: {err:#}");
+            2
+        }
+    }
 }

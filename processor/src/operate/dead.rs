@@ -131,6 +131,11 @@ pub struct DeadLetter {
     pub kind: Option<String>,
     pub topic: Option<String>,
     pub received_at: Option<String>,
+    /// The order's number on the platform (`#1001`), or `order id …` when the payload names
+    /// only an id; from a light look at the payload (see [`peek_order`]).
+    pub order: Option<String>,
+    /// The order's total and currency as the payload states them (`28.75 NZD`).
+    pub amount: Option<String>,
     /// How often it was replayed before.
     pub replays: u32,
     #[serde(skip)]
@@ -229,7 +234,13 @@ impl DeadLetter {
                 get(handoff::LAST_ERROR),
             ),
         };
+        let (order, amount) = match get(envelope::KIND).as_deref() {
+            Some("order" | "refund") => peek_order(body),
+            _ => (None, None),
+        };
         DeadLetter {
+            order,
+            amount,
             event_id,
             reason,
             by_broker,
@@ -326,6 +337,7 @@ impl DeadLetter {
 
 /// One pass over the dead queue (see the module documentation).
 pub struct Scan {
+    queue: &'static str,
     channel: Channel,
     /// A second channel, to watch the queue's depth after the pass.
     probe: Channel,
@@ -343,13 +355,22 @@ impl Scan {
     /// # Errors
     /// When RabbitMQ is unreachable or the dead queue does not exist.
     pub async fn open(connection: &Connection) -> anyhow::Result<Scan> {
+        Self::open_queue(connection, DEAD_QUEUE).await
+    }
+
+    /// Starts a pass over another queue read the same way: `status` reads the retry tiers'
+    /// messages with it (and acknowledges none, so each stays, as in the dead queue).
+    ///
+    /// # Errors
+    /// When RabbitMQ is unreachable or the queue does not exist.
+    pub async fn open_queue(connection: &Connection, queue: &'static str) -> anyhow::Result<Scan> {
         let channel = connection
             .create_channel()
             .await
             .context("cannot open a channel to RabbitMQ")?;
         let declared = channel
             .queue_declare(
-                DEAD_QUEUE.into(),
+                queue.into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -359,7 +380,7 @@ impl Scan {
             .await
             .with_context(|| {
                 format!(
-                    "queue {DEAD_QUEUE} not found; is the config's amqp uri the right vhost, and \
+                    "queue {queue} not found; is the config's amqp uri the right vhost, and \
                      is deploy/rabbitmq/definitions.json imported?"
                 )
             })?;
@@ -382,18 +403,19 @@ impl Scan {
             Some(
                 channel
                     .basic_consume(
-                        DEAD_QUEUE.into(),
-                        format!("xcs-dead-{}", uuid::Uuid::now_v7().simple())
+                        queue.into(),
+                        format!("xcs-scan-{}", uuid::Uuid::now_v7().simple())
                             .as_str()
                             .into(),
                         BasicConsumeOptions::default(),
                         FieldTable::default(),
                     )
                     .await
-                    .with_context(|| format!("cannot consume {DEAD_QUEUE}"))?,
+                    .with_context(|| format!("cannot consume {queue}"))?,
             )
         };
         Ok(Scan {
+            queue,
             channel,
             probe,
             consumer,
@@ -436,12 +458,12 @@ impl Scan {
         let kept = self
             .read
             .saturating_sub(u32::try_from(removed).unwrap_or(u32::MAX));
-        let ready_while_held = depth(&self.probe).await;
+        let ready_while_held = depth(&self.probe, self.queue).await;
         let _ = self.channel.close(200, "pass done".into()).await;
         if let Some(ready_while_held) = ready_while_held.filter(|_| kept > 0) {
             let deadline = tokio::time::Instant::now() + SETTLE;
             while tokio::time::Instant::now() < deadline {
-                match depth(&self.probe).await {
+                match depth(&self.probe, self.queue).await {
                     Some(ready) if ready < ready_while_held + kept => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -453,11 +475,11 @@ impl Scan {
     }
 }
 
-/// Messages ready in the dead queue (not those a pass holds).
-async fn depth(channel: &Channel) -> Option<u32> {
+/// Messages ready in `queue` (not those a pass holds).
+async fn depth(channel: &Channel, queue: &str) -> Option<u32> {
     channel
         .queue_declare(
-            DEAD_QUEUE.into(),
+            queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..QueueDeclareOptions::default()
@@ -749,19 +771,64 @@ pub async fn purge(
     Ok(report)
 }
 
-/// The dead letters as a table, one line each.
+/// The order number and amount a dead letter's payload states, for the table: a light look
+/// at the JSON, not the processor's normalisers, because a dead letter is often one the
+/// normalisers could not read. The order is at the top level (Shopify, WooCommerce, a
+/// BigCommerce or Adobe Commerce order as fetched), in `data.value` (Adobe I/O Events), `data`
+/// (BigCommerce's webhook, an id only) or `notification.data` (eBay). Thin payloads give an
+/// id or nothing; a refund gives its order's id, seldom an amount.
+pub fn peek_order(body: &[u8]) -> (Option<String>, Option<String>) {
+    use serde_json::Value;
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return (None, None);
+    };
+    let scalar = |value: &Value| match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let places = [
+        &json,
+        &json["data"]["value"],
+        &json["data"],
+        &json["notification"]["data"],
+    ];
+    let first = |keys: &[&str]| {
+        places.iter().find_map(|place| {
+            keys.iter()
+                .find_map(|key| scalar(&place[*key]).map(|v| (v, *place)))
+        })
+    };
+    let order = first(&[
+        "name",
+        "order_number",
+        "number",
+        "increment_id",
+        "orderId",
+        "receipt_id",
+    ])
+    .map(|(number, _)| number)
+    .or_else(|| first(&["order_id", "id", "entity_id"]).map(|(id, _)| format!("order id {id}")));
+    let amount =
+        first(&["total_price", "grand_total", "total_inc_tax", "total"]).map(|(amount, place)| {
+            match ["currency", "order_currency_code", "currency_code"]
+                .iter()
+                .find_map(|key| scalar(&place[*key]))
+            {
+                Some(currency) => format!("{amount} {currency}"),
+                None => amount,
+            }
+        });
+    (order, amount)
+}
+
+/// The dead letters as a table: one line each, and under it the last error in full, on lines
+/// of its own (an error cut short hides the part that says what to fix).
 pub fn table(letters: &[DeadLetter]) -> String {
     let dash = || "-".to_owned();
-    let rows: Vec<[String; 8]> = letters
+    let rows: Vec<[String; 9]> = letters
         .iter()
         .map(|l| {
-            let error: String = l
-                .last_error
-                .as_deref()
-                .unwrap_or("-")
-                .chars()
-                .take(60)
-                .collect();
             [
                 l.event_id.clone(),
                 l.reason.clone(),
@@ -770,19 +837,13 @@ pub fn table(letters: &[DeadLetter]) -> String {
                 l.shop.clone().unwrap_or_else(dash),
                 l.kind.clone().unwrap_or_else(dash),
                 l.topic.clone().unwrap_or_else(dash),
-                error.replace('\n', " "),
+                l.order.clone().unwrap_or_else(dash),
+                l.amount.clone().unwrap_or_else(dash),
             ]
         })
         .collect();
     let titles = [
-        "EVENT ID",
-        "REASON",
-        "DEAD AT",
-        "ATTEMPTS",
-        "SHOP",
-        "KIND",
-        "TOPIC",
-        "LAST ERROR",
+        "EVENT ID", "REASON", "DEAD AT", "ATTEMPTS", "SHOP", "KIND", "TOPIC", "ORDER", "AMOUNT",
     ];
     let mut widths = titles.map(str::len);
     for row in &rows {
@@ -802,10 +863,35 @@ pub fn table(letters: &[DeadLetter]) -> String {
         out.trim_end().to_owned() + "\n"
     };
     let mut out = line(titles.to_vec());
-    for row in &rows {
+    for (row, letter) in rows.iter().zip(letters) {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
+        let error = letter.last_error.as_deref().unwrap_or("-");
+        for (i, part) in error.lines().enumerate() {
+            out.push_str(if i == 0 { "    error: " } else { "           " });
+            out.push_str(part.trim_end());
+            out.push('\n');
+        }
     }
     out
+}
+
+/// What `dead replay` prints in text: the table of what was replayed and the count.
+pub fn replay_text(report: &ReplayReport, dry_run: bool) -> String {
+    let count = report.replayed.len();
+    format!(
+        "{}{} {count} event{}; {} duplicate copies {}; {} left in the dead queue{}\n",
+        table(&report.replayed),
+        if dry_run { "would replay" } else { "replayed" },
+        if count == 1 { "" } else { "s" },
+        report.duplicates,
+        if dry_run { "seen" } else { "removed" },
+        report.kept,
+        if report.more {
+            "; the queue holds more than one pass reads: run again"
+        } else {
+            ""
+        }
+    )
 }
 
 /// One dead letter in full, for `show`.

@@ -1,5 +1,6 @@
-//! Operators' tools: the dead-letter queue ([`dead`]: list, show, replay, purge) and re-sync
-//! of a shop's past events from the archive stream ([`resync`]). [`cli`] is their command line;
+//! Operators' tools: the dead-letter queue ([`dead`]: list, show, replay, purge), re-sync
+//! of a shop's past events from the archive stream ([`resync`]), and where each shop stands
+//! ([`status`]). [`cli`] is their command line;
 //! `main` only dispatches to it.
 //!
 //! Everything here republishes through [`crate::publisher::Republisher`] (publisher confirms
@@ -11,6 +12,7 @@
 pub mod cli;
 pub mod dead;
 pub mod resync;
+pub mod status;
 
 use std::io::IsTerminal as _;
 
