@@ -19,6 +19,7 @@ use crate::platforms::api::PlatformApi;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    #[serde(default)]
     pub amqp: AmqpConfig,
     pub postgres: PostgresConfig,
     pub xero: XeroConfig,
@@ -59,14 +60,25 @@ impl ServerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
-    /// Overridden by `XCS_AMQP_URI`.
+    /// Overridden by `XCS_AMQP_URI`, which may set it alone (the table may then be left out).
+    #[serde(default = "xcs_shared::config_file::unset_secret")]
     pub uri: SecretString,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        AmqpConfig {
+            uri: xcs_shared::config_file::unset_secret(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
-    /// `postgres://user:pass@host:5432/db`. Overridden by `XCS_POSTGRES_URL`.
+    /// `postgres://user:pass@host:5432/db`. Overridden by `XCS_POSTGRES_URL`, which may set it
+    /// alone.
+    #[serde(default = "xcs_shared::config_file::unset_secret")]
     pub url: SecretString,
     /// The schema the ledger lives in (created if missing), so one database can hold several
     /// deployments, and each test its own.
@@ -90,7 +102,8 @@ pub struct XeroConfig {
     pub identity_base: String,
     /// The app's client id.
     pub client_id: String,
-    /// Overridden by `XCS_XERO_CLIENT_SECRET`.
+    /// Overridden by `XCS_XERO_CLIENT_SECRET`, which may set it alone.
+    #[serde(default = "xcs_shared::config_file::unset_secret")]
     pub client_secret: SecretString,
     /// `custom_connection`: client credentials for one organisation. `oauth`: tokens from the
     /// authorization-code flow, kept (and rotated) in PostgreSQL.
@@ -306,6 +319,14 @@ impl Config {
 
     /// Checks the whole; the problem names the field and the fix.
     fn validate_fields(&self) -> Result<(), String> {
+        use xcs_shared::config_file::require_secret;
+        require_secret(&self.amqp.uri, "amqp.uri", "XCS_AMQP_URI")?;
+        require_secret(&self.postgres.url, "postgres.url", "XCS_POSTGRES_URL")?;
+        require_secret(
+            &self.xero.client_secret,
+            "xero.client_secret",
+            "XCS_XERO_CLIENT_SECRET",
+        )?;
         let invalid = |m: String| Err(m);
         if let Err(err) = crate::token_cipher::TokenCipher::new(self.postgres.token_key.as_ref()) {
             return invalid(err.to_string());
@@ -339,9 +360,7 @@ impl Config {
             return invalid("xero.max_in_flight and xero.max_per_minute must be positive".into());
         }
         for (name, shop) in &self.shops {
-            if shop.tenant.trim().is_empty() {
-                return invalid(format!("shop {name:?}: tenant is empty"));
-            }
+            xcs_shared::config_file::check_tenant(name, &shop.tenant)?;
             check_document_prefix(name, &shop.mapping.document_prefix)?;
             check_tax(name, &shop.mapping.tax)?;
             if parse_offset(&shop.timezone).is_none() {
@@ -598,6 +617,52 @@ mod tests {
         .unwrap();
         assert_eq!(config.shops.len(), 2);
         assert!(config.shops["acme-bc"].api.is_some());
+    }
+
+    /// A deployment keeps every secret out of the file: the fields may be absent when the
+    /// environment sets them, and a start with neither names the field and the variable.
+    #[test]
+    fn secrets_may_come_from_the_environment_alone_and_tenants_must_be_organisation_ids() {
+        use secrecy::ExposeSecret as _;
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let without: String = example
+            .lines()
+            .filter(|line| {
+                !(line.starts_with("uri =")
+                    || line.starts_with("url =")
+                    || line.starts_with("client_secret ="))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(without, example, "the example sets the secrets in the file");
+        let env = |name: &str| match name {
+            "XCS_AMQP_URI" => Some("amqp://u:p@broker/xcs".to_owned()),
+            "XCS_POSTGRES_URL" => Some("postgres://u:p@db/xcs".to_owned()),
+            "XCS_XERO_CLIENT_SECRET" => Some("from-env".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_toml(&without, env).unwrap();
+        assert_eq!(config.xero.client_secret.expose_secret(), "from-env");
+        for (variable, field) in [
+            ("XCS_AMQP_URI", "amqp.uri"),
+            ("XCS_POSTGRES_URL", "postgres.url"),
+            ("XCS_XERO_CLIENT_SECRET", "xero.client_secret"),
+        ] {
+            let err = Config::from_toml(
+                &without,
+                |name| {
+                    if name == variable { None } else { env(name) }
+                },
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(field) && err.contains(variable), "{err}");
+        }
+        let tenant = config.shops.values().next().unwrap().tenant.clone();
+        let err = Config::from_toml(&example.replace(&tenant, "Acme Ltd"), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a Xero organisation id"), "{err}");
     }
 
     #[test]
