@@ -291,6 +291,14 @@ impl XeroClient {
         ledger: Ledger,
         observer: Arc<crate::observe::Observer>,
     ) -> anyhow::Result<Self> {
+        Self::build(config, ledger, Some(observer))
+    }
+
+    fn build(
+        config: &XeroConfig,
+        ledger: Ledger,
+        observer: Option<Arc<crate::observe::Observer>>,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
