@@ -294,6 +294,34 @@ fn derived_rate(tax: Decimal, amount: Decimal, mode: TaxMode) -> Option<Decimal>
     None
 }
 
+/// A V3 refund states its tax as one total. When one rate explains it over every line (a
+/// store that taxes all it sells at one rate, shipping included), each line carries its share
+/// at that rate, in cents, the rounding left on the largest; otherwise the total stays on the
+/// first line, which the mapping books by the rate its amounts imply or refuses by name.
+fn spread_refund_tax(lines: &mut [Line], total_tax: Decimal, mode: TaxMode) {
+    if total_tax.is_zero() || lines.is_empty() {
+        return;
+    }
+    let amounts: Decimal = lines.iter().map(Line::net_amount).sum();
+    let Some(rate) = derived_rate(total_tax, amounts, mode) else {
+        lines[0].tax = total_tax;
+        return;
+    };
+    let share = |amount: Decimal| match mode {
+        TaxMode::Exclusive => normalise::cents(amount * rate),
+        TaxMode::Inclusive => normalise::cents(amount * rate / (Decimal::ONE + rate)),
+    };
+    let mut spread = Decimal::ZERO;
+    for line in lines.iter_mut() {
+        line.tax = share(line.net_amount());
+        line.tax_rate = Some(rate);
+        spread += line.tax;
+    }
+    if let Some(largest) = lines.iter_mut().max_by_key(|line| line.net_amount().abs()) {
+        largest.tax += total_tax - spread;
+    }
+}
+
 /// A V3 refund (one element of `GET /v3/orders/{id}/payment_actions/refunds`; a `{"data": …}`
 /// wrapper is accepted) as a [`Refund`] of the order described by `order`.
 ///
@@ -377,9 +405,7 @@ pub fn refund(refund_json: &[u8], order: &OrderContext) -> Result<Refund, Normal
             TaxInfo::default(),
         ));
     }
-    if let Some(first) = lines.first_mut() {
-        first.tax = total_tax;
-    }
+    spread_refund_tax(&mut lines, total_tax, order.tax_mode);
 
     let mut returned = Vec::new();
     for payment in root.list("payments")? {
@@ -719,6 +745,24 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_tax_no_one_rate_explains_stays_whole_on_its_first_line() {
+        // 10.00 of tax over 54.00 and 6.00 (inclusive): 20%. Make it 7.31: no rate of at most
+        // four decimals explains 7.31 of 60.00 across both lines, so nothing is guessed.
+        let body = edited("bigcommerce/refund_v3_eur_tax_inclusive.json", |r| {
+            let refund = if r.get("data").is_some() {
+                &mut r["data"]
+            } else {
+                r
+            };
+            refund["total_tax"] = json!(7.31);
+        });
+        let refund = refund(&body, &eur_order()).unwrap();
+        assert_eq!(refund.lines[0].tax, d("7.31"));
+        assert_eq!(refund.lines[0].tax_rate, None);
+        assert!(refund.lines[1..].iter().all(|line| line.tax.is_zero()));
+    }
+
+    #[test]
     fn a_refund_prices_its_products_with_what_its_total_leaves_after_shipping() {
         let refund = refund(
             &fixture("bigcommerce/refund_v3_eur_tax_inclusive.json"),
@@ -733,10 +777,15 @@ mod tests {
         );
         assert_eq!(refund.date, date!(2025 - 02 - 20));
         assert_eq!(refund.lines.len(), 2);
-        // Tax-inclusive: 60.00 − 6.00 shipping; the refund's 10.00 tax is reported in total.
-        assert_line(&refund.lines[0], Product, None, ("1", "54.00", "0"), "10.0");
+        // Tax-inclusive: 60.00 − 6.00 shipping. The refund reports its 10.00 tax in total; 20%
+        // explains it over both lines (10.00 of 50.00 before tax), so each carries its share
+        // at that rate, as the order's lines did.
+        assert_line(&refund.lines[0], Product, None, ("1", "54.00", "0"), "9.00");
         assert_eq!(refund.lines[0].description, "Order product 41");
-        assert_line(&refund.lines[1], Shipping, None, ("1", "6.0", "0"), "0");
+        assert_line(&refund.lines[1], Shipping, None, ("1", "6.0", "0"), "1.00");
+        for line in &refund.lines {
+            assert_eq!(line.tax_rate, Some(d("0.2")), "{}", line.description);
+        }
         assert_eq!(refund.total, d("60.00"));
         assert_eq!(refund.total_tax, d("10.00"));
         assert_adds_up(&refund.lines, refund.tax_mode, refund.total);
