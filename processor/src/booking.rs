@@ -848,7 +848,10 @@ impl Booker {
         let highest: HashMap<(String, String), (usize, String)> = highest
             .into_iter()
             .map(|((doc, account), (index, key, _))| {
-                ((doc.to_owned(), account.to_owned()), (index, key.to_owned()))
+                (
+                    (doc.to_owned(), account.to_owned()),
+                    (index, key.to_owned()),
+                )
             })
             .collect();
         let mut dues: HashMap<String, Decimal> = HashMap::new();
@@ -867,7 +870,9 @@ impl Booker {
                 ));
                 continue;
             };
-            let due = dues.entry(invoice.row.xero_id.clone()).or_insert(outstanding);
+            let due = dues
+                .entry(invoice.row.xero_id.clone())
+                .or_insert(outstanding);
             for (key, payment) in unseen {
                 if let Some((top, top_key)) =
                     highest.get(&(doc_key.clone(), payment.account.clone()))

@@ -573,7 +573,10 @@ async fn a_valid_signature_made_with_another_shops_secret_gets_401() {
     let harness = harness_with(|config| {
         let mut shop = toml::Table::new();
         shop.insert("platform".into(), "shopify".into());
-        shop.insert("tenant".into(), "00000000-0000-4000-8000-0000000000aa".into());
+        shop.insert(
+            "tenant".into(),
+            "00000000-0000-4000-8000-0000000000aa".into(),
+        );
         shop.insert(
             "secrets".into(),
             vec![toml::Value::from(OTHER_SECRET)].into(),
@@ -604,5 +607,8 @@ async fn a_valid_signature_made_with_another_shops_secret_gets_401() {
     let landed = harness.broker.take_shards_when(1, LANDING).await;
     assert_eq!(landed.len(), 1);
     assert_eq!(landed[0].header(header::SHOP), Some(OTHER));
-    assert_eq!(landed[0].header(header::TENANT), Some("00000000-0000-4000-8000-0000000000aa"));
+    assert_eq!(
+        landed[0].header(header::TENANT),
+        Some("00000000-0000-4000-8000-0000000000aa")
+    );
 }

@@ -344,10 +344,10 @@ async fn fresh_key_ids_are_looked_up_at_a_bounded_rate_and_real_keys_still_resol
     let mut config: toml::Table =
         toml::from_str(&test_config(&broker.amqp_uri(), &keys.base_url)).expect("TOML");
     let mut other = config["shops"][shops::EBAY].clone();
-    other
-        .as_table_mut()
-        .expect("a shop table")
-        .insert("tenant".into(), "00000000-0000-4000-8000-0000000000bb".into());
+    other.as_table_mut().expect("a shop table").insert(
+        "tenant".into(),
+        "00000000-0000-4000-8000-0000000000bb".into(),
+    );
     config["shops"]
         .as_table_mut()
         .expect("[shops]")

@@ -1141,7 +1141,11 @@ async fn events_of_one_order_reporting_more_paid_each_in_one_batch_pay_the_last_
         event
     };
     let mut events = Vec::new();
-    for (n, paid) in [(1, Value::Null), (2, json!("218.5000")), (3, json!("330.6000"))] {
+    for (n, paid) in [
+        (1, Value::Null),
+        (2, json!("218.5000")),
+        (3, json!("330.6000")),
+    ] {
         events.push(publish_magento(&setup, &captured(n, paid)).await);
     }
     let processor = TestProcessor::start(&setup.config(&[magento_shop()])).await;
@@ -1149,7 +1153,11 @@ async fn events_of_one_order_reporting_more_paid_each_in_one_batch_pay_the_last_
         setup.booked(event).await;
     }
     let invoice = setup.invoice("MG-000005120");
-    let paid: Decimal = setup.payments(&invoice).iter().map(|(_, amount)| *amount).sum();
+    let paid: Decimal = setup
+        .payments(&invoice)
+        .iter()
+        .map(|(_, amount)| *amount)
+        .sum();
     assert_eq!(paid, dec("330.60"), "{:?}", setup.payments(&invoice));
     assert_eq!(invoice["Status"], "PAID");
     setup.no_dead_letters().await;
