@@ -460,3 +460,29 @@ async fn a_custom_connection_secret_is_proved_and_defaults_are_marked() {
         "{line:?}"
     );
 }
+
+/// Sales tax booked as lines goes to liability accounts the shop names: Xero refuses its GST
+/// or sales-tax system account on a line, so `check` fails it before the first order does.
+#[tokio::test]
+async fn a_sales_tax_liability_xero_refuses_on_lines_fails_naming_the_jurisdiction() {
+    let setup = setup().await;
+    let text = setup.config_text().replacen(
+        "by_rate = { \"15\" = \"OUTPUT2\" }\nuntaxed = \"ZERORATED\"",
+        "mode = \"sales_tax_lines\"\nuntaxed = \"NONE\"\nliability = \"825\"\n\
+         by_jurisdiction = { \"GST\" = \"820\" }",
+        1,
+    );
+    assert_ne!(text, setup.config_text(), "the shop's tax table was rewritten");
+    let report = setup.check(&text, &CheckOptions::default()).await;
+    let line = failure(&report, "shop nz-shopify", "tax.by_jurisdiction.\"GST\" = \"820\"");
+    assert!(
+        line.detail.contains("GST system account") && line.detail.contains("liability"),
+        "{line:?}"
+    );
+    assert!(
+        !report
+            .failures()
+            .any(|l| l.detail.contains("tax.liability = \"825\"")),
+        "825 is a liability lines may use"
+    );
+}

@@ -389,6 +389,9 @@ enum Role {
     Payments,
     /// Xero's ROUNDING system account, or an income/expense account.
     Rounding,
+    /// Sales tax collected, booked as lines: a liability Xero lets lines use (not its GST or
+    /// sales-tax system account, which Xero refuses on a line).
+    SalesTax,
 }
 
 const REVENUE_TYPES: [&str; 3] = ["REVENUE", "SALES", "OTHERINCOME"];
@@ -434,6 +437,17 @@ fn roles(mapping: &ShopMapping) -> Vec<(String, &str, Role)> {
     }
     for (gateway, code) in &mapping.gateway_accounts {
         roles.push((format!("gateway_accounts.{gateway}"), code, Role::Payments));
+    }
+    // Only sales-tax-lines mode books onto them; tax-types mode refuses them at load.
+    if let Some(liability) = &mapping.tax.liability {
+        roles.push(("tax.liability".to_owned(), liability, Role::SalesTax));
+    }
+    for (jurisdiction, code) in &mapping.tax.by_jurisdiction {
+        roles.push((
+            format!("tax.by_jurisdiction.{jurisdiction:?}"),
+            code,
+            Role::SalesTax,
+        ));
     }
     roles
 }
@@ -523,6 +537,7 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
                     (REVENUE_TYPES.contains(&t) || EXPENSE_TYPES.contains(&t)) && system.is_empty()
                 }
                 Role::GiftCards => LIABILITY_TYPES.contains(&t) && system.is_empty() && payments,
+                Role::SalesTax => LIABILITY_TYPES.contains(&t) && system.is_empty(),
                 Role::Payments => payments,
                 Role::Rounding => {
                     system == "ROUNDING"
@@ -569,7 +584,7 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
                 Role::Revenue | Role::RevenueOrExpense => {
                     used_classes.push(class_of(account_type));
                 }
-                Role::Payments => {}
+                Role::Payments | Role::SalesTax => {}
             }
             continue;
         }
@@ -586,6 +601,10 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
             }
             Role::Rounding => {
                 "Xero's ROUNDING system account (often 860) or an income/expense account"
+            }
+            Role::SalesTax => {
+                "a liability account (CURRLIAB or LIABILITY) of your own for the sales tax \
+                 collected; Xero refuses its system accounts (GST, sales tax) on a line"
             }
         };
         let kind = if system.is_empty() {
