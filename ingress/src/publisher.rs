@@ -20,6 +20,7 @@ use lapin::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, watch};
+use xcs_shared::amqp_connect::{AmqpTarget, ConnectFailure, ConnectLog};
 use xcs_shared::{Envelope, topology};
 
 use crate::verify::VerifiedWebhook;
@@ -195,11 +196,21 @@ impl Inner {
     async fn supervise(self: Arc<Self>) {
         let mut shutdown = self.shutdown.subscribe();
         let mut backoff = Duration::from_millis(100);
+        // Says what failed and which setting to fix, once and then once a minute, rather than
+        // the broker's words at every attempt.
+        let mut log = ConnectLog::new("RabbitMQ");
         while !*shutdown.borrow() {
-            match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+            let failure = match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
                 Ok(Ok(live)) => {
                     backoff = Duration::from_millis(100);
-                    tracing::info!("connected to RabbitMQ");
+                    if !log.is_failing() {
+                        tracing::info!("connected to RabbitMQ");
+                    }
+                    log.connected(
+                        AmqpTarget::parse(self.uri.expose_secret())
+                            .map(|t| t.address())
+                            .as_deref(),
+                    );
                     self.check_topology(&live.connection).await;
                     *self.live.write().expect("lock poisoned") = Some(live.clone());
                     self.watch(live, &mut shutdown).await;
@@ -212,11 +223,10 @@ impl Inner {
                     );
                     continue;
                 }
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, retry_in = ?backoff, "cannot connect to RabbitMQ")
-                }
-                Err(_) => tracing::warn!(retry_in = ?backoff, "connecting to RabbitMQ timed out"),
-            }
+                Ok(Err(err)) => ConnectFailure::of(&err, self.uri.expose_secret()),
+                Err(_) => ConnectFailure::timed_out(CONNECT_TIMEOUT, self.uri.expose_secret()),
+            };
+            log.failed(&failure);
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
                 _ = shutdown.changed() => return,

@@ -17,6 +17,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument as _;
+use xcs_shared::amqp_connect::{AmqpTarget, ConnectFailure, ConnectLog};
 use xcs_shared::{Envelope, topology};
 
 use crate::booking::{Booker, Described, Invoiced, Job, Work};
@@ -78,8 +79,39 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
+    let uri = config.amqp.uri.expose_secret();
+    // Says what failed and which setting to fix, once and then once a minute, rather than the
+    // broker's words at every attempt.
+    let mut log = ConnectLog::new("RabbitMQ");
     while !*shutdown.borrow() {
-        let ended = session(&config, &booker, &dispatcher, &observer, &mut shutdown).await;
+        let connected = tokio::select! {
+            connected = Connection::connect(uri, ConnectionProperties::default()) => connected,
+            _ = shutdown.changed() => return,
+        };
+        let connection = match connected {
+            Ok(connection) => {
+                log.connected(AmqpTarget::parse(uri).map(|t| t.address()).as_deref());
+                connection
+            }
+            Err(err) => {
+                log.failed(&ConnectFailure::of(&err, uri));
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let ended = session(
+            connection,
+            &config,
+            &booker,
+            &dispatcher,
+            &observer,
+            &mut shutdown,
+        )
+        .await;
         observer.health.set_consuming(false);
         observer.metrics.shards_held.set(0);
         match ended {
@@ -200,20 +232,17 @@ fn event_span(envelope: Option<&Envelope>) -> tracing::Span {
     }
 }
 
-/// One connection's worth of consuming. Returns `Ok` on shutdown, `Err` when the connection
-/// failed (unacknowledged deliveries go back to their queues and are redelivered).
+/// One connection's worth of consuming, on `connection` just made. Returns `Ok` on shutdown,
+/// `Err` when the connection failed (unacknowledged deliveries go back to their queues and are
+/// redelivered).
 async fn session(
+    connection: Connection,
     config: &Arc<Config>,
     booker: &Booker,
     dispatcher: &Arc<Dispatcher>,
     observer: &Arc<Observer>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let connection = Connection::connect(
-        config.amqp.uri.expose_secret(),
-        ConnectionProperties::default(),
-    )
-    .await?;
     let shared = Shared {
         config: Arc::clone(config),
         booker: booker.clone(),

@@ -9,8 +9,11 @@
 //! - [`config_file`]: how both binaries read their config: file, environment, validation.
 //! - [`ingress_shops`]: the ingress config's shops, which the processor's `check` and
 //!   `test-transaction` read too.
+//! - [`amqp_connect`]: why a connection to RabbitMQ failed, naming the setting to fix, and
+//!   how a reconnect loop reports it without flooding the log.
 //! - [`telemetry`]: the tracing subscriber both binaries install.
 
+pub mod amqp_connect;
 pub mod config_file;
 pub mod domain;
 pub mod envelope;

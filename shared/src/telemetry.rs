@@ -18,7 +18,8 @@ pub enum LogFormat {
 /// Installs the global subscriber. Call once, from `main`; a second call is ignored so tests
 /// that start several apps in one process do not fail.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         // At debug, tokio-postgres logs every statement's parameters: OAuth tokens among them.
         .add_directive(
@@ -26,6 +27,17 @@ pub fn init(format: LogFormat) {
                 .parse()
                 .expect("a valid directive"),
         );
+    // lapin logs every failed connection attempt at ERROR, three lines each ("Connection
+    // closed", "Connection error", and "Exponential backoff attempts exhausted, aborting
+    // recovery", which only means that lapin's own recovery is off: we reconnect ourselves).
+    // Each of those errors also reaches the caller, which says what failed and which setting
+    // to fix, once and then once a minute (`crate::amqp_connect`). Only a panicking lapin
+    // thread is news nobody else reports. `RUST_LOG` naming lapin gets lapin's own lines.
+    if !asked.contains("lapin") {
+        for directive in ["lapin=off", "lapin::thread=error"] {
+            filter = filter.add_directive(directive.parse().expect("a valid directive"));
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour codes only for a person at a terminal: in a file, a pipe or a log shipper
