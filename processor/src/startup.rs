@@ -3,13 +3,15 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
+use xcs_shared::amqp_connect::ConnectLog;
 
 use crate::booking::Booker;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerFailure};
 use crate::observe::{Health, Metrics, Observer};
 use crate::xero::client::XeroClient;
 
@@ -18,18 +20,31 @@ pub struct Processor {
     config: Arc<Config>,
     booker: Booker,
     observer: Arc<Observer>,
-    server: actix_web::dev::Server,
+    /// `/healthz`, `/readyz` and `/metrics`, served from the start: while the processor waits
+    /// for PostgreSQL it is alive and not ready.
+    server: actix_web::dev::ServerHandle,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
     port: u16,
 }
 
+/// How often the processor tries PostgreSQL again while it waits for it at start.
+const LEDGER_RETRY_EVERY: Duration = Duration::from_secs(5);
+
 impl Processor {
-    /// Connects to PostgreSQL (running migrations), prepares the Xero client and binds
-    /// `[server] listen`.
+    /// Binds `[server] listen` and serves the probes, connects to PostgreSQL (running
+    /// migrations) and prepares the Xero client.
+    ///
+    /// A PostgreSQL that does not answer is waited for, tried every few seconds and logged
+    /// once and then once a minute (a processor started before its database, as compose and
+    /// Kubernetes may, need not crash-loop); `/readyz` answers 503 meanwhile. One that answers
+    /// and refuses (login, database missing, a migration) ends the start: only a person fixes
+    /// that.
     ///
     /// # Errors
-    /// When PostgreSQL is unreachable, a migration fails or the address cannot be bound.
+    /// When PostgreSQL refuses the ledger, the address cannot be bound or the Xero client
+    /// cannot be built; each names what to fix.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let ledger = Ledger::connect(&config.postgres).await?;
+        let ledger = Ledger::unopened(&config.postgres)?;
         let observer = Arc::new(Observer {
             metrics: Metrics::new(&config),
             health: Health::new(ledger.clone()),
@@ -44,11 +59,19 @@ impl Processor {
         })?;
         let port = listener.local_addr()?.port();
         let server = crate::observe::serve(listener, Arc::clone(&observer))?;
+        let handle = server.handle();
+        let serving = tokio::spawn(server);
+        if let Err(err) = open_ledger(&ledger, &config).await {
+            handle.stop(false).await;
+            let _ = serving.await;
+            return Err(err);
+        }
         Ok(Processor {
             config: Arc::new(config),
             booker: Booker { xero, ledger },
             observer,
-            server,
+            server: handle,
+            serving,
             port,
         })
     }
@@ -88,8 +111,8 @@ impl Processor {
         ));
         let close_every = self.config.processing.summary_close_every_ms;
         let summary_closer = self.summary_closer();
-        let server = self.server.handle();
-        let serving = tokio::spawn(self.server);
+        let server = self.server;
+        let serving = self.serving;
         let closer =
             (crate::summary::any_summary_shop(&self.config) && close_every > 0).then(|| {
                 tokio::spawn(crate::summary::run(
@@ -108,5 +131,29 @@ impl Processor {
         server.stop(true).await;
         let _ = serving.await;
         tracing::info!("stopped");
+    }
+}
+
+/// Migrates the ledger, waiting for a PostgreSQL that does not answer (see
+/// [`Processor::build`]).
+async fn open_ledger(ledger: &Ledger, config: &Config) -> anyhow::Result<()> {
+    let mut log = ConnectLog::new("PostgreSQL");
+    loop {
+        let failure = match ledger.migrate(&config.postgres.schema).await {
+            Ok(()) => {
+                log.connected(None);
+                return Ok(());
+            }
+            Err(err) => LedgerFailure::of(&err, &config.postgres),
+        };
+        if !failure.may_pass() {
+            anyhow::bail!("{}", failure.message);
+        }
+        log.record(
+            &format!("{:?}", failure.kind),
+            &failure.cause,
+            &failure.message,
+        );
+        tokio::time::sleep(LEDGER_RETRY_EVERY).await;
     }
 }

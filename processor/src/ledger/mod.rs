@@ -8,6 +8,8 @@
 //! # Layout
 //! - `mod.rs` (here): the pool ([`Ledger::connect`], [`Ledger::lazy`]), the migration runner,
 //!   and [`LedgerError`].
+//! - `failure.rs`: why the ledger could not be opened, naming host, database and setting
+//!   ([`LedgerFailure`]), for the processor's start and `check`.
 //! - `migrations.rs`: the schema, as ordered migrations; run at start under an advisory lock,
 //!   so any number of processors can start at once.
 //! - `events.rs`: what was done with each event (`xcs_events`).
@@ -23,6 +25,7 @@
 
 mod documents;
 mod events;
+pub mod failure;
 mod migrations;
 mod stock;
 mod summary;
@@ -40,6 +43,7 @@ use xcs_shared::domain::TaxMode;
 pub(crate) use self::documents::BookedDocument;
 pub use self::documents::{DocumentRow, Quantities, RecordedPayment};
 pub use self::events::EventOutcome;
+pub use self::failure::{LedgerFailure, LedgerFailureKind};
 use self::migrations::MIGRATIONS;
 pub(crate) use self::summary::{EntryKey, EntryValues, PeriodEntry, PeriodKey, SummaryTx};
 pub use self::tokens::{ConnectedTenant, StoredToken};
@@ -91,6 +95,16 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// The processor's pool, not connected yet: it serves its probes while it waits for
+    /// PostgreSQL, then calls [`Ledger::migrate`]. A connection attempt gives up after 10 s,
+    /// so a host that drops packets is retried like one that refuses.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when the URL is not valid.
+    pub fn unopened(config: &PostgresConfig) -> Result<Self, LedgerError> {
+        Ledger::with_pool(config, config.pool_size, Some(Duration::from_secs(10)))
+    }
+
     /// A ledger that has not connected yet and runs no migrations: for `check` and
     /// `reconcile`, so the Xero checks still run while PostgreSQL is down (each use then fails
     /// on its own).
@@ -138,7 +152,12 @@ impl Ledger {
         Ok(())
     }
 
-    async fn migrate(&self, schema: &str) -> Result<(), LedgerError> {
+    /// Brings the schema up to date, under an advisory lock so any number of processors can
+    /// start at once.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when PostgreSQL is unreachable or a migration fails.
+    pub async fn migrate(&self, schema: &str) -> Result<(), LedgerError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // Every start after the first finds the schema and `xcs_migrations` there; PostgreSQL

@@ -25,6 +25,7 @@ use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use reqwest::Method;
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
+use xcs_shared::amqp_connect::ConnectFailure;
 use xcs_shared::ingress_shops::IngressShops;
 use xcs_shared::platform::WebhookKeys;
 use xcs_shared::topology;
@@ -32,7 +33,7 @@ use xcs_shared::topology;
 use super::{Report, explain_xero};
 use crate::config::{Config, XeroAuthMode};
 use crate::error::ProcessError;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerFailure};
 use crate::mapping::ShopMapping;
 use crate::xero::client::{OAUTH_CONNECTION, XeroClient};
 
@@ -123,14 +124,18 @@ async fn check_postgres(config: &Config, report: &mut Report) -> Option<Ledger> 
         }
         failed => {
             let why = match failed {
-                Ok(Err(err)) => err.to_string(),
-                _ => "no answer within 15 s".to_owned(),
+                Ok(Err(err)) => LedgerFailure::of(&err, &config.postgres).message,
+                _ => format!(
+                    "no answer within 15 s: check that PostgreSQL is running and reachable, \
+                     and the host and port in {}",
+                    crate::ledger::failure::SETTING
+                ),
             };
             report.fail(
                 "PostgreSQL",
-                format!("cannot open the ledger ({why})"),
-                "check [postgres] url (or XCS_POSTGRES_URL) and that PostgreSQL is up; the \
-                 processor records every booking there",
+                why,
+                "the processor records every booking in the ledger: fix what the line says, \
+                 then run check again",
             );
             // The Xero checks can still run for a Custom Connection; OAuth tokens live in the
             // ledger, so those fail on their own with the same cause.
@@ -877,14 +882,16 @@ async fn check_topology(config: &Config, report: &mut Report) {
     {
         Ok(Ok(connection)) => connection,
         failed => {
-            let why = match failed {
-                Ok(Err(err)) => err.to_string(),
-                _ => "no answer within 15 s".to_owned(),
+            let uri = config.amqp.uri.expose_secret();
+            let failure = match failed {
+                Ok(Err(err)) => ConnectFailure::of(&err, uri),
+                _ => ConnectFailure::timed_out(std::time::Duration::from_secs(15), uri),
             };
             report.fail(
                 "RabbitMQ",
-                format!("cannot connect ({why})"),
-                "check [amqp] uri (or XCS_AMQP_URI), its vhost and credentials, and that RabbitMQ is up",
+                format!("{} ({})", failure.message, failure.cause),
+                "the ingress and the processor connect with the same URI: fix what the line \
+                 says, then run check again",
             );
             return;
         }
