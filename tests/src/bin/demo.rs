@@ -1,9 +1,14 @@
 //! Shows a signed delivery flowing through a running ingress into RabbitMQ: taps the events
 //! exchange with a private queue, POSTs a Shopify `orders/paid` webhook signed as Shopify
 //! would, and prints the HTTP answer and the message that landed (the shard queues get their
-//! own copy, for the processor). Used by `scripts/start-local.sh`.
+//! own copy, for the processor). With `--xero-sim`, waits for the invoice the processor books
+//! and its payment, and prints them so the numbers can be followed: each line's quantity, unit
+//! price and discount to its amount, the lines to the subtotal, subtotal and tax to the total,
+//! and the payments (amount, account, date) to what is left due. Used by
+//! `scripts/start-local.sh`.
 
-use std::time::Duration;
+use std::str::FromStr as _;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -11,6 +16,8 @@ use futures_util::StreamExt as _;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use rust_decimal::Decimal;
+use serde_json::Value;
 use xcs_tests::{fixtures, signer};
 
 #[derive(Parser)]
@@ -129,43 +136,257 @@ async fn main() -> anyhow::Result<()> {
     let _ = connection.close(200, "demo done".into()).await;
 
     if let Some(sim) = &args.xero_sim {
-        let url = format!("{sim}/__sim/tenants/{}/invoices", args.tenant);
         let number = format!("SH-{order_number}");
         println!("\nWaiting for the processor to book invoice {number} in the Xero simulator...");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let invoices: Vec<serde_json::Value> = reqwest::get(&url).await?.json().await?;
-            if let Some(invoice) = invoices
-                .iter()
-                .find(|i| i["InvoiceNumber"] == number.as_str())
-            {
-                println!(
-                    "Booked: {} {} {} total {} (tax {}), status {}",
-                    invoice["Type"].as_str().unwrap_or_default(),
-                    number,
-                    invoice["CurrencyCode"].as_str().unwrap_or_default(),
-                    invoice["Total"],
-                    invoice["TotalTax"],
-                    invoice["Status"].as_str().unwrap_or_default()
-                );
-                for line in invoice["LineItems"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {} | {} x {} | account {} | {} tax {}",
-                        line["Description"].as_str().unwrap_or_default(),
-                        line["Quantity"],
-                        line["UnitAmount"],
-                        line["AccountCode"].as_str().unwrap_or_default(),
-                        line["TaxType"].as_str().unwrap_or_default(),
-                        line["TaxAmount"]
-                    );
-                }
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                bail!("no invoice {number} after 30 s; see the processor's log");
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        let invoice = wait_for_invoice(sim, &args.tenant, &number).await?;
+        print!("{}", render(&invoice.invoice, &invoice.payments)?);
     }
     Ok(())
+}
+
+struct Booked {
+    invoice: Value,
+    /// The invoice's payments as `GET /Payments` has them (with their account).
+    payments: Vec<Value>,
+}
+
+/// Waits up to 30 s for invoice `number`, then up to 20 s more for its payments to cover it
+/// (the processor books payments in a second stage, a few seconds after the invoice).
+async fn wait_for_invoice(sim: &str, tenant: &str, number: &str) -> anyhow::Result<Booked> {
+    let invoices_url = format!("{sim}/__sim/tenants/{tenant}/invoices");
+    let payments_url = format!("{sim}/__sim/tenants/{tenant}/payments");
+    let get = |url: String| async move {
+        reqwest::get(&url)
+            .await
+            .with_context(|| format!("the Xero simulator is not answering {url}"))?
+            .error_for_status()
+            .with_context(|| format!("the Xero simulator refused {url}"))?
+            .json::<Vec<Value>>()
+            .await
+            .with_context(|| format!("the Xero simulator's {url} is not a JSON list"))
+    };
+    let invoice_deadline = Instant::now() + Duration::from_secs(30);
+    let mut payment_deadline = None;
+    loop {
+        let invoices = get(invoices_url.clone()).await?;
+        if let Some(invoice) = invoices.into_iter().find(|i| i["InvoiceNumber"] == number) {
+            let deadline =
+                *payment_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(20));
+            let due = decimal(&invoice["AmountDue"]).unwrap_or_default();
+            if due.is_zero() || Instant::now() > deadline {
+                let payments = get(payments_url.clone())
+                    .await?
+                    .into_iter()
+                    .filter(|p| p["Invoice"]["InvoiceID"] == invoice["InvoiceID"])
+                    .filter(|p| p["Status"] == "AUTHORISED")
+                    .collect();
+                return Ok(Booked { invoice, payments });
+            }
+        } else if Instant::now() > invoice_deadline {
+            bail!(
+                "no invoice {number} in the Xero simulator after 30 s; the processor's log says \
+                 why (scripts/start-local.sh names it)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A JSON number or numeric string as a decimal (the simulator prints money as numbers).
+fn decimal(value: &Value) -> Option<Decimal> {
+    match value {
+        Value::Number(n) => Decimal::from_str(&n.to_string())
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .ok(),
+        Value::String(s) => Decimal::from_str(s).ok(),
+        _ => None,
+    }
+}
+
+fn money(value: &Value) -> String {
+    decimal(value).map_or_else(|| "?".to_owned(), |d| format!("{:.2}", d.round_dp(2)))
+}
+
+/// A Xero date (`/Date(1552262400000+0000)/` or `2019-03-11T00:00:00`) as `YYYY-MM-DD`.
+fn xero_date(value: &Value) -> String {
+    let Some(text) = value.as_str() else {
+        return String::new();
+    };
+    let Some(inner) = text
+        .strip_prefix("/Date(")
+        .and_then(|rest| rest.strip_suffix(")/"))
+    else {
+        return text.get(..10).unwrap_or(text).to_owned();
+    };
+    let millis = inner
+        .find(['+', '-'])
+        .filter(|at| *at > 0)
+        .map_or(inner, |at| &inner[..at]);
+    millis
+        .parse::<i64>()
+        .ok()
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok())
+        .map_or_else(|| text.to_owned(), |at| at.date().to_string())
+}
+
+/// The invoice as a bookkeeper checks it: every line from quantity × unit price less its
+/// discount to its amount, the sums, and the payments against the total. Fails when the
+/// numbers Xero holds do not add up, which would be a bug worth seeing.
+fn render(invoice: &Value, payments: &[Value]) -> anyhow::Result<String> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let amount = |v: &Value| decimal(v).unwrap_or_default();
+    let mut out = format!(
+        "Booked: {} invoice {}, {}, {}, dated {}, contact {}\n",
+        text(&invoice["Type"]),
+        text(&invoice["InvoiceNumber"]),
+        text(&invoice["Status"]),
+        text(&invoice["CurrencyCode"]),
+        xero_date(&invoice["DateString"]),
+        text(&invoice["Contact"]["Name"]),
+    );
+    let lines = invoice["LineItems"].as_array().cloned().unwrap_or_default();
+    let width = lines
+        .iter()
+        .map(|l| {
+            l["Description"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let mut line_sum = Decimal::ZERO;
+    let mut tax_sum = Decimal::ZERO;
+    for line in &lines {
+        let quantity = amount(&line["Quantity"]);
+        let unit = amount(&line["UnitAmount"]);
+        let gross = quantity * unit;
+        let discount = if let Some(d) = decimal(&line["DiscountAmount"]) {
+            d
+        } else if let Some(rate) = decimal(&line["DiscountRate"]) {
+            (gross * rate / Decimal::ONE_HUNDRED).round_dp(2)
+        } else {
+            Decimal::ZERO
+        };
+        let discount_text = if discount.is_zero() {
+            String::new()
+        } else if let Some(rate) = decimal(&line["DiscountRate"]) {
+            format!(" − {rate}% ({discount:.2})")
+        } else {
+            format!(" − {discount:.2} discount")
+        };
+        line_sum += amount(&line["LineAmount"]);
+        tax_sum += amount(&line["TaxAmount"]);
+        out.push_str(&format!(
+            "  {:width$}  {} × {}{discount_text} = {}   account {}, {} tax {}\n",
+            text(&line["Description"]),
+            quantity.normalize(),
+            money(&line["UnitAmount"]),
+            money(&line["LineAmount"]),
+            text(&line["AccountCode"]),
+            text(&line["TaxType"]),
+            money(&line["TaxAmount"]),
+        ));
+    }
+    let sub_total = amount(&invoice["SubTotal"]);
+    let total_tax = amount(&invoice["TotalTax"]);
+    let total = amount(&invoice["Total"]);
+    let inclusive = invoice["LineAmountTypes"] == "Inclusive";
+    out.push_str(&format!(
+        "  lines {line_sum:.2}{}; subtotal {sub_total:.2} + tax {total_tax:.2} = total {total:.2}  \
+         (amounts {})\n",
+        if inclusive { " incl. tax" } else { "" },
+        text(&invoice["LineAmountTypes"]).to_lowercase(),
+    ));
+    let paid: Decimal = payments.iter().map(|p| amount(&p["Amount"])).sum();
+    if payments.is_empty() {
+        out.push_str("  payments: none yet (the order was paid; see the processor's log)\n");
+    }
+    for payment in payments {
+        out.push_str(&format!(
+            "  paid {} on {} into account {} {}{}\n",
+            money(&payment["Amount"]),
+            xero_date(&payment["Date"]),
+            text(&payment["Account"]["Code"]),
+            text(&payment["Account"]["Name"]),
+            payment["Reference"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(|r| format!(", reference {r}"))
+                .unwrap_or_default(),
+        ));
+    }
+    let due = amount(&invoice["AmountDue"]);
+    out.push_str(&format!(
+        "  total {total:.2} − paid {paid:.2} = due {due:.2}\n"
+    ));
+    let expected_sum = if inclusive { total } else { sub_total };
+    let mut wrong = Vec::new();
+    if line_sum != expected_sum {
+        wrong.push(format!(
+            "the lines sum to {line_sum:.2}, not {expected_sum:.2}"
+        ));
+    }
+    if tax_sum != total_tax {
+        wrong.push(format!(
+            "the lines' tax sums to {tax_sum:.2}, not {total_tax:.2}"
+        ));
+    }
+    if sub_total + total_tax != total {
+        wrong.push("subtotal + tax is not the total".to_owned());
+    }
+    if total - paid != due {
+        wrong.push(format!("total − paid is not the {due:.2} due"));
+    }
+    if !wrong.is_empty() {
+        bail!("{out}the invoice does not add up: {}", wrong.join("; "));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_discounted_paid_invoice_adds_up_line_by_line() {
+        let invoice = json!({
+            "Type": "ACCREC", "InvoiceNumber": "SH-1", "Status": "PAID", "CurrencyCode": "NZD",
+            "DateString": "2026-11-20T00:00:00", "Contact": {"Name": "Shopify Sales"},
+            "LineAmountTypes": "Exclusive",
+            "LineItems": [
+                {"Description": "Kauri mug", "Quantity": 2.0, "UnitAmount": 25.0,
+                 "DiscountAmount": 5.0, "LineAmount": 45.0, "AccountCode": "200",
+                 "TaxType": "OUTPUT2", "TaxAmount": 6.75},
+                {"Description": "Courier", "Quantity": 1.0, "UnitAmount": 10.0,
+                 "LineAmount": 10.0, "AccountCode": "205", "TaxType": "OUTPUT2",
+                 "TaxAmount": 1.5}
+            ],
+            "SubTotal": 55.0, "TotalTax": 8.25, "Total": 63.25, "AmountDue": 0.0
+        });
+        let payment = json!({"Amount": 63.25, "Date": "/Date(1795132800000+0000)/",
+            "Account": {"Code": "615", "Name": "Shopify Clearing"}, "Reference": "#1"});
+        let text = render(&invoice, &[payment]).unwrap();
+        assert!(text.contains("2 × 25.00 − 5.00 discount = 45.00"), "{text}");
+        assert!(
+            text.contains("subtotal 55.00 + tax 8.25 = total 63.25"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paid 63.25 on 2026-11-20 into account 615 Shopify Clearing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("total 63.25 − paid 63.25 = due 0.00"),
+            "{text}"
+        );
+
+        let mut short = invoice.clone();
+        short["AmountDue"] = json!(10.0);
+        let err = render(&short, &[]).unwrap_err().to_string();
+        assert!(err.contains("does not add up"), "{err}");
+    }
 }
