@@ -472,9 +472,17 @@ async fn a_sales_tax_liability_xero_refuses_on_lines_fails_naming_the_jurisdicti
          by_jurisdiction = { \"GST\" = \"820\" }",
         1,
     );
-    assert_ne!(text, setup.config_text(), "the shop's tax table was rewritten");
+    assert_ne!(
+        text,
+        setup.config_text(),
+        "the shop's tax table was rewritten"
+    );
     let report = setup.check(&text, &CheckOptions::default()).await;
-    let line = failure(&report, "shop nz-shopify", "tax.by_jurisdiction.\"GST\" = \"820\"");
+    let line = failure(
+        &report,
+        "shop nz-shopify",
+        "tax.by_jurisdiction.\"GST\" = \"820\"",
+    );
     assert!(
         line.detail.contains("GST system account") && line.detail.contains("liability"),
         "{line:?}"
