@@ -513,32 +513,6 @@ fn day(value: &Value) -> &str {
     value.as_str().map_or("", |d| d.get(..10).unwrap_or(d))
 }
 
-/// A Xero date as `YYYY-MM-DD`, from either form Xero prints: MS-JSON `/Date(1552262400000+0000)/`
-/// (the only date a payment has: payments carry `Date`, not `DateString`) or ISO
-/// `2019-03-11T00:00:00`.
-fn xero_date(value: &Value) -> String {
-    let Some(text) = value.as_str() else {
-        return String::new();
-    };
-    let Some(inner) = text
-        .strip_prefix("/Date(")
-        .and_then(|rest| rest.strip_suffix(")/"))
-    else {
-        return day(value).to_owned();
-    };
-    // The offset after the milliseconds says which zone printed it; the instant is UTC.
-    let millis = inner
-        .find(['+', '-'])
-        .filter(|at| *at > 0)
-        .map_or(inner, |at| &inner[..at]);
-    millis
-        .parse::<i64>()
-        .ok()
-        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok())
-        .map(|at| at.date().to_string())
-        .unwrap_or_else(|| text.to_owned())
-}
-
 /// The invoice as a person reads it.
 pub fn render(invoice: &Value, payments: &[Value], org: &str) -> String {
     let mut out = format!(
@@ -584,7 +558,7 @@ pub fn render(invoice: &Value, payments: &[Value], org: &str) -> String {
             money(&payment["Amount"]),
             payment["Account"]["Code"].as_str().unwrap_or_default(),
             payment["Account"]["Name"].as_str().unwrap_or_default(),
-            xero_date(&payment["Date"]),
+            crate::xero::date_text(&payment["Date"]),
             payment["Reference"]
                 .as_str()
                 .filter(|r| !r.is_empty())
@@ -605,12 +579,18 @@ mod tests {
     #[test]
     fn payments_print_their_date_in_either_form_xero_uses() {
         assert_eq!(
-            xero_date(&json!("/Date(1552262400000+0000)/")),
+            crate::xero::date_text(&json!("/Date(1552262400000+0000)/")),
             "2019-03-11"
         );
-        assert_eq!(xero_date(&json!("/Date(1552262400000)/")), "2019-03-11");
-        assert_eq!(xero_date(&json!("2019-03-11T00:00:00")), "2019-03-11");
-        assert_eq!(xero_date(&Value::Null), "");
+        assert_eq!(
+            crate::xero::date_text(&json!("/Date(1552262400000)/")),
+            "2019-03-11"
+        );
+        assert_eq!(
+            crate::xero::date_text(&json!("2019-03-11T00:00:00")),
+            "2019-03-11"
+        );
+        assert_eq!(crate::xero::date_text(&Value::Null), "");
         let payment = json!({
             "Amount": 28.75,
             "Date": "/Date(1552262400000+0000)/",

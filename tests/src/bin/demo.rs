@@ -207,28 +207,6 @@ fn money(value: &Value) -> String {
     decimal(value).map_or_else(|| "?".to_owned(), |d| format!("{:.2}", d.round_dp(2)))
 }
 
-/// A Xero date (`/Date(1552262400000+0000)/` or `2019-03-11T00:00:00`) as `YYYY-MM-DD`.
-fn xero_date(value: &Value) -> String {
-    let Some(text) = value.as_str() else {
-        return String::new();
-    };
-    let Some(inner) = text
-        .strip_prefix("/Date(")
-        .and_then(|rest| rest.strip_suffix(")/"))
-    else {
-        return text.get(..10).unwrap_or(text).to_owned();
-    };
-    let millis = inner
-        .find(['+', '-'])
-        .filter(|at| *at > 0)
-        .map_or(inner, |at| &inner[..at]);
-    millis
-        .parse::<i64>()
-        .ok()
-        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok())
-        .map_or_else(|| text.to_owned(), |at| at.date().to_string())
-}
-
 /// The invoice as a bookkeeper checks it: every line from quantity × unit price less its
 /// discount to its amount, the sums, and the payments against the total. Fails when the
 /// numbers Xero holds do not add up, which would be a bug worth seeing.
@@ -241,7 +219,7 @@ fn render(invoice: &Value, payments: &[Value]) -> anyhow::Result<String> {
         text(&invoice["InvoiceNumber"]),
         text(&invoice["Status"]),
         text(&invoice["CurrencyCode"]),
-        xero_date(&invoice["DateString"]),
+        xcs_processor::xero::date_text(&invoice["DateString"]),
         text(&invoice["Contact"]["Name"]),
     );
     let lines = invoice["LineItems"].as_array().cloned().unwrap_or_default();
@@ -307,7 +285,7 @@ fn render(invoice: &Value, payments: &[Value]) -> anyhow::Result<String> {
         out.push_str(&format!(
             "  paid {} on {} into account {} {}{}\n",
             money(&payment["Amount"]),
-            xero_date(&payment["Date"]),
+            xcs_processor::xero::date_text(&payment["Date"]),
             text(&payment["Account"]["Code"]),
             text(&payment["Account"]["Name"]),
             payment["Reference"]

@@ -120,24 +120,15 @@ pub fn order(body: &[u8]) -> Result<Order, NormaliseError> {
             },
         };
         line_discounts += discount;
-        let gift_card = item.opt_bool("gift_card")?.unwrap_or(false);
         let gross = quantity * price;
         let (tax, tax_parts) = taxes(&money, &item)?;
-        lines.push(Line {
+        lines.push(item_line(
+            &item,
+            quantity,
+            (gross, gross - discount),
+            tax,
             tax_parts,
-            ..row_line(
-                if gift_card {
-                    LineKind::GiftCardSale
-                } else {
-                    LineKind::Product
-                },
-                item.opt_string("sku")?,
-                description(&item)?,
-                quantity,
-                (gross, gross - discount),
-                tax,
-            )
-        });
+        )?);
     }
 
     let shipping = match root.get("shipping_line") {
@@ -319,22 +310,13 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
             },
             None => original_tax.share(share),
         };
-        let gift_card = line_item.opt_bool("gift_card")?.unwrap_or(false);
-        lines.push(Line {
+        lines.push(item_line(
+            &line_item,
+            quantity,
+            (gross, net),
+            tax,
             tax_parts,
-            ..row_line(
-                if gift_card {
-                    LineKind::GiftCardSale
-                } else {
-                    LineKind::Product
-                },
-                line_item.opt_string("sku")?,
-                description(&line_item)?,
-                quantity,
-                (gross, net),
-                tax,
-            )
-        });
+        )?);
     }
 
     let shipping_lines = root.list("refund_shipping_lines")?;
@@ -565,6 +547,33 @@ fn description(item: &Node<'_>) -> Result<String, NormaliseError> {
         None => item
             .opt_string("title")?
             .unwrap_or_else(|| "Item".to_owned()),
+    })
+}
+
+/// An order's line item, or the part of it a refund returns, as a product (or a gift card
+/// sold).
+fn item_line(
+    item: &Node<'_>,
+    quantity: Decimal,
+    amounts: (Decimal, Decimal),
+    tax: TaxInfo,
+    tax_parts: Vec<TaxPart>,
+) -> Result<Line, NormaliseError> {
+    let kind = if item.opt_bool("gift_card")?.unwrap_or(false) {
+        LineKind::GiftCardSale
+    } else {
+        LineKind::Product
+    };
+    Ok(Line {
+        tax_parts,
+        ..row_line(
+            kind,
+            item.opt_string("sku")?,
+            description(item)?,
+            quantity,
+            amounts,
+            tax,
+        )
     })
 }
 

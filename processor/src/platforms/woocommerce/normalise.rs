@@ -84,21 +84,14 @@ pub fn order(body: &[u8]) -> Result<Normalised, NormaliseError> {
         let (subtotal, subtotal_tax) = (item.dec("subtotal")?, item.dec_or_zero("subtotal_tax")?);
         let (total, total_tax) = (item.dec("total")?, item.dec_or_zero("total_tax")?);
         allocated.add(subtotal - total, subtotal_tax - total_tax);
-        let (gross, net) = match header.tax_mode {
-            TaxMode::Exclusive => (subtotal, total),
-            TaxMode::Inclusive => (subtotal + subtotal_tax, total + total_tax),
-        };
-        lines.push(with_parts(
-            row_line(
-                LineKind::Product,
-                item.opt_string("sku")?,
-                item_name(&item)?,
-                quantity,
-                (gross, net),
-                rates.tax(&item, total_tax)?,
-            ),
-            rates.parts(&item, total_tax)?,
-        ));
+        lines.push(item_line(
+            &item,
+            header.tax_mode,
+            &rates,
+            quantity,
+            (subtotal, subtotal_tax),
+            (total, total_tax),
+        )?);
     }
     for ship in root.list("shipping_lines")? {
         let (total, tax) = (ship.dec("total")?, ship.dec_or_zero("total_tax")?);
@@ -237,21 +230,14 @@ fn refund(
         let quantity = item.dec("quantity")?.abs();
         let (subtotal, subtotal_tax) = (-item.dec("subtotal")?, -item.dec_or_zero("subtotal_tax")?);
         let (total, total_tax) = (-item.dec("total")?, -item.dec_or_zero("total_tax")?);
-        let (gross, net) = match header.tax_mode {
-            TaxMode::Exclusive => (subtotal, total),
-            TaxMode::Inclusive => (subtotal + subtotal_tax, total + total_tax),
-        };
-        lines.push(with_parts(
-            row_line(
-                LineKind::Product,
-                item.opt_string("sku")?,
-                item_name(&item)?,
-                quantity,
-                (gross, net),
-                rates.tax(&item, total_tax)?,
-            ),
-            rates.parts(&item, total_tax)?,
-        ));
+        lines.push(item_line(
+            &item,
+            header.tax_mode,
+            rates,
+            quantity,
+            (subtotal, subtotal_tax),
+            (total, total_tax),
+        )?);
     }
     for (key, kind) in [
         ("shipping_lines", LineKind::Shipping),
@@ -507,6 +493,33 @@ impl Rates {
 }
 
 /// `line` with its tax's parts per authority.
+/// An order's or a refund's product line from its subtotal (before discounts) and total, each
+/// with its tax, signed as the document books them.
+fn item_line(
+    item: &Node<'_>,
+    tax_mode: TaxMode,
+    rates: &Rates,
+    quantity: Decimal,
+    (subtotal, subtotal_tax): (Decimal, Decimal),
+    (total, total_tax): (Decimal, Decimal),
+) -> Result<Line, NormaliseError> {
+    let (gross, net) = match tax_mode {
+        TaxMode::Exclusive => (subtotal, total),
+        TaxMode::Inclusive => (subtotal + subtotal_tax, total + total_tax),
+    };
+    Ok(with_parts(
+        row_line(
+            LineKind::Product,
+            item.opt_string("sku")?,
+            item_name(item)?,
+            quantity,
+            (gross, net),
+            rates.tax(item, total_tax)?,
+        ),
+        rates.parts(item, total_tax)?,
+    ))
+}
+
 fn with_parts(line: Line, tax_parts: Vec<TaxPart>) -> Line {
     Line { tax_parts, ..line }
 }
