@@ -70,6 +70,36 @@ fn write_attempt(headers: Option<&FieldTable>) -> u32 {
 /// Attempts numbered per replay: far more than the retry tiers ever make.
 const REPLAY_ATTEMPT_STRIDE: u32 = 1 << 16;
 
+/// How long a consumer session must have run for its end to be a new failure.
+const HEALTHY_SESSION: Duration = Duration::from_secs(60);
+
+/// What an ended session's error means and what to do about it: a refusal on the queues names
+/// the user's permissions to fix; anything else says what ended it.
+fn session_ended(cause: &str, uri: &str) -> (&'static str, String) {
+    let target = AmqpTarget::parse(uri);
+    if cause.contains("ACCESS_REFUSED") {
+        let (user, vhost) = target.as_ref().map_or(("the user", "the vhost"), |t| {
+            (t.user.as_str(), t.vhost.as_str())
+        });
+        return (
+            "queue_access_refused",
+            format!(
+                "RabbitMQ refused user {user:?} the queues it consumes on vhost {vhost:?} \
+                 ({cause}): grant it configure, write and read there (`rabbitmqctl \
+                 set_permissions -p {vhost} {user} '.*' '.*' '.*'`), or use another user in \
+                 [amqp].uri or XCS_AMQP_URI"
+            ),
+        );
+    }
+    (
+        "session_ended",
+        format!(
+            "the consumer session with RabbitMQ{} ended ({cause})",
+            target.map_or_else(String::new, |t| format!(" at {}", t.address()))
+        ),
+    )
+}
+
 /// Consumes until `shutdown` flips, reconnecting when the broker goes away.
 pub async fn run(
     config: Arc<Config>,
@@ -83,6 +113,10 @@ pub async fn run(
     // Says what failed and which setting to fix, once and then once a minute, rather than the
     // broker's words at every attempt.
     let mut log = ConnectLog::new("RabbitMQ");
+    // A session that ends as soon as it starts, again and again (a user without rights on the
+    // queues, the shard claims' database gone), is one failure repeating: said once, then
+    // once a minute, like a refused connection.
+    let mut sessions = ConnectLog::new("RabbitMQ");
     while !*shutdown.borrow() {
         let connected = tokio::select! {
             connected = Connection::connect(uri, ConnectionProperties::default()) => connected,
@@ -103,6 +137,7 @@ pub async fn run(
                 continue;
             }
         };
+        let started = std::time::Instant::now();
         let ended = session(
             connection,
             &config,
@@ -117,7 +152,13 @@ pub async fn run(
         match ended {
             Ok(()) => return,
             Err(err) => {
-                tracing::warn!(error = %err, retry_in = ?backoff, "consumer session ended; reconnecting");
+                if started.elapsed() >= HEALTHY_SESSION {
+                    // It ran: its end is news, not the same failure again.
+                    sessions.connected(None);
+                }
+                let cause = format!("{err:#}");
+                let (kind, message) = session_ended(&cause, uri);
+                sessions.record(kind, &cause, &message);
             }
         }
         tokio::select! {

@@ -347,3 +347,62 @@ async fn the_processor_exits_on_a_missing_database_naming_the_setting() {
         assert!(output.contains(part), "{part:?} missing from:\n{output}");
     }
 }
+
+/// A user who may log in to the vhost but not use its queues: every session ends as it starts.
+/// That is one failure repeating, said once with the permissions to grant, not a warning every
+/// few seconds.
+#[tokio::test]
+async fn the_processor_names_the_permissions_for_queues_it_may_not_use_once() {
+    let broker = TestBroker::with_topology().await;
+    let user = BrokerUser::create().await;
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}/api/permissions/{}/{}",
+            management_url(),
+            broker.vhost,
+            user.name
+        ))
+        .basic_auth("guest", Some("guest"))
+        .json(&serde_json::json!({"configure": "", "write": "", "read": ""}))
+        .send()
+        .await
+        .expect("the management API answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    let uri = format!(
+        "amqp://{}:{}@{}/{}",
+        user.name,
+        user.password,
+        amqp_addr(),
+        broker.vhost
+    );
+    let schema = TestSchema::new();
+    let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
+    let logged = Logged::spawn(
+        env!("CARGO_BIN_EXE_run-processor"),
+        &processor_toml(&broker, &schema, &sim),
+        &[
+            ("XCS_AMQP_URI", &uri),
+            ("XCS_POSTGRES_URL", &postgres_url()),
+        ],
+    );
+    tokio::time::sleep(WATCH).await;
+    let output = logged.output();
+    assert!(
+        !output.contains(&user.password),
+        "the password reached the output:\n{output}"
+    );
+    let complaints = logged.complaints();
+    assert!(
+        complaints.len() <= 2,
+        "{} warnings and errors in {WATCH:?}, one is enough:\n{output}",
+        complaints.len()
+    );
+    let said = complaints
+        .iter()
+        .filter_map(|line| line["message"].as_str())
+        .find(|message| message.contains("set_permissions"))
+        .unwrap_or_else(|| panic!("no line names the permissions to grant:\n{output}"));
+    for part in [user.name.as_str(), broker.vhost.as_str(), AMQP_SETTING] {
+        assert!(said.contains(part), "{part:?} missing from {said:?}");
+    }
+}
