@@ -3,7 +3,7 @@
 //! `[postgres].url` or `XCS_POSTGRES_URL`), the host and vhost or database, and what to check;
 //! never the password; once, not at every attempt. Each binary runs as its own process, JSON
 //! logs to a file, against the real broker and database, and its output is read as an
-//! operator would read it.
+//! operator would read it; and the one line the processor writes per event.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -404,5 +404,54 @@ async fn the_processor_names_the_permissions_for_queues_it_may_not_use_once() {
         .unwrap_or_else(|| panic!("no line names the permissions to grant:\n{output}"));
     for part in [user.name.as_str(), broker.vhost.as_str(), AMQP_SETTING] {
         assert!(said.contains(part), "{part:?} missing from {said:?}");
+    }
+}
+
+/// The one line an operator reads per event: shop, kind, outcome, the document and its amount,
+/// inside the event's span (its id, platform and tenant).
+#[tokio::test]
+async fn each_event_handled_is_one_line_naming_shop_kind_outcome_document_and_amount() {
+    let broker = TestBroker::with_topology().await;
+    let schema = TestSchema::new();
+    let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
+    let logged = Logged::spawn(
+        env!("CARGO_BIN_EXE_run-processor"),
+        &processor_toml(&broker, &schema, &sim),
+        &[
+            ("XCS_AMQP_URI", &broker.amqp_uri()),
+            ("XCS_POSTGRES_URL", &postgres_url()),
+        ],
+    );
+    let event_id = "shopify:nz-shopify:logged-1";
+    xcs_tests::processor::publish(
+        &broker,
+        xcs_shared::Platform::Shopify,
+        xcs_tests::processor::SHOP,
+        xcs_shared::EventKind::Order,
+        "orders/paid",
+        event_id,
+        &xcs_tests::fixtures::shopify_nz_order(5801, 1801, true),
+    )
+    .await;
+    let (outcome, detail) =
+        xcs_tests::processor::wait_handled(&schema, event_id, Duration::from_secs(30)).await;
+    assert_eq!(outcome, "booked", "{detail}");
+    let line = xcs_tests::eventually(Duration::from_secs(10), "the event's log line", || async {
+        Logged::read(&logged.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line.to_string().contains("event handled"))
+    })
+    .await;
+    let text = line.to_string();
+    for part in [
+        "\"nz-shopify\"",
+        "\"order\"",
+        "\"booked\"",
+        "SH-1801",
+        "63.25",
+        event_id,
+    ] {
+        assert!(text.contains(part), "{part} missing from {text}");
     }
 }
