@@ -386,12 +386,10 @@ pub fn credit_note_number(mapping: &ShopMapping, order_number: &str, refund_id: 
     let identity = format!("credit_note\0{prefix}\0{order_number}\0{refund_id}");
     let hash = &hex::encode(Sha256::digest(identity.as_bytes()))[..IDENTITY_HASH_HEX];
     let refund = keep(refund_id, REFUND_ID_MAX);
-    let room = XERO_TEXT_MAX
-        - prefix.len()
-        - REFUND_MARK.len()
-        - refund.len()
-        - HASH_MARK.len_utf8()
-        - hash.len();
+    // The prefix is at most 40 bytes (validated at load), so this never saturates in use.
+    let room = XERO_TEXT_MAX.saturating_sub(
+        prefix.len() + REFUND_MARK.len() + refund.len() + HASH_MARK.len_utf8() + hash.len(),
+    );
     let order = keep(&order, room);
     format!("{prefix}{order}{REFUND_MARK}{refund}{HASH_MARK}{hash}")
 }

@@ -151,9 +151,18 @@ impl Logged {
 /// After [`WATCH`], what `logged` said about the broken broker: the failure once, naming the
 /// setting, host:port, vhost and what to check, without the password.
 fn assert_said_once(logged: &Logged, bad: &BadBroker) {
+    let said = said_once(logged, &bad.password, AMQP_SETTING);
+    for part in [amqp_addr().as_str(), bad.vhost.as_str(), bad.advice] {
+        assert!(said.contains(part), "{part:?} missing from {said:?}");
+    }
+}
+
+/// After [`WATCH`], the one complaint of `logged` that holds `needle`: at most two warnings and
+/// errors in all, and never `password`.
+fn said_once(logged: &Logged, password: &str, needle: &str) -> String {
     let output = logged.output();
     assert!(
-        !output.contains(&bad.password),
+        !output.contains(password),
         "the password reached the output:\n{output}"
     );
     let complaints = logged.complaints();
@@ -162,14 +171,12 @@ fn assert_said_once(logged: &Logged, bad: &BadBroker) {
         "{} warnings and errors in {WATCH:?}, one is enough:\n{output}",
         complaints.len()
     );
-    let said = complaints
+    complaints
         .iter()
         .filter_map(|line| line["message"].as_str())
-        .find(|message| message.contains(AMQP_SETTING))
-        .unwrap_or_else(|| panic!("no line names {AMQP_SETTING}:\n{output}"));
-    for part in [amqp_addr().as_str(), bad.vhost.as_str(), bad.advice] {
-        assert!(said.contains(part), "{part:?} missing from {said:?}");
-    }
+        .find(|message| message.contains(needle))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no line names {needle}:\n{output}"))
 }
 
 fn ingress_toml(uri: &str) -> String {
@@ -386,22 +393,7 @@ async fn the_processor_names_the_permissions_for_queues_it_may_not_use_once() {
         ],
     );
     tokio::time::sleep(WATCH).await;
-    let output = logged.output();
-    assert!(
-        !output.contains(&user.password),
-        "the password reached the output:\n{output}"
-    );
-    let complaints = logged.complaints();
-    assert!(
-        complaints.len() <= 2,
-        "{} warnings and errors in {WATCH:?}, one is enough:\n{output}",
-        complaints.len()
-    );
-    let said = complaints
-        .iter()
-        .filter_map(|line| line["message"].as_str())
-        .find(|message| message.contains("set_permissions"))
-        .unwrap_or_else(|| panic!("no line names the permissions to grant:\n{output}"));
+    let said = said_once(&logged, &user.password, "set_permissions");
     for part in [user.name.as_str(), broker.vhost.as_str(), AMQP_SETTING] {
         assert!(said.contains(part), "{part:?} missing from {said:?}");
     }

@@ -200,9 +200,8 @@ impl Fetcher {
             .map_err(|err| ProcessError::Hydration(err.without_url().to_string()))?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json()
-                .await
+            let body = read_capped(response, path).await?;
+            return serde_json::from_slice(&body)
                 .map(Answer::Json)
                 .map_err(|err| ProcessError::Hydration(format!("{path}: unreadable JSON: {err}")));
         }
@@ -222,6 +221,29 @@ impl Fetcher {
             "the platform API answered {status} for {path}"
         )))
     }
+}
+
+/// The most of one platform API answer the processor reads: far more than any order, refund
+/// or list page it asks for. A larger answer (a proxy's error page streamed forever, an API
+/// gone wrong) is refused rather than held in memory.
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+async fn read_capped(mut response: reqwest::Response, path: &str) -> Result<Vec<u8>, ProcessError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| ProcessError::Hydration(format!("{path}: {}", err.without_url())))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ProcessError::Hydration(format!(
+                "{path}: the answer is over {MAX_ANSWER_BYTES} bytes, more than any document \
+                 the processor reads"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// What the platform API answered that is not an error of its own.
