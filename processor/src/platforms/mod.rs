@@ -55,19 +55,10 @@ pub(crate) fn api_probe(platform: Platform, api: &PlatformApi) -> (Auth, String)
         Platform::Shopify => shopify::api_probe(api),
         Platform::WooCommerce => woocommerce::api_probe(),
         Platform::BigCommerce => bigcommerce::api_probe(),
-        Platform::Magento => magento_probe(),
+        Platform::Magento => magento::api_probe(),
         Platform::Etsy => etsy::api_probe(),
         Platform::Ebay => ebay::api_probe(),
     }
-}
-
-/// Adobe Commerce REST (`GET /rest/V1/orders` with `searchCriteria`, Adobe's "Search using
-/// REST endpoints"): the Sales resource the processor reads, one order at most.
-fn magento_probe() -> (Auth, String) {
-    (
-        Auth::Bearer,
-        "/rest/V1/orders?searchCriteria[pageSize]=1".to_owned(),
-    )
 }
 
 impl Event<'_> {

@@ -249,3 +249,12 @@ async fn fetch(event: &Event<'_>, api: &PlatformApi, path: &str) -> Result<Vec<u
             other => other,
         })
 }
+
+/// Adobe Commerce REST (`GET /rest/V1/orders` with `searchCriteria`, Adobe's "Search using
+/// REST endpoints"): the Sales resource the processor reads, one order at most.
+pub(crate) fn api_probe() -> (Auth, String) {
+    (
+        Auth::Bearer,
+        "/rest/V1/orders?searchCriteria[pageSize]=1".to_owned(),
+    )
+}
