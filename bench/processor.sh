@@ -195,8 +195,9 @@ SIM_SETTINGS=$(jq -nc --argjson limits "$(curl -fsS "$SIM_URL/__sim/rate-limits"
 echo "$SIM_SETTINGS" | tee -a "$RESULTS" >&2
 
 # --- processor --------------------------------------------------------------------------------
+# Each processor serves /healthz, /readyz and /metrics; a free port each, so several can run.
 log "starting one processor (linger ${LINGER} ms, batches of up to 50)"
-RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor.toml" >"$WORK/processor.log" 2>&1 &
+XCS_PROCESSOR_LISTEN=127.0.0.1:0 RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor.toml" >"$WORK/processor.log" 2>&1 &
 PROCESSOR_PID=$!
 for _ in $(seq 1 300); do
     kill -0 "$PROCESSOR_PID" 2>/dev/null || die "the processor exited"
@@ -274,7 +275,7 @@ HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$PROCESSOR_PID/status")
 if ((BURST > 0 && SCALE > 1)); then
     for n in $(seq 2 "$SCALE"); do
         log "adding processor $n"
-        RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor.toml" \
+        XCS_PROCESSOR_LISTEN=127.0.0.1:0 RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor.toml" \
             >"$WORK/processor-$n.log" 2>&1 &
         EXTRA_PROCESSOR_PIDS+=($!)
         # The newcomer claims free shards at once and the others give one back a second.
@@ -303,7 +304,7 @@ if ((LINGER2 > 0)); then
     EXTRA_PROCESSOR_PIDS=()
     stop_pid "$PROCESSOR_PID" TERM
     sed "s/^linger_ms = .*/linger_ms = $LINGER2/" "$WORK/processor.toml" >"$WORK/processor-linger.toml"
-    RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor-linger.toml" \
+    XCS_PROCESSOR_LISTEN=127.0.0.1:0 RUST_LOG=info "$BIN/xcs-processor" --config "$WORK/processor-linger.toml" \
         >>"$WORK/processor.log" 2>&1 &
     PROCESSOR_PID=$!
     sleep 2
