@@ -172,6 +172,10 @@ pub struct ProcessingConfig {
     /// on demand).
     #[serde(default = "defaults::summary_close_every_ms")]
     pub summary_close_every_ms: u64,
+    /// How often each processor looks for shops due a poll (`crate::poll`), in milliseconds;
+    /// 0 turns polling off in this processor.
+    #[serde(default = "defaults::poll_every_ms")]
+    pub poll_every_ms: u64,
     /// How long after a summary period ends it stays open for late events, in seconds.
     #[serde(default = "defaults::summary_grace_secs")]
     pub summary_grace_secs: u64,
@@ -225,6 +229,42 @@ pub struct ShopConfig {
     /// changed twice a year (IANA names would need a time-zone database dependency).
     #[serde(default = "defaults::timezone")]
     pub timezone: String,
+    /// How often the poller reads the shop's platform API for what webhooks did not bring
+    /// (`crate::poll`); needs `api`.
+    #[serde(default)]
+    pub poll: PollConfig,
+}
+
+/// A shop's polling (`[shops.NAME.poll]`); see README "Polling".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// Seconds between polls; 0 turns polling off. Default 900 (15 minutes), 300 for Etsy and
+    /// eBay, whose refunds only polling finds.
+    pub interval_secs: Option<u64>,
+    /// How far each poll reaches back before the end of the last one, for clock skew between
+    /// the platform and us and for late-indexed changes; the overlap is read twice and booked
+    /// once. Default 600.
+    pub overlap_secs: Option<u64>,
+    /// How recent a change may be and still be left to the next poll, so webhooks on their
+    /// way are not counted as missed. Default 120.
+    pub settle_secs: Option<u64>,
+}
+
+impl PollConfig {
+    /// Seconds between polls of a shop of `platform`; 0 is off.
+    pub fn interval(&self, platform: Platform) -> u64 {
+        self.interval_secs.unwrap_or(match platform {
+            Platform::Etsy | Platform::Ebay => 300,
+            _ => 900,
+        })
+    }
+    pub fn overlap(&self) -> u64 {
+        self.overlap_secs.unwrap_or(600)
+    }
+    pub fn settle(&self) -> u64 {
+        self.settle_secs.unwrap_or(120)
+    }
 }
 
 /// How a shop's sales reach Xero.
@@ -579,6 +619,9 @@ mod defaults {
     }
     pub fn prefetch() -> u16 {
         500
+    }
+    pub fn poll_every_ms() -> u64 {
+        5_000
     }
     pub fn summary_close_every_ms() -> u64 {
         30_000

@@ -776,6 +776,9 @@ async fn settle_stage(
                         && let Some(envelope) = &tracked.envelope
                     {
                         observer.metrics.booked(envelope);
+                        if envelope.source != xcs_shared::Source::Webhook {
+                            note_missed(&booker.ledger, &observer, envelope).await;
+                        }
                     }
                     tracked.handled(&observer, outcome.as_str());
                     acked
@@ -787,6 +790,30 @@ async fn settle_stage(
                 tracing::warn!(parent: &tracked.span, error = %err, "could not settle a delivery");
             }
         }
+    }
+}
+
+/// A polled event that booked documents itself brought what no webhook did: said, so an
+/// operator sees how leaky each platform's webhooks are.
+async fn note_missed(ledger: &crate::ledger::Ledger, observer: &Observer, envelope: &Envelope) {
+    match ledger.documents_of_event(&envelope.event_id).await {
+        Ok(0) => {}
+        Ok(documents) => {
+            observer.metrics.missed_by_webhooks(envelope);
+            tracing::warn!(
+                shop = %envelope.shop,
+                platform = %envelope.platform,
+                event = %envelope.event_id,
+                source = envelope.source.as_str(),
+                documents,
+                "missed by webhooks: the {} found a {} of shop {} that no webhook had brought, \
+                 and booked it",
+                envelope.source.as_str(),
+                envelope.kind,
+                envelope.shop
+            );
+        }
+        Err(err) => tracing::debug!(error = %err, "cannot tell whether a webhook was missed"),
     }
 }
 

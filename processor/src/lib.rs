@@ -11,6 +11,8 @@
 //!   layer that talks to Xero. [`ledger`] (PostgreSQL, all the SQL) records what was done
 //!   before a delivery is acknowledged; [`handoff`] sends failures to the retry tiers or the
 //!   dead queue; [`error`] says what failed and whether retrying helps.
+//! - [`poll`]: the safety net under the webhooks: each shop's platform API read for what
+//!   changed, published as events on the same path (and `backfill`, the same for history).
 //! - [`publisher`]: publishing with confirms and the AMQP header helpers, for the pipeline and
 //!   the tools.
 //! - The operators' tools, which depend on the pipeline and never the reverse: [`operate`]
@@ -33,6 +35,7 @@ pub mod normalise;
 pub mod observe;
 pub mod operate;
 pub mod platforms;
+pub mod poll;
 pub mod publisher;
 pub mod reconcile;
 pub(crate) mod refund_limit;

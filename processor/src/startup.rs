@@ -109,6 +109,7 @@ impl Processor {
             Arc::clone(&self.observer),
             stopped.clone(),
         ));
+        let stop_poller = stopped.clone();
         let close_every = self.config.processing.summary_close_every_ms;
         let summary_closer = self.summary_closer();
         let server = self.server;
@@ -121,12 +122,27 @@ impl Processor {
                     stopped,
                 ))
             });
+        let poll_every = self.config.processing.poll_every_ms;
+        let poller = (crate::poll::scheduler::any_polled(&self.config) && poll_every > 0).then(
+            || {
+                tokio::spawn(crate::poll::scheduler::run(
+                    Arc::clone(&self.config),
+                    self.booker.ledger.clone(),
+                    Arc::clone(&self.observer),
+                    Duration::from_millis(poll_every),
+                    stop_poller,
+                ))
+            },
+        );
         shutdown.await;
         tracing::info!("shutting down: finishing the batches in progress");
         stop.send_replace(true);
         let _ = consumer.await;
         if let Some(closer) = closer {
             let _ = closer.await;
+        }
+        if let Some(poller) = poller {
+            let _ = poller.await;
         }
         server.stop(true).await;
         let _ = serving.await;

@@ -23,6 +23,41 @@ pub mod header {
     pub const TOPIC: &str = "xcs-topic";
     pub const DELIVERY_ID: &str = "xcs-delivery-id";
     pub const RECEIVED_AT: &str = "xcs-received-at";
+    /// `webhook` (absent on events published before polling existed), `poll` or `backfill`.
+    pub const SOURCE: &str = "xcs-source";
+}
+
+/// How an event reached us: a platform's webhook through the ingress, or the processor's own
+/// reading of the platform's API (the poller's safety net, or an operator's backfill).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Webhook,
+    Poll,
+    Backfill,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::Poll => "poll",
+            Source::Backfill => "backfill",
+        }
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "webhook" => Ok(Source::Webhook),
+            "poll" => Ok(Source::Poll),
+            "backfill" => Ok(Source::Backfill),
+            _ => Err(()),
+        }
+    }
 }
 
 /// Everything the processor needs to know about an event besides its body.
@@ -41,8 +76,10 @@ pub struct Envelope {
     /// Unique to this HTTP receipt (the ingress's request id); two retries of one event share
     /// an `event_id` but not a `delivery_id`.
     pub delivery_id: String,
-    /// RFC 3339, UTC, when the ingress received the request.
+    /// RFC 3339, UTC, when the ingress received the request (for a polled event, when the
+    /// poller read it).
     pub received_at: String,
+    pub source: Source,
 }
 
 /// A header the envelope requires is missing or has a value we cannot read.
@@ -56,7 +93,7 @@ pub enum EnvelopeError {
 
 impl Envelope {
     /// The headers to publish, in a fixed order.
-    pub fn headers(&self) -> [(&'static str, &str); 9] {
+    pub fn headers(&self) -> [(&'static str, &str); 10] {
         [
             (header::VERSION, ENVELOPE_VERSION),
             (header::EVENT_ID, &self.event_id),
@@ -67,6 +104,7 @@ impl Envelope {
             (header::TOPIC, &self.topic),
             (header::DELIVERY_ID, &self.delivery_id),
             (header::RECEIVED_AT, &self.received_at),
+            (header::SOURCE, self.source.as_str()),
         ]
     }
 
@@ -95,6 +133,8 @@ impl Envelope {
             topic: required(header::TOPIC)?.to_owned(),
             delivery_id: required(header::DELIVERY_ID)?.to_owned(),
             received_at: required(header::RECEIVED_AT)?.to_owned(),
+            source: get(header::SOURCE)
+                .map_or(Ok(Source::Webhook), |value| parse(header::SOURCE, Ok(value)))?,
         })
     }
 }
@@ -115,6 +155,7 @@ mod tests {
             topic: "orders/paid".into(),
             delivery_id: "0192f0c4-0000-7000-8000-000000000000".into(),
             received_at: "2026-11-27T01:00:00Z".into(),
+            source: Source::Poll,
         }
     }
 
@@ -124,6 +165,15 @@ mod tests {
         let headers: HashMap<&str, &str> = envelope.headers().into_iter().collect();
         let back = Envelope::from_headers(|name| headers.get(name).copied()).unwrap();
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn an_event_without_a_source_came_through_a_webhook() {
+        let envelope = sample();
+        let mut headers: HashMap<&str, &str> = envelope.headers().into_iter().collect();
+        headers.remove(header::SOURCE);
+        let back = Envelope::from_headers(|name| headers.get(name).copied()).unwrap();
+        assert_eq!(back.source, Source::Webhook);
     }
 
     #[test]

@@ -23,5 +23,5 @@ pub mod telemetry;
 pub mod topology;
 
 pub use config_file::shop_env_prefix;
-pub use envelope::Envelope;
+pub use envelope::{Envelope, Source};
 pub use platform::{EventKind, Platform};

@@ -61,6 +61,7 @@ impl DeadSpec {
             topic: self.topic.clone(),
             delivery_id: uuid::Uuid::now_v7().to_string(),
             received_at: "2026-11-27T01:00:00Z".to_owned(),
+            source: xcs_shared::Source::Webhook,
         }
     }
 

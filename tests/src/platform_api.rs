@@ -30,6 +30,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use xcs_shared::Platform;
 
+mod lists;
+
 /// The credentials the fake accepts, one set per platform.
 pub mod credentials {
     /// BigCommerce: the store's API account access token (`X-Auth-Token`).
@@ -89,6 +91,11 @@ struct State {
     /// Requests still to be answered 503.
     failing: AtomicUsize,
     down: AtomicBool,
+    /// The store's orders as its list endpoints serve them ([`FakePlatformApi::list`]); each
+    /// platform's list rules are in `platform_api/lists/`.
+    listed: Mutex<Vec<Value>>,
+    /// The platform's rate-limit state, as its list endpoints keep it.
+    limits: Mutex<lists::Limits>,
 }
 
 /// A running fake of one platform's API.
@@ -119,6 +126,8 @@ impl FakePlatformApi {
             requests: Mutex::default(),
             failing: AtomicUsize::new(0),
             down: AtomicBool::new(false),
+            listed: Mutex::default(),
+            limits: Mutex::default(),
         });
         state
             .documents
@@ -155,6 +164,20 @@ impl FakePlatformApi {
             .lock()
             .unwrap()
             .insert(path.to_owned(), document);
+    }
+
+    /// Puts `resource` (an order, or a receipt, as the platform's list endpoint returns it) in
+    /// the store's list, replacing the one with the same id: what the poller and backfill read.
+    pub fn list(&self, resource: Value) {
+        let mut listed = self.state.listed.lock().unwrap();
+        let id = lists::id_of(self.platform, &resource);
+        listed.retain(|r| lists::id_of(self.platform, r) != id);
+        listed.push(resource);
+    }
+
+    /// Answers the next `count` list requests 429, as a platform whose rate limit is spent.
+    pub fn throttle_next(&self, count: usize) {
+        self.state.limits.lock().unwrap().throttle_next = count;
     }
 
     /// Stops serving `path`: it is 404 from now on.
@@ -394,6 +417,13 @@ async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
     {
         // BigCommerce's V2 answers XML unless asked for JSON; none of them is asked for XML here.
         StatusCode::NOT_ACCEPTABLE
+    } else if let Some(response) = path
+        .as_deref()
+        .and_then(|p| lists::answer(&state, &request, p))
+    {
+        let (code, response) = response;
+        record(&state, &request, &full_path, code);
+        return response;
     } else {
         match path
             .as_ref()

@@ -220,6 +220,7 @@ pub async fn publish(
         topic: topic.to_owned(),
         delivery_id: uuid::Uuid::now_v7().to_string(),
         received_at: "2026-11-27T01:00:00Z".to_owned(),
+        source: xcs_shared::Source::Webhook,
     };
     publish_envelope(broker, &envelope, body).await;
 }

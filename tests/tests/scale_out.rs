@@ -381,6 +381,7 @@ impl Cluster {
                 topic: event.topic.to_owned(),
                 delivery_id: Uuid::now_v7().to_string(),
                 received_at: "2026-11-27T01:00:00Z".to_owned(),
+                source: xcs_shared::Source::Webhook,
             };
             let mut headers = FieldTable::default();
             for (name, value) in envelope.headers() {

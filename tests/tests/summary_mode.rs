@@ -50,6 +50,7 @@ async fn publish_at(
         topic: topic.to_owned(),
         delivery_id: uuid::Uuid::now_v7().to_string(),
         received_at: received_at.to_owned(),
+        source: xcs_shared::Source::Webhook,
     };
     publish_envelope(broker, &envelope, body).await;
 }

@@ -418,6 +418,7 @@ async fn reconcile_leaves_test_transactions_alone_and_still_reports_a_sale_voide
             topic: "orders/paid".to_owned(),
             delivery_id: uuid::Uuid::now_v7().to_string(),
             received_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap(),
+            source: xcs_shared::Source::Webhook,
         },
         &fixtures::shopify_nz_order(9801, 801, true),
     )

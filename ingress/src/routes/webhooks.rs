@@ -195,6 +195,7 @@ async fn handle(
         received_at: received_at
             .format(&time::format_description::well_known::Rfc3339)
             .expect("a current UTC time formats as RFC 3339"),
+        source: xcs_shared::Source::Webhook,
     };
     let started = Instant::now();
     state

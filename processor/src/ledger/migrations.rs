@@ -134,4 +134,24 @@ CREATE TABLE xcs_test_transactions (
     sent_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ",
+    // Where each shop's poller (and each backfill) has read the platform up to, and who is
+    // reading it now (`crate::poll`): the cursor survives restarts, and the lease lets one
+    // processor at a time read a shop.
+    r"
+CREATE TABLE xcs_poll_state (
+    shop          TEXT NOT NULL,
+    purpose       TEXT NOT NULL,
+    platform      TEXT NOT NULL,
+    cursor        TIMESTAMPTZ NOT NULL,
+    leased_by     TEXT,
+    leased_until  TIMESTAMPTZ,
+    next_poll_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_poll_at  TIMESTAMPTZ,
+    last_found    INT NOT NULL DEFAULT 0,
+    last_calls    INT NOT NULL DEFAULT 0,
+    last_error    TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (shop, purpose)
+);
+CREATE INDEX xcs_documents_event ON xcs_documents (event_id);
+",
 ];

@@ -31,6 +31,18 @@ pub struct ShopLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    pub shop: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MissedLabels {
+    pub shop: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeadLabels {
     pub shop: String,
     pub reason: &'static str,
@@ -79,6 +91,10 @@ pub struct Metrics {
     pub batch_size: Family<TenantLabels, Histogram>,
     /// Shard queues this process holds and consumes.
     pub shards_held: Gauge,
+    /// Polls of a shop's platform API this process made, by result.
+    pub polls: Family<PollLabels, Counter>,
+    /// Polled (or backfilled) events that booked a document no webhook had brought.
+    pub missed_by_webhooks: Family<MissedLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -112,6 +128,8 @@ impl Metrics {
             xero_app_minute_remaining: Gauge::default(),
             batch_size: Family::new_with_constructor(batch_histogram),
             shards_held: Gauge::default(),
+            polls: Family::default(),
+            missed_by_webhooks: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -171,6 +189,17 @@ impl Metrics {
             "Shard queues this process holds and consumes",
             metrics.shards_held.clone(),
         );
+        registry.register(
+            "polls",
+            "Polls of a shop's platform API by this process, by result (done, failed)",
+            metrics.polls.clone(),
+        );
+        registry.register(
+            "missed_by_webhooks",
+            "Polled or backfilled events that booked a document no webhook had brought, by \
+             shop and kind",
+            metrics.missed_by_webhooks.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -223,8 +252,32 @@ impl Metrics {
         self.dead.get_or_create(&DeadLabels { shop, reason }).inc();
     }
 
-    /// An event booked now, received by the ingress at `envelope.received_at`.
+    /// A poll of `shop` ended with `result`.
+    pub fn poll(&self, shop: &str, result: &'static str) {
+        self.polls
+            .get_or_create(&PollLabels {
+                shop: self.shop_label(shop),
+                result,
+            })
+            .inc();
+    }
+
+    /// A polled event booked what no webhook had brought.
+    pub fn missed_by_webhooks(&self, envelope: &Envelope) {
+        self.missed_by_webhooks
+            .get_or_create(&MissedLabels {
+                shop: self.shop_label(&envelope.shop),
+                kind: envelope.kind.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// An event booked now, received by the ingress at `envelope.received_at` (a polled one
+    /// is not timed: its wait says how often the shop is polled, not how fast we book).
     pub fn booked(&self, envelope: &Envelope) {
+        if envelope.source != xcs_shared::Source::Webhook {
+            return;
+        }
         let Ok(received) = time::OffsetDateTime::parse(
             &envelope.received_at,
             &time::format_description::well_known::Rfc3339,
@@ -332,6 +385,7 @@ mod tests {
             topic: "orders/create".into(),
             delivery_id: "d1".into(),
             received_at: "2026-11-27T01:00:00Z".into(),
+            source: xcs_shared::Source::Webhook,
         };
         metrics.event(Some(&envelope), "booked");
         metrics.xero_call("made-up-tenant", "success", None);

@@ -179,8 +179,52 @@ impl Fetcher {
         auth: Auth,
         path: &str,
     ) -> Result<Answer, ProcessError> {
+        let reply = self.call(api, auth, reqwest::Method::GET, path, None).await?;
+        let status = reply.status;
+        if status.is_success() {
+            return Ok(Answer::Json(reply.body));
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(ProcessError::Hydration(format!("{path} answered {status}")));
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ProcessError::PlatformCredentials(format!(
+                "{path} answered {status}"
+            )));
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Answer::NotFound);
+        }
+        // 400, 405, 410…: what we asked is wrong for this API, whatever the payload said.
+        Err(ProcessError::PlatformApiMisconfigured(format!(
+            "the platform API answered {status} for {path}"
+        )))
+    }
+
+    /// Sends one request to the shop's platform API and returns its answer whatever its
+    /// status, with the headers: for callers that page through lists (links, totals), pace
+    /// themselves by the rate-limit headers, or read statuses their own way (webhook
+    /// subscriptions). A success's body must be JSON or empty (BigCommerce answers an empty
+    /// list with 204); an error's body is kept when it is JSON, else `Null`.
+    ///
+    /// # Errors
+    /// [`ProcessError::Hydration`] for transport errors and unreadable or oversized answers.
+    pub async fn call(
+        &self,
+        api: &PlatformApi,
+        auth: Auth,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, ProcessError> {
         let url = format!("{}{path}", api.base_url.trim_end_matches('/'));
-        let mut request = self.http.get(&url).header("Accept", "application/json");
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         request = match auth {
             Auth::AuthToken => request.header("X-Auth-Token", api.token.expose_secret()),
             Auth::Bearer => request.bearer_auth(api.token.expose_secret()),
@@ -199,27 +243,38 @@ impl Fetcher {
             .await
             .map_err(|err| ProcessError::Hydration(err.without_url().to_string()))?;
         let status = response.status();
-        if status.is_success() {
-            let body = read_capped(response, path).await?;
-            return serde_json::from_slice(&body)
-                .map(Answer::Json)
-                .map_err(|err| ProcessError::Hydration(format!("{path}: unreadable JSON: {err}")));
-        }
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(ProcessError::Hydration(format!("{path} answered {status}")));
-        }
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ProcessError::PlatformCredentials(format!(
-                "{path} answered {status}"
-            )));
-        }
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(Answer::NotFound);
-        }
-        // 400, 405, 410…: what we asked is wrong for this API, whatever the payload said.
-        Err(ProcessError::PlatformApiMisconfigured(format!(
-            "the platform API answered {status} for {path}"
-        )))
+        let headers = response.headers().clone();
+        let bytes = read_capped(response, path).await?;
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|err| {
+                ProcessError::Hydration(format!("{path}: unreadable JSON: {err}"))
+            })?
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A platform API's answer to [`Fetcher::call`].
+#[derive(Debug)]
+pub struct Reply {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    /// The JSON body; `Null` when there was none.
+    pub body: Value,
+}
+
+impl Reply {
+    /// A header's value as text, if it is present and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 

@@ -1,3 +1,4 @@
+// NOTE FOR HELPERS (temporary, the lead removes it): before anything else read /tmp/poll_prompt_common.md — the rules of this shared checkout and the lister contract.
 //! Everything the processor knows of each platform, one folder each: how its events become
 //! work (`work_for`, the one table), its API client for what thin webhooks leave out, and
 //! its normaliser into `xcs_shared::domain`. Underneath, the shared building blocks: the
@@ -44,6 +45,27 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
         Platform::Magento => magento::work_for(event).await,
         Platform::Etsy => etsy::work_for(event).await,
         Platform::Ebay => ebay::work_for(event).await,
+    }
+}
+
+/// One page of what `platform`'s API lists as changed in `window`: orders and refunds, as
+/// events its `work_for` reads (see [`crate::poll`]). `page` is `None` for the first page,
+/// else the token the previous page gave.
+pub(crate) async fn list_changed(
+    platform: Platform,
+    lister: &crate::poll::Lister<'_>,
+    window: &crate::poll::Window,
+    page: Option<&str>,
+) -> Result<crate::poll::Listed, crate::poll::PollError> {
+    match platform {
+        Platform::Shopify => shopify::poll::list(lister, window, page).await,
+        Platform::WooCommerce => woocommerce::poll::list(lister, window, page).await,
+        Platform::BigCommerce => bigcommerce::poll::list(lister, window, page).await,
+        Platform::Magento => magento::poll::list(lister, window, page).await,
+        other => Err(crate::poll::PollError::Misconfigured(format!(
+            "polling {} is not built yet",
+            other.display_name()
+        ))),
     }
 }
 

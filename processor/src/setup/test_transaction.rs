@@ -453,6 +453,7 @@ async fn publish(
         received_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
+        source: xcs_shared::Source::Webhook,
     };
     let mut headers = FieldTable::default();
     for (header, value) in envelope.headers() {

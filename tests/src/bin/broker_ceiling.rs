@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
             received_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
+            source: xcs_shared::Source::Webhook,
         };
         let mut headers = FieldTable::default();
         for (name, value) in envelope.headers() {

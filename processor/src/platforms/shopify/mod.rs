@@ -2,6 +2,7 @@
 //! gateways gets its transactions from the Admin REST API, to split the payment.
 
 pub mod normalise;
+pub(crate) mod poll;
 pub(crate) mod sample;
 
 use std::borrow::Cow;

@@ -1,0 +1,151 @@
+//! One read of a shop's platform API over a window: split until each part fits one page,
+//! publish what each part lists (in time order), and move the cursor to the end of each part
+//! done.
+
+use lapin::BasicProperties;
+use lapin::types::FieldTable;
+use time::OffsetDateTime;
+use xcs_shared::{Envelope, EventKind, Source, topology};
+
+use super::{Listed, Lister, PollClient, PollError, Window};
+use crate::config::ShopConfig;
+use crate::ledger::{Ledger, PollLease};
+use crate::publisher::{Republisher, now_rfc3339, text};
+
+/// What a pass does with what it finds.
+pub enum Sink<'a> {
+    /// Publish each to `xcs.events`, marked with the source.
+    Publish(&'a Republisher, Source),
+    /// Count only (a dry run).
+    Count,
+}
+
+/// What a pass found and spent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub orders: usize,
+    pub refunds: usize,
+    pub windows: usize,
+}
+
+/// One shop's read.
+pub struct Pass<'a> {
+    pub name: &'a str,
+    pub shop: &'a ShopConfig,
+    pub client: &'a PollClient,
+    pub ledger: &'a Ledger,
+    pub sink: Sink<'a>,
+    /// Where to checkpoint; `None` for a dry run.
+    pub lease: Option<&'a PollLease>,
+}
+
+impl Pass<'_> {
+    /// Reads `window`; `done` hears of each part done (for a progress bar).
+    ///
+    /// # Errors
+    /// [`PollError`]; the cursor stays at the end of the last part done.
+    pub async fn run(
+        &self,
+        window: Window,
+        tally: &mut Tally,
+        mut done: impl FnMut(&Window, &Tally),
+    ) -> Result<(), PollError> {
+        let api = self
+            .shop
+            .api
+            .as_ref()
+            .ok_or_else(|| PollError::NoApi(self.name.to_owned()))?;
+        let lister = Lister {
+            client: self.client,
+            api,
+            shop: self.name,
+        };
+        // Later parts below earlier ones, so parts are read (and the cursor moves) in order.
+        let mut parts = vec![window];
+        while let Some(part) = parts.pop() {
+            if part.from >= part.to {
+                continue;
+            }
+            let mut page: Option<String> = None;
+            loop {
+                let listed = crate::platforms::list_changed(
+                    self.shop.platform,
+                    &lister,
+                    &part,
+                    page.as_deref(),
+                )
+                .await?;
+                if listed.next.is_some() && page.is_none() {
+                    if let Some((earlier, later)) = part.halves() {
+                        parts.push(later);
+                        parts.push(earlier);
+                        break;
+                    }
+                }
+                // A part too short to split that still fills pages: paged by offset, which
+                // only changes within the same second could disturb.
+                let next = listed.next.clone();
+                self.take(listed, tally).await?;
+                if next.is_none() {
+                    tally.windows += 1;
+                    self.checkpoint(part.to).await?;
+                    done(&part, tally);
+                    break;
+                }
+                page = next;
+            }
+        }
+        Ok(())
+    }
+
+    async fn take(&self, listed: Listed, tally: &mut Tally) -> Result<(), PollError> {
+        for found in listed.found {
+            match found.kind {
+                EventKind::Refund => tally.refunds += 1,
+                _ => tally.orders += 1,
+            }
+            if let Sink::Publish(publisher, source) = &self.sink {
+                let envelope = Envelope {
+                    event_id: found.event_id(self.shop.platform, self.name),
+                    platform: self.shop.platform,
+                    shop: self.name.to_owned(),
+                    tenant: self.shop.tenant.clone(),
+                    kind: found.kind,
+                    topic: found.topic.clone(),
+                    delivery_id: uuid::Uuid::new_v4().to_string(),
+                    received_at: now_rfc3339(),
+                    source: *source,
+                };
+                let mut headers = FieldTable::default();
+                for (name, value) in envelope.headers() {
+                    headers.insert(name.into(), text(value));
+                }
+                let properties = BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into())
+                    .with_message_id(envelope.event_id.as_str().into())
+                    .with_app_id("xcs-processor-poller".into())
+                    .with_headers(headers);
+                publisher
+                    .publish(
+                        topology::EVENTS_EXCHANGE,
+                        &topology::routing_key(found.kind, self.shop.platform),
+                        &found.body,
+                        properties,
+                    )
+                    .await
+                    .map_err(|err| PollError::Publish(format!("{err:#}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn checkpoint(&self, to: OffsetDateTime) -> Result<(), PollError> {
+        if let Some(lease) = self.lease
+            && !self.ledger.checkpoint_poll(lease, to, super::LEASE).await?
+        {
+            return Err(PollError::LeaseLost);
+        }
+        Ok(())
+    }
+}

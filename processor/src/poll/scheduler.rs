@@ -1,0 +1,176 @@
+//! The poller every processor runs: it looks for shops due a poll, leases one at a time, reads
+//! its window and publishes what it found. Processors share the shops through the leases, so
+//! adding processors adds pollers without any shop being read twice at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::{Connection, ConnectionProperties};
+use secrecy::ExposeSecret as _;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use xcs_shared::Source;
+
+use super::pass::{Pass, Sink, Tally};
+use super::{LEASE, PollClient, PollError, Window};
+use crate::config::{Config, ShopConfig};
+use crate::ledger::Ledger;
+use crate::observe::Observer;
+use crate::publisher::Republisher;
+
+/// The poll state's purpose for the poller (a backfill has its own).
+pub const PURPOSE: &str = "poll";
+/// How soon a poll that failed is tried again (unless the shop's interval is shorter).
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether a shop is polled: it has an API and a non-zero interval.
+pub fn polled(shop: &ShopConfig) -> bool {
+    shop.api.is_some() && shop.poll.interval(shop.platform) > 0
+}
+
+/// Whether any shop of the config is polled.
+pub fn any_polled(config: &Config) -> bool {
+    config.shops.values().any(polled)
+}
+
+/// The poller: runs until `stop` turns true; a poll in progress is abandoned at once (its
+/// cursor stays at the last part done).
+pub async fn run(
+    config: Arc<Config>,
+    ledger: Ledger,
+    observer: Arc<Observer>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let holder = format!(
+        "{}-{}-{}",
+        hostname(),
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let client = PollClient::default();
+    let mut publisher: Option<(Connection, Republisher)> = None;
+    loop {
+        for (name, shop) in config.shops.iter().filter(|(_, shop)| polled(shop)) {
+            if *stop.borrow() {
+                return;
+            }
+            let poll = poll_shop(&config, &ledger, &client, &mut publisher, &holder, name, shop);
+            tokio::select! {
+                result = poll => record(&observer, name, result),
+                _ = stop.changed() => return,
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "processor".to_owned())
+}
+
+fn record(observer: &Observer, shop: &str, result: Result<Option<Tally>, PollError>) {
+    match result {
+        Ok(None) => {}
+        Ok(Some(tally)) => {
+            observer.metrics.poll(shop, "done");
+            tracing::debug!(shop, orders = tally.orders, refunds = tally.refunds, "polled");
+        }
+        Err(err) => {
+            observer.metrics.poll(shop, "failed");
+            tracing::warn!(shop, error = %err, "poll failed: {err}");
+        }
+    }
+}
+
+/// Polls one shop if it is due and no other process holds it.
+async fn poll_shop(
+    config: &Config,
+    ledger: &Ledger,
+    client: &PollClient,
+    publisher: &mut Option<(Connection, Republisher)>,
+    holder: &str,
+    name: &str,
+    shop: &ShopConfig,
+) -> Result<Option<Tally>, PollError> {
+    let now = OffsetDateTime::now_utc();
+    let settle = time::Duration::seconds(i64::try_from(shop.poll.settle()).unwrap_or(i64::MAX));
+    let overlap =
+        time::Duration::seconds(i64::try_from(shop.poll.overlap()).unwrap_or(i64::MAX));
+    let Some(lease) = ledger
+        .lease_poll(
+            name,
+            PURPOSE,
+            shop.platform.as_str(),
+            holder,
+            now - settle,
+            LEASE,
+            false,
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let calls_before = client.calls();
+    let mut tally = Tally::default();
+    let result = async {
+        let republisher = connected(config, publisher).await?;
+        let pass = Pass {
+            name,
+            shop,
+            client,
+            ledger,
+            sink: Sink::Publish(republisher, Source::Poll),
+            lease: Some(&lease),
+        };
+        let window = Window {
+            from: lease.cursor - overlap,
+            to: now - settle,
+        };
+        pass.run(window, &mut tally, |_, _| {}).await
+    }
+    .await;
+    if matches!(result, Err(PollError::Publish(_))) {
+        *publisher = None;
+    }
+    let interval = Duration::from_secs(shop.poll.interval(shop.platform));
+    let (next_in, error) = match &result {
+        Ok(()) => (interval, String::new()),
+        Err(err) => (interval.min(RETRY_FAILED_AFTER), err.to_string()),
+    };
+    let calls = client.calls() - calls_before;
+    if !matches!(result, Err(PollError::LeaseLost)) {
+        ledger
+            .release_poll(&lease, next_in, tally.orders + tally.refunds, calls, &error)
+            .await?;
+    }
+    result.map(|()| Some(tally))
+}
+
+async fn connected<'p>(
+    config: &Config,
+    publisher: &'p mut Option<(Connection, Republisher)>,
+) -> Result<&'p Republisher, PollError> {
+    if publisher
+        .as_ref()
+        .is_some_and(|(connection, _)| !connection.status().connected())
+    {
+        *publisher = None;
+    }
+    if publisher.is_none() {
+        let connection = Connection::connect(
+            config.amqp.uri.expose_secret(),
+            ConnectionProperties::default(),
+        )
+        .await
+        .map_err(|err| PollError::Publish(format!("cannot connect: {err}")))?;
+        let republisher = Republisher::open(&connection)
+            .await
+            .map_err(|err| PollError::Publish(format!("{err:#}")))?;
+        *publisher = Some((connection, republisher));
+    }
+    Ok(&publisher.as_ref().expect("connected above").1)
+}
