@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use xcs_processor::config::Config;
-use xcs_processor::operate::cli::{self, DeadCommand, ResyncArgs, StatusArgs};
+use xcs_processor::operate::cli::{self, BackfillArgs, DeadCommand, ResyncArgs, StatusArgs};
 use xcs_processor::reconcile::{self, ReconcileArgs};
 use xcs_processor::setup::cli::{self as setup, CheckArgs, ConnectArgs, TestTransactionArgs};
 use xcs_processor::startup::Processor;
@@ -70,6 +70,17 @@ enum Command {
   xcs-processor resync --shop acme --from 2026-11-01 --to 2026-11-20 --kind refund --dry-run
   xcs-processor resync --shop acme --from 2026-11-01 --to 2026-11-20 --kind refund")]
     Resync(ResyncArgs),
+    /// Book a shop's history from its platform's API (orders and refunds modified in
+    /// [--from, --to)), through the same path as webhooks.
+    ///
+    /// Books nothing twice (what webhooks or polls booked stays booked once), safe while
+    /// webhooks arrive, and safe to interrupt: the same command resumes where it stopped.
+    /// --dry-run reads the lists and prints the plan: orders, refunds, documents, Xero calls
+    /// and the time they take at the tenant's rate limit.
+    #[command(after_help = "Examples:
+  xcs-processor backfill --shop acme --from 2026-06-01 --dry-run
+  xcs-processor backfill --shop acme --from 2026-06-01 --to 2026-12-01")]
+    Backfill(BackfillArgs),
     /// Connect Xero organisations (OAuth2 authorization code): serves /xero/connect, which
     /// sends a browser to Xero's consent page, and the callback that stores the tokens.
     ///
@@ -122,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Status(args) => std::process::exit(cli::status(&config, args).await),
         Command::Dead(command) => cli::dead(&config, command).await?,
         Command::Resync(args) => cli::resync(&config, args).await?,
+        Command::Backfill(args) => cli::backfill(&config, args).await?,
         Command::Connect(args) => setup::connect(config, args).await?,
         Command::Check(args) => setup::check(&config, args).await?,
         Command::TestTransaction(args) => setup::test_transaction(&config, args).await?,

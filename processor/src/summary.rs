@@ -276,8 +276,17 @@ pub async fn summarise(
         }
         Work::Stock(_) | Work::Cancel { .. } | Work::Nothing(_) => return Ok(false),
     }
-    let received = OffsetDateTime::parse(&envelope.received_at, &Rfc3339)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let received = match (envelope.source, work) {
+        // History goes into the period it happened in: the order's (or the refunds') date, at
+        // noon in the shop's zone (the platforms' dates are days, so an hourly period gets the
+        // day's history at noon).
+        (xcs_shared::Source::Backfill, Work::Order(order)) => noon(shop, order.date),
+        (xcs_shared::Source::Backfill, Work::Refunds { refunds, .. }) if !refunds.is_empty() => {
+            noon(shop, refunds[0].date)
+        }
+        _ => OffsetDateTime::parse(&envelope.received_at, &Rfc3339)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+    };
     let detail = record_entries(
         booker,
         shop,
@@ -292,6 +301,11 @@ pub async fn summarise(
         .record_event(envelope, EventOutcome::Summarised, &detail)
         .await?;
     Ok(true)
+}
+
+fn noon(shop: &ShopConfig, date: time::Date) -> OffsetDateTime {
+    date.with_time(time::Time::from_hms(12, 0, 0).expect("noon is a time"))
+        .assume_offset(shop.utc_offset())
 }
 
 /// Holds a refund to what its summarised order has left to refund (by amount: summary entries

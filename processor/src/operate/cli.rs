@@ -116,6 +116,25 @@ pub struct ResyncArgs {
     pub dry_run: bool,
 }
 
+/// What `backfill` reads.
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// The shop (its name in the config); it needs [shops.NAME.api].
+    #[arg(long)]
+    pub shop: String,
+    /// Start of the history (RFC 3339, or a date meaning midnight UTC), by the platform's
+    /// modification time of each order.
+    #[arg(long, value_parser = super::parse_time)]
+    pub from: OffsetDateTime,
+    /// End, exclusive (RFC 3339 or a date); default now.
+    #[arg(long, value_parser = super::parse_time)]
+    pub to: Option<OffsetDateTime>,
+    /// Read the platform's lists and print the plan (orders, refunds, documents, Xero calls,
+    /// time at the tenant's rate limit); publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// What `status` reports on.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -288,6 +307,50 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
 ///
 /// # Errors
 /// What went wrong, and what to do about it.
+pub async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
+    use crate::poll::backfill::{BackfillOptions, backfill};
+    let ledger = crate::ledger::Ledger::connect(&config.postgres).await?;
+    let options = BackfillOptions {
+        shop: args.shop,
+        from: args.from,
+        to: args.to.unwrap_or_else(OffsetDateTime::now_utc),
+        dry_run: args.dry_run,
+        progress: progress_bar(Some(1), "reading the platform"),
+    };
+    let plan = backfill(config, &ledger, &options).await?;
+    let minutes = plan.booking_time.as_secs().div_ceil(60);
+    if let Some(at) = plan.resumed_from {
+        outln!("resumed from {}", crate::poll::rfc3339(at));
+    }
+    outln!(
+        "{verb} {} orders and {} refunds of shop {} ({} platform API calls)",
+        plan.tally.orders,
+        plan.tally.refunds,
+        options.shop,
+        plan.platform_calls,
+        verb = if options.dry_run { "would book" } else { "published" },
+    );
+    outln!(
+        "Xero: {} documents in about {} calls, {} at the tenant's rate limit \
+         ({}/minute, {}/day)",
+        plan.documents,
+        plan.xero_calls,
+        if minutes >= 60 {
+            format!("{}h{:02}m", minutes / 60, minutes % 60)
+        } else {
+            format!("{minutes} min")
+        },
+        config.xero.max_per_minute,
+        config.xero.max_per_day,
+    );
+    if options.dry_run {
+        outln!("dry run: nothing was published; run without --dry-run to book it");
+    } else {
+        outln!("the processors book it as they go; `xcs-processor status` shows the backlog");
+    }
+    Ok(())
+}
+
 pub async fn resync(config: &Config, args: ResyncArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         config.shop(&args.shop).is_some(),
