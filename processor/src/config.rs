@@ -403,6 +403,7 @@ impl Config {
             xcs_shared::config_file::check_tenant(name, &shop.tenant)?;
             check_document_prefix(name, &shop.mapping.document_prefix)?;
             check_tax(name, &shop.mapping.tax)?;
+            check_etsy_shop_id(name, shop)?;
             if parse_offset(&shop.timezone).is_none() {
                 return invalid(format!(
                     "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
@@ -466,6 +467,29 @@ impl ConfigFile for Config {
     fn validate(self) -> Result<Config, String> {
         self.validate_fields()?;
         Ok(self)
+    }
+}
+
+/// An Etsy shop that polls lists its receipts under its shop id, which only configuration
+/// gives (Etsy's webhooks carry it, the poller has none).
+fn check_etsy_shop_id(name: &str, shop: &ShopConfig) -> Result<(), String> {
+    let Some(api) = shop.api.as_ref() else {
+        return Ok(());
+    };
+    if shop.platform != Platform::Etsy || shop.poll.interval(shop.platform) == 0 {
+        return Ok(());
+    }
+    match api.shop_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && id != "0" => Ok(()),
+        Some(id) => Err(format!(
+            "shop {name:?}: api.shop_id {id:?} is not an Etsy shop id; give the shop's numeric id \
+             (the number after /shops/ in its webhooks' resource_url)"
+        )),
+        None => Err(format!(
+            "shop {name:?}: an Etsy shop that polls needs api.shop_id, the shop's numeric id (the \
+             number after /shops/ in its webhooks' resource_url): polling is how Etsy refunds \
+             arrive; add it, or set [shops.{name}.poll] interval_secs = 0 to turn polling off"
+        )),
     }
 }
 
@@ -785,6 +809,47 @@ mod tests {
         );
         assert_eq!(parse_offset("+5"), time::UtcOffset::from_hms(5, 0, 0).ok());
         assert_eq!(parse_offset("+25:00"), None);
+    }
+
+    #[test]
+    fn an_etsy_shop_that_polls_needs_its_shop_id() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let etsy = |api: &str, poll: &str| {
+            example
+                .replacen("platform = \"bigcommerce\"", "platform = \"etsy\"", 1)
+                .replacen(
+                    "token = \"placeholder\"  # X-Auth-Token",
+                    &format!("{api}\ntoken = \"placeholder\"  # X-Auth-Token"),
+                    1,
+                )
+                .replacen(
+                    "[shops.acme-bc.mapping]\n",
+                    &format!("{poll}[shops.acme-bc.mapping]\n"),
+                    1,
+                )
+        };
+        let err = Config::from_toml(&etsy("", ""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"acme-bc\"")
+                && err.contains("needs api.shop_id")
+                && err.contains("interval_secs = 0"),
+            "{err}"
+        );
+        let err = Config::from_toml(&etsy("shop_id = \"acme\"", ""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"acme\" is not an Etsy shop id"), "{err}");
+        let config = Config::from_toml(&etsy("shop_id = \"31415926\"", ""), |_| None).unwrap();
+        let api = config.shops["acme-bc"].api.as_ref().unwrap();
+        assert_eq!(api.shop_id.as_deref(), Some("31415926"));
+        // Not polled: nothing needs the shop id.
+        Config::from_toml(
+            &etsy("", "[shops.acme-bc.poll]\ninterval_secs = 0\n"),
+            |_| None,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -123,8 +123,8 @@ impl Processor {
                 ))
             });
         let poll_every = self.config.processing.poll_every_ms;
-        let poller = (crate::poll::scheduler::any_polled(&self.config) && poll_every > 0).then(
-            || {
+        let poller =
+            (crate::poll::scheduler::any_polled(&self.config) && poll_every > 0).then(|| {
                 tokio::spawn(crate::poll::scheduler::run(
                     Arc::clone(&self.config),
                     self.booker.ledger.clone(),
@@ -132,8 +132,7 @@ impl Processor {
                     Duration::from_millis(poll_every),
                     stop_poller,
                 ))
-            },
-        );
+            });
         shutdown.await;
         tracing::info!("shutting down: finishing the batches in progress");
         stop.send_replace(true);

@@ -133,8 +133,9 @@ impl Envelope {
             topic: required(header::TOPIC)?.to_owned(),
             delivery_id: required(header::DELIVERY_ID)?.to_owned(),
             received_at: required(header::RECEIVED_AT)?.to_owned(),
-            source: get(header::SOURCE)
-                .map_or(Ok(Source::Webhook), |value| parse(header::SOURCE, Ok(value)))?,
+            source: get(header::SOURCE).map_or(Ok(Source::Webhook), |value| {
+                parse(header::SOURCE, Ok(value))
+            })?,
         })
     }
 }

@@ -42,6 +42,8 @@ pub mod credentials {
     pub const ETSY_TOKEN: &str = "987654321.etsy-oauth-access-token";
     /// Etsy: the app's `x-api-key` (keystring and shared secret).
     pub const ETSY_API_KEY: &str = "etsy-keystring-1a2b:etsy-shared-secret-3c4d";
+    /// Etsy: the shop's numeric id, as in its receipt URLs (`api.shop_id`).
+    pub const ETSY_SHOP_ID: &str = "31415926";
     /// eBay: a user access token with the `sell.fulfillment` scope.
     pub const EBAY_TOKEN: &str = "v^1.1#i^1#p^3#r^1#f^0#t^user-token-fulfillment";
     /// WooCommerce: REST API consumer key and secret.
@@ -213,8 +215,14 @@ impl FakePlatformApi {
 
     /// The shop's `api` table (inline TOML) with the given token and key.
     pub fn api_toml_with(&self, token: &str, key: &str) -> String {
+        // Etsy's poller lists receipts under the shop's id, which the config must give.
+        let shop_id = if self.platform == Platform::Etsy {
+            format!(", shop_id = {}", toml_string(credentials::ETSY_SHOP_ID))
+        } else {
+            String::new()
+        };
         format!(
-            "{{ base_url = {}, token = {}, key = {} }}",
+            "{{ base_url = {}, token = {}, key = {}{shop_id} }}",
             toml_string(&self.base_url),
             toml_string(token),
             toml_string(key)

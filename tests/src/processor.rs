@@ -52,8 +52,15 @@ listen = "127.0.0.1:0"
 batch_size = 50
 linger_ms = 100
 prefetch = 200
-{extra}
+{no_polling}{extra}
 "#,
+        // Polling is on for every shop with an [api] section; a test that is not about it
+        // would count the poller's list calls among the API requests it checks.
+        no_polling = if extra.contains("poll_every_ms") {
+            ""
+        } else {
+            "poll_every_ms = 0\n"
+        },
         amqp = broker.amqp_uri(),
         pg = postgres_url(),
         schema = schema.name,

@@ -19,9 +19,12 @@ const SHOP: &str = "nz-shopify-history";
 const ORDERS: u64 = 1_000;
 
 fn history_order(n: u64, at: OffsetDateTime) -> Value {
-    let mut order: Value =
-        serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(20_000 + n, 30_000 + n, true))
-            .unwrap();
+    let mut order: Value = serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(
+        20_000 + n,
+        30_000 + n,
+        true,
+    ))
+    .unwrap();
     order["updated_at"] = json!(at.format(&Rfc3339).unwrap());
     order["refunds"] = json!([]);
     order
@@ -47,7 +50,8 @@ async fn a_backfill_of_1000_orders_with_webhooks_arriving_books_each_once() {
         .map(|n| {
             history_order(
                 n,
-                now - time::Duration::days(30) + time::Duration::minutes(43 * i64::try_from(n).unwrap()),
+                now - time::Duration::days(30)
+                    + time::Duration::minutes(43 * i64::try_from(n).unwrap()),
             )
         })
         .collect();

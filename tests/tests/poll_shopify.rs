@@ -238,7 +238,11 @@ async fn more_orders_than_a_page_split_the_window_and_a_429_is_waited_out() {
             .sim
             .invoices(xcs_xero_sim::DEMO_NZ_TENANT_ID)
             .iter()
-            .filter(|i| i["InvoiceNumber"].as_str().is_some_and(|n| n.starts_with("SP-5")))
+            .filter(|i| {
+                i["InvoiceNumber"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("SP-5"))
+            })
             .count();
         (count == 260).then_some(())
     })
@@ -260,7 +264,9 @@ async fn more_orders_than_a_page_split_the_window_and_a_429_is_waited_out() {
 async fn a_killed_poller_leaves_its_cursor_and_the_next_processor_books_everything_once() {
     let setup = setup().await;
     for n in 0..40u64 {
-        setup.api.list(order(6000 + n, 4000 + n, 1 + i64::try_from(n).unwrap()));
+        setup
+            .api
+            .list(order(6000 + n, 4000 + n, 1 + i64::try_from(n).unwrap()));
     }
     let first = TestProcessor::start(&setup.config()).await;
     setup.wait_invoices("SP-4039", 1).await;
@@ -289,7 +295,9 @@ async fn one_process_at_a_time_holds_a_shops_poll_and_a_dead_holders_lease_runs_
         pool_size: 2,
         token_key: None,
     };
-    let ledger = xcs_processor::ledger::Ledger::connect(&config).await.unwrap();
+    let ledger = xcs_processor::ledger::Ledger::connect(&config)
+        .await
+        .unwrap();
     // PostgreSQL keeps microseconds.
     let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let lease = |holder: &'static str, seconds: u64| {
@@ -313,16 +321,28 @@ async fn one_process_at_a_time_holds_a_shops_poll_and_a_dead_holders_lease_runs_
     assert!(lease("b", 60).await.is_none(), "a holds it");
     assert!(
         ledger
-            .checkpoint_poll(&held, start + time::Duration::minutes(5), Duration::from_secs(1))
+            .checkpoint_poll(
+                &held,
+                start + time::Duration::minutes(5),
+                Duration::from_secs(1)
+            )
             .await
             .unwrap()
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let taken = lease("b", 60).await.expect("a's lease ran out");
-    assert_eq!(taken.cursor, start + time::Duration::minutes(5), "the cursor stayed");
+    assert_eq!(
+        taken.cursor,
+        start + time::Duration::minutes(5),
+        "the cursor stayed"
+    );
     assert!(
         !ledger
-            .checkpoint_poll(&held, start + time::Duration::minutes(9), Duration::from_secs(1))
+            .checkpoint_poll(
+                &held,
+                start + time::Duration::minutes(9),
+                Duration::from_secs(1)
+            )
             .await
             .unwrap(),
         "a lost its lease and may not move the cursor"

@@ -328,7 +328,11 @@ pub async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()>
         plan.tally.refunds,
         options.shop,
         plan.platform_calls,
-        verb = if options.dry_run { "would book" } else { "published" },
+        verb = if options.dry_run {
+            "would book"
+        } else {
+            "published"
+        },
     );
     outln!(
         "Xero: {} documents in about {} calls, {} at the tenant's rate limit \

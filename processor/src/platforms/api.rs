@@ -42,6 +42,12 @@ pub struct PlatformApi {
     /// [`SHOPIFY_API_VERSION`].
     #[serde(default)]
     pub api_version: Option<String>,
+    /// Etsy only: the shop's numeric id (the `{shop_id}` in the receipt URLs of Etsy webhooks'
+    /// `resource_url`), under which the poller lists receipts
+    /// (`/v3/application/shops/{shop_id}/receipts`). Required for an Etsy shop that polls, as
+    /// polling is the only way Etsy refunds arrive.
+    #[serde(default)]
+    pub shop_id: Option<String>,
 }
 
 impl PlatformApi {
@@ -179,7 +185,9 @@ impl Fetcher {
         auth: Auth,
         path: &str,
     ) -> Result<Answer, ProcessError> {
-        let reply = self.call(api, auth, reqwest::Method::GET, path, None).await?;
+        let reply = self
+            .call(api, auth, reqwest::Method::GET, path, None)
+            .await?;
         let status = reply.status;
         if status.is_success() {
             return Ok(Answer::Json(reply.body));
@@ -248,9 +256,8 @@ impl Fetcher {
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|err| {
-                ProcessError::Hydration(format!("{path}: unreadable JSON: {err}"))
-            })?
+            serde_json::from_slice(&bytes)
+                .map_err(|err| ProcessError::Hydration(format!("{path}: unreadable JSON: {err}")))?
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };

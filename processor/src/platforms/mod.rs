@@ -1,4 +1,3 @@
-// NOTE FOR HELPERS (temporary, the lead removes it): before anything else read /tmp/poll_prompt_common.md — the rules of this shared checkout and the lister contract.
 //! Everything the processor knows of each platform, one folder each: how its events become
 //! work (`work_for`, the one table), its API client for what thin webhooks leave out, and
 //! its normaliser into `xcs_shared::domain`. Underneath, the shared building blocks: the
@@ -62,10 +61,8 @@ pub(crate) async fn list_changed(
         Platform::WooCommerce => woocommerce::poll::list(lister, window, page).await,
         Platform::BigCommerce => bigcommerce::poll::list(lister, window, page).await,
         Platform::Magento => magento::poll::list(lister, window, page).await,
-        other => Err(crate::poll::PollError::Misconfigured(format!(
-            "polling {} is not built yet",
-            other.display_name()
-        ))),
+        Platform::Etsy => etsy::poll::list(lister, window, page).await,
+        Platform::Ebay => ebay::poll::list(lister, window, page).await,
     }
 }
 

@@ -154,7 +154,11 @@ pub async fn backfill(
                 "interrupted; run the same command again to resume"
             )),
         };
-        let error = result.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let error = result
+            .as_ref()
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
         // Released at once, so a run after an interrupt need not wait for the lease to lapse.
         ledger
             .release_poll(
@@ -170,7 +174,14 @@ pub async fn backfill(
         result?;
     }
     progress.finish_and_clear();
-    Ok(plan(config, shop, options, tally, client.calls(), resumed_from))
+    Ok(plan(
+        config,
+        shop,
+        options,
+        tally,
+        client.calls(),
+        resumed_from,
+    ))
 }
 
 /// What booking `tally` costs in Xero. Real time: an invoice and its payment per order and a
@@ -198,10 +209,9 @@ fn plan(
                 crate::config::SummaryPeriod::Daily => 86_400,
                 crate::config::SummaryPeriod::Weekly => 7 * 86_400,
             };
-            let periods = usize::try_from(
-                ((options.to - options.from).whole_seconds() / period).max(1),
-            )
-            .unwrap_or(usize::MAX);
+            let periods =
+                usize::try_from(((options.to - options.from).whole_seconds() / period).max(1))
+                    .unwrap_or(usize::MAX);
             let periods = periods.min(tally.orders + tally.refunds);
             (2 * periods, 5 * periods)
         }

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | Shopify | `X-Shopify-Shop-Api-Call-Limit: used/size`, a leaky bucket draining 2 calls a second on standard plans (Shopify's "REST Admin API rate limits") | keeps the bucket at most half full: waits half a second per call over half |
 //! | BigCommerce | `X-Rate-Limit-Requests-Left`, `-Requests-Quota`, `-Time-Reset-Ms` ("API rate limits") | below half the quota, waits for the window to reset |
-//! | Etsy | `x-remaining-this-second`, `x-limit-per-day`, `x-remaining-today` ("Rate limits", Open API v3) | waits a second at 0 left this second; stops polling the shop when a tenth of the day's calls is left |
+//! | Etsy | `x-limit-per-second`, `x-remaining-this-second`, `x-limit-per-day`, `x-remaining-today` ("Rate limits", Open API v3; none on a 429) | waits a second when under half of this second's calls (or none) is left; stops polling the shop when a tenth of the day's calls is left |
 //! | eBay, WooCommerce, Adobe Commerce | no headers the poller can read (eBay counts calls per day in its Developer Analytics API; WooCommerce and Adobe Commerce set no REST limits of their own) | the minimum gap between calls, and 429s |
 //!
 //! Every 429 waits for `Retry-After` (seconds, fractional as Shopify sends it) or
@@ -99,11 +99,7 @@ impl PollClient {
             self.wait_turn(&api.base_url).await;
             self.calls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let reply = match self
-                .fetcher
-                .call(api, auth, Method::GET, path, None)
-                .await
-            {
+            let reply = match self.fetcher.call(api, auth, Method::GET, path, None).await {
                 Ok(reply) => reply,
                 Err(ProcessError::Hydration(detail)) if attempt < ATTEMPTS => {
                     tracing::debug!(%detail, "poll call failed; trying again");
@@ -139,10 +135,9 @@ impl PollClient {
             let what = format!("{path} answered {status}");
             return Err(match status {
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => PollError::Credentials(what),
-                _ => PollError::Misconfigured(format!(
-                    "the {} API {what}",
-                    platform.display_name()
-                )),
+                _ => {
+                    PollError::Misconfigured(format!("the {} API {what}", platform.display_name()))
+                }
             });
         }
         unreachable!("the last attempt returns")
@@ -179,7 +174,10 @@ fn pace(platform: Platform, reply: &Reply) -> (Duration, Option<String>) {
         Platform::Shopify => {
             let limit = reply.header("X-Shopify-Shop-Api-Call-Limit").and_then(|v| {
                 let (used, size) = v.split_once('/')?;
-                Some((used.trim().parse::<f64>().ok()?, size.trim().parse::<f64>().ok()?))
+                Some((
+                    used.trim().parse::<f64>().ok()?,
+                    size.trim().parse::<f64>().ok()?,
+                ))
             });
             let wait = limit.map_or(0.0, |(used, size)| (used - size / 2.0).max(0.0) / 2.0);
             (Duration::from_secs_f64(wait), None)
@@ -210,7 +208,9 @@ fn pace(platform: Platform, reply: &Reply) -> (Duration, Option<String>) {
                     )),
                 );
             }
-            let wait = if second.is_some_and(|left| left < 1.0) {
+            // Half of each second's calls are left to the event path's receipt fetches.
+            let per_second = header_number(reply, "x-limit-per-second").unwrap_or(0.0);
+            let wait = if second.is_some_and(|left| left < 1.0 || left * 2.0 < per_second) {
                 Duration::from_secs(1)
             } else {
                 Duration::ZERO
@@ -228,4 +228,49 @@ fn retry_after(reply: &Reply) -> Option<Duration> {
     }
     header_number(reply, "X-Rate-Limit-Time-Reset-Ms")
         .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(headers: &[(&'static str, &str)]) -> Reply {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        Reply {
+            status: StatusCode::OK,
+            headers: map,
+            body: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn etsy_is_left_half_of_each_second_and_a_tenth_of_the_day() {
+        let day = [("x-limit-per-day", "10000"), ("x-remaining-today", "9000")];
+        let at = |left: &'static str| {
+            let mut headers = vec![
+                ("x-limit-per-second", "10"),
+                ("x-remaining-this-second", left),
+            ];
+            headers.extend(day);
+            pace(Platform::Etsy, &reply(&headers))
+        };
+        assert_eq!(at("5"), (Duration::ZERO, None));
+        assert_eq!(at("4"), (Duration::from_secs(1), None));
+        assert_eq!(
+            pace(Platform::Etsy, &reply(&[("x-remaining-this-second", "0")])),
+            (Duration::from_secs(1), None)
+        );
+        let spent = pace(
+            Platform::Etsy,
+            &reply(&[("x-limit-per-day", "10000"), ("x-remaining-today", "999")]),
+        );
+        assert!(
+            spent
+                .1
+                .is_some_and(|why| why.contains("999 of the app's 10000"))
+        );
+    }
 }

@@ -1,4 +1,3 @@
-// NOTE FOR HELPERS (temporary, the lead removes it): before anything else read /tmp/poll_prompt_common.md — the rules of this shared checkout and the lister contract.
 //! The safety net under the webhooks: each shop's platform API is read for the orders and
 //! refunds changed since a stored cursor, and what it lists is published to `xcs.events`
 //! exactly as the ingress publishes a webhook (same envelope, marked `xcs-source: poll`, same

@@ -75,12 +75,13 @@ impl Pass<'_> {
                     page.as_deref(),
                 )
                 .await?;
-                if listed.next.is_some() && page.is_none() {
-                    if let Some((earlier, later)) = part.halves() {
-                        parts.push(later);
-                        parts.push(earlier);
-                        break;
-                    }
+                if listed.next.is_some()
+                    && page.is_none()
+                    && let Some((earlier, later)) = part.halves()
+                {
+                    parts.push(later);
+                    parts.push(earlier);
+                    break;
                 }
                 // A part too short to split that still fills pages: paged by offset, which
                 // only changes within the same second could disturb.

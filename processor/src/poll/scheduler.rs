@@ -55,7 +55,15 @@ pub async fn run(
             if *stop.borrow() {
                 return;
             }
-            let poll = poll_shop(&config, &ledger, &client, &mut publisher, &holder, name, shop);
+            let poll = poll_shop(
+                &config,
+                &ledger,
+                &client,
+                &mut publisher,
+                &holder,
+                name,
+                shop,
+            );
             tokio::select! {
                 result = poll => record(&observer, name, result),
                 _ = stop.changed() => return,
@@ -77,7 +85,12 @@ fn record(observer: &Observer, shop: &str, result: Result<Option<Tally>, PollErr
         Ok(None) => {}
         Ok(Some(tally)) => {
             observer.metrics.poll(shop, "done");
-            tracing::debug!(shop, orders = tally.orders, refunds = tally.refunds, "polled");
+            tracing::debug!(
+                shop,
+                orders = tally.orders,
+                refunds = tally.refunds,
+                "polled"
+            );
         }
         Err(err) => {
             observer.metrics.poll(shop, "failed");
@@ -98,8 +111,7 @@ async fn poll_shop(
 ) -> Result<Option<Tally>, PollError> {
     let now = OffsetDateTime::now_utc();
     let settle = time::Duration::seconds(i64::try_from(shop.poll.settle()).unwrap_or(i64::MAX));
-    let overlap =
-        time::Duration::seconds(i64::try_from(shop.poll.overlap()).unwrap_or(i64::MAX));
+    let overlap = time::Duration::seconds(i64::try_from(shop.poll.overlap()).unwrap_or(i64::MAX));
     let Some(lease) = ledger
         .lease_poll(
             name,

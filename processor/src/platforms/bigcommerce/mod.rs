@@ -2,6 +2,7 @@
 //! the store's API (`X-Auth-Token`).
 
 pub mod normalise;
+pub(crate) mod poll;
 
 use serde_json::Value;
 use xcs_shared::EventKind;

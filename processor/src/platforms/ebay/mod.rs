@@ -1,7 +1,9 @@
 //! eBay: notifications carry the order id only; the order is fetched from the Fulfillment API
-//! (bearer token).
+//! (bearer token). The poller's orders come whole (`poll/order`, see [`poll`]) and are not
+//! fetched again.
 
 pub mod normalise;
+pub(crate) mod poll;
 
 use super::api::Auth;
 use super::{Event, id_at, json};
@@ -9,6 +11,9 @@ use crate::booking::Work;
 use crate::error::ProcessError;
 
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    if event.envelope.topic == poll::TOPIC {
+        return Ok(normalise::order(event.body)?.into());
+    }
     let notification = json(event.body, "the eBay notification")?;
     let order_id = id_at(
         &notification,

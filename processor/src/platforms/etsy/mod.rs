@@ -1,7 +1,9 @@
 //! Etsy: webhooks carry the receipt URL only; the receipt (with its transactions and refunds) is
-//! fetched from the Open API v3 (bearer token and `x-api-key`).
+//! fetched from the Open API v3 (bearer token and `x-api-key`). The poller's receipts come
+//! whole (`poll/receipt`, see [`poll`]) and are not fetched again.
 
 pub mod normalise;
+pub(crate) mod poll;
 
 use super::api::Auth;
 use super::{Event, json};
@@ -9,6 +11,9 @@ use crate::booking::Work;
 use crate::error::ProcessError;
 
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    if event.envelope.topic == poll::TOPIC {
+        return Ok(normalise::receipt(event.body)?.into());
+    }
     let webhook = json(event.body, "the Etsy webhook")?;
     let url = webhook["resource_url"].as_str().unwrap_or_default();
     let path = url

@@ -24,7 +24,9 @@
 //!   everything the buyer paid credits the order's own lines; a partial one is one adjustment
 //!   line. When Etsy remitted tax on the order, the buyer's refund includes a share of it that
 //!   Etsy takes back, so the seller is credited the refund's proportional part of the order
-//!   (to the cent). The refund's id is `{receipt_id}-{created_timestamp}`.
+//!   (to the cent). The refund's id is `{receipt_id}-{created_timestamp}`; refunds made in the
+//!   same second are `-2`, `-3`, ... in the order of their amount, reason and note, so the
+//!   ids do not depend on the order the receipt lists them in.
 //! - **Dates:** Unix timestamps, as UTC calendar dates.
 
 use rust_decimal::Decimal;
@@ -138,19 +140,34 @@ pub fn receipt(json: &[u8]) -> Result<Normalised, NormaliseError> {
         lines,
     };
 
-    let mut refunds: Vec<Refund> = Vec::new();
+    // Etsy's refunds have no id: the receipt's and the second a refund was made, refunds of
+    // one second numbered by what they are (amount, reason, note), not by where the receipt
+    // lists them, so that a receipt read again names each refund as before. Refunds alike in
+    // all of that are interchangeable, so their listing order may number them.
+    let mut listed_refunds = Vec::new();
     for listed in root.list("refunds")? {
-        let paid_back = money.read(&listed.field("amount")?)?;
         let stamp = listed.field("created_timestamp")?;
-        let refund_date = stamp.unix_date()?;
-        let mut refund_id = format!("{id}-{}", stamp.text()?);
-        let same_second = refunds
+        let content = (
+            money.read(&listed.field("amount")?)?,
+            listed.opt_string("reason")?,
+            listed.opt_string("note_from_issuer")?,
+        );
+        listed_refunds.push((stamp.text()?, content, stamp.unix_date()?, listed));
+    }
+    let mut refunds: Vec<Refund> = Vec::new();
+    for (at, (stamp, content, refund_date, listed)) in listed_refunds.iter().enumerate() {
+        let before = listed_refunds
             .iter()
-            .filter(|r| r.refund_id.starts_with(&refund_id))
+            .enumerate()
+            .filter(|(other_at, (other_stamp, other, ..))| {
+                other_stamp == stamp && (other < content || (other == content && *other_at < at))
+            })
             .count();
-        if same_second > 0 {
-            refund_id = format!("{refund_id}-{}", same_second + 1);
-        }
+        let refund_id = match before {
+            0 => format!("{id}-{stamp}"),
+            n => format!("{id}-{stamp}-{}", n + 1),
+        };
+        let (paid_back, refund_date) = (content.0, *refund_date);
         // The seller's part of what went back to the buyer (see the module docs).
         let credit = seller_part(paid_back, grand_total, total);
         let lines: Vec<Line> = if credit == total {
@@ -365,6 +382,49 @@ mod tests {
             Normalised::Order(order) => assert!(order.cancelled),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn refunds_made_in_the_same_second_keep_their_ids_whatever_order_they_are_listed_in() {
+        // Two refunds of one second: the chipped mug (21.00) and the towel (15.00).
+        let towel = json!({
+            "amount": {"amount": 1500, "divisor": 100, "currency_code": "USD"},
+            "created_timestamp": 1736935200,
+            "reason": "Towel not as pictured",
+            "status": "Success"
+        });
+        let listed = |towel_first: bool| {
+            let towel = towel.clone();
+            edited("etsy/receipt_usd_facilitator_tax.json", move |r| {
+                let refunds = r["refunds"].as_array_mut().unwrap();
+                if towel_first {
+                    refunds.insert(0, towel);
+                } else {
+                    refunds.push(towel);
+                }
+            })
+        };
+        let ids = |body: &[u8]| {
+            let mut ids: Vec<(String, Decimal)> = order_and_refunds(body)
+                .1
+                .into_iter()
+                .map(|r| (r.refund_id, r.total))
+                .collect();
+            ids.sort();
+            ids
+        };
+
+        let first_read = ids(&listed(false));
+        let second_read = ids(&listed(true));
+
+        assert_eq!(
+            first_read,
+            [
+                ("3456789012-1736935200".to_owned(), d("13.84")),
+                ("3456789012-1736935200-2".to_owned(), d("19.37")),
+            ]
+        );
+        assert_eq!(second_read, first_read);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! subscribe or configure when an event lacks what only the API could give.
 
 pub mod normalise;
+pub(crate) mod poll;
 
 use std::borrow::Cow;
 

@@ -36,7 +36,12 @@ pub(crate) async fn list(
     };
     let reply = lister
         .client
-        .get(Platform::Shopify, lister.api, Auth::ShopifyAccessToken, &path)
+        .get(
+            Platform::Shopify,
+            lister.api,
+            Auth::ShopifyAccessToken,
+            &path,
+        )
         .await?;
     let orders = reply.body["orders"].as_array().ok_or_else(|| {
         PollError::Unreadable(format!("Shopify's answer to {path} has no `orders` list"))
@@ -91,7 +96,12 @@ fn next_link(header: &str) -> Option<String> {
         params
             .split(';')
             .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next")
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
     })
 }
 
@@ -121,6 +131,9 @@ mod tests {
             relative(&next, "https://acme.myshopify.com"),
             "/admin/api/2026-10/orders.json?limit=250&page_info=def"
         );
-        assert_eq!(next_link("<https://x/a?page_info=abc>; rel=\"previous\""), None);
+        assert_eq!(
+            next_link("<https://x/a?page_info=abc>; rel=\"previous\""),
+            None
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! order lists their ids only.
 
 pub mod normalise;
+pub(crate) mod poll;
 pub(crate) mod sample;
 
 use xcs_shared::EventKind;

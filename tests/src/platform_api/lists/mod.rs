@@ -1,9 +1,13 @@
-// NOTE FOR HELPERS (temporary, the lead removes it): before anything else read /tmp/poll_prompt_common.md — the rules of this shared checkout and the lister contract.
 //! The platforms' list endpoints that the poller and backfill read: filters by modification
 //! time, each platform's own pagination and page-size limit, its rate-limit headers and its
 //! 429s. One file per platform, each naming the documentation it follows.
 
+mod bigcommerce;
+mod ebay;
+mod etsy;
+mod magento;
 mod shopify;
+mod woocommerce;
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -21,6 +25,13 @@ pub(super) struct Limits {
     /// Shopify's leaky bucket: calls in it, as of `shopify_at`.
     pub shopify_used: f64,
     pub shopify_at: Option<std::time::Instant>,
+    /// BigCommerce's calls in its current window, and when that window began.
+    pub bigcommerce_used: u32,
+    pub bigcommerce_window: Option<std::time::Instant>,
+    /// Etsy's calls this second (since `etsy_second`) and today.
+    pub etsy_second: Option<std::time::Instant>,
+    pub etsy_this_second: u32,
+    pub etsy_today: u32,
 }
 
 /// A listed resource's id, whatever the platform calls it.
@@ -31,7 +42,15 @@ pub(super) fn id_of(platform: Platform, resource: &Value) -> String {
         Platform::Magento => "entity_id",
         Platform::Shopify | Platform::WooCommerce | Platform::BigCommerce => "id",
     };
-    resource[field].to_string().trim_matches('"').to_owned()
+    let id = resource[field].to_string().trim_matches('"').to_owned();
+    // BigCommerce's refunds and Adobe Commerce's credit memos are listed beside the orders,
+    // and numbered apart from them.
+    match platform {
+        Platform::BigCommerce | Platform::Magento if resource.get("order_id").is_some() => {
+            format!("refund:{id}")
+        }
+        _ => id,
+    }
 }
 
 /// The answer of a list endpoint, with its status, when `path` is one.
@@ -43,7 +62,11 @@ pub(super) fn answer(
     let query = query(request);
     match state.platform {
         Platform::Shopify => shopify::answer(state, path, &query),
-        _ => None,
+        Platform::WooCommerce => woocommerce::answer(state, path, &query),
+        Platform::BigCommerce => bigcommerce::answer(state, path, &query),
+        Platform::Magento => magento::answer(state, path, &query),
+        Platform::Etsy => etsy::answer(state, path, &query),
+        Platform::Ebay => ebay::answer(state, path, &query),
     }
 }
 

@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 use super::{param, throttled, time_of};
 use crate::platform_api::State;
 
+/// A query's parameters, in order.
+type Query = Vec<(String, String)>;
+
 const BUCKET: f64 = 40.0;
 const LEAK_PER_SECOND: f64 = 2.0;
 
@@ -33,9 +36,9 @@ pub(super) fn answer(
     let used = {
         let mut limits = state.limits.lock().unwrap();
         let now = Instant::now();
-        let drained = limits
-            .shopify_at
-            .map_or(0.0, |at| now.duration_since(at).as_secs_f64() * LEAK_PER_SECOND);
+        let drained = limits.shopify_at.map_or(0.0, |at| {
+            now.duration_since(at).as_secs_f64() * LEAK_PER_SECOND
+        });
         limits.shopify_used = (limits.shopify_used - drained).max(0.0);
         limits.shopify_at = Some(now);
         if limits.shopify_used + 1.0 > BUCKET {
@@ -70,42 +73,47 @@ pub(super) fn answer(
         ));
     }
     // The filters, from the request or from the cursor.
-    let (filters, after): (Vec<(String, String)>, Option<(String, u64)>) =
-        match param(query, "page_info") {
-            Some(cursor) => {
-                if query.iter().any(|(key, _)| key != "page_info" && key != "limit") {
-                    return refuse("page_info cannot be combined with other parameters");
-                }
-                let Some(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(cursor)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-                else {
-                    return refuse("Invalid value.");
-                };
-                let filters = decoded["filters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|pair| {
-                        Some((pair[0].as_str()?.to_owned(), pair[1].as_str()?.to_owned()))
-                    })
-                    .collect();
-                let after = (
-                    decoded["updated_at"].as_str().unwrap_or_default().to_owned(),
-                    decoded["id"].as_u64().unwrap_or_default(),
-                );
-                (filters, Some(after))
+    let (filters, after): (Query, Option<(String, u64)>) = match param(query, "page_info") {
+        Some(cursor) => {
+            if query
+                .iter()
+                .any(|(key, _)| key != "page_info" && key != "limit")
+            {
+                return refuse("page_info cannot be combined with other parameters");
             }
-            None => (
-                query
-                    .iter()
-                    .filter(|(key, _)| key != "limit")
-                    .cloned()
-                    .collect(),
-                None,
-            ),
-        };
+            let Some(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(cursor)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            else {
+                return refuse("Invalid value.");
+            };
+            let filters = decoded["filters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|pair| {
+                    Some((pair[0].as_str()?.to_owned(), pair[1].as_str()?.to_owned()))
+                })
+                .collect();
+            let after = (
+                decoded["updated_at"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                decoded["id"].as_u64().unwrap_or_default(),
+            );
+            (filters, Some(after))
+        }
+        None => (
+            query
+                .iter()
+                .filter(|(key, _)| key != "limit")
+                .cloned()
+                .collect(),
+            None,
+        ),
+    };
     let status = param(&filters, "status").unwrap_or("open");
     let min = param(&filters, "updated_at_min").and_then(time_of);
     let max = param(&filters, "updated_at_max").and_then(time_of);
