@@ -640,16 +640,8 @@ async fn an_ebay_order_fetched_after_a_partial_refund_books_the_refunded_line_as
         "10.00",
         "0",
     );
-    assert_eq!(
-        XeroLine::of(&note),
-        [XeroLine::new(
-            "Lens cap 52mm (line 10071552301002)",
-            "1 x 10.00 = 10.00",
-            "200",
-            "ZERORATED",
-            "0"
-        )]
-    );
+    // The whole cap line went back: credited as it was sold.
+    assert_eq!(XeroLine::of(&note), [ebay_order_lines()[1].clone()]);
     assert_eq!(setup.payments(&note), [("616".to_owned(), dec("10.00"))]);
     processor.stop().await;
 }
@@ -1754,5 +1746,84 @@ async fn payments_xero_has_but_the_ledger_lost_are_adopted_even_when_xeros_lists
         .unwrap()
         .get(0);
     assert_eq!(adopted, 2);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn an_ebay_refund_read_pending_then_refunded_is_one_credit_note_with_its_refund_payment() {
+    let setup = setup().await;
+    // Read as the poller reads an order again and again: first while the refund of the lens
+    // cap pair (10.00, the seller's net as eBay reports it) is PENDING, then once REFUNDED,
+    // then once more unchanged.
+    let with_refund = |refunded: bool| {
+        let mut order = ebay_order();
+        let mut refund = json!({
+            "refundId": "5000777001",
+            "amount": {"value": "10.00", "currency": "USD"},
+            "refundStatus": "PENDING"
+        });
+        if refunded {
+            order["orderPaymentStatus"] = json!("PARTIALLY_REFUNDED");
+            refund["refundStatus"] = json!("REFUNDED");
+            refund["refundDate"] = json!("2026-11-27T09:00:00.000Z");
+            refund["refundReferenceId"] = json!("8TX55555AB6789012");
+        }
+        order["paymentSummary"]["refunds"] = json!([refund.clone()]);
+        refund.as_object_mut().unwrap().remove("refundStatus");
+        order["lineItems"][1]["refunds"] = json!([refund]);
+        order
+    };
+    let (api, processor) = ebay_setup(&setup, with_refund(false)).await;
+    let read = async |n: u32| {
+        let notification_id = format!("49feeaeb-4982-42d9-a377-96454b8479{n:02}");
+        let event = setup
+            .publish(
+                Platform::Ebay,
+                EBAY_SHOP,
+                "ORDER_CONFIRMATION",
+                &notification_id,
+                &ebay_notification(&notification_id),
+            )
+            .await;
+        setup.booked(&event).await;
+    };
+    let number = "EB-27-13902-55814/R5000777001";
+
+    read(1).await;
+    let invoice = setup.invoice("EB-27-13902-55814");
+    assert_eq!(
+        setup.payments(&invoice),
+        [("616".to_owned(), dec("123.00"))]
+    );
+    assert!(
+        credit_notes_numbered(&setup.sim, number).is_empty(),
+        "a pending refund is not booked"
+    );
+
+    api.put(EBAY_ORDER, with_refund(true));
+    read(2).await;
+    read(3).await;
+
+    let note = setup.credit_note(number);
+    assert_document(
+        &note,
+        "ACCRECCREDIT",
+        "PAID",
+        "USD",
+        "Exclusive",
+        "2026-11-27",
+        "10.00",
+        "0",
+    );
+    assert_eq!(XeroLine::of(&note), [ebay_order_lines()[1].clone()]);
+    let refund_payments = payments_on(&setup.sim, &note);
+    assert_eq!(refund_payments.len(), 1, "{refund_payments:#?}");
+    assert_eq!(refund_payments[0]["Account"]["Code"], "616");
+    assert_eq!(amount(&refund_payments[0]["Amount"]), dec("10.00"));
+    assert_eq!(
+        setup.payments(&setup.invoice("EB-27-13902-55814")),
+        [("616".to_owned(), dec("123.00"))]
+    );
+    assert_eq!(api.request_count(EBAY_ORDER), 3);
     processor.stop().await;
 }
