@@ -235,7 +235,27 @@ pub struct ShopConfig {
     pub poll: PollConfig,
 }
 
-/// A shop's polling (`[shops.NAME.poll]`); see README "Polling".
+/// The longest a poll interval, overlap or settle time may be: a week covers every sensible
+/// setting, and bounds the time arithmetic the poller does with them.
+const MAX_POLL_SECS: u64 = 7 * 86_400;
+
+fn check_poll(name: &str, poll: &PollConfig) -> Result<(), String> {
+    for (field, value) in [
+        ("interval_secs", poll.interval_secs),
+        ("overlap_secs", poll.overlap_secs),
+        ("settle_secs", poll.settle_secs),
+    ] {
+        if value.is_some_and(|secs| secs > MAX_POLL_SECS) {
+            return Err(format!(
+                "shop {name:?}: poll.{field} is over a week ({MAX_POLL_SECS} seconds); polls \
+                 that far apart leave webhooks' losses unbooked for too long"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A shop's polling (`[shops.NAME.poll]`); see README "Polling and backfill".
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
@@ -404,6 +424,7 @@ impl Config {
             check_document_prefix(name, &shop.mapping.document_prefix)?;
             check_tax(name, &shop.mapping.tax)?;
             check_etsy_shop_id(name, shop)?;
+            check_poll(name, &shop.poll)?;
             if parse_offset(&shop.timezone).is_none() {
                 return invalid(format!(
                     "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
@@ -809,6 +830,26 @@ mod tests {
         );
         assert_eq!(parse_offset("+5"), time::UtcOffset::from_hms(5, 0, 0).ok());
         assert_eq!(parse_offset("+25:00"), None);
+    }
+
+    #[test]
+    fn poll_times_over_a_week_are_refused_naming_the_shop_and_field() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let with = |poll: &str| {
+            example.replacen(
+                "[shops.acme-bc.mapping]\n",
+                &format!("[shops.acme-bc.poll]\n{poll}\n[shops.acme-bc.mapping]\n"),
+                1,
+            )
+        };
+        Config::from_toml(&with("overlap_secs = 604800"), |_| None).unwrap();
+        let err = Config::from_toml(&with("settle_secs = 604801"), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"acme-bc\"") && err.contains("poll.settle_secs"),
+            "{err}"
+        );
     }
 
     #[test]

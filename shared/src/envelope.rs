@@ -108,6 +108,18 @@ impl Envelope {
         ]
     }
 
+    /// The headers as an AMQP table of long strings, as every publisher of events sends them.
+    pub fn field_table(&self) -> lapin::types::FieldTable {
+        let mut table = lapin::types::FieldTable::default();
+        for (name, value) in self.headers() {
+            table.insert(
+                name.into(),
+                lapin::types::AMQPValue::LongString(value.into()),
+            );
+        }
+        table
+    }
+
     /// Reads an envelope back from message headers, given a lookup of string header values.
     ///
     /// # Errors
@@ -138,6 +150,33 @@ impl Envelope {
             })?,
         })
     }
+}
+
+/// Platform ids longer than this (AMQP's `message-id` is at most 255 bytes) are hashed.
+const MAX_NATIVE_ID_LEN: usize = 128;
+
+/// `{platform}:{shop}:{platform's id}`, readable in dead-letter listings and unique across
+/// shops. An id that is too long or not plain text is replaced by its hash, so every event id
+/// fits AMQP's `message-id`.
+pub fn event_id(platform: Platform, shop: &str, native_id: &str) -> String {
+    let printable = native_id.chars().all(|c| c.is_ascii_graphic());
+    let native = if printable && !native_id.is_empty() && native_id.len() <= MAX_NATIVE_ID_LEN {
+        native_id.to_owned()
+    } else {
+        digest(&[native_id.as_bytes()])
+    };
+    format!("{platform}:{shop}:{native}")
+}
+
+/// Hex SHA-256 of the parts, each length-prefixed so that different splits cannot collide.
+pub fn digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(&hasher.finalize()[..16])
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Confirmation};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -235,13 +234,7 @@ pub async fn publish(
 /// Publishes `body` with `envelope`'s headers as the ingress does, and waits for the confirm.
 pub async fn publish_envelope(broker: &TestBroker, envelope: &Envelope, body: &[u8]) {
     let (kind, platform, event_id) = (envelope.kind, envelope.platform, &envelope.event_id);
-    let mut headers = FieldTable::default();
-    for (name, value) in envelope.headers() {
-        headers.insert(
-            ShortString::from(name),
-            AMQPValue::LongString(LongString::from(value)),
-        );
-    }
+    let headers = envelope.field_table();
     let connection = broker.connect().await;
     let channel = connection.create_channel().await.expect("channel");
     channel

@@ -16,7 +16,8 @@ mod woocommerce;
 use actix_web::http::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+pub(crate) use xcs_shared::envelope::digest;
+use xcs_shared::envelope::event_id;
 use xcs_shared::ingress_shops::IngressShop;
 use xcs_shared::{EventKind, Platform};
 
@@ -151,9 +152,6 @@ pub struct Classified {
 #[error("cannot classify the delivery: {0}")]
 pub struct Unclassifiable(pub &'static str);
 
-/// Platform ids longer than this (AMQP's `message-id` is at most 255 bytes) are hashed.
-const MAX_NATIVE_ID_LEN: usize = 128;
-
 /// Classifies a verified delivery of `shop` on `platform`: its topic, its kind, and an event
 /// id that stays the same when the platform retries the delivery.
 ///
@@ -260,28 +258,6 @@ fn documented_label(documented: &'static [&'static str], topic: &str) -> &'stati
         .find(|known| **known == topic)
         .copied()
         .unwrap_or("other")
-}
-
-/// `{platform}:{shop}:{platform's id}`, readable in dead-letter listings and unique across
-/// shops. An id that is too long or not plain text is replaced by its hash.
-fn event_id(platform: Platform, shop: &str, native_id: &str) -> String {
-    let printable = native_id.chars().all(|c| c.is_ascii_graphic());
-    let native = if printable && !native_id.is_empty() && native_id.len() <= MAX_NATIVE_ID_LEN {
-        native_id.to_owned()
-    } else {
-        digest(&[native_id.as_bytes()])
-    };
-    format!("{platform}:{shop}:{native}")
-}
-
-/// Hex SHA-256 of the parts, each length-prefixed so that different splits cannot collide.
-fn digest(parts: &[&[u8]]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    hex::encode(&hasher.finalize()[..16])
 }
 
 #[cfg(test)]

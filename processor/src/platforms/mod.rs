@@ -66,6 +66,20 @@ pub(crate) async fn list_changed(
     }
 }
 
+/// How the poller paces its next call to `platform`'s API, from this answer's rate-limit
+/// headers (WooCommerce, Adobe Commerce and eBay send none it can read: the poller's minimum
+/// gap and 429s pace those).
+pub(crate) fn poll_pace(platform: Platform, reply: &api::Reply) -> crate::poll::client::Pace {
+    match platform {
+        Platform::Shopify => shopify::poll::pace(reply),
+        Platform::BigCommerce => bigcommerce::poll::pace(reply),
+        Platform::Etsy => etsy::poll::pace(reply),
+        Platform::WooCommerce | Platform::Magento | Platform::Ebay => {
+            (std::time::Duration::ZERO, None)
+        }
+    }
+}
+
 /// A cheap GET that answers 2xx exactly when a shop's `api` settings (base URL, version,
 /// credentials) reach the platform's API: what `check` asks, and what tells a 404 caused by the
 /// settings from a resource that does not exist.

@@ -111,11 +111,11 @@ impl PollClient {
             };
             let status = reply.status;
             if status.is_success() {
-                let (wait, exhausted) = pace(platform, &reply);
+                let (wait, exhausted) = crate::platforms::poll_pace(platform, &reply);
                 if let Some(reason) = exhausted {
                     return Err(PollError::RateLimited(reason));
                 }
-                self.hold(&api.base_url, wait.max(MIN_GAP));
+                self.hold(&api.base_url, wait.clamp(MIN_GAP, MAX_WAIT));
                 return Ok(reply);
             }
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -163,114 +163,59 @@ impl PollClient {
     }
 }
 
-fn header_number(reply: &Reply, name: &str) -> Option<f64> {
+/// How long to wait before the next call, and why polling the shop must stop for now (its
+/// day's allowance nearly spent), as the platform's headers say (`platforms::<p>::poll::pace`).
+pub type Pace = (Duration, Option<String>);
+
+/// A numeric header, if present and readable.
+pub fn header_number(reply: &Reply, name: &str) -> Option<f64> {
     reply.header(name)?.trim().parse().ok()
 }
 
-/// How long to wait before the next call to keep half the platform's allowance for the event
-/// path, and whether the day's allowance is nearly gone.
-fn pace(platform: Platform, reply: &Reply) -> (Duration, Option<String>) {
-    match platform {
-        Platform::Shopify => {
-            let limit = reply.header("X-Shopify-Shop-Api-Call-Limit").and_then(|v| {
-                let (used, size) = v.split_once('/')?;
-                Some((
-                    used.trim().parse::<f64>().ok()?,
-                    size.trim().parse::<f64>().ok()?,
-                ))
-            });
-            let wait = limit.map_or(0.0, |(used, size)| (used - size / 2.0).max(0.0) / 2.0);
-            (Duration::from_secs_f64(wait), None)
-        }
-        Platform::BigCommerce => {
-            let left = header_number(reply, "X-Rate-Limit-Requests-Left");
-            let quota = header_number(reply, "X-Rate-Limit-Requests-Quota");
-            let reset = header_number(reply, "X-Rate-Limit-Time-Reset-Ms");
-            match (left, quota, reset) {
-                (Some(left), Some(quota), Some(reset)) if left * 2.0 < quota => {
-                    (Duration::from_secs_f64(reset.max(0.0) / 1000.0), None)
-                }
-                _ => (Duration::ZERO, None),
-            }
-        }
-        Platform::Etsy => {
-            let second = header_number(reply, "x-remaining-this-second");
-            let today = header_number(reply, "x-remaining-today");
-            let per_day = header_number(reply, "x-limit-per-day");
-            if let (Some(today), Some(per_day)) = (today, per_day)
-                && today < per_day / 10.0
-            {
-                return (
-                    Duration::ZERO,
-                    Some(format!(
-                        "Etsy has {today} of the app's {per_day} calls a day left, kept for \
-                         the event path"
-                    )),
-                );
-            }
-            // Half of each second's calls are left to the event path's receipt fetches.
-            let per_second = header_number(reply, "x-limit-per-second").unwrap_or(0.0);
-            let wait = if second.is_some_and(|left| left < 1.0 || left * 2.0 < per_second) {
-                Duration::from_secs(1)
-            } else {
-                Duration::ZERO
-            };
-            (wait, None)
-        }
-        Platform::WooCommerce | Platform::Magento | Platform::Ebay => (Duration::ZERO, None),
+/// `seconds` from a header as a wait: a negative or unreadable figure is no wait, and none is
+/// longer than an hour (a header saying `1e300` must not overflow or hold the poller forever).
+pub fn seconds(seconds: f64) -> Duration {
+    if seconds.is_nan() {
+        return Duration::ZERO;
     }
+    Duration::from_secs_f64(seconds.clamp(0.0, 3_600.0))
 }
 
 /// What a 429 (or 503) says to wait.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     if let Some(seconds) = header_number(reply, "Retry-After") {
-        return Some(Duration::from_secs_f64(seconds.max(0.0)));
+        return Some(self::seconds(seconds));
     }
-    header_number(reply, "X-Rate-Limit-Time-Reset-Ms")
-        .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    header_number(reply, "X-Rate-Limit-Time-Reset-Ms").map(|ms| self::seconds(ms / 1000.0))
+}
+
+/// A 200 answer with `headers`, for the platforms' pacing tests.
+#[cfg(test)]
+pub(crate) fn reply_with(headers: &[(&'static str, &str)]) -> Reply {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, value.parse().expect("a valid header value"));
+    }
+    Reply {
+        status: StatusCode::OK,
+        headers: map,
+        body: serde_json::Value::Null,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reply(headers: &[(&'static str, &str)]) -> Reply {
-        let mut map = reqwest::header::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, value.parse().unwrap());
-        }
-        Reply {
-            status: StatusCode::OK,
-            headers: map,
-            body: serde_json::Value::Null,
-        }
-    }
-
     #[test]
-    fn etsy_is_left_half_of_each_second_and_a_tenth_of_the_day() {
-        let day = [("x-limit-per-day", "10000"), ("x-remaining-today", "9000")];
-        let at = |left: &'static str| {
-            let mut headers = vec![
-                ("x-limit-per-second", "10"),
-                ("x-remaining-this-second", left),
-            ];
-            headers.extend(day);
-            pace(Platform::Etsy, &reply(&headers))
-        };
-        assert_eq!(at("5"), (Duration::ZERO, None));
-        assert_eq!(at("4"), (Duration::from_secs(1), None));
+    fn a_header_asking_for_forever_or_nonsense_is_a_bounded_wait() {
+        assert_eq!(seconds(f64::INFINITY), Duration::from_secs(3_600));
+        assert_eq!(seconds(1e300), Duration::from_secs(3_600));
+        assert_eq!(seconds(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds(-5.0), Duration::ZERO);
         assert_eq!(
-            pace(Platform::Etsy, &reply(&[("x-remaining-this-second", "0")])),
-            (Duration::from_secs(1), None)
-        );
-        let spent = pace(
-            Platform::Etsy,
-            &reply(&[("x-limit-per-day", "10000"), ("x-remaining-today", "999")]),
-        );
-        assert!(
-            spent
-                .1
-                .is_some_and(|why| why.contains("999 of the app's 10000"))
+            retry_after(&reply_with(&[("Retry-After", "1e400")])),
+            Some(Duration::from_secs(3_600))
         );
     }
 }

@@ -86,11 +86,10 @@ pub struct Found {
 impl Found {
     /// The event id: the same for the same version of the same thing, whoever read it.
     pub fn event_id(&self, platform: xcs_shared::Platform, shop: &str) -> String {
-        format!(
-            "{platform}:{shop}:api:{}:{}@{}",
-            self.kind.as_str(),
-            self.id,
-            self.version
+        xcs_shared::envelope::event_id(
+            platform,
+            shop,
+            &format!("api:{}:{}@{}", self.kind.as_str(), self.id, self.version),
         )
     }
 }

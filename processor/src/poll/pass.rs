@@ -3,14 +3,17 @@
 //! done.
 
 use lapin::BasicProperties;
-use lapin::types::FieldTable;
 use time::OffsetDateTime;
 use xcs_shared::{Envelope, EventKind, Source, topology};
 
 use super::{Listed, Lister, PollClient, PollError, Window};
 use crate::config::ShopConfig;
 use crate::ledger::{Ledger, PollLease};
-use crate::publisher::{Republisher, now_rfc3339, text};
+use crate::publisher::{Republisher, now_rfc3339};
+
+/// The most pages one part too short to split is read in: far more orders than any store
+/// changes in two seconds, so a platform answering "more" forever cannot hold the poll.
+const MAX_PAGES_PER_PART: usize = 1_000;
 
 /// What a pass does with what it finds.
 pub enum Sink<'a> {
@@ -67,6 +70,7 @@ impl Pass<'_> {
                 continue;
             }
             let mut page: Option<String> = None;
+            let mut pages = 0;
             loop {
                 let listed = crate::platforms::list_changed(
                     self.shop.platform,
@@ -93,6 +97,15 @@ impl Pass<'_> {
                     done(&part, tally);
                     break;
                 }
+                pages += 1;
+                if pages > MAX_PAGES_PER_PART {
+                    return Err(PollError::Unreadable(format!(
+                        "the platform keeps offering further pages of {} orders changed in \
+                         the same second ({} pages); the list's pagination is broken",
+                        self.shop.platform.display_name(),
+                        MAX_PAGES_PER_PART
+                    )));
+                }
                 page = next;
             }
         }
@@ -117,10 +130,7 @@ impl Pass<'_> {
                     received_at: now_rfc3339(),
                     source: *source,
                 };
-                let mut headers = FieldTable::default();
-                for (name, value) in envelope.headers() {
-                    headers.insert(name.into(), text(value));
-                }
+                let headers = envelope.field_table();
                 let properties = BasicProperties::default()
                     .with_delivery_mode(2)
                     .with_content_type("application/json".into())

@@ -32,7 +32,6 @@ use anyhow::{Context as _, anyhow, bail};
 use base64::Engine as _;
 use hmac::{KeyInit as _, Mac as _};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -455,13 +454,7 @@ async fn publish(
             .unwrap_or_default(),
         source: xcs_shared::Source::Webhook,
     };
-    let mut headers = FieldTable::default();
-    for (header, value) in envelope.headers() {
-        headers.insert(
-            ShortString::from(header),
-            AMQPValue::LongString(LongString::from(value)),
-        );
-    }
+    let headers = envelope.field_table();
     let connection = Connection::connect(
         config.amqp.uri.expose_secret(),
         ConnectionProperties::default(),

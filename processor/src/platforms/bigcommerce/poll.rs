@@ -28,7 +28,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 use xcs_shared::{EventKind, Platform};
 
-use crate::platforms::api::Auth;
+use crate::platforms::api::{Auth, Reply};
+use crate::poll::client::{Pace, header_number, seconds};
 use crate::poll::{Found, Listed, Lister, PollError, Window, rfc3339};
 
 /// Orders per page: V2's maximum.
@@ -167,6 +168,20 @@ fn refund_found(refund: &Value) -> Result<Found, PollError> {
         id: id.to_string(),
         version: version(refund["created"].as_str().unwrap_or_default()),
     })
+}
+
+/// Below half of `X-Rate-Limit-Requests-Quota` left, waits for the window to reset
+/// (`X-Rate-Limit-Time-Reset-Ms`).
+pub(crate) fn pace(reply: &Reply) -> Pace {
+    let left = header_number(reply, "X-Rate-Limit-Requests-Left");
+    let quota = header_number(reply, "X-Rate-Limit-Requests-Quota");
+    let reset = header_number(reply, "X-Rate-Limit-Time-Reset-Ms");
+    match (left, quota, reset) {
+        (Some(left), Some(quota), Some(reset)) if left * 2.0 < quota => {
+            (seconds(reset / 1000.0), None)
+        }
+        _ => (std::time::Duration::ZERO, None),
+    }
 }
 
 #[cfg(test)]

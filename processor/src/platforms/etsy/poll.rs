@@ -34,7 +34,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use xcs_shared::{EventKind, Platform};
 
-use crate::platforms::api::Auth;
+use std::time::Duration;
+
+use crate::platforms::api::{Auth, Reply};
+use crate::poll::client::{Pace, header_number};
 use crate::poll::{Found, Listed, Lister, PollError, Window};
 
 /// Receipts per page: Etsy's maximum.
@@ -127,8 +130,35 @@ fn found(receipt: &Value) -> Result<Found, PollError> {
     })
 }
 
+/// Waits a second when less than half of this second's calls are left (the rest are the event
+/// path's); stops the shop's polls while less than a tenth of the day's calls is left.
+pub(crate) fn pace(reply: &Reply) -> Pace {
+    let second = header_number(reply, "x-remaining-this-second");
+    let today = header_number(reply, "x-remaining-today");
+    let per_day = header_number(reply, "x-limit-per-day");
+    if let (Some(today), Some(per_day)) = (today, per_day)
+        && today < per_day / 10.0
+    {
+        return (
+            Duration::ZERO,
+            Some(format!(
+                "Etsy has {today} of the app's {per_day} calls a day left, kept for the event \
+                 path"
+            )),
+        );
+    }
+    let per_second = header_number(reply, "x-limit-per-second").unwrap_or(0.0);
+    let wait = if second.is_some_and(|left| left < 1.0 || left * 2.0 < per_second) {
+        Duration::from_secs(1)
+    } else {
+        Duration::ZERO
+    };
+    (wait, None)
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::poll::client::reply_with;
     use serde_json::json;
     use time::macros::datetime;
 
@@ -180,5 +210,33 @@ mod tests {
 
         let err = found(&json!({"receipt_id": 7})).unwrap_err();
         assert!(err.to_string().contains("no updated_timestamp"), "{err}");
+    }
+
+    #[test]
+    fn etsy_is_left_half_of_each_second_and_a_tenth_of_the_day() {
+        let day = [("x-limit-per-day", "10000"), ("x-remaining-today", "9000")];
+        let at = |left: &'static str| {
+            let mut headers = vec![
+                ("x-limit-per-second", "10"),
+                ("x-remaining-this-second", left),
+            ];
+            headers.extend(day);
+            pace(&reply_with(&headers))
+        };
+        assert_eq!(at("5"), (Duration::ZERO, None));
+        assert_eq!(at("4"), (Duration::from_secs(1), None));
+        assert_eq!(
+            pace(&reply_with(&[("x-remaining-this-second", "0")])),
+            (Duration::from_secs(1), None)
+        );
+        let spent = pace(&reply_with(&[
+            ("x-limit-per-day", "10000"),
+            ("x-remaining-today", "999"),
+        ]));
+        assert!(
+            spent
+                .1
+                .is_some_and(|why| why.contains("999 of the app's 10000"))
+        );
     }
 }

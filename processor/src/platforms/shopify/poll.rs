@@ -13,7 +13,8 @@
 use serde_json::Value;
 use xcs_shared::{EventKind, Platform};
 
-use crate::platforms::api::Auth;
+use crate::platforms::api::{Auth, Reply};
+use crate::poll::client::{Pace, seconds};
 use crate::poll::{Found, Listed, Lister, PollError, Window, rfc3339};
 
 /// Orders per page: Shopify's maximum.
@@ -117,6 +118,20 @@ fn relative(url: &str, base_url: &str) -> String {
         },
         str::to_owned,
     )
+}
+
+/// Keeps the bucket (`X-Shopify-Shop-Api-Call-Limit: used/size`, draining 2 calls a second on
+/// standard plans) at most half full: half a second per call over half.
+pub(crate) fn pace(reply: &Reply) -> Pace {
+    let limit = reply.header("X-Shopify-Shop-Api-Call-Limit").and_then(|v| {
+        let (used, size) = v.split_once('/')?;
+        Some((
+            used.trim().parse::<f64>().ok()?,
+            size.trim().parse::<f64>().ok()?,
+        ))
+    });
+    let wait = limit.map_or(0.0, |(used, size)| (used - size / 2.0) / 2.0);
+    (seconds(wait), None)
 }
 
 #[cfg(test)]
