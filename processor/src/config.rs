@@ -29,7 +29,62 @@ pub struct Config {
     pub log_format: LogFormat,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
     pub shops: BTreeMap<String, ShopConfig>,
+}
+
+/// Where the platforms deliver webhooks, for `xcs-processor webhooks check|sync` and `check`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// The ingress's public base URL as the platforms reach it (`https://hooks.example.com`,
+    /// or with a path prefix behind a proxy): each shop's webhook address is
+    /// `{public_url}/webhooks/{platform}/{shop}`. Neither config held it before, and the
+    /// subscriptions cannot be checked without it. Overridden by `XCS_WEBHOOKS_PUBLIC_URL`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+impl WebhooksConfig {
+    /// The address `platform`'s shop `shop` must deliver to, the ingress's route
+    /// (`POST /webhooks/{platform}/{shop}`); `None` without a `public_url`.
+    pub fn address(&self, platform: Platform, shop: &str) -> Option<String> {
+        self.public_url.as_deref().map(|base| {
+            format!(
+                "{}/webhooks/{}/{shop}",
+                base.trim_end_matches('/'),
+                platform.as_str()
+            )
+        })
+    }
+}
+
+/// A webhook base URL the platforms can be given: absolute http(s), a host, no query or
+/// fragment (the shop's path is appended to it).
+fn check_public_url(url: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "webhooks.public_url {url:?} {why}; write the ingress's public base URL, e.g. \
+             \"https://hooks.example.com\" (or set XCS_WEBHOOKS_PUBLIC_URL)"
+        ))
+    };
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return refuse("is not an absolute URL");
+    };
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return refuse("is not http or https");
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return refuse("has no host");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() || url.contains(['?', '#']) {
+        return refuse("has a query or fragment, which the platforms would deliver to as it is");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse("holds credentials, which would be sent to every platform");
+    }
+    Ok(())
 }
 
 /// Where the processor serves `/healthz`, `/readyz` and `/metrics`.
@@ -411,6 +466,9 @@ impl Config {
                 self.server.listen
             ));
         }
+        if let Some(url) = &self.webhooks.public_url {
+            check_public_url(url)?;
+        }
         if !(1..=50).contains(&self.processing.batch_size) {
             return invalid(
                 "processing.batch_size must be 1..=50 (Xero's recommended batch)".into(),
@@ -473,6 +531,9 @@ impl ConfigFile for Config {
         }
         env.override_with(&mut self.xero.client_secret, "XCS_XERO_CLIENT_SECRET");
         env.override_with(&mut self.server.listen, "XCS_PROCESSOR_LISTEN");
+        if let Some(url) = env.var("XCS_WEBHOOKS_PUBLIC_URL") {
+            self.webhooks.public_url = Some(url);
+        }
         for (name, shop) in &mut self.shops {
             if let Some(api) = &mut shop.api {
                 if let Some(token) = env.shop_var(name, "API_TOKEN") {
@@ -939,5 +1000,54 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sales_tax_lines"), "{err}");
+    }
+
+    #[test]
+    fn the_webhook_address_is_the_ingress_route_under_a_validated_public_url() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let config = Config::from_toml(example, |_| None).unwrap();
+        assert_eq!(
+            config.webhooks.address(Platform::Shopify, "acme-shopify"),
+            None,
+            "no address without a public_url"
+        );
+        let with = |url: &str| {
+            example.replacen(
+                "[amqp]",
+                &format!("[webhooks]\npublic_url = {url:?}\n[amqp]"),
+                1,
+            )
+        };
+        let config = Config::from_toml(&with("https://hooks.example.com/xcs/"), |_| None).unwrap();
+        assert_eq!(
+            config
+                .webhooks
+                .address(Platform::BigCommerce, "acme-bc")
+                .as_deref(),
+            Some("https://hooks.example.com/xcs/webhooks/bigcommerce/acme-bc")
+        );
+        let config = Config::from_toml(&with("https://file.example"), |name| {
+            (name == "XCS_WEBHOOKS_PUBLIC_URL").then(|| "https://env.example".to_owned())
+        })
+        .unwrap();
+        assert_eq!(
+            config.webhooks.public_url.as_deref(),
+            Some("https://env.example"),
+            "the environment replaces the file's"
+        );
+        for (url, why) in [
+            ("hooks.example.com", "not an absolute URL"),
+            ("ftp://hooks.example.com", "not http or https"),
+            ("https://hooks.example.com/?shop=1", "query or fragment"),
+            ("https://user:pw@hooks.example.com", "credentials"),
+        ] {
+            let err = Config::from_toml(&with(url), |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("webhooks.public_url") && err.contains(why),
+                "{url}: {err}"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@ use xcs_processor::config::Config;
 use xcs_processor::operate::cli::{self, BackfillArgs, DeadCommand, ResyncArgs, StatusArgs};
 use xcs_processor::reconcile::{self, ReconcileArgs};
 use xcs_processor::setup::cli::{self as setup, CheckArgs, ConnectArgs, TestTransactionArgs};
+use xcs_processor::setup::webhooks::{self, WebhooksCommand};
 use xcs_processor::startup::Processor;
 
 /// Books the events the ingress published in Xero; and the operators' tools for the events
@@ -25,6 +26,8 @@ use xcs_processor::startup::Processor;
   xcs-processor --config F connect --listen 127.0.0.1:8081   connect Xero organisations (OAuth)
   xcs-processor --config F check --ingress-config I          prove the whole setup
   xcs-processor --config F test-transaction --shop acme --void
+  xcs-processor --config F webhooks check                    each shop's subscriptions; exit 1 if a person is needed
+  xcs-processor --config F webhooks sync --ingress-config I  create or turn on what the platforms' APIs allow
 
 Each subcommand has its own --help. The README's \"When an event fails\" says what each
 dead-letter reason means and what to do about it."
@@ -114,6 +117,11 @@ enum Command {
   xcs-processor reconcile --shop acme --from 2026-11-01 --to 2026-11-20 --format csv > diff.csv
   xcs-processor reconcile --shop acme --from 2026-11-01 --to 2026-11-20 --fix")]
     Reconcile(ReconcileArgs),
+    /// Each shop's webhook subscriptions, read from its platform's API: `check` lists what is
+    /// missing, off, failing or delivered elsewhere; `sync` creates and turns on what the API
+    /// allows and prints the manual step elsewhere.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 #[tokio::main]
@@ -138,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Check(args) => setup::check(&config, args).await?,
         Command::TestTransaction(args) => setup::test_transaction(&config, args).await?,
         Command::Reconcile(args) => std::process::exit(reconcile::run_cli(&config, args).await),
+        Command::Webhooks(command) => std::process::exit(webhooks::run_cli(&config, command).await),
     }
     Ok(())
 }

@@ -14,6 +14,8 @@
 //!   Values the config leaves to their default are reported as defaults.
 //! - Webhook secrets, from the ingress's own config (`--ingress-config`), which the processor's
 //!   config does not hold.
+//! - Webhook subscriptions, with `[webhooks] public_url`: each shop's, read from its platform's
+//!   API as `xcs-processor webhooks check` reads them (one line per shop; [`super::webhooks`]).
 //! - RabbitMQ: every exchange and queue of `xcs_shared::topology` exists (passive declares).
 
 use std::collections::BTreeMap;
@@ -63,6 +65,7 @@ pub async fn run(config: &Config, options: &CheckOptions) -> Report {
     }
     check_webhooks(config, options, &mut report);
     check_platform_apis(config, &mut report).await;
+    check_webhook_subscriptions(config, options, &mut report).await;
     check_topology(config, &mut report).await;
     report
 }
@@ -103,6 +106,51 @@ async fn check_platform_apis(config: &Config, report: &mut Report) {
                 };
                 report.fail(subject, err.to_string(), next);
             }
+        }
+    }
+}
+
+/// Each shop's webhook subscriptions, as `webhooks check` sees them: a shop that needs a person
+/// fails, one with a warning (a manual platform's step, another address also subscribed) warns.
+async fn check_webhook_subscriptions(config: &Config, options: &CheckOptions, report: &mut Report) {
+    use super::webhooks::{self, Outcome, Verdict};
+    if config.webhooks.public_url.is_none() {
+        report.skip(
+            "webhook subscriptions",
+            "not checked: [webhooks] public_url (the ingress's public base URL) is not set",
+            "set it (or XCS_WEBHOOKS_PUBLIC_URL) to check every shop's subscriptions with its \
+             platform's API",
+        );
+        return;
+    }
+    // A broken ingress config is already a failed line of its own (check_webhooks).
+    let ingress = options
+        .ingress_config
+        .as_deref()
+        .and_then(|path| IngressShops::load(path).ok());
+    let fetcher = crate::platforms::api::Fetcher::default();
+    for (name, shop) in &config.shops {
+        let health = webhooks::shop_health(
+            config,
+            &fetcher,
+            name,
+            shop,
+            ingress.as_ref().map(|i| i.get(name)),
+        )
+        .await;
+        let subject = format!("webhook subscriptions {name}");
+        let (detail, next) = health.summary();
+        match (health.verdict(), &health.outcome) {
+            (_, Outcome::NotChecked { .. }) if shop.api.is_none() => {
+                report.skip(subject, detail, next.unwrap_or_default())
+            }
+            (Verdict::Healthy, _) => report.ok(subject, detail),
+            (Verdict::Warning, _) => report.warn(subject, detail, next.unwrap_or_default()),
+            (Verdict::NeedsPerson, _) => report.fail(
+                subject,
+                detail,
+                next.unwrap_or_else(|| "run `xcs-processor webhooks check`".to_owned()),
+            ),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Setting a shop up and proving it works: connect the Xero organisations
 //! ([`connect`], the OAuth2 authorization-code flow behind a small admin server), check every
 //! connection, mapping, webhook secret and queue ([`check`]), and push one sample order
-//! through the live path ([`test_transaction`]).
+//! through the live path ([`test_transaction`]); and whether each shop's platform delivers the
+//! webhooks it needs, putting right what the platform's API allows ([`webhooks`]).
 //!
 //! Each prints a report a person reads in ten seconds: one line per check, `✓` or `✗`, the
 //! reason, and what to do next.
@@ -10,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod connect;
 pub mod test_transaction;
+pub mod webhooks;
 
 use serde::Serialize;
 

@@ -3,6 +3,7 @@
 
 pub mod normalise;
 pub(crate) mod poll;
+pub mod webhooks;
 
 use serde_json::Value;
 use xcs_shared::EventKind;

@@ -4,6 +4,7 @@
 
 pub mod normalise;
 pub(crate) mod poll;
+pub mod webhooks;
 
 use super::api::Auth;
 use super::{Event, json};

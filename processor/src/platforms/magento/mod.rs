@@ -24,6 +24,7 @@
 
 pub mod normalise;
 pub(crate) mod poll;
+pub mod webhooks;
 
 use std::borrow::Cow;
 

@@ -4,6 +4,7 @@
 pub mod normalise;
 pub(crate) mod poll;
 pub(crate) mod sample;
+pub mod webhooks;
 
 use std::borrow::Cow;
 

@@ -4,6 +4,7 @@
 pub mod normalise;
 pub(crate) mod poll;
 pub(crate) mod sample;
+pub mod webhooks;
 
 use xcs_shared::EventKind;
 use xcs_shared::domain::Normalised;
