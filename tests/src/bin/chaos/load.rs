@@ -12,6 +12,13 @@
 //! Deliveries are sent as platforms send them: whatever is not answered 2xx is sent again with
 //! a growing pause, and now and then one already acknowledged is sent again (platforms do when
 //! an answer was slow).
+//!
+//! One Shopify shop is *leaky* (issue 16): its platform drops a share of its webhooks (never
+//! sends them), as a platform whose subscription was removed or whose deliveries got lost
+//! does. Its orders live in the fake Shopify Admin API as well, changed there before each
+//! webhook would be sent, and the processors poll it: every order and refund the platform
+//! holds must be booked once, whichever webhooks arrived. It has no poison orders (a poison
+//! order the poll reads again is dead-lettered again each time it re-reads it).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,10 +93,14 @@ pub struct Shop {
     pub name: String,
     pub tenant: Uuid,
     secret: String,
+    /// Drops this share of its webhooks, in percent, and is polled (see the module's docs).
+    pub drops_percent: u64,
 }
 
 impl Shop {
-    pub fn all(count: usize) -> Vec<Shop> {
+    /// `count` shops, platforms in turn; the second Shopify shop (the fourth shop) is leaky
+    /// and drops `drops_percent` of its webhooks, so a run with fewer than four has none.
+    pub fn all(count: usize, drops_percent: u64) -> Vec<Shop> {
         (0..count)
             .map(|index| {
                 let platform = PLATFORMS[index % PLATFORMS.len()];
@@ -99,9 +110,19 @@ impl Shop {
                     name: format!("chaos-{index}"),
                     tenant: xcs_xero_sim::seed::extra_tenant_id(index + 1),
                     secret: format!("chaos shop {index} webhook secret"),
+                    drops_percent: if index == PLATFORMS.len() {
+                        drops_percent
+                    } else {
+                        0
+                    },
                 }
             })
             .collect()
+    }
+
+    /// Whether its platform drops webhooks and its processors poll it.
+    pub fn leaky(&self) -> bool {
+        self.drops_percent > 0
     }
 
     fn prefix(&self) -> String {
@@ -119,13 +140,26 @@ impl Shop {
         )
     }
 
-    /// The processor's `[shops.NAME]` sections.
-    pub fn processor_toml(&self, bigcommerce_api: &FakePlatformApi) -> String {
+    /// The processor's `[shops.NAME]` sections. The leaky shop is polled every 5 seconds,
+    /// over the last 10 minutes, with a 2-second settle: production's shape, compressed.
+    pub fn processor_toml(&self, apis: &PlatformApis) -> String {
         let contacts = match self.platform {
             Platform::WooCommerce => r#"{ strategy = "per_customer", fallback = "Woo Sales" }"#,
             _ => r#"{ strategy = "generic", name = "Web Sales" }"#,
         };
-        let api = (self.platform == Platform::BigCommerce).then(|| bigcommerce_api.api_toml());
+        let api = match self.platform {
+            Platform::BigCommerce => Some(apis.bigcommerce.api_toml()),
+            Platform::Shopify if self.leaky() => Some(apis.shopify.api_toml()),
+            _ => None,
+        };
+        let poll = if self.leaky() {
+            format!(
+                "[shops.{}.poll]\ninterval_secs = 5\noverlap_secs = 600\nsettle_secs = 2\n",
+                self.name
+            )
+        } else {
+            String::new()
+        };
         shop_toml(&ShopToml {
             name: &self.name,
             platform: self.platform,
@@ -134,7 +168,28 @@ impl Shop {
             prefix: &self.prefix(),
             clearing: "615",
             api: api.as_deref(),
-        })
+        }) + &poll
+    }
+}
+
+/// The fake platform APIs of the run: BigCommerce's, which the processor fetches thin
+/// webhooks' orders from, and Shopify's, which holds the leaky shop's orders for its poll.
+pub struct PlatformApis {
+    pub bigcommerce: FakePlatformApi,
+    pub shopify: FakePlatformApi,
+}
+
+impl PlatformApis {
+    pub async fn start() -> PlatformApis {
+        PlatformApis {
+            bigcommerce: FakePlatformApi::start(Platform::BigCommerce).await,
+            shopify: FakePlatformApi::start(Platform::Shopify).await,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.bigcommerce.stop().await;
+        self.shopify.stop().await;
     }
 }
 
@@ -162,6 +217,8 @@ pub struct Sent {
     pub gave_up: bool,
     /// A 4xx: the platform would not send it again.
     pub rejected: Option<String>,
+    /// Never sent: the leaky shop's platform dropped it.
+    pub dropped: bool,
 }
 
 /// An order and what Xero should hold for it.
@@ -176,14 +233,41 @@ pub struct Order {
     pub payments: Vec<Decimal>,
     /// The credit note's number and total, when the chain refunds.
     pub refund: Option<(String, Decimal)>,
-    deliveries: Vec<(Role, Outgoing)>,
+    deliveries: Vec<Step>,
     pub sent: Vec<Sent>,
+    /// Its shop's platform drops webhooks and is polled: what Xero must hold follows what
+    /// happened on the platform, not what was acknowledged.
+    pub polled: bool,
+    drops_percent: u64,
+    /// The steps that happened on the platform (the fake API holds their outcome).
+    pub happened: Vec<Role>,
+}
+
+/// One step of an order's life on its platform: what the platform's API lists afterwards
+/// (for the leaky shop), and the webhook it fires.
+struct Step {
+    role: Role,
+    outgoing: Outgoing,
+    listed: Option<Value>,
+}
+
+impl Step {
+    /// A step only a webhook tells of (the platform's API is not polled).
+    fn webhook(role: Role, outgoing: Outgoing) -> Step {
+        Step {
+            role,
+            outgoing,
+            listed: None,
+        }
+    }
 }
 
 impl Order {
     /// Order `k` (from 1) of `shop`. BigCommerce orders are put into the fake API here.
-    pub fn new(shop: &Shop, k: u64, bigcommerce_api: &FakePlatformApi) -> Order {
-        let poison = (shop.platform == Platform::Shopify && k % POISON_EVERY == POISON_EVERY / 2)
+    pub fn new(shop: &Shop, k: u64, apis: &PlatformApis) -> Order {
+        let poison = (shop.platform == Platform::Shopify
+            && !shop.leaky()
+            && k % POISON_EVERY == POISON_EVERY / 2)
             .then(|| {
                 let turn = usize::try_from(k / POISON_EVERY).unwrap_or(0) + shop.index;
                 Poison::ALL[turn % Poison::ALL.len()]
@@ -196,7 +280,7 @@ impl Order {
         } = match shop.platform {
             Platform::Shopify => shopify_order(shop, k, poison),
             Platform::WooCommerce => woocommerce_order(shop, k),
-            _ => bigcommerce_order(shop, k, bigcommerce_api),
+            _ => bigcommerce_order(shop, k, &apis.bigcommerce),
         };
         let payments = match shop.platform {
             Platform::BigCommerce => vec![Decimal::new(2500, 2), Decimal::new(13830, 2)],
@@ -212,6 +296,9 @@ impl Order {
             refund,
             deliveries,
             sent: Vec::new(),
+            polled: shop.leaky(),
+            drops_percent: shop.drops_percent,
+            happened: Vec::new(),
         }
     }
 
@@ -226,17 +313,28 @@ impl Order {
             .any(|s| s.role == role && s.event_id.is_some())
     }
 
-    /// Whether any of its order deliveries was acknowledged: then Xero must have the invoice.
+    /// Whether Xero must know of `role`: its delivery was acknowledged, or, on a polled
+    /// shop, it happened on the platform (the poll reads it whether or not a webhook came).
+    fn expected(&self, role: Role) -> bool {
+        self.acknowledged(role) || (self.polled && self.happened.contains(&role))
+    }
+
+    /// Whether Xero must have the invoice.
     pub fn invoice_expected(&self) -> bool {
         [Role::Created, Role::Paid, Role::Updated]
             .into_iter()
-            .any(|role| self.acknowledged(role))
+            .any(|role| self.expected(role))
     }
 
     /// Whether the money was reported received: every platform but a Shopify order that only
     /// got as far as `orders/create` (unpaid).
     pub fn paid_expected(&self) -> bool {
-        self.acknowledged(Role::Paid) || self.acknowledged(Role::Updated)
+        self.expected(Role::Paid) || self.expected(Role::Updated)
+    }
+
+    /// Whether Xero must have the refund's credit note.
+    pub fn refund_expected(&self) -> bool {
+        self.refund.is_some() && self.expected(Role::Refund)
     }
 }
 
@@ -265,47 +363,75 @@ struct Chain {
     invoice_total: Decimal,
     /// The credit note's number and total.
     refund: Option<(String, Decimal)>,
-    deliveries: Vec<(Role, Outgoing)>,
+    deliveries: Vec<Step>,
 }
 
 fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
     let id = (shop.index as u64 + 1) * 1_000_000 + k;
     let number = 1000 + k;
-    let body = |paid: bool| {
+    let order = |paid: bool| {
         let mut order: Value =
             serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(id, number, paid))
                 .expect("the fixture is JSON");
         if let Some(poison) = poison {
             poison.apply(&mut order);
         }
-        serde_json::to_vec(&order).expect("JSON serialises")
+        order
     };
-    let send = |role: Role, topic: &str, tag: &str, body: &[u8]| {
+    // The order as the leaky shop's Admin API lists it after the step (`updated_at` is set
+    // when the step happens).
+    let listed = |mut order: Value, refunds: Value| {
+        shop.leaky().then(|| {
+            order["refunds"] = refunds;
+            order
+        })
+    };
+    let send = |role: Role, topic: &str, tag: &str, body: &[u8], listed: Option<Value>| {
         let webhook_id = format!("{tag}-{}-{k}-{}", shop.index, Uuid::new_v4().simple());
-        (
+        Step {
             role,
-            Outgoing::Signed(signer::shopify(
+            outgoing: Outgoing::Signed(signer::shopify(
                 &shop.name,
                 &shop.secret,
                 topic,
                 &webhook_id,
                 body,
             )),
-        )
+            listed,
+        }
     };
+    let json_bytes = |value: &Value| serde_json::to_vec(value).expect("JSON serialises");
     let mut deliveries = Vec::new();
     if k % 2 == 1 && poison.is_none() {
-        deliveries.push(send(Role::Created, "orders/create", "c", &body(false)));
+        let unpaid = order(false);
+        let listed = listed(unpaid.clone(), json!([]));
+        deliveries.push(send(
+            Role::Created,
+            "orders/create",
+            "c",
+            &json_bytes(&unpaid),
+            listed,
+        ));
     }
-    deliveries.push(send(Role::Paid, "orders/paid", "p", &body(true)));
+    let paid = order(true);
+    deliveries.push(send(
+        Role::Paid,
+        "orders/paid",
+        "p",
+        &json_bytes(&paid),
+        listed(paid.clone(), json!([])),
+    ));
     let mut refund = None;
     if k.is_multiple_of(REFUND_EVERY) && poison.is_none() {
         let refund_id = 700_000_000 + id;
+        let body = xcs_tests::fixtures::shopify_nz_refund(refund_id, id);
+        let resource: Value = serde_json::from_slice(&body).expect("the fixture is JSON");
         deliveries.push(send(
             Role::Refund,
             "refunds/create",
             "r",
-            &xcs_tests::fixtures::shopify_nz_refund(refund_id, id),
+            &body,
+            listed(paid, json!([resource])),
         ));
         refund = Some((
             format!("{}{number}/R{refund_id}", shop.prefix()),
@@ -323,7 +449,8 @@ fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
             Role::Stock,
             "inventory_levels/update",
             "s",
-            &serde_json::to_vec(&level).expect("JSON serialises"),
+            &json_bytes(&level),
+            None,
         ));
     }
     Chain {
@@ -339,7 +466,7 @@ fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
     let mut order = fixture("woocommerce/order_4417_nzd_tax_inclusive.json");
     order["id"] = json!(number);
     order["number"] = json!(number.to_string());
-    let mut deliveries = vec![(
+    let mut deliveries = vec![Step::webhook(
         Role::Paid,
         Outgoing::Signed(signer::woocommerce(
             &shop.name,
@@ -352,7 +479,7 @@ fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
         // A note added later: the same order, modified again.
         order["date_modified_gmt"] = json!("2026-11-27T02:00:00");
         order["customer_note"] = json!("Please leave by the door");
-        deliveries.push((
+        deliveries.push(Step::webhook(
             Role::Updated,
             Outgoing::Signed(signer::woocommerce(
                 &shop.name,
@@ -395,9 +522,12 @@ fn bigcommerce_order(shop: &Shop, k: u64, api: &FakePlatformApi) -> Chain {
             )
         }))
     };
-    let mut deliveries = vec![(Role::Paid, hook("store/order/created", "c"))];
+    let mut deliveries = vec![Step::webhook(Role::Paid, hook("store/order/created", "c"))];
     if k.is_multiple_of(5) {
-        deliveries.push((Role::Updated, hook("store/order/statusUpdated", "u")));
+        deliveries.push(Step::webhook(
+            Role::Updated,
+            hook("store/order/statusUpdated", "u"),
+        ));
     }
     Chain {
         invoice_number: format!("{}{id}", shop.prefix()),
@@ -405,6 +535,33 @@ fn bigcommerce_order(shop: &Shop, k: u64, api: &FakePlatformApi) -> Chain {
         refund: None,
         deliveries,
     }
+}
+
+impl Sent {
+    fn new(role: Role) -> Sent {
+        Sent {
+            role,
+            event_id: None,
+            refused: 0,
+            resent: false,
+            gave_up: false,
+            rejected: None,
+            dropped: false,
+        }
+    }
+}
+
+/// Whether the leaky platform drops delivery `n` of order `k`: about `percent` in a hundred,
+/// spread by a hash (SplitMix64's finaliser) so neighbours do not drop together.
+fn dropped(seed: u64, percent: u64, k: u64, n: usize) -> bool {
+    if percent == 0 {
+        return false;
+    }
+    let mut x = seed ^ (k << 8) ^ n as u64;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    x % 100 < percent
 }
 
 /// How a delivery is sent: like the platforms, again and again until it is answered 2xx.
@@ -415,6 +572,10 @@ pub struct Sender {
     /// How long a platform keeps trying one delivery (Shopify: 48 hours; compressed here).
     pub give_up_after: Duration,
     pub counters: Arc<Mutex<Counters>>,
+    /// Where the leaky shop's orders are listed as they change.
+    pub apis: Arc<PlatformApis>,
+    /// Picks which of the leaky shop's webhooks are dropped, so a run can be repeated.
+    pub seed: u64,
 }
 
 /// Totals over all deliveries.
@@ -445,14 +606,7 @@ impl Sender {
 
     /// Sends until acknowledged, the platform gives up, or the ingress refuses it for good.
     async fn deliver(&self, role: Role, outgoing: &Outgoing) -> Sent {
-        let mut sent = Sent {
-            role,
-            event_id: None,
-            refused: 0,
-            resent: false,
-            gave_up: false,
-            rejected: None,
-        };
+        let mut sent = Sent::new(role);
         let deadline = Instant::now() + self.give_up_after;
         let mut pause = Duration::from_millis(500);
         loop {
@@ -501,11 +655,33 @@ impl Sender {
         }
     }
 
-    /// Sends the order's deliveries in turn; a chain stops where one is not acknowledged (the
-    /// platform's later events would find a different order state, so the run does not guess).
+    /// Makes each step of the order happen on the platform and sends its webhook, in turn; a
+    /// chain stops where one is not acknowledged (the platform's later events would find a
+    /// different order state, so the run does not guess). A dropped webhook stops nothing:
+    /// the platform carries on without knowing.
     pub async fn run(&self, mut order: Order) -> Order {
         let deliveries = std::mem::take(&mut order.deliveries);
-        for (n, (role, delivery)) in deliveries.iter().enumerate() {
+        for (n, step) in deliveries.iter().enumerate() {
+            let (role, delivery) = (&step.role, &step.outgoing);
+            if let Some(listed) = &step.listed {
+                let mut listed = listed.clone();
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("formats");
+                listed["updated_at"] = json!(now);
+                for refund in listed["refunds"].as_array_mut().into_iter().flatten() {
+                    refund["created_at"] = json!(now);
+                }
+                self.apis.shopify.list(listed);
+            }
+            order.happened.push(*role);
+            if dropped(self.seed, order.drops_percent, order.k, n) {
+                order.sent.push(Sent {
+                    dropped: true,
+                    ..Sent::new(*role)
+                });
+                continue;
+            }
             let mut sent = self.deliver(*role, delivery).await;
             let acknowledged = sent.event_id.is_some();
             if acknowledged && (order.k + n as u64 * 7).is_multiple_of(RESEND_EVERY) {

@@ -14,6 +14,9 @@
 //! processes of their own. The Xero simulator and the ingress run in this process; the
 //! processors reach Xero through a TCP proxy the run can cut. See `README.md` (Chaos run).
 //!
+//! One Shopify shop's platform drops a share of its webhooks (`--drop-webhooks`, 20% by
+//! default) and the processors poll its fake Admin API: what it dropped must be booked too.
+//!
 //! It prints what it did and a table, and exits 1 when anything was lost, booked twice or
 //! booked wrong, an event died that should not have, or the system did not drain in time.
 
@@ -35,12 +38,11 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use serde_json::json;
 use tokio::time::Instant;
-use xcs_shared::{Platform, topology};
-use xcs_tests::platform_api::FakePlatformApi;
+use xcs_shared::topology;
 use xcs_tests::proxy::Proxy;
 use xcs_xero_sim::{SimConfig, XeroSim};
 
-use load::{Counters, Order, Sender, Shop};
+use load::{Counters, Order, PlatformApis, Sender, Shop};
 use monkey::Monkey;
 use rig::{PrivateBroker, PrivatePostgres, Processors};
 
@@ -77,6 +79,10 @@ struct Args {
     /// How long a "platform" keeps re-sending a delivery the ingress did not acknowledge.
     #[arg(long, default_value_t = 180)]
     give_up_after: u64,
+    /// The share of its webhooks, in percent, that the leaky shop's platform never sends
+    /// (the fourth shop, a Shopify one, polled; 0 for none).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=100))]
+    drop_webhooks: u64,
     /// How long the system may take to drain once the faults are over.
     #[arg(long)]
     drain_timeout: Option<u64>,
@@ -102,6 +108,7 @@ struct Plan {
     shops: usize,
     processors: usize,
     give_up_after_s: u64,
+    drop_webhooks_percent: u64,
     seed: u64,
 }
 
@@ -121,6 +128,7 @@ impl Plan {
             shops: args.shops.max(1),
             processors: args.processors.max(1),
             give_up_after_s: args.give_up_after,
+            drop_webhooks_percent: args.drop_webhooks,
             seed: args.seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -194,7 +202,7 @@ fn processor_config(
     postgres: &str,
     xero: &str,
     shops: &[Shop],
-    bigcommerce: &FakePlatformApi,
+    apis: &PlatformApis,
 ) -> String {
     let mut config = format!(
         r#"log_format = "json"
@@ -211,12 +219,14 @@ client_id = "{client_id}"
 client_secret = "{client_secret}"
 auth = "oauth"
 timeout_ms = 5000
+[processing]
+poll_every_ms = 1000
 "#,
         client_id = xcs_xero_sim::DEMO_APP_CLIENT_ID,
         client_secret = xcs_xero_sim::DEMO_APP_CLIENT_SECRET,
     );
     for shop in shops {
-        config.push_str(&shop.processor_toml(bigcommerce));
+        config.push_str(&shop.processor_toml(apis));
     }
     config
 }
@@ -260,7 +270,7 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
         broker.amqp_port,
         postgres.port
     );
-    let shops = Shop::all(plan.shops);
+    let shops = Shop::all(plan.shops, plan.drop_webhooks_percent);
     // Xero's journal goes into the run's directory, for reading after a failed run (`--keep`).
     let sim = XeroSim::start(
         SimConfig::demo()
@@ -268,14 +278,14 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
             .with_journal_file(dir.path.join("xero-journal.jsonl")),
     )?;
     let xero_proxy = Proxy::start(sim.addr().to_string()).await;
-    let bigcommerce = FakePlatformApi::start(Platform::BigCommerce).await;
+    let apis = Arc::new(PlatformApis::start().await);
     let amqp = broker.amqp_uri(VHOST);
     let config = processor_config(
         &amqp,
         &postgres.url(),
         &format!("http://127.0.0.1:{}", xero_proxy.port),
         &shops,
-        &bigcommerce,
+        &apis,
     );
     connect_tenants(&config, &postgres.url(), &sim, &shops).await?;
     let processors = Processors::new(&dir.path, plan.processors, &config)?;
@@ -298,11 +308,13 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
         client: reqwest::Client::new(),
         give_up_after: Duration::from_secs(plan.give_up_after_s),
         counters: Arc::clone(&counters),
+        apis: Arc::clone(&apis),
+        seed: plan.seed,
     };
     let orders: Vec<Order> = (0..plan.orders)
         .map(|n| {
             let shop = &shops[usize::try_from(n).expect("fits") % shops.len()];
-            Order::new(shop, n / shops.len() as u64 + 1, &bigcommerce)
+            Order::new(shop, n / shops.len() as u64 + 1, &apis)
         })
         .collect();
     let deliveries_planned: usize = orders.iter().map(Order::planned).sum();
@@ -335,16 +347,25 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
             started.elapsed().as_secs_f64()
         );
         let _ = load_done_tx.send(true);
-        orders
+        (orders, time::OffsetDateTime::now_utc())
     };
     let strikes = monkey.run(Duration::from_secs_f64(plan.strike_every_s), load_done);
-    let (orders, strikes) = tokio::join!(load, strikes);
+    let ((orders, load_done_at), strikes) = tokio::join!(load, strikes);
     strikes?;
+    drop(sender);
     monkey.heal().await?;
     let healed = Instant::now();
 
-    let drained = drain(&mut monkey, &orders, &amqp, plan).await?;
+    let leaky = shops.iter().find(|s| s.leaky()).map(|s| Leaky {
+        shop: &s.name,
+        changed_until: load_done_at,
+    });
+    let drained = drain(&mut monkey, &orders, &amqp, plan, leaky.as_ref()).await?;
     let findings = settle_and_judge(&mut monkey, &shops, &orders, &amqp, &sim).await?;
+    let booked_from_polls = match &leaky {
+        Some(leaky) => Some(booked_from_polls(&monkey.postgres.url(), leaky.shop).await?),
+        None => None,
+    };
     let counters = counters.lock().expect("not poisoned").clone();
     report(&Report {
         plan,
@@ -354,6 +375,7 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
         counters: &counters,
         drain: drained.then(|| healed.elapsed()),
         findings: &findings,
+        booked_from_polls,
     });
     let mut findings = findings;
     if !drained {
@@ -364,7 +386,9 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
     }
     ingress.stop().await;
     drop(monkey);
-    bigcommerce.stop().await;
+    if let Some(apis) = Arc::into_inner(apis) {
+        apis.stop().await;
+    }
     sim.stop().await;
     Ok(findings)
 }
@@ -375,11 +399,36 @@ struct Readback {
     dead: BTreeMap<String, Vec<String>>,
     /// Messages ready in the shard and retry queues.
     queued: u32,
+    /// The leaky shop's poll cursor: everything changed before it has been read.
+    poll_cursor: Option<time::OffsetDateTime>,
 }
 
-async fn read_back(amqp: &str, postgres_url: &str, ids: &[&str]) -> anyhow::Result<Readback> {
+/// The shop whose platform drops webhooks, and when its last order changed.
+struct Leaky<'a> {
+    shop: &'a str,
+    changed_until: time::OffsetDateTime,
+}
+
+async fn read_back(
+    amqp: &str,
+    postgres_url: &str,
+    ids: &[&str],
+    leaky: Option<&Leaky<'_>>,
+) -> anyhow::Result<Readback> {
     let (client, connection) = tokio_postgres::connect(postgres_url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
+    let poll_cursor = match leaky {
+        Some(leaky) => client
+            .query_opt(
+                &format!(
+                    "SELECT cursor FROM {SCHEMA}.xcs_poll_state WHERE shop = $1 AND purpose = $2"
+                ),
+                &[&leaky.shop, &xcs_processor::poll::scheduler::PURPOSE],
+            )
+            .await?
+            .map(|row| row.get(0)),
+        None => None,
+    };
     let ledger = client
         .query(
             &format!("SELECT event_id, outcome FROM {SCHEMA}.xcs_events WHERE event_id = ANY($1)"),
@@ -425,7 +474,25 @@ async fn read_back(amqp: &str, postgres_url: &str, ids: &[&str]) -> anyhow::Resu
         ledger,
         dead,
         queued,
+        poll_cursor,
     })
+}
+
+/// The leaky shop's documents that an event from a poll booked: what its webhooks missed.
+async fn booked_from_polls(postgres_url: &str, shop: &str) -> anyhow::Result<i64> {
+    let (client, connection) = tokio_postgres::connect(postgres_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {SCHEMA}.xcs_documents d
+                   JOIN {SCHEMA}.xcs_events e ON e.event_id = d.event_id
+                  WHERE e.shop = $1 AND d.event_id LIKE '%:api:%'"
+            ),
+            &[&shop],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 fn acknowledged_ids(orders: &[Order]) -> Vec<&str> {
@@ -436,13 +503,15 @@ fn acknowledged_ids(orders: &[Order]) -> Vec<&str> {
         .collect()
 }
 
-/// Waits until every acknowledged event is in the ledger or dead and the shard and retry
-/// queues are empty, three polls in a row (a processor may hold a duplicate copy unacked).
+/// Waits until every acknowledged event is in the ledger or dead, the leaky shop's poll has
+/// read past its last change, and the shard and retry queues are empty, three looks in a row
+/// (a processor may hold a duplicate copy unacked).
 async fn drain(
     monkey: &mut Monkey<'_>,
     orders: &[Order],
     amqp: &str,
     plan: &Plan,
+    leaky: Option<&Leaky<'_>>,
 ) -> anyhow::Result<bool> {
     let ids = acknowledged_ids(orders);
     let deadline = Instant::now() + Duration::from_secs(plan.drain_timeout_s);
@@ -450,13 +519,17 @@ async fn drain(
     let mut last_print = Instant::now();
     let postgres_url = monkey.postgres.url();
     while Instant::now() < deadline {
-        match read_back(amqp, &postgres_url, &ids).await {
+        match read_back(amqp, &postgres_url, &ids, leaky).await {
             Ok(seen) => {
                 let waiting = ids
                     .iter()
                     .filter(|id| !seen.ledger.contains_key(**id) && !seen.dead.contains_key(**id))
                     .count();
-                quiet = if waiting == 0 && seen.queued == 0 {
+                let polled = leaky.is_none_or(|leaky| {
+                    seen.poll_cursor
+                        .is_some_and(|cursor| cursor > leaky.changed_until)
+                });
+                quiet = if waiting == 0 && seen.queued == 0 && polled {
                     quiet + 1
                 } else {
                     0
@@ -466,8 +539,13 @@ async fn drain(
                 }
                 if last_print.elapsed() > Duration::from_secs(10) {
                     println!(
-                        "draining: {waiting} acknowledged events not yet handled, {} queued",
-                        seen.queued
+                        "draining: {waiting} acknowledged events not yet handled, {} queued{}",
+                        seen.queued,
+                        if polled {
+                            ""
+                        } else {
+                            ", the leaky shop not polled since the load"
+                        }
                     );
                     last_print = Instant::now();
                 }
@@ -492,7 +570,7 @@ async fn settle_and_judge(
     let postgres_url = monkey.postgres.url();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let seen = read_back(amqp, &postgres_url, &ids).await?;
+        let seen = read_back(amqp, &postgres_url, &ids, None).await?;
         let findings = verdict::judge(
             shops,
             orders,
@@ -517,6 +595,8 @@ struct Report<'a> {
     counters: &'a Counters,
     drain: Option<Duration>,
     findings: &'a verdict::Findings,
+    /// The leaky shop's documents booked from its poll, when there is one.
+    booked_from_polls: Option<i64>,
 }
 
 fn report(r: &Report<'_>) {
@@ -525,6 +605,7 @@ fn report(r: &Report<'_>) {
     let acknowledged = sent.iter().filter(|s| s.event_id.is_some()).count();
     let gave_up = sent.iter().filter(|s| s.gave_up).count();
     let resent = sent.iter().filter(|s| s.resent).count();
+    let dropped = sent.iter().filter(|s| s.dropped).count();
     let by = |map: &BTreeMap<String, usize>| {
         map.iter()
             .map(|(k, v)| format!("{k} {v}"))
@@ -553,6 +634,18 @@ fn report(r: &Report<'_>) {
         ),
         ("  also re-sent by the platform".into(), resent.to_string()),
         ("  given up by the platform".into(), gave_up.to_string()),
+        (
+            "webhooks dropped by the leaky platform".into(),
+            r.booked_from_polls.map_or_else(
+                || "none (no leaky shop)".to_owned(),
+                |_| dropped.to_string(),
+            ),
+        ),
+        (
+            "  its documents booked from the poll".into(),
+            r.booked_from_polls
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+        ),
         (
             "events acknowledged (unique)".into(),
             f.events_acknowledged.to_string(),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use xcs_tests::processor::amount;
 use xcs_xero_sim::RunningSim;
 
-use crate::load::{Order, Role, Shop};
+use crate::load::{Order, Shop};
 
 /// The findings, as printed and as written with `--json`.
 #[derive(Debug, Default, Serialize)]
@@ -209,7 +209,7 @@ pub fn judge(shops: &[Shop], orders: &[Order], seen: &Observed<'_>) -> Findings 
             }
         }
 
-        if let (Some((number, total)), true) = (&order.refund, order.acknowledged(Role::Refund)) {
+        if let (Some((number, total)), true) = (&order.refund, order.refund_expected()) {
             expected_numbers[order.shop].insert(number.clone());
             f.credit_notes_expected += 1;
             let notes = books
