@@ -2,8 +2,8 @@
 //!
 //! Per shop: the last event booked and when, how many events were booked, skipped and
 //! summarised (the ledger, `xcs_events`), how many wait in the retry tiers and in the dead
-//! queue (RabbitMQ), the open summary periods and what they hold, and once for the app the
-//! Xero token's expiry and scopes.
+//! queue (RabbitMQ), the open summary periods and what they hold, where its poll and its
+//! backfills stand (`xcs_poll_state`), and once for the app the Xero token's expiry and scopes.
 //!
 //! The queues are read the way `dead list` reads `xcs.dead` ([`Scan`]): consumed without a
 //! single acknowledgement and the channel closed, so every message goes back. The retry tiers
@@ -14,8 +14,10 @@
 //! `status` often).
 //!
 //! "Needs a person": a dead letter of the shop, a Xero token that cannot be had (a refused
-//! secret, a refresh token Xero no longer takes), a summary period whose posting failed. Events
-//! waiting in the retry tiers do not: they go through by themselves.
+//! secret, a refresh token Xero no longer takes), a summary period whose posting failed, a poll
+//! that has read nothing new for three of its intervals (failing, or no processor polls). Events
+//! waiting in the retry tiers do not: they go through by themselves, and neither does one
+//! failed poll (the next one resumes from the cursor).
 
 use std::collections::BTreeMap;
 
@@ -29,8 +31,9 @@ use xcs_shared::envelope::header as envelope;
 use xcs_shared::topology::RETRY_TIERS;
 
 use super::dead::{self, DeadLetter, Scan};
-use crate::config::{Config, XeroAuthMode};
-use crate::ledger::Ledger;
+use crate::config::{Config, ShopConfig, XeroAuthMode};
+use crate::ledger::{Ledger, PollState};
+use crate::poll::scheduler;
 use crate::publisher::header_str;
 use crate::setup::explain_xero;
 use crate::xero::client::XeroClient;
@@ -71,7 +74,45 @@ pub struct ShopStatus {
     pub retrying_by_tier: BTreeMap<String, u64>,
     /// Summary mode's periods not posted yet.
     pub open_periods: Vec<PeriodStatus>,
+    /// Its poll, when the shop is polled (`None` when it is not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollStatus>,
+    /// Backfills run for it, finished or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backfills: Vec<BackfillStatus>,
     pub needs_attention: Vec<Attention>,
+}
+
+/// A shop's poll (README "Polling and backfill").
+#[derive(Debug, Clone, Serialize)]
+pub struct PollStatus {
+    pub every_secs: u64,
+    /// Everything changed on the platform before this was read (RFC 3339); `None` before the
+    /// first poll.
+    pub read_up_to: Option<String>,
+    pub last_poll_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    /// Orders and refunds the last poll listed, and the platform calls it made.
+    pub last_found: i32,
+    pub last_calls: i32,
+    /// Why the last poll failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The processor polling it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub polling_now: Option<String>,
+}
+
+/// A backfill of a range (`xcs-processor backfill`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillStatus {
+    /// `backfill FROM..TO`.
+    pub range: String,
+    /// Read and queued up to here (RFC 3339); the range's end when it finished.
+    pub done_up_to: String,
+    pub running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,6 +247,11 @@ pub async fn status(
             .await
             .with_context(|| format!("cannot read shop {name}'s summary periods"))?;
         let now = OffsetDateTime::now_utc();
+        let poll_states = ledger
+            .poll_states(Some(name))
+            .await
+            .with_context(|| format!("cannot read shop {name}'s poll state"))?;
+        let (poll, backfills, poll_attention) = polls(shop_config, &poll_states, now);
         let mut needs_attention = Vec::new();
         if !dead.is_empty() {
             let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
@@ -280,7 +326,9 @@ pub async fn status(
                     last_error: (p.attempts > 0 && !p.detail.is_empty()).then_some(p.detail),
                 })
                 .collect(),
-            needs_attention,
+            poll,
+            backfills,
+            needs_attention: needs_attention.into_iter().chain(poll_attention).collect(),
         });
     }
     let needs_attention =
@@ -291,6 +339,68 @@ pub async fn status(
         shops,
         counts_incomplete: incomplete,
     })
+}
+
+/// A shop's poll and backfills from its poll states, and what needs a person: a poll whose
+/// cursor is three intervals behind (the settle time aside) has failed or gone unread that
+/// long, so it will not catch up by itself.
+fn polls(
+    shop: &ShopConfig,
+    states: &[PollState],
+    now: OffsetDateTime,
+) -> (Option<PollStatus>, Vec<BackfillStatus>, Option<Attention>) {
+    let error =
+        |state: &PollState| (!state.last_error.is_empty()).then(|| state.last_error.clone());
+    let backfills = states
+        .iter()
+        .filter(|s| s.purpose.starts_with("backfill "))
+        .map(|s| BackfillStatus {
+            range: s.purpose.clone(),
+            done_up_to: rfc3339(s.cursor),
+            running: s.leased_by.is_some(),
+            last_error: error(s),
+        })
+        .collect();
+    if !scheduler::polled(shop) {
+        return (None, backfills, None);
+    }
+    let every = shop.poll.interval(shop.platform);
+    let state = states.iter().find(|s| s.purpose == scheduler::PURPOSE);
+    let poll = PollStatus {
+        every_secs: every,
+        read_up_to: state.map(|s| rfc3339(s.cursor)),
+        last_poll_at: state.and_then(|s| s.last_poll_at).map(rfc3339),
+        next_poll_at: state.map(|s| rfc3339(s.next_poll_at)),
+        last_found: state.map_or(0, |s| s.last_found),
+        last_calls: state.map_or(0, |s| s.last_calls),
+        last_error: state.and_then(error),
+        polling_now: state.and_then(|s| s.leased_by.clone()),
+    };
+    let allowed = time::Duration::seconds(
+        i64::try_from(shop.poll.settle().saturating_add(every.saturating_mul(3)))
+            .unwrap_or(i64::MAX),
+    );
+    let attention = state
+        .filter(|s| (now - s.cursor) > allowed)
+        .map(|s| Attention {
+            what: format!(
+                "the poll has read nothing changed after {} for over three of its {every} s \
+             intervals; {}",
+                rfc3339(s.cursor),
+                match (&poll.last_error, &poll.polling_now) {
+                    (Some(err), _) => format!("its last try failed: {err}"),
+                    (None, Some(by)) => format!("a poll by {by} is under way and not past it yet"),
+                    (None, None) => {
+                        "no try failed: is every processor's [processing] poll_every_ms 0?"
+                            .to_owned()
+                    }
+                }
+            ),
+            next: "fix what the error names (README, \"Polling and backfill\"); the next poll \
+               resumes from the cursor, nothing is skipped"
+                .to_owned(),
+        });
+    (Some(poll), backfills, attention)
 }
 
 /// The token as the processor would use it next: a Custom Connection is granted one (which
@@ -393,6 +503,42 @@ pub fn render_text(status: &Status) -> String {
                 } else {
                     String::new()
                 }
+            ));
+        }
+        if let Some(poll) = &shop.poll {
+            out.push_str(&format!(
+                "  poll         every {} s; {}{}\n",
+                poll.every_secs,
+                match (&poll.read_up_to, &poll.last_poll_at) {
+                    (Some(cursor), Some(last)) => format!(
+                        "read up to {cursor}; last at {last} (found {}, {} calls)",
+                        poll.last_found, poll.last_calls
+                    ),
+                    (Some(cursor), None) => format!("first poll from {cursor} under way"),
+                    _ => "not polled yet".to_owned(),
+                },
+                poll.polling_now
+                    .as_ref()
+                    .map_or_else(String::new, |by| format!("; polling now: {by}"))
+            ));
+            if let Some(err) = &poll.last_error {
+                out.push_str(&format!("  poll failed  {err}\n"));
+            }
+        }
+        for backfill in &shop.backfills {
+            out.push_str(&format!(
+                "  {}: {} up to {}{}\n",
+                backfill.range,
+                if backfill.running {
+                    "running, done"
+                } else {
+                    "done"
+                },
+                backfill.done_up_to,
+                backfill
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |err| format!("; last error: {err}"))
             ));
         }
         for attention in &shop.needs_attention {

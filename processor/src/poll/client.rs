@@ -49,6 +49,13 @@ pub enum PollError {
     Credentials(String),
     #[error("{0}; fix the shop's [api] settings, confirm with `xcs-processor check`")]
     Misconfigured(String),
+    /// The platform answered the list call with a refusal other than for the credentials.
+    #[error(
+        "the platform API refused the list call: {0}; a 404 means the shop's api.base_url (or \
+         the API version in it) is wrong, anything else a request the platform does not take \
+         (keep this line for a bug report); the poll resumes from its cursor next time"
+    )]
+    Refused(String),
     #[error("the platform's list cannot be read: {0}")]
     Unreadable(String),
     #[error("the ledger is unavailable: {0}")]
@@ -135,9 +142,7 @@ impl PollClient {
             let what = format!("{path} answered {status}");
             return Err(match status {
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => PollError::Credentials(what),
-                _ => {
-                    PollError::Misconfigured(format!("the {} API {what}", platform.display_name()))
-                }
+                _ => PollError::Refused(format!("the {} API {what}", platform.display_name())),
             });
         }
         unreachable!("the last attempt returns")

@@ -348,3 +348,68 @@ async fn one_process_at_a_time_holds_a_shops_poll_and_a_dead_holders_lease_runs_
         "a lost its lease and may not move the cursor"
     );
 }
+
+#[tokio::test]
+async fn status_shows_the_poll_and_a_poll_failing_for_three_intervals_needs_a_person() {
+    let setup = setup().await;
+    setup.api.list(order(7601, 2601, 5));
+    let text = setup.config();
+    let config = xcs_processor::config::Config::from_toml(&text, |_| None).unwrap();
+    let processor = TestProcessor::start(&text).await;
+    setup.wait_invoices("SP-2601", 1).await;
+    let connection = setup.broker.connect().await;
+    let shop_status = || async {
+        let status = xcs_processor::operate::status::status(&config, &connection, Some(SHOP))
+            .await
+            .unwrap();
+        status.shops.into_iter().next().unwrap()
+    };
+
+    let healthy = shop_status().await;
+    let poll = healthy.poll.as_ref().expect("the shop is polled");
+    assert_eq!(poll.every_secs, 1);
+    assert!(
+        poll.read_up_to.is_some() && poll.last_poll_at.is_some(),
+        "{poll:?}"
+    );
+    assert!(poll.last_error.is_none(), "{poll:?}");
+    assert!(healthy.needs_attention.is_empty(), "{healthy:?}");
+    let text = xcs_processor::operate::status::render_text(
+        &xcs_processor::operate::status::status(&config, &connection, Some(SHOP))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        text.contains("  poll         every 1 s; read up to "),
+        "{text}"
+    );
+
+    // The API goes down: the poll fails (five tries, the fake's 503s asking for 10 s each),
+    // its cursor stays, and once it is three intervals behind a person is asked for, with the
+    // error.
+    setup.api.set_down(true);
+    let failing = xcs_tests::eventually(BOOKED * 3, "a poll failing too long", || async {
+        let shop = shop_status().await;
+        let failed = shop.poll.as_ref().is_some_and(|p| p.last_error.is_some());
+        (failed && !shop.needs_attention.is_empty()).then_some(shop)
+    })
+    .await;
+    let attention = &failing.needs_attention[0];
+    assert!(
+        attention
+            .what
+            .contains("the poll has read nothing changed after")
+            && attention.what.contains("503"),
+        "{attention:?}"
+    );
+    assert!(failing.poll.unwrap().last_error.unwrap().contains("503"));
+
+    // Back up: the next poll catches up from the cursor and nobody is needed.
+    setup.api.set_down(false);
+    xcs_tests::eventually(BOOKED, "the poll caught up", || async {
+        let shop = shop_status().await;
+        shop.needs_attention.is_empty().then_some(())
+    })
+    .await;
+    processor.stop().await;
+}
