@@ -56,6 +56,23 @@ pub(crate) struct BookedDocument {
     pub applied: Decimal,
 }
 
+/// What the ledger booked for one of a shop's platform ids, for reconcile's platform leg.
+pub(crate) struct BookedKey {
+    /// `invoice` or `credit_note`; a summary mode shop's `order` or `refund` entry.
+    pub kind: String,
+    /// The order's (or refund's) platform id.
+    pub business_key: String,
+    /// The Xero document's number; a summary entry's order (or refund) number.
+    pub number: String,
+    /// The event that booked it; for a summary entry, the last that changed it.
+    pub event_id: String,
+    /// How that event reached us (`webhook`, `poll`, `backfill`), as the ledger recorded it;
+    /// empty when its record is older than the ledger's `source` column, or gone.
+    pub source: String,
+    /// The platform's order number (`#1001`).
+    pub order_number: String,
+}
+
 /// A payment (or credit allocation) the ledger made on a document, for reconcile's advice.
 pub(crate) struct LedgerPayment {
     pub doc_key: String,
@@ -382,6 +399,48 @@ impl Ledger {
                 doc_key: r.get(0),
                 account: r.get(1),
                 amount: r.get(2),
+            })
+            .collect())
+    }
+
+    /// The documents booked for a shop's platform ids, and (summary mode) the orders and refunds
+    /// summarised under them, each with how the event that booked it reached us: reconcile's
+    /// platform leg, which knows the platform's ids, not the events.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn booked_for_keys(
+        &self,
+        tenant: &str,
+        shop: &str,
+        business_keys: &[String],
+    ) -> Result<Vec<BookedKey>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT d.kind, d.business_key, d.number, d.event_id, COALESCE(e.source, ''),
+                        d.order_number
+                   FROM xcs_documents d LEFT JOIN xcs_events e ON e.event_id = d.event_id
+                  WHERE d.tenant = $1 AND d.shop = $2 AND d.kind IN ('invoice', 'credit_note')
+                    AND d.business_key = ANY($3)
+                 UNION ALL
+                 SELECT s.kind, s.business_key, s.number, s.event_id, COALESCE(e.source, ''),
+                        s.number
+                   FROM xcs_summary_entries s LEFT JOIN xcs_events e ON e.event_id = s.event_id
+                  WHERE s.shop = $2 AND s.kind IN ('order', 'refund')
+                    AND s.business_key = ANY($3)",
+                &[&tenant, &shop, &business_keys],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BookedKey {
+                kind: r.get(0),
+                business_key: r.get(1),
+                number: r.get(2),
+                event_id: r.get(3),
+                source: r.get(4),
+                order_number: r.get(5),
             })
             .collect())
     }

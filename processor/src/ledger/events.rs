@@ -32,6 +32,8 @@ pub(crate) struct ShopEvent {
     pub event_id: String,
     /// When the ingress received it, as its `xcs-received-at` said (RFC 3339).
     pub received_at: String,
+    /// `booked`, `skipped` or `summarised`.
+    pub outcome: String,
     pub detail: String,
 }
 
@@ -66,10 +68,12 @@ impl Ledger {
         client
             .execute(
                 "INSERT INTO xcs_events
-                   (event_id, platform, shop, tenant, kind, topic, received_at, outcome, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   (event_id, platform, shop, tenant, kind, topic, received_at, outcome, detail,
+                    source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (event_id) DO UPDATE
-                   SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, processed_at = now()
+                   SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, processed_at = now(),
+                       source = EXCLUDED.source
                    WHERE xcs_events.outcome = 'skipped' AND EXCLUDED.outcome = 'booked'",
                 &[
                     &envelope.event_id,
@@ -81,6 +85,7 @@ impl Ledger {
                     &envelope.received_at,
                     &outcome.as_str(),
                     &detail,
+                    &envelope.source.as_str(),
                 ],
             )
             .await?;
@@ -117,7 +122,7 @@ impl Ledger {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT event_id, received_at, detail FROM xcs_events
+                "SELECT event_id, received_at, detail, outcome FROM xcs_events
                  WHERE shop = $1 AND processed_at >= $2",
                 &[&shop, &since],
             )
@@ -128,6 +133,52 @@ impl Ledger {
                 event_id: r.get(0),
                 received_at: r.get(1),
                 detail: r.get(2),
+                outcome: r.get(3),
+            })
+            .collect())
+    }
+}
+
+impl Ledger {
+    /// The events recorded whose ids start with one of `prefixes` (taken literally, not as
+    /// patterns), with their outcome and detail: which of the poller's versions of an order
+    /// reached the processor.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn events_with_prefixes(
+        &self,
+        prefixes: &[String],
+    ) -> Result<Vec<ShopEvent>, LedgerError> {
+        let patterns: Vec<String> = prefixes
+            .iter()
+            .map(|prefix| {
+                let mut pattern = String::with_capacity(prefix.len() + 1);
+                for c in prefix.chars() {
+                    if matches!(c, '\\' | '%' | '_') {
+                        pattern.push('\\');
+                    }
+                    pattern.push(c);
+                }
+                pattern.push('%');
+                pattern
+            })
+            .collect();
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT event_id, received_at, detail, outcome FROM xcs_events
+                  WHERE event_id LIKE ANY($1)",
+                &[&patterns],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ShopEvent {
+                event_id: r.get(0),
+                received_at: r.get(1),
+                detail: r.get(2),
+                outcome: r.get(3),
             })
             .collect())
     }

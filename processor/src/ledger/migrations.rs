@@ -154,4 +154,11 @@ CREATE TABLE xcs_poll_state (
 );
 CREATE INDEX xcs_documents_event ON xcs_documents (event_id);
 ",
+    // How each event reached us (its `xcs-source`: webhook, poll or backfill), so reconcile can
+    // name what was booked only because the platform's API was read, whatever its event id
+    // looks like (a polled id too long or not plain text is a hash). Empty for events recorded
+    // before this column.
+    r"
+ALTER TABLE xcs_events ADD COLUMN source TEXT NOT NULL DEFAULT '';
+",
 ];

@@ -41,9 +41,10 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 use xcs_shared::domain::TaxMode;
 
-pub(crate) use self::documents::BookedDocument;
+pub(crate) use self::documents::{BookedDocument, BookedKey};
 pub use self::documents::{DocumentRow, Quantities, RecordedPayment};
 pub use self::events::EventOutcome;
+pub(crate) use self::events::ShopEvent;
 pub use self::failure::{LedgerFailure, LedgerFailureKind};
 use self::migrations::MIGRATIONS;
 pub use self::poll::{PollLease, PollState};

@@ -1,12 +1,12 @@
 //! One read of a shop's platform API over a window: split until each part fits one page,
-//! publish what each part lists (in time order), and move the cursor to the end of each part
-//! done.
+//! publish what each part lists (in time order; or count it, or keep it for reconcile), and
+//! move the cursor to the end of each part done.
 
 use lapin::BasicProperties;
 use time::OffsetDateTime;
 use xcs_shared::{Envelope, EventKind, Source, topology};
 
-use super::{Listed, Lister, PollClient, PollError, Window};
+use super::{Found, Listed, Lister, PollClient, PollError, Window};
 use crate::config::ShopConfig;
 use crate::ledger::{Ledger, PollLease};
 use crate::publisher::{Republisher, now_rfc3339};
@@ -21,6 +21,8 @@ pub enum Sink<'a> {
     Publish(&'a Republisher, Source),
     /// Count only (a dry run).
     Count,
+    /// Keep each, in time order, for the caller to compare (reconcile's platform leg).
+    Collect(&'a std::sync::Mutex<Vec<Found>>),
 }
 
 /// What a pass found and spent.
@@ -118,34 +120,12 @@ impl Pass<'_> {
                 EventKind::Refund => tally.refunds += 1,
                 _ => tally.orders += 1,
             }
-            if let Sink::Publish(publisher, source) = &self.sink {
-                let envelope = Envelope {
-                    event_id: found.event_id(self.shop.platform, self.name),
-                    platform: self.shop.platform,
-                    shop: self.name.to_owned(),
-                    tenant: self.shop.tenant.clone(),
-                    kind: found.kind,
-                    topic: found.topic.clone(),
-                    delivery_id: uuid::Uuid::new_v4().to_string(),
-                    received_at: now_rfc3339(),
-                    source: *source,
-                };
-                let headers = envelope.field_table();
-                let properties = BasicProperties::default()
-                    .with_delivery_mode(2)
-                    .with_content_type("application/json".into())
-                    .with_message_id(envelope.event_id.as_str().into())
-                    .with_app_id("xcs-processor-poller".into())
-                    .with_headers(headers);
-                publisher
-                    .publish(
-                        topology::EVENTS_EXCHANGE,
-                        &topology::routing_key(found.kind, self.shop.platform),
-                        &found.body,
-                        properties,
-                    )
-                    .await
-                    .map_err(|err| PollError::Publish(format!("{err:#}")))?;
+            match &self.sink {
+                Sink::Publish(publisher, source) => {
+                    publish(publisher, self.name, self.shop, &found, *source).await?;
+                }
+                Sink::Collect(into) => into.lock().expect("never poisoned").push(found),
+                Sink::Count => {}
             }
         }
         Ok(())
@@ -159,4 +139,49 @@ impl Pass<'_> {
         }
         Ok(())
     }
+}
+
+/// The envelope a listed order or refund travels under, as the ingress would give a webhook.
+pub fn envelope(name: &str, shop: &ShopConfig, found: &Found, source: Source) -> Envelope {
+    Envelope {
+        event_id: found.event_id(shop.platform, name),
+        platform: shop.platform,
+        shop: name.to_owned(),
+        tenant: shop.tenant.clone(),
+        kind: found.kind,
+        topic: found.topic.clone(),
+        delivery_id: uuid::Uuid::new_v4().to_string(),
+        received_at: now_rfc3339(),
+        source,
+    }
+}
+
+/// Publishes `found` to `xcs.events` under its [`envelope`], with confirms: how polls,
+/// backfills and reconcile's `--fix` hand what the platform lists to the processors.
+///
+/// # Errors
+/// [`PollError::Publish`].
+pub async fn publish(
+    publisher: &Republisher,
+    name: &str,
+    shop: &ShopConfig,
+    found: &Found,
+    source: Source,
+) -> Result<(), PollError> {
+    let envelope = envelope(name, shop, found, source);
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(envelope.event_id.as_str().into())
+        .with_app_id("xcs-processor-poller".into())
+        .with_headers(envelope.field_table());
+    publisher
+        .publish(
+            topology::EVENTS_EXCHANGE,
+            &topology::routing_key(found.kind, shop.platform),
+            &found.body,
+            properties,
+        )
+        .await
+        .map_err(|err| PollError::Publish(format!("{err:#}")))
 }

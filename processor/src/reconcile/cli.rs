@@ -16,7 +16,8 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub shop: String,
     /// Start of the range (RFC 3339, or a date meaning midnight UTC), by the time the ingress
-    /// received each event.
+    /// received each event (and, for what the platform's API lists, by the platform's
+    /// modification time).
     #[arg(long, value_parser = crate::operate::parse_time)]
     pub from: OffsetDateTime,
     /// End of the range, exclusive (RFC 3339, or a date meaning midnight UTC).
@@ -25,7 +26,8 @@ pub struct ReconcileArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Re-queue what can be booked again: documents missing or deleted in Xero (their stale
-    /// ledger records are cleared) and events never booked, from xcs.archive.
+    /// ledger records are cleared) and events never booked, from xcs.archive; and what the
+    /// platform's API lists that nothing booked, published as backfill events.
     #[arg(long)]
     pub fix: bool,
 }

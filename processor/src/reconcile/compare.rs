@@ -39,6 +39,12 @@ pub enum Problem {
     PaymentMissing,
     /// The platform sent the event; the processor never recorded it and it is not dead.
     NotBooked,
+    /// The platform's API lists an order or refund the mapping books, changed in the range,
+    /// and the ledger has no document (or summary entry) for its id.
+    PlatformNotBooked,
+    /// Booked, but by an event the poller or a backfill read from the platform's API: no
+    /// webhook had brought it. Informational: the books are right.
+    MissedByWebhooks,
 }
 
 impl Problem {
@@ -51,7 +57,14 @@ impl Problem {
             Problem::Duplicate => "duplicate",
             Problem::PaymentMissing => "payment_missing",
             Problem::NotBooked => "not_booked",
+            Problem::PlatformNotBooked => "platform_not_booked",
+            Problem::MissedByWebhooks => "missed_by_webhooks",
         }
+    }
+
+    /// Whether this is news rather than a difference: it leaves the exit code at 0.
+    pub fn informational(self) -> bool {
+        self == Problem::MissedByWebhooks
     }
 }
 
@@ -79,6 +92,27 @@ pub struct Discrepancy {
     /// For a summary document, the period it was posted for (then `event_id` is empty: no one
     /// event booked it).
     pub period: Option<PeriodRef>,
+    /// For the platform leg's rows, the order or refund as the platform's API lists it.
+    pub platform: Option<PlatformRef>,
+}
+
+/// An order or refund as the platform's API lists it, and as the processor reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformRef {
+    /// `order` or `refund`.
+    pub kind: String,
+    /// The platform's id for it: the ledger's business key.
+    pub id: String,
+    /// The order's platform id (for an order, `id` again).
+    pub order_id: String,
+    /// The order's number as people see it.
+    pub order_number: String,
+    /// Its date as the document would carry it (`YYYY-MM-DD`); empty when it could not be read.
+    pub date: String,
+    pub total: Option<Decimal>,
+    pub currency: String,
+    /// The platform's modification time (or version mark) of what was listed.
+    pub version: String,
 }
 
 impl Discrepancy {
@@ -150,6 +184,7 @@ pub(super) fn unbooked_events(
                 .to_owned(),
             fixed: None,
             period: None,
+            platform: None,
         });
     }
 }
@@ -410,6 +445,7 @@ pub(super) fn check_document(
         next_step,
         fixed: None,
         period: origin.period().cloned(),
+        platform: None,
     };
     let Some(mine) = xero.find(document) else {
         // A sample order gone from Xero is what a test should leave behind.

@@ -25,7 +25,8 @@ pub(super) async fn fix(
     let archived = report.sources.archive_events.is_some();
     if !archived {
         report.warnings.push(
-            "--fix did nothing: xcs.archive, where the events' payloads are, could not be read"
+            "--fix re-queued nothing from xcs.archive, where the events' payloads are: it \
+             could not be read"
                 .to_owned(),
         );
         return Ok(());

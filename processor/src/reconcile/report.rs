@@ -20,6 +20,49 @@ pub struct Sources {
     pub dead_letters: Option<usize>,
 }
 
+/// Whether the platform leg read the platform's API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegStatus {
+    /// Not read: the shop has no `[api]` section, or nothing in the range has settled yet.
+    #[default]
+    Skipped,
+    /// Read to the end of the range.
+    Read,
+    /// The platform's API failed; what it listed before is compared.
+    Failed,
+}
+
+impl LegStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegStatus::Skipped => "skipped",
+            LegStatus::Read => "read",
+            LegStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What the platform leg read of the platform's API (`super::platform`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlatformLeg {
+    pub status: LegStatus,
+    /// Why it was skipped, or how it failed; empty when read.
+    pub reason: String,
+    /// The platform modification times read, `[from, to)` (RFC 3339); empty when skipped
+    /// before choosing them.
+    pub from: String,
+    pub to: String,
+    /// Orders (and refunds) the platform listed as changed then, each version once.
+    pub orders: usize,
+    pub refunds: usize,
+    /// Of those, the ones the mapping books nothing for (cancelled before being booked, not
+    /// paid, a kind the shop does not sync).
+    pub not_bookable: usize,
+    /// Platform API calls made to list them.
+    pub calls: usize,
+}
+
 /// What a reconcile found (and fixed).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -28,6 +71,8 @@ pub struct Report {
     pub from: String,
     pub to: String,
     pub sources: Sources,
+    /// What the platform's own API lists, compared with the ledger.
+    pub platform: PlatformLeg,
     /// Distinct events compared.
     pub events: usize,
     /// Ledger documents looked up in Xero.
@@ -38,9 +83,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0 when everything agrees, 1 when anything differs.
+    /// 0 when everything agrees, 1 when anything differs (informational rows, such as
+    /// `missed_by_webhooks`, differ in nothing).
     pub fn exit_code(&self) -> i32 {
-        i32::from(!self.discrepancies.is_empty())
+        i32::from(
+            self.discrepancies
+                .iter()
+                .any(|d| !d.problem.informational()),
+        )
     }
 }
 
@@ -129,27 +179,53 @@ impl Report {
             archive,
             self.documents
         );
+        let leg = &self.platform;
+        let _ = match leg.status {
+            LegStatus::Skipped => writeln!(out, "Platform API: skipped: {}", leg.reason),
+            LegStatus::Read => writeln!(
+                out,
+                "Platform API: changes {} to {}: {} orders and {} refunds listed ({} of them \
+                 booked by nothing, as the mapping wants), {} calls",
+                leg.from, leg.to, leg.orders, leg.refunds, leg.not_bookable, leg.calls
+            ),
+            LegStatus::Failed => writeln!(out, "Platform API: FAILED: {}", leg.reason),
+        };
         for warning in &self.warnings {
             let _ = writeln!(out, "warning: {warning}");
-        }
-        if self.discrepancies.is_empty() {
-            let _ = writeln!(out, "OK: no discrepancies.");
-            return out;
         }
         let mut counts: BTreeMap<Problem, usize> = BTreeMap::new();
         for d in &self.discrepancies {
             *counts.entry(d.problem).or_default() += 1;
         }
-        let summary: Vec<String> = counts
-            .iter()
-            .map(|(p, n)| format!("{n} {}", p.as_str()))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{} discrepancies: {}\n",
-            self.discrepancies.len(),
-            summary.join(", ")
-        );
+        let (news, differences): (Vec<_>, Vec<_>) =
+            counts.iter().partition(|(p, _)| p.informational());
+        let summary = |counts: &[(&Problem, &usize)]| {
+            counts
+                .iter()
+                .map(|(p, n)| format!("{n} {}", p.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if differences.is_empty() {
+            let _ = writeln!(out, "OK: no discrepancies.");
+            if news.is_empty() {
+                return out;
+            }
+            let _ = writeln!(out, "For information: {}\n", summary(&news));
+        } else {
+            let informational: usize = news.iter().map(|(_, n)| **n).sum();
+            let _ = writeln!(
+                out,
+                "{} discrepancies: {}{}\n",
+                self.discrepancies.len() - informational,
+                summary(&differences),
+                if news.is_empty() {
+                    String::new()
+                } else {
+                    format!("; for information: {}", summary(&news))
+                }
+            );
+        }
         let rows: Vec<[String; 6]> = self
             .discrepancies
             .iter()
@@ -231,6 +307,7 @@ mod tests {
             from: "2026-11-01T00:00:00Z".into(),
             to: "2026-11-02T00:00:00Z".into(),
             sources: Sources::default(),
+            platform: PlatformLeg::default(),
             events: 1,
             documents: 1,
             discrepancies,
@@ -260,6 +337,7 @@ mod tests {
             next_step: "correct it in Xero".into(),
             fixed: None,
             period: None,
+            platform: None,
         }]);
         assert_eq!(dirty.exit_code(), 1);
         assert_eq!(
@@ -296,6 +374,7 @@ mod tests {
                 start: "2026-11-20T00:00:00+13:00".into(),
                 end: "2026-11-21T00:00:00+13:00".into(),
             }),
+            platform: None,
         }]);
         assert_eq!(summary.exit_code(), 1);
         assert!(
@@ -313,5 +392,71 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&summary.json()).unwrap();
         assert_eq!(json["discrepancies"][0]["period"]["currency"], "NZD");
         assert_eq!(json["discrepancies"][0]["period"]["shop"], "acme");
+    }
+
+    #[test]
+    fn what_webhooks_missed_is_news_not_a_difference_and_the_platform_leg_says_what_it_read() {
+        let missed = Discrepancy {
+            problem: Problem::MissedByWebhooks,
+            event_id: "shopify:acme:api:order:7@2026-11-20T01:00:00Z".into(),
+            document_kind: "invoice".into(),
+            document: "SH-7".into(),
+            xero_id: String::new(),
+            ledger_amount: None,
+            xero_amount: None,
+            detail: "booked by the poller's event".into(),
+            next_step: "check the webhooks".into(),
+            fixed: None,
+            period: None,
+            platform: None,
+        };
+        let mut news = report(vec![missed.clone()]);
+        news.platform = PlatformLeg {
+            status: LegStatus::Read,
+            from: "2026-11-01T00:00:00Z".into(),
+            to: "2026-11-02T00:00:00Z".into(),
+            orders: 3,
+            refunds: 1,
+            not_bookable: 1,
+            calls: 2,
+            ..PlatformLeg::default()
+        };
+        assert_eq!(news.exit_code(), 0);
+        let table = news.table();
+        for words in [
+            "Platform API: changes 2026-11-01T00:00:00Z to 2026-11-02T00:00:00Z: 3 orders and \
+             1 refunds listed (1 of them booked by nothing, as the mapping wants), 2 calls",
+            "OK: no discrepancies.\nFor information: 1 missed_by_webhooks",
+            "missed_by_webhooks: check the webhooks",
+        ] {
+            assert!(table.contains(words), "{words:?} in\n{table}");
+        }
+
+        let mut both = report(vec![
+            missed,
+            Discrepancy {
+                problem: Problem::PlatformNotBooked,
+                document: "SH-8".into(),
+                ..news.discrepancies[0].clone()
+            },
+        ]);
+        both.platform = PlatformLeg {
+            status: LegStatus::Failed,
+            reason: "the platform API refused the shop's credentials".into(),
+            ..PlatformLeg::default()
+        };
+        assert_eq!(both.exit_code(), 1);
+        let table = both.table();
+        for words in [
+            "Platform API: FAILED: the platform API refused the shop's credentials",
+            "1 discrepancies: 1 platform_not_booked; for information: 1 missed_by_webhooks",
+        ] {
+            assert!(table.contains(words), "{words:?} in\n{table}");
+        }
+        let skipped = report(Vec::new());
+        assert!(skipped.table().contains("Platform API: skipped: "));
+        let json: serde_json::Value = serde_json::from_str(&both.json()).unwrap();
+        assert_eq!(json["platform"]["status"], "failed");
+        assert_eq!(json["discrepancies"][1]["problem"], "platform_not_booked");
     }
 }

@@ -26,8 +26,10 @@ pub const RECONCILED_AT: &str = "xcs-reconciled-at";
 /// ingress's `xcs-received-at` may differ a little.
 const CLOCK_SLACK: Duration = Duration::from_secs(300);
 
-/// A ledger event: what the processor noted about it.
+/// A ledger event: what the processor did with it and noted about it.
 pub(super) struct LedgerEvent {
+    /// `booked`, `skipped` or `summarised`.
+    pub(super) outcome: String,
     pub(super) detail: String,
 }
 
@@ -35,6 +37,64 @@ pub(super) struct LedgerEvent {
 #[derive(Debug, Clone)]
 pub(super) struct ArchiveEvent {
     pub(super) event_id: String,
+    /// Its `xcs-source`: `webhook` (also when absent), `poll` or `backfill`.
+    pub(super) source: String,
+    /// The platform ids its payload names ([`named_ids`]), for the platform leg to say which
+    /// events reached us for an order it never found booked.
+    pub(super) names: Vec<String>,
+}
+
+/// The platform ids a payload names, from a light look at its JSON rather than the platforms'
+/// normalisers (a dead letter is often one they could not read, and a thin webhook names ids
+/// only): the id fields at the top level (Shopify, WooCommerce, a fetched BigCommerce or Adobe
+/// Commerce resource, a listed Etsy receipt or eBay order), in `data` and `data.refund`
+/// (BigCommerce's webhooks), `data.value` (Adobe I/O Events) and `notification.data` (eBay),
+/// and the receipt in an Etsy webhook's `resource_url`. Nested ids (line items, transactions)
+/// are not read: they would name other things.
+pub(super) fn named_ids(body: &[u8]) -> Vec<String> {
+    use serde_json::Value;
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let places = [
+        &json,
+        &json["data"],
+        &json["data"]["refund"],
+        &json["data"]["value"],
+        &json["notification"]["data"],
+    ];
+    let keys = [
+        "id",
+        "order_id",
+        "orderId",
+        "receipt_id",
+        "entity_id",
+        "refund_id",
+        "refundId",
+    ];
+    let mut names = Vec::new();
+    for place in places {
+        for key in keys {
+            let name = match &place[key] {
+                Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+                Value::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    if let Some(receipt) = json["resource_url"]
+        .as_str()
+        .and_then(|url| url.split("/receipts/").nth(1))
+        .and_then(|rest| rest.split(['/', '?']).next())
+        .filter(|id| !id.is_empty())
+        && !names.iter().any(|n| n == receipt)
+    {
+        names.push(receipt.to_owned());
+    }
+    names
 }
 
 const POSTGRES_HINT: &str = "cannot read the ledger; check [postgres].url and schema (or \
@@ -73,7 +133,13 @@ pub(super) async fn ledger_events(
             continue;
         };
         if at >= options.from && at < options.to {
-            events.insert(row.event_id, LedgerEvent { detail: row.detail });
+            events.insert(
+                row.event_id,
+                LedgerEvent {
+                    outcome: row.outcome,
+                    detail: row.detail,
+                },
+            );
         }
     }
     Ok(events)
@@ -124,7 +190,11 @@ pub(super) async fn scan_archive(
                     .with_context(|| format!("cannot republish event {event_id}"))?;
                 republished.push(event_id.clone());
             }
-            events.push(ArchiveEvent { event_id });
+            events.push(ArchiveEvent {
+                event_id,
+                source: header_str(headers, envelope::SOURCE).unwrap_or_else(|| "webhook".into()),
+                names: named_ids(&delivery.data),
+            });
         }
         Ok::<(), anyhow::Error>(())
     }
@@ -132,4 +202,25 @@ pub(super) async fn scan_archive(
     archive.close().await;
     result?;
     Ok((events, republished))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_ids;
+
+    #[test]
+    fn a_payload_names_its_own_ids_not_its_lines() {
+        let shopify_refund = br#"{"id": 8101, "order_id": 7101,
+            "refund_line_items": [{"id": 1, "line_item_id": 2}]}"#;
+        assert_eq!(named_ids(shopify_refund), ["8101", "7101"]);
+        let bigcommerce = br#"{"scope": "store/order/refund/created",
+            "data": {"type": "order", "id": 310, "refund": {"refund_id": 12}}}"#;
+        assert_eq!(named_ids(bigcommerce), ["310", "12"]);
+        let ebay = br#"{"notification": {"data": {"orderId": "12-34567-89012"}}}"#;
+        assert_eq!(named_ids(ebay), ["12-34567-89012"]);
+        let etsy = br#"{"resource_url":
+            "https://openapi.etsy.com/v3/application/shops/31415926/receipts/2891034567"}"#;
+        assert_eq!(named_ids(etsy), ["2891034567"]);
+        assert!(named_ids(b"not json").is_empty());
+    }
 }

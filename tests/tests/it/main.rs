@@ -26,6 +26,7 @@ mod processor_booking;
 mod processor_observe;
 mod processor_platforms;
 mod reconcile;
+mod reconcile_platform;
 mod resync;
 mod runtime_messages;
 mod sales_tax;
