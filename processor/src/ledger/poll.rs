@@ -180,6 +180,28 @@ impl Ledger {
             .collect())
     }
 
+    /// Which of `event_ids` the ledger recorded as booked or summarised (not skipped).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn booked_events(
+        &self,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, LedgerError> {
+        if event_ids.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT event_id FROM xcs_events
+                  WHERE event_id = ANY($1) AND outcome IN ('booked', 'summarised')",
+                &[&event_ids],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// How many documents an event booked itself (not found booked by an earlier event): a
     /// polled event that booked any brought what no webhook did.
     ///

@@ -347,6 +347,20 @@ pub async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()>
         config.xero.max_per_minute,
         config.xero.max_per_day,
     );
+    if plan.tally.already_booked > 0 {
+        outln!(
+            "{} more listed were booked already (same order or refund, same version): left alone",
+            plan.tally.already_booked
+        );
+    }
+    if plan.tally.waited_for_room.as_secs() > 0 {
+        outln!(
+            "waited {} s in all for the processors to take what was queued (at most {} events \
+             wait in the shards, so webhooks are not held up behind the history)",
+            plan.tally.waited_for_room.as_secs(),
+            crate::poll::room::MAX_READY
+        );
+    }
     if options.dry_run {
         outln!("dry run: nothing was published; run without --dry-run to book it");
     } else {

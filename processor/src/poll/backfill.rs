@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use xcs_shared::Source;
 
 use super::pass::{Pass, Sink, Tally};
+use super::room::ShardRoom;
 use super::{LEASE, PollClient, Window, rfc3339};
 use crate::config::{Config, ShopConfig, SyncMode};
 use crate::ledger::Ledger;
@@ -136,12 +137,17 @@ pub async fn backfill(
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to RabbitMQ: {err}; check [amqp] uri"))?;
         let publisher = Republisher::open(&connection).await?;
+        let room = ShardRoom::open(&connection).await?;
         let pass = Pass {
             name: &options.shop,
             shop,
             client: &client,
             ledger,
-            sink: Sink::Publish(&publisher, Source::Backfill),
+            sink: Sink::Publish {
+                publisher: &publisher,
+                source: Source::Backfill,
+                room: Some(&room),
+            },
             lease: Some(&lease),
         };
         let window = Window {
@@ -170,6 +176,7 @@ pub async fn backfill(
             )
             .await?;
         publisher.close().await;
+        room.close().await;
         let _ = connection.close(200, "backfilled".into()).await;
         result?;
     }

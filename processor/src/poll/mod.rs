@@ -31,6 +31,7 @@
 pub mod backfill;
 pub mod client;
 pub mod pass;
+pub mod room;
 pub mod scheduler;
 
 use std::time::Duration;

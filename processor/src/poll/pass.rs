@@ -1,11 +1,18 @@
 //! One read of a shop's platform API over a window: split until each part fits one page,
 //! publish what each part lists (in time order; or count it, or keep it for reconcile), and
 //! move the cursor to the end of each part done.
+//!
+//! What the ledger already booked under the same event id (the same order or refund at the
+//! same version) is neither published nor counted again: a poll's overlap re-reads the last
+//! minutes every time, and a backfill run again re-reads its whole range, and neither should
+//! queue thousands of events the processors would only skip. Events recorded as skipped are
+//! published again (the shop's settings may have changed since).
 
 use lapin::BasicProperties;
 use time::OffsetDateTime;
 use xcs_shared::{Envelope, EventKind, Source, topology};
 
+use super::room::ShardRoom;
 use super::{Found, Listed, Lister, PollClient, PollError, Window};
 use crate::config::ShopConfig;
 use crate::ledger::{Ledger, PollLease};
@@ -17,8 +24,13 @@ const MAX_PAGES_PER_PART: usize = 1_000;
 
 /// What a pass does with what it finds.
 pub enum Sink<'a> {
-    /// Publish each to `xcs.events`, marked with the source.
-    Publish(&'a Republisher, Source),
+    /// Publish each to `xcs.events`, marked with the source; with `room`, each page waits
+    /// for room in the shards first (backfills).
+    Publish {
+        publisher: &'a Republisher,
+        source: Source,
+        room: Option<&'a ShardRoom>,
+    },
     /// Count only (a dry run).
     Count,
     /// Keep each, in time order, for the caller to compare (reconcile's platform leg).
@@ -28,9 +40,14 @@ pub enum Sink<'a> {
 /// What a pass found and spent.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
+    /// Orders and refunds published (or counted), not booked before.
     pub orders: usize,
     pub refunds: usize,
+    /// Listed, and booked already under the same event id: left alone.
+    pub already_booked: usize,
     pub windows: usize,
+    /// How long the pass waited for room in the shards (backfills).
+    pub waited_for_room: std::time::Duration,
 }
 
 /// One shop's read.
@@ -115,13 +132,42 @@ impl Pass<'_> {
     }
 
     async fn take(&self, listed: Listed, tally: &mut Tally) -> Result<(), PollError> {
+        let booked = match &self.sink {
+            // Reconcile compares everything listed.
+            Sink::Collect(_) => Default::default(),
+            Sink::Publish { .. } | Sink::Count => {
+                let ids: Vec<String> = listed
+                    .found
+                    .iter()
+                    .map(|found| found.event_id(self.shop.platform, self.name))
+                    .collect();
+                self.ledger.booked_events(&ids).await?
+            }
+        };
+        if let Sink::Publish {
+            room: Some(room), ..
+        } = &self.sink
+        {
+            let started = std::time::Instant::now();
+            room.wait(|ready| {
+                tracing::debug!(shop = self.name, ready, "waiting for room in the shards");
+            })
+            .await?;
+            tally.waited_for_room += started.elapsed();
+        }
         for found in listed.found {
+            if booked.contains(&found.event_id(self.shop.platform, self.name)) {
+                tally.already_booked += 1;
+                continue;
+            }
             match found.kind {
                 EventKind::Refund => tally.refunds += 1,
                 _ => tally.orders += 1,
             }
             match &self.sink {
-                Sink::Publish(publisher, source) => {
+                Sink::Publish {
+                    publisher, source, ..
+                } => {
                     publish(publisher, self.name, self.shop, &found, *source).await?;
                 }
                 Sink::Collect(into) => into.lock().expect("never poisoned").push(found),

@@ -135,7 +135,11 @@ async fn poll_shop(
             shop,
             client,
             ledger,
-            sink: Sink::Publish(republisher, Source::Poll),
+            sink: Sink::Publish {
+                publisher: republisher,
+                source: Source::Poll,
+                room: None,
+            },
             lease: Some(&lease),
         };
         let window = Window {
