@@ -34,8 +34,9 @@ pub struct PlatformApi {
     /// `read_orders` scope). Overridden by `XCS_SHOP_<NAME>_API_TOKEN`.
     #[serde(default = "empty")]
     pub token: SecretString,
-    /// Etsy `x-api-key` (the app keystring); WooCommerce consumer secret.
-    /// Overridden by `XCS_SHOP_<NAME>_API_KEY`.
+    /// Etsy `x-api-key` (the app keystring); WooCommerce consumer secret; eBay the app's keyset
+    /// `client_id:client_secret`, for the application token the Notification API's
+    /// destinations need (`webhooks check|sync` only). Overridden by `XCS_SHOP_<NAME>_API_KEY`.
     #[serde(default = "empty")]
     pub key: SecretString,
     /// Shopify only: the Admin API version in the path (`2026-10`); defaults to
@@ -71,6 +72,9 @@ pub struct Fetcher {
 
 impl Default for Fetcher {
     fn default() -> Self {
+        // As the Xero client does: commands that build a Fetcher without one (`backfill`'s
+        // poll client) would otherwise panic in reqwest for want of a crypto provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Fetcher {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
