@@ -10,7 +10,8 @@
 //! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]) |
 //! | Adobe Commerce | `Authorization: Bearer` (an integration access token) | `/rest/V1/orders/{id}`, `/rest/V1/invoices/{id}`, `/rest/V1/creditmemo/{id}` |
 //!
-//! Each also answers the call that checks a shop's settings (`settings_checks`). One server per
+//! Each also answers the call that checks a shop's settings (`settings_checks`), its list
+//! endpoints (`lists/`) and its webhook-subscription endpoints (`hooks/`). One server per
 //! platform, on 127.0.0.1:0. A test registers JSON documents by path
 //! ([`FakePlatformApi::put`], relative to [`FakePlatformApi::base_url`]); every `GET` is
 //! counted, wrong or missing credentials get 401 and unknown resources 404, with the bodies the
@@ -30,6 +31,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use xcs_shared::Platform;
 
+mod hooks;
 mod lists;
 
 /// The credentials the fake accepts, one set per platform.
@@ -44,11 +46,20 @@ pub mod credentials {
     pub const ETSY_API_KEY: &str = "etsy-keystring-1a2b:etsy-shared-secret-3c4d";
     /// Etsy: the shop's numeric id, as in its receipt URLs (`api.shop_id`).
     pub const ETSY_SHOP_ID: &str = "31415926";
-    /// eBay: a user access token with the `sell.fulfillment` scope.
+    /// eBay: a user access token with the `sell.fulfillment` and
+    /// `commerce.notification.subscription` scopes.
     pub const EBAY_TOKEN: &str = "v^1.1#i^1#p^3#r^1#f^0#t^user-token-fulfillment";
+    /// eBay: the app's keyset, for client-credentials application tokens.
+    pub const EBAY_CLIENT_ID: &str = "XcsTest-xcs-PRD-5a1b2c3d4-e5f6a7b8";
+    pub const EBAY_CLIENT_SECRET: &str = "PRD-a1b2c3d4e5f6-7a8b-9c0d-1e2f-3a4b";
+    /// eBay: the application token the fake mints from that keyset.
+    pub const EBAY_APP_TOKEN: &str = "v^1.1#i^1#f^0#p^1#r^0#t^application-token";
     /// WooCommerce: REST API consumer key and secret.
     pub const WOOCOMMERCE_KEY: &str = "ck_4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6";
     pub const WOOCOMMERCE_SECRET: &str = "cs_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b";
+    /// WooCommerce: a REST key with Read access only (its webhooks can be listed, not written).
+    pub const WOOCOMMERCE_READ_KEY: &str = "ck_readonly00000000000000000000000000000001";
+    pub const WOOCOMMERCE_READ_SECRET: &str = "cs_readonly00000000000000000000000000000001";
     /// Shopify: a custom app's Admin API access token (`X-Shopify-Access-Token`).
     pub const SHOPIFY_ACCESS_TOKEN: &str = "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";
     /// Adobe Commerce: an integration's access token (32 lowercase letters and digits, as
@@ -98,6 +109,8 @@ struct State {
     listed: Mutex<Vec<Value>>,
     /// The platform's rate-limit state, as its list endpoints keep it.
     limits: Mutex<lists::Limits>,
+    /// The webhook subscriptions its `hooks/` endpoints keep.
+    hooks: Mutex<hooks::Hooks>,
 }
 
 /// A running fake of one platform's API.
@@ -130,6 +143,7 @@ impl FakePlatformApi {
             down: AtomicBool::new(false),
             listed: Mutex::default(),
             limits: Mutex::default(),
+            hooks: Mutex::default(),
         });
         state
             .documents
@@ -398,7 +412,7 @@ impl State {
     }
 }
 
-async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
+async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
     let full_path = request.path().to_owned();
     let path = full_path
         .strip_prefix(&state.prefix)
@@ -411,6 +425,12 @@ async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
             .is_ok()
     {
         StatusCode::SERVICE_UNAVAILABLE
+    } else if let Some((code, response)) = match path.as_deref() {
+        Some(p) => hooks::answer(&state, &request, p, &body).await,
+        None => None,
+    } {
+        record(&state, &request, &full_path, code);
+        return response;
     } else if request.method() != actix_web::http::Method::GET {
         StatusCode::METHOD_NOT_ALLOWED
     } else if state.platform == Platform::Magento

@@ -345,6 +345,7 @@ impl WebhookError {
 }
 
 /// What a platform's webhook code works with for one shop.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub fetcher: &'a Fetcher,
     pub shop: &'a str,
@@ -372,11 +373,13 @@ impl Ctx<'_> {
             .fetcher
             .call(self.api, auth, method, path, body)
             .await
-            .map_err(|err| match err {
-                ProcessError::Hydration(detail) => {
-                    WebhookError::Unavailable(format!("{call}: {detail}"))
-                }
-                other => WebhookError::Unavailable(format!("{call}: {other}")),
+            .map_err(|err| {
+                // `call` fails only to reach or read the API; its own words name no order.
+                let detail = match err {
+                    ProcessError::Hydration(detail) => detail,
+                    other => other.to_string(),
+                };
+                WebhookError::Unavailable(format!("{call}: {detail}"))
             })?;
         let status = reply.status;
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -418,27 +421,6 @@ pub(crate) fn unexpected(what: &str, reply: &Reply, next: &str) -> WebhookError 
         ),
         next: next.to_owned(),
     }
-}
-
-/// The `rel="next"` URL of a `Link` header (RFC 8288), as a path and query below `base_url`.
-pub(crate) fn next_link(reply: &Reply, base_url: &str) -> Option<String> {
-    let header = reply.header("link")?;
-    let url = header.split(',').find_map(|link| {
-        let (url, params) = link.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next")
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
-    })?;
-    let base = base_url.trim_end_matches('/');
-    if let Some(rest) = url.strip_prefix(base) {
-        return Some(rest.to_owned());
-    }
-    let parsed = reqwest::Url::parse(url).ok()?;
-    Some(match parsed.query() {
-        Some(query) => format!("{}?{query}", parsed.path()),
-        None => parsed.path().to_owned(),
-    })
 }
 
 /// Whether two webhook addresses are the same URL (scheme and host case, default port, a
@@ -509,9 +491,11 @@ async fn repair(
         Platform::WooCommerce => woocommerce::webhooks::repair(ctx, subscription).await,
         Platform::BigCommerce => bigcommerce::webhooks::repair(ctx, subscription).await,
         Platform::Ebay => ebay::webhooks::repair(ctx, subscription).await,
-        // Shopify has no off state (it deletes what keeps failing); the manual platforms list
-        // nothing.
-        Platform::Shopify | Platform::Etsy | Platform::Magento => Ok(()),
+        // Shopify lists nothing as off (it deletes what keeps failing); the manual platforms
+        // list nothing at all.
+        Platform::Shopify | Platform::Etsy | Platform::Magento => {
+            unreachable!("{platform} lists no subscription that is off")
+        }
     }
 }
 
@@ -728,21 +712,25 @@ async fn sync_shop(
     dry_run: bool,
 ) -> ShopReport {
     let platform = shop.platform;
-    let todo: Vec<(String, Fix, Option<Subscription>)> = match &report.outcome {
-        Outcome::Manual { step } => {
-            report.actions.push(format!("manual: {step}"));
-            return report;
-        }
-        Outcome::NotChecked { .. } => return report,
-        Outcome::Checked { topics } => topics
-            .iter()
-            .filter(|t| t.fix != Fix::None)
-            .map(|t| (t.topic.clone(), t.fix, t.subscription.clone()))
-            .collect(),
-    };
-    let (Some(api), Some(address)) = (shop.api.as_ref(), Some(report.address.clone())) else {
+    // The manual platforms' step is the report's outcome already; what could not be listed
+    // cannot be put right.
+    let (Outcome::Checked { topics }, Some(api)) = (&report.outcome, shop.api.as_ref()) else {
         return report;
     };
+    let mut todo: Vec<(String, Fix, Option<Subscription>)> = Vec::new();
+    for topic in topics.iter().filter(|t| t.fix != Fix::None) {
+        // One subscription may stand for several topics (BigCommerce's `store/order/*`): it is
+        // turned back on once.
+        let repeated = topic.fix == Fix::Repair
+            && todo.iter().any(|(_, fix, sub)| {
+                *fix == Fix::Repair
+                    && sub.as_ref().map(|s| &s.id) == topic.subscription.as_ref().map(|s| &s.id)
+            });
+        if !repeated {
+            todo.push((topic.topic.clone(), topic.fix, topic.subscription.clone()));
+        }
+    }
+    let address = report.address.clone();
     if todo.is_empty() {
         report.actions.push("nothing to do".to_owned());
         return report;
@@ -969,9 +957,7 @@ pub fn render_table(reports: &[ShopReport]) -> String {
             let _ = writeln!(out, "  {mark} {} → {}", finding.detail, finding.next);
         }
         for action in &report.actions {
-            if !action.starts_with("manual: ") {
-                let _ = writeln!(out, "  · {action}");
-            }
+            let _ = writeln!(out, "  · {action}");
         }
     }
     let needing = reports

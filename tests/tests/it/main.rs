@@ -39,3 +39,4 @@ mod start_local;
 mod status;
 mod summary_mode;
 mod test_transaction;
+mod webhooks;

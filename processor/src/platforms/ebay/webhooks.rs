@@ -1,48 +1,54 @@
 //! eBay notifications, through the Commerce Notification API v1 (`/commerce/notification/v1`;
-//! its OpenAPI contract `commerce_notification_v1_oas3`, eBay's method pages):
+//! its OpenAPI contract `commerce_notification_v1_oas3`, v1.5.1, and eBay's method pages):
 //!
+//! - **Two tokens.** The contract's `security` asks `api_scope` alone for `destination` and
+//!   `topic`, which the method pages say is an application token ("created with the client
+//!   credentials grant flow"); `subscription` also takes `commerce.notification.subscription`,
+//!   the seller's user token, under which a seller's topic (`ORDER_CONFIRMATION`) is subscribed
+//!   and listed. So destinations and topics are asked with an application token minted from the
+//!   app's keyset (`[shops.NAME.api] key = "client_id:client_secret"`, at
+//!   `/identity/v1/oauth2/token`), subscriptions with the shop's token. UNSURE whether eBay also
+//!   takes a user token granted `api_scope` for destinations: without a key the shop's token is
+//!   tried, and a refusal says to set the key.
 //! - A **destination** is an endpoint with its verification token (`deliveryConfig.endpoint`,
 //!   `.verificationToken`) and a `status`: `ENABLED`, `DISABLED`, or `MARKED_DOWN`, which "is set
-//!   by eBay systems" after repeated failed deliveries. `GET /destination?limit=100` lists them,
-//!   further pages by the answer's `next` URL (`continuation_token`). `POST /destination`
-//!   creates one (201, id in `Location`) after eBay's challenge to the endpoint succeeds (409
-//!   195020 otherwise; 409 195021 "Destination exists for this endpoint"; 409 195003 until the
-//!   app has an alert email, `PUT /config`). `PUT /destination/{id}` with `status: ENABLED`
-//!   (and the same delivery config) turns it back on and is challenged again: sync does that for
-//!   a disabled or marked-down destination (UNSURE whether eBay also marks one up by itself, as
-//!   its legacy notifications did).
+//!   by eBay systems" after repeated failed deliveries. Destinations are the application's, one
+//!   per endpoint (409 195021 "Destination exists for this endpoint"). `GET /destination?limit=`
+//!   (10 to 100) lists them, further pages by the answer's `next` URL. `POST /destination`
+//!   creates one (201, id in `Location`) once eBay's challenge to the endpoint succeeds (409
+//!   195020 otherwise; 409 195003 until the app has an alert email, `PUT /config`). `PUT
+//!   /destination/{id}` (the whole request: name, status, delivery config; 204) turns one back
+//!   on and is challenged again (UNSURE whether eBay also marks one up by itself, as its legacy
+//!   notifications did).
 //! - A **subscription** joins a topic to a destination with a payload (format `JSON`, a schema
 //!   version the topic supports, `HTTPS`) and `status` `ENABLED` or `DISABLED`. `GET
-//!   /subscription?limit=100` lists them (paged as destinations); `POST /subscription` creates
-//!   one (201, `Location`); "each application and topic-schema pairing to a subscription should
-//!   have a 1:1 cardinality", so a second one is refused 409 195012 "Subscription already
+//!   /subscription?limit=` lists the token's (paged as destinations); `POST /subscription`
+//!   creates one (201, `Location`); "each application and topic-schema pairing to a subscription
+//!   should have a 1:1 cardinality", so a second one is refused 409 195012 "Subscription already
 //!   exists" (counted as there already) and one pointing elsewhere cannot be joined by ours.
-//!   `POST /subscription/{id}/enable` turns one back on (409 195015 while its destination is not
-//!   enabled, so the destination goes first). `GET /topic/{topic_id}` names the schema versions.
+//!   `POST /subscription/{id}/enable` (204) turns one back on, 409 195015 while its destination
+//!   is not enabled, so the destination goes first. `GET /topic/{topic_id}` names the schema
+//!   versions. A topic the token's scopes do not cover is 403 195011.
 //! - "Pointing elsewhere" is a subscription whose destination's endpoint is not ours.
 //! - The ingress answers eBay's challenge with `SHA-256(code + verification_token +
 //!   endpoint_url)` from its config, so the destination must carry exactly that token and URL:
 //!   sync creates and re-enables destinations only with `--ingress-config`, and a shop whose
 //!   `endpoint_url` is not its address is reported.
-//! - Tokens (UNSURE): the method pages ask for an application token (client credentials,
-//!   `api_scope`) for destinations and application topics, and a user token with
-//!   `commerce.notification.subscription` for user topics. `ORDER_CONFIRMATION` is a seller's
-//!   topic, so the shop's token (a user token) is used throughout; an eBay that refuses it for
-//!   destinations is reported with what to grant, and the destination can be made in the
-//!   developer portal (*Alerts & Notifications*) instead.
 //!
 //! Topics: `ORDER_CONFIRMATION` (orders). eBay has no refund or stock topics (polling books
 //! those).
 
+use std::time::Duration;
+
 use reqwest::Method;
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use xcs_shared::EventKind;
 
-use crate::platforms::api::{Auth, Reply};
+use crate::platforms::api::{Auth, PlatformApi, Reply};
 use crate::setup::webhooks::{
     Created, Ctx, Finding, Health, Listing, MAX_PAGES, Subscription, WebhookError, WebhookTopic,
-    unexpected,
+    said, same_address, unexpected,
 };
 
 /// What the ingress books, by kind (`ingress/src/platforms/ebay.rs`).
@@ -51,16 +57,22 @@ pub const TOPICS: &[WebhookTopic] = &[WebhookTopic {
     kinds: &[EventKind::Order],
 }];
 
-const GRANT: &str = "give the eBay token the https://api.ebay.com/oauth/api_scope/commerce.\
-                     notification.subscription scope (a user token of the seller's; UNSURE: \
-                     eBay may want an application token for destinations, which can instead be \
-                     made in the developer portal's Alerts & Notifications)";
+/// What the seller's token needs for subscriptions.
+const USER_GRANT: &str = "give the shop's eBay user token the https://api.ebay.com/oauth/\
+                          api_scope/commerce.notification.subscription scope (besides \
+                          sell.fulfillment)";
+
+/// What destinations and topics need.
+const APP_GRANT: &str = "set [shops.NAME.api] key to the eBay app's keyset as \
+                         \"client_id:client_secret\" (its Application Keys page): \
+                         destinations and topics want an application token, minted from it";
 
 const BASE: &str = "/commerce/notification/v1";
 
 /// One destination as listed.
 struct Destination {
     id: String,
+    name: String,
     endpoint: String,
     status: String,
 }
@@ -73,13 +85,83 @@ fn text(value: &Value, field: &str) -> String {
     }
 }
 
+/// `grant` for this shop.
+fn grant(ctx: &Ctx<'_>, grant: &str) -> String {
+    grant.replace("NAME", ctx.shop)
+}
+
+/// The shop's API with an application token (client credentials, `api_scope`) minted from
+/// the keyset in its `key`; the shop's own token when there is no key.
+async fn app_api(ctx: &Ctx<'_>) -> Result<PlatformApi, WebhookError> {
+    let keyset = ctx.api.key.expose_secret();
+    if keyset.is_empty() {
+        return Ok(ctx.api.clone());
+    }
+    let refused = |detail: String| WebhookError::Refused {
+        detail,
+        grant: grant(ctx, APP_GRANT),
+    };
+    let Some((client_id, client_secret)) = keyset.split_once(':') else {
+        return Err(refused(format!(
+            "[shops.{}.api] key is not an eBay keyset \"client_id:client_secret\"",
+            ctx.shop
+        )));
+    };
+    let url = format!(
+        "{}/identity/v1/oauth2/token",
+        ctx.api.base_url.trim_end_matches('/')
+    );
+    let unavailable = |err: reqwest::Error| {
+        WebhookError::Unavailable(format!(
+            "POST /identity/v1/oauth2/token: {}",
+            err.without_url()
+        ))
+    };
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("a plain HTTP client builds")
+        .post(url)
+        .basic_auth(client_id, Some(client_secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://api.ebay.com/oauth/api_scope"),
+        ])
+        .send()
+        .await
+        .map_err(unavailable)?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(WebhookError::Unavailable(format!(
+            "POST /identity/v1/oauth2/token answered {status}"
+        )));
+    }
+    match body["access_token"].as_str() {
+        Some(token) if status.is_success() => Ok(PlatformApi {
+            token: SecretString::from(token.to_owned()),
+            ..ctx.api.clone()
+        }),
+        // eBay answers a wrong keyset 401 `invalid_client`; what it says names no secret.
+        _ => Err(refused(format!(
+            "eBay's token endpoint refused the keyset ({status}{})",
+            said(&body)
+        ))),
+    }
+}
+
 /// Every page of a Notification API list (`destinations` or `subscriptions`).
-async fn list_all(ctx: &Ctx<'_>, resource: &str, field: &str) -> Result<Vec<Value>, WebhookError> {
+async fn list_all(
+    ctx: &Ctx<'_>,
+    resource: &str,
+    field: &str,
+    grant: &str,
+) -> Result<Vec<Value>, WebhookError> {
     let mut path = format!("{BASE}/{resource}?limit=100");
     let mut items = Vec::new();
     for _ in 0..MAX_PAGES {
         let reply = ctx
-            .call(Auth::Bearer, Method::GET, &path, None, GRANT)
+            .call(Auth::Bearer, Method::GET, &path, None, grant)
             .await?;
         if !reply.status.is_success() {
             return Err(unexpected(
@@ -109,22 +191,27 @@ fn path_of(url: &str) -> Option<String> {
     })
 }
 
-async fn destinations(ctx: &Ctx<'_>) -> Result<Vec<Destination>, WebhookError> {
-    Ok(list_all(ctx, "destination", "destinations")
-        .await?
-        .iter()
-        .map(|d| Destination {
-            id: text(d, "destinationId"),
-            endpoint: text(&d["deliveryConfig"], "endpoint"),
-            status: text(d, "status"),
-        })
-        .collect())
+/// The application's destinations; `app` carries the application token.
+async fn destinations(app: &Ctx<'_>) -> Result<Vec<Destination>, WebhookError> {
+    Ok(
+        list_all(app, "destination", "destinations", &grant(app, APP_GRANT))
+            .await?
+            .iter()
+            .map(|d| Destination {
+                id: text(d, "destinationId"),
+                name: text(d, "name"),
+                endpoint: text(&d["deliveryConfig"], "endpoint"),
+                status: text(d, "status"),
+            })
+            .collect(),
+    )
 }
 
 pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Listing, WebhookError> {
-    let destinations = destinations(ctx).await?;
+    let api = app_api(ctx).await?;
+    let destinations = destinations(&Ctx { api: &api, ..*ctx }).await?;
     let mut listing = Listing::default();
-    for sub in list_all(ctx, "subscription", "subscriptions").await? {
+    for sub in list_all(ctx, "subscription", "subscriptions", USER_GRANT).await? {
         let destination_id = text(&sub, "destinationId");
         let destination = destinations.iter().find(|d| d.id == destination_id);
         let address = destination.map_or_else(
@@ -209,72 +296,102 @@ fn delivery_config(ctx: &Ctx<'_>, what: &str) -> Result<Value, WebhookError> {
     Ok(json!({"endpoint": ctx.address, "verificationToken": token.expose_secret()}))
 }
 
-fn challenge_next(ctx: &Ctx<'_>) -> String {
-    format!(
-        "eBay's challenge to {} failed or was not answered: the ingress must be reachable there \
-         and [shops.{}] in its config must have that exact endpoint_url and the verification \
-         token; check `xcs-ingress --check-config`, then run `webhooks sync` again",
-        ctx.address, ctx.shop
-    )
+/// What to do after eBay refused to create or update a destination.
+fn destination_next(ctx: &Ctx<'_>, reply: &Reply) -> String {
+    match error_id(reply) {
+        Some(195_020) => format!(
+            "eBay's challenge to {} failed or was not answered: the ingress must be reachable \
+             there and [shops.{}] in its config must have that exact endpoint_url and the \
+             verification token; check `xcs-ingress --check-config`, then run `webhooks sync` \
+             again",
+            ctx.address, ctx.shop
+        ),
+        Some(195_003) => "eBay wants the app's alert email first: set it with PUT \
+                          /commerce/notification/v1/config {\"alertEmail\": …} (or in the \
+                          developer portal), then run `webhooks sync` again"
+            .to_owned(),
+        _ => "see what eBay said, then run `webhooks sync` again".to_owned(),
+    }
 }
 
-/// Our destination's id, created when there is none.
-async fn destination_for(ctx: &Ctx<'_>, topic: &str) -> Result<String, WebhookError> {
-    let ours = |list: &[Destination]| {
-        list.iter()
-            .find(|d| d.endpoint == ctx.address)
-            .map(|d| d.id.clone())
+/// Turns `destination` back on, with the delivery config the ingress answers to.
+async fn enable_destination(app: &Ctx<'_>, destination: &Destination) -> Result<(), WebhookError> {
+    let body = json!({
+        "name": destination.name,
+        "status": "ENABLED",
+        "deliveryConfig": delivery_config(app, "its destination was not turned on")?,
+    });
+    let path = format!("{BASE}/destination/{}", destination.id);
+    let reply = app
+        .call(
+            Auth::Bearer,
+            Method::PUT,
+            &path,
+            Some(&body),
+            &grant(app, APP_GRANT),
+        )
+        .await?;
+    if reply.status.is_success() {
+        return Ok(());
+    }
+    Err(unexpected(
+        &format!("turning eBay destination {} back on", destination.id),
+        &reply,
+        &destination_next(app, &reply),
+    ))
+}
+
+/// Our enabled destination's id: created when there is none, turned on when it is off.
+async fn destination_for(app: &Ctx<'_>, topic: &str) -> Result<String, WebhookError> {
+    let ours = |list: Vec<Destination>| {
+        list.into_iter()
+            .find(|d| same_address(&d.endpoint, app.address))
     };
-    if let Some(id) = ours(&destinations(ctx).await?) {
-        return Ok(id);
+    if let Some(destination) = ours(destinations(app).await?) {
+        if destination.status != "ENABLED" {
+            enable_destination(app, &destination).await?;
+        }
+        return Ok(destination.id);
     }
     let body = json!({
-        "name": format!("xcs {}", ctx.shop).chars().take(64).collect::<String>(),
+        "name": format!("xcs {}", app.shop).chars().take(64).collect::<String>(),
         "status": "ENABLED",
-        "deliveryConfig": delivery_config(ctx, &format!("{topic} not created"))?,
+        "deliveryConfig": delivery_config(app, &format!("{topic} not created"))?,
     });
     let path = format!("{BASE}/destination");
-    let reply = ctx
-        .call(Auth::Bearer, Method::POST, &path, Some(&body), GRANT)
+    let reply = app
+        .call(
+            Auth::Bearer,
+            Method::POST,
+            &path,
+            Some(&body),
+            &grant(app, APP_GRANT),
+        )
         .await?;
     if reply.status.is_success()
         && let Some(id) = location_id(&reply)
     {
         return Ok(id);
     }
-    match error_id(&reply) {
-        Some(195_021) => ours(&destinations(ctx).await?).ok_or_else(|| WebhookError::Answered {
-            detail: "eBay says a destination exists for the endpoint, but lists none".to_owned(),
-            next: "look at the destinations in eBay's developer portal, then run `webhooks \
-                   sync` again"
-                .to_owned(),
-        }),
-        Some(195_003) => Err(unexpected(
-            "creating the eBay destination",
-            &reply,
-            "eBay wants the app's alert email first: set it with PUT \
-             /commerce/notification/v1/config {\"alertEmail\": …} (or in the developer \
-             portal), then run `webhooks sync` again",
-        )),
-        Some(195_020) => Err(unexpected(
-            "creating the eBay destination",
-            &reply,
-            &challenge_next(ctx),
-        )),
-        _ => Err(unexpected(
-            "creating the eBay destination",
-            &reply,
-            "see what eBay said, then run `webhooks sync` again",
-        )),
-    }
+    Err(unexpected(
+        "creating the eBay destination",
+        &reply,
+        &destination_next(app, &reply),
+    ))
 }
 
 /// The topic's schema version to subscribe with: the first JSON-over-HTTPS payload it supports
 /// that is not deprecated.
-async fn schema_version(ctx: &Ctx<'_>, topic: &str) -> Result<String, WebhookError> {
+async fn schema_version(app: &Ctx<'_>, topic: &str) -> Result<String, WebhookError> {
     let path = format!("{BASE}/topic/{topic}");
-    let reply = ctx
-        .call(Auth::Bearer, Method::GET, &path, None, GRANT)
+    let reply = app
+        .call(
+            Auth::Bearer,
+            Method::GET,
+            &path,
+            None,
+            &grant(app, APP_GRANT),
+        )
         .await?;
     if !reply.status.is_success() {
         return Err(unexpected(
@@ -302,20 +419,22 @@ async fn schema_version(ctx: &Ctx<'_>, topic: &str) -> Result<String, WebhookErr
 }
 
 pub(crate) async fn create(ctx: &Ctx<'_>, topic: &str) -> Result<Created, WebhookError> {
-    let destination = destination_for(ctx, topic).await?;
+    let api = app_api(ctx).await?;
+    let app = Ctx { api: &api, ..*ctx };
+    let destination = destination_for(&app, topic).await?;
     let body = json!({
         "topicId": topic,
         "status": "ENABLED",
         "payload": {
             "format": "JSON",
-            "schemaVersion": schema_version(ctx, topic).await?,
+            "schemaVersion": schema_version(&app, topic).await?,
             "deliveryProtocol": "HTTPS",
         },
         "destinationId": destination,
     });
     let path = format!("{BASE}/subscription");
     let reply = ctx
-        .call(Auth::Bearer, Method::POST, &path, Some(&body), GRANT)
+        .call(Auth::Bearer, Method::POST, &path, Some(&body), USER_GRANT)
         .await?;
     if reply.status.is_success() {
         return Ok(Created::New(location_id(&reply).unwrap_or_default()));
@@ -331,9 +450,10 @@ pub(crate) async fn create(ctx: &Ctx<'_>, topic: &str) -> Result<Created, Webhoo
 }
 
 pub(crate) async fn repair(ctx: &Ctx<'_>, subscription: &Subscription) -> Result<(), WebhookError> {
+    // Read again: another topic's repair may have turned the shared destination on already.
     let path = format!("{BASE}/subscription/{}", subscription.id);
     let reply = ctx
-        .call(Auth::Bearer, Method::GET, &path, None, GRANT)
+        .call(Auth::Bearer, Method::GET, &path, None, USER_GRANT)
         .await?;
     if !reply.status.is_success() {
         return Err(unexpected(
@@ -343,10 +463,16 @@ pub(crate) async fn repair(ctx: &Ctx<'_>, subscription: &Subscription) -> Result
         ));
     }
     let destination_id = text(&reply.body, "destinationId");
-    let enabled = text(&reply.body, "status") == "ENABLED";
-    let destination_path = format!("{BASE}/destination/{destination_id}");
-    let destination = ctx
-        .call(Auth::Bearer, Method::GET, &destination_path, None, GRANT)
+    let api = app_api(ctx).await?;
+    let app = Ctx { api: &api, ..*ctx };
+    let destination = app
+        .call(
+            Auth::Bearer,
+            Method::GET,
+            &format!("{BASE}/destination/{destination_id}"),
+            None,
+            &grant(&app, APP_GRANT),
+        )
         .await?;
     if !destination.status.is_success() {
         return Err(unexpected(
@@ -356,41 +482,22 @@ pub(crate) async fn repair(ctx: &Ctx<'_>, subscription: &Subscription) -> Result
         ));
     }
     if text(&destination.body, "status") != "ENABLED" {
-        let body = json!({
-            "name": text(&destination.body, "name"),
-            "status": "ENABLED",
-            "deliveryConfig": delivery_config(ctx, "its destination was not turned on")?,
-        });
-        let put = ctx
-            .call(
-                Auth::Bearer,
-                Method::PUT,
-                &destination_path,
-                Some(&body),
-                GRANT,
-            )
-            .await?;
-        if !put.status.is_success() {
-            let next = if error_id(&put) == Some(195_020) {
-                challenge_next(ctx)
-            } else {
-                "see what eBay said, then run `webhooks sync` again".to_owned()
-            };
-            return Err(unexpected(
-                &format!("turning eBay destination {destination_id} back on"),
-                &put,
-                &next,
-            ));
-        }
+        let destination = Destination {
+            id: destination_id,
+            name: text(&destination.body, "name"),
+            endpoint: text(&destination.body["deliveryConfig"], "endpoint"),
+            status: text(&destination.body, "status"),
+        };
+        enable_destination(&app, &destination).await?;
     }
-    if !enabled {
+    if text(&reply.body, "status") != "ENABLED" {
         let enable = ctx
             .call(
                 Auth::Bearer,
                 Method::POST,
                 &format!("{path}/enable"),
                 None,
-                GRANT,
+                USER_GRANT,
             )
             .await?;
         if !enable.status.is_success() {

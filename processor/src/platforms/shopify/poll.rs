@@ -91,7 +91,7 @@ fn id_of(value: &Value, what: &str) -> Result<String, PollError> {
 }
 
 /// The `rel="next"` URL of a `Link` header (RFC 8288).
-fn next_link(header: &str) -> Option<String> {
+pub(super) fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|link| {
         let (url, params) = link.split_once(';')?;
         params
@@ -107,7 +107,7 @@ fn next_link(header: &str) -> Option<String> {
 }
 
 /// The path of `url` below the shop's API base URL (the client prefixes the base again).
-fn relative(url: &str, base_url: &str) -> String {
+pub(super) fn relative(url: &str, base_url: &str) -> String {
     let base = base_url.trim_end_matches('/');
     url.strip_prefix(base).map_or_else(
         || {

@@ -33,8 +33,7 @@ use xcs_shared::EventKind;
 
 use crate::platforms::api::Auth;
 use crate::setup::webhooks::{
-    Created, Ctx, Health, Listing, MAX_PAGES, Subscription, WebhookError, WebhookTopic, next_link,
-    unexpected,
+    Created, Ctx, Health, Listing, MAX_PAGES, Subscription, WebhookError, WebhookTopic, unexpected,
 };
 
 /// What the ingress books, by kind (`ingress/src/platforms/shopify.rs`).
@@ -115,8 +114,8 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Listing, WebhookError> {
         for webhook in webhooks {
             listing.subscriptions.push(read(webhook));
         }
-        match next_link(&reply, &ctx.api.base_url) {
-            Some(next) => path = next,
+        match reply.header("link").and_then(super::poll::next_link) {
+            Some(next) => path = super::poll::relative(&next, &ctx.api.base_url),
             None => break,
         }
     }
