@@ -18,6 +18,8 @@
 //!   operators' tools.
 //! - [`platform_api`]: a fake of the BigCommerce, Etsy, eBay and WooCommerce REST APIs the
 //!   processor fetches thin webhooks' orders and refunds from.
+//! - [`polled`]: a shop on that fake with a processor config that polls it, for the poller's
+//!   tests.
 
 pub mod broker;
 pub mod dead_letters;
@@ -26,6 +28,7 @@ pub mod ingress;
 pub mod keyserver;
 pub mod openapi;
 pub mod platform_api;
+pub mod polled;
 pub mod postgres;
 pub mod processor;
 pub mod proxy;

@@ -4,30 +4,19 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use xcs_processor::poll::backfill::{BackfillOptions, backfill};
-use xcs_shared::{EventKind, Platform};
-use xcs_tests::broker::TestBroker;
-use xcs_tests::platform_api::FakePlatformApi;
-use xcs_tests::postgres::TestSchema;
-use xcs_tests::processor::{ShopToml, TestProcessor, publish, shop_toml, test_config};
-use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
+use xcs_shared::Platform;
+use xcs_tests::polled::{PolledShop, ShopSpec, shopify_listed_order};
+use xcs_tests::processor::{TestProcessor, test_config};
+use xcs_xero_sim::RunningSim;
 
 const SHOP: &str = "nz-shopify-history";
 const ORDERS: u64 = 1_000;
 
 fn history_order(n: u64, at: OffsetDateTime) -> Value {
-    let mut order: Value = serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(
-        20_000 + n,
-        30_000 + n,
-        true,
-    ))
-    .unwrap();
-    order["updated_at"] = json!(at.format(&Rfc3339).unwrap());
-    order["refunds"] = json!([]);
-    order
+    shopify_listed_order(20_000 + n, 30_000 + n, at)
 }
 
 fn booked_numbers(sim: &RunningSim) -> Vec<String> {
@@ -40,10 +29,9 @@ fn booked_numbers(sim: &RunningSim) -> Vec<String> {
 
 #[tokio::test]
 async fn a_backfill_of_1000_orders_with_webhooks_arriving_books_each_once() {
-    let broker = TestBroker::with_topology().await;
-    let schema = TestSchema::new();
-    let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
-    let api = FakePlatformApi::start(Platform::Shopify).await;
+    let contacts = r#"{ strategy = "generic", name = "Shopify Sales" }"#;
+    let shop = ShopSpec::mapped(SHOP, contacts, "BF-", "615");
+    let setup = PolledShop::start(Platform::Shopify, shop).await;
     let now = OffsetDateTime::now_utc();
     // A month of history, one order every 43 minutes or so.
     let orders: Vec<Value> = (0..ORDERS)
@@ -56,18 +44,14 @@ async fn a_backfill_of_1000_orders_with_webhooks_arriving_books_each_once() {
         })
         .collect();
     for order in &orders {
-        api.list(order.clone());
+        setup.api.list(order.clone());
     }
-    let shop = shop_toml(&ShopToml {
-        name: SHOP,
-        platform: Platform::Shopify,
-        tenant: &xcs_xero_sim::DEMO_NZ_TENANT_ID.to_string(),
-        contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
-        prefix: "BF-",
-        clearing: "615",
-        api: Some(&api.api_toml()),
-    }) + &format!("[shops.{SHOP}.poll]\ninterval_secs = 0\n");
-    let toml = test_config(&broker, &schema, &sim, &shop);
+    // Polling off, so only the backfill reads the history.
+    let shop = format!(
+        "{}[shops.{SHOP}.poll]\ninterval_secs = 0\n",
+        setup.shop_sections()
+    );
+    let toml = test_config(&setup.broker, &setup.schema, &setup.sim, &shop);
     let processor = TestProcessor::start(&toml).await;
     let config = xcs_processor::config::Config::from_toml(&toml, |_| None).unwrap();
     let ledger = xcs_processor::ledger::Ledger::connect(&config.postgres)
@@ -87,21 +71,22 @@ async fn a_backfill_of_1000_orders_with_webhooks_arriving_books_each_once() {
     assert_eq!(plan.documents, 1_000);
     // An invoice and a payment call per batch of 50.
     assert_eq!(plan.xero_calls, 40);
-    assert!(booked_numbers(&sim).is_empty(), "a dry run books nothing");
+    assert!(
+        booked_numbers(&setup.sim).is_empty(),
+        "a dry run books nothing"
+    );
 
     // Webhooks for every tenth order arrive while the backfill runs.
     let webhooks = async {
         for (n, order) in orders.iter().enumerate().step_by(10) {
-            publish(
-                &broker,
-                Platform::Shopify,
-                SHOP,
-                EventKind::Order,
-                "orders/paid",
-                &format!("shopify:{SHOP}:webhook-{n}"),
-                &serde_json::to_vec(order).unwrap(),
-            )
-            .await;
+            let event_id = format!("shopify:{SHOP}:webhook-{n}");
+            setup
+                .publish_order(
+                    "orders/paid",
+                    &event_id,
+                    &serde_json::to_vec(order).unwrap(),
+                )
+                .await;
         }
     };
     let run = options(false);
@@ -111,7 +96,7 @@ async fn a_backfill_of_1000_orders_with_webhooks_arriving_books_each_once() {
     assert!(plan.resumed_from.is_none());
 
     xcs_tests::eventually(Duration::from_secs(120), "1,000 invoices", || async {
-        (booked_numbers(&sim).len() >= 1_000).then_some(())
+        (booked_numbers(&setup.sim).len() >= 1_000).then_some(())
     })
     .await;
     // The same range again: it resumes at its end, reads nothing, books nothing.
@@ -119,7 +104,7 @@ async fn a_backfill_of_1000_orders_with_webhooks_arriving_books_each_once() {
     assert_eq!(again.tally.orders, 0, "{again:?}");
     assert!(again.resumed_from.is_some());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut numbers = booked_numbers(&sim);
+    let mut numbers = booked_numbers(&setup.sim);
     numbers.sort();
     let before = numbers.len();
     numbers.dedup();

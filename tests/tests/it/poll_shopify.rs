@@ -9,111 +9,38 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use xcs_shared::{EventKind, Platform};
-use xcs_tests::broker::TestBroker;
-use xcs_tests::platform_api::FakePlatformApi;
-use xcs_tests::postgres::TestSchema;
-use xcs_tests::processor::{
-    ShopToml, TestProcessor, credit_notes_numbered, invoices_numbered, publish, shop_toml,
-    test_config, wait_handled,
+use xcs_shared::Platform;
+use xcs_tests::polled::{
+    PATIENCE, PolledShop, ShopSpec, minutes_ago, minutes_ago_as, shopify_listed_order,
 };
-use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
+use xcs_tests::postgres::TestSchema;
+use xcs_tests::processor::{TestProcessor, invoices_numbered};
 
-const BOOKED: Duration = Duration::from_secs(40);
 const SHOP: &str = "nz-shopify-polled";
+const LIST: &str = "/orders.json";
 
-struct Setup {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: RunningSim,
-    api: FakePlatformApi,
-}
-
-async fn setup() -> Setup {
-    Setup {
-        broker: TestBroker::with_topology().await,
-        schema: TestSchema::new(),
-        sim: XeroSim::start(SimConfig::demo()).expect("the simulator starts"),
-        api: FakePlatformApi::start(Platform::Shopify).await,
-    }
-}
-
-/// `minutes` ago, as Shopify writes times.
-fn ago(minutes: i64) -> String {
-    (OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
-        .format(&Rfc3339)
-        .unwrap()
+async fn setup() -> PolledShop {
+    let contacts = r#"{ strategy = "generic", name = "Shopify Sales" }"#;
+    let shop = ShopSpec::mapped(SHOP, contacts, "SP-", "615");
+    PolledShop::start(Platform::Shopify, shop).await
 }
 
 /// A paid order `#number` as the orders list holds it, last updated `minutes` ago.
 fn order(id: u64, number: u64, minutes: i64) -> Value {
-    let mut order: Value =
-        serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_order(id, number, true)).unwrap();
-    order["updated_at"] = json!(ago(minutes));
-    order["refunds"] = json!([]);
-    order
+    shopify_listed_order(id, number, minutes_ago(minutes))
 }
 
-impl Setup {
-    /// A processor config whose shop is polled every second over the last hour.
-    fn config(&self) -> String {
-        let shop = shop_toml(&ShopToml {
-            name: SHOP,
-            platform: Platform::Shopify,
-            tenant: &xcs_xero_sim::DEMO_NZ_TENANT_ID.to_string(),
-            contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
-            prefix: "SP-",
-            clearing: "615",
-            api: Some(&self.api.api_toml()),
-        }) + &format!(
-            "[shops.{SHOP}.poll]\ninterval_secs = 1\noverlap_secs = 3600\nsettle_secs = 0\n"
-        );
-        test_config(
-            &self.broker,
-            &self.schema,
-            &self.sim,
-            &format!("poll_every_ms = 200\n{shop}"),
+/// How many of the poll's events the processor has recorded.
+async fn polls(setup: &PolledShop) -> i64 {
+    let client = setup.schema.client().await;
+    let row = client
+        .query_opt(
+            "SELECT count(*) FROM xcs_events WHERE event_id LIKE $1",
+            &[&format!("shopify:{SHOP}:api:%")],
         )
-    }
-
-    async fn wait_invoices(&self, number: &str, count: usize) {
-        xcs_tests::eventually(BOOKED, &format!("{count} invoice(s) {number}"), || async {
-            (invoices_numbered(&self.sim, number).len() >= count).then_some(())
-        })
-        .await;
-    }
-
-    async fn polls(&self) -> i64 {
-        let client = self.schema.client().await;
-        let row = client
-            .query_opt(
-                "SELECT count(*) FROM xcs_events WHERE event_id LIKE $1",
-                &[&format!("shopify:{SHOP}:api:%")],
-            )
-            .await
-            .unwrap();
-        row.map_or(0, |r| r.get(0))
-    }
-
-    /// Waits until the poller has read the shop `count` more times.
-    async fn polled_again(&self, count: usize) {
-        let before = self
-            .api
-            .requests()
-            .iter()
-            .filter(|r| r.path.contains("orders.json"))
-            .count();
-        xcs_tests::eventually(BOOKED, "more polls", || async {
-            let now = self
-                .api
-                .requests()
-                .iter()
-                .filter(|r| r.path.contains("orders.json"))
-                .count();
-            (now >= before + count).then_some(())
-        })
-        .await;
-    }
+        .await
+        .unwrap();
+    row.map_or(0, |r| r.get(0))
 }
 
 #[tokio::test]
@@ -122,7 +49,7 @@ async fn an_order_and_refund_no_webhook_brought_are_booked_by_the_poll_once() {
     let mut paid = order(7101, 2101, 10);
     let mut refund: Value =
         serde_json::from_slice(&xcs_tests::fixtures::shopify_nz_refund(8101, 7101)).unwrap();
-    refund["created_at"] = json!(ago(5));
+    refund["created_at"] = json!(minutes_ago_as(5, &Rfc3339));
     paid["refunds"] = json!([refund]);
     setup.api.list(paid);
     setup.api.list(order(7102, 2102, 20));
@@ -130,25 +57,17 @@ async fn an_order_and_refund_no_webhook_brought_are_booked_by_the_poll_once() {
 
     setup.wait_invoices("SP-2101", 1).await;
     setup.wait_invoices("SP-2102", 1).await;
-    xcs_tests::eventually(BOOKED, "the refund's credit note", || async {
-        (!credit_notes_numbered(&setup.sim, "SP-2101/R8101").is_empty()).then_some(())
-    })
-    .await;
+    setup.wait_credit_note("SP-2101/R8101").await;
     // Several polls later: still one of each.
-    setup.polled_again(3).await;
+    setup.polled_again(LIST, 3).await;
     assert_eq!(invoices_numbered(&setup.sim, "SP-2101").len(), 1);
     assert_eq!(invoices_numbered(&setup.sim, "SP-2102").len(), 1);
-    let credit_notes = credit_notes_numbered(&setup.sim, "SP-2101/R8101");
-    assert_eq!(credit_notes.len(), 1);
-    assert_eq!(credit_notes[0]["Status"], "PAID", "{:#}", credit_notes[0]);
-    assert!(setup.polls().await >= 3, "polled events are recorded");
-    let (_, metrics) = processor.get("/metrics").await;
-    assert!(
-        metrics.contains(&format!(
-            "xcs_processor_missed_by_webhooks_total{{shop=\"{SHOP}\",kind=\"order\"}} 2"
-        )),
-        "{metrics}"
-    );
+    let credit_note = setup.only_credit_note("SP-2101/R8101");
+    assert_eq!(credit_note["Status"], "PAID", "{credit_note:#}");
+    assert!(polls(&setup).await >= 3, "polled events are recorded");
+    setup
+        .assert_missed_by_webhooks(&processor, "order", 2)
+        .await;
     processor.stop().await;
 }
 
@@ -157,33 +76,17 @@ async fn a_webhook_after_the_poll_booked_its_order_books_nothing_more() {
     let setup = setup().await;
     let listed = order(7201, 2201, 10);
     setup.api.list(listed.clone());
-    let processor = TestProcessor::start(&setup.config()).await;
-    setup.wait_invoices("SP-2201", 1).await;
-
     let event_id = format!("shopify:{SHOP}:late-webhook-7201");
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Order,
-        "orders/paid",
-        &event_id,
-        &serde_json::to_vec(&listed).unwrap(),
-    )
-    .await;
-    let (outcome, detail) = wait_handled(&setup.schema, &event_id, BOOKED).await;
-    assert_eq!(outcome, "booked", "{detail}");
-    assert_eq!(invoices_numbered(&setup.sim, "SP-2201").len(), 1);
-    let invoice = &invoices_numbered(&setup.sim, "SP-2201")[0];
+    let body = serde_json::to_vec(&listed).unwrap();
+    let processor = setup
+        .poll_then_deliver("SP-2201", "orders/paid", &event_id, &body)
+        .await;
+    let invoice = setup.only_invoice("SP-2201");
     assert_eq!(invoice["Status"], "PAID", "paid once: {invoice:#}");
     // The webhook booked nothing itself, so the poll's was the one that counted as missed.
-    let (_, metrics) = processor.get("/metrics").await;
-    assert!(
-        metrics.contains(&format!(
-            "xcs_processor_missed_by_webhooks_total{{shop=\"{SHOP}\",kind=\"order\"}} 1"
-        )),
-        "{metrics}"
-    );
+    setup
+        .assert_missed_by_webhooks(&processor, "order", 1)
+        .await;
     processor.stop().await;
 }
 
@@ -193,21 +96,17 @@ async fn a_webhook_before_the_poll_leaves_the_poll_nothing_to_book_and_nothing_m
     let listed = order(7301, 2301, 10);
     let processor = TestProcessor::start(&setup.config()).await;
     let event_id = format!("shopify:{SHOP}:webhook-7301");
-    publish(
-        &setup.broker,
-        Platform::Shopify,
-        SHOP,
-        EventKind::Order,
-        "orders/paid",
-        &event_id,
-        &serde_json::to_vec(&listed).unwrap(),
-    )
-    .await;
-    wait_handled(&setup.schema, &event_id, BOOKED).await;
+    setup
+        .deliver_order(
+            "orders/paid",
+            &event_id,
+            &serde_json::to_vec(&listed).unwrap(),
+        )
+        .await;
     setup.api.list(listed);
-    setup.polled_again(2).await;
-    xcs_tests::eventually(BOOKED, "the poll's event handled", || async {
-        (setup.polls().await >= 1).then_some(())
+    setup.polled_again(LIST, 2).await;
+    xcs_tests::eventually(PATIENCE, "the poll's event handled", || async {
+        (polls(&setup).await >= 1).then_some(())
     })
     .await;
     assert_eq!(invoices_numbered(&setup.sim, "SP-2301").len(), 1);
@@ -223,30 +122,15 @@ async fn a_webhook_before_the_poll_leaves_the_poll_nothing_to_book_and_nothing_m
 async fn more_orders_than_a_page_split_the_window_and_a_429_is_waited_out() {
     let setup = setup().await;
     // 260 orders over the last 52 minutes: more than Shopify's 250 a page.
-    for n in 0..260u64 {
-        setup
-            .api
-            .list(order(9000 + n, 5000 + n, 1 + i64::try_from(n / 5).unwrap()));
-    }
+    setup.list_spread(260, 5, |n, minutes| order(9000 + n, 5000 + n, minutes));
     setup.api.throttle_next(2);
     let processor = TestProcessor::start(&setup.config()).await;
     for n in [0u64, 129, 259] {
         setup.wait_invoices(&format!("SP-{}", 5000 + n), 1).await;
     }
-    xcs_tests::eventually(BOOKED, "all 260 invoices", || async {
-        let count = setup
-            .sim
-            .invoices(xcs_xero_sim::DEMO_NZ_TENANT_ID)
-            .iter()
-            .filter(|i| {
-                i["InvoiceNumber"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("SP-5"))
-            })
-            .count();
-        (count == 260).then_some(())
-    })
-    .await;
+    setup
+        .wait_invoices_where(260, |n| n.starts_with("SP-5"))
+        .await;
     let statuses: Vec<u16> = setup.api.requests().iter().map(|r| r.status).collect();
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(
@@ -263,11 +147,7 @@ async fn more_orders_than_a_page_split_the_window_and_a_429_is_waited_out() {
 #[tokio::test]
 async fn a_killed_poller_leaves_its_cursor_and_the_next_processor_books_everything_once() {
     let setup = setup().await;
-    for n in 0..40u64 {
-        setup
-            .api
-            .list(order(6000 + n, 4000 + n, 1 + i64::try_from(n).unwrap()));
-    }
+    setup.list_spread(40, 1, |n, minutes| order(6000 + n, 4000 + n, minutes));
     let first = TestProcessor::start(&setup.config()).await;
     setup.wait_invoices("SP-4039", 1).await;
     first.kill();
@@ -275,7 +155,7 @@ async fn a_killed_poller_leaves_its_cursor_and_the_next_processor_books_everythi
     setup.api.list(order(6100, 4100, 2));
     let second = TestProcessor::start(&setup.config()).await;
     setup.wait_invoices("SP-4100", 1).await;
-    setup.polled_again(2).await;
+    setup.polled_again(LIST, 2).await;
     for n in (0..40u64).chain([100]) {
         assert_eq!(
             invoices_numbered(&setup.sim, &format!("SP-{}", 4000 + n)).len(),
@@ -388,7 +268,7 @@ async fn status_shows_the_poll_and_a_poll_failing_for_three_intervals_needs_a_pe
     // its cursor stays, and once it is three intervals behind a person is asked for, with the
     // error.
     setup.api.set_down(true);
-    let failing = xcs_tests::eventually(BOOKED * 3, "a poll failing too long", || async {
+    let failing = xcs_tests::eventually(PATIENCE * 2, "a poll failing too long", || async {
         let shop = shop_status().await;
         let failed = shop.poll.as_ref().is_some_and(|p| p.last_error.is_some());
         (failed && !shop.needs_attention.is_empty()).then_some(shop)
@@ -406,7 +286,7 @@ async fn status_shows_the_poll_and_a_poll_failing_for_three_intervals_needs_a_pe
 
     // Back up: the next poll catches up from the cursor and nobody is needed.
     setup.api.set_down(false);
-    xcs_tests::eventually(BOOKED, "the poll caught up", || async {
+    xcs_tests::eventually(PATIENCE, "the poll caught up", || async {
         let shop = shop_status().await;
         shop.needs_attention.is_empty().then_some(())
     })
