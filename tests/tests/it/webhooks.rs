@@ -100,6 +100,18 @@ fn states(report: &ShopReport) -> Vec<(&str, TopicState)> {
 }
 
 /// The requests that were not reads.
+/// `shop`'s report, after asserting every topic of it is healthy and the command succeeds.
+fn all_healthy<'r>(reports: &'r [ShopReport], shop: &str) -> &'r ShopReport {
+    let report = report(reports, shop);
+    assert!(
+        states(report).iter().all(|(_, s)| *s == Healthy),
+        "{}",
+        render_table(reports)
+    );
+    assert_eq!(webhooks::exit_code(reports), 0, "{}", render_table(reports));
+    report
+}
+
 fn writes(api: &FakePlatformApi) -> Vec<Request> {
     api.requests()
         .into_iter()
@@ -212,7 +224,7 @@ async fn shopify_sync_creates_what_is_missing_beside_other_addresses_and_then_ch
     let reports = webhooks::sync(&config, &Options::default(), false)
         .await
         .unwrap();
-    let shop = report(&reports, "wh-shopify");
+    let shop = all_healthy(&reports, "wh-shopify");
     let created = writes(&api);
     assert_eq!(created.len(), 5, "{created:?}");
     assert!(
@@ -221,14 +233,8 @@ async fn shopify_sync_creates_what_is_missing_beside_other_addresses_and_then_ch
             .all(|r| r.method == "POST" && r.status == 201),
         "{created:?}"
     );
-    assert!(
-        states(shop).iter().all(|(_, s)| *s == Healthy),
-        "{}",
-        render_table(&reports)
-    );
     // The old address stays, as a warning; the other app's subscription is untouched.
     assert_eq!(shop.verdict(), Verdict::Warning);
-    assert_eq!(webhooks::exit_code(&reports), 0);
     assert_eq!(api.hook(&old), as_before(&before, &old));
     assert_eq!(api.hook(&other_app), as_before(&before, &other_app));
     let mine: Vec<Value> = api
@@ -401,18 +407,7 @@ async fn woocommerce_sync_creates_with_the_ingress_secret_turns_on_what_is_off_a
     let reports = webhooks::sync(&config, &with_ingress(&ingress), false)
         .await
         .unwrap();
-    let shop = report(&reports, WOO);
-    assert!(
-        states(shop).iter().all(|(_, s)| *s == Healthy),
-        "{}",
-        render_table(&reports)
-    );
-    assert_eq!(
-        webhooks::exit_code(&reports),
-        0,
-        "{}",
-        render_table(&reports)
-    );
+    let shop = all_healthy(&reports, WOO);
     // Turned on with the secret the ingress verifies: the stale one is why it failed.
     let repaired = api.hook(&disabled).unwrap();
     assert_eq!(repaired["status"], "active");
@@ -659,18 +654,7 @@ async fn bigcommerce_sync_turns_a_wildcard_hook_on_once_and_creates_the_rest_wit
     let reports = webhooks::sync(&config, &with_ingress(&ingress), false)
         .await
         .unwrap();
-    let shop = report(&reports, BC);
-    assert!(
-        states(shop).iter().all(|(_, s)| *s == Healthy),
-        "{}",
-        render_table(&reports)
-    );
-    assert_eq!(
-        webhooks::exit_code(&reports),
-        0,
-        "{}",
-        render_table(&reports)
-    );
+    let shop = all_healthy(&reports, BC);
     let written = writes(&api);
     let puts: Vec<_> = written.iter().filter(|r| r.method == "PUT").collect();
     assert_eq!(
