@@ -52,30 +52,10 @@ KEYSERVER_PID=
 VHOST_CREATED=
 
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
-api() { # api METHOD PATH [BODY-FILE]
-    local method=$1 path=$2
-    if [[ $# -ge 3 ]]; then
-        curl -fsS -u guest:guest -X "$method" -H 'content-type: application/json' \
-            --data-binary "@$3" "$API$path"
-    else
-        curl -fsS -u guest:guest -X "$method" -H 'content-type: application/json' "$API$path"
-    fi
-}
-
-stop_pid() { # stop_pid PID: TERM, then KILL after 25 s (the ingress drains for up to 20 s)
-    local pid=$1
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 250); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
     local status=$?
@@ -99,8 +79,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-command -v jq >/dev/null || die "jq is required"
-command -v curl >/dev/null || die "curl is required"
+require_tools jq curl
 
 # --- build ------------------------------------------------------------------------------------
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then

@@ -68,32 +68,9 @@ INGRESS_PID=
 VHOST_CREATED=
 SCHEMA_CREATED=
 
-log() { printf '[pbench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-api() { # api METHOD PATH [BODY-FILE]
-    local method=$1 path=$2
-    if [[ $# -ge 3 ]]; then
-        curl -fsS -u guest:guest -X "$method" -H 'content-type: application/json' \
-            --data-binary "@$3" "$API$path"
-    else
-        curl -fsS -u guest:guest -X "$method" -H 'content-type: application/json' "$API$path"
-    fi
-}
-
-psql_run() { psql "$PG_URL" -v ON_ERROR_STOP=1 -qtA "$@"; }
-
-stop_pid() { # stop_pid PID SIGNAL: the signal, then KILL after 25 s
-    local pid=$1 signal=${2:-TERM}
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill "-$signal" "$pid" 2>/dev/null || true
-    for _ in $(seq 1 250); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+BENCH_TAG=pbench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
     local status=$?
@@ -132,9 +109,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for tool in jq curl psql; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+require_tools jq curl psql
 
 # --- build ------------------------------------------------------------------------------------
 # One cargo invocation with the whole selection, so dependencies are built with the same

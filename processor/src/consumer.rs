@@ -776,7 +776,10 @@ async fn settle_stage(
                         && let Some(envelope) = &tracked.envelope
                     {
                         observer.metrics.booked(envelope);
-                        if envelope.source != xcs_shared::Source::Webhook {
+                        // A backfill reads history, mostly from before the shop was
+                        // connected: no webhook was ever going to bring it, and a month of
+                        // it would bury the log in warnings.
+                        if envelope.source == xcs_shared::Source::Poll {
                             note_missed(&booker.ledger, &observer, envelope).await;
                         }
                     }
@@ -806,9 +809,8 @@ async fn note_missed(ledger: &crate::ledger::Ledger, observer: &Observer, envelo
                 event = %envelope.event_id,
                 source = envelope.source.as_str(),
                 documents,
-                "missed by webhooks: the {} found a {} of shop {} that no webhook had brought, \
+                "missed by webhooks: no webhook had brought this {} of shop {}; the poll found \
                  and booked it",
-                envelope.source.as_str(),
                 envelope.kind,
                 envelope.shop
             );

@@ -42,6 +42,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use xcs_tests::{fixtures, signer};
+use xcs_xero_sim::journal::operation;
 
 /// Shop name, secret and document prefix of shop `i`.
 fn shop_name(i: usize) -> String {
@@ -277,23 +278,6 @@ struct Entry {
 struct EntryWithResponse {
     #[serde(default)]
     response: Value,
-}
-
-/// `/api.xro/2.0/CreditNotes/6f…/Allocations` → `CreditNotes/{id}/Allocations`.
-fn operation(method: &str, path: &str) -> String {
-    let rest = path.strip_prefix("/api.xro/2.0").unwrap_or(path);
-    let segments: Vec<&str> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if uuid::Uuid::parse_str(s).is_ok() {
-                "{id}"
-            } else {
-                s
-            }
-        })
-        .collect();
-    format!("{method} /{}", segments.join("/"))
 }
 
 fn ok_elements(response: &Value, list: &str) -> (Vec<String>, u64) {

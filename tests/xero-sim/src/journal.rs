@@ -134,3 +134,21 @@ pub fn body_for_journal(body: &[u8]) -> Value {
         .collect();
     Value::String(redacted.join("&"))
 }
+
+/// A journal entry's operation with its ids taken out, for counting calls by kind:
+/// `PUT /api.xro/2.0/CreditNotes/6f…/Allocations` → `PUT /CreditNotes/{id}/Allocations`.
+pub fn operation(method: &str, path: &str) -> String {
+    let rest = path.strip_prefix("/api.xro/2.0").unwrap_or(path);
+    let segments: Vec<&str> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if uuid::Uuid::parse_str(s).is_ok() {
+                "{id}"
+            } else {
+                s
+            }
+        })
+        .collect();
+    format!("{method} /{}", segments.join("/"))
+}
