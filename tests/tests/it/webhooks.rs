@@ -407,7 +407,7 @@ async fn woocommerce_sync_creates_with_the_ingress_secret_turns_on_what_is_off_a
     let reports = webhooks::sync(&config, &with_ingress(&ingress), false)
         .await
         .unwrap();
-    let shop = all_healthy(&reports, WOO);
+    all_healthy(&reports, WOO);
     // Turned on with the secret the ingress verifies: the stale one is why it failed.
     let repaired = api.hook(&disabled).unwrap();
     assert_eq!(repaired["status"], "active");
@@ -654,7 +654,7 @@ async fn bigcommerce_sync_turns_a_wildcard_hook_on_once_and_creates_the_rest_wit
     let reports = webhooks::sync(&config, &with_ingress(&ingress), false)
         .await
         .unwrap();
-    let shop = all_healthy(&reports, BC);
+    all_healthy(&reports, BC);
     let written = writes(&api);
     let puts: Vec<_> = written.iter().filter(|r| r.method == "PUT").collect();
     assert_eq!(
