@@ -75,8 +75,16 @@ async fn an_order_and_a_refund_no_webhook_brought_are_booked_by_the_poll_once() 
     one_invoice_paid_by_certificate_and_card(&setup, "BP-310").await;
     one_invoice_paid_by_certificate_and_card(&setup, "BP-311").await;
     setup.one_credit_note_paid_once("BP-310/R41");
-    // Each version is hydrated once, however often it is listed.
+    // Each version is hydrated once, however often it is listed, and only with what the
+    // lists lack: the order and the refund are booked as listed, the products fetched.
     assert_eq!(setup.api.request_count("/v2/orders/310/products"), 1);
+    assert_eq!(setup.api.request_count("/v2/orders/310"), 0);
+    assert_eq!(
+        setup
+            .api
+            .request_count("/v3/orders/310/payment_actions/refunds"),
+        0
+    );
     processor.stop().await;
 }
 

@@ -139,11 +139,18 @@ fn version(text: &str) -> String {
         .map_or_else(|_| text.to_owned(), rfc3339)
 }
 
+/// Where a polled event's body carries the order or refund as the list gave it, beside the
+/// webhook-shaped `scope` and `data` (no BigCommerce webhook has this field).
+pub(crate) const LISTED: &str = "xcs_listed";
+
 fn order_found(order: &Value) -> Result<Found, PollError> {
     let id = number(&order["id"], "order in the orders list")?;
+    // The listed order is the one this event's version names, so the event path books it
+    // without fetching it again (the products it still fetches: the list has none).
     let webhook = json!({
         "scope": "store/order/updated",
         "data": {"type": "order", "id": id},
+        LISTED: order,
     });
     Ok(Found {
         kind: EventKind::Order,
@@ -160,6 +167,7 @@ fn refund_found(refund: &Value) -> Result<Found, PollError> {
     let webhook = json!({
         "scope": "store/order/refund/created",
         "data": {"type": "order", "id": order, "refund": {"refund_id": id}},
+        LISTED: refund,
     });
     Ok(Found {
         kind: EventKind::Refund,
