@@ -197,23 +197,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listed_orders_and_refunds_become_the_thin_webhook_bodies() {
-        let order =
-            order_found(&json!({"id": 310, "date_modified": "Tue, 24 Nov 2026 21:16:42 +0000"}))
-                .unwrap();
+    fn listed_orders_and_refunds_become_thin_webhook_bodies_carrying_what_was_listed() {
+        let listed = json!({"id": 310, "date_modified": "Tue, 24 Nov 2026 21:16:42 +0000"});
+        let order = order_found(&listed).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&order.body).unwrap(),
-            json!({"scope": "store/order/updated", "data": {"type": "order", "id": 310}})
+            json!({"scope": "store/order/updated", "data": {"type": "order", "id": 310},
+                   "xcs_listed": listed})
         );
         assert_eq!(order.version, "2026-11-24T21:16:42Z");
-        let refund = refund_found(
-            &json!({"id": 41, "order_id": 310, "created": "2026-11-26T02:00:00+00:00"}),
-        )
-        .unwrap();
+        let listed = json!({"id": 41, "order_id": 310, "created": "2026-11-26T02:00:00+00:00"});
+        let refund = refund_found(&listed).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&refund.body).unwrap(),
             json!({"scope": "store/order/refund/created",
-                   "data": {"type": "order", "id": 310, "refund": {"refund_id": 41}}})
+                   "data": {"type": "order", "id": 310, "refund": {"refund_id": 41}},
+                   "xcs_listed": listed})
         );
         assert_eq!(
             (refund.id.as_str(), refund.version.as_str()),
