@@ -34,6 +34,9 @@ struct TokenRequest {
     client_id: String,
     #[serde(default)]
     tenants: Vec<Uuid>,
+    /// The scopes to grant, space-separated; by default what the app gets.
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 fn bad_request(detail: impl std::fmt::Display) -> SimResponse {
@@ -124,6 +127,22 @@ pub fn handle(shared: &Shared, incoming: &Incoming) -> SimResponse {
                 Err(error) => refused(&error),
             }
         }
+        // The organisation's plan (crate::plan): what an owner changing plans in Xero does.
+        ("PUT" | "POST", ["organisations", tenant, "plan"]) => {
+            let Ok(tenant) = tenant.parse::<Uuid>() else {
+                return SimResponse::not_found();
+            };
+            match parse::<crate::plan::Plan>(incoming) {
+                Ok(plan) => match shared.world().tenant_mut(tenant) {
+                    Some(t) => {
+                        t.plan = plan;
+                        ok(&json!(plan))
+                    }
+                    None => SimResponse::not_found(),
+                },
+                Err(response) => response,
+            }
+        }
         ("POST", ["reset"]) => {
             shared.reset();
             ok(&json!({ "reset": true }))
@@ -142,10 +161,13 @@ pub fn handle(shared: &Shared, incoming: &Incoming) -> SimResponse {
                 let now = shared.clock.now();
                 let mut world = shared.world();
                 let known = world.tenant_ids();
-                match world
-                    .oauth
-                    .issue_directly(&request.client_id, &request.tenants, &known, now)
-                {
+                match world.oauth.issue_directly(
+                    &request.client_id,
+                    &request.tenants,
+                    &known,
+                    request.scope.as_deref(),
+                    now,
+                ) {
                     Ok(tokens) => ok(&json!(tokens)),
                     Err(e) => bad_request(e),
                 }

@@ -26,8 +26,11 @@ pub mod journal;
 pub mod money;
 pub mod oauth;
 pub mod organisations;
+pub mod plan;
 pub mod ratelimit;
+pub mod readings;
 pub mod response;
+pub mod scopes;
 pub mod seed;
 pub mod server;
 pub mod sim;
@@ -40,7 +43,9 @@ pub use faults::{Fault, FaultKind, FaultMatcher};
 pub use journal::JournalEntry;
 pub use oauth::TokenSet;
 pub use organisations::{NewOrganisation, OrganisationError};
+pub use plan::Plan;
 pub use ratelimit::RateLimits;
+pub use readings::Readings;
 pub use seed::{
     CUSTOM_CONNECTION_CLIENT_ID, CUSTOM_CONNECTION_CLIENT_SECRET, DEMO_APP_CLIENT_ID,
     DEMO_APP_CLIENT_SECRET, DEMO_AU_TENANT_ID, DEMO_NZ_TENANT_ID, Seed,

@@ -1,9 +1,12 @@
 //! Xero's arithmetic: line amounts, per-line tax rounded to 2 dp, document totals.
 //!
 //! Xero computes tax per line and rounds each line to two decimal places before summing
-//! ("Rounding in Xero", developer.xero.com/documentation/api-guides/rounding-in-xero), which is
-//! why its total can differ by a cent from a shop that taxes the subtotal. The rounding mode is
-//! not documented; we use midpoint-away-from-zero (UNSURE, see the README).
+//! ("Rounding in Xero", developer.xero.com/documentation/api-guides/rounding-in-xero; "Tax and
+//! the Xero API", developer.xero.com/documentation/api-guides/tax-in-xero: "each line's tax is
+//! calculated and rounded separately"), which is why its total can differ by a cent from a shop
+//! that taxes the subtotal. Exclusive lines are taxed `LineAmount × rate`, inclusive ones
+//! `LineAmount × rate / (1 + rate)`. The rounding mode of the tax is not documented (xero.md
+//! §4, §10.5: UNSURE): [`TaxRounding`] has both readings, midpoint away from zero by default.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -83,15 +86,44 @@ pub fn discount_value(quantity: Decimal, unit_amount: Decimal, discount: Discoun
     }
 }
 
-/// Tax on one line, rounded to 2 dp. `rate_percent` is the tax rate's `EffectiveRate` (15 for
-/// 15%).
-pub fn line_tax(line_amount: Decimal, rate_percent: Decimal, types: LineAmountTypes) -> Decimal {
-    let rate = rate_percent / Decimal::ONE_HUNDRED;
-    match types {
-        LineAmountTypes::Exclusive => round2(line_amount * rate),
-        LineAmountTypes::Inclusive => round2(line_amount * rate / (Decimal::ONE + rate)),
-        LineAmountTypes::NoTax => round2(Decimal::ZERO),
+/// How a line's tax is rounded to cents: Xero does not say (xero.md §4 "Rounding mode", §10.5:
+/// UNSURE; one vendor claims banker's rounding, its own examples contradict it), so the
+/// simulator can be run with either, and a client must be right under both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TaxRounding {
+    /// Half a cent rounds away from zero (0.125 → 0.13). The default.
+    #[default]
+    MidpointAwayFromZero,
+    /// Half a cent rounds to the even cent (0.125 → 0.12, 0.135 → 0.14): banker's rounding.
+    MidpointNearestEven,
+}
+
+impl TaxRounding {
+    fn strategy(self) -> RoundingStrategy {
+        match self {
+            Self::MidpointAwayFromZero => RoundingStrategy::MidpointAwayFromZero,
+            Self::MidpointNearestEven => RoundingStrategy::MidpointNearestEven,
+        }
     }
+}
+
+/// Tax on one line, rounded to 2 dp the `rounding` way. `rate_percent` is the tax rate's
+/// `EffectiveRate` (15 for 15%).
+pub fn line_tax(
+    line_amount: Decimal,
+    rate_percent: Decimal,
+    types: LineAmountTypes,
+    rounding: TaxRounding,
+) -> Decimal {
+    let rate = rate_percent / Decimal::ONE_HUNDRED;
+    let exact = match types {
+        LineAmountTypes::Exclusive => line_amount * rate,
+        LineAmountTypes::Inclusive => line_amount * rate / (Decimal::ONE + rate),
+        LineAmountTypes::NoTax => Decimal::ZERO,
+    };
+    let mut rounded = exact.round_dp_with_strategy(2, rounding.strategy());
+    rounded.rescale(2);
+    rounded
 }
 
 /// A document's summary amounts.
@@ -138,7 +170,12 @@ mod tests {
             .map(|amount| {
                 (
                     amount,
-                    line_tax(amount, dec("15"), LineAmountTypes::Exclusive),
+                    line_tax(
+                        amount,
+                        dec("15"),
+                        LineAmountTypes::Exclusive,
+                        TaxRounding::default(),
+                    ),
                 )
             })
             .collect();
@@ -151,14 +188,54 @@ mod tests {
 
     #[test]
     fn inclusive_tax_is_carved_out_of_the_line() {
+        let inclusive = |amount: &str| {
+            line_tax(
+                dec(amount),
+                dec("15"),
+                LineAmountTypes::Inclusive,
+                TaxRounding::default(),
+            )
+        };
+        assert_eq!(inclusive("115"), dec("15.00"));
+        assert_eq!(inclusive("19.99"), dec("2.61"));
+    }
+
+    #[test]
+    fn tax_is_rounded_per_line_on_both_bases_as_the_tax_guide_computes_it() {
+        let tax = |amount: &str, rate: &str, types| {
+            line_tax(dec(amount), dec(rate), types, TaxRounding::default())
+        };
+        // "Tax and the Xero API": 45.45 at 10% is 4.545 a line, 4.55 rounded; two lines 9.10.
+        assert_eq!(tax("45.45", "10", LineAmountTypes::Exclusive), dec("4.55"));
+        // The same money entered inclusive: 49.995 is not a price, 50.00 at 10% carries
+        // 4.545454…, 4.55; 49.99 carries 4.544545…, 4.54.
+        assert_eq!(tax("50.00", "10", LineAmountTypes::Inclusive), dec("4.55"));
+        assert_eq!(tax("49.99", "10", LineAmountTypes::Inclusive), dec("4.54"));
+        // An AU coffee sale of 10.74 inclusive of 10% GST carries 0.976…, 0.98 (SENPOS sent
+        // 0.99 and was flagged, xero.md §4).
+        assert_eq!(tax("10.74", "10", LineAmountTypes::Inclusive), dec("0.98"));
+        // Negative lines (discounts) round symmetrically.
         assert_eq!(
-            line_tax(dec("115"), dec("15"), LineAmountTypes::Inclusive),
-            dec("15.00")
+            tax("-45.45", "10", LineAmountTypes::Exclusive),
+            dec("-4.55")
         );
-        assert_eq!(
-            line_tax(dec("19.99"), dec("15"), LineAmountTypes::Inclusive),
-            dec("2.61")
-        );
+        assert_eq!(tax("100", "15", LineAmountTypes::NoTax), dec("0.00"));
+    }
+
+    #[test]
+    fn the_two_readings_of_the_rounding_mode_differ_only_on_half_cents() {
+        let both = |amount: &str| {
+            [
+                TaxRounding::MidpointAwayFromZero,
+                TaxRounding::MidpointNearestEven,
+            ]
+            .map(|r| line_tax(dec(amount), dec("10"), LineAmountTypes::Exclusive, r))
+        };
+        // 1.25 × 10% = 0.125: away from zero 0.13, to even 0.12.
+        assert_eq!(both("1.25"), [dec("0.13"), dec("0.12")]);
+        // 1.35 × 10% = 0.135: both 0.14.
+        assert_eq!(both("1.35"), [dec("0.14"), dec("0.14")]);
+        assert_eq!(both("1.26"), [dec("0.13"), dec("0.13")]);
     }
 
     #[test]

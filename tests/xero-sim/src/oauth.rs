@@ -17,6 +17,7 @@ use time::macros::format_description;
 use uuid::Uuid;
 
 use crate::response::SimResponse;
+use crate::scopes::{self, ScopeScheme};
 use crate::seed::SeedApp;
 use crate::wire;
 
@@ -29,9 +30,6 @@ pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(60 * 24 * 60 * 60);
 /// Authorization-code lifetime.
 pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 
-const DEFAULT_SCOPE: &str =
-    "offline_access accounting.transactions accounting.contacts accounting.settings";
-
 /// A registered app.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -42,6 +40,22 @@ pub struct App {
     allow_localhost: bool,
     /// Set for a Custom Connection.
     pub custom_tenant: Option<Uuid>,
+    /// Which scopes it may ask for.
+    pub scheme: ScopeScheme,
+    /// A Custom Connection's scopes, fixed when it was created.
+    custom_scopes: Vec<String>,
+}
+
+impl App {
+    /// What the app gets when it names no scopes: a Custom Connection its own; any other app
+    /// everything its scheme serves, with a refresh token.
+    fn default_scope(&self) -> String {
+        if self.custom_tenant.is_some() {
+            self.custom_scopes.join(" ")
+        } else {
+            format!("offline_access {}", self.scheme.full())
+        }
+    }
 }
 
 /// A tenant connection of an app (`GET /connections`).
@@ -66,6 +80,7 @@ struct AccessToken {
     client_id: String,
     expires_at: OffsetDateTime,
     custom_tenant: Option<Uuid>,
+    scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +106,8 @@ pub struct Caller {
     pub client_id: String,
     /// The tenant the call is for.
     pub tenant: Uuid,
+    /// The scopes the token was granted.
+    pub scopes: Vec<String>,
 }
 
 /// All identity state.
@@ -122,9 +139,10 @@ fn oauth_error(error: &str) -> SimResponse {
     SimResponse::json(400, &json!({ "error": error }))
 }
 
-fn random_token(client_id: &str, now: OffsetDateTime, ttl: Duration) -> String {
-    // Shaped like Xero's JWT access tokens so clients that peek at claims find some; the
-    // signature is random and nothing verifies it.
+fn random_token(client_id: &str, scopes: &[String], now: OffsetDateTime, ttl: Duration) -> String {
+    // Shaped like Xero's JWT access tokens, whose claims list the granted scopes as an array,
+    // so clients that peek at claims find them; the signature is random and nothing verifies
+    // it.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
     let claims = json!({
         "nbf": now.unix_timestamp(),
@@ -132,6 +150,7 @@ fn random_token(client_id: &str, now: OffsetDateTime, ttl: Duration) -> String {
         "iss": "https://identity.xero.com",
         "aud": "https://identity.xero.com/resources",
         "client_id": client_id,
+        "scope": scopes,
         "jti": Uuid::new_v4().simple().to_string(),
     });
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
@@ -175,6 +194,14 @@ impl OAuthState {
             redirect_uris: app.redirect_uris.clone(),
             allow_localhost: app.allow_localhost_redirects,
             custom_tenant: app.custom_connection_tenant,
+            scheme: app.scope_scheme,
+            custom_scopes: app
+                .custom_connection_scopes
+                .as_deref()
+                .unwrap_or(app.scope_scheme.full())
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         });
     }
 
@@ -234,7 +261,22 @@ impl OAuthState {
             }
             None => all_tenants.to_vec(),
         };
-        let scope = form_get(query, "scope").unwrap_or(DEFAULT_SCOPE).to_owned();
+        let scope = match form_get(query, "scope") {
+            // An app created from 2 March 2026 asking for a broad scope, or any app asking for
+            // a scope that does not exist: Xero's consent page shows "unauthorized_client :
+            // Invalid scope for client" (XeroAPI/xero-python-oauth2-app#14; the 2026 change as
+            // help.apideck.com/en/articles/8647746 reports it).
+            Some(requested) => match scopes::check_requested(requested, app.scheme) {
+                Ok(granted) => granted.join(" "),
+                Err(_) => {
+                    return SimResponse::text(
+                        400,
+                        "unauthorized_client : Invalid scope for client",
+                    );
+                }
+            },
+            None => app.default_scope(),
+        };
         let auth_event_id = Uuid::new_v4();
         self.connect(&app.client_id, &tenants, auth_event_id, now);
         let code = opaque_token();
@@ -371,9 +413,20 @@ impl OAuthState {
                 let Some(tenant) = app.custom_tenant else {
                     return oauth_error("unauthorized_client");
                 };
-                let scope = form_get(form, "scope")
-                    .unwrap_or("accounting.transactions accounting.contacts accounting.settings")
-                    .to_owned();
+                // A Custom Connection's scopes were chosen when it was created; a request may
+                // narrow them, never widen them (UNSURE whether Xero narrows or ignores).
+                let scope = match form_get(form, "scope") {
+                    Some(requested) => {
+                        let all_fixed = requested
+                            .split_whitespace()
+                            .all(|s| app.custom_scopes.iter().any(|own| own == s));
+                        if !all_fixed {
+                            return oauth_error("invalid_scope");
+                        }
+                        requested.split_whitespace().collect::<Vec<_>>().join(" ")
+                    }
+                    None => app.default_scope(),
+                };
                 let set = self.issue(&app.client_id, &scope, Some(tenant), now);
                 token_response(&set)
             }
@@ -388,13 +441,15 @@ impl OAuthState {
         custom_tenant: Option<Uuid>,
         now: OffsetDateTime,
     ) -> TokenSet {
-        let access_token = random_token(client_id, now, ACCESS_TOKEN_TTL);
+        let granted: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+        let access_token = random_token(client_id, &granted, now, ACCESS_TOKEN_TTL);
         self.access.insert(
             access_token.clone(),
             AccessToken {
                 client_id: client_id.to_owned(),
                 expires_at: now + ACCESS_TOKEN_TTL,
                 custom_tenant,
+                scopes: granted,
             },
         );
         let refresh_token = (custom_tenant.is_none()
@@ -421,15 +476,17 @@ impl OAuthState {
         }
     }
 
-    /// Connects an app to tenants and mints tokens without the consent round trip (tests).
+    /// Connects an app to tenants and mints tokens without the consent round trip (tests),
+    /// with `scope` or, when `None`, what the app gets by default (see `App::default_scope`).
     ///
     /// # Errors
-    /// When the app or a tenant is unknown.
+    /// When the app or a tenant is unknown, or the app may not have a scope asked for.
     pub fn issue_directly(
         &mut self,
         client_id: &str,
         tenants: &[Uuid],
         known_tenants: &[Uuid],
+        scope: Option<&str>,
         now: OffsetDateTime,
     ) -> anyhow::Result<TokenSet> {
         let app = self
@@ -439,11 +496,17 @@ impl OAuthState {
         if let Some(unknown) = tenants.iter().find(|t| !known_tenants.contains(t)) {
             anyhow::bail!("unknown tenant {unknown}");
         }
+        let scope = match scope {
+            Some(requested) => scopes::check_requested(requested, app.scheme)
+                .map_err(|bad| anyhow::anyhow!("app {client_id} may not have scope {bad}"))?
+                .join(" "),
+            None => app.default_scope(),
+        };
         if app.custom_tenant.is_some() {
-            return Ok(self.issue(client_id, DEFAULT_SCOPE, app.custom_tenant, now));
+            return Ok(self.issue(client_id, &scope, app.custom_tenant, now));
         }
         self.connect(client_id, tenants, Uuid::new_v4(), now);
-        Ok(self.issue(client_id, DEFAULT_SCOPE, None, now))
+        Ok(self.issue(client_id, &scope, None, now))
     }
 
     /// `POST /connect/revocation`: revokes a refresh token and disconnects the app.
@@ -529,6 +592,7 @@ impl OAuthState {
         Ok(Caller {
             client_id: access.client_id.clone(),
             tenant,
+            scopes: access.scopes.clone(),
         })
     }
 

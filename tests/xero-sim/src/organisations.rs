@@ -88,6 +88,7 @@ const ORGANISATION_FIELDS: &[&str] = &[
     "Contacts",
     "Items",
     "CustomConnection",
+    "Plan",
 ];
 
 /// Checks an organisation given as JSON.
@@ -159,6 +160,12 @@ pub fn from_value(value: Value) -> Result<NewOrganisation, OrganisationError> {
         None | Some(Value::Null) => None,
         Some(value) => Some(custom_connection(value, tenant_id, &name)?),
     };
+    let plan = f
+        .take::<crate::plan::Plan>(
+            "Plan",
+            "an object such as {\"DayLimit\": 1000, \"ApprovedInvoicesPerMonth\": 20}",
+        )?
+        .unwrap_or_default();
     Ok(NewOrganisation {
         tenant: SeedTenant {
             tenant_id,
@@ -171,6 +178,7 @@ pub fn from_value(value: Value) -> Result<NewOrganisation, OrganisationError> {
             tax_rates,
             contacts,
             items,
+            plan,
         },
         custom_connection,
     })
@@ -1253,7 +1261,7 @@ fn custom_connection(
     let mut f = Fields::new(
         "CustomConnection",
         value,
-        &["ClientId", "ClientSecret"],
+        &["ClientId", "ClientSecret", "Scopes"],
         &[],
     )?;
     let client_id = non_empty(
@@ -1267,6 +1275,21 @@ fn custom_connection(
         &f.path("ClientSecret"),
         f.require("ClientSecret", "the app's client_secret")?,
     )?;
+    // "Scopes": chosen when the connection is created and fixed since (its tokens get them).
+    let custom_connection_scopes =
+        match f.take::<String>("Scopes", "the scopes, space-separated")? {
+            Some(scopes) => Some(
+                crate::scopes::check_requested(&scopes, crate::scopes::ScopeScheme::default())
+                    .map_err(|bad| {
+                        OrganisationError::invalid(
+                            f.path("Scopes"),
+                            format!("names {bad}, which a Custom Connection made now cannot have"),
+                        )
+                    })?
+                    .join(" "),
+            ),
+            None => None,
+        };
     Ok(SeedApp {
         client_id,
         client_secret,
@@ -1274,6 +1297,8 @@ fn custom_connection(
         redirect_uris: Vec::new(),
         allow_localhost_redirects: false,
         custom_connection_tenant: Some(tenant_id),
+        scope_scheme: crate::scopes::ScopeScheme::default(),
+        custom_connection_scopes,
     })
 }
 

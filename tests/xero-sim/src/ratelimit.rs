@@ -3,8 +3,14 @@
 //! `X-DayLimit-Remaining`, `X-MinLimit-Remaining` and `X-AppMinLimit-Remaining`; a refused call
 //! gets 429 with `Retry-After` and `X-Rate-Limit-Problem`.
 //!
-//! Minute and day windows are rolling windows of the simulated clock (Xero's day window shape is
-//! UNSURE); concurrency counts real requests in flight. Refused calls do not count.
+//! Minute windows are rolling windows of the simulated clock. The day is counted one of two ways
+//! ([`DayWindow`]), as the notes cannot say which Xero does (xero.md §2 "Daily window shape",
+//! UNSURE): a rolling 24 hours (the older docs' wording, and the strict default: a call comes back
+//! only a whole day after it was made), or a fixed 24-hour window that starts with the first call
+//! and then resets all at once, at a different time for each tenant (a 2026 secondary note). The
+//! day limit is the organisation's plan's ([`crate::plan::Plan::day_limit`]: 1,000 under the 2026
+//! Starter API tier) or, without one, [`RateLimits::per_day`]. Concurrency counts real requests in
+//! flight. Refused calls do not count.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -55,6 +61,26 @@ impl RateLimits {
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How a tenant's day is counted (see the module's documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayWindow {
+    /// Each call counts for the 24 hours after it was made.
+    #[default]
+    Rolling,
+    /// The window opens with the first call and resets whole 24 hours later.
+    Fixed,
+}
+
+/// The day limit in force for one tenant, and how its day is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRule {
+    /// Calls per day.
+    pub limit: u32,
+    /// Rolling or fixed.
+    pub window: DayWindow,
+}
 
 /// Call times in the rolling windows.
 #[derive(Debug, Default)]
@@ -123,6 +149,14 @@ fn prune(window: &mut VecDeque<OffsetDateTime>, now: OffsetDateTime, span: Durat
     }
 }
 
+/// A fixed day: the window opened with its oldest call and ends whole a day later, so once
+/// that call is a day old every call in it goes.
+fn prune_fixed(window: &mut VecDeque<OffsetDateTime>, now: OffsetDateTime) {
+    if window.front().is_some_and(|t| now - *t >= DAY) {
+        window.clear();
+    }
+}
+
 fn seconds_until_free(
     window: &VecDeque<OffsetDateTime>,
     now: OffsetDateTime,
@@ -147,6 +181,7 @@ impl RateWindows {
     pub fn admit(
         &mut self,
         limits: &RateLimits,
+        day_rule: DayRule,
         client_id: &str,
         tenant: Uuid,
         in_flight: u32,
@@ -156,7 +191,10 @@ impl RateWindows {
         let minute = self.tenant_minute.entry(key.clone()).or_default();
         prune(minute, now, MINUTE);
         let day = self.tenant_day.entry(key.clone()).or_default();
-        prune(day, now, DAY);
+        match day_rule.window {
+            DayWindow::Rolling => prune(day, now, DAY),
+            DayWindow::Fixed => prune_fixed(day, now),
+        }
         let app = self.app_minute.entry(client_id.to_owned()).or_default();
         prune(app, now, MINUTE);
 
@@ -166,13 +204,13 @@ impl RateWindows {
             len32(&self.app_minute[client_id]),
         );
         let remaining = Remaining {
-            day: limits.per_day.saturating_sub(day_n),
+            day: day_rule.limit.saturating_sub(day_n),
             minute: limits.per_minute.saturating_sub(minute_n),
             app_minute: limits.app_per_minute.saturating_sub(app_n),
         };
         let refusal = if in_flight >= limits.concurrent {
             Some((Problem::Concurrent, 1))
-        } else if day_n >= limits.per_day {
+        } else if day_n >= day_rule.limit {
             Some((
                 Problem::Day,
                 seconds_until_free(&self.tenant_day[&key], now, DAY),
@@ -215,6 +253,23 @@ impl RateWindows {
     /// Forgets all calls (admin reset).
     pub fn clear(&mut self) {
         *self = Self::default();
+    }
+
+    /// Counts `calls` calls of `client_id` on `tenant` made at `at` towards the tenant's day, as
+    /// if the app had made them then (for tests that start with a day partly used).
+    pub fn record_day_calls(
+        &mut self,
+        client_id: &str,
+        tenant: Uuid,
+        calls: u32,
+        at: OffsetDateTime,
+    ) {
+        let day = self
+            .tenant_day
+            .entry((client_id.to_owned(), tenant))
+            .or_default();
+        day.extend(std::iter::repeat_n(at, calls as usize));
+        day.make_contiguous().sort_unstable();
     }
 }
 
@@ -263,6 +318,101 @@ impl Drop for InFlightGuard {
 mod tests {
     use super::*;
 
+    const FIVE_THOUSAND: DayRule = DayRule {
+        limit: 5_000,
+        window: DayWindow::Rolling,
+    };
+
+    fn header<'r>(response: &'r SimResponse, name: &str) -> Option<&'r str> {
+        response
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Spends a day's calls at `t0`, then asks again at `later`.
+    fn after_a_full_day(window: DayWindow, later: Duration) -> Result<Remaining, SimResponse> {
+        let mut windows = RateWindows::default();
+        let limits = RateLimits::unlimited();
+        let rule = DayRule { limit: 3, window };
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        for i in 0..3 {
+            windows
+                .admit(
+                    &limits,
+                    rule,
+                    "app",
+                    Uuid::nil(),
+                    0,
+                    t0 + Duration::from_secs(i * 3600),
+                )
+                .unwrap();
+        }
+        windows.admit(&limits, rule, "app", Uuid::nil(), 0, t0 + later)
+    }
+
+    #[test]
+    fn a_1000_a_day_plan_refuses_the_1001st_call_with_problem_day() {
+        let mut windows = RateWindows::default();
+        let limits = RateLimits::default();
+        let rule = DayRule {
+            limit: 1_000,
+            window: DayWindow::Rolling,
+        };
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        for i in 0..1_000u32 {
+            let at = t0 + Duration::from_secs(u64::from(i) * 60);
+            let remaining = windows
+                .admit(&limits, rule, "app", Uuid::nil(), 0, at)
+                .unwrap();
+            assert_eq!(remaining.day, 999 - i);
+        }
+        let at = t0 + Duration::from_secs(1_000 * 60);
+        let refused = windows
+            .admit(&limits, rule, "app", Uuid::nil(), 0, at)
+            .unwrap_err();
+        assert_eq!(refused.status, 429);
+        assert_eq!(header(&refused, "X-Rate-Limit-Problem"), Some("day"));
+        assert_eq!(header(&refused, "X-DayLimit-Remaining"), Some("0"));
+        // The first call leaves the rolling day 24 h after it was made.
+        let wait: u64 = header(&refused, "Retry-After").unwrap().parse().unwrap();
+        assert_eq!(wait, 24 * 3600 - 1_000 * 60);
+    }
+
+    #[test]
+    fn a_rolling_day_gives_back_one_call_when_the_oldest_is_a_day_old() {
+        let day = Duration::from_secs(24 * 3600);
+        let back = after_a_full_day(DayWindow::Rolling, day).unwrap();
+        assert_eq!(back.day, 0, "the two later calls still count");
+        let refused = after_a_full_day(DayWindow::Rolling, day - Duration::from_secs(1));
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn a_fixed_day_gives_back_every_call_when_it_resets() {
+        let day = Duration::from_secs(24 * 3600);
+        let back = after_a_full_day(DayWindow::Fixed, day).unwrap();
+        assert_eq!(back.day, 2, "the window reset whole");
+        let refused = after_a_full_day(DayWindow::Fixed, day - Duration::from_secs(1)).unwrap_err();
+        assert_eq!(header(&refused, "Retry-After"), Some("1"));
+    }
+
+    #[test]
+    fn calls_recorded_earlier_count_towards_the_day() {
+        let mut windows = RateWindows::default();
+        let rule = DayRule {
+            limit: 10,
+            window: DayWindow::Rolling,
+        };
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(86_400);
+        windows.record_day_calls("app", Uuid::nil(), 10, t0 - Duration::from_secs(86_400 - 5));
+        let refused = windows
+            .admit(&RateLimits::unlimited(), rule, "app", Uuid::nil(), 0, t0)
+            .unwrap_err();
+        assert_eq!(header(&refused, "Retry-After"), Some("5"));
+    }
+
     #[test]
     fn the_sixty_first_call_in_a_minute_is_refused_until_the_window_rolls() {
         let mut windows = RateWindows::default();
@@ -270,10 +420,14 @@ mod tests {
         let t0 = OffsetDateTime::UNIX_EPOCH;
         let tenant = Uuid::nil();
         for i in 0..60 {
-            let remaining = windows.admit(&limits, "app", tenant, 0, t0).unwrap();
+            let remaining = windows
+                .admit(&limits, FIVE_THOUSAND, "app", tenant, 0, t0)
+                .unwrap();
             assert_eq!(remaining.minute, 59 - i);
         }
-        let refused = windows.admit(&limits, "app", tenant, 0, t0).unwrap_err();
+        let refused = windows
+            .admit(&limits, FIVE_THOUSAND, "app", tenant, 0, t0)
+            .unwrap_err();
         assert_eq!(refused.status, 429);
         assert!(
             refused
@@ -287,7 +441,7 @@ mod tests {
         );
         assert!(
             windows
-                .admit(&limits, "app", tenant, 0, t0 + MINUTE)
+                .admit(&limits, FIVE_THOUSAND, "app", tenant, 0, t0 + MINUTE)
                 .is_ok()
         );
     }

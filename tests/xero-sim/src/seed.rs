@@ -62,6 +62,15 @@ pub struct SeedApp {
     /// Set for a Custom Connection: the one tenant its `client_credentials` tokens reach.
     #[serde(default)]
     pub custom_connection_tenant: Option<Uuid>,
+    /// Which scopes the app may ask for: `Granular` for an app created on or after 2 March
+    /// 2026 (the default), `Broad` for an older one, which may ask for either kind until the
+    /// broad ones stop on 13 September 2027 (see [`crate::scopes`]).
+    #[serde(default)]
+    pub scope_scheme: crate::scopes::ScopeScheme,
+    /// A Custom Connection's scopes, space-separated, chosen when it was created and fixed
+    /// since; by default every Accounting scope of its scheme this simulator serves.
+    #[serde(default)]
+    pub custom_connection_scopes: Option<String>,
 }
 
 /// An organisation.
@@ -93,6 +102,9 @@ pub struct SeedTenant {
     /// Starting items, as Xero item JSON.
     #[serde(default)]
     pub items: Vec<Value>,
+    /// The organisation's plan: approvals per month and calls per day (see [`crate::plan`]).
+    #[serde(default)]
+    pub plan: crate::plan::Plan,
 }
 
 /// An account in the chart of accounts.

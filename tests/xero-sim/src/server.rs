@@ -328,7 +328,11 @@ async fn handle_accounting(shared: &Shared, incoming: &Incoming, segments: &[&st
             now,
         )
     };
-    let Caller { client_id, tenant } = match caller {
+    let Caller {
+        client_id,
+        tenant,
+        scopes: granted,
+    } = match caller {
         Ok(caller) => caller,
         Err(response) => {
             let client_id = shared
@@ -349,15 +353,35 @@ async fn handle_accounting(shared: &Shared, incoming: &Incoming, segments: &[&st
         replayed,
     };
 
+    // The token's scopes, checked with the credentials, before the call counts against any
+    // limit (see `crate::scopes`; which answer Xero gives is a reading).
+    if let Some(needed) = segments
+        .first()
+        .and_then(|resource| crate::scopes::required(&incoming.method, resource))
+        && !crate::scopes::covers(&granted, needed)
+    {
+        let refusal = shared.world().readings.scope_refusal;
+        return outcome(Some(refusal.response()), None, false);
+    }
+
     // Rate limits come first, and count replays too ("Idempotency is checked after rate limits
     // have been applied").
     let (in_flight_before, _slot) = shared.in_flight.enter(&client_id, tenant);
     let admitted = {
         let mut world = shared.world();
         let limits = world.limits;
+        // The organisation's plan sets its day (1,000 under the 2026 Starter API tier; notes
+        // §2), the simulator's limits otherwise.
+        let day_rule = crate::ratelimit::DayRule {
+            limit: world
+                .tenant(tenant)
+                .and_then(|t| t.plan.day_limit)
+                .unwrap_or(limits.per_day),
+            window: world.readings.day_window,
+        };
         world
             .rate
-            .admit(&limits, &client_id, tenant, in_flight_before, now)
+            .admit(&limits, day_rule, &client_id, tenant, in_flight_before, now)
     };
     let remaining = match admitted {
         Ok(remaining) => remaining,
@@ -450,7 +474,21 @@ fn accounting_call(
             );
         }
     }
+    // "A single POST to the Accounting or Payroll APIs has a size limit of 3.5MB" (Xero API
+    // limits page; notes §3.4): refused before anything is read.
+    if incoming.body.len() > world.readings.max_request_bytes {
+        return SimResponse::problem(
+            413,
+            "Request Entity Too Large",
+            &format!(
+                "The request body of {} bytes exceeds the limit of {} bytes",
+                incoming.body.len(),
+                world.readings.max_request_bytes
+            ),
+        );
+    }
     let lists_carry_payments = world.lists_carry_payments;
+    let readings = world.readings;
     let Some(tenant) = world.tenant_mut(tenant_id) else {
         return SimResponse::problem(403, "Forbidden", "AuthenticationUnsuccessful");
     };
@@ -462,6 +500,7 @@ fn accounting_call(
         headers: &incoming.headers,
         body: &incoming.body,
         lists_carry_payments,
+        readings,
     };
     accounting::handle(&mut ctx, &incoming.method, segments)
 }

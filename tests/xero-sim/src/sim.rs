@@ -19,6 +19,7 @@ use crate::journal::{Journal, JournalEntry};
 use crate::oauth::TokenSet;
 use crate::organisations::{self, NewOrganisation, OrganisationError};
 use crate::ratelimit::RateLimits;
+use crate::readings::Readings;
 use crate::seed::Seed;
 use crate::server::{self, API_BASE};
 use crate::state::{Records, Shared, World};
@@ -140,8 +141,11 @@ impl XeroSim {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                // Xero accepts up to 10 MB per request (secondary sources); refuse beyond.
-                .app_data(web::PayloadConfig::new(10 * 1024 * 1024))
+                // The largest body any reading allows; `Readings::max_request_bytes` refuses
+                // what the reading in force does not (Xero: 3.5 MB, notes §3.4).
+                .app_data(web::PayloadConfig::new(
+                    crate::readings::LENIENT_MAX_REQUEST_BYTES,
+                ))
                 .default_service(web::to(server::dispatch))
         })
         .workers(config.workers.max(1))
@@ -243,6 +247,96 @@ impl RunningSim {
         self.shared.world().lists_carry_payments = carry;
     }
 
+    /// Switches between the readings of Xero's documentation (see [`Readings`]; the default is
+    /// the strict one).
+    pub fn set_readings(&self, readings: Readings) {
+        self.shared.world().readings = readings;
+    }
+
+    /// The readings in force.
+    pub fn readings(&self) -> Readings {
+        self.shared.world().readings
+    }
+
+    /// Sets an account's `Status` (`ACTIVE`, `ARCHIVED`), as archiving it in Xero's chart of
+    /// accounts does; `false` when the tenant has no account with that code.
+    pub fn set_account_status(&self, tenant: Uuid, code: &str, status: &str) -> bool {
+        let now = self.now();
+        let mut world = self.shared.world();
+        let Some(account) = world.tenant_mut(tenant).and_then(|t| {
+            t.accounts
+                .iter_mut()
+                .find(|a| a.code.eq_ignore_ascii_case(code))
+        }) else {
+            return false;
+        };
+        status.clone_into(&mut account.status);
+        account.updated = now;
+        true
+    }
+
+    /// Changes an organisation's plan (see [`crate::plan`]), as its owner upgrading or
+    /// downgrading it in Xero does; `false` for an unknown tenant. A reset restores the seed's.
+    pub fn set_plan(&self, tenant: Uuid, plan: crate::plan::Plan) -> bool {
+        let mut world = self.shared.world();
+        match world.tenant_mut(tenant) {
+            Some(t) => {
+                t.plan = plan;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds an item to a tenant through the API's rules, as the seed's `Items` do: a tracked
+    /// one (`InventoryAssetAccountCode` and `PurchaseDetails.COGSAccountCode`) may carry its
+    /// opening balance (`QuantityOnHand`, `TotalCostPool`), as Xero's opening-balance import
+    /// sets it.
+    ///
+    /// # Errors
+    /// The validation messages, or an unknown tenant.
+    pub fn add_item(&self, tenant: Uuid, item: &Value) -> Result<(), String> {
+        let now = self.now();
+        let mut world = self.shared.world();
+        let tenant = world.tenant_mut(tenant).ok_or("no such tenant")?;
+        crate::accounting::items::seed_item(tenant, item, now)
+    }
+
+    /// Raises (or, negative, lowers) a tracked item's stock by `quantity` units worth `value`,
+    /// as an inventory adjustment in Xero's UI does (help.xero.com/us/Inventory_AdjGS); see
+    /// `accounting::inventory::adjust`.
+    ///
+    /// # Errors
+    /// An unknown tenant or item, an untracked item, or stock that would go below zero.
+    pub fn adjust_stock(
+        &self,
+        tenant: Uuid,
+        code: &str,
+        quantity: rust_decimal::Decimal,
+        value: Option<rust_decimal::Decimal>,
+    ) -> Result<(), String> {
+        let now = self.now();
+        let mut world = self.shared.world();
+        let tenant = world.tenant_mut(tenant).ok_or("no such tenant")?;
+        crate::accounting::inventory::adjust(tenant, code, quantity, value, now)
+    }
+
+    /// A tenant's items as `GET /Items` prints them (tracked ones with their stock).
+    pub fn items(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::Items)
+    }
+
+    /// Counts `calls` calls of `client_id` on `tenant`, made `ago` before now, towards the
+    /// tenant's day, as if the app had made them then: a test can start with a day nearly used
+    /// and its reset a few seconds away.
+    pub fn record_day_calls(&self, client_id: &str, tenant: Uuid, calls: u32, ago: Duration) {
+        let at = self.now() - ago;
+        self.shared
+            .world()
+            .rate
+            .record_day_calls(client_id, tenant, calls, at);
+    }
+
     /// Replaces the rate limits.
     pub fn set_rate_limits(&self, limits: RateLimits) {
         self.shared.world().limits = limits;
@@ -276,6 +370,13 @@ impl RunningSim {
     /// A tenant's contacts.
     pub fn contacts(&self, tenant: Uuid) -> Vec<Value> {
         self.records(tenant, Records::Contacts)
+    }
+
+    /// Per invoice and credit note of a tenant: its overridden line tax (`TaxAdjustments`,
+    /// `AdjustedTax`) and whether Xero would flag it for a manual tax adjustment
+    /// (`FlaggedForTaxAdjustment`); see `accounting::tax_overrides`.
+    pub fn tax_review(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::TaxReview)
     }
 
     /// Removes every invoice and credit note numbered `number` (case-insensitive), with their
@@ -349,7 +450,28 @@ impl RunningSim {
         let now = self.now();
         let mut world = self.shared.world();
         let known = world.tenant_ids();
-        world.oauth.issue_directly(client_id, tenants, &known, now)
+        world
+            .oauth
+            .issue_directly(client_id, tenants, &known, None, now)
+    }
+
+    /// [`RunningSim::issue_tokens`] with exactly `scope` (space-separated) granted.
+    ///
+    /// # Errors
+    /// When the app or a tenant is unknown, or the app may not have a scope (a broad one for an
+    /// app of the granular scheme).
+    pub fn issue_tokens_with_scope(
+        &self,
+        client_id: &str,
+        tenants: &[Uuid],
+        scope: &str,
+    ) -> anyhow::Result<TokenSet> {
+        let now = self.now();
+        let mut world = self.shared.world();
+        let known = world.tenant_ids();
+        world
+            .oauth
+            .issue_directly(client_id, tenants, &known, Some(scope), now)
     }
 
     /// Stops the server, letting in-flight requests finish.

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::accounting::{accounts, contacts, credit_notes, documents, items, payments};
+use crate::accounting::{
+    accounts, contacts, credit_notes, documents, items, payments, tax_overrides,
+};
 use crate::clock::SimClock;
 use crate::faults::FaultQueue;
 use crate::idempotency::IdempotencyCache;
@@ -20,6 +22,7 @@ use crate::journal::Journal;
 use crate::oauth::OAuthState;
 use crate::organisations::{NewOrganisation, OrganisationError};
 use crate::ratelimit::{InFlight, RateLimits, RateWindows};
+use crate::readings::Readings;
 use crate::seed::{Seed, SeedTenant};
 use crate::store::Tenant;
 use crate::wire;
@@ -43,6 +46,9 @@ pub enum Records {
     Accounts,
     /// Tax rates.
     TaxRates,
+    /// Per invoice and credit note, its overridden line tax and whether Xero would flag it for
+    /// a manual tax adjustment (`accounting::tax_overrides`); the simulator's own view.
+    TaxReview,
 }
 
 impl Records {
@@ -57,6 +63,7 @@ impl Records {
             "allocations" => Self::Allocations,
             "accounts" => Self::Accounts,
             "tax-rates" => Self::TaxRates,
+            "tax-review" => Self::TaxReview,
             _ => return None,
         })
     }
@@ -83,6 +90,8 @@ pub struct World {
     /// This simulator's default says yes; Xero's docs do not say clearly (UNSURE), so a client
     /// can be tested against the other reading too. A single document's `GET` always does.
     pub lists_carry_payments: bool,
+    /// The other readings of Xero's documentation the simulator can be switched between.
+    pub readings: Readings,
 }
 
 impl World {
@@ -105,6 +114,7 @@ impl World {
             idempotency: IdempotencyCache::default(),
             faults: FaultQueue::default(),
             lists_carry_payments: true,
+            readings: Readings::default(),
             rate: RateWindows::default(),
             limits,
         })
@@ -248,13 +258,15 @@ impl Shared {
     }
 
     /// Restores the seeded books and forgets tokens, idempotency keys, rate windows and faults.
-    /// The clock and the journal carry on.
+    /// The clock, the journal, the limits and the readings carry on.
     pub fn reset(&self) {
         let now = self.clock.now();
         let mut world = self.world();
         let seed = world.seed.clone();
         let limits = world.limits;
+        let readings = world.readings;
         *world = World::from_seed(seed, limits, now).expect("the seed was valid at start");
+        world.readings = readings;
     }
 
     /// Adds an organisation while the simulator runs (see [`World::add_organisation`]) and
@@ -371,6 +383,7 @@ fn records_json(tenant: &Tenant, records: Records) -> Vec<Value> {
             .iter()
             .map(accounts::tax_rate_json)
             .collect(),
+        Records::TaxReview => tax_overrides::review_json(tenant),
     };
     let text = wire::render(&Value::Array(list));
     match serde_json::from_str(&text) {

@@ -47,6 +47,8 @@ pub struct Tenant {
     pub next_invoice_number: u32,
     /// Next number for generated `CN-0001` credit-note numbers.
     pub next_credit_note_number: u32,
+    /// What the organisation's plan allows (approvals per month, calls per day).
+    pub plan: crate::plan::Plan,
 }
 
 /// An account.
@@ -161,8 +163,23 @@ pub struct Item {
     pub sales: Option<ItemDetails>,
     /// `PurchaseDetails`.
     pub purchase: Option<ItemDetails>,
+    /// The stock of an item tracked as inventory (`IsTrackedAsInventory`); `None` for an
+    /// untracked item.
+    pub tracked: Option<Tracked>,
     /// `UpdatedDateUTC`.
     pub updated: OffsetDateTime,
+}
+
+/// A tracked item's inventory (see `accounting::inventory`).
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    /// `InventoryAssetAccountCode` (an INVENTORY account).
+    pub inventory_asset_account_code: String,
+    /// Units in stock; below zero only for units sold on backorder (`allowBackorders`), which
+    /// Xero prints as `QuantityOnBackOrder` with a `QuantityOnHand` of 0.
+    pub quantity: Decimal,
+    /// `TotalCostPool`: the value of the units on hand at average cost.
+    pub cost_pool: Decimal,
 }
 
 /// `SalesDetails` / `PurchaseDetails` of an item.
@@ -174,6 +191,8 @@ pub struct ItemDetails {
     pub account_code: Option<String>,
     /// `TaxType`.
     pub tax_type: Option<String>,
+    /// `COGSAccountCode`: on the purchase details of a tracked item only.
+    pub cogs_account_code: Option<String>,
 }
 
 /// Whether a [`Document`] is an invoice or a credit note; both share lines and totals.
@@ -237,6 +256,10 @@ pub struct Document {
     pub updated: OffsetDateTime,
     /// `FullyPaidOnDate`.
     pub fully_paid_on: Option<Date>,
+    /// Whether Xero would flag the document for a manual tax adjustment: tax-inclusive with
+    /// overridden line tax (see `Readings::inclusive_tax_flag_from_cents`). Not in Xero's
+    /// JSON; the admin API's `tax-review` records show it.
+    pub tax_flagged: bool,
 }
 
 impl Document {
@@ -274,8 +297,11 @@ pub struct Line {
     pub account_id: Option<Uuid>,
     /// `TaxType`.
     pub tax_type: Option<String>,
-    /// `TaxAmount`.
+    /// `TaxAmount`: the tax Xero computed, or the override the request gave.
     pub tax_amount: Decimal,
+    /// The tax Xero computes for the line from its tax type's rate, whatever was given; where
+    /// it differs from `tax_amount` the line's tax was overridden (a tax adjustment).
+    pub computed_tax: Decimal,
     /// `LineAmount`.
     pub line_amount: Decimal,
     /// `DiscountRate`.
@@ -406,6 +432,7 @@ impl Tenant {
             .collect();
         Self {
             id: seed.tenant_id,
+            plan: seed.plan,
             name: seed.name.clone(),
             short_code: seed.short_code.clone(),
             country_code: seed.country_code.clone(),

@@ -256,6 +256,31 @@ pub fn check_document_reference(tenant: &Tenant, contact: Option<&Value>) -> Opt
     (!by_number && wire::opt_str(map, "Name").is_none()).then(|| MISSING.to_owned())
 }
 
+/// Xero's refusal of a new invoice or credit note for an archived contact: "The contact with
+/// the specified contact details has been archived. The contact must be un-archived before
+/// creating new invoices or credit notes." (the message integrators quote, e.g.
+/// knowledgebase.agridigital.io "Xero Errors - archived contacts", support.servicem8.com
+/// "Resolving contact archive errors"). A contact named by `Name` alone is matched among active
+/// contacts only, so it is never the archived one.
+pub fn archived_problem(tenant: &Tenant, contact: Option<&Value>) -> Option<String> {
+    let map = contact.and_then(Value::as_object)?;
+    let found = match wire::opt_str(map, "ContactID") {
+        Some(id) => parse_id(id).and_then(|id| tenant.contact(id)),
+        None => wire::opt_str(map, "ContactNumber").and_then(|number| {
+            tenant.contacts.iter().find(|c| {
+                c.contact_number
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(number))
+            })
+        }),
+    }?;
+    (found.status == "ARCHIVED").then(|| {
+        "The contact with the specified contact details has been archived. The contact must be \
+         un-archived before creating new invoices or credit notes."
+            .to_owned()
+    })
+}
+
 /// Finds or creates the contact an invoice or credit note names: by `ContactID`, else
 /// `ContactNumber`, else `Name` (an unknown name creates a contact, as Xero does).
 ///

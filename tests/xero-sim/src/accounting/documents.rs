@@ -6,8 +6,9 @@ use serde_json::{Map, Value, json};
 use time::Date;
 use uuid::Uuid;
 
-use super::{Ctx, Paging, apply_common_filters, contacts, parse_id};
+use super::{Ctx, Paging, apply_common_filters, contacts, inventory, parse_id, tax_overrides};
 use crate::money::{self, Discount, LineAmountTypes, round_dp, round2};
+use crate::readings::Readings;
 use crate::response::SimResponse;
 use crate::store::{Account, DocKind, Document, Line, PaymentTarget, Tenant};
 use crate::validation::{self, Collection, ElementResult};
@@ -260,6 +261,7 @@ struct LineContext<'a> {
     types: LineAmountTypes,
     unit_dp: u32,
     strict: bool,
+    readings: Readings,
 }
 
 fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<String>) -> Line {
@@ -289,6 +291,33 @@ fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<S
     let given_tax = decimal_field(map, "TaxAmount", errors);
     let discount_rate = decimal_field(map, "DiscountRate", errors);
     let discount_amount = decimal_field(map, "DiscountAmount", errors);
+    // "The quantity value '-1.0000' is invalid. Quantity must not be less than zero." (the
+    // message integrators quote, support.workguru.io "Xero API error messages"); negative
+    // unit amounts are allowed (the tracked-inventory guide's adjustment lines have them).
+    if let Some(q) = quantity
+        && q < Decimal::ZERO
+    {
+        let mut shown = round_dp(q, 4);
+        shown.rescale(4);
+        errors.push(format!(
+            "The quantity value '{shown}' is invalid. Quantity must not be less than zero."
+        ));
+    }
+    // DiscountRate is a percentage of the line (spec `LineItem.DiscountRate`).
+    if let Some(rate) = discount_rate
+        && (rate < Decimal::ZERO || rate > Decimal::ONE_HUNDRED)
+    {
+        errors.push(format!("The discount rate '{}' is invalid.", round2(rate)));
+    }
+    // "Any LineItem can have a maximum of 2 <TrackingCategory> elements" (spec
+    // `LineItem.Tracking`).
+    if map
+        .get("Tracking")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.len() > 2)
+    {
+        errors.push("A line item can have at most 2 tracking categories.".to_owned());
+    }
 
     if cx.spec.kind == DocKind::CreditNote && (discount_rate.is_some() || discount_amount.is_some())
     {
@@ -337,7 +366,14 @@ fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<S
                 .and_then(|id| tenant.account_by_id(id))
                 .map(|a| a.code.clone())
         })
-        .or_else(|| item_details.and_then(|d| d.account_code.clone()));
+        .or_else(|| item_details.and_then(|d| d.account_code.clone()))
+        // A tracked item's purchase goes to its inventory asset account (the spec: the
+        // purchase `AccountCode` is "Not applicable to the purchase details of tracked items").
+        .or_else(|| {
+            item.filter(|_| !is_sales(cx.doc_type))
+                .and_then(|i| i.tracked.as_ref())
+                .map(|t| t.inventory_asset_account_code.clone())
+        });
     let account = account_code
         .as_deref()
         .and_then(|c| tenant.account_by_code(c));
@@ -382,12 +418,24 @@ fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<S
             )),
         }
     }
+    let computed_tax = money::line_tax(
+        line_amount,
+        rate_percent,
+        cx.types,
+        cx.readings.tax_rounding,
+    );
     let tax_amount = match (cx.types, given_tax) {
         (LineAmountTypes::NoTax, _) => round2(Decimal::ZERO),
         // "This value can be overriden if the calculated <TaxAmount> is not correct."
         (_, Some(explicit)) => round2(explicit),
-        (types, None) => money::line_tax(line_amount, rate_percent, types),
+        (_, None) => computed_tax,
     };
+    if tax_amount != computed_tax
+        && tax_overrides::refused(cx.spec.kind, cx.readings)
+        && let Some(tax) = &tax_type
+    {
+        errors.push(tax_overrides::refusal(tax_amount, tax, computed_tax));
+    }
 
     Line {
         id: wire::opt_str(map, "LineItemID")
@@ -401,6 +449,7 @@ fn parse_line(cx: &LineContext<'_>, map: &Map<String, Value>, errors: &mut Vec<S
         account_id: account.map(|a| a.id),
         tax_type,
         tax_amount,
+        computed_tax,
         line_amount,
         discount_rate: discount_rate.map(round2),
         discount_amount: discount_amount.map(round2),
@@ -422,11 +471,23 @@ fn next_number(tenant: &mut Tenant, spec: &Spec) -> String {
     }
 }
 
-fn number_taken(tenant: &Tenant, spec: &Spec, doc_type: &str, number: &str, except: Uuid) -> bool {
+/// Whether another document of the type holds `number`. A voided document keeps its number
+/// (voiding "retains its number"; integrators tell users to rename a voided or deleted invoice
+/// before syncing it again, support.servicem8.com "Resolving Xero invoice number conflicts"); a
+/// deleted one keeps it too unless the reading says otherwise (`Readings::deleted_numbers_free`,
+/// UNSURE).
+fn number_taken(
+    tenant: &Tenant,
+    spec: &Spec,
+    doc_type: &str,
+    number: &str,
+    except: Uuid,
+    deleted_numbers_free: bool,
+) -> bool {
     tenant.documents(spec.kind).iter().any(|d| {
         d.id != except
             && d.doc_type == doc_type
-            && d.status != "DELETED"
+            && !(deleted_numbers_free && d.status == "DELETED")
             && d.number
                 .as_deref()
                 .is_some_and(|n| n.eq_ignore_ascii_case(number))
@@ -492,6 +553,7 @@ fn build(
         created_by: ctx.client_id.to_owned(),
         updated: ctx.now,
         fully_paid_on: None,
+        tax_flagged: false,
     });
 
     if creating {
@@ -526,6 +588,8 @@ fn build(
     if (creating || contact_given.is_some())
         && let Some(problem) = contacts::check_document_reference(tenant, contact_given)
     {
+        errors.push(problem);
+    } else if creating && let Some(problem) = contacts::archived_problem(tenant, contact_given) {
         errors.push(problem);
     }
 
@@ -582,7 +646,14 @@ fn build(
     }
     if let Some(number) = &doc.number
         && doc.doc_type == spec.types[0]
-        && number_taken(tenant, spec, &doc.doc_type, number, doc.id)
+        && number_taken(
+            tenant,
+            spec,
+            &doc.doc_type,
+            number,
+            doc.id,
+            ctx.readings.deleted_numbers_free,
+        )
     {
         errors.push(format!("{} # must be unique.", spec.label));
     }
@@ -616,6 +687,7 @@ fn build(
                 types: doc.line_amount_types,
                 unit_dp: ctx.unit_dp(),
                 strict: target_status != "DRAFT",
+                readings: ctx.readings,
             };
             let mut parsed = Vec::with_capacity(lines.len());
             for line in lines {
@@ -642,6 +714,7 @@ fn build(
     doc.sub_total = totals.sub_total;
     doc.total_tax = totals.total_tax;
     doc.total = totals.total;
+    doc.tax_flagged = tax_overrides::flagged(&doc, ctx.readings);
     doc.total_discount = doc
         .lines
         .iter()
@@ -736,6 +809,38 @@ pub fn write(ctx: &mut Ctx<'_>, spec: &Spec, update: bool, path_id: Option<&str>
             .cloned();
         match build(ctx, spec, existing.as_ref(), map) {
             Ok(Outcome { mut doc, contact }) => {
+                // Approving a sales invoice counts against the plan's monthly limit
+                // (crate::plan): a new AUTHORISED one, or a draft approved now.
+                let approving = spec.kind == DocKind::Invoice
+                    && doc.doc_type == "ACCREC"
+                    && doc.status == "AUTHORISED"
+                    && existing.as_ref().is_none_or(|e| {
+                        !matches!(e.status.as_str(), "AUTHORISED" | "PAID" | "VOIDED")
+                    });
+                if approving && let Err(message) = crate::plan::check_approval(ctx.tenant, doc.date)
+                {
+                    results.push(ElementResult::error(element, message));
+                    continue;
+                }
+                // Approving, editing or voiding moves tracked stock; a move below zero is
+                // refused (see `inventory`). `allowBackorders` is a parameter of /Invoices.
+                let backorders = spec.kind == DocKind::Invoice && ctx.flag("allowBackorders");
+                let stock = match inventory::moves(
+                    ctx.tenant,
+                    existing.as_ref(),
+                    &doc,
+                    backorders,
+                    ctx.readings,
+                ) {
+                    Ok(stock) => stock,
+                    Err(messages) => {
+                        results.push(ElementResult::Err {
+                            echo: element.clone(),
+                            messages,
+                        });
+                        continue;
+                    }
+                };
                 if existing.is_none() || contact.is_some() {
                     match contacts::resolve_for_document(ctx.tenant, contact.as_ref(), ctx.now) {
                         Ok(contact_id) => doc.contact_id = contact_id,
@@ -748,6 +853,7 @@ pub fn write(ctx: &mut Ctx<'_>, spec: &Spec, update: bool, path_id: Option<&str>
                 if doc.number.is_none() && doc.doc_type == spec.types[0] {
                     doc.number = Some(next_number(ctx.tenant, spec));
                 }
+                inventory::apply(ctx.tenant, &stock, ctx.now);
                 settle(&mut doc, ctx.now.date());
                 mark_contact_role(ctx.tenant, &doc);
                 let json = document_json(ctx.tenant, &doc, unit_dp, true);
@@ -836,6 +942,7 @@ pub fn list(ctx: &mut Ctx<'_>, spec: &Spec, numbers_param: &str) -> SimResponse 
             if !ctx.lists_carry_payments {
                 json.as_object_mut().map(|o| o.remove("Payments"));
             }
+            as_read(&mut json, ctx.readings);
             json
         })
         .collect();
@@ -852,14 +959,27 @@ pub fn get(ctx: &mut Ctx<'_>, spec: &Spec, id: &str) -> SimResponse {
         None => ctx.tenant.document_by_number(spec.kind, id),
     };
     match found {
-        Some(doc) => SimResponse::json(
-            200,
-            &wire::envelope(
-                ctx.now,
-                spec.collection.name,
-                vec![document_json(ctx.tenant, doc, ctx.unit_dp(), true)],
-            ),
-        ),
+        Some(doc) => {
+            let mut json = document_json(ctx.tenant, doc, ctx.unit_dp(), true);
+            as_read(&mut json, ctx.readings);
+            SimResponse::json(
+                200,
+                &wire::envelope(ctx.now, spec.collection.name, vec![json]),
+            )
+        }
         None => SimResponse::not_found(),
+    }
+}
+
+/// A read document as the readings in force print it: its payments without their
+/// `Reference` when [`Readings::document_payments_carry_reference`] is off.
+fn as_read(document: &mut Value, readings: Readings) {
+    if readings.document_payments_carry_reference {
+        return;
+    }
+    if let Some(payments) = document.get_mut("Payments").and_then(Value::as_array_mut) {
+        for payment in payments {
+            payment.as_object_mut().map(|p| p.remove("Reference"));
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! Items: products and services with a unique `Code`. Quantities on hand are not modelled
-//! (Xero only changes them through transactions, and the processor does not track inventory).
+//! Items: products and services with a unique `Code`. An item with an inventory asset account
+//! and a COGS account is tracked as inventory (spec `Item.IsTrackedAsInventory`); its
+//! `QuantityOnHand` and `TotalCostPool` are read-only and move only with approved documents
+//! ([`super::inventory`]).
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -7,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Ctx, apply_common_filters, parse_id};
 use crate::response::SimResponse;
-use crate::store::{Item, ItemDetails, Tenant};
+use crate::store::{Item, ItemDetails, Tenant, Tracked};
 use crate::validation::{self, Collection, ElementResult};
 use crate::wire;
 
@@ -27,6 +29,9 @@ fn details_json(details: &ItemDetails, unit_dp: u32) -> Value {
     if let Some(tax) = &details.tax_type {
         value["TaxType"] = json!(tax);
     }
+    if let Some(code) = &details.cogs_account_code {
+        value["COGSAccountCode"] = json!(code);
+    }
     value
 }
 
@@ -37,9 +42,21 @@ pub fn item_json(item: &Item, unit_dp: u32) -> Value {
         "Code": item.code,
         "IsSold": item.is_sold,
         "IsPurchased": item.is_purchased,
-        "IsTrackedAsInventory": false,
+        "IsTrackedAsInventory": item.tracked.is_some(),
         "UpdatedDateUTC": wire::ms_date(item.updated),
     });
+    if let Some(tracked) = &item.tracked {
+        // The spec's getItem example: `InventoryAssetAccountCode`, `TotalCostPool` (money) and
+        // `QuantityOnHand` (four places). From 16.2.0 (backorders): "QuantityOnHand … will be 0
+        // if QuantityOnBackOrder is greater than 0", `QuantityAvailable` = on hand − on
+        // backorder.
+        let zero = rust_decimal::Decimal::ZERO;
+        value["InventoryAssetAccountCode"] = json!(tracked.inventory_asset_account_code);
+        value["TotalCostPool"] = wire::money(tracked.cost_pool);
+        value["QuantityOnHand"] = wire::number(tracked.quantity.max(zero), 4);
+        value["QuantityAvailable"] = wire::number(tracked.quantity, 4);
+        value["QuantityOnBackOrder"] = wire::number((-tracked.quantity).max(zero), 4);
+    }
     if let Some(name) = &item.name {
         value["Name"] = json!(name);
     }
@@ -89,11 +106,66 @@ fn read_details(
                 "The TaxType code '{tax}' does not exist or cannot be used with this type of transaction."
             ));
     }
+    let cogs_account_code = wire::opt_str(map, "COGSAccountCode").map(str::to_owned);
+    if let Some(code) = &cogs_account_code
+        && tenant
+            .account_by_code(code)
+            .is_none_or(|a| a.status != "ACTIVE")
+    {
+        errors.push(format!("Account code '{code}' is not a valid code."));
+    }
     Some(ItemDetails {
         unit_price,
         account_code,
         tax_type,
+        cogs_account_code,
     })
+}
+
+/// Whether the item is tracked after this write: "An item will be tracked as inventory if the
+/// InventoryAssetAccountCode and COGSAccountCode are set", the first an account "of type
+/// INVENTORY", and "The COGSAccountCode in PurchaseDetails is also required to create a
+/// tracked item" (spec `Item`). Sending an empty `InventoryAssetAccountCode` stops tracking
+/// (the UI's "untrack"; whether the API allows it is UNSURE); the stock is then forgotten.
+fn read_tracking(
+    tenant: &Tenant,
+    item: &mut Item,
+    element: &Map<String, Value>,
+    errors: &mut Vec<String>,
+) {
+    if element.contains_key("InventoryAssetAccountCode") {
+        match wire::opt_str(element, "InventoryAssetAccountCode").filter(|c| !c.is_empty()) {
+            None => item.tracked = None,
+            Some(code) => {
+                match tenant.account_by_code(code) {
+                    Some(a) if a.status == "ACTIVE" && a.account_type == "INVENTORY" => {}
+                    _ => errors.push(format!(
+                        "Account code '{code}' is not a valid inventory asset account."
+                    )),
+                }
+                match &mut item.tracked {
+                    Some(tracked) => code.clone_into(&mut tracked.inventory_asset_account_code),
+                    None => {
+                        item.tracked = Some(Tracked {
+                            inventory_asset_account_code: code.to_owned(),
+                            quantity: rust_decimal::Decimal::ZERO,
+                            cost_pool: rust_decimal::Decimal::ZERO,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let has_cogs = item
+        .purchase
+        .as_ref()
+        .is_some_and(|p| p.cogs_account_code.is_some());
+    if item.tracked.is_some() && !has_cogs {
+        errors.push(
+            "A COGSAccountCode in PurchaseDetails is required for an item tracked as inventory."
+                .to_owned(),
+        );
+    }
 }
 
 fn apply(
@@ -114,6 +186,7 @@ fn apply(
         is_purchased: true,
         sales: None,
         purchase: None,
+        tracked: None,
         updated: now,
     });
     if let Some(code) = wire::opt_str(element, "Code") {
@@ -162,6 +235,9 @@ fn apply(
     if !item.is_purchased {
         item.purchase = None;
     }
+    // `QuantityOnHand` and `TotalCostPool` in a request are ignored: "The Quantity and
+    // TotalCostPool elements are read-only" (Xero's Items doc, notes §3.7).
+    read_tracking(tenant, &mut item, element, &mut errors);
     item.updated = now;
     if errors.is_empty() {
         Ok(item)
@@ -177,7 +253,9 @@ fn save(tenant: &mut Tenant, item: Item) {
     }
 }
 
-/// Adds a seeded item through the same rules as the API.
+/// Adds a seeded item through the same rules as the API. A tracked item may carry its opening
+/// balance (`QuantityOnHand`, `TotalCostPool`), which Xero takes from an import in its UI
+/// ("Enter your opening balances for tracked inventory", help.xero.com), never from the API.
 ///
 /// # Errors
 /// The validation messages, for a seed that breaks Xero's rules.
@@ -185,7 +263,21 @@ pub fn seed_item(tenant: &mut Tenant, element: &Value, now: OffsetDateTime) -> R
     let map = element
         .as_object()
         .ok_or("a seeded item must be an object")?;
-    let item = apply(tenant, None, map, 4, now).map_err(|e| e.join("; "))?;
+    let mut item = apply(tenant, None, map, 4, now).map_err(|e| e.join("; "))?;
+    let opening = |key: &str| match map.get(key).and_then(wire::parse_decimal) {
+        None => Ok(None),
+        Some(Ok(value)) if value >= rust_decimal::Decimal::ZERO => Ok(Some(value)),
+        Some(_) => Err(format!("{key} must be a number of at least zero")),
+    };
+    let (quantity, value) = (opening("QuantityOnHand")?, opening("TotalCostPool")?);
+    if quantity.is_some() || value.is_some() {
+        let tracked = item
+            .tracked
+            .as_mut()
+            .ok_or("an opening balance needs an item tracked as inventory")?;
+        tracked.quantity = crate::money::round_dp(quantity.unwrap_or_default(), 4);
+        tracked.cost_pool = crate::money::round2(value.unwrap_or_default());
+    }
     save(tenant, item);
     Ok(())
 }

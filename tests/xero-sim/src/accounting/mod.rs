@@ -2,8 +2,9 @@
 //!
 //! # Layout
 //! - [`accounts`]: `Accounts`, `TaxRates`, `Organisation`, `Currencies` (read-only settings).
-//! - [`contacts`], [`items`]: master data.
-//! - [`documents`]: lines, tax and totals shared by invoices and credit notes.
+//! - [`contacts`], [`items`]: master data; [`inventory`]: the stock of tracked items.
+//! - [`documents`]: lines, tax and totals shared by invoices and credit notes;
+//!   [`tax_overrides`]: lines whose tax is given, the documents Xero would flag for them.
 //! - [`invoices`], [`credit_notes`] (with allocations), [`payments`].
 //! - [`filter`]: the `where` parameter.
 
@@ -12,9 +13,11 @@ pub mod contacts;
 pub mod credit_notes;
 pub mod documents;
 pub mod filter;
+pub mod inventory;
 pub mod invoices;
 pub mod items;
 pub mod payments;
+pub mod tax_overrides;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -40,6 +43,8 @@ pub struct Ctx<'a> {
     pub body: &'a [u8],
     /// See `World::lists_carry_payments`.
     pub lists_carry_payments: bool,
+    /// See `World::readings`.
+    pub readings: crate::readings::Readings,
 }
 
 impl Ctx<'_> {

@@ -247,7 +247,11 @@ pub fn create(ctx: &mut Ctx<'_>, _single: bool) -> SimResponse {
             Ok(payment) => {
                 apply_to_document(ctx.tenant, &payment, Decimal::ONE, ctx.now);
                 ctx.tenant.payments.push(payment.clone());
-                results.push(ElementResult::Ok(payment_json(ctx.tenant, &payment)));
+                let mut json = payment_json(ctx.tenant, &payment);
+                if !ctx.readings.payment_answers_carry_id {
+                    json["PaymentID"] = json!(Uuid::nil());
+                }
+                results.push(ElementResult::Ok(json));
             }
             Err(messages) => results.push(ElementResult::Err {
                 echo: element.clone(),

@@ -32,7 +32,10 @@ async fn consent(t: &TestSim, extra: &[(&str, &str)]) -> String {
         ("response_type", "code"),
         ("client_id", DEMO_APP_CLIENT_ID),
         ("redirect_uri", REDIRECT),
-        ("scope", "openid offline_access accounting.transactions"),
+        (
+            "scope",
+            "openid offline_access accounting.invoices accounting.settings",
+        ),
         ("state", "xyz"),
     ];
     query.extend_from_slice(extra);

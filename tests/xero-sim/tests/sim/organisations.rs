@@ -422,7 +422,10 @@ async fn the_consent_screen_offers_an_added_organisation_and_a_reset_keeps_it_wi
             ("response_type", "code"),
             ("client_id", DEMO_APP_CLIENT_ID),
             ("redirect_uri", "http://127.0.0.1:8081/xero/callback"),
-            ("scope", "offline_access accounting.transactions"),
+            (
+                "scope",
+                "offline_access accounting.invoices accounting.settings",
+            ),
         ])
         .send()
         .await
