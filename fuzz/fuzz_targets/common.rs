@@ -27,7 +27,7 @@ use std::sync::LazyLock;
 use rust_decimal::Decimal;
 use xcs_processor::mapping::{self, MappedCreditNote, MappedInvoice, PlannedPayment, ShopMapping};
 use xcs_processor::normalise::{self, OrderContext};
-use xcs_processor::xero::types::{ContactRef, CreditNote, Invoice, LineItem};
+use xcs_processor::xero::types::{ContactRef, CreditNote, Invoice, LineAmountTypes, LineItem};
 use xcs_shared::Platform;
 use xcs_shared::domain::{
     Currency, Line, Normalised, Order, Payment, PaymentMethod, Refund, StockChange, TaxMode,
@@ -130,6 +130,20 @@ pub static MAPPING: LazyLock<ShopMapping> = LazyLock::new(|| {
     .expect("the fuzz mapping parses")
 });
 
+/// The Xero rates of [`MAPPING`]'s tax types: each `by_rate` rate, and none on the untaxed ones.
+pub static RATES: LazyLock<mapping::XeroTaxRates> = LazyLock::new(|| {
+    let mut rates: Vec<(String, Decimal)> = MAPPING
+        .tax
+        .by_rate
+        .iter()
+        .map(|(rate, tax_type)| (tax_type.clone(), rate.parse().expect("a rate")))
+        .collect();
+    rates.push(("NONE".to_owned(), Decimal::ZERO));
+    rates.push(("EXEMPTOUTPUT".to_owned(), Decimal::ZERO));
+    rates.push(("OUTPUT".to_owned(), Decimal::from(7)));
+    mapping::XeroTaxRates::new(rates)
+});
+
 /// `XCS_FUZZ_TRACE=1`: say on stderr how far each document got (replaying a corpus with
 /// `-runs=0` shows how many reach the mapping); `XCS_FUZZ_TRACE=2`: with the document
 /// refused by the mapping.
@@ -205,6 +219,17 @@ pub fn order(mut order: Order) {
     match MAPPING.invoice(&order, contact()) {
         Ok(mapped) => {
             assert_invoice(&order, &mapped);
+            // An invoice takes given tax: only figures beyond computing stop it.
+            match mapped.clone().for_xero(&MAPPING, &RATES) {
+                Ok(for_xero) => assert_for_xero(
+                    &for_xero.invoice.line_items,
+                    for_xero.invoice.line_amount_types,
+                    mapped.total,
+                    Some(mapped.total_tax),
+                ),
+                Err(mapping::MappingError::Overflow(_)) => {}
+                Err(err) => panic!("an invoice's lines for Xero refused: {err}"),
+            }
             let planned = MAPPING.order_payments(&order, mapped.total);
             assert_payments(&planned, mapped.total);
             trace(
@@ -249,6 +274,15 @@ pub fn refund(mut refund: Refund) {
     match MAPPING.credit_note(&refund, contact()) {
         Ok(mapped) => {
             assert_credit_note(&refund, &mapped);
+            // Refused only for a tax Xero's rates cannot explain (a rate unlike the platform's).
+            if let Ok(for_xero) = mapped.clone().for_xero(&MAPPING, &RATES) {
+                assert_for_xero(
+                    &for_xero.credit_note.line_items,
+                    for_xero.credit_note.line_amount_types,
+                    mapped.total,
+                    None,
+                );
+            }
             // Booking caps the money paid back at what the credit note has left after
             // allocation to the invoice: all of it, part of it, or nothing.
             let half = mapping::round2(mapped.total / Decimal::TWO);
@@ -441,7 +475,10 @@ fn assert_lines(
             decimals(item.unit_amount) <= 4 && decimals(item.quantity) <= 4,
             "Xero would round this line's unit amount or quantity (4 decimals): {item:?}"
         );
-        assert!(in_cents(item.tax_amount), "tax not in cents: {item:?}");
+        assert!(
+            in_cents(item.tax_amount.amount()),
+            "tax not in cents: {item:?}"
+        );
         if let Some(discount) = item.discount_amount {
             assert!(!credit_note, "a discount on a credit note line: {item:?}");
             assert!(in_cents(discount), "discount not in cents: {item:?}");
@@ -461,12 +498,46 @@ fn assert_lines(
     );
     let tax = items
         .iter()
-        .try_fold(Decimal::ZERO, |sum, item| sum.checked_add(item.tax_amount))
+        .try_fold(Decimal::ZERO, |sum, item| {
+            sum.checked_add(item.tax_amount.amount())
+        })
         .expect("the tax of a mapped document adds up without overflow");
     assert_eq!(
         tax, total_tax,
         "the lines' TaxAmount add up to {tax}, the document says {total_tax}: {items:#?}"
     );
+}
+
+/// A document's lines as sent to Xero: Xero books `total` (and, for invoices, the platform's
+/// `tax`), and no tax-inclusive document carries a `TaxAmount` (Xero flags those).
+fn assert_for_xero(
+    items: &[LineItem],
+    basis: LineAmountTypes,
+    total: Decimal,
+    tax: Option<Decimal>,
+) {
+    let mode = match basis {
+        LineAmountTypes::Inclusive => TaxMode::Inclusive,
+        _ => TaxMode::Exclusive,
+    };
+    let computed = mapping::xero_total(items, mode).expect("the lines add up without overflow");
+    assert_eq!(
+        computed, total,
+        "Xero would book {computed}, not {total}: {items:#?}"
+    );
+    if let Some(tax) = tax {
+        let lines: Decimal = items.iter().map(|i| i.tax_amount.amount()).sum();
+        assert_eq!(
+            lines, tax,
+            "an invoice keeps the platform's tax: {items:#?}"
+        );
+    }
+    if basis == LineAmountTypes::Inclusive {
+        assert!(
+            items.iter().all(|i| i.tax_amount.is_computed()),
+            "a TaxAmount on a tax-inclusive document: {items:#?}"
+        );
+    }
 }
 
 fn assert_invoice(order: &Order, mapped: &MappedInvoice) {

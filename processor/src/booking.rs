@@ -8,6 +8,8 @@
 //! event is acknowledged.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -63,6 +65,39 @@ pub struct Job {
 pub struct Booker {
     pub xero: XeroClient,
     pub ledger: Ledger,
+    /// Each organisation's tax rates, for the tax Xero will compute per line.
+    pub tax_rates: TaxRateCache,
+}
+
+/// How long an organisation's tax rates are used before they are asked again: a rate changed
+/// in Xero (a new VAT rate) is seen within the hour, for one call an hour per tenant.
+const TAX_RATES_FOR: Duration = Duration::from_secs(60 * 60);
+
+/// Each organisation's tax rates (`GET /TaxRates`), asked at most once per [`TAX_RATES_FOR`]
+/// per processor, and again as soon as Xero's tax on a new document shows them changed.
+#[derive(Clone, Default)]
+pub struct TaxRateCache(Arc<Mutex<HashMap<String, (Instant, mapping::XeroTaxRates)>>>);
+
+impl TaxRateCache {
+    fn fresh(&self, tenant: &str) -> Option<mapping::XeroTaxRates> {
+        let cache = self.0.lock().expect("not poisoned");
+        cache
+            .get(tenant)
+            .filter(|(asked, _)| asked.elapsed() < TAX_RATES_FOR)
+            .map(|(_, rates)| rates.clone())
+    }
+
+    fn keep(&self, tenant: &str, rates: &mapping::XeroTaxRates) {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .insert(tenant.to_owned(), (Instant::now(), rates.clone()));
+    }
+
+    /// Forgets a tenant's rates, so the next booking asks Xero again.
+    fn forget(&self, tenant: &str) {
+        self.0.lock().expect("not poisoned").remove(tenant);
+    }
 }
 
 /// A document created or found in this batch.
@@ -235,6 +270,46 @@ fn credit_note_key(number: &str) -> String {
     format!("credit_note:{number}")
 }
 
+/// Between an order's invoice number and the count of its bookings, from the second on. Xero
+/// keeps the number of a voided invoice (and, strictly read, of a deleted one; notes §3.3), so
+/// an order booked again after the processor voided its invoice (cancelled, then reinstated on
+/// the platform) needs a new number. Were another order numbered `1001/B2` on the platform
+/// (none of the six numbers orders so), Xero's "must be unique" would meet a document whose
+/// reference is not this order's, and the event fails as `document_number_taken` rather than
+/// booking onto it.
+pub const REBOOKING_MARK: &str = "/B";
+
+/// The invoice number of an order's `n`-th booking: `SH-1001`, then `SH-1001/B2`,
+/// `SH-1001/B3`, … Derived from the ledger alone (how many of the order's invoices the
+/// processor voided), so a retry or a replay asks for the same number and Xero's "must be
+/// unique" finds what an earlier attempt created. Cut to Xero's 255 characters from the end
+/// of the order's number, keeping the mark and the count.
+pub fn booking_number(base: &str, n: u32) -> String {
+    if n <= 1 {
+        return base.to_owned();
+    }
+    let suffix = format!("{REBOOKING_MARK}{n}");
+    let mut kept = String::new();
+    for c in base.chars() {
+        if kept.len() + c.len_utf8() + suffix.len() > mapping::XERO_TEXT_MAX {
+            break;
+        }
+        kept.push(c);
+    }
+    kept + &suffix
+}
+
+/// Which invoice an order's event books onto.
+enum Booking {
+    /// None yet: create one under this number.
+    New(String),
+    /// This one, booked and live.
+    Booked(DocumentRow),
+    /// The event was received before the processor voided the order's invoice (the order was
+    /// cancelled after it): nothing to book.
+    Stale,
+}
+
 fn is_missing_contact(messages: &[String]) -> bool {
     messages.iter().any(|m| {
         let m = m.to_ascii_lowercase();
@@ -269,6 +344,42 @@ fn is_overpayment(messages: &[String]) -> bool {
 }
 
 impl Booker {
+    pub fn new(xero: XeroClient, ledger: Ledger) -> Self {
+        Self {
+            xero,
+            ledger,
+            tax_rates: TaxRateCache::default(),
+        }
+    }
+
+    /// The organisation's tax rates, from the cache or `GET /TaxRates`.
+    ///
+    /// # Errors
+    /// [`ProcessError::Xero`] when Xero cannot be asked (retryable as the call is).
+    pub async fn tax_rates(&self, tenant: &str) -> Result<mapping::XeroTaxRates, ProcessError> {
+        if let Some(rates) = self.tax_rates.fresh(tenant) {
+            return Ok(rates);
+        }
+        let answer = self
+            .xero
+            .call(tenant, Method::GET, "/TaxRates", &[], None, None)
+            .await?;
+        let rates = mapping::XeroTaxRates::from_answer(&answer);
+        self.tax_rates.keep(tenant, &rates);
+        Ok(rates)
+    }
+
+    /// Checks a document Xero just created against the tax the mapping expected of it: a
+    /// difference means a tax rate changed in Xero since it was asked, so the rates are asked
+    /// again for the next document (this one keeps Xero's figures, which the ledger records).
+    fn check_tax(&self, tenant: &str, number: &str, document: &Value, expected: Decimal) {
+        let xero = decimal(document, "TotalTax");
+        if xero != expected {
+            tracing::warn!(%tenant, %number, %xero, %expected, "Xero's tax on a new document is not the one its tax rates gave; asking for the rates again");
+            self.tax_rates.forget(tenant);
+        }
+    }
+
     /// Books `jobs` (all for `tenant`, in arrival order) and returns each job's outcome in the
     /// same order. Successful jobs are recorded in the ledger.
     pub async fn book(
@@ -498,10 +609,60 @@ impl Booker {
         self.xero
             .call(tenant, Method::POST, &path, &[], Some(&body), Some(&key))
             .await?;
+        // Xero keeps the voided invoice's number: an order booked again gets the next one.
+        self.ledger
+            .mark_voided(tenant, &invoice_key(&invoice.number))
+            .await?;
         Ok((
             EventOutcome::Booked,
             format!("invoice {} voided: the order was cancelled", invoice.number),
         ))
+    }
+
+    /// Which invoice an event of the order whose first invoice number is `base`, received at
+    /// `received_at`, books onto: the latest of the order's bookings when it is live; the next
+    /// number when the processor voided it before the event was received (the order was
+    /// reinstated on the platform, or booked again); nothing when it voided it after.
+    async fn booking_of(
+        &self,
+        tenant: &str,
+        base: &str,
+        received_at: &str,
+    ) -> Result<Booking, crate::ledger::LedgerError> {
+        let mut n = 1;
+        loop {
+            let number = booking_number(base, n);
+            let key = invoice_key(&number);
+            let Some(row) = self.ledger.document(tenant, &key).await? else {
+                return Ok(Booking::New(number));
+            };
+            match self.ledger.voided_before(tenant, &key, received_at).await? {
+                None => return Ok(Booking::Booked(row)),
+                Some(false) => return Ok(Booking::Stale),
+                Some(true) => n += 1,
+            }
+        }
+    }
+
+    /// The latest of the bookings of the order whose first invoice number is `base`, voided
+    /// or not.
+    async fn latest_booking(
+        &self,
+        tenant: &str,
+        base: &str,
+    ) -> Result<Option<DocumentRow>, crate::ledger::LedgerError> {
+        let mut latest = None;
+        for n in 1.. {
+            match self
+                .ledger
+                .document(tenant, &invoice_key(&booking_number(base, n)))
+                .await?
+            {
+                Some(row) => latest = Some(row),
+                None => break,
+            }
+        }
+        Ok(latest)
     }
 
     /// Creates the invoices not yet in the ledger, in one call, adopting any Xero already has.
@@ -516,29 +677,36 @@ impl Booker {
         let mut failures = Vec::new();
         // Invoice number → (mapped invoice, the jobs waiting for it, order).
         let mut to_create: BTreeMap<String, (MappedInvoice, Vec<usize>, &Order)> = BTreeMap::new();
+        // Asked when the first invoice is to be mapped.
+        let mut rates: Option<mapping::XeroTaxRates> = None;
+        // Booking number → the order's key in `booked` (the key of its first number).
+        let mut slots: HashMap<String, String> = HashMap::new();
         for (index, shop, order) in orders {
-            let number = mapping::invoice_number(&shop.mapping, &order.number);
-            let key = invoice_key(&number);
+            let base = mapping::invoice_number(&shop.mapping, &order.number);
+            let key = invoice_key(&base);
             if booked.contains_key(&key) {
                 continue;
             }
-            if let Some(entry) = to_create.get_mut(&number) {
-                entry.1.push(*index);
-                continue;
-            }
-            match self.ledger.document(tenant, &key).await {
-                Ok(Some(row)) if !row.currency.eq_ignore_ascii_case(order.currency.as_str()) => {
+            let received_at = &jobs[*index].envelope.received_at;
+            let number = match self.booking_of(tenant, &base, received_at).await {
+                Ok(Booking::New(number)) => number,
+                // Received before the order was cancelled: its invoice is voided, and this
+                // event has nothing to add to it.
+                Ok(Booking::Stale) => continue,
+                Ok(Booking::Booked(row))
+                    if !row.currency.eq_ignore_ascii_case(order.currency.as_str()) =>
+                {
                     failures.push((
                         *index,
                         ProcessError::CurrencyChanged {
-                            document: format!("invoice {number}"),
+                            document: format!("invoice {}", row.number),
                             booked: row.currency,
                             event: order.currency.to_string(),
                         },
                     ));
                     continue;
                 }
-                Ok(Some(row)) => {
+                Ok(Booking::Booked(row)) => {
                     booked.insert(
                         key,
                         Booked {
@@ -549,12 +717,16 @@ impl Booker {
                     );
                     continue;
                 }
-                Ok(None) => {}
                 Err(err) => {
                     failures.push((*index, err.into()));
                     continue;
                 }
+            };
+            if let Some(entry) = to_create.get_mut(&number) {
+                entry.1.push(*index);
+                continue;
             }
+            slots.insert(number.clone(), key);
             let contact = match self
                 .contact(tenant, attempt, shop, order.customer.as_ref())
                 .await
@@ -567,8 +739,25 @@ impl Booker {
             };
             #[cfg(feature = "test-faults")]
             crate::faults::mapping(&order.number);
-            match shop.mapping.invoice(order, contact) {
-                Ok(mapped) => {
+            if rates.is_none() {
+                match self.tax_rates(tenant).await {
+                    Ok(found) => rates = Some(found),
+                    Err(err) => {
+                        failures.push((*index, err));
+                        continue;
+                    }
+                }
+            }
+            let rates = rates.as_ref().expect("asked above");
+            match shop
+                .mapping
+                .invoice(order, contact)
+                .and_then(|mapped| mapped.for_xero(&shop.mapping, rates))
+            {
+                Ok(mut mapped) => {
+                    // An order booked again after its invoice was voided has a number of its
+                    // own (see `booking_number`).
+                    mapped.invoice.invoice_number.clone_from(&number);
                     to_create.insert(number, (mapped, vec![*index], order));
                 }
                 Err(err) => failures.push((*index, err.into())),
@@ -615,6 +804,9 @@ impl Booker {
                     // A redelivered job's "created" may be Xero replaying the answer to an
                     // earlier delivery, whose payments may have been made since.
                     let fresh = written.created && !waiting.iter().any(|i| jobs[*i].redelivered);
+                    if written.created {
+                        self.check_tax(tenant, number, &written.document, mapped.total_tax);
+                    }
                     self.record_invoice(
                         tenant,
                         &written.document,
@@ -639,7 +831,11 @@ impl Booker {
             };
             match outcome {
                 Ok(invoice) => {
-                    booked.insert(invoice_key(number), invoice);
+                    let slot = slots
+                        .get(number)
+                        .cloned()
+                        .unwrap_or_else(|| invoice_key(number));
+                    booked.insert(slot, invoice);
                 }
                 Err(err) => failures.extend(waiting.iter().map(|i| (*i, err.clone()))),
             }
@@ -965,10 +1161,7 @@ impl Booker {
                 Err(errors) => {
                     failures.push((
                         *index,
-                        ProcessError::Rejected {
-                            document: format!("payment {key}"),
-                            messages: errors,
-                        },
+                        ProcessError::rejected(format!("payment {key}"), errors),
                     ));
                 }
             }
@@ -1024,8 +1217,7 @@ impl Booker {
         let invoice = match invoices.get(&invoice_key(&invoice_number)) {
             Some(invoice) => invoice.row.clone(),
             None => self
-                .ledger
-                .document(tenant, &invoice_key(&invoice_number))
+                .latest_booking(tenant, &invoice_number)
                 .await?
                 .ok_or_else(|| ProcessError::OrderNotBooked {
                     order: refund.order_number.clone(),
@@ -1093,7 +1285,11 @@ impl Booker {
                 let contact = self
                     .refund_contact(tenant, job.attempt, shop, &invoice)
                     .await?;
-                let mapped = shop.mapping.credit_note(refund, contact)?;
+                let rates = self.tax_rates(tenant).await?;
+                let mapped = shop
+                    .mapping
+                    .credit_note(refund, contact)?
+                    .for_xero(&shop.mapping, &rates)?;
                 let row = self
                     .create_credit_note(tenant, job.attempt, &number, &mapped, refund)
                     .await?;
@@ -1155,9 +1351,8 @@ impl Booker {
                 .put_payments(tenant, attempt, &[payment.to_xero(target)])
                 .await?
                 .remove(0)
-                .map_err(|messages| ProcessError::Rejected {
-                    document: format!("refund payment {payment_key}"),
-                    messages,
+                .map_err(|messages| {
+                    ProcessError::rejected(format!("refund payment {payment_key}"), messages)
                 })?;
             self.ledger
                 .record_payment(
@@ -1242,6 +1437,9 @@ impl Booker {
             .put_documents(tenant, attempt, DocumentKind::CreditNote, &[draft])
             .await?
             .remove(0)?;
+        if written.created {
+            self.check_tax(tenant, number, &written.document, mapped.total_tax);
+        }
         Ok(DocumentRow {
             xero_id: DocumentKind::CreditNote.id_of(&written.document),
             number: number.to_owned(),
@@ -1291,6 +1489,38 @@ impl Booker {
     /// compares (case-insensitively): by a `where` filter when `value` can stand in one, and
     /// otherwise by `searchTerm` (a plain parameter, no expression), page by page, matched
     /// exactly here. Either way the contact returned is checked to be the one asked for.
+    /// The id of an archived contact named `name`, if Xero has one.
+    async fn archived_contact(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<String>, ProcessError> {
+        let Some(literal) = crate::xero::filter::string_literal(name) else {
+            return Ok(None);
+        };
+        let filter = format!("Name=={literal}");
+        let found = self
+            .xero
+            .call(
+                tenant,
+                Method::GET,
+                "/Contacts",
+                &[("where", &filter), ("includeArchived", "true")],
+                None,
+                None,
+            )
+            .await?;
+        Ok(found["Contacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                text(c, "ContactStatus") == "ARCHIVED"
+                    && text(c, "Name").trim().eq_ignore_ascii_case(name.trim())
+            })
+            .map(|c| text(c, "ContactID")))
+    }
+
     async fn find_contact(
         &self,
         tenant: &str,
@@ -1371,6 +1601,15 @@ impl Booker {
         let id = match found {
             Some(id) => id,
             None => {
+                // The shop's own contact, archived (or merged away) in Xero: a new one of the
+                // same name would undo that behind the seller's back. A customer's contact is
+                // made anew instead: sellers archive customers they have not sold to for a
+                // while, and the customer's new order must still be booked.
+                if email.is_none()
+                    && let Some(archived) = self.archived_contact(tenant, &name).await?
+                {
+                    return Err(ProcessError::ContactArchived { name, id: archived });
+                }
                 let mut contact = json!({"Name": name});
                 if let Some(email) = &email {
                     contact["EmailAddress"] = json!(email);
@@ -1393,5 +1632,32 @@ impl Booker {
         };
         self.ledger.record_contact(tenant, &key, &id).await?;
         Ok(ContactRef { contact_id: id })
+    }
+}
+
+#[cfg(test)]
+mod numbering_tests {
+    use super::*;
+
+    #[test]
+    fn an_order_booked_again_gets_the_next_number_and_the_same_one_every_time() {
+        assert_eq!(booking_number("SH-1001", 1), "SH-1001");
+        assert_eq!(booking_number("SH-1001", 2), "SH-1001/B2");
+        assert_eq!(booking_number("SH-1001", 3), "SH-1001/B3");
+        assert_eq!(booking_number("SH-1001", 2), booking_number("SH-1001", 2));
+        // The count never runs into another booking's key.
+        assert_ne!(
+            invoice_key(&booking_number("SH-1001", 2)),
+            invoice_key("SH-1001")
+        );
+    }
+
+    #[test]
+    fn a_number_at_xeros_limit_is_cut_before_the_mark_and_count() {
+        let base = "E".repeat(mapping::XERO_TEXT_MAX);
+        let again = booking_number(&base, 12);
+        assert_eq!(again.len(), mapping::XERO_TEXT_MAX);
+        assert!(again.ends_with("/B12"), "{again}");
+        assert_ne!(booking_number(&base, 12), booking_number(&base, 13));
     }
 }

@@ -14,6 +14,8 @@ use xcs_shared::{EventKind, Platform};
 
 use crate::mapping::ShopMapping;
 use crate::platforms::api::PlatformApi;
+use crate::timezone::ShopZone;
+use crate::xero::scopes::ScopeScheme;
 
 /// Everything the processor needs.
 #[derive(Debug, Deserialize)]
@@ -188,12 +190,28 @@ pub struct XeroConfig {
     /// exactly as registered with the app at developer.xero.com. Needed by `connect` only.
     #[serde(default)]
     pub redirect_uri: Option<String>,
-    /// The scopes `connect` asks for. Apps created from 2 March 2026 get Xero's granular
-    /// scopes (the default); an older app may ask for
-    /// `offline_access accounting.transactions accounting.contacts accounting.settings`
-    /// until 13 September 2027. `offline_access` is needed for a refresh token.
-    #[serde(default = "defaults::xero_scopes")]
-    pub scopes: String,
+    /// Which of Xero's scope schemes `connect` asks for: `"granular"` (the default; the only
+    /// one for apps created from 2 March 2026) or `"broad"` (older apps, until 13 September
+    /// 2027). Either way it asks for exactly what the processor uses (see
+    /// [`crate::xero::scopes`]), with `offline_access` for the refresh token.
+    #[serde(default)]
+    pub scopes: ScopeScheme,
+    /// What each organisation's plan allows, where it is not Xero's default (5,000 calls a day,
+    /// no limit on approved invoices): `[xero.tenants."<tenant id>"]`.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantPlan>,
+}
+
+/// An organisation's plan (`[xero.tenants."<tenant id>"]`; README "Xero limits").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPlan {
+    /// Calls a day: 1,000 for an app on Xero's 2026 Starter API tier, else 5,000 (which tier
+    /// applies is UNSURE; `X-DayLimit-Remaining` raises it when Xero says more are left).
+    pub day_limit: Option<u32>,
+    /// Sales invoices the organisation's plan approves a month (Starter-type plans: 20), for
+    /// `check` to weigh against the shops' order volume; Xero refuses approvals beyond it.
+    pub approved_invoices_per_month: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -279,11 +297,11 @@ pub struct ShopConfig {
     /// The length of a summary period.
     #[serde(default)]
     pub summary_period: SummaryPeriod,
-    /// The shop's time zone, in which summary periods start and end: a fixed UTC offset
-    /// (`"+13:00"`, `"-05:00"`, `"UTC"`). Fixed: a zone with daylight saving needs its offset
-    /// changed twice a year (IANA names would need a time-zone database dependency).
-    #[serde(default = "defaults::timezone")]
-    pub timezone: String,
+    /// The shop's time zone, in which summary periods start and end: an IANA name
+    /// (`"Europe/London"`), whose daylight saving the periods follow, or a fixed UTC offset
+    /// (`"+13:00"`, `"UTC"`); see [`crate::timezone`]. Also spelled `time_zone`.
+    #[serde(default, alias = "time_zone")]
+    pub timezone: ShopZone,
     /// How often the poller reads the shop's platform API for what webhooks did not bring
     /// (`crate::poll`); needs `api`.
     #[serde(default)]
@@ -360,35 +378,6 @@ pub enum SummaryPeriod {
     Daily,
     /// ISO weeks, Monday to Sunday.
     Weekly,
-}
-
-impl ShopConfig {
-    /// The shop's fixed UTC offset (validated at start).
-    pub fn utc_offset(&self) -> time::UtcOffset {
-        parse_offset(&self.timezone).unwrap_or(time::UtcOffset::UTC)
-    }
-}
-
-/// `"+13:00"`, `"-0530"`, `"+5"`, `"UTC"`, `"Z"`.
-pub fn parse_offset(text: &str) -> Option<time::UtcOffset> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("utc") || text == "Z" {
-        return Some(time::UtcOffset::UTC);
-    }
-    let sign: i8 = match text.chars().next()? {
-        '+' => 1,
-        '-' => -1,
-        _ => return None,
-    };
-    let rest = &text[1..];
-    let (hours, minutes) = match rest.split_once(':') {
-        Some((h, m)) => (h, m),
-        None if rest.len() == 4 => rest.split_at(2),
-        None => (rest, "0"),
-    };
-    let hours: i8 = hours.parse().ok().filter(|h| (0..=14).contains(h))?;
-    let minutes: i8 = minutes.parse().ok().filter(|m| (0..60).contains(m))?;
-    time::UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
 }
 
 /// Which Xero contact documents are raised against.
@@ -477,19 +466,15 @@ impl Config {
         if self.xero.max_in_flight == 0 || self.xero.max_per_minute == 0 {
             return invalid("xero.max_in_flight and xero.max_per_minute must be positive".into());
         }
+        for (tenant, plan) in &self.xero.tenants {
+            check_tenant_plan(tenant, plan, self.xero.max_per_day, &self.shops)?;
+        }
         for (name, shop) in &self.shops {
             xcs_shared::config_file::check_tenant(name, &shop.tenant)?;
             check_document_prefix(name, &shop.mapping.document_prefix)?;
             check_tax(name, &shop.mapping.tax)?;
             check_etsy_shop_id(name, shop)?;
             check_poll(name, &shop.poll)?;
-            if parse_offset(&shop.timezone).is_none() {
-                return invalid(format!(
-                    "shop {name:?}: timezone {:?} is not a UTC offset; write it as \"+13:00\", \
-                     \"-05:00\" or \"UTC\"",
-                    shop.timezone
-                ));
-            }
         }
         let shops: Vec<(&String, &ShopConfig)> = self.shops.iter().collect();
         for (i, (name, shop)) in shops.iter().enumerate() {
@@ -550,6 +535,45 @@ impl ConfigFile for Config {
         self.validate_fields()?;
         Ok(self)
     }
+}
+
+/// `[xero.tenants.ID]`: an organisation id some shop books into, and limits Xero could have.
+fn check_tenant_plan(
+    tenant: &str,
+    plan: &TenantPlan,
+    max_per_day: u32,
+    shops: &BTreeMap<String, ShopConfig>,
+) -> Result<(), String> {
+    let field = format!("xero.tenants.\"{tenant}\"");
+    if uuid::Uuid::parse_str(tenant).is_err() {
+        return Err(format!(
+            "{field}: {tenant:?} is not a Xero organisation id; use the tenant id (a UUID) the \
+             shops' tenant fields give"
+        ));
+    }
+    if !shops
+        .values()
+        .any(|s| s.tenant.eq_ignore_ascii_case(tenant))
+    {
+        return Err(format!(
+            "{field} names an organisation no shop books into; fix the id or remove the section"
+        ));
+    }
+    if let Some(limit) = plan.day_limit
+        && !(1..=max_per_day).contains(&limit)
+    {
+        return Err(format!(
+            "{field}.day_limit must be 1..={max_per_day} (xero.max_per_day): Xero's tiers give \
+             1,000 or 5,000 calls a day"
+        ));
+    }
+    if plan.approved_invoices_per_month == Some(0) {
+        return Err(format!(
+            "{field}.approved_invoices_per_month must be positive; leave it out for a plan \
+             without a limit"
+        ));
+    }
+    Ok(())
 }
 
 /// An Etsy shop that polls lists its receipts under its shop id, which only configuration
@@ -709,11 +733,6 @@ mod defaults {
     pub fn xero_connections() -> String {
         "https://api.xero.com/connections".into()
     }
-    pub fn xero_scopes() -> String {
-        "offline_access accounting.invoices accounting.payments accounting.contacts \
-         accounting.settings"
-            .into()
-    }
     pub fn batch_size() -> usize {
         50
     }
@@ -734,9 +753,6 @@ mod defaults {
     }
     pub fn summary_grace_secs() -> u64 {
         300
-    }
-    pub fn timezone() -> String {
-        "UTC".into()
     }
     pub fn sync() -> Vec<EventKind> {
         vec![EventKind::Order, EventKind::Refund, EventKind::Inventory]
@@ -855,7 +871,7 @@ mod tests {
         let shop = &config.shops["acme-bc"];
         assert_eq!(shop.mode, SyncMode::Realtime);
         assert_eq!(shop.summary_period, SummaryPeriod::Daily);
-        assert_eq!(shop.utc_offset(), time::UtcOffset::UTC);
+        assert_eq!(shop.timezone.name(), "UTC");
 
         let with = |settings: &str| {
             example.replacen(
@@ -872,19 +888,35 @@ mod tests {
         let shop = &config.shops["acme-bc"];
         assert_eq!(shop.mode, SyncMode::Summary);
         assert_eq!(shop.summary_period, SummaryPeriod::Hourly);
+        let at = time::macros::datetime!(2026-07-01 12:00 UTC);
         assert_eq!(
-            shop.utc_offset(),
+            shop.timezone.local(at).offset(),
             time::UtcOffset::from_hms(13, 0, 0).unwrap()
         );
+        // An IANA name follows daylight saving (`time_zone` is the other spelling).
+        let config = Config::from_toml(&with("time_zone = \"Europe/London\""), |_| None).unwrap();
+        let london = &config.shops["acme-bc"].timezone;
+        assert_eq!(
+            london.local(at).offset(),
+            time::UtcOffset::from_hms(1, 0, 0).unwrap()
+        );
+        let winter = time::macros::datetime!(2026-12-01 12:00 UTC);
+        assert_eq!(london.local(winter).offset(), time::UtcOffset::UTC);
 
         let err = Config::from_toml(&with("summary_period = \"monthly\""), |_| None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("monthly") && err.contains("daily"), "{err}");
-        let err = Config::from_toml(&with("timezone = \"Pacific/Auckland\""), |_| None)
+        let err = Config::from_toml(&with("timezone = \"Pacific/Aukland\""), |_| None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("+13:00"), "{err}");
+        assert!(
+            err.contains("Pacific/Aukland")
+                && err.contains("Europe/London")
+                && err.contains("+13:00"),
+            "{err}"
+        );
+        use crate::timezone::parse_offset;
         assert_eq!(
             parse_offset("-0530"),
             time::UtcOffset::from_hms(-5, -30, 0).ok()

@@ -24,10 +24,11 @@ use crate::booking::{Booker, Described, Invoiced, Job, Work};
 use crate::claims::{ShardClaims, fair_share};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::error::{ProcessError, catch_panic};
+use crate::error::{PauseCause, ProcessError, catch_panic};
 use crate::handoff::{HandedOff, Handoff};
 use crate::ledger::EventOutcome;
 use crate::observe::Observer;
+use crate::xero::client::HOLD_IN_PLACE;
 
 /// A delivery waiting in a batcher, with the job it became.
 struct Pending {
@@ -624,6 +625,12 @@ async fn settle_failure(
             tracing::warn!(parent: span, outcome = "retry", error = %error, tier, attempt, "event failed; retrying later");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
+        Ok(HandedOff::Paused { tier, attempts }) => {
+            // In a tier like a retry (the retrying gauge counts it), but no failure of its own.
+            tracked.count(observer, "retry");
+            tracing::info!(parent: span, outcome = "paused", reason = error.reason(), error = %error, tier, attempts, "tenant paused; the event waits in a retry tier");
+            delivery.ack(BasicAckOptions::default()).await.map(drop)
+        }
         Ok(HandedOff::Dead { attempts }) => {
             tracked.count(observer, "dead");
             observer
@@ -667,7 +674,7 @@ async fn batcher(
         invoiced_rx,
         Arc::clone(&config),
         booker.clone(),
-        handoff,
+        Arc::clone(&handoff),
         Arc::clone(&observer),
     )));
     let processing = &config.processing;
@@ -683,19 +690,37 @@ async fn batcher(
             let paced_until = last_call
                 .filter(|_| booker.xero.spare_calls(&tenant) < 2.0)
                 .map_or(now, |last| last + booker.xero.invoice_pace());
+            // A tenant short of its day's calls waits for its budget too (README "Xero
+            // limits"): the events arriving meanwhile make the batch larger.
             let wait = linger_until
                 .max(paced_until)
                 .saturating_duration_since(now)
-                .max(booker.xero.wait_for_call(&tenant));
-            if wait.is_zero() {
+                .max(booker.xero.wait_for_call(&tenant))
+                .max(booker.xero.day_pace(&tenant));
+            if wait.is_zero() || wait > HOLD_IN_PLACE {
                 break;
             }
-            match tokio::time::timeout(wait, rx.recv()).await {
+            // Looked at again every second at least: a call in flight when the wait was
+            // computed may bring news (Xero's day back) that shortens it.
+            match tokio::time::timeout(wait.min(LOOK_AGAIN), rx.recv()).await {
                 Ok(Some(pending)) => batch.push(pending),
                 Ok(None) => break,
                 // Time to look again: the wait for Xero may have changed meanwhile.
                 Err(_) => {}
             }
+        }
+        // Held longer than a delivery may wait unacknowledged (RabbitMQ closes a channel
+        // whose delivery waits 30 minutes), the batch waits in the retry tiers instead: its
+        // shard goes on with the other tenants, and no retry is used up.
+        if let Some(paused) = pause_of(&booker, &tenant) {
+            for pending in batch {
+                if let Err(err) =
+                    settle_failure(&handoff, &observer, &pending.delivery, &paused).await
+                {
+                    tracing::warn!(parent: &pending.delivery.span, error = %err, "could not settle a delivery");
+                }
+            }
+            continue;
         }
         observer.metrics.batch(&tenant, batch.len());
         let (deliveries, jobs): (Vec<Tracked>, Vec<Job>) =
@@ -710,6 +735,19 @@ async fn batcher(
     }
     drop(invoiced_tx);
     let _ = (&mut settler.0).await;
+}
+
+/// The pause a batch of `tenant` would wait longer than [`HOLD_IN_PLACE`] for: Xero's day
+/// limit, or the spreading of the day's last calls.
+fn pause_of(booker: &Booker, tenant: &str) -> Option<ProcessError> {
+    let paused = booker.xero.paused_for(tenant);
+    let paced = booker.xero.day_pace(tenant);
+    let (wait, cause) = if paused >= paced {
+        (paused, PauseCause::DayLimit)
+    } else {
+        (paced, PauseCause::DayBudget)
+    };
+    (wait > HOLD_IN_PLACE).then_some(ProcessError::TenantPaused { wait, cause })
 }
 
 /// Aborts its task when dropped. A batcher aborted when its session ends takes its settle stage
@@ -818,6 +856,9 @@ async fn note_missed(ledger: &crate::ledger::Ledger, observer: &Observer, envelo
         Err(err) => tracing::debug!(error = %err, "cannot tell whether a webhook was missed"),
     }
 }
+
+/// The longest a lingering batch waits before it looks at its tenant's limits again.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// How often a processor looks whether it holds its fair share of the shards.
 const REBALANCE_EVERY: Duration = Duration::from_secs(1);

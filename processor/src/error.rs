@@ -34,6 +34,42 @@ pub enum ProcessError {
         document: String,
         messages: Vec<String>,
     },
+    /// Xero refused a document or payment because an account it is coded to is archived (or
+    /// deleted) in the organisation's chart of accounts: every event using the account fails
+    /// the same way until the chart or the shop's mapping is fixed.
+    #[error(
+        "Xero refused {document}: account {code} is archived or deleted in Xero's chart of \
+         accounts; restore it there (Accounting → Chart of accounts → Archived → Restore) or map \
+         the shop to an active account, confirm with `xcs-processor check`, then \
+         `xcs-processor dead replay --reason xero_account_archived`"
+    )]
+    AccountArchived { document: String, code: String },
+    /// The contact the shop's documents are raised against is archived (or merged into another)
+    /// in Xero. Xero refuses new documents for it; another contact of the same name would undo
+    /// the seller's archiving behind their back, so nothing is booked until they choose.
+    #[error(
+        "the Xero contact {name:?} ({id}) this shop books to is archived; restore it in Xero \
+         (Contacts → Archived → Restore) or name another contact in the shop's [contacts], then \
+         `xcs-processor dead replay --reason xero_contact_archived`"
+    )]
+    ContactArchived { name: String, id: String },
+    /// Xero refused to approve a document because it would take an item the organisation
+    /// tracks as inventory below zero ("Xero won't let you have a negative inventory
+    /// balance", notes §3.7). Retrying cannot help until the stock in Xero is raised or the
+    /// item is no longer tracked; the processor does not ask Xero for backorders
+    /// (`allowBackorders`), which would book stock the seller does not have.
+    #[error(
+        "Xero refused {document}: item {item} is tracked as inventory in Xero and has too few \
+         on hand for this sale ({message}); raise its quantity in Xero (Products and services → \
+         {item} → Adjust quantity, or enter the purchase that brought the stock in) or turn off \
+         inventory tracking for the item, then \
+         `xcs-processor dead replay --reason xero_insufficient_stock`"
+    )]
+    InsufficientStock {
+        document: String,
+        item: String,
+        message: String,
+    },
     #[error("{0}")]
     Xero(#[from] XeroError),
     /// A refund, or a capture (an Adobe Commerce invoice), arrived before its order's event.
@@ -113,6 +149,18 @@ pub enum ProcessError {
          number (check the shops' document_prefix), or the document was edited in Xero"
     )]
     NumberTaken { document: String, mismatch: String },
+    /// The tenant's Xero calls are paused: Xero refused one for the tenant's day limit, or its
+    /// remaining day of calls must stretch further than an event may wait unacknowledged. The
+    /// event waits in the retry tiers without using up its retries.
+    #[error(
+        "the tenant's Xero calls are paused for {}s ({cause}); the event is booked once they \
+         resume, and has used none of its retries",
+        wait.as_secs()
+    )]
+    TenantPaused {
+        wait: std::time::Duration,
+        cause: PauseCause,
+    },
     /// Handling the event panicked: a bug, caught so that it costs this event alone.
     #[error(
         "internal error while handling the event: {0}; report it with the event, then replay once fixed"
@@ -120,7 +168,38 @@ pub enum ProcessError {
     Internal(String),
 }
 
+/// Why a tenant's Xero calls are paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseCause {
+    /// Xero answered 429 for the day limit, with its `Retry-After`.
+    DayLimit,
+    /// The calls left today are spread over the rest of the day
+    /// ([`crate::xero::client::DayBudget`]).
+    DayBudget,
+}
+
+impl std::fmt::Display for PauseCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PauseCause::DayLimit => "Xero's day limit for the organisation is reached",
+            PauseCause::DayBudget => {
+                "the organisation's calls left today are spread over the rest of the day"
+            }
+        })
+    }
+}
+
 impl ProcessError {
+    /// How long the event waits, uncounted, because its tenant is paused; `None` for a failure
+    /// of the event's own.
+    pub fn pause(&self) -> Option<std::time::Duration> {
+        match self {
+            ProcessError::TenantPaused { wait, .. } => Some(*wait),
+            ProcessError::Xero(err) => err.day_pause(),
+            _ => None,
+        }
+    }
+
     /// Retryable failures go through the retry tiers; the others go to the dead queue at once.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -129,6 +208,7 @@ impl ProcessError {
             | ProcessError::OrderNotPaid { .. }
             | ProcessError::StaleContact(_)
             | ProcessError::Hydration(_)
+            | ProcessError::TenantPaused { .. }
             | ProcessError::Ledger(_) => true,
             ProcessError::Envelope(_)
             | ProcessError::UnknownShop(_)
@@ -140,6 +220,9 @@ impl ProcessError {
             | ProcessError::NoPlatformApi(_)
             | ProcessError::Mapping(_)
             | ProcessError::Rejected { .. }
+            | ProcessError::AccountArchived { .. }
+            | ProcessError::ContactArchived { .. }
+            | ProcessError::InsufficientStock { .. }
             | ProcessError::LedgerRefused(_)
             | ProcessError::CurrencyChanged { .. }
             | ProcessError::RefundExceedsOrder { .. }
@@ -177,13 +260,33 @@ impl ProcessError {
             ProcessError::Implausible(_) => "implausible_payload",
             ProcessError::Mapping(MappingError::UnmappedTax { .. }) => "unmapped_tax",
             ProcessError::Mapping(MappingError::Overflow(_)) => "implausible_payload",
+            ProcessError::Mapping(MappingError::XeroTaxDiffers { .. }) => "xero_tax_rate_differs",
             ProcessError::Mapping(_) => "totals_mismatch",
             ProcessError::Rejected { .. } => "xero_validation",
+            ProcessError::AccountArchived { .. } => "xero_account_archived",
+            ProcessError::ContactArchived { .. } => "xero_contact_archived",
+            ProcessError::InsufficientStock { .. } => "xero_insufficient_stock",
+            ProcessError::Xero(XeroError::RateLimited { problem, .. })
+                if crate::xero::client::is_day_problem(problem) =>
+            {
+                "xero_day_limit"
+            }
             ProcessError::Xero(XeroError::RateLimited { .. }) => "xero_rate_limited",
+            ProcessError::Xero(XeroError::PlanLimit(_)) => "xero_plan_limit",
+            ProcessError::TenantPaused {
+                cause: PauseCause::DayLimit,
+                ..
+            } => "xero_day_limit",
+            ProcessError::TenantPaused {
+                cause: PauseCause::DayBudget,
+                ..
+            } => "xero_day_budget",
+            ProcessError::Xero(XeroError::MissingScope { .. }) => "xero_missing_scope",
             ProcessError::Xero(
                 XeroError::Unauthorized(_) | XeroError::ClientRejected | XeroError::Forbidden(_),
             ) => "xero_unauthorized",
             ProcessError::Xero(XeroError::Validation(_)) => "xero_validation",
+            ProcessError::Xero(XeroError::TooLarge { .. }) => "xero_request_too_large",
             ProcessError::Xero(_) => "xero_unavailable",
             ProcessError::OrderNotBooked { .. } | ProcessError::OrderNotPaid { .. } => {
                 "order_not_booked"
@@ -202,6 +305,70 @@ impl ProcessError {
             ProcessError::Internal(_) => "internal_error",
         }
     }
+}
+
+impl ProcessError {
+    /// Xero's refusal of `document` with `messages`: [`ProcessError::AccountArchived`] when
+    /// Xero says an account is archived ("Account code '200' has been archived, or has been
+    /// deleted." is Xero's wording on lines and payments), [`ProcessError::InsufficientStock`]
+    /// when it says a tracked item is short of stock, else [`ProcessError::Rejected`].
+    pub fn rejected(document: String, messages: Vec<String>) -> ProcessError {
+        let archived = messages.iter().find_map(|m| {
+            let rest = m.strip_prefix("Account code '")?;
+            let (code, tail) = rest.split_once('\'')?;
+            tail.contains("has been archived").then(|| code.to_owned())
+        });
+        if let Some(code) = archived {
+            return ProcessError::AccountArchived { document, code };
+        }
+        match messages.iter().find(|m| is_short_of_stock(m)) {
+            Some(message) => ProcessError::InsufficientStock {
+                document,
+                item: quoted(message).map_or_else(
+                    || "(not named by Xero: see the document's tracked items)".to_owned(),
+                    str::to_owned,
+                ),
+                message: message.clone(),
+            },
+            None => ProcessError::Rejected { document, messages },
+        }
+    }
+}
+
+/// Whether Xero's `message` refuses a sale of a tracked item for want of stock. Xero does not
+/// publish the wording (notes §3.7, §10.4: UNSURE), so this matches what such a message must
+/// speak of, stock, and its shortfall, rather than one text; the simulator's ("The quantity on
+/// hand of tracked item 'MUG-1' cannot go below zero: …") and the one integrators quote ("No
+/// items available to sell") both are. A line's own negative quantity ("Quantity must not be
+/// less than zero") speaks of no stock and is not.
+fn is_short_of_stock(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    let about_stock = [
+        "quantity on hand",
+        "inventory",
+        "stock",
+        "available to sell",
+    ]
+    .iter()
+    .any(|s| m.contains(s));
+    let short = [
+        "below zero",
+        "negative",
+        "insufficient",
+        "not enough",
+        "no items available",
+    ]
+    .iter()
+    .any(|s| m.contains(s));
+    about_stock && short
+}
+
+/// The first text in single quotes: how Xero names codes in its messages (`Account code
+/// '200'`, `Item code 'X'`).
+fn quoted(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once('\'')?;
+    let (inner, _) = rest.split_once('\'')?;
+    (!inner.is_empty()).then_some(inner)
 }
 
 impl From<LedgerError> for ProcessError {
@@ -248,6 +415,69 @@ impl From<NormaliseError> for ProcessError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_archived_account_is_named_and_other_refusals_stay_xeros() {
+        let archived = ProcessError::rejected(
+            "invoice SH-1".into(),
+            vec![
+                "Account code '200' has been archived, or has been deleted. Each line item must \
+                 reference a valid account."
+                    .into(),
+            ],
+        );
+        assert_eq!(archived.reason(), "xero_account_archived");
+        assert!(
+            archived.to_string().contains("account 200 is archived"),
+            "{archived}"
+        );
+        assert_eq!(archived.retry_tier(1), None);
+        let other = ProcessError::rejected("invoice SH-1".into(), vec!["Bad date".into()]);
+        assert_eq!(other.reason(), "xero_validation");
+    }
+
+    #[test]
+    fn a_tracked_item_short_of_stock_is_named_with_the_way_out_and_never_retried() {
+        let short = ProcessError::rejected(
+            "invoice SH-1202".into(),
+            vec![
+                "The quantity on hand of tracked item 'MUG-1' cannot go below zero: 1.0000 on \
+                 hand, 2.0000 needed."
+                    .into(),
+            ],
+        );
+        assert_eq!(short.reason(), "xero_insufficient_stock");
+        assert_eq!(short.retry_tier(1), None);
+        let text = short.to_string();
+        for part in [
+            "invoice SH-1202",
+            "item MUG-1 is tracked as inventory",
+            "1.0000 on hand",
+            "turn off inventory tracking",
+            "dead replay --reason xero_insufficient_stock",
+        ] {
+            assert!(text.contains(part), "{part:?} in {text}");
+        }
+        // Another wording of the same refusal, without the item's name.
+        let unnamed = ProcessError::rejected(
+            "invoice SH-1".into(),
+            vec!["No items available to sell".into()],
+        );
+        assert_eq!(unnamed.reason(), "xero_insufficient_stock");
+        assert!(
+            unnamed.to_string().contains("not named by Xero"),
+            "{unnamed}"
+        );
+        // A line's negative quantity is the data's fault, not the stock's.
+        let negative = ProcessError::rejected(
+            "invoice SH-1".into(),
+            vec![
+                "The quantity value '-1.0000' is invalid. Quantity must not be less than zero."
+                    .into(),
+            ],
+        );
+        assert_eq!(negative.reason(), "xero_validation");
+    }
 
     #[test]
     fn failures_climb_the_tiers_then_die_and_permanent_ones_die_at_once() {

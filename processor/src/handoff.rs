@@ -27,8 +27,18 @@ pub mod header {
 /// Where a failed event went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandedOff {
-    Retry { tier: &'static str, attempt: u32 },
-    Dead { attempts: u32 },
+    Retry {
+        tier: &'static str,
+        attempt: u32,
+    },
+    /// Its tenant is paused: in a retry tier, its attempts unchanged.
+    Paused {
+        tier: &'static str,
+        attempts: u32,
+    },
+    Dead {
+        attempts: u32,
+    },
 }
 
 /// The hand-off could not be confirmed; the delivery must be rejected back to its queue.
@@ -62,13 +72,21 @@ impl Handoff {
         error: &ProcessError,
     ) -> Result<HandedOff, HandoffError> {
         let headers = properties.headers().clone().unwrap_or_default();
-        let attempts = match headers.inner().get(header::ATTEMPTS) {
+        let before = match headers.inner().get(header::ATTEMPTS) {
             Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
             Some(AMQPValue::LongString(s)) => {
                 String::from_utf8_lossy(s.as_bytes()).parse().unwrap_or(0)
             }
             _ => 0,
-        } + 1;
+        };
+        // A paused tenant's event did not fail: it waits out the pause in the tier that holds
+        // it about that long, and keeps every retry it had.
+        if let Some(wait) = error.pause() {
+            return self
+                .hold(body, properties, headers, before, error, wait)
+                .await;
+        }
+        let attempts = before + 1;
         let now = now_rfc3339();
         let mut headers = headers;
         set(&mut headers, header::REASON, error.reason());
@@ -106,6 +124,42 @@ impl Handoff {
             .await
             .map_err(|err| HandoffError(format!("{err:#}")))?;
         Ok(outcome)
+    }
+}
+
+impl Handoff {
+    /// Sends the event of a paused tenant to the shortest retry tier that holds it for `wait`
+    /// (the longest when none does; it comes back and waits again), its attempts unchanged.
+    async fn hold(
+        &self,
+        body: &[u8],
+        properties: &BasicProperties,
+        mut headers: FieldTable,
+        attempts: u32,
+        error: &ProcessError,
+        wait: std::time::Duration,
+    ) -> Result<HandedOff, HandoffError> {
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        let queue: &'static str = RETRY_TIERS
+            .iter()
+            .find(|(_, ttl_ms)| *ttl_ms >= wait_ms)
+            .unwrap_or(&RETRY_TIERS[RETRY_TIERS.len() - 1])
+            .0;
+        set(&mut headers, header::REASON, error.reason());
+        let message: String = error.to_string().chars().take(1000).collect();
+        set(&mut headers, header::LAST_ERROR, &message);
+        let properties = properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        self.publisher
+            .publish(RETRY_EXCHANGE, queue, body, properties)
+            .await
+            .map_err(|err| HandoffError(format!("{err:#}")))?;
+        Ok(HandedOff::Paused {
+            tier: queue,
+            attempts,
+        })
     }
 }
 

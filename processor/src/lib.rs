@@ -17,7 +17,8 @@
 //!   the tools.
 //! - The operators' tools, which depend on the pipeline and never the reverse: [`operate`]
 //!   (dead letters, re-sync), [`reconcile`], [`setup`] (connect, check, test transaction).
-//! - [`config`]: typed configuration; [`startup`]: the processor as a library the binary and
+//! - [`config`]: typed configuration ([`timezone`]: a shop's time zone and its local
+//!   periods); [`startup`]: the processor as a library the binary and
 //!   the tests start; [`observe`]: its `/healthz`, `/readyz` and `/metrics`.
 
 pub(crate) mod booking;
@@ -42,5 +43,6 @@ pub(crate) mod refund_limit;
 pub mod setup;
 pub mod startup;
 pub mod summary;
+pub mod timezone;
 pub(crate) mod token_cipher;
 pub mod xero;

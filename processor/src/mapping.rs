@@ -2,8 +2,20 @@
 //! the cent without a server.
 //!
 //! The rules that keep the books equal to what the customer was charged:
-//! - Each line carries the tax the platform charged as an explicit `TaxAmount`; Xero would
-//!   otherwise compute and round tax per line its own way, and the tax account would drift.
+//! - Each line carries the tax the platform charged. [`ShopMapping::invoice`] and
+//!   [`ShopMapping::credit_note`] give it on every line; `for_xero` ([`ShopMapping::for_xero`],
+//!   with the organisation's [`XeroTaxRates`]) then sends a `TaxAmount` only where Xero's own
+//!   per-line computation (line amount × rate, or × rate / (1 + rate) on an inclusive document,
+//!   rounded to cents per line: "Tax and the Xero API") differs, because Xero treats a given
+//!   tax as a tax adjustment: shown on tax-exclusive documents, flagged for manual correction on
+//!   tax-inclusive ones (notes §4), refused on bank transactions and perhaps on credit notes.
+//!   So a document keeps the platform's basis when Xero's tax agrees on every line; an invoice
+//!   where it does not is booked tax-exclusive (inclusive lines at their amounts less tax) with
+//!   `TaxAmount` on the lines that differ, never an inclusive invoice with an override; a
+//!   credit note gives no `TaxAmount` at all, and the cents by which Xero's tax differs from
+//!   the platform's go to an untaxed rounding line (more than rounding explains is a Xero rate
+//!   unlike the platform's: [`MappingError::XeroTaxDiffers`]). A half cent, which Xero's
+//!   undocumented rounding could take either way, is never left to it. README "Tax amounts".
 //! - Xero rounds every line amount to 2 dp. Where the platform's total still differs from the
 //!   sum Xero will compute, an untaxed rounding line on the shop's rounding account makes up
 //!   the difference. A difference larger than rounding can explain is an error, not a line.
@@ -24,7 +36,7 @@ use xcs_shared::Platform;
 use xcs_shared::domain::{Line, LineKind, Order, PaymentMethod, Refund, TaxMode};
 
 use crate::xero::types::{
-    self, AccountRef, ContactRef, CreditNote, Invoice, LineAmountTypes, LineItem,
+    self, AccountRef, ContactRef, CreditNote, Invoice, LineAmountTypes, LineItem, LineTax,
 };
 
 /// Where a shop's money goes in Xero.
@@ -173,6 +185,19 @@ pub enum MappingError {
     )]
     TaxMismatch {
         lines: Decimal,
+        platform: Decimal,
+        gap: Decimal,
+        explained: Decimal,
+    },
+    #[error(
+        "Xero computes {xero} tax on these lines with the organisation's tax rates, the \
+         platform charged {platform}: {gap} apart, more than rounding explains (at most \
+         {explained}); Xero takes no tax amounts of ours on this document, so map the \
+         platform's rates to Xero tax types of the same rate (`check` names those that differ), \
+         then replay"
+    )]
+    XeroTaxDiffers {
+        xero: Decimal,
         platform: Decimal,
         gap: Decimal,
         explained: Decimal,
@@ -637,7 +662,7 @@ impl ShopMapping {
                 .cloned(),
             account_code: self.account_for(line.kind).to_owned(),
             tax_type,
-            tax_amount: round2(line.tax) * sign,
+            tax_amount: LineTax::Given(round2(line.tax) * sign),
             discount_amount: discount_amount.map(|d| d * sign),
         })
     }
@@ -675,16 +700,17 @@ impl ShopMapping {
         // (platforms that keep 4 dp per line, or round tax on the subtotal); the cents go to
         // the taxed line with the most tax. More than rounding explains is the platform's
         // figures disagreeing, which a seller must look at.
-        let lines_tax = checked::sum(items.iter().map(|i| i.tax_amount))?;
+        let lines_tax = checked::sum(items.iter().map(|i| i.tax_amount.amount()))?;
         let tax_gap = checked::sub(round2(total_tax), lines_tax)?;
         if !tax_gap.is_zero() {
             let largest = items
                 .iter_mut()
-                .filter(|i| !i.tax_amount.is_zero())
-                .max_by_key(|i| i.tax_amount.abs());
+                .filter(|i| !i.tax_amount.amount().is_zero())
+                .max_by_key(|i| i.tax_amount.amount().abs());
             match largest {
                 Some(largest) if tax_gap.abs() <= explained.tax => {
-                    largest.tax_amount = checked::add(largest.tax_amount, tax_gap)?;
+                    largest.tax_amount =
+                        LineTax::Given(checked::add(largest.tax_amount.amount(), tax_gap)?);
                 }
                 _ => {
                     return Err(MappingError::TaxMismatch {
@@ -696,7 +722,7 @@ impl ShopMapping {
                 }
             }
         }
-        let tax = checked::sum(items.iter().map(|i| i.tax_amount))?;
+        let tax = checked::sum(items.iter().map(|i| i.tax_amount.amount()))?;
         Ok((self.with_rounding(items, mode, total, &explained)?, tax))
     }
 
@@ -727,7 +753,7 @@ impl ShopMapping {
                 item_code: None,
                 account_code: self.accounts.rounding.clone(),
                 tax_type: self.tax.no_tax.clone(),
-                tax_amount: Decimal::ZERO,
+                tax_amount: LineTax::Given(Decimal::ZERO),
                 discount_amount: None,
             });
         }
@@ -787,7 +813,7 @@ impl ShopMapping {
             let less_tax = (mode == TaxMode::Inclusive && !tax.is_zero()).then(|| tax * sign(line));
             let mut item =
                 self.line_item_as(line, allow_discount, self.tax.untaxed.clone(), less_tax)?;
-            item.tax_amount = Decimal::ZERO;
+            item.tax_amount = LineTax::Given(Decimal::ZERO);
             items.push(item);
             for (jurisdiction, amount) in jurisdiction_parts(line, tax)? {
                 let account = self.liability_for(&jurisdiction, line)?;
@@ -816,7 +842,7 @@ impl ShopMapping {
                 item_code: None,
                 account_code: account,
                 tax_type: self.tax.no_tax.clone(),
-                tax_amount: Decimal::ZERO,
+                tax_amount: LineTax::Given(Decimal::ZERO),
                 discount_amount: None,
             });
         }
@@ -1008,12 +1034,391 @@ pub fn xero_total(items: &[LineItem], mode: TaxMode) -> Result<Decimal, MappingE
                     item.discount_amount.unwrap_or_default(),
                 )?);
                 match mode {
-                    TaxMode::Exclusive => checked::add(amount, item.tax_amount),
+                    TaxMode::Exclusive => checked::add(amount, item.tax_amount.amount()),
                     TaxMode::Inclusive => Ok(amount),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?,
     )
+}
+
+/// A line's amount as Xero computes it: `Quantity × UnitAmount − DiscountAmount`, in cents.
+fn xero_line_amount(item: &LineItem) -> Result<Decimal, MappingError> {
+    let gross = checked::mul(item.quantity, item.unit_amount)?;
+    Ok(round2(checked::sub(
+        gross,
+        item.discount_amount.unwrap_or_default(),
+    )?))
+}
+
+/// An organisation's tax rates as Xero applies them: each tax type's `EffectiveRate`, in
+/// percent (`GET /TaxRates`), so the tax Xero will compute for a line is known before it is
+/// sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XeroTaxRates {
+    by_type: BTreeMap<String, Decimal>,
+}
+
+impl XeroTaxRates {
+    /// From `(TaxType, EffectiveRate in percent)` pairs.
+    pub fn new(rates: impl IntoIterator<Item = (String, Decimal)>) -> Self {
+        Self {
+            by_type: rates
+                .into_iter()
+                .map(|(tax_type, rate)| (tax_type.to_ascii_uppercase(), rate))
+                .collect(),
+        }
+    }
+
+    /// From the answer to `GET /TaxRates`: the ACTIVE rates (Xero refuses lines under the
+    /// others), with `EffectiveRate` as Xero prints it (`15.0000`, or a string).
+    pub fn from_answer(answer: &serde_json::Value) -> Self {
+        let rates = answer["TaxRates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|rate| rate["Status"] == "ACTIVE")
+            .filter_map(|rate| {
+                let tax_type = rate["TaxType"].as_str()?;
+                let effective = match &rate["EffectiveRate"] {
+                    serde_json::Value::String(text) => text.trim().parse().ok()?,
+                    serde_json::Value::Number(number) => number.to_string().parse().ok()?,
+                    _ => return None,
+                };
+                Some((tax_type.to_owned(), effective))
+            });
+        Self::new(rates)
+    }
+
+    /// The rate of `tax_type`, in percent, if the organisation has it.
+    pub fn rate(&self, tax_type: &str) -> Option<Decimal> {
+        self.by_type.get(&tax_type.to_ascii_uppercase()).copied()
+    }
+
+    /// Whether no rate is known (nothing asked yet): every line's tax is then given.
+    pub fn is_empty(&self) -> bool {
+        self.by_type.is_empty()
+    }
+
+    /// The tax Xero computes for `item` when its amounts are on `basis`: its line amount
+    /// × rate (exclusive) or × rate / (1 + rate) (inclusive), rounded to cents per line
+    /// ("Tax and the Xero API": "each line's tax is calculated and rounded separately"). Xero
+    /// does not say how it rounds half a cent (notes §4, UNSURE), so a half cent, which the two
+    /// readings round apart, is no known figure: `None`, as for a tax type without a rate.
+    fn tax_of(
+        &self,
+        item: &LineItem,
+        basis: LineAmountTypes,
+    ) -> Result<Option<Decimal>, MappingError> {
+        let Some(percent) = self.rate(&item.tax_type) else {
+            return Ok(None);
+        };
+        let amount = xero_line_amount(item)?;
+        let rate = percent
+            .checked_div(Decimal::ONE_HUNDRED)
+            .ok_or_else(|| MappingError::Overflow(format!("{percent} / 100")))?;
+        let exact = match basis {
+            LineAmountTypes::Exclusive => checked::mul(amount, rate)?,
+            // In the order Xero (and the simulator) compute it.
+            LineAmountTypes::Inclusive => checked::mul(amount, rate)?
+                .checked_div(checked::add(Decimal::ONE, rate)?)
+                .ok_or_else(|| {
+                    MappingError::Overflow(format!("{amount} × {rate} / (1 + {rate})"))
+                })?,
+            LineAmountTypes::NoTax => Decimal::ZERO,
+        };
+        let away = exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        let even = exact.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+        Ok((away == even).then_some(away))
+    }
+}
+
+/// Whether a document type takes a line `TaxAmount` other than the tax Xero computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaxOverrides {
+    /// Invoices: Xero takes it, and shows it as a tax adjustment on tax-exclusive invoices.
+    Taken,
+    /// Credit notes: whether Xero takes it is UNSURE (bank transactions refuse it, "Tax
+    /// amount … is incorrect for … tax type, should be …"), so none is sent.
+    Refused,
+}
+
+/// A document's lines as sent to Xero, with the basis of their amounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XeroLines {
+    pub items: Vec<LineItem>,
+    pub basis: LineAmountTypes,
+    /// The tax Xero will hold: the platform's, unless overrides are refused and Xero's per-line
+    /// rounding differs (a rounding line then keeps the total).
+    pub total_tax: Decimal,
+}
+
+/// `item`, whose amounts include its tax, at its amount less that tax (`direction` −1: an
+/// exclusive line at its amount plus its tax), the detail in the description. Its quantity
+/// stays when the new amount divides into a unit amount Xero holds exactly (4 decimals), so an
+/// item keeps its count; otherwise it is one unit of the amount.
+fn rebased(item: &LineItem, direction: Decimal) -> Result<LineItem, MappingError> {
+    let tax = item.tax_amount.amount();
+    if tax.is_zero() {
+        return Ok(item.clone());
+    }
+    let amount = xero_line_amount(item)?;
+    let detail = format!(
+        "{} × {}{}",
+        item.quantity.normalize(),
+        item.unit_amount.normalize(),
+        item.discount_amount
+            .map_or_else(String::new, |d| format!(" − {}", d.normalize()))
+    );
+    let (target, description) = if direction.is_sign_positive() {
+        (
+            checked::sub(amount, tax)?,
+            format!("{} ({detail}, less {} tax)", item.description, tax.abs()),
+        )
+    } else {
+        (
+            checked::add(amount, tax)?,
+            format!("{} ({detail}, plus {} tax)", item.description, tax.abs()),
+        )
+    };
+    let per_unit = target
+        .checked_div(item.quantity)
+        .map(|unit| unit.normalize())
+        .filter(|unit| unit.scale() <= UNIT_DP && unit.checked_mul(item.quantity) == Some(target));
+    let (quantity, unit_amount) = match per_unit {
+        Some(unit) => (item.quantity, unit),
+        None => (Decimal::ONE, target),
+    };
+    Ok(LineItem {
+        description: truncate(description, 4000),
+        quantity,
+        unit_amount,
+        discount_amount: None,
+        ..item.clone()
+    })
+}
+
+impl ShopMapping {
+    /// A document's lines as Xero is to get them. `items` carry the platform's tax as given
+    /// and amounts on `basis`; the answer sends `TaxAmount` only where it must, and never
+    /// where Xero would flag or refuse it:
+    ///
+    /// 1. On `basis` (the platform's), when Xero's own per-line tax is the platform's on
+    ///    every line: no `TaxAmount` at all.
+    /// 2. Otherwise, where overrides are [`TaxOverrides::Taken`] (invoices): tax-exclusive
+    ///    (an inclusive platform's lines at their amounts less tax), `TaxAmount` only on the
+    ///    lines whose tax Xero would compute otherwise. Xero adjusts tax on exclusive
+    ///    documents without flags; it flags inclusive ones with adjusted tax.
+    /// 3. Otherwise ([`TaxOverrides::Refused`], credit notes): the other basis if Xero's tax
+    ///    agrees there on every line; else tax-exclusive with Xero's own tax on every line and
+    ///    the difference from the platform's tax on an untaxed rounding line, so the total is
+    ///    still the platform's (tax-inclusive, with Xero's tax, where a half cent leaves
+    ///    Xero's exclusive tax open and its inclusive tax is known: the total is the lines'
+    ///    there). A difference more than rounding explains (`explained`) is a Xero tax rate
+    ///    unlike the platform's: [`MappingError::XeroTaxDiffers`].
+    ///
+    /// A line whose tax Xero's rounding leaves open (a half cent, which the two readings of
+    /// its rounding round apart) or whose tax type has no known rate keeps its tax given.
+    ///
+    /// # Errors
+    /// [`MappingError::XeroTaxDiffers`], [`MappingError::Overflow`].
+    pub fn for_xero(
+        &self,
+        items: Vec<LineItem>,
+        basis: LineAmountTypes,
+        overrides: TaxOverrides,
+        rates: &XeroTaxRates,
+        explained: Decimal,
+    ) -> Result<XeroLines, MappingError> {
+        let given: Vec<Decimal> = items.iter().map(|i| i.tax_amount.amount()).collect();
+        let total_given = checked::sum(given.iter().copied())?;
+        let computed = |items: &[LineItem], basis| {
+            items
+                .iter()
+                .map(|item| rates.tax_of(item, basis))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let agrees = |xero: &[Option<Decimal>]| {
+            xero.iter()
+                .zip(&given)
+                .all(|(xero, given)| *xero == Some(*given))
+        };
+        let left_to_xero = |items: Vec<LineItem>, basis| XeroLines {
+            items: items
+                .into_iter()
+                .map(|item| LineItem {
+                    tax_amount: LineTax::Computed(item.tax_amount.amount()),
+                    ..item
+                })
+                .collect(),
+            basis,
+            total_tax: total_given,
+        };
+        if basis != LineAmountTypes::NoTax && agrees(&computed(&items, basis)?) {
+            return Ok(left_to_xero(items, basis));
+        }
+        let exclusive = match basis {
+            LineAmountTypes::Inclusive => items
+                .iter()
+                .map(|item| rebased(item, Decimal::ONE))
+                .collect::<Result<Vec<_>, _>>()?,
+            LineAmountTypes::Exclusive | LineAmountTypes::NoTax => items.clone(),
+        };
+        let on_exclusive = computed(&exclusive, LineAmountTypes::Exclusive)?;
+        if overrides == TaxOverrides::Taken {
+            let items = exclusive
+                .into_iter()
+                .zip(&on_exclusive)
+                .map(|(item, xero)| {
+                    let tax = item.tax_amount.amount();
+                    LineItem {
+                        tax_amount: if *xero == Some(tax) {
+                            LineTax::Computed(tax)
+                        } else {
+                            LineTax::Given(tax)
+                        },
+                        ..item
+                    }
+                })
+                .collect();
+            return Ok(XeroLines {
+                items,
+                basis: LineAmountTypes::Exclusive,
+                total_tax: total_given,
+            });
+        }
+        let inclusive = match basis {
+            LineAmountTypes::Exclusive => items
+                .iter()
+                .map(|item| rebased(item, Decimal::NEGATIVE_ONE))
+                .collect::<Result<Vec<_>, _>>()?,
+            LineAmountTypes::Inclusive | LineAmountTypes::NoTax => items,
+        };
+        let on_inclusive = computed(&inclusive, LineAmountTypes::Inclusive)?;
+        if basis == LineAmountTypes::Exclusive && agrees(&on_inclusive) {
+            return Ok(left_to_xero(inclusive, LineAmountTypes::Inclusive));
+        }
+        // Xero's own tax on every line: exclusive, where it is known on every line (the cents
+        // it differs by from the platform's then go to the rounding account, untaxed), else
+        // inclusive if known there (the total is the lines' either way); failing both, a line
+        // whose tax is a half cent keeps the platform's, given.
+        let known = |xero: &[Option<Decimal>]| xero.iter().all(Option::is_some);
+        let (chosen, xero, chosen_basis) = if !known(&on_exclusive) && known(&on_inclusive) {
+            (inclusive, on_inclusive, LineAmountTypes::Inclusive)
+        } else {
+            (exclusive, on_exclusive, LineAmountTypes::Exclusive)
+        };
+        let mut items: Vec<LineItem> = chosen
+            .into_iter()
+            .zip(&xero)
+            .map(|(item, xero)| {
+                let tax_amount = match xero {
+                    Some(xero) => LineTax::Computed(*xero),
+                    None => item.tax_amount,
+                };
+                LineItem { tax_amount, ..item }
+            })
+            .collect();
+        let total_tax = checked::sum(items.iter().map(|i| i.tax_amount.amount()))?;
+        let gap = checked::sub(total_tax, total_given)?;
+        if gap.abs() > explained {
+            return Err(MappingError::XeroTaxDiffers {
+                xero: total_tax,
+                platform: total_given,
+                gap: gap.abs(),
+                explained,
+            });
+        }
+        if !gap.is_zero() && chosen_basis == LineAmountTypes::Exclusive {
+            let no_tax = match rates.rate(&self.tax.no_tax) {
+                Some(rate) if rate.is_zero() => LineTax::Computed(Decimal::ZERO),
+                _ => LineTax::Given(Decimal::ZERO),
+            };
+            items.push(LineItem {
+                description: "Rounding adjustment: Xero's per-line tax differs from the \
+                              platform's"
+                    .to_owned(),
+                quantity: Decimal::ONE,
+                unit_amount: -gap,
+                item_code: None,
+                account_code: self.accounts.rounding.clone(),
+                tax_type: self.tax.no_tax.clone(),
+                tax_amount: no_tax,
+                discount_amount: None,
+            });
+        }
+        Ok(XeroLines {
+            items,
+            basis: chosen_basis,
+            total_tax,
+        })
+    }
+}
+
+/// How far Xero's per-line tax can be from the platform's by rounding alone, over
+/// `taxed_lines` platform lines: half a cent for each line's rounding by the platform and half
+/// a cent for Xero's, and once more for the platform's tax total.
+pub fn tax_rounding_explains(taxed_lines: usize) -> Decimal {
+    Decimal::from(2 * taxed_lines + 1) * HALF_CENT
+}
+
+fn taxed_lines(items: &[LineItem]) -> usize {
+    items
+        .iter()
+        .filter(|i| !i.tax_amount.amount().is_zero())
+        .count()
+}
+
+impl MappedInvoice {
+    /// The invoice as Xero is to get it (see [`ShopMapping::for_xero`]): overrides taken.
+    ///
+    /// # Errors
+    /// [`MappingError::Overflow`].
+    pub fn for_xero(
+        mut self,
+        mapping: &ShopMapping,
+        rates: &XeroTaxRates,
+    ) -> Result<Self, MappingError> {
+        let items = std::mem::take(&mut self.invoice.line_items);
+        let explained = tax_rounding_explains(taxed_lines(&items));
+        let lines = mapping.for_xero(
+            items,
+            self.invoice.line_amount_types,
+            TaxOverrides::Taken,
+            rates,
+            explained,
+        )?;
+        self.invoice.line_items = lines.items;
+        self.invoice.line_amount_types = lines.basis;
+        self.total_tax = lines.total_tax;
+        Ok(self)
+    }
+}
+
+impl MappedCreditNote {
+    /// The credit note as Xero is to get it (see [`ShopMapping::for_xero`]): no overrides.
+    ///
+    /// # Errors
+    /// [`MappingError::XeroTaxDiffers`], [`MappingError::Overflow`].
+    pub fn for_xero(
+        mut self,
+        mapping: &ShopMapping,
+        rates: &XeroTaxRates,
+    ) -> Result<Self, MappingError> {
+        let items = std::mem::take(&mut self.credit_note.line_items);
+        let explained = tax_rounding_explains(taxed_lines(&items));
+        let lines = mapping.for_xero(
+            items,
+            self.credit_note.line_amount_types,
+            TaxOverrides::Refused,
+            rates,
+            explained,
+        )?;
+        self.credit_note.line_items = lines.items;
+        self.credit_note.line_amount_types = lines.basis;
+        self.total_tax = lines.total_tax;
+        Ok(self)
+    }
 }
 
 /// How far rounding can move a document's figures from the sum of its lines as Xero computes
@@ -1267,7 +1672,7 @@ mod tests {
     }
 
     fn xero_tax(items: &[LineItem]) -> Decimal {
-        items.iter().map(|i| i.tax_amount).sum()
+        items.iter().map(|i| i.tax_amount.amount()).sum()
     }
 
     fn part(label: &str, rate: &str, amount: &str) -> TaxPart {
@@ -1342,7 +1747,7 @@ mod tests {
                     i.account_code.clone(),
                     i.tax_type.clone(),
                     round2(i.quantity * i.unit_amount - i.discount_amount.unwrap_or_default()),
-                    i.tax_amount,
+                    i.tax_amount.amount(),
                 )
             })
             .collect()
@@ -1754,7 +2159,7 @@ mod tests {
         assert_eq!(rounding.account_code, "860");
         assert_eq!(rounding.tax_type, "NONE");
         assert_eq!(rounding.unit_amount, d("-0.01"));
-        assert_eq!(rounding.tax_amount, Decimal::ZERO);
+        assert_eq!(rounding.tax_amount.amount(), Decimal::ZERO);
         assert_eq!(xero_total(items, TaxMode::Inclusive).unwrap(), d("99.99"));
         assert_eq!(
             xero_tax(items),
@@ -1829,7 +2234,7 @@ mod tests {
         let discount = &mapped.invoice.line_items[1];
         assert_eq!(discount.account_code, "210");
         assert_eq!(discount.unit_amount, d("-10.00"));
-        assert_eq!(discount.tax_amount, d("-1.50"));
+        assert_eq!(discount.tax_amount.amount(), d("-1.50"));
         assert_eq!(
             xero_total(&mapped.invoice.line_items, TaxMode::Exclusive).unwrap(),
             d("102.00")
@@ -2274,5 +2679,480 @@ mod tests {
             }
             assert_ne!(number, invoice_number(&mapping(), "1001"), "{hostile:?}");
         }
+    }
+
+    // --------------------------------------------------------------------------------------
+    // Tax amounts: what Xero computes, and what is sent.
+
+    /// The demo organisation's rates: OUTPUT2 15%, TAX001 7.5%, ZERORATED and NONE 0%.
+    fn xero_rates() -> XeroTaxRates {
+        XeroTaxRates::new([
+            ("OUTPUT2".to_owned(), d("15.0000")),
+            ("TAX001".to_owned(), d("7.5000")),
+            ("ZERORATED".to_owned(), d("0.0000")),
+            ("NONE".to_owned(), d("0.0000")),
+        ])
+    }
+
+    fn refund(mode: TaxMode, lines: Vec<Line>, total: &str, tax: &str) -> Refund {
+        Refund {
+            platform: Platform::Shopify,
+            refund_id: "77".into(),
+            order_id: "820982911946154508".into(),
+            order_number: "#1001".into(),
+            date: time::macros::date!(2026 - 11 - 28),
+            currency: Currency::try_from("NZD".to_owned()).unwrap(),
+            tax_mode: mode,
+            lines,
+            total: d(total),
+            total_tax: d(tax),
+            returned: vec![],
+        }
+    }
+
+    /// What Xero books for `items` on `basis`, computed the way Xero documents it (each line's
+    /// amount in cents, its tax × rate or × rate / (1 + rate) rounded per line, a given
+    /// `TaxAmount` instead where there is one), with half cents rounded `strategy`'s way:
+    /// (total, tax).
+    fn xero_books(
+        items: &[LineItem],
+        basis: LineAmountTypes,
+        strategy: RoundingStrategy,
+    ) -> (Decimal, Decimal) {
+        let rates = xero_rates();
+        let (mut amounts, mut taxes) = (Decimal::ZERO, Decimal::ZERO);
+        for item in items {
+            let amount =
+                round2(item.quantity * item.unit_amount - item.discount_amount.unwrap_or_default());
+            let tax = match item.tax_amount {
+                LineTax::Given(tax) => tax,
+                LineTax::Computed(_) => {
+                    let rate = rates
+                        .rate(&item.tax_type)
+                        .expect("a computed line has a rate")
+                        / Decimal::ONE_HUNDRED;
+                    let exact = match basis {
+                        LineAmountTypes::Exclusive => amount * rate,
+                        LineAmountTypes::Inclusive => amount * rate / (Decimal::ONE + rate),
+                        LineAmountTypes::NoTax => Decimal::ZERO,
+                    };
+                    exact.round_dp_with_strategy(2, strategy)
+                }
+            };
+            amounts += amount;
+            taxes += tax;
+        }
+        match basis {
+            LineAmountTypes::Inclusive => (amounts, taxes),
+            _ => (amounts + taxes, taxes),
+        }
+    }
+
+    const ROUNDINGS: [RoundingStrategy; 2] = [
+        RoundingStrategy::MidpointAwayFromZero,
+        RoundingStrategy::MidpointNearestEven,
+    ];
+
+    fn given(items: &[LineItem]) -> Vec<Decimal> {
+        items
+            .iter()
+            .filter(|i| !i.tax_amount.is_computed())
+            .map(|i| i.tax_amount.amount())
+            .collect()
+    }
+
+    #[test]
+    fn xero_is_left_to_compute_the_tax_where_its_per_line_rounding_is_the_platforms() {
+        // Xero's rounding example, taxed per line by the platform as Xero taxes it.
+        let lines = ["10.01", "10.01", "56.28"]
+            .map(|unit| {
+                let tax = round2(d(unit) * d("0.15")).to_string();
+                line(LineKind::Product, "1", unit, "0", &tax, Some("0.15"))
+            })
+            .to_vec();
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, lines, "87.74", "11.44"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        let invoice = &mapped.invoice;
+        assert_eq!(invoice.line_amount_types, LineAmountTypes::Exclusive);
+        assert!(given(&invoice.line_items).is_empty(), "{invoice:#?}");
+        let body = serde_json::to_value(invoice).unwrap();
+        assert!(
+            body["LineItems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|line| line.get("TaxAmount").is_none()),
+            "{body:#}"
+        );
+        // An inclusive shop's 19.99 at 15% carries 2.61, as Xero computes: left inclusive.
+        let bowl = line(LineKind::Product, "2", "19.99", "0", "5.21", Some("0.15"));
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Inclusive, vec![bowl], "39.98", "5.21"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Inclusive);
+        assert!(given(&mapped.invoice.line_items).is_empty());
+        assert_eq!(mapped.total_tax, d("5.21"));
+    }
+
+    /// Xero's rounding example taxed on the subtotal by the platform (11.45, not 11.44): the
+    /// cent goes to the largest line, whose tax Xero would compute otherwise.
+    fn subtotal_taxed() -> Vec<Line> {
+        vec![
+            line(LineKind::Product, "1", "10.01", "0", "1.50", Some("0.15")),
+            line(LineKind::Product, "1", "10.01", "0", "1.50", Some("0.15")),
+            line(LineKind::Product, "1", "56.28", "0", "8.44", Some("0.15")),
+        ]
+    }
+
+    #[test]
+    fn an_exclusive_platform_that_taxes_the_subtotal_overrides_only_the_line_that_took_the_cent() {
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, subtotal_taxed(), "87.75", "11.45"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        let items = &mapped.invoice.line_items;
+        assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
+        assert_eq!(
+            items.iter().map(|i| i.tax_amount).collect::<Vec<_>>(),
+            [
+                LineTax::Computed(d("1.50")),
+                LineTax::Computed(d("1.50")),
+                LineTax::Given(d("8.45")),
+            ]
+        );
+        for strategy in ROUNDINGS {
+            assert_eq!(
+                xero_books(items, LineAmountTypes::Exclusive, strategy),
+                (d("87.75"), d("11.45"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_credit_note_takes_xeros_own_tax_and_a_rounding_line_for_the_cent() {
+        let mapped = mapping()
+            .credit_note(
+                &refund(TaxMode::Exclusive, subtotal_taxed(), "87.75", "11.45"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        let note = &mapped.credit_note;
+        assert_eq!(note.line_amount_types, LineAmountTypes::Exclusive);
+        assert!(given(&note.line_items).is_empty(), "{note:#?}");
+        assert_eq!(
+            booked(&note.line_items),
+            [
+                row("200", "OUTPUT2", "10.01", "1.50"),
+                row("200", "OUTPUT2", "10.01", "1.50"),
+                row("200", "OUTPUT2", "56.28", "8.44"),
+                row("860", "NONE", "0.01", "0"),
+            ]
+        );
+        assert_eq!(mapped.total_tax, d("11.44"));
+        assert_eq!(mapped.total, d("87.75"));
+        for strategy in ROUNDINGS {
+            assert_eq!(
+                xero_books(&note.line_items, LineAmountTypes::Exclusive, strategy),
+                (d("87.75"), d("11.44"))
+            );
+        }
+    }
+
+    /// Two 19.99 lines inclusive of 15%, whose platform put the total's tax (5.21, not
+    /// Xero's 2.61 + 2.61) on them as 2.61 and 2.60.
+    fn inclusive_pair() -> Vec<Line> {
+        vec![
+            line(LineKind::Product, "1", "19.99", "0", "2.61", Some("0.15")),
+            line(LineKind::Product, "1", "19.99", "0", "2.60", Some("0.15")),
+        ]
+    }
+
+    #[test]
+    fn an_inclusive_order_whose_tax_xero_would_round_otherwise_is_booked_exclusive() {
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        let invoice = &mapped.invoice;
+        // Never inclusive with an override (Xero flags that): exclusive, the amounts less
+        // their tax, the one line whose tax Xero computes otherwise (17.39 × 15% = 2.61)
+        // given.
+        assert_eq!(invoice.line_amount_types, LineAmountTypes::Exclusive);
+        assert_eq!(
+            booked(&invoice.line_items),
+            [
+                row("200", "OUTPUT2", "17.38", "2.61"),
+                row("200", "OUTPUT2", "17.39", "2.60"),
+            ]
+        );
+        assert_eq!(given(&invoice.line_items), [d("2.60")]);
+        assert_eq!(
+            invoice.line_items[1].description,
+            "Product (1 × 19.99, less 2.60 tax)"
+        );
+        assert_eq!(mapped.total_tax, d("5.21"));
+        for strategy in ROUNDINGS {
+            assert_eq!(
+                xero_books(&invoice.line_items, LineAmountTypes::Exclusive, strategy),
+                (d("39.98"), d("5.21"))
+            );
+        }
+
+        // Its refund cannot carry the 2.60: Xero's 2.61 and a rounding line of −0.01.
+        let mapped = mapping()
+            .credit_note(
+                &refund(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        let note = &mapped.credit_note;
+        assert!(given(&note.line_items).is_empty(), "{note:#?}");
+        assert_eq!(
+            booked(&note.line_items),
+            [
+                row("200", "OUTPUT2", "17.38", "2.61"),
+                row("200", "OUTPUT2", "17.39", "2.61"),
+                row("860", "NONE", "-0.01", "0"),
+            ]
+        );
+        for strategy in ROUNDINGS {
+            assert_eq!(
+                xero_books(&note.line_items, note.line_amount_types, strategy),
+                (d("39.98"), d("5.22"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_half_cent_of_tax_is_never_left_to_xeros_rounding() {
+        // 1.10 × 15% = 0.165: 0.17 or 0.16, as Xero rounds half cents (UNSURE).
+        let half = || line(LineKind::Product, "1", "1.10", "0", "0.17", Some("0.15"));
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, vec![half()], "1.27", "0.17"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        assert_eq!(given(&mapped.invoice.line_items), [d("0.17")]);
+        assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
+        // A credit note gives none: inclusive, 1.27 carries 0.1657 → 0.17 either way.
+        let mapped = mapping()
+            .credit_note(
+                &refund(TaxMode::Exclusive, vec![half()], "1.27", "0.17"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &xero_rates())
+            .unwrap();
+        let note = &mapped.credit_note;
+        assert_eq!(note.line_amount_types, LineAmountTypes::Inclusive);
+        assert!(given(&note.line_items).is_empty());
+        assert_eq!(
+            booked(&note.line_items),
+            [row("200", "OUTPUT2", "1.27", "0.17")]
+        );
+        for strategy in ROUNDINGS {
+            assert_eq!(
+                xero_books(&note.line_items, note.line_amount_types, strategy),
+                (d("1.27"), d("0.17"))
+            );
+        }
+    }
+
+    #[test]
+    fn without_the_organisations_rates_tax_is_given_and_never_on_an_inclusive_document() {
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &XeroTaxRates::default())
+            .unwrap();
+        assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
+        assert_eq!(given(&mapped.invoice.line_items), [d("2.61"), d("2.60")]);
+    }
+
+    #[test]
+    fn a_refund_under_a_xero_rate_unlike_the_platforms_is_refused_not_rounded() {
+        // The platform charged 15%; the tax type it maps to is 12.5% in this organisation.
+        let rates = XeroTaxRates::new([
+            ("OUTPUT2".to_owned(), d("12.5")),
+            ("NONE".to_owned(), d("0")),
+        ]);
+        let sale = || line(LineKind::Product, "1", "100.00", "0", "15.00", Some("0.15"));
+        let err = mapping()
+            .credit_note(
+                &refund(TaxMode::Exclusive, vec![sale()], "115.00", "15.00"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &rates)
+            .unwrap_err();
+        assert!(
+            matches!(err, MappingError::XeroTaxDiffers { gap, .. } if gap == d("2.50")),
+            "{err}"
+        );
+        assert_eq!(
+            crate::error::ProcessError::Mapping(err).reason(),
+            "xero_tax_rate_differs"
+        );
+        // An invoice keeps the platform's tax, given.
+        let mapped = mapping()
+            .invoice(
+                &order(TaxMode::Exclusive, vec![sale()], "115.00", "15.00"),
+                contact(),
+            )
+            .unwrap()
+            .for_xero(&mapping(), &rates)
+            .unwrap();
+        assert_eq!(given(&mapped.invoice.line_items), [d("15.00")]);
+    }
+
+    #[test]
+    fn the_tax_rates_answer_gives_the_active_rates() {
+        let rates = XeroTaxRates::from_answer(&serde_json::json!({"TaxRates": [
+            {"TaxType": "OUTPUT2", "Status": "ACTIVE", "EffectiveRate": 15.0},
+            {"TaxType": "TAX002", "Status": "ACTIVE", "EffectiveRate": "8.875"},
+            {"TaxType": "OLD", "Status": "ARCHIVED", "EffectiveRate": 12.5},
+        ]}));
+        assert_eq!(rates.rate("output2"), Some(d("15")));
+        assert_eq!(rates.rate("TAX002"), Some(d("8.875")));
+        assert_eq!(rates.rate("OLD"), None);
+    }
+
+    /// Orders and refunds across a range of prices, taxed by a platform per line as Xero does,
+    /// per unit, or with banker's rounding, on both bases: Xero books the platform's total to
+    /// the cent under both readings of its rounding, invoices carry the platform's tax, no
+    /// inclusive document carries a `TaxAmount`, and no credit note does.
+    #[test]
+    fn every_document_books_the_platforms_total_and_no_inclusive_one_carries_tax() {
+        let rate = d("0.15");
+        let taxed_by = |mode: TaxMode, qty: Decimal, unit: Decimal, way: usize| {
+            let exact = |amount: Decimal| match mode {
+                TaxMode::Exclusive => amount * rate,
+                TaxMode::Inclusive => amount * rate / (Decimal::ONE + rate),
+            };
+            match way {
+                0 => round2(exact(qty * unit)),
+                1 => round2(exact(unit)) * qty,
+                _ => exact(qty * unit)
+                    .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven),
+            }
+        };
+        let (mut checked, mut overridden, mut rebased_inclusive, mut rounded) = (0, 0, 0, 0);
+        for cents in (1..=3000).step_by(37) {
+            let unit = Decimal::new(cents, 2);
+            for (qty, way, mode) in [
+                (1, 0, TaxMode::Exclusive),
+                (3, 1, TaxMode::Exclusive),
+                (2, 2, TaxMode::Exclusive),
+                (1, 0, TaxMode::Inclusive),
+                (3, 1, TaxMode::Inclusive),
+                (2, 2, TaxMode::Inclusive),
+            ] {
+                let qty = Decimal::from(qty);
+                let item_tax = taxed_by(mode, qty, unit, way);
+                let ship_tax = taxed_by(mode, Decimal::ONE, d("4.99"), way);
+                let lines = vec![
+                    line(
+                        LineKind::Product,
+                        &qty.to_string(),
+                        &unit.to_string(),
+                        "0",
+                        &item_tax.to_string(),
+                        Some("0.15"),
+                    ),
+                    line(
+                        LineKind::Shipping,
+                        "1",
+                        "4.99",
+                        "0",
+                        &ship_tax.to_string(),
+                        Some("0.15"),
+                    ),
+                ];
+                let gross = qty * unit + d("4.99");
+                let tax = item_tax + ship_tax;
+                let total = match mode {
+                    TaxMode::Exclusive => gross + tax,
+                    TaxMode::Inclusive => gross,
+                };
+                let (total, tax) = (total.to_string(), tax.to_string());
+                let invoice = mapping()
+                    .invoice(&order(mode, lines.clone(), &total, &tax), contact())
+                    .unwrap()
+                    .for_xero(&mapping(), &xero_rates())
+                    .unwrap();
+                let note = mapping()
+                    .credit_note(&refund(mode, lines, &total, &tax), contact())
+                    .unwrap()
+                    .for_xero(&mapping(), &xero_rates())
+                    .unwrap();
+                let case = format!("{qty} × {unit} {mode:?}, taxed way {way}");
+                for strategy in ROUNDINGS {
+                    let (xero_total, xero_tax) = xero_books(
+                        &invoice.invoice.line_items,
+                        invoice.invoice.line_amount_types,
+                        strategy,
+                    );
+                    assert_eq!((xero_total, xero_tax), (d(&total), d(&tax)), "{case}");
+                    let (note_total, _) = xero_books(
+                        &note.credit_note.line_items,
+                        note.credit_note.line_amount_types,
+                        strategy,
+                    );
+                    assert_eq!(note_total, d(&total), "{case}: {note:#?}");
+                }
+                if invoice.invoice.line_amount_types == LineAmountTypes::Inclusive {
+                    assert!(given(&invoice.invoice.line_items).is_empty(), "{case}");
+                }
+                assert!(
+                    given(&note.credit_note.line_items).is_empty(),
+                    "{case}: {note:#?}"
+                );
+                checked += 1;
+                overridden += usize::from(!given(&invoice.invoice.line_items).is_empty());
+                rebased_inclusive += usize::from(
+                    mode == TaxMode::Inclusive
+                        && invoice.invoice.line_amount_types == LineAmountTypes::Exclusive,
+                );
+                rounded += usize::from(
+                    note.credit_note
+                        .line_items
+                        .iter()
+                        .any(|i| i.account_code == "860"),
+                );
+            }
+        }
+        assert_eq!(checked, 82 * 6);
+        // The range reaches every case: overrides, inclusive orders booked exclusive, and
+        // credit notes whose Xero tax needed a rounding line.
+        assert!(overridden > 0 && rebased_inclusive > 0 && rounded > 0);
     }
 }

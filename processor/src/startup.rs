@@ -68,7 +68,7 @@ impl Processor {
         }
         Ok(Processor {
             config: Arc::new(config),
-            booker: Booker { xero, ledger },
+            booker: Booker::new(xero, ledger),
             observer,
             server: handle,
             serving,

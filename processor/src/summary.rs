@@ -9,7 +9,8 @@
 //!   for the same order (`orders/create`, then `orders/paid`) updates it while its period is
 //!   open, and a redelivered event is counted once. The event is recorded as `summarised` and
 //!   acknowledged; Xero is not called.
-//! - Periods (hourly, daily or ISO-weekly in the shop's fixed UTC offset) are rows of
+//! - Periods (hourly, daily or ISO-weekly in the shop's time zone, 23 or 25 hours long when its
+//!   clocks change) are rows of
 //!   `xcs_summary_periods`. An entry goes into the period of the moment the ingress received
 //!   its first event; if that period is already closed (a late event), into the period open
 //!   now, with the lateness in the event's detail.
@@ -37,8 +38,8 @@ use reqwest::Method;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::watch;
 use xcs_shared::Envelope;
 use xcs_shared::domain::{Order, Refund, TaxMode};
@@ -50,9 +51,10 @@ use crate::ledger::{
     DocumentRow, EntryKey, EntryValues, EventOutcome, PeriodEntry, PeriodKey, RecordedPayment,
     SummaryTx,
 };
-use crate::mapping::{self, round2};
+use crate::mapping::{self, TaxOverrides, XeroLines, XeroTaxRates, round2};
+use crate::timezone::ShopZone;
 use crate::xero::documents::{DocumentKind, Draft, decimal, text};
-use crate::xero::types::{self, ContactRef, LineAmountTypes, LineItem, PaymentTarget};
+use crate::xero::types::{self, ContactRef, LineAmountTypes, LineItem, LineTax, PaymentTarget};
 
 /// One period of a shop, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,45 +63,34 @@ pub struct Period {
     pub end: OffsetDateTime,
 }
 
-/// The period `at` falls in, in the shop's offset.
-pub fn period_of(at: OffsetDateTime, length: SummaryPeriod, offset: UtcOffset) -> Period {
-    let local = at.to_offset(offset);
-    let midnight = local.replace_time(time::Time::MIDNIGHT);
-    let (start, span) = match length {
-        SummaryPeriod::Hourly => (
-            local.replace_time(time::Time::from_hms(local.hour(), 0, 0).expect("an hour")),
-            time::Duration::HOUR,
-        ),
-        SummaryPeriod::Daily => (midnight, time::Duration::DAY),
-        SummaryPeriod::Weekly => (
-            midnight - time::Duration::days(i64::from(local.weekday().number_days_from_monday())),
-            time::Duration::WEEK,
-        ),
-    };
-    Period {
-        start,
-        end: start + span,
-    }
+/// The period `at` falls in, in the shop's time zone: its local hour, day or ISO week, however
+/// long daylight saving makes it (see [`crate::timezone`]).
+pub fn period_of(at: OffsetDateTime, length: SummaryPeriod, zone: &ShopZone) -> Period {
+    let (start, end) = zone.period(at, length);
+    Period { start, end }
 }
 
-/// The period's part of a document number: `20261120`, `20261120-14`, `2026W47`.
-pub fn period_label(start: OffsetDateTime, length: SummaryPeriod, offset: UtcOffset) -> String {
-    let local = start.to_offset(offset);
-    let date = local.date();
+/// The period's part of a document number, in local time: `20261120`, `20261120-14`,
+/// `2026W47`. A period whose local start the clock showed once before (clocks going back
+/// across a period boundary, which no zone with one-hour daylight saving does) gets a `b`, so
+/// that each period's documents have numbers of their own.
+pub fn period_label(start: OffsetDateTime, length: SummaryPeriod, zone: &ShopZone) -> String {
+    let (date, hour, repeated) = zone.period_start(start);
     let day = format!(
         "{:04}{:02}{:02}",
         date.year(),
         u8::from(date.month()),
         date.day()
     );
-    match length {
+    let label = match length {
         SummaryPeriod::Daily => day,
-        SummaryPeriod::Hourly => format!("{day}-{:02}", local.hour()),
+        SummaryPeriod::Hourly => format!("{day}-{hour:02}"),
         SummaryPeriod::Weekly => {
             let (year, week, _) = date.to_iso_week_date();
             format!("{year:04}W{week:02}")
         }
-    }
+    };
+    if repeated { format!("{label}b") } else { label }
 }
 
 /// The summary invoice's number; the credit note's is this with `-CR`. The currency is added
@@ -138,13 +129,13 @@ pub fn summary_lines(items: &[LineItem], mode: TaxMode) -> Vec<SummaryLine> {
             round2(item.quantity * item.unit_amount - item.discount_amount.unwrap_or_default());
         let net = match mode {
             TaxMode::Exclusive => amount,
-            TaxMode::Inclusive => amount - item.tax_amount,
+            TaxMode::Inclusive => amount - item.tax_amount.amount(),
         };
         let sum = sums
             .entry((item.account_code.clone(), item.tax_type.clone()))
             .or_default();
         sum.0 += net;
-        sum.1 += item.tax_amount;
+        sum.1 += item.tax_amount.amount();
     }
     sums.into_iter()
         .map(|((account, tax_type), (net, tax))| SummaryLine {
@@ -304,8 +295,10 @@ pub async fn summarise(
 }
 
 fn noon(shop: &ShopConfig, date: time::Date) -> OffsetDateTime {
-    date.with_time(time::Time::from_hms(12, 0, 0).expect("noon is a time"))
-        .assume_offset(shop.utc_offset())
+    shop.timezone.at_local(
+        date,
+        time::Time::from_hms(12, 0, 0).expect("noon is a time"),
+    )
 }
 
 /// Holds a refund to what its summarised order has left to refund (by amount: summary entries
@@ -344,7 +337,7 @@ async fn record_entries(
     now: OffsetDateTime,
     entries: &[Entry],
 ) -> Result<String, ProcessError> {
-    let offset = shop.utc_offset();
+    let offset = &shop.timezone;
     let name = envelope.shop.as_str();
     let mut client = booker.ledger.summary_client().await?;
     let tx = client.transaction().await?;
@@ -537,7 +530,7 @@ async fn open_period(
     received: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(Period, Period), ProcessError> {
-    let offset = shop.utc_offset();
+    let offset = &shop.timezone;
     let name = envelope.shop.as_str();
     let mut period = period_of(received, shop.summary_period, offset);
     let first = period;
@@ -589,7 +582,7 @@ async fn cancel_order(
     if row.detail.starts_with(CANCELLED) {
         return Ok(format!("order {number} was already cancelled"));
     }
-    let label = period_label(start, shop.summary_period, shop.utc_offset());
+    let label = period_label(start, shop.summary_period, &shop.timezone);
     let paid: Decimal = serde_json::from_value::<Vec<SummaryPayment>>(row.payments)
         .unwrap_or_default()
         .iter()
@@ -673,6 +666,8 @@ pub struct Closer {
 #[derive(Default)]
 struct Sums {
     count: usize,
+    /// The lines the documents had, summed into `lines`: each one's tax was rounded apart.
+    summed_lines: usize,
     lines: BTreeMap<(String, String), (Decimal, Decimal)>,
     payments: BTreeMap<String, Decimal>,
 }
@@ -680,6 +675,7 @@ struct Sums {
 impl Sums {
     fn add(&mut self, lines: Vec<SummaryLine>, payments: Vec<SummaryPayment>) {
         self.count += 1;
+        self.summed_lines += lines.len();
         for line in lines {
             let sum = self.lines.entry((line.account, line.tax_type)).or_default();
             sum.0 += line.net;
@@ -714,10 +710,31 @@ impl Sums {
                 item_code: None,
                 account_code: account.clone(),
                 tax_type: tax_type.clone(),
-                tax_amount: *tax,
+                tax_amount: LineTax::Given(*tax),
                 discount_amount: None,
             })
             .collect()
+    }
+
+    /// The document's lines as Xero is to get them ([`mapping::ShopMapping::for_xero`]): a
+    /// `TaxAmount` only where Xero's tax on the summed amount differs from the summed tax,
+    /// and, where overrides are refused, the difference (the documents' own roundings, half a
+    /// cent a line at most) on a rounding line.
+    fn for_xero(
+        &self,
+        what: &str,
+        label: &str,
+        mapping: &mapping::ShopMapping,
+        overrides: TaxOverrides,
+        rates: &XeroTaxRates,
+    ) -> Result<XeroLines, ProcessError> {
+        Ok(mapping.for_xero(
+            self.line_items(what, label),
+            LineAmountTypes::Exclusive,
+            overrides,
+            rates,
+            mapping::tax_rounding_explains(self.summed_lines),
+        )?)
     }
 }
 
@@ -931,17 +948,18 @@ impl Closer {
         if orders.count == 0 && refunds.count == 0 && late.count == 0 {
             return Ok((None, None));
         }
-        let offset = shop.utc_offset();
+        let offset = &shop.timezone;
         let label = period_label(period.start, shop.summary_period, offset);
         let base = self.base_currency(tenant).await?;
         let number = summary_number(&shop.mapping.document_prefix, &label, currency, &base);
         let credit_number = format!("{number}-CR");
         // The last day the period covers.
-        let date = (period.end - time::Duration::SECOND)
-            .to_offset(offset)
+        let date = offset
+            .local(period.end - time::Duration::SECOND)
             .date()
             .to_string();
         let contact = self.booker.contact(tenant, attempt, shop, None).await?;
+        let rates = self.booker.tax_rates(tenant).await?;
         let business_key = format!("summary:{currency}:{label}");
         let mut invoice = None;
         if orders.count > 0 {
@@ -954,6 +972,8 @@ impl Closer {
                     )],
                 ));
             }
+            let lines =
+                orders.for_xero("Sales", &label, &shop.mapping, TaxOverrides::Taken, &rates)?;
             let body = json!(types::Invoice {
                 kind: types::ACCREC.to_owned(),
                 contact: contact.clone(),
@@ -962,9 +982,9 @@ impl Closer {
                 invoice_number: number.clone(),
                 reference: format!("{name} sales {label}"),
                 currency_code: currency.to_owned(),
-                line_amount_types: LineAmountTypes::Exclusive,
+                line_amount_types: lines.basis,
                 status: types::AUTHORISED.to_owned(),
-                line_items: orders.line_items("Sales", &label),
+                line_items: lines.items,
             });
             let posted = self
                 .document(
@@ -994,6 +1014,13 @@ impl Closer {
         let mut credit_note = None;
         if refunds.count > 0 {
             let total = refunds.total();
+            let lines = refunds.for_xero(
+                "Refunds",
+                &label,
+                &shop.mapping,
+                TaxOverrides::Refused,
+                &rates,
+            )?;
             let body = json!(types::CreditNote {
                 kind: types::ACCRECCREDIT.to_owned(),
                 contact,
@@ -1001,9 +1028,9 @@ impl Closer {
                 credit_note_number: credit_number.clone(),
                 reference: format!("{name} refunds {label}"),
                 currency_code: currency.to_owned(),
-                line_amount_types: LineAmountTypes::Exclusive,
+                line_amount_types: lines.basis,
                 status: types::AUTHORISED.to_owned(),
-                line_items: refunds.line_items("Refunds", &label),
+                line_items: lines.items,
             });
             let posted = self
                 .document(
@@ -1349,15 +1376,15 @@ mod tests {
         Decimal::from_str(s).unwrap()
     }
 
-    fn offset(text: &str) -> UtcOffset {
-        crate::config::parse_offset(text).unwrap()
+    fn zone(text: &str) -> ShopZone {
+        ShopZone::parse(text).unwrap()
     }
 
     #[test]
     fn periods_start_and_end_in_the_shops_offset_and_have_their_labels() {
         // 2026-11-20 23:30 UTC is 21 Nov 12:30 in New Zealand (+13:00), a Saturday.
         let at = datetime!(2026-11-20 23:30 UTC);
-        let nz = offset("+13:00");
+        let nz = &zone("+13:00");
         let day = period_of(at, SummaryPeriod::Daily, nz);
         assert_eq!(day.start, datetime!(2026-11-21 00:00 +13:00));
         assert_eq!(day.end, datetime!(2026-11-22 00:00 +13:00));
@@ -1381,14 +1408,15 @@ mod tests {
         );
         // The same instant in UTC is still the 20th; its start read back from PostgreSQL
         // (in UTC) labels the same.
-        let utc = period_of(at, SummaryPeriod::Daily, UtcOffset::UTC);
+        let utc_zone = &zone("UTC");
+        let utc = period_of(at, SummaryPeriod::Daily, utc_zone);
         assert_eq!(
-            period_label(utc.start, SummaryPeriod::Daily, UtcOffset::UTC),
+            period_label(utc.start, SummaryPeriod::Daily, utc_zone),
             "20261120"
         );
         assert_eq!(
             period_label(
-                day.start.to_offset(UtcOffset::UTC),
+                day.start.to_offset(time::UtcOffset::UTC),
                 SummaryPeriod::Daily,
                 nz
             ),
@@ -1404,6 +1432,302 @@ mod tests {
             summary_number("SH-", "20261121", "USD", "NZD"),
             "SH-S-20261121-USD"
         );
+    }
+
+    /// A period's instants, its length, and its label, checked at both of its ends.
+    fn local_period(
+        zone: &ShopZone,
+        at: OffsetDateTime,
+        length: SummaryPeriod,
+    ) -> (Period, String) {
+        let period = period_of(at, length, zone);
+        let just_before = period_of(period.start - time::Duration::nanoseconds(1), length, zone);
+        assert_eq!(
+            just_before.end, period.start,
+            "{period:?} follows the one before"
+        );
+        assert_eq!(
+            period_of(period.end - time::Duration::nanoseconds(1), length, zone),
+            period,
+            "the period's last instant is in it"
+        );
+        assert_eq!(
+            period_of(period.end, length, zone).start,
+            period.end,
+            "the end is exclusive"
+        );
+        (period, period_label(period.start, length, zone))
+    }
+
+    #[test]
+    fn days_close_at_local_midnight_and_last_23_or_25_hours_when_the_clocks_change() {
+        use time::macros::date;
+        // (zone, the day clocks go forward, the day they go back), 2026.
+        let zones = [
+            (
+                "Europe/London",
+                date!(2026 - 03 - 29),
+                date!(2026 - 10 - 25),
+            ),
+            (
+                "America/New_York",
+                date!(2026 - 03 - 08),
+                date!(2026 - 11 - 01),
+            ),
+            (
+                "Australia/Sydney",
+                date!(2026 - 10 - 04),
+                date!(2026 - 04 - 05),
+            ),
+        ];
+        for (name, forward, back) in zones {
+            let tz = &zone(name);
+            for (day, hours) in [(forward, 23), (back, 25)] {
+                let midnight = tz.at_local(day, time::Time::MIDNIGHT);
+                let noon = tz.at_local(day, time::Time::from_hms(12, 0, 0).unwrap());
+                let (period, label) = local_period(tz, noon, SummaryPeriod::Daily);
+                assert_eq!(period.start, midnight, "{name} {day}");
+                assert_eq!(
+                    period.end - period.start,
+                    time::Duration::hours(hours),
+                    "{name} {day}"
+                );
+                assert_eq!(
+                    tz.local(period.start).time(),
+                    time::Time::MIDNIGHT,
+                    "{name} {day}"
+                );
+                assert_eq!(
+                    tz.local(period.end).time(),
+                    time::Time::MIDNIGHT,
+                    "{name} {day}"
+                );
+                assert_eq!(
+                    tz.local(period.end).date(),
+                    day.next_day().unwrap(),
+                    "{name} {day}"
+                );
+                assert_eq!(
+                    label,
+                    format!(
+                        "{:04}{:02}{:02}",
+                        day.year(),
+                        u8::from(day.month()),
+                        day.day()
+                    )
+                );
+                // Just before and just after local midnight, either side of the change.
+                let second = time::Duration::SECOND;
+                assert_eq!(
+                    period_of(midnight - second, SummaryPeriod::Daily, tz).end,
+                    midnight
+                );
+                assert_eq!(
+                    period_of(midnight, SummaryPeriod::Daily, tz).start,
+                    midnight
+                );
+                assert_eq!(
+                    period_of(period.end - second, SummaryPeriod::Daily, tz),
+                    period
+                );
+                assert_eq!(
+                    period_of(period.end, SummaryPeriod::Daily, tz).start,
+                    period.end
+                );
+                // The days around it are 24 hours.
+                for neighbour in [day.previous_day().unwrap(), day.next_day().unwrap()] {
+                    let at = tz.at_local(neighbour, time::Time::from_hms(12, 0, 0).unwrap());
+                    let (other, _) = local_period(tz, at, SummaryPeriod::Daily);
+                    assert_eq!(
+                        other.end - other.start,
+                        time::Duration::DAY,
+                        "{name} {neighbour}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hours_and_weeks_follow_the_local_clock_across_both_changes() {
+        use time::macros::datetime;
+        let london = &zone("Europe/London");
+        // 29 March 2026: 01:00 GMT becomes 02:00 BST, so hour 00 is followed by hour 02.
+        let (hour, label) = local_period(
+            london,
+            datetime!(2026-03-29 00:59:59 UTC),
+            SummaryPeriod::Hourly,
+        );
+        assert_eq!(
+            (hour.start, hour.end),
+            (
+                datetime!(2026-03-29 00:00 UTC),
+                datetime!(2026-03-29 01:00 UTC)
+            )
+        );
+        assert_eq!(label, "20260329-00");
+        let (hour, label) = local_period(
+            london,
+            datetime!(2026-03-29 01:00 UTC),
+            SummaryPeriod::Hourly,
+        );
+        assert_eq!(
+            (hour.start, hour.end),
+            (
+                datetime!(2026-03-29 01:00 UTC),
+                datetime!(2026-03-29 02:00 UTC)
+            )
+        );
+        assert_eq!(label, "20260329-02");
+        // 25 October 2026: 02:00 BST becomes 01:00 GMT; the clock shows 01 for two hours, one
+        // period with one label, whichever side of the change.
+        for at in [
+            datetime!(2026-10-25 00:00 UTC),
+            datetime!(2026-10-25 00:59:59 UTC),
+            datetime!(2026-10-25 01:00 UTC),
+            datetime!(2026-10-25 01:59:59 UTC),
+        ] {
+            let (hour, label) = local_period(london, at, SummaryPeriod::Hourly);
+            assert_eq!(
+                (hour.start, hour.end),
+                (
+                    datetime!(2026-10-25 00:00 UTC),
+                    datetime!(2026-10-25 02:00 UTC)
+                ),
+                "{at}"
+            );
+            assert_eq!(label, "20261025-01");
+        }
+        let (_, label) = local_period(
+            london,
+            datetime!(2026-10-25 02:00 UTC),
+            SummaryPeriod::Hourly,
+        );
+        assert_eq!(label, "20261025-02");
+        // New York falls back at 02:00 EDT (06:00 UTC): its 01 hour is 05:00 to 07:00 UTC.
+        let new_york = &zone("America/New_York");
+        let (hour, label) = local_period(
+            new_york,
+            datetime!(2026-11-01 06:30 UTC),
+            SummaryPeriod::Hourly,
+        );
+        assert_eq!(
+            (hour.start, hour.end),
+            (
+                datetime!(2026-11-01 05:00 UTC),
+                datetime!(2026-11-01 07:00 UTC)
+            )
+        );
+        assert_eq!(label, "20261101-01");
+        // Sydney springs forward at 02:00 AEST (16:00 UTC on the 3rd): hour 01, then 03.
+        let sydney = &zone("Australia/Sydney");
+        let (hour, label) = local_period(
+            sydney,
+            datetime!(2026-10-03 15:30 UTC),
+            SummaryPeriod::Hourly,
+        );
+        assert_eq!(
+            (hour.start, hour.end, label.as_str()),
+            (
+                datetime!(2026-10-03 15:00 UTC),
+                datetime!(2026-10-03 16:00 UTC),
+                "20261004-01"
+            )
+        );
+        let (_, label) = local_period(
+            sydney,
+            datetime!(2026-10-03 16:00 UTC),
+            SummaryPeriod::Hourly,
+        );
+        assert_eq!(label, "20261004-03");
+        // ISO weeks: Monday 00:00 local to Monday 00:00 local, an hour longer or shorter.
+        let (week, label) = local_period(
+            london,
+            datetime!(2026-10-22 12:00 UTC),
+            SummaryPeriod::Weekly,
+        );
+        assert_eq!(
+            (week.start, week.end),
+            (
+                datetime!(2026-10-18 23:00 UTC),
+                datetime!(2026-10-26 00:00 UTC)
+            )
+        );
+        assert_eq!(week.end - week.start, time::Duration::hours(7 * 24 + 1));
+        assert_eq!(label, "2026W43");
+        let (week, _) = local_period(
+            sydney,
+            datetime!(2026-10-01 00:00 UTC),
+            SummaryPeriod::Weekly,
+        );
+        assert_eq!(week.end - week.start, time::Duration::hours(7 * 24 - 1));
+        assert_eq!(sydney.local(week.start).time(), time::Time::MIDNIGHT);
+        assert_eq!(sydney.local(week.start).weekday(), time::Weekday::Monday);
+    }
+
+    #[test]
+    fn every_instant_of_a_year_has_one_period_with_a_label_of_its_own_in_odd_zones_too() {
+        use std::collections::HashMap;
+        use time::macros::datetime;
+        // London, Sydney and New York; half-hour daylight saving (Lord Howe), a two-hour
+        // change (Troll), changes at midnight (Santiago, Havana), odd offsets (Kolkata,
+        // Chatham, Kathmandu), and a fixed offset.
+        let zones = [
+            "Europe/London",
+            "Australia/Sydney",
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Antarctica/Troll",
+            "America/Santiago",
+            "America/Havana",
+            "Asia/Kolkata",
+            "Pacific/Chatham",
+            "Asia/Kathmandu",
+            "+13:00",
+        ];
+        for name in zones {
+            let tz = &zone(name);
+            for (length, step) in [
+                (SummaryPeriod::Hourly, time::Duration::minutes(15)),
+                (SummaryPeriod::Daily, time::Duration::minutes(15)),
+                (SummaryPeriod::Weekly, time::Duration::hours(1)),
+            ] {
+                let mut labels: HashMap<String, Period> = HashMap::new();
+                let mut at = datetime!(2026-01-01 00:00 UTC);
+                let mut current = period_of(at, length, tz);
+                while at < datetime!(2027-01-01 00:00 UTC) {
+                    if at >= current.end {
+                        let next = period_of(at, length, tz);
+                        assert_eq!(
+                            next.start, current.end,
+                            "{name} {length:?}: no gap, no overlap at {at}"
+                        );
+                        current = next;
+                    }
+                    assert!(
+                        current.start <= at && at < current.end,
+                        "{name} {length:?} {at}: {current:?}"
+                    );
+                    let label = period_label(current.start, length, tz);
+                    if let Some(seen) = labels.insert(label.clone(), current) {
+                        assert_eq!(
+                            seen, current,
+                            "{name} {length:?}: {label} names two periods"
+                        );
+                    }
+                    at += step;
+                }
+                // Only Troll's clocks (03:00 to 01:00 on 25 October) and Chatham's (03:45 to
+                // 02:45 on 5 April) go back across an hour boundary: their second 01 and 02,
+                // and 02 and 03, hours get labels of their own.
+                let repeated: Vec<&String> = labels.keys().filter(|l| l.ends_with('b')).collect();
+                let expected = usize::from(
+                    matches!(name, "Antarctica/Troll" | "Pacific/Chatham")
+                        && length == SummaryPeriod::Hourly,
+                ) * 2;
+                assert_eq!(repeated.len(), expected, "{name} {length:?}: {repeated:?}");
+            }
+        }
     }
 
     fn shop() -> ShopConfig {
@@ -1470,6 +1794,72 @@ mod tests {
     }
 
     #[test]
+    fn summed_tax_xero_rounds_otherwise_is_given_on_the_invoice_and_rounded_on_the_credit_note() {
+        let shop = shop();
+        // Three orders of 10.03 taxed 1.50 each (1.5045 a line): 30.09 and 4.50 summed, where
+        // Xero's tax on the summed 30.09 is 4.5135 → 4.51.
+        let mut sums = Sums::default();
+        for id in ["1", "2", "3"] {
+            let entry = order_entry(
+                &shop,
+                &order(
+                    id,
+                    TaxMode::Exclusive,
+                    vec![line(LineKind::Product, "1", "10.03", "0", "1.50")],
+                    "11.53",
+                    "1.50",
+                ),
+            )
+            .unwrap();
+            sums.add(entry.lines, entry.payments);
+        }
+        let rates =
+            XeroTaxRates::new([("OUTPUT2".to_owned(), d("15")), ("NONE".to_owned(), d("0"))]);
+        let invoice = sums
+            .for_xero(
+                "Sales",
+                "20261120",
+                &shop.mapping,
+                TaxOverrides::Taken,
+                &rates,
+            )
+            .unwrap();
+        assert_eq!(invoice.basis, LineAmountTypes::Exclusive);
+        assert_eq!(
+            invoice
+                .items
+                .iter()
+                .map(|i| (i.unit_amount, i.tax_amount))
+                .collect::<Vec<_>>(),
+            [(d("30.09"), LineTax::Given(d("4.50")))]
+        );
+        let note = sums
+            .for_xero(
+                "Refunds",
+                "20261120",
+                &shop.mapping,
+                TaxOverrides::Refused,
+                &rates,
+            )
+            .unwrap();
+        assert_eq!(
+            note.items
+                .iter()
+                .map(|i| (i.account_code.as_str(), i.unit_amount, i.tax_amount))
+                .collect::<Vec<_>>(),
+            [
+                ("200", d("30.09"), LineTax::Computed(d("4.51"))),
+                ("860", d("-0.01"), LineTax::Computed(d("0"))),
+            ]
+        );
+        assert_eq!(
+            mapping::xero_total(&note.items, TaxMode::Exclusive).unwrap(),
+            sums.total()
+        );
+        assert_eq!(sums.total(), d("34.59"));
+    }
+
+    #[test]
     fn inclusive_and_exclusive_orders_sum_per_account_and_tax_type_to_the_cent() {
         let shop = shop();
         // Inclusive, with a price Xero would round differently (3 × 33.3333 = 99.99 paid):
@@ -1512,7 +1902,7 @@ mod tests {
                     i.account_code.as_str(),
                     i.tax_type.as_str(),
                     i.unit_amount,
-                    i.tax_amount,
+                    i.tax_amount.amount(),
                 )
             })
             .collect();

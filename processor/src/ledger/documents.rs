@@ -112,11 +112,51 @@ impl Ledger {
         self.find_document(
             &format!(
                 "SELECT {DOCUMENT_COLUMNS} FROM xcs_documents
-                 WHERE shop = $1 AND kind = 'invoice' AND business_key = $2"
+                 WHERE shop = $1 AND kind = 'invoice' AND business_key = $2
+                 ORDER BY created_at DESC, number DESC LIMIT 1"
             ),
             &[&shop, &order_id],
         )
         .await
+    }
+
+    /// Records that the processor voided the document `doc_key` (its order was cancelled).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn mark_voided(&self, tenant: &str, doc_key: &str) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE xcs_documents SET voided_at = COALESCE(voided_at, now())
+                 WHERE tenant = $1 AND doc_key = $2",
+                &[&tenant, &doc_key],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the processor voided the document `doc_key`: `None` when it did not, else
+    /// whether it did so before `instant` (RFC 3339), i.e. whether an event received at
+    /// `instant` came after the cancellation.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn voided_before(
+        &self,
+        tenant: &str,
+        doc_key: &str,
+        instant: &str,
+    ) -> Result<Option<bool>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT voided_at < $3::text::timestamptz FROM xcs_documents
+                 WHERE tenant = $1 AND doc_key = $2 AND voided_at IS NOT NULL",
+                &[&tenant, &doc_key, &instant],
+            )
+            .await?;
+        Ok(row.map(|r| r.get::<_, Option<bool>>(0).unwrap_or(true)))
     }
 
     /// What a refund of a shop's order needs to know about the order: its booked invoice, or,

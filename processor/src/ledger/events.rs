@@ -225,3 +225,34 @@ impl Ledger {
         })
     }
 }
+
+impl Ledger {
+    /// The sales invoices booked into `tenant` since `since`, and the orders its shops booked or
+    /// summarised then (events, so an order with several events counts several times): the
+    /// history `check` weighs an organisation's plan against.
+    pub async fn tenant_volume_since(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+    ) -> Result<(i64, i64), LedgerError> {
+        let client = self.pool.get().await?;
+        let invoices: i64 = client
+            .query_one(
+                "SELECT count(*) FROM xcs_documents
+                 WHERE tenant = $1 AND kind = 'invoice' AND created_at >= $2",
+                &[&tenant, &since],
+            )
+            .await?
+            .get(0);
+        let orders: i64 = client
+            .query_one(
+                "SELECT count(*) FROM xcs_events
+                 WHERE tenant = $1 AND kind = 'order' AND outcome IN ('booked', 'summarised')
+                   AND processed_at >= $2",
+                &[&tenant, &since],
+            )
+            .await?
+            .get(0);
+        Ok((invoices, orders))
+    }
+}

@@ -161,4 +161,10 @@ CREATE INDEX xcs_documents_event ON xcs_documents (event_id);
     r"
 ALTER TABLE xcs_events ADD COLUMN source TEXT NOT NULL DEFAULT '';
 ",
+    // When the processor voided an order's invoice because the order was cancelled: Xero
+    // keeps a voided invoice's number, so an order booked again afterwards gets the next
+    // number of its own (`crate::booking`, "Booked again").
+    r"
+ALTER TABLE xcs_documents ADD COLUMN voided_at TIMESTAMPTZ;
+",
 ];

@@ -337,7 +337,8 @@ impl Metrics {
                 .as_deref()
             {
                 Some("minute") => "minute",
-                Some("daily") => "daily",
+                // Xero's own header says `day`; its old documentation wrote `Daily`.
+                Some("day" | "daily") => "daily",
                 Some("appminute") => "appminute",
                 Some("concurrent") => "concurrent",
                 _ => OTHER,

@@ -274,6 +274,21 @@ pub async fn status(
                      (README, \"When an event fails\"), then `dead replay --shop {name}`"
                 ),
             });
+            // Parked by the organisation's plan, not by anything wrong with the events.
+            if let Some(parked) = reasons_count(&dead, "xero_plan_limit") {
+                needs_attention.push(Attention {
+                    what: format!(
+                        "{parked} event{} parked: the Xero organisation's plan approves no more \
+                         invoices this month",
+                        if parked == 1 { "" } else { "s" }
+                    ),
+                    next: format!(
+                        "upgrade the organisation's Xero plan, or set mode = \"summary\" and \
+                         summary_period = \"weekly\" on shop {name}; then `xcs-processor dead \
+                         replay --reason xero_plan_limit --shop {name}`"
+                    ),
+                });
+            }
         }
         for period in &periods {
             if period.attempts > 0 && period.end <= now {
@@ -401,6 +416,12 @@ fn polls(
                 .to_owned(),
         });
     (Some(poll), backfills, attention)
+}
+
+/// How many of `dead` died for `reason`, when any did.
+fn reasons_count(dead: &[DeadLetter], reason: &str) -> Option<usize> {
+    let n = dead.iter().filter(|l| l.reason == reason).count();
+    (n > 0).then_some(n)
 }
 
 /// The token as the processor would use it next: a Custom Connection is granted one (which

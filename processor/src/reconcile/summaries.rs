@@ -143,7 +143,7 @@ pub(super) async fn read(
     shop: &ShopConfig,
     options: &ReconcileOptions,
 ) -> anyhow::Result<(Vec<SummaryDocument>, Vec<String>)> {
-    let offset = shop.utc_offset();
+    let zone = &shop.timezone;
     let periods = ledger
         .summary_periods_overlapping(&shop.tenant, name, options.from, options.to)
         .await
@@ -156,8 +156,8 @@ pub(super) async fn read(
         .map(|p| PeriodRef {
             shop: name.to_owned(),
             currency: p.currency.clone(),
-            start: rfc3339(p.start.to_offset(offset)),
-            end: rfc3339(p.end.to_offset(offset)),
+            start: rfc3339(zone.local(p.start)),
+            end: rfc3339(zone.local(p.end)),
         })
         .collect();
     // Which period each document belongs to: by its key, or (a credit note of a period
@@ -182,12 +182,12 @@ pub(super) async fn read(
                 by_doc_key.insert(format!("credit_note:{}-CR", period.invoice_number), i);
             }
         } else if period.has_refunds {
-            let now = period_of(period.start, shop.summary_period, offset);
+            let now = period_of(period.start, shop.summary_period, zone);
             if now.start == period.start && now.end == period.end {
                 let key = format!(
                     "summary:{}:{}",
                     period.currency,
-                    period_label(period.start, shop.summary_period, offset)
+                    period_label(period.start, shop.summary_period, zone)
                 );
                 by_business_key.insert(key, i);
             } else {
@@ -265,8 +265,8 @@ pub(super) async fn read(
                 document,
                 period: refs[i].clone(),
                 start: period.start,
-                date: (period.end - time::Duration::SECOND)
-                    .to_offset(offset)
+                date: zone
+                    .local(period.end - time::Duration::SECOND)
                     .date()
                     .to_string(),
                 invoice_number: period.invoice_number.clone(),

@@ -61,6 +61,7 @@ pub async fn run(config: &Config, options: &CheckOptions) -> Report {
     let mut report = Report::default();
     let ledger = check_postgres(config, &mut report).await;
     if let Some(ledger) = ledger {
+        super::plan::check(config, &ledger, &mut report).await;
         check_xero(config, ledger, &mut report).await;
     }
     check_webhooks(config, options, &mut report);
@@ -206,7 +207,9 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
         }
     };
     match mode {
-        XeroAuthMode::CustomConnection => check_credentials(&xero, mode, report).await,
+        XeroAuthMode::CustomConnection => {
+            check_credentials(&xero, mode, config.xero.scopes, report).await
+        }
         XeroAuthMode::Oauth => match ledger.has_token(OAUTH_CONNECTION).await {
             Ok(true) => {
                 let connected = ledger.connections().await.unwrap_or_default();
@@ -218,7 +221,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
                         if connected.len() == 1 { "" } else { "s" }
                     ),
                 );
-                check_credentials(&xero, mode, report).await;
+                check_credentials(&xero, mode, config.xero.scopes, report).await;
             }
             Ok(false) => {
                 report.fail(
@@ -309,7 +312,12 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
 
 /// Proves the app's client id and secret with the identity service now (see the module
 /// documentation): one line, `Xero credentials`, whose failure names the real cause.
-async fn check_credentials(xero: &XeroClient, mode: XeroAuthMode, report: &mut Report) {
+async fn check_credentials(
+    xero: &XeroClient,
+    mode: XeroAuthMode,
+    scheme: crate::xero::scopes::ScopeScheme,
+    report: &mut Report,
+) {
     let subject = "Xero credentials";
     match xero.token_info(true).await {
         Ok(info) => {
@@ -336,6 +344,26 @@ async fn check_credentials(xero: &XeroClient, mode: XeroAuthMode, report: &mut R
                 subject,
                 format!("Xero accepted the client id and secret: {how}{until}{scopes}"),
             );
+            let missing = crate::xero::scopes::missing_for_processor(&info.scopes, scheme);
+            if !missing.is_empty() {
+                let fix = match mode {
+                    XeroAuthMode::Oauth => {
+                        "connect again with `xcs-processor connect`, which asks for them ([xero] \
+                         scopes = \"granular\" or \"broad\", as the app allows)"
+                    }
+                    XeroAuthMode::CustomConnection => {
+                        "add them to the Custom Connection at developer.xero.com/app/manage"
+                    }
+                };
+                report.fail(
+                    "Xero scopes",
+                    format!(
+                        "the token was not granted {}, which the processor needs",
+                        missing.join(", ")
+                    ),
+                    fix.to_owned(),
+                );
+            }
         }
         Err(err) => {
             let (detail, next) = explain_xero(&err, mode);
@@ -770,9 +798,9 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
         {
             warnings.push(Finding {
                 detail: format!(
-                    "{use_name} = {tax_type:?}: the platform's {expected}% is booked on a Xero rate of {effective}%; the tax amounts are kept, but Xero's tax reports will look off"
+                    "{use_name} = {tax_type:?}: the platform's {expected}% is booked on a Xero rate of {effective}%; invoices keep the platform's tax (as TaxAmount), but refunds are refused (xero_tax_rate_differs: credit notes carry Xero's own tax), and Xero's tax reports will look off"
                 ),
-                next: "map a tax type whose rate matches, unless this is intended".into(),
+                next: "map a tax type whose rate matches".into(),
                 warning: true,
             });
         }

@@ -206,7 +206,7 @@ async fn start(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
             ("response_type", "code"),
             ("client_id", xero.client_id.as_str()),
             ("redirect_uri", redirect_uri),
-            ("scope", xero.scopes.as_str()),
+            ("scope", xero.scopes.requested()),
             ("state", nonce.as_str()),
         ],
     ) {
@@ -411,7 +411,7 @@ async fn finish(state: &State, code: &str) -> Result<Vec<ConnectedTenant>, Strin
     let Some(refresh_token) = token.refresh_token else {
         return Err(
             "Xero granted no refresh token, so the connection would die in 30 minutes: add \
-             offline_access to [xero] scopes and connect again."
+             offline_access on Xero's consent page (the app may not allow it) and connect again."
                 .to_owned(),
         );
     };

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod cli;
 pub mod connect;
+pub mod plan;
 pub mod test_transaction;
 pub mod webhooks;
 

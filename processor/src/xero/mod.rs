@@ -1,10 +1,12 @@
 //! The Xero Accounting API as the processor uses it: one client ([`client`]: auth, limits,
 //! errors), the documents both writers create, adopt, pay and allocate ([`documents`]), the
-//! values put into filters ([`filter`]), and the request and response types ([`types`]).
+//! values put into filters ([`filter`]), the OAuth scopes each call needs ([`scopes`]), and the
+//! request and response types ([`types`]).
 
 pub mod client;
 pub mod documents;
 pub mod filter;
+pub mod scopes;
 pub mod types;
 
 /// A Xero date as `YYYY-MM-DD`, from either form Xero prints: MS-JSON `/Date(1552262400000+0000)/`

@@ -39,10 +39,9 @@ pub struct LineItem {
     pub item_code: Option<String>,
     pub account_code: String,
     pub tax_type: String,
-    /// Set explicitly to the tax the platform charged; Xero would otherwise round per line
-    /// its own way.
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
-    pub tax_amount: Decimal,
+    /// The line's tax, sent as `TaxAmount` only when given (see [`LineTax`]).
+    #[serde(default, skip_serializing_if = "LineTax::is_computed")]
+    pub tax_amount: LineTax,
     /// Only on invoices: Xero refuses discounts on credit notes.
     #[serde(
         default,
@@ -50,6 +49,55 @@ pub struct LineItem {
         with = "rust_decimal::serde::arbitrary_precision_option"
     )]
     pub discount_amount: Option<Decimal>,
+}
+
+/// A line's tax: what Xero will hold for it, and whether the request says so.
+///
+/// Xero computes each line's tax from its tax type's rate, rounded to cents per line; a
+/// `TaxAmount` in the request overrides that ("This value can be overriden if the calculated
+/// <TaxAmount> is not correct", `LineItem.TaxAmount`). An override is a tax adjustment in Xero:
+/// shown on tax-exclusive documents, flagged for manual correction on tax-inclusive ones, and
+/// refused on some document types (see `mapping`'s module docs), so one is sent only where the
+/// platform's tax differs from Xero's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineTax {
+    /// Left to Xero, which computes this amount; `TaxAmount` is not sent.
+    Computed(Decimal),
+    /// Sent as `TaxAmount`.
+    Given(Decimal),
+}
+
+impl LineTax {
+    /// The tax the line carries in Xero.
+    pub fn amount(self) -> Decimal {
+        match self {
+            Self::Computed(amount) | Self::Given(amount) => amount,
+        }
+    }
+
+    /// Whether the request leaves the tax to Xero.
+    pub fn is_computed(&self) -> bool {
+        matches!(self, Self::Computed(_))
+    }
+}
+
+impl Default for LineTax {
+    /// What a line read without `TaxAmount` says: nothing given.
+    fn default() -> Self {
+        Self::Computed(Decimal::ZERO)
+    }
+}
+
+impl Serialize for LineTax {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        rust_decimal::serde::arbitrary_precision::serialize(&self.amount(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LineTax {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        rust_decimal::serde::arbitrary_precision::deserialize(deserializer).map(Self::Given)
+    }
 }
 
 /// An ACCREC invoice to create.

@@ -941,3 +941,72 @@ async fn reconcile_checks_every_posted_summary_and_names_the_period_of_what_diff
         );
     }
 }
+
+#[tokio::test]
+async fn a_london_shops_day_closes_at_local_midnight_and_holds_the_25_hours_of_the_day_clocks_go_back()
+ {
+    // Arrange: daily summaries in Europe/London. On 25 October 2026 the clocks go back at
+    // 02:00 BST, so the day runs from 24 October 23:00 UTC to 26 October 00:00 UTC.
+    let setup = Setup::new().await;
+    let config = setup
+        .config(
+            "summary_close_every_ms = 0\nsummary_grace_secs = 60",
+            "daily",
+        )
+        .replace("timezone = \"+13:00\"", "timezone = \"Europe/London\"");
+    let processor = TestProcessor::start(&config).await;
+    // 00:30 BST and 23:30 GMT: both the 25th in London, a day apart in any fixed offset.
+    let first = summarise(
+        &setup,
+        "l-1",
+        "orders/paid",
+        "2026-10-24T23:30:00Z",
+        &order_exclusive(),
+    )
+    .await;
+    let last = summarise(
+        &setup,
+        "l-2",
+        "orders/paid",
+        "2026-10-25T23:30:00Z",
+        &order_inclusive(),
+    )
+    .await;
+    assert!(
+        first.contains("20261025") && last.contains("20261025"),
+        "{first} / {last}"
+    );
+    let closer = setup.closer(&config).await;
+    let midnight = datetime!(2026-10-26 00:00 UTC);
+
+    // Act
+    let early = closer
+        .close_due(midnight + time::Duration::SECOND * 59)
+        .await
+        .unwrap();
+    let closed = closer
+        .close_due(midnight + time::Duration::MINUTE * 2)
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(
+        posted(&early).is_empty(),
+        "not before London's midnight and the grace"
+    );
+    assert_eq!(posted(&closed).len(), 1, "{closed:?}");
+    let invoices = invoices_numbered(&setup.sim, "SH-S-20261025");
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(amount(&invoices[0]["Total"]), dec("125.75"));
+    assert!(
+        invoices[0]["DateString"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-10-25"),
+        "{}",
+        invoices[0]["DateString"]
+    );
+    assert!(invoices_numbered(&setup.sim, "SH-S-20261024").is_empty());
+    assert!(invoices_numbered(&setup.sim, "SH-S-20261026").is_empty());
+    processor.stop().await;
+}

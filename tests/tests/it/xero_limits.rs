@@ -1,0 +1,418 @@
+//! Xero's limits that are not the minute's (issue 17, README "Xero limits"), with the real
+//! RabbitMQ and PostgreSQL and the simulator's organisation plans: a tenant at its day limit
+//! pauses alone and resumes after `Retry-After`, nothing dead-lettered and no retry used up; a
+//! plan that approves no more invoices parks the events with a reason an operator can act on,
+//! and they book once the plan changes; a tenant short of its day's calls batches more.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+use xcs_processor::operate::ProgressBar;
+use xcs_processor::operate::dead::{self, Filter, ReplayOptions};
+use xcs_shared::{Envelope, EventKind, Platform, topology};
+use xcs_tests::broker::{TestBroker, management_url};
+use xcs_tests::fixtures;
+use xcs_tests::postgres::{TestSchema, postgres_url};
+use xcs_tests::processor::{ShopToml, TestProcessor, publish_envelope, shop_toml, wait_handled};
+use xcs_xero_sim::{DEMO_APP_CLIENT_ID, Plan, RunningSim, SimConfig, XeroSim};
+
+const HANDLED: Duration = Duration::from_secs(60);
+
+/// Two shops, each on a simulator organisation of its own.
+const SHOPS: [(&str, &str); 2] = [("limit-a", "LA-"), ("limit-b", "LB-")];
+
+fn tenant(i: usize) -> Uuid {
+    xcs_xero_sim::seed::extra_tenant_id(i + 1)
+}
+
+/// The broker, the ledger, the simulator (Xero's own limits) with two more organisations, an
+/// OAuth app connected to both, and a processor config with `extra` appended.
+struct Rig {
+    broker: TestBroker,
+    schema: TestSchema,
+    sim: RunningSim,
+}
+
+impl Rig {
+    async fn new() -> Self {
+        let rig = Rig {
+            broker: TestBroker::with_topology().await,
+            schema: TestSchema::new(),
+            sim: XeroSim::start(SimConfig::demo().with_extra_tenants(2))
+                .expect("the simulator starts"),
+        };
+        let config = xcs_processor::config::Config::from_toml(&rig.config(""), |_| None)
+            .expect("a valid processor config");
+        drop(
+            xcs_processor::ledger::Ledger::connect(&config.postgres)
+                .await
+                .expect("the ledger migrates"),
+        );
+        let tokens = rig
+            .sim
+            .issue_tokens(DEMO_APP_CLIENT_ID, &[tenant(0), tenant(1)])
+            .expect("tokens");
+        rig.schema
+            .client()
+            .await
+            .execute(
+                "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
+                 VALUES ('default', $1, $2, now() + interval '30 minutes')",
+                &[&tokens.refresh_token.expect("a refresh token"), &tokens.access_token],
+            )
+            .await
+            .expect("tokens stored");
+        rig
+    }
+
+    fn config(&self, extra: &str) -> String {
+        let mut config = format!(
+            r#"
+log_format = "pretty"
+[amqp]
+uri = "{amqp}"
+[postgres]
+url = "{pg}"
+schema = "{schema}"
+pool_size = 4
+[xero]
+api_base = "{api}"
+identity_base = "{identity}"
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+auth = "oauth"
+timeout_ms = 10000
+max_burst = 30
+{extra}
+[server]
+listen = "127.0.0.1:0"
+[processing]
+batch_size = 50
+linger_ms = 100
+prefetch = 200
+poll_every_ms = 0
+"#,
+            amqp = self.broker.amqp_uri(),
+            pg = postgres_url(),
+            schema = self.schema.name,
+            api = self.sim.base_url(),
+            identity = self.sim.identity_url(),
+            client_id = DEMO_APP_CLIENT_ID,
+            client_secret = xcs_xero_sim::DEMO_APP_CLIENT_SECRET,
+        );
+        for (i, (name, prefix)) in SHOPS.iter().enumerate() {
+            config.push_str(&shop_toml(&ShopToml {
+                name,
+                platform: Platform::Shopify,
+                tenant: &tenant(i).to_string(),
+                contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
+                prefix,
+                clearing: "615",
+                api: None,
+            }));
+        }
+        config
+    }
+
+    /// Publishes paid order `number` of shop `i`; returns its event id.
+    async fn order(&self, i: usize, number: u64) -> String {
+        let (shop, _) = SHOPS[i];
+        let event_id = format!("shopify:{shop}:o-{number}");
+        let envelope = Envelope {
+            event_id: event_id.clone(),
+            platform: Platform::Shopify,
+            shop: shop.to_owned(),
+            tenant: tenant(i).to_string(),
+            kind: EventKind::Order,
+            topic: "orders/paid".to_owned(),
+            delivery_id: Uuid::now_v7().to_string(),
+            received_at: "2026-11-27T01:00:00Z".to_owned(),
+            source: xcs_shared::Source::Webhook,
+        };
+        let body = fixtures::shopify_nz_order(900_000 + number, number, true);
+        publish_envelope(&self.broker, &envelope, &body).await;
+        event_id
+    }
+
+    async fn outcome(&self, event_id: &str) -> Option<String> {
+        self.schema
+            .client()
+            .await
+            .query_opt(
+                "SELECT outcome FROM xcs_events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await
+            .expect("the ledger answers")
+            .map(|row| row.get(0))
+    }
+
+    /// The `PUT /Invoices` calls Xero answered for tenant `i`, with the invoices in each.
+    fn invoice_calls(&self, i: usize) -> Vec<usize> {
+        let tenant = tenant(i).to_string();
+        self.sim
+            .journal()
+            .iter()
+            .filter(|e| e.method == "PUT" && e.path.ends_with("/Invoices"))
+            .filter(|e| e.tenant.as_deref() == Some(tenant.as_str()) && e.status == Some(200))
+            .map(|e| e.body["Invoices"].as_array().map_or(0, Vec::len))
+            .collect()
+    }
+
+    /// The messages in `queue`, peeked through the management API (they stay).
+    async fn peek(&self, queue: &str) -> Vec<Value> {
+        let url = format!(
+            "{}/api/queues/{}/{queue}/get",
+            management_url(),
+            urlencoding(&self.broker.vhost)
+        );
+        reqwest::Client::new()
+            .post(url)
+            .basic_auth("guest", Some("guest"))
+            .json(&json!({"count": 100, "ackmode": "ack_requeue_true", "encoding": "auto"}))
+            .send()
+            .await
+            .expect("the management API answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}
+
+fn urlencoding(vhost: &str) -> String {
+    vhost.replace('/', "%2F")
+}
+
+#[tokio::test]
+async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_with_its_retries() {
+    // Arrange: tenant A (1,000 calls a day) used its day in calls made a day less 8 s ago, so
+    // Xero answers its next call 429 `day` with a Retry-After of about 8 s; tenant B has its
+    // whole day.
+    let rig = Rig::new().await;
+    rig.sim.set_plan(
+        tenant(0),
+        Plan {
+            day_limit: Some(1_000),
+            approved_invoices_per_month: None,
+        },
+    );
+    let day = Duration::from_secs(24 * 3600);
+    rig.sim.record_day_calls(
+        DEMO_APP_CLIENT_ID,
+        tenant(0),
+        1_000,
+        day - Duration::from_secs(8),
+    );
+    let extra = format!("[xero.tenants.\"{}\"]\nday_limit = 1000\n", tenant(0));
+    let processor = TestProcessor::start(&rig.config(&extra)).await;
+
+    // Act
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for number in 1..=3 {
+        a.push(rig.order(0, number).await);
+        b.push(rig.order(1, number).await);
+    }
+
+    // Assert: B books while A's refused batch waits in a retry tier, its attempts untouched
+    // (A's later events wait out the few seconds in place).
+    for event in &b {
+        assert_eq!(wait_handled(&rig.schema, event, HANDLED).await.0, "booked");
+    }
+    let paused = xcs_tests::eventually(HANDLED, "A's events to wait in a retry tier", || {
+        let rig = &rig;
+        async move {
+            let held = rig.peek("xcs.retry.10s").await;
+            (!held.is_empty()).then_some(held)
+        }
+    })
+    .await;
+    for message in &paused {
+        let headers = &message["properties"]["headers"];
+        assert_eq!(headers["xcs-reason"], "xero_day_limit", "{headers}");
+        assert!(
+            headers.get("xcs-attempts").is_none(),
+            "no retry used: {headers}"
+        );
+        assert_eq!(headers["xcs-tenant"], tenant(0).to_string());
+    }
+    let waiting = &paused[0]["properties"]["headers"]["xcs-event-id"];
+    assert_eq!(
+        rig.outcome(waiting.as_str().unwrap_or_default()).await,
+        None,
+        "{waiting} waits"
+    );
+    // Xero's day came back: A books, and nothing was dead-lettered.
+    for event in &a {
+        assert_eq!(wait_handled(&rig.schema, event, HANDLED).await.0, "booked");
+    }
+    assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
+    let refusals: Vec<_> = rig
+        .sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.status == Some(429))
+        .collect();
+    assert!(!refusals.is_empty(), "A met its day limit");
+    assert!(
+        refusals
+            .iter()
+            .all(|e| e.tenant.as_deref() == Some(tenant(0).to_string().as_str())),
+        "only A was refused"
+    );
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operator_replays_it() {
+    // Arrange: A's organisation approves two invoices a month.
+    let rig = Rig::new().await;
+    rig.sim.set_plan(
+        tenant(0),
+        Plan {
+            day_limit: None,
+            approved_invoices_per_month: Some(2),
+        },
+    );
+    let config = rig.config("");
+    let processor = TestProcessor::start(&config).await;
+
+    // Act
+    let mut events = Vec::new();
+    for number in 1..=3 {
+        events.push(rig.order(0, number).await);
+    }
+
+    // Assert: two booked, the third parked at once with what to do.
+    let connection = rig.broker.connect().await;
+    let parked = xcs_tests::eventually(HANDLED, "the third order to be parked", || {
+        let connection = &connection;
+        async move {
+            let listing = dead::list(connection, &Filter::default(), &ProgressBar::hidden())
+                .await
+                .ok()?;
+            (listing.letters.len() == 1).then(|| listing.letters[0].clone())
+        }
+    })
+    .await;
+    let booked = [
+        rig.outcome(&events[0]).await,
+        rig.outcome(&events[1]).await,
+        rig.outcome(&events[2]).await,
+    ];
+    assert_eq!(
+        booked
+            .iter()
+            .filter(|o| o.as_deref() == Some("booked"))
+            .count(),
+        2,
+        "{booked:?}"
+    );
+    assert_eq!(parked.reason, "xero_plan_limit");
+    assert_eq!(parked.attempts, Some(1), "parked at once, no retries spent");
+    let error = parked.last_error.clone().unwrap_or_default();
+    assert!(error.contains("plan approves no more invoices"), "{error}");
+    assert!(error.contains("summary_period = \"weekly\""), "{error}");
+    assert!(
+        error.contains("dead replay --reason xero_plan_limit"),
+        "{error}"
+    );
+
+    let parsed = xcs_processor::config::Config::from_toml(&config, |_| None).unwrap();
+    let status = xcs_processor::operate::status::status(&parsed, &connection, Some(SHOPS[0].0))
+        .await
+        .expect("the status reads");
+    let attention: Vec<String> = status.shops[0]
+        .needs_attention
+        .iter()
+        .map(|a| format!("{} → {}", a.what, a.next))
+        .collect();
+    assert!(
+        attention
+            .iter()
+            .any(|a| a.contains("1 event parked") && a.contains("--reason xero_plan_limit")),
+        "{attention:?}"
+    );
+
+    // The operator upgrades the plan and replays: the order books.
+    rig.sim.set_plan(tenant(0), Plan::default());
+    let report = dead::replay(
+        &connection,
+        &Filter {
+            reason: Some("xero_plan_limit".into()),
+            ..Filter::default()
+        },
+        &ReplayOptions::default(),
+    )
+    .await
+    .expect("the replay runs");
+    assert_eq!(report.replayed.len(), 1);
+    assert_eq!(
+        wait_handled(&rig.schema, &parked.event_id, HANDLED).await.0,
+        "booked"
+    );
+    let numbers: Vec<String> = rig
+        .sim
+        .invoices(tenant(0))
+        .iter()
+        .map(|i| i["InvoiceNumber"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{numbers:?}");
+    assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_short_of_its_days_calls_batches_more_and_never_runs_out() {
+    // Arrange: both organisations have 1,000 calls a day (the 2026 Starter tier); A has spent
+    // 60 of them, B none.
+    let rig = Rig::new().await;
+    let thousand = Plan {
+        day_limit: Some(1_000),
+        approved_invoices_per_month: None,
+    };
+    let mut extra = String::new();
+    for i in 0..2 {
+        rig.sim.set_plan(tenant(i), thousand);
+        extra.push_str(&format!(
+            "[xero.tenants.\"{}\"]\nday_limit = 1000\n",
+            tenant(i)
+        ));
+    }
+    rig.sim
+        .record_day_calls(DEMO_APP_CLIENT_ID, tenant(0), 60, Duration::from_secs(3600));
+    let processor = TestProcessor::start(&rig.config(&extra)).await;
+
+    // Act: the same trickle of orders to both, one each every 250 ms.
+    let mut events = Vec::new();
+    for number in 1..=24 {
+        events.push(rig.order(0, number).await);
+        events.push(rig.order(1, number).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for event in &events {
+        assert_eq!(wait_handled(&rig.schema, event, HANDLED).await.0, "booked");
+    }
+
+    // Assert (measured, not timed): A's invoices came in fewer, larger calls.
+    let (a, b) = (rig.invoice_calls(0), rig.invoice_calls(1));
+    eprintln!(
+        "invoice calls per tenant (invoices in each): A (940 left) {a:?}, B (1000 left) {b:?}"
+    );
+    assert_eq!(a.iter().sum::<usize>(), 24);
+    assert_eq!(b.iter().sum::<usize>(), 24);
+    assert!(a.len() < b.len(), "A {a:?} batches more than B {b:?}");
+    let calls = |i: usize| {
+        let tenant = tenant(i).to_string();
+        rig.sim
+            .journal()
+            .iter()
+            .filter(|e| e.tenant.as_deref() == Some(tenant.as_str()))
+            .count()
+    };
+    eprintln!("calls: A {}, B {}", calls(0), calls(1));
+    assert!(calls(0) < calls(1), "A spent fewer calls");
+    assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
+    processor.stop().await;
+}
