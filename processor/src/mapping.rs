@@ -1369,6 +1369,28 @@ fn taxed_lines(items: &[LineItem]) -> usize {
         .count()
 }
 
+impl ShopMapping {
+    /// A document's `items` on `basis`, and its `total_tax`, made what Xero is to get (see
+    /// [`ShopMapping::for_xero`]), in place: invoices and credit notes differ only in
+    /// `overrides`, and hold their lines in fields of their own.
+    fn document_for_xero(
+        &self,
+        items: &mut Vec<LineItem>,
+        basis: &mut LineAmountTypes,
+        total_tax: &mut Decimal,
+        overrides: TaxOverrides,
+        rates: &XeroTaxRates,
+    ) -> Result<(), MappingError> {
+        let taken = std::mem::take(items);
+        let explained = tax_rounding_explains(taxed_lines(&taken));
+        let lines = self.for_xero(taken, *basis, overrides, rates, explained)?;
+        *items = lines.items;
+        *basis = lines.basis;
+        *total_tax = lines.total_tax;
+        Ok(())
+    }
+}
+
 impl MappedInvoice {
     /// The invoice as Xero is to get it (see [`ShopMapping::for_xero`]): overrides taken.
     ///
@@ -1379,18 +1401,14 @@ impl MappedInvoice {
         mapping: &ShopMapping,
         rates: &XeroTaxRates,
     ) -> Result<Self, MappingError> {
-        let items = std::mem::take(&mut self.invoice.line_items);
-        let explained = tax_rounding_explains(taxed_lines(&items));
-        let lines = mapping.for_xero(
-            items,
-            self.invoice.line_amount_types,
+        let invoice = &mut self.invoice;
+        mapping.document_for_xero(
+            &mut invoice.line_items,
+            &mut invoice.line_amount_types,
+            &mut self.total_tax,
             TaxOverrides::Taken,
             rates,
-            explained,
         )?;
-        self.invoice.line_items = lines.items;
-        self.invoice.line_amount_types = lines.basis;
-        self.total_tax = lines.total_tax;
         Ok(self)
     }
 }
@@ -1405,18 +1423,14 @@ impl MappedCreditNote {
         mapping: &ShopMapping,
         rates: &XeroTaxRates,
     ) -> Result<Self, MappingError> {
-        let items = std::mem::take(&mut self.credit_note.line_items);
-        let explained = tax_rounding_explains(taxed_lines(&items));
-        let lines = mapping.for_xero(
-            items,
-            self.credit_note.line_amount_types,
+        let note = &mut self.credit_note;
+        mapping.document_for_xero(
+            &mut note.line_items,
+            &mut note.line_amount_types,
+            &mut self.total_tax,
             TaxOverrides::Refused,
             rates,
-            explained,
         )?;
-        self.credit_note.line_items = lines.items;
-        self.credit_note.line_amount_types = lines.basis;
-        self.total_tax = lines.total_tax;
         Ok(self)
     }
 }
@@ -2710,6 +2724,28 @@ mod tests {
         }
     }
 
+    /// `order`'s invoice as Xero is to get it under `rates`.
+    fn invoice_for_xero(
+        order: &Order,
+        rates: &XeroTaxRates,
+    ) -> Result<MappedInvoice, MappingError> {
+        mapping()
+            .invoice(order, contact())
+            .unwrap()
+            .for_xero(&mapping(), rates)
+    }
+
+    /// `refund`'s credit note as Xero is to get it under `rates`.
+    fn credit_note_for_xero(
+        refund: &Refund,
+        rates: &XeroTaxRates,
+    ) -> Result<MappedCreditNote, MappingError> {
+        mapping()
+            .credit_note(refund, contact())
+            .unwrap()
+            .for_xero(&mapping(), rates)
+    }
+
     /// What Xero books for `items` on `basis`, computed the way Xero documents it (each line's
     /// amount in cents, its tax × rate or × rate / (1 + rate) rounded per line, a given
     /// `TaxAmount` instead where there is one), with half cents rounded `strategy`'s way:
@@ -2770,14 +2806,11 @@ mod tests {
                 line(LineKind::Product, "1", unit, "0", &tax, Some("0.15"))
             })
             .to_vec();
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Exclusive, lines, "87.74", "11.44"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Exclusive, lines, "87.74", "11.44"),
+            &xero_rates(),
+        )
+        .unwrap();
         let invoice = &mapped.invoice;
         assert_eq!(invoice.line_amount_types, LineAmountTypes::Exclusive);
         assert!(given(&invoice.line_items).is_empty(), "{invoice:#?}");
@@ -2792,14 +2825,11 @@ mod tests {
         );
         // An inclusive shop's 19.99 at 15% carries 2.61, as Xero computes: left inclusive.
         let bowl = line(LineKind::Product, "2", "19.99", "0", "5.21", Some("0.15"));
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Inclusive, vec![bowl], "39.98", "5.21"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Inclusive, vec![bowl], "39.98", "5.21"),
+            &xero_rates(),
+        )
+        .unwrap();
         assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Inclusive);
         assert!(given(&mapped.invoice.line_items).is_empty());
         assert_eq!(mapped.total_tax, d("5.21"));
@@ -2817,14 +2847,11 @@ mod tests {
 
     #[test]
     fn an_exclusive_platform_that_taxes_the_subtotal_overrides_only_the_line_that_took_the_cent() {
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Exclusive, subtotal_taxed(), "87.75", "11.45"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Exclusive, subtotal_taxed(), "87.75", "11.45"),
+            &xero_rates(),
+        )
+        .unwrap();
         let items = &mapped.invoice.line_items;
         assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
         assert_eq!(
@@ -2845,14 +2872,11 @@ mod tests {
 
     #[test]
     fn a_credit_note_takes_xeros_own_tax_and_a_rounding_line_for_the_cent() {
-        let mapped = mapping()
-            .credit_note(
-                &refund(TaxMode::Exclusive, subtotal_taxed(), "87.75", "11.45"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = credit_note_for_xero(
+            &refund(TaxMode::Exclusive, subtotal_taxed(), "87.75", "11.45"),
+            &xero_rates(),
+        )
+        .unwrap();
         let note = &mapped.credit_note;
         assert_eq!(note.line_amount_types, LineAmountTypes::Exclusive);
         assert!(given(&note.line_items).is_empty(), "{note:#?}");
@@ -2886,14 +2910,11 @@ mod tests {
 
     #[test]
     fn an_inclusive_order_whose_tax_xero_would_round_otherwise_is_booked_exclusive() {
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
+            &xero_rates(),
+        )
+        .unwrap();
         let invoice = &mapped.invoice;
         // Never inclusive with an override (Xero flags that): exclusive, the amounts less
         // their tax, the one line whose tax Xero computes otherwise (17.39 × 15% = 2.61)
@@ -2920,14 +2941,11 @@ mod tests {
         }
 
         // Its refund cannot carry the 2.60: Xero's 2.61 and a rounding line of −0.01.
-        let mapped = mapping()
-            .credit_note(
-                &refund(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = credit_note_for_xero(
+            &refund(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
+            &xero_rates(),
+        )
+        .unwrap();
         let note = &mapped.credit_note;
         assert!(given(&note.line_items).is_empty(), "{note:#?}");
         assert_eq!(
@@ -2950,25 +2968,19 @@ mod tests {
     fn a_half_cent_of_tax_is_never_left_to_xeros_rounding() {
         // 1.10 × 15% = 0.165: 0.17 or 0.16, as Xero rounds half cents (UNSURE).
         let half = || line(LineKind::Product, "1", "1.10", "0", "0.17", Some("0.15"));
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Exclusive, vec![half()], "1.27", "0.17"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Exclusive, vec![half()], "1.27", "0.17"),
+            &xero_rates(),
+        )
+        .unwrap();
         assert_eq!(given(&mapped.invoice.line_items), [d("0.17")]);
         assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
         // A credit note gives none: inclusive, 1.27 carries 0.1657 → 0.17 either way.
-        let mapped = mapping()
-            .credit_note(
-                &refund(TaxMode::Exclusive, vec![half()], "1.27", "0.17"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &xero_rates())
-            .unwrap();
+        let mapped = credit_note_for_xero(
+            &refund(TaxMode::Exclusive, vec![half()], "1.27", "0.17"),
+            &xero_rates(),
+        )
+        .unwrap();
         let note = &mapped.credit_note;
         assert_eq!(note.line_amount_types, LineAmountTypes::Inclusive);
         assert!(given(&note.line_items).is_empty());
@@ -2986,14 +2998,11 @@ mod tests {
 
     #[test]
     fn without_the_organisations_rates_tax_is_given_and_never_on_an_inclusive_document() {
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &XeroTaxRates::default())
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Inclusive, inclusive_pair(), "39.98", "5.21"),
+            &XeroTaxRates::default(),
+        )
+        .unwrap();
         assert_eq!(mapped.invoice.line_amount_types, LineAmountTypes::Exclusive);
         assert_eq!(given(&mapped.invoice.line_items), [d("2.61"), d("2.60")]);
     }
@@ -3006,14 +3015,11 @@ mod tests {
             ("NONE".to_owned(), d("0")),
         ]);
         let sale = || line(LineKind::Product, "1", "100.00", "0", "15.00", Some("0.15"));
-        let err = mapping()
-            .credit_note(
-                &refund(TaxMode::Exclusive, vec![sale()], "115.00", "15.00"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &rates)
-            .unwrap_err();
+        let err = credit_note_for_xero(
+            &refund(TaxMode::Exclusive, vec![sale()], "115.00", "15.00"),
+            &rates,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, MappingError::XeroTaxDiffers { gap, .. } if gap == d("2.50")),
             "{err}"
@@ -3023,14 +3029,11 @@ mod tests {
             "xero_tax_rate_differs"
         );
         // An invoice keeps the platform's tax, given.
-        let mapped = mapping()
-            .invoice(
-                &order(TaxMode::Exclusive, vec![sale()], "115.00", "15.00"),
-                contact(),
-            )
-            .unwrap()
-            .for_xero(&mapping(), &rates)
-            .unwrap();
+        let mapped = invoice_for_xero(
+            &order(TaxMode::Exclusive, vec![sale()], "115.00", "15.00"),
+            &rates,
+        )
+        .unwrap();
         assert_eq!(given(&mapped.invoice.line_items), [d("15.00")]);
     }
 
@@ -3104,15 +3107,10 @@ mod tests {
                     TaxMode::Inclusive => gross,
                 };
                 let (total, tax) = (total.to_string(), tax.to_string());
-                let invoice = mapping()
-                    .invoice(&order(mode, lines.clone(), &total, &tax), contact())
-                    .unwrap()
-                    .for_xero(&mapping(), &xero_rates())
-                    .unwrap();
-                let note = mapping()
-                    .credit_note(&refund(mode, lines, &total, &tax), contact())
-                    .unwrap()
-                    .for_xero(&mapping(), &xero_rates())
+                let invoice =
+                    invoice_for_xero(&order(mode, lines.clone(), &total, &tax), &xero_rates())
+                        .unwrap();
+                let note = credit_note_for_xero(&refund(mode, lines, &total, &tax), &xero_rates())
                     .unwrap();
                 let case = format!("{qty} × {unit} {mode:?}, taxed way {way}");
                 for strategy in ROUNDINGS {

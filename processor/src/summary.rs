@@ -1548,37 +1548,33 @@ mod tests {
         }
     }
 
+    /// The local hour `at` falls in on `tz`'s clock: its start, end and label.
+    fn hour_of(tz: &ShopZone, at: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime, String) {
+        let (hour, label) = local_period(tz, at, SummaryPeriod::Hourly);
+        (hour.start, hour.end, label)
+    }
+
     #[test]
     fn hours_and_weeks_follow_the_local_clock_across_both_changes() {
         use time::macros::datetime;
         let london = &zone("Europe/London");
         // 29 March 2026: 01:00 GMT becomes 02:00 BST, so hour 00 is followed by hour 02.
-        let (hour, label) = local_period(
-            london,
-            datetime!(2026-03-29 00:59:59 UTC),
-            SummaryPeriod::Hourly,
-        );
         assert_eq!(
-            (hour.start, hour.end),
+            hour_of(london, datetime!(2026-03-29 00:59:59 UTC)),
             (
                 datetime!(2026-03-29 00:00 UTC),
-                datetime!(2026-03-29 01:00 UTC)
+                datetime!(2026-03-29 01:00 UTC),
+                "20260329-00".to_owned()
             )
-        );
-        assert_eq!(label, "20260329-00");
-        let (hour, label) = local_period(
-            london,
-            datetime!(2026-03-29 01:00 UTC),
-            SummaryPeriod::Hourly,
         );
         assert_eq!(
-            (hour.start, hour.end),
+            hour_of(london, datetime!(2026-03-29 01:00 UTC)),
             (
                 datetime!(2026-03-29 01:00 UTC),
-                datetime!(2026-03-29 02:00 UTC)
+                datetime!(2026-03-29 02:00 UTC),
+                "20260329-02".to_owned()
             )
         );
-        assert_eq!(label, "20260329-02");
         // 25 October 2026: 02:00 BST becomes 01:00 GMT; the clock shows 01 for two hours, one
         // period with one label, whichever side of the change.
         for at in [
@@ -1587,59 +1583,44 @@ mod tests {
             datetime!(2026-10-25 01:00 UTC),
             datetime!(2026-10-25 01:59:59 UTC),
         ] {
-            let (hour, label) = local_period(london, at, SummaryPeriod::Hourly);
             assert_eq!(
-                (hour.start, hour.end),
+                hour_of(london, at),
                 (
                     datetime!(2026-10-25 00:00 UTC),
-                    datetime!(2026-10-25 02:00 UTC)
+                    datetime!(2026-10-25 02:00 UTC),
+                    "20261025-01".to_owned()
                 ),
                 "{at}"
             );
-            assert_eq!(label, "20261025-01");
         }
-        let (_, label) = local_period(
-            london,
-            datetime!(2026-10-25 02:00 UTC),
-            SummaryPeriod::Hourly,
+        assert_eq!(
+            hour_of(london, datetime!(2026-10-25 02:00 UTC)).2,
+            "20261025-02"
         );
-        assert_eq!(label, "20261025-02");
         // New York falls back at 02:00 EDT (06:00 UTC): its 01 hour is 05:00 to 07:00 UTC.
         let new_york = &zone("America/New_York");
-        let (hour, label) = local_period(
-            new_york,
-            datetime!(2026-11-01 06:30 UTC),
-            SummaryPeriod::Hourly,
-        );
         assert_eq!(
-            (hour.start, hour.end),
+            hour_of(new_york, datetime!(2026-11-01 06:30 UTC)),
             (
                 datetime!(2026-11-01 05:00 UTC),
-                datetime!(2026-11-01 07:00 UTC)
+                datetime!(2026-11-01 07:00 UTC),
+                "20261101-01".to_owned()
             )
         );
-        assert_eq!(label, "20261101-01");
         // Sydney springs forward at 02:00 AEST (16:00 UTC on the 3rd): hour 01, then 03.
         let sydney = &zone("Australia/Sydney");
-        let (hour, label) = local_period(
-            sydney,
-            datetime!(2026-10-03 15:30 UTC),
-            SummaryPeriod::Hourly,
-        );
         assert_eq!(
-            (hour.start, hour.end, label.as_str()),
+            hour_of(sydney, datetime!(2026-10-03 15:30 UTC)),
             (
                 datetime!(2026-10-03 15:00 UTC),
                 datetime!(2026-10-03 16:00 UTC),
-                "20261004-01"
+                "20261004-01".to_owned()
             )
         );
-        let (_, label) = local_period(
-            sydney,
-            datetime!(2026-10-03 16:00 UTC),
-            SummaryPeriod::Hourly,
+        assert_eq!(
+            hour_of(sydney, datetime!(2026-10-03 16:00 UTC)).2,
+            "20261004-03"
         );
-        assert_eq!(label, "20261004-03");
         // ISO weeks: Monday 00:00 local to Monday 00:00 local, an hour longer or shorter.
         let (week, label) = local_period(
             london,

@@ -108,6 +108,15 @@ pub fn magento_event(event_type: &str, event_id: &str, recipient_client_id: &str
     }))
 }
 
+/// A cancelled copy of a Shopify order body (authorisation voided, nothing captured).
+pub fn shopify_cancelled(order: &[u8]) -> Vec<u8> {
+    let mut order: Value = serde_json::from_slice(order).expect("a Shopify order");
+    order["cancelled_at"] = json!("2026-11-20T11:00:00+13:00");
+    order["cancel_reason"] = json!("customer");
+    order["financial_status"] = json!("voided");
+    serde_json::to_vec(&order).expect("JSON")
+}
+
 /// A Shopify `orders/*` body in NZD with 15% GST, prices excluding tax: two mugs at 25.00 with
 /// 5.00 off, and shipping at 10.00.
 pub fn shopify_nz_order(id: u64, number: u64, paid: bool) -> Vec<u8> {

@@ -9,7 +9,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use xcs_shared::{Envelope, EventKind, Platform, topology};
-use xcs_xero_sim::{CUSTOM_CONNECTION_CLIENT_ID, CUSTOM_CONNECTION_CLIENT_SECRET, RunningSim};
+use xcs_xero_sim::{
+    CUSTOM_CONNECTION_CLIENT_ID, CUSTOM_CONNECTION_CLIENT_SECRET, RunningSim, SimConfig, XeroSim,
+};
 
 use crate::broker::TestBroker;
 use crate::postgres::{TestSchema, postgres_url};
@@ -18,15 +20,39 @@ use crate::postgres::{TestSchema, postgres_url};
 pub const SHOP: &str = "nz-shopify";
 pub const WOO_SHOP: &str = "nz-woo";
 
-/// A processor config for the simulator's Custom Connection (the NZ demo company), with a
-/// Shopify and a WooCommerce shop mapped onto the demo chart of accounts.
-pub fn test_config(
+/// How a processor config signs in to the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XeroAuth {
+    /// The Custom Connection, to the NZ demo company only.
+    CustomConnection,
+    /// The demo OAuth app, connected to the tenants whose tokens [`connect_demo_app`] stored.
+    DemoApp,
+}
+
+/// A processor config's sections before its shops: `broker`, `schema` and `sim`, signed in
+/// as `auth`, with `extra` appended (sections or `[processing]` keys). Polling is off unless
+/// `extra` sets `poll_every_ms`.
+pub fn processor_toml(
     broker: &TestBroker,
     schema: &TestSchema,
     sim: &RunningSim,
+    auth: XeroAuth,
     extra: &str,
 ) -> String {
-    let tenant = xcs_xero_sim::DEMO_NZ_TENANT_ID;
+    let (auth, client_id, client_secret, timeout_ms) = match auth {
+        XeroAuth::CustomConnection => (
+            "custom_connection",
+            CUSTOM_CONNECTION_CLIENT_ID,
+            CUSTOM_CONNECTION_CLIENT_SECRET,
+            5000,
+        ),
+        XeroAuth::DemoApp => (
+            "oauth",
+            xcs_xero_sim::DEMO_APP_CLIENT_ID,
+            xcs_xero_sim::DEMO_APP_CLIENT_SECRET,
+            10000,
+        ),
+    };
     format!(
         r#"
 log_format = "pretty"
@@ -41,8 +67,8 @@ api_base = "{api}"
 identity_base = "{identity}"
 client_id = "{client_id}"
 client_secret = "{client_secret}"
-auth = "custom_connection"
-timeout_ms = 5000
+auth = "{auth}"
+timeout_ms = {timeout_ms}
 # Tests book a handful of documents at once; pacing would only make them slower.
 max_burst = 30
 [server]
@@ -65,9 +91,20 @@ prefetch = 200
         schema = schema.name,
         api = sim.base_url(),
         identity = sim.identity_url(),
-        client_id = CUSTOM_CONNECTION_CLIENT_ID,
-        client_secret = CUSTOM_CONNECTION_CLIENT_SECRET,
-    ) + &shop_toml(&ShopToml {
+    )
+}
+
+/// A processor config for the simulator's Custom Connection (the NZ demo company), with a
+/// Shopify and a WooCommerce shop mapped onto the demo chart of accounts.
+pub fn test_config(
+    broker: &TestBroker,
+    schema: &TestSchema,
+    sim: &RunningSim,
+    extra: &str,
+) -> String {
+    let tenant = xcs_xero_sim::DEMO_NZ_TENANT_ID;
+    let head = processor_toml(broker, schema, sim, XeroAuth::CustomConnection, extra);
+    head + &shop_toml(&ShopToml {
         name: SHOP,
         platform: Platform::Shopify,
         tenant: &tenant.to_string(),
@@ -84,6 +121,88 @@ prefetch = 200
         clearing: "616",
         api: None,
     })
+}
+
+/// Migrates the ledger `config_toml` names and stores tokens for the demo OAuth app's
+/// connection to `tenants`, as the authorization-code flow would have left them.
+pub async fn connect_demo_app(
+    schema: &TestSchema,
+    sim: &RunningSim,
+    config_toml: &str,
+    tenants: &[uuid::Uuid],
+) {
+    let config = xcs_processor::config::Config::from_toml(config_toml, |_| None)
+        .expect("a valid processor config");
+    drop(
+        xcs_processor::ledger::Ledger::connect(&config.postgres)
+            .await
+            .expect("the ledger migrates"),
+    );
+    let tokens = sim
+        .issue_tokens(xcs_xero_sim::DEMO_APP_CLIENT_ID, tenants)
+        .expect("tokens");
+    schema
+        .client()
+        .await
+        .execute(
+            "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
+             VALUES ('default', $1, $2, now() + interval '30 minutes')",
+            &[&tokens.refresh_token.expect("a refresh token"), &tokens.access_token],
+        )
+        .await
+        .expect("tokens stored");
+}
+
+/// What nearly every processor test starts from: a broker vhost with the deployed topology,
+/// a ledger schema and a Xero simulator, all its own.
+pub struct Rig {
+    pub broker: TestBroker,
+    pub schema: TestSchema,
+    pub sim: RunningSim,
+}
+
+impl Rig {
+    /// On the simulator's demo organisations.
+    pub async fn new() -> Self {
+        Self::on(SimConfig::demo()).await
+    }
+
+    /// On a simulator started with `sim`.
+    pub async fn on(sim: SimConfig) -> Self {
+        Rig {
+            broker: TestBroker::with_topology().await,
+            schema: TestSchema::new(),
+            sim: XeroSim::start(sim).expect("the simulator starts"),
+        }
+    }
+
+    /// [`test_config`] for this rig, `extra` appended.
+    pub fn config(&self, extra: &str) -> String {
+        test_config(&self.broker, &self.schema, &self.sim, extra)
+    }
+
+    /// Publishes a [`SHOP`] event as the ingress would (see [`publish`]).
+    pub async fn publish(&self, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
+        publish(
+            &self.broker,
+            Platform::Shopify,
+            SHOP,
+            kind,
+            topic,
+            event_id,
+            body,
+        )
+        .await;
+    }
+
+    /// A Xero client as the processor builds one from `config_toml`, its ledger connected
+    /// when first used.
+    pub fn xero(&self, config_toml: &str) -> xcs_processor::xero::client::XeroClient {
+        let config = xcs_processor::config::Config::from_toml(config_toml, |_| None)
+            .expect("a valid processor config");
+        let ledger = xcs_processor::ledger::Ledger::lazy(&config.postgres).expect("a ledger");
+        xcs_processor::xero::client::XeroClient::new(&config.xero, ledger).expect("a client")
+    }
 }
 
 /// One shop of a processor config, mapped onto the simulator's demo chart of accounts
@@ -217,7 +336,20 @@ pub async fn publish(
     event_id: &str,
     body: &[u8],
 ) {
-    let envelope = Envelope {
+    let envelope = envelope(platform, shop, kind, topic, event_id);
+    publish_envelope(broker, &envelope, body).await;
+}
+
+/// The envelope the ingress gives a webhook for `shop` on `platform`, in the NZ demo company,
+/// received on the day the tests reconcile (2026-11-27).
+pub fn envelope(
+    platform: Platform,
+    shop: &str,
+    kind: EventKind,
+    topic: &str,
+    event_id: &str,
+) -> Envelope {
+    Envelope {
         event_id: event_id.to_owned(),
         platform,
         shop: shop.to_owned(),
@@ -227,8 +359,7 @@ pub async fn publish(
         delivery_id: uuid::Uuid::now_v7().to_string(),
         received_at: "2026-11-27T01:00:00Z".to_owned(),
         source: xcs_shared::Source::Webhook,
-    };
-    publish_envelope(broker, &envelope, body).await;
+    }
 }
 
 /// Publishes `body` with `envelope`'s headers as the ingress does, and waits for the confirm.
@@ -453,6 +584,17 @@ impl XeroLine {
             tax_type: tax_type.to_owned(),
             tax_amount: dec(tax_amount),
         }
+    }
+
+    /// The fixture orders' shipping, NZ Post Courier at 11.50 with 1.50 GST, as booked.
+    pub fn nz_post_courier() -> Self {
+        XeroLine::new(
+            "NZ Post Courier",
+            "1 x 11.50 = 11.50",
+            "205",
+            "OUTPUT2",
+            "1.50",
+        )
     }
 
     /// The line items of an invoice or credit note as the simulator holds them.

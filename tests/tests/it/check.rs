@@ -7,32 +7,13 @@ use xcs_processor::setup::check::{self, CheckOptions};
 use xcs_processor::setup::{Report, Status};
 use xcs_tests::broker::TestBroker;
 use xcs_tests::postgres::TestSchema;
-use xcs_tests::processor::test_config;
-use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
+use xcs_tests::processor::Rig;
+use xcs_xero_sim::{SimConfig, XeroSim};
 
-struct Setup {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: RunningSim,
-}
-
-async fn setup() -> Setup {
-    Setup {
-        broker: TestBroker::with_topology().await,
-        schema: TestSchema::new(),
-        sim: XeroSim::start(SimConfig::demo()).expect("the simulator starts"),
-    }
-}
-
-impl Setup {
-    fn config_text(&self) -> String {
-        test_config(&self.broker, &self.schema, &self.sim, "")
-    }
-
-    async fn check(&self, text: &str, options: &CheckOptions) -> Report {
-        let config = Config::from_toml(text, |_| None).expect("a valid config");
-        check::run(&config, options).await
-    }
+/// `check` on the processor config `text`.
+async fn check_text(text: &str, options: &CheckOptions) -> Report {
+    let config = Config::from_toml(text, |_| None).expect("a valid config");
+    check::run(&config, options).await
 }
 
 /// The one failed line about `subject`, which must mention `needle`.
@@ -57,10 +38,8 @@ fn failure<'r>(report: &'r Report, subject: &str, needle: &str) -> &'r xcs_proce
 
 #[tokio::test]
 async fn a_good_setup_passes_every_check() {
-    let setup = setup().await;
-    let report = setup
-        .check(&setup.config_text(), &CheckOptions::default())
-        .await;
+    let setup = Rig::new().await;
+    let report = check_text(&setup.config(""), &CheckOptions::default()).await;
     let text = report.render_text();
     assert!(report.passed(), "{text}");
     assert!(text.contains("✓ PostgreSQL"), "{text}");
@@ -89,12 +68,12 @@ async fn a_good_setup_passes_every_check() {
 
 #[tokio::test]
 async fn each_kind_of_bad_mapping_fails_with_what_to_do() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     // The Shopify shop's mapping, broken in every way at once; the demo chart has 299 Old
     // Sales archived, 400 Advertising (an expense), 620 Prepayments (no payments), tax type
     // OUTPUT archived and ZERORATED active.
     let text = setup
-        .config_text()
+        .config("")
         .replacen("sales = \"200\"", "sales = \"299\"", 1)
         .replacen("shipping = \"205\"", "shipping = \"999\"", 1)
         .replacen("fees = \"260\"", "fees = \"400\"", 1)
@@ -105,7 +84,7 @@ async fn each_kind_of_bad_mapping_fails_with_what_to_do() {
             1,
         )
         .replacen("untaxed = \"ZERORATED\"", "untaxed = \"EXEMPT99\"", 1);
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    let report = check_text(&text, &CheckOptions::default()).await;
     assert!(!report.passed());
     let shop = "shop nz-shopify";
     let archived = failure(&report, shop, "accounts.sales = \"299\"");
@@ -153,16 +132,16 @@ async fn each_kind_of_bad_mapping_fails_with_what_to_do() {
 
 #[tokio::test]
 async fn a_tax_type_that_cannot_apply_to_revenue_and_a_system_account_fail() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     let text = setup
-        .config_text()
+        .config("")
         .replacen(
             "by_rate = { \"15\" = \"OUTPUT2\" }",
             "by_rate = { \"15\" = \"INPUT2\" }",
             1,
         )
         .replacen("gift_cards = \"825\"", "gift_cards = \"820\"", 1);
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    let report = check_text(&text, &CheckOptions::default()).await;
     let tax = failure(&report, "shop nz-shopify", "\"INPUT2\"");
     assert!(
         tax.detail.contains("cannot be used on revenue accounts"),
@@ -174,14 +153,12 @@ async fn a_tax_type_that_cannot_apply_to_revenue_and_a_system_account_fail() {
 
 #[tokio::test]
 async fn a_missing_topology_fails_and_says_how_to_load_it() {
-    let setup = Setup {
+    let setup = Rig {
         broker: TestBroker::empty().await,
         schema: TestSchema::new(),
         sim: XeroSim::start(SimConfig::demo()).expect("the simulator starts"),
     };
-    let report = setup
-        .check(&setup.config_text(), &CheckOptions::default())
-        .await;
+    let report = check_text(&setup.config(""), &CheckOptions::default()).await;
     let line = failure(&report, "RabbitMQ", "missing");
     assert!(line.detail.contains("exchange xcs.events"), "{line:?}");
     assert!(line.detail.contains("queue xcs.shard.0"), "{line:?}");
@@ -190,22 +167,22 @@ async fn a_missing_topology_fails_and_says_how_to_load_it() {
 
 #[tokio::test]
 async fn a_custom_connection_for_another_organisation_and_bad_credentials_fail() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     let other = "b7e2d3c4-8a1f-4e6b-a2d9-3c5f7e9b1a02";
-    let text = setup.config_text().replacen(
+    let text = setup.config("").replacen(
         &format!("tenant = \"{}\"", xcs_xero_sim::DEMO_NZ_TENANT_ID),
         &format!("tenant = \"{other}\""),
         1,
     );
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    let report = check_text(&text, &CheckOptions::default()).await;
     let line = failure(&report, "Xero tenant b7e2d3c4", "does not reach");
     assert!(line.next.as_deref().unwrap().contains("tenant"));
 
-    let text = setup.config_text().replace(
+    let text = setup.config("").replace(
         xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET,
         "not-the-secret",
     );
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    let report = check_text(&text, &CheckOptions::default()).await;
     let line = failure(&report, "Xero tenant a3a6c1f2", "refused");
     assert!(
         line.next.as_deref().unwrap().contains("client_secret"),
@@ -215,7 +192,7 @@ async fn a_custom_connection_for_another_organisation_and_bad_credentials_fail()
 
 #[tokio::test]
 async fn webhook_secrets_are_checked_against_the_ingress_config() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     let tenant = xcs_xero_sim::DEMO_NZ_TENANT_ID;
     let dir = std::env::temp_dir().join(format!("xcs-check-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -239,14 +216,13 @@ secrets = ["woo secret"]
         ),
     )
     .unwrap();
-    let report = setup
-        .check(
-            &setup.config_text(),
-            &CheckOptions {
-                ingress_config: Some(good),
-            },
-        )
-        .await;
+    let report = check_text(
+        &setup.config(""),
+        &CheckOptions {
+            ingress_config: Some(good),
+        },
+    )
+    .await;
     assert!(report.passed(), "{}", report.render_text());
     assert!(
         report
@@ -276,14 +252,13 @@ secrets = ["x"]
         ),
     )
     .unwrap();
-    let report = setup
-        .check(
-            &setup.config_text(),
-            &CheckOptions {
-                ingress_config: Some(bad),
-            },
-        )
-        .await;
+    let report = check_text(
+        &setup.config(""),
+        &CheckOptions {
+            ingress_config: Some(bad),
+        },
+    )
+    .await;
     failure(
         &report,
         "webhooks nz-woo",
@@ -295,14 +270,14 @@ secrets = ["x"]
 
 #[tokio::test]
 async fn an_item_code_xero_does_not_have_fails_naming_the_code_and_the_fix() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     // The demo company has one item, SKU-1.
-    let text = setup.config_text().replacen(
+    let text = setup.config("").replacen(
         "document_prefix = \"SH-\"",
         "document_prefix = \"SH-\"\nitems = { \"RED-XL\" = \"SHIRT-RED-XL\", \"W-1\" = \"sku-1\" }",
         1,
     );
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    let report = check_text(&text, &CheckOptions::default()).await;
     assert!(!report.passed(), "{}", report.render_text());
     let line = failure(
         &report,
@@ -325,9 +300,9 @@ async fn an_item_code_xero_does_not_have_fails_naming_the_code_and_the_fix() {
 
 /// A config for the simulator's OAuth app (the authorization-code flow's tokens stored in the
 /// ledger), with `secret` as the app's client secret.
-fn oauth_config(setup: &Setup, secret: &str) -> String {
+fn oauth_config(setup: &Rig, secret: &str) -> String {
     setup
-        .config_text()
+        .config("")
         .replace("auth = \"custom_connection\"", "auth = \"oauth\"")
         .replace(
             &format!(
@@ -347,10 +322,10 @@ fn oauth_config(setup: &Setup, secret: &str) -> String {
 
 #[tokio::test]
 async fn a_wrong_client_secret_fails_while_the_access_token_is_still_valid() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     let good = oauth_config(&setup, xcs_xero_sim::DEMO_APP_CLIENT_SECRET);
     // Ensure the schema exists (check migrates it), then store what `connect` would have.
-    let first = setup.check(&good, &CheckOptions::default()).await;
+    let first = check_text(&good, &CheckOptions::default()).await;
     assert!(
         first
             .failures()
@@ -386,12 +361,11 @@ async fn a_wrong_client_secret_fails_while_the_access_token_is_still_valid() {
 
     // The wrong secret: the valid access token would reach Xero, but check asks the identity
     // service, and says the fix is the secret, not connecting again.
-    let report = setup
-        .check(
-            &oauth_config(&setup, "not-the-secret"),
-            &CheckOptions::default(),
-        )
-        .await;
+    let report = check_text(
+        &oauth_config(&setup, "not-the-secret"),
+        &CheckOptions::default(),
+    )
+    .await;
     assert!(!report.passed(), "{}", report.render_text());
     let line = failure(&report, "Xero credentials", "client id or secret");
     let next = line.next.as_deref().unwrap();
@@ -404,7 +378,7 @@ async fn a_wrong_client_secret_fails_while_the_access_token_is_still_valid() {
     );
 
     // The right secret: the refresh rotates the refresh token, and the new one is stored.
-    let report = setup.check(&good, &CheckOptions::default()).await;
+    let report = check_text(&good, &CheckOptions::default()).await;
     assert!(report.passed(), "{}", report.render_text());
     let line = report
         .lines
@@ -422,16 +396,14 @@ async fn a_wrong_client_secret_fails_while_the_access_token_is_still_valid() {
     setup
         .sim
         .advance_clock(std::time::Duration::from_secs(31 * 60));
-    let report = setup.check(&good, &CheckOptions::default()).await;
+    let report = check_text(&good, &CheckOptions::default()).await;
     assert!(report.passed(), "{}", report.render_text());
 }
 
 #[tokio::test]
 async fn a_custom_connection_secret_is_proved_and_defaults_are_marked() {
-    let setup = setup().await;
-    let report = setup
-        .check(&setup.config_text(), &CheckOptions::default())
-        .await;
+    let setup = Rig::new().await;
+    let report = check_text(&setup.config(""), &CheckOptions::default()).await;
     let line = report
         .lines
         .iter()
@@ -449,11 +421,11 @@ async fn a_custom_connection_secret_is_proved_and_defaults_are_marked() {
         shop.detail.contains("tax.no_tax = \"NONE\" is the default"),
         "{shop:?}"
     );
-    let text = setup.config_text().replace(
+    let text = setup.config("").replace(
         xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_SECRET,
         "not-the-secret",
     );
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    let report = check_text(&text, &CheckOptions::default()).await;
     let line = failure(&report, "Xero credentials", "client id or secret");
     assert!(
         line.next.as_deref().unwrap().contains("client_secret"),
@@ -465,19 +437,15 @@ async fn a_custom_connection_secret_is_proved_and_defaults_are_marked() {
 /// or sales-tax system account on a line, so `check` fails it before the first order does.
 #[tokio::test]
 async fn a_sales_tax_liability_xero_refuses_on_lines_fails_naming_the_jurisdiction() {
-    let setup = setup().await;
-    let text = setup.config_text().replacen(
+    let setup = Rig::new().await;
+    let text = setup.config("").replacen(
         "by_rate = { \"15\" = \"OUTPUT2\" }\nuntaxed = \"ZERORATED\"",
         "mode = \"sales_tax_lines\"\nuntaxed = \"NONE\"\nliability = \"825\"\n\
          by_jurisdiction = { \"GST\" = \"820\" }",
         1,
     );
-    assert_ne!(
-        text,
-        setup.config_text(),
-        "the shop's tax table was rewritten"
-    );
-    let report = setup.check(&text, &CheckOptions::default()).await;
+    assert_ne!(text, setup.config(""), "the shop's tax table was rewritten");
+    let report = check_text(&text, &CheckOptions::default()).await;
     let line = failure(
         &report,
         "shop nz-shopify",

@@ -203,13 +203,7 @@ async fn a_signed_shopify_orders_paid_webhook_becomes_a_paid_invoice_in_xero() {
                 "OUTPUT2",
                 "19.50"
             ),
-            XeroLine::new(
-                "NZ Post Courier",
-                "1 x 11.50 = 11.50",
-                "205",
-                "OUTPUT2",
-                "1.50"
-            ),
+            XeroLine::nz_post_courier(),
         ]
     );
     assert_eq!(
@@ -250,13 +244,7 @@ async fn a_signed_woocommerce_order_created_webhook_becomes_a_paid_invoice_in_xe
                 "ZERORATED",
                 "0"
             ),
-            XeroLine::new(
-                "NZ Post Courier",
-                "1 x 11.50 = 11.50",
-                "205",
-                "OUTPUT2",
-                "1.50"
-            ),
+            XeroLine::nz_post_courier(),
         ]
     );
     assert_eq!(

@@ -8,21 +8,16 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use xcs_shared::envelope::header;
-use xcs_shared::{EventKind, Platform, topology};
-use xcs_tests::broker::{Landed, TestBroker};
+use xcs_shared::{EventKind, topology};
+use xcs_tests::broker::Landed;
 use xcs_tests::fixtures;
-use xcs_tests::postgres::TestSchema;
-use xcs_tests::processor::{
-    SHOP, TestProcessor, invoices_numbered, one_invoice, publish, test_config, wait_handled,
-};
-use xcs_xero_sim::{DEMO_NZ_TENANT_ID, RunningSim, SimConfig, XeroSim};
+use xcs_tests::processor::{Rig, TestProcessor, invoices_numbered, one_invoice, wait_handled};
+use xcs_xero_sim::DEMO_NZ_TENANT_ID;
 
 const HANDLED: Duration = Duration::from_secs(30);
 
 struct Poisoned {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: RunningSim,
+    rig: Rig,
     processor: Option<TestProcessor>,
 }
 
@@ -33,15 +28,10 @@ impl Poisoned {
 
     /// Starts a processor whose config is `edit`ed first.
     async fn start_with(edit: impl FnOnce(String) -> String) -> Self {
-        let broker = TestBroker::with_topology().await;
-        let schema = TestSchema::new();
-        let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
-        let config = edit(test_config(&broker, &schema, &sim, ""));
-        let processor = TestProcessor::start(&config).await;
+        let rig = Rig::new().await;
+        let processor = TestProcessor::start(&edit(rig.config(""))).await;
         Poisoned {
-            broker,
-            schema,
-            sim,
+            rig,
             processor: Some(processor),
         }
     }
@@ -59,16 +49,7 @@ impl Poisoned {
     }
 
     async fn publish(&self, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
-        publish(
-            &self.broker,
-            Platform::Shopify,
-            SHOP,
-            kind,
-            topic,
-            event_id,
-            body,
-        )
-        .await;
+        self.rig.publish(kind, topic, event_id, body).await;
     }
 
     async fn publish_order(&self, event_id: &str, body: &[u8]) {
@@ -78,7 +59,7 @@ impl Poisoned {
 
     async fn book(&self, event_id: &str, body: &[u8]) {
         self.publish_order(event_id, body).await;
-        let (outcome, detail) = wait_handled(&self.schema, event_id, HANDLED).await;
+        let (outcome, detail) = wait_handled(&self.rig.schema, event_id, HANDLED).await;
         assert_eq!(outcome, "booked", "{event_id}: {detail}");
     }
 
@@ -86,7 +67,7 @@ impl Poisoned {
     async fn dead_letters(&self, event_ids: &[&str]) -> Vec<Landed> {
         let seen: std::cell::RefCell<Vec<Landed>> = std::cell::RefCell::default();
         xcs_tests::eventually(HANDLED, "the dead letters", || async {
-            let taken = self.broker.take_all(topology::DEAD_QUEUE).await;
+            let taken = self.rig.broker.take_all(topology::DEAD_QUEUE).await;
             let mut seen = seen.borrow_mut();
             seen.extend(taken);
             (seen.len() >= event_ids.len()).then_some(())
@@ -114,14 +95,14 @@ impl Poisoned {
         let event_id = format!("shopify:nz-shopify:good-{number}");
         self.book(&event_id, &fixtures::shopify_nz_order(number, number, true))
             .await;
-        one_invoice(&self.sim, &format!("SH-{number}"));
+        one_invoice(&self.rig.sim, &format!("SH-{number}"));
         if let Some(processor) = self.processor.take() {
             processor.stop().await;
         }
     }
 
     fn credit_notes(&self) -> Vec<Value> {
-        self.sim.credit_notes(DEMO_NZ_TENANT_ID)
+        self.rig.sim.credit_notes(DEMO_NZ_TENANT_ID)
     }
 }
 
@@ -207,15 +188,15 @@ async fn a_panic_while_mapping_one_order_dead_letters_it_and_its_batch_neighbour
     );
     for neighbour in [8100, 8102] {
         let (outcome, detail) = wait_handled(
-            &poisoned.schema,
+            &poisoned.rig.schema,
             &format!("shopify:nz-shopify:p-{neighbour}"),
             HANDLED,
         )
         .await;
         assert_eq!(outcome, "booked", "{detail}");
-        one_invoice(&poisoned.sim, &format!("SH-{neighbour}"));
+        one_invoice(&poisoned.rig.sim, &format!("SH-{neighbour}"));
     }
-    assert!(invoices_numbered(&poisoned.sim, "SH-8101").is_empty());
+    assert!(invoices_numbered(&poisoned.rig.sim, "SH-8101").is_empty());
     poisoned.assert_still_books(8103).await;
 }
 
@@ -253,6 +234,7 @@ async fn two_orders_whose_long_names_differ_only_after_the_cut_get_two_invoices(
             .await;
     }
     let invoices: Vec<Value> = poisoned
+        .rig
         .sim
         .invoices(DEMO_NZ_TENANT_ID)
         .into_iter()
@@ -277,14 +259,15 @@ async fn an_invoice_under_the_orders_number_that_is_not_the_orders_is_not_adopte
             &fixtures::shopify_nz_order(8210, 8210, true),
         )
         .await;
-    let contact_id = one_invoice(&poisoned.sim, "SH-8210")["Contact"]["ContactID"].clone();
+    let contact_id = one_invoice(&poisoned.rig.sim, "SH-8210")["Contact"]["ContactID"].clone();
     // Someone raised SH-8211 by hand in Xero: same contact and total, another reference.
     let tokens = poisoned
+        .rig
         .sim
         .issue_tokens(xcs_xero_sim::DEMO_APP_CLIENT_ID, &[DEMO_NZ_TENANT_ID])
         .expect("tokens");
     let answer = reqwest::Client::new()
-        .put(format!("{}/Invoices", poisoned.sim.base_url()))
+        .put(format!("{}/Invoices", poisoned.rig.sim.base_url()))
         .bearer_auth(&tokens.access_token)
         .header("xero-tenant-id", DEMO_NZ_TENANT_ID.to_string())
         .json(&json!({"Invoices": [{
@@ -318,7 +301,7 @@ async fn an_invoice_under_the_orders_number_that_is_not_the_orders_is_not_adopte
         "{}",
         last_error(&dead)
     );
-    let invoice = one_invoice(&poisoned.sim, "SH-8211");
+    let invoice = one_invoice(&poisoned.rig.sim, "SH-8211");
     assert!(
         invoice["Payments"]
             .as_array()
@@ -402,7 +385,7 @@ async fn a_refund_larger_than_its_order_is_dead_lettered_at_once_naming_the_exce
         )
         .await;
     let (outcome, detail) =
-        wait_handled(&poisoned.schema, "shopify:nz-shopify:r-real", HANDLED).await;
+        wait_handled(&poisoned.rig.schema, "shopify:nz-shopify:r-real", HANDLED).await;
     assert_eq!(outcome, "booked", "{detail}");
     poisoned
         .publish(
@@ -441,7 +424,7 @@ async fn an_email_that_would_end_the_filters_string_finds_its_own_contact_not_an
             &fixtures::shopify_nz_order(8401, 8401, true),
         )
         .await;
-    let aroha = one_invoice(&poisoned.sim, "SH-8401")["Contact"]["ContactID"].clone();
+    let aroha = one_invoice(&poisoned.rig.sim, "SH-8401")["Contact"]["ContactID"].clone();
     // Unescaped, `EmailAddress=="m@x.io"||EmailAddress!=""` matches every contact with an
     // e-mail address: Aroha's first.
     let hostile = "m@x.io\"||emailaddress!=\"";
@@ -455,12 +438,13 @@ async fn an_email_that_would_end_the_filters_string_finds_its_own_contact_not_an
     poisoned
         .book("shopify:nz-shopify:hostile", &mallorys_order(8402))
         .await;
-    let contact_id = one_invoice(&poisoned.sim, "SH-8402")["Contact"]["ContactID"].clone();
+    let contact_id = one_invoice(&poisoned.rig.sim, "SH-8402")["Contact"]["ContactID"].clone();
     assert_ne!(
         contact_id, aroha,
         "not booked onto another customer's contact"
     );
     let contact = poisoned
+        .rig
         .sim
         .contacts(DEMO_NZ_TENANT_ID)
         .into_iter()
@@ -473,7 +457,7 @@ async fn an_email_that_would_end_the_filters_string_finds_its_own_contact_not_an
         .book("shopify:nz-shopify:hostile-again", &mallorys_order(8403))
         .await;
     assert_eq!(
-        one_invoice(&poisoned.sim, "SH-8403")["Contact"]["ContactID"],
+        one_invoice(&poisoned.rig.sim, "SH-8403")["Contact"]["ContactID"],
         contact_id
     );
     poisoned.assert_still_books(8404).await;
@@ -497,13 +481,14 @@ async fn a_generic_contact_name_with_a_quote_is_found_and_created_under_that_nam
             )
             .await;
     }
-    let first = one_invoice(&poisoned.sim, "SH-8411")["Contact"]["ContactID"].clone();
+    let first = one_invoice(&poisoned.rig.sim, "SH-8411")["Contact"]["ContactID"].clone();
     assert_eq!(
-        one_invoice(&poisoned.sim, "SH-8412")["Contact"]["ContactID"],
+        one_invoice(&poisoned.rig.sim, "SH-8412")["Contact"]["ContactID"],
         first,
         "the second order found the contact the first created"
     );
     let named: Vec<Value> = poisoned
+        .rig
         .sim
         .contacts(DEMO_NZ_TENANT_ID)
         .into_iter()
@@ -531,7 +516,7 @@ async fn a_refund_id_with_a_quote_gets_a_filter_safe_credit_note_number() {
         )
         .await;
     let (outcome, detail) =
-        wait_handled(&poisoned.schema, "shopify:nz-shopify:r-quote", HANDLED).await;
+        wait_handled(&poisoned.rig.schema, "shopify:nz-shopify:r-quote", HANDLED).await;
     assert_eq!(outcome, "booked", "{detail}");
     let notes = poisoned.credit_notes();
     assert_eq!(notes.len(), 1);
@@ -584,13 +569,13 @@ async fn a_total_or_tax_gap_beyond_rounding_is_dead_lettered_naming_both_figures
         "{}",
         last_error(&dead[1])
     );
-    assert!(invoices_numbered(&poisoned.sim, "SH-8501").is_empty());
-    assert!(invoices_numbered(&poisoned.sim, "SH-8502").is_empty());
+    assert!(invoices_numbered(&poisoned.rig.sim, "SH-8501").is_empty());
+    assert!(invoices_numbered(&poisoned.rig.sim, "SH-8502").is_empty());
     // The same order whose figures do add up is booked, without a rounding line.
     poisoned
         .book("shopify:nz-shopify:tiles", &thousand_tiles(8503, |_| {}))
         .await;
-    let tiles = one_invoice(&poisoned.sim, "SH-8503");
+    let tiles = one_invoice(&poisoned.rig.sim, "SH-8503");
     assert_eq!(dec(&tiles["Total"]), Decimal::new(529_000, 2));
     assert_eq!(tiles["LineItems"].as_array().map(Vec::len), Some(1000));
     poisoned.assert_still_books(8504).await;
@@ -612,7 +597,7 @@ async fn nul_characters_in_names_are_cleaned_and_in_an_order_number_are_implausi
             }),
         )
         .await;
-    let invoice = one_invoice(&poisoned.sim, "SH-8601");
+    let invoice = one_invoice(&poisoned.rig.sim, "SH-8601");
     let text = invoice.to_string();
     assert!(
         !text.contains("\\u0000") && !text.contains("\\u0001"),
@@ -655,7 +640,7 @@ async fn an_order_paid_in_another_currency_than_it_was_booked_in_is_dead_lettere
             &fixtures::shopify_nz_order(8701, 8701, false),
         )
         .await;
-    let (outcome, _) = wait_handled(&poisoned.schema, "shopify:nz-shopify:nzd", HANDLED).await;
+    let (outcome, _) = wait_handled(&poisoned.rig.schema, "shopify:nz-shopify:nzd", HANDLED).await;
     assert_eq!(outcome, "booked");
     poisoned
         .publish_order(
@@ -673,7 +658,7 @@ async fn an_order_paid_in_another_currency_than_it_was_booked_in_is_dead_lettere
         "{}",
         last_error(&dead)
     );
-    let invoice = one_invoice(&poisoned.sim, "SH-8701");
+    let invoice = one_invoice(&poisoned.rig.sim, "SH-8701");
     assert_eq!(invoice["AmountPaid"].as_f64(), Some(0.0), "{invoice}");
     poisoned.assert_still_books(8702).await;
 }

@@ -715,15 +715,6 @@ async fn a_cached_contact_xero_no_longer_has_is_forgotten_and_the_order_booked_o
     processor.stop().await;
 }
 
-/// A cancelled copy of a Shopify order fixture (authorisation voided, nothing captured).
-fn cancelled(order: &[u8]) -> Vec<u8> {
-    let mut order: Value = serde_json::from_slice(order).unwrap();
-    order["cancelled_at"] = json!("2026-11-20T11:00:00+13:00");
-    order["cancel_reason"] = json!("customer");
-    order["financial_status"] = json!("voided");
-    serde_json::to_vec(&order).unwrap()
-}
-
 #[tokio::test]
 async fn an_unpaid_order_cancelled_after_it_was_booked_has_its_invoice_voided_once() {
     let setup = setup().await;
@@ -742,7 +733,11 @@ async fn an_unpaid_order_cancelled_after_it_was_booked_has_its_invoice_voided_on
     for event in ["x-17", "x2-17"] {
         let event_id = format!("shopify:nz-shopify:{event}");
         setup
-            .publish_order(&event_id, "orders/cancelled", &cancelled(&unpaid))
+            .publish_order(
+                &event_id,
+                "orders/cancelled",
+                &fixtures::shopify_cancelled(&unpaid),
+            )
             .await;
         let (outcome, detail) = wait_handled(&setup.schema, &event_id, HANDLED).await;
         assert_eq!(outcome, "booked", "{detail}");
@@ -767,7 +762,7 @@ async fn a_paid_order_cancelled_after_it_was_booked_keeps_its_invoice_for_the_re
         .publish_order(
             "shopify:nz-shopify:x-18",
             "orders/cancelled",
-            &cancelled(&paid),
+            &fixtures::shopify_cancelled(&paid),
         )
         .await;
     let (outcome, detail) = wait_handled(&setup.schema, "shopify:nz-shopify:x-18", HANDLED).await;

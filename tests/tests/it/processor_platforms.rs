@@ -1317,13 +1317,7 @@ fn woo_order_lines() -> [XeroLine; 3] {
             "ZERORATED",
             "0",
         ),
-        XeroLine::new(
-            "NZ Post Courier",
-            "1 x 11.50 = 11.50",
-            "205",
-            "OUTPUT2",
-            "1.50",
-        ),
+        XeroLine::nz_post_courier(),
     ]
 }
 

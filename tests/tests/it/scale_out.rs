@@ -25,7 +25,7 @@ use xcs_shared::{Envelope, EventKind, Platform, topology};
 use xcs_tests::broker::{TestBroker, management_url};
 use xcs_tests::fixtures;
 use xcs_tests::postgres::{TestSchema, postgres_url};
-use xcs_tests::processor::{ShopToml, shop_toml};
+use xcs_tests::processor::{ShopToml, connect_demo_app, shop_toml};
 use xcs_xero_sim::{RunningSim, SimConfig, XeroSim};
 
 /// Generous: nothing here is timed, these only stop a broken run from hanging.
@@ -190,37 +190,19 @@ impl Cluster {
             sim,
             dir: TempDir(dir),
         };
-        let parsed = xcs_processor::config::Config::from_toml(
+        let tenants: Vec<Uuid> = (0..TENANTS).map(tenant).collect();
+        connect_demo_app(
+            &cluster.schema,
+            &cluster.sim,
             &config(
                 &cluster.broker,
                 &cluster.schema,
                 &cluster.sim,
                 "xcs-scale-setup",
             ),
-            |_| None,
+            &tenants,
         )
-        .expect("a valid processor config");
-        drop(
-            xcs_processor::ledger::Ledger::connect(&parsed.postgres)
-                .await
-                .expect("the ledger migrates"),
-        );
-        let tenants: Vec<Uuid> = (0..TENANTS).map(tenant).collect();
-        let tokens = cluster
-            .sim
-            .issue_tokens(xcs_xero_sim::DEMO_APP_CLIENT_ID, &tenants)
-            .expect("tokens");
-        cluster
-            .schema
-            .client()
-            .await
-            .execute(
-                "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
-                 VALUES ('default', $1, $2, now() + interval '30 minutes')",
-                &[&tokens.refresh_token.expect("a refresh token"), &tokens.access_token],
-            )
-            .await
-            .expect("tokens stored");
+        .await;
         cluster
     }
 

@@ -15,14 +15,12 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use xcs_shared::{EventKind, Platform};
-use xcs_tests::broker::TestBroker;
-use xcs_tests::postgres::TestSchema;
+use xcs_shared::EventKind;
 use xcs_tests::processor::{
-    SHOP, TestProcessor, XeroLine, amount, credit_notes_numbered, one_invoice, payment_lines,
-    publish, test_config, wait_handled,
+    Rig, SHOP, TestProcessor, XeroLine, amount, credit_notes_numbered, one_invoice, payment_lines,
+    wait_handled,
 };
-use xcs_xero_sim::{DEMO_NZ_TENANT_ID, Readings, RunningSim, SimConfig, XeroSim};
+use xcs_xero_sim::{DEMO_NZ_TENANT_ID, Readings, RunningSim};
 
 const HANDLED: Duration = Duration::from_secs(30);
 
@@ -113,45 +111,42 @@ fn sent_tax_amounts(sim: &RunningSim, path: &str) -> Vec<Value> {
 }
 
 struct Stack {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: RunningSim,
+    rig: Rig,
     processor: TestProcessor,
 }
 
 async fn start(readings: Readings) -> Stack {
-    let broker = TestBroker::with_topology().await;
-    let schema = TestSchema::new();
-    let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
-    sim.set_readings(readings);
-    let processor = TestProcessor::start(&test_config(&broker, &schema, &sim, "")).await;
-    Stack {
-        broker,
-        schema,
-        sim,
-        processor,
-    }
+    let rig = Rig::new().await;
+    rig.sim.set_readings(readings);
+    let processor = TestProcessor::start(&rig.config("")).await;
+    Stack { rig, processor }
 }
 
 impl Stack {
     async fn book(&self, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
-        publish(
-            &self.broker,
-            Platform::Shopify,
-            SHOP,
-            kind,
-            topic,
-            event_id,
-            body,
+        self.rig.publish(kind, topic, event_id, body).await;
+        let (outcome, detail) = wait_handled(&self.rig.schema, event_id, HANDLED).await;
+        assert_eq!(outcome, "booked", "{detail}");
+    }
+
+    /// Books [`order`] `id` (event `o-{id}`) and returns its invoice.
+    async fn book_order(&self, id: u64, quantity: u32, unit: &str, candle_tax: &str) -> Value {
+        self.book(
+            EventKind::Order,
+            "orders/paid",
+            &format!("shopify:{SHOP}:o-{id}"),
+            &order(id, quantity, unit, candle_tax),
         )
         .await;
-        let (outcome, detail) = wait_handled(&self.schema, event_id, HANDLED).await;
-        assert_eq!(outcome, "booked", "{detail}");
+        one_invoice(&self.rig.sim, &format!("SH-{id}"))
     }
 
     async fn stop(self) {
         assert_eq!(
-            self.broker.depth(xcs_shared::topology::DEAD_QUEUE).await,
+            self.rig
+                .broker
+                .depth(xcs_shared::topology::DEAD_QUEUE)
+                .await,
             0,
             "nothing dead-lettered"
         );
@@ -164,16 +159,7 @@ async fn an_inclusive_order_xero_taxes_as_the_platform_did_books_inclusive_with_
 ) {
     let stack = start(readings).await;
     // 2 × 24.15 inclusive: 48.30 carries 6.30 GST exactly, as Shopify says.
-    stack
-        .book(
-            EventKind::Order,
-            "orders/paid",
-            "shopify:nz-shopify:o-1401",
-            &order(1401, 2, "24.15", "6.30"),
-        )
-        .await;
-
-    let invoice = one_invoice(&stack.sim, "SH-1401");
+    let invoice = stack.book_order(1401, 2, "24.15", "6.30").await;
     assert_eq!(invoice["LineAmountTypes"], "Inclusive", "{invoice:#}");
     assert_eq!(amount(&invoice["Total"]), d("59.80"));
     assert_eq!(amount(&invoice["TotalTax"]), d("7.80"));
@@ -187,25 +173,19 @@ async fn an_inclusive_order_xero_taxes_as_the_platform_did_books_inclusive_with_
                 "OUTPUT2",
                 "6.30"
             ),
-            XeroLine::new(
-                "NZ Post Courier",
-                "1 x 11.50 = 11.50",
-                "205",
-                "OUTPUT2",
-                "1.50"
-            ),
+            XeroLine::nz_post_courier(),
         ]
     );
     assert_eq!(
-        sent_tax_amounts(&stack.sim, "/api.xro/2.0/Invoices"),
+        sent_tax_amounts(&stack.rig.sim, "/api.xro/2.0/Invoices"),
         Vec::<Value>::new(),
         "Xero computes every line's tax itself"
     );
-    let reviewed = review(&stack.sim, "SH-1401");
+    let reviewed = review(&stack.rig.sim, "SH-1401");
     assert_eq!(reviewed["TaxAdjustments"], json!([]), "{reviewed:#}");
     assert_eq!(reviewed["FlaggedForTaxAdjustment"], false);
     assert_eq!(
-        payment_lines(&stack.sim, &invoice),
+        payment_lines(&stack.rig.sim, &invoice),
         [("615".to_owned(), d("59.80"))]
     );
     stack.stop().await;
@@ -217,16 +197,7 @@ async fn per_unit_tax_books_exclusive_and_its_refund_takes_xeros_tax_with_a_roun
     let stack = start(readings).await;
     // Shopify taxed each 19.99 candle (2.6074 → 2.61) and multiplied: 7.83. Xero taxes the
     // line: 59.97 carries 7.8222 → 7.82.
-    stack
-        .book(
-            EventKind::Order,
-            "orders/paid",
-            "shopify:nz-shopify:o-1402",
-            &order(1402, 3, "19.99", "7.83"),
-        )
-        .await;
-
-    let invoice = one_invoice(&stack.sim, "SH-1402");
+    let invoice = stack.book_order(1402, 3, "19.99", "7.83").await;
     assert_eq!(invoice["LineAmountTypes"], "Exclusive", "{invoice:#}");
     assert_eq!(amount(&invoice["Total"]), d("71.47"));
     assert_eq!(
@@ -256,17 +227,17 @@ async fn per_unit_tax_books_exclusive_and_its_refund_takes_xeros_tax_with_a_roun
     // Only the candle's tax is given (52.14 × 15% would be 7.82): an adjustment on an
     // exclusive invoice, which Xero takes without a flag.
     assert_eq!(
-        sent_tax_amounts(&stack.sim, "/api.xro/2.0/Invoices")
+        sent_tax_amounts(&stack.rig.sim, "/api.xro/2.0/Invoices")
             .iter()
             .map(amount)
             .collect::<Vec<_>>(),
         [d("7.83")]
     );
-    let reviewed = review(&stack.sim, "SH-1402");
+    let reviewed = review(&stack.rig.sim, "SH-1402");
     assert_eq!(reviewed["AdjustedTax"], 0.01, "{reviewed:#}");
     assert_eq!(reviewed["FlaggedForTaxAdjustment"], false);
     assert_eq!(
-        payment_lines(&stack.sim, &invoice),
+        payment_lines(&stack.rig.sim, &invoice),
         [("615".to_owned(), d("71.47"))]
     );
 
@@ -280,7 +251,7 @@ async fn per_unit_tax_books_exclusive_and_its_refund_takes_xeros_tax_with_a_roun
             &refund(1402, 3, "19.99", "59.97", "7.83"),
         )
         .await;
-    let notes = credit_notes_numbered(&stack.sim, "SH-1402/R6402");
+    let notes = credit_notes_numbered(&stack.rig.sim, "SH-1402/R6402");
     assert_eq!(notes.len(), 1, "{notes:#?}");
     let note = &notes[0];
     assert_eq!(amount(&note["Total"]), d("59.97"), "{note:#}");
@@ -306,14 +277,14 @@ async fn per_unit_tax_books_exclusive_and_its_refund_takes_xeros_tax_with_a_roun
         ]
     );
     assert_eq!(
-        sent_tax_amounts(&stack.sim, "/api.xro/2.0/CreditNotes"),
+        sent_tax_amounts(&stack.rig.sim, "/api.xro/2.0/CreditNotes"),
         Vec::<Value>::new()
     );
-    let reviewed = review(&stack.sim, "SH-1402/R6402");
+    let reviewed = review(&stack.rig.sim, "SH-1402/R6402");
     assert_eq!(reviewed["TaxAdjustments"], json!([]), "{reviewed:#}");
     assert_eq!(reviewed["FlaggedForTaxAdjustment"], false);
     assert_eq!(
-        payment_lines(&stack.sim, note),
+        payment_lines(&stack.rig.sim, note),
         [("615".to_owned(), d("59.97"))]
     );
     stack.stop().await;

@@ -13,32 +13,24 @@ use serde_json::{Value, json};
 use xcs_processor::operate::ProgressBar;
 use xcs_processor::operate::dead::{self, Filter, ReplayOptions};
 use xcs_shared::{Envelope, EventKind, Platform, topology};
-use xcs_tests::broker::TestBroker;
 use xcs_tests::fixtures;
-use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
-    SHOP, TestProcessor, invoices_numbered, payments_on, publish_envelope, test_config,
+    Rig, SHOP, TestProcessor, envelope, invoices_numbered, payments_on, publish_envelope,
     wait_handled,
 };
-use xcs_xero_sim::{DEMO_NZ_TENANT_ID, Readings, RunningSim, SimConfig, XeroSim};
+use xcs_xero_sim::{DEMO_NZ_TENANT_ID, Readings};
 
 const HANDLED: Duration = Duration::from_secs(40);
 
 /// The tracked item the shop's `MUG-KAURI` (the fixture order's SKU) maps to.
 const ITEM: &str = "MUG-1";
 
-struct Setup {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: RunningSim,
-}
-
-impl Setup {
-    /// The simulator under `readings`, with `ITEM` tracked and `on_hand` units in stock.
-    async fn new(readings: Readings, on_hand: u32) -> Self {
-        let sim = XeroSim::start(SimConfig::demo()).expect("the simulator starts");
-        sim.set_readings(readings);
-        sim.add_item(
+/// The rig, its simulator under `readings`, with `ITEM` tracked and `on_hand` units in stock.
+async fn rig(readings: Readings, on_hand: u32) -> Rig {
+    let rig = Rig::new().await;
+    rig.sim.set_readings(readings);
+    rig.sim
+        .add_item(
             DEMO_NZ_TENANT_ID,
             &json!({
                 "Code": ITEM, "Name": "Kauri mug",
@@ -49,51 +41,45 @@ impl Setup {
             }),
         )
         .expect("the item is valid");
-        Setup {
-            broker: TestBroker::with_topology().await,
-            schema: TestSchema::new(),
-            sim,
-        }
-    }
+    rig
+}
 
-    /// The test config, the Shopify shop mapping its mug SKU to the tracked item.
-    fn config(&self) -> String {
-        test_config(&self.broker, &self.schema, &self.sim, "").replacen(
-            "document_prefix = \"SH-\"",
-            &format!("document_prefix = \"SH-\"\nitems = {{ \"MUG-KAURI\" = \"{ITEM}\" }}"),
-            1,
+/// The test config, the Shopify shop mapping its mug SKU to the tracked item.
+fn config(rig: &Rig) -> String {
+    rig.config("").replacen(
+        "document_prefix = \"SH-\"",
+        &format!("document_prefix = \"SH-\"\nitems = {{ \"MUG-KAURI\" = \"{ITEM}\" }}"),
+        1,
+    )
+}
+
+/// Publishes a paid Shopify order event, received now; returns its event id.
+async fn order(rig: &Rig, number: u64, body: &[u8]) -> String {
+    let event_id = format!("shopify:{SHOP}:p-{number}");
+    let envelope = Envelope {
+        received_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+        ..envelope(
+            Platform::Shopify,
+            SHOP,
+            EventKind::Order,
+            "orders/paid",
+            &event_id,
         )
-    }
+    };
+    publish_envelope(&rig.broker, &envelope, body).await;
+    event_id
+}
 
-    /// Publishes a paid Shopify order event; returns its event id.
-    async fn order(&self, number: u64, body: &[u8]) -> String {
-        let event_id = format!("shopify:{SHOP}:p-{number}");
-        let envelope = Envelope {
-            event_id: event_id.clone(),
-            platform: Platform::Shopify,
-            shop: SHOP.to_owned(),
-            tenant: DEMO_NZ_TENANT_ID.to_string(),
-            kind: EventKind::Order,
-            topic: "orders/paid".to_owned(),
-            delivery_id: uuid::Uuid::now_v7().to_string(),
-            received_at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap(),
-            source: xcs_shared::Source::Webhook,
-        };
-        publish_envelope(&self.broker, &envelope, body).await;
-        event_id
-    }
-
-    /// The tracked item's `QuantityOnHand`.
-    fn on_hand(&self) -> f64 {
-        let items = self.sim.items(DEMO_NZ_TENANT_ID);
-        let item = items
-            .iter()
-            .find(|i| i["Code"] == ITEM)
-            .expect("the item exists");
-        item["QuantityOnHand"].as_f64().expect("a tracked item")
-    }
+/// The tracked item's `QuantityOnHand`.
+fn on_hand(rig: &Rig) -> f64 {
+    let items = rig.sim.items(DEMO_NZ_TENANT_ID);
+    let item = items
+        .iter()
+        .find(|i| i["Code"] == ITEM)
+        .expect("the item exists");
+    item["QuantityOnHand"].as_f64().expect("a tracked item")
 }
 
 /// The fixture order `number` (two mugs), with its SKU replaced by `sku`.
@@ -109,15 +95,15 @@ async fn an_order_beyond_the_stock_waits_in_the_dead_queue_until_the_stock_is_ra
     first: u64,
 ) {
     // Arrange: three mugs in stock.
-    let setup = Setup::new(readings, 3).await;
-    let processor = TestProcessor::start(&setup.config()).await;
+    let setup = rig(readings, 3).await;
+    let processor = TestProcessor::start(&config(&setup)).await;
     let (sold, short, other) = (first, first + 1, first + 2);
 
     // Act: two mugs sold, two more ordered (one is left), then an order of an unmapped SKU.
-    let sold_event = setup.order(sold, &order_of(sold, "MUG-KAURI")).await;
+    let sold_event = order(&setup, sold, &order_of(sold, "MUG-KAURI")).await;
     let (outcome, detail) = wait_handled(&setup.schema, &sold_event, HANDLED).await;
     assert_eq!(outcome, "booked", "{detail}");
-    let short_event = setup.order(short, &order_of(short, "MUG-KAURI")).await;
+    let short_event = order(&setup, short, &order_of(short, "MUG-KAURI")).await;
     let dead_letter = xcs_tests::eventually(HANDLED, "the short order's dead letter", || {
         let broker = &setup.broker;
         async move {
@@ -129,7 +115,7 @@ async fn an_order_beyond_the_stock_waits_in_the_dead_queue_until_the_stock_is_ra
         }
     })
     .await;
-    let other_event = setup.order(other, &order_of(other, "MUG-RIMU")).await;
+    let other_event = order(&setup, other, &order_of(other, "MUG-RIMU")).await;
     let (outcome, detail) = wait_handled(&setup.schema, &other_event, HANDLED).await;
 
     // Assert: the first and the last booked; the short one dead at once, naming the item and
@@ -152,7 +138,7 @@ async fn an_order_beyond_the_stock_waits_in_the_dead_queue_until_the_stock_is_ra
         assert!(error.contains(part), "{part:?} in {error}");
     }
     assert!(invoices_numbered(&setup.sim, &format!("SH-{short}")).is_empty());
-    assert_eq!(setup.on_hand(), 1.0);
+    assert_eq!(on_hand(&setup), 1.0);
 
     // The seller raises the stock in Xero and replays: booked once, paid once.
     setup
@@ -182,7 +168,7 @@ async fn an_order_beyond_the_stock_waits_in_the_dead_queue_until_the_stock_is_ra
     assert_eq!(replayed.len(), 1, "{replayed:#?}");
     assert_eq!(replayed[0]["Status"], "PAID");
     assert_eq!(payments_on(&setup.sim, &replayed[0]).len(), 1);
-    assert_eq!(setup.on_hand(), 4.0);
+    assert_eq!(on_hand(&setup), 4.0);
     assert_eq!(setup.broker.depth(topology::DEAD_QUEUE).await, 0);
     processor.stop().await;
 }

@@ -11,11 +11,13 @@ use uuid::Uuid;
 use xcs_processor::operate::ProgressBar;
 use xcs_processor::operate::dead::{self, Filter, ReplayOptions};
 use xcs_shared::{Envelope, EventKind, Platform, topology};
-use xcs_tests::broker::{TestBroker, management_url};
+use xcs_tests::broker::management_url;
 use xcs_tests::fixtures;
-use xcs_tests::postgres::{TestSchema, postgres_url};
-use xcs_tests::processor::{ShopToml, TestProcessor, publish_envelope, shop_toml, wait_handled};
-use xcs_xero_sim::{DEMO_APP_CLIENT_ID, Plan, RunningSim, SimConfig, XeroSim};
+use xcs_tests::processor::{
+    Rig, ShopToml, TestProcessor, XeroAuth, connect_demo_app, envelope, processor_toml,
+    publish_envelope, shop_toml, wait_handled,
+};
+use xcs_xero_sim::{DEMO_APP_CLIENT_ID, Plan, SimConfig};
 
 const HANDLED: Duration = Duration::from_secs(60);
 
@@ -26,158 +28,98 @@ fn tenant(i: usize) -> Uuid {
     xcs_xero_sim::seed::extra_tenant_id(i + 1)
 }
 
-/// The broker, the ledger, the simulator (Xero's own limits) with two more organisations, an
-/// OAuth app connected to both, and a processor config with `extra` appended.
-struct Rig {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: RunningSim,
+/// The rig on the simulator (Xero's own limits) with two more organisations, and the demo
+/// OAuth app connected to both.
+async fn rig() -> Rig {
+    let rig = Rig::on(SimConfig::demo().with_extra_tenants(2)).await;
+    connect_demo_app(
+        &rig.schema,
+        &rig.sim,
+        &config(&rig, ""),
+        &[tenant(0), tenant(1)],
+    )
+    .await;
+    rig
 }
 
-impl Rig {
-    async fn new() -> Self {
-        let rig = Rig {
-            broker: TestBroker::with_topology().await,
-            schema: TestSchema::new(),
-            sim: XeroSim::start(SimConfig::demo().with_extra_tenants(2))
-                .expect("the simulator starts"),
-        };
-        let config = xcs_processor::config::Config::from_toml(&rig.config(""), |_| None)
-            .expect("a valid processor config");
-        drop(
-            xcs_processor::ledger::Ledger::connect(&config.postgres)
-                .await
-                .expect("the ledger migrates"),
-        );
-        let tokens = rig
-            .sim
-            .issue_tokens(DEMO_APP_CLIENT_ID, &[tenant(0), tenant(1)])
-            .expect("tokens");
-        rig.schema
-            .client()
-            .await
-            .execute(
-                "INSERT INTO xcs_xero_tokens (connection, refresh_token, access_token, access_expires_at)
-                 VALUES ('default', $1, $2, now() + interval '30 minutes')",
-                &[&tokens.refresh_token.expect("a refresh token"), &tokens.access_token],
-            )
-            .await
-            .expect("tokens stored");
-        rig
-    }
-
-    fn config(&self, extra: &str) -> String {
-        let mut config = format!(
-            r#"
-log_format = "pretty"
-[amqp]
-uri = "{amqp}"
-[postgres]
-url = "{pg}"
-schema = "{schema}"
-pool_size = 4
-[xero]
-api_base = "{api}"
-identity_base = "{identity}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-auth = "oauth"
-timeout_ms = 10000
-max_burst = 30
-{extra}
-[server]
-listen = "127.0.0.1:0"
-[processing]
-batch_size = 50
-linger_ms = 100
-prefetch = 200
-poll_every_ms = 0
-"#,
-            amqp = self.broker.amqp_uri(),
-            pg = postgres_url(),
-            schema = self.schema.name,
-            api = self.sim.base_url(),
-            identity = self.sim.identity_url(),
-            client_id = DEMO_APP_CLIENT_ID,
-            client_secret = xcs_xero_sim::DEMO_APP_CLIENT_SECRET,
-        );
-        for (i, (name, prefix)) in SHOPS.iter().enumerate() {
-            config.push_str(&shop_toml(&ShopToml {
-                name,
-                platform: Platform::Shopify,
-                tenant: &tenant(i).to_string(),
-                contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
-                prefix,
-                clearing: "615",
-                api: None,
-            }));
-        }
-        config
-    }
-
-    /// Publishes paid order `number` of shop `i`; returns its event id.
-    async fn order(&self, i: usize, number: u64) -> String {
-        let (shop, _) = SHOPS[i];
-        let event_id = format!("shopify:{shop}:o-{number}");
-        let envelope = Envelope {
-            event_id: event_id.clone(),
+/// The processor config for [`SHOPS`] through the demo OAuth app, `extra` appended.
+fn config(rig: &Rig, extra: &str) -> String {
+    let mut config = processor_toml(&rig.broker, &rig.schema, &rig.sim, XeroAuth::DemoApp, extra);
+    for (i, (name, prefix)) in SHOPS.iter().enumerate() {
+        config.push_str(&shop_toml(&ShopToml {
+            name,
             platform: Platform::Shopify,
-            shop: shop.to_owned(),
-            tenant: tenant(i).to_string(),
-            kind: EventKind::Order,
-            topic: "orders/paid".to_owned(),
-            delivery_id: Uuid::now_v7().to_string(),
-            received_at: "2026-11-27T01:00:00Z".to_owned(),
-            source: xcs_shared::Source::Webhook,
-        };
-        let body = fixtures::shopify_nz_order(900_000 + number, number, true);
-        publish_envelope(&self.broker, &envelope, &body).await;
-        event_id
+            tenant: &tenant(i).to_string(),
+            contacts: r#"{ strategy = "generic", name = "Shopify Sales" }"#,
+            prefix,
+            clearing: "615",
+            api: None,
+        }));
     }
+    config
+}
 
-    async fn outcome(&self, event_id: &str) -> Option<String> {
-        self.schema
-            .client()
-            .await
-            .query_opt(
-                "SELECT outcome FROM xcs_events WHERE event_id = $1",
-                &[&event_id],
-            )
-            .await
-            .expect("the ledger answers")
-            .map(|row| row.get(0))
-    }
+/// Publishes paid order `number` of shop `i`; returns its event id.
+async fn order(rig: &Rig, i: usize, number: u64) -> String {
+    let (shop, _) = SHOPS[i];
+    let event_id = format!("shopify:{shop}:o-{number}");
+    let envelope = Envelope {
+        tenant: tenant(i).to_string(),
+        ..envelope(
+            Platform::Shopify,
+            shop,
+            EventKind::Order,
+            "orders/paid",
+            &event_id,
+        )
+    };
+    let body = fixtures::shopify_nz_order(900_000 + number, number, true);
+    publish_envelope(&rig.broker, &envelope, &body).await;
+    event_id
+}
 
-    /// The `PUT /Invoices` calls Xero answered for tenant `i`, with the invoices in each.
-    fn invoice_calls(&self, i: usize) -> Vec<usize> {
-        let tenant = tenant(i).to_string();
-        self.sim
-            .journal()
-            .iter()
-            .filter(|e| e.method == "PUT" && e.path.ends_with("/Invoices"))
-            .filter(|e| e.tenant.as_deref() == Some(tenant.as_str()) && e.status == Some(200))
-            .map(|e| e.body["Invoices"].as_array().map_or(0, Vec::len))
-            .collect()
-    }
+async fn outcome(rig: &Rig, event_id: &str) -> Option<String> {
+    rig.schema
+        .client()
+        .await
+        .query_opt(
+            "SELECT outcome FROM xcs_events WHERE event_id = $1",
+            &[&event_id],
+        )
+        .await
+        .expect("the ledger answers")
+        .map(|row| row.get(0))
+}
 
-    /// The messages in `queue`, peeked through the management API (they stay).
-    async fn peek(&self, queue: &str) -> Vec<Value> {
-        let url = format!(
-            "{}/api/queues/{}/{queue}/get",
-            management_url(),
-            urlencoding(&self.broker.vhost)
-        );
-        reqwest::Client::new()
-            .post(url)
-            .basic_auth("guest", Some("guest"))
-            .json(&json!({"count": 100, "ackmode": "ack_requeue_true", "encoding": "auto"}))
-            .send()
-            .await
-            .expect("the management API answers")
-            .json()
-            .await
-            .expect("JSON")
-    }
+/// The `PUT /Invoices` calls Xero answered for tenant `i`, with the invoices in each.
+fn invoice_calls(rig: &Rig, i: usize) -> Vec<usize> {
+    let tenant = tenant(i).to_string();
+    rig.sim
+        .journal()
+        .iter()
+        .filter(|e| e.method == "PUT" && e.path.ends_with("/Invoices"))
+        .filter(|e| e.tenant.as_deref() == Some(tenant.as_str()) && e.status == Some(200))
+        .map(|e| e.body["Invoices"].as_array().map_or(0, Vec::len))
+        .collect()
+}
+
+/// The messages in `queue`, peeked through the management API (they stay).
+async fn peek(rig: &Rig, queue: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/api/queues/{}/{queue}/get",
+        management_url(),
+        urlencoding(&rig.broker.vhost)
+    );
+    reqwest::Client::new()
+        .post(url)
+        .basic_auth("guest", Some("guest"))
+        .json(&json!({"count": 100, "ackmode": "ack_requeue_true", "encoding": "auto"}))
+        .send()
+        .await
+        .expect("the management API answers")
+        .json()
+        .await
+        .expect("JSON")
 }
 
 fn urlencoding(vhost: &str) -> String {
@@ -189,7 +131,7 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
     // Arrange: tenant A (1,000 calls a day) used its day in calls made a day less 8 s ago, so
     // Xero answers its next call 429 `day` with a Retry-After of about 8 s; tenant B has its
     // whole day.
-    let rig = Rig::new().await;
+    let rig = rig().await;
     rig.sim.set_plan(
         tenant(0),
         Plan {
@@ -205,14 +147,14 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
         day - Duration::from_secs(8),
     );
     let extra = format!("[xero.tenants.\"{}\"]\nday_limit = 1000\n", tenant(0));
-    let processor = TestProcessor::start(&rig.config(&extra)).await;
+    let processor = TestProcessor::start(&config(&rig, &extra)).await;
 
     // Act
     let mut a = Vec::new();
     let mut b = Vec::new();
     for number in 1..=3 {
-        a.push(rig.order(0, number).await);
-        b.push(rig.order(1, number).await);
+        a.push(order(&rig, 0, number).await);
+        b.push(order(&rig, 1, number).await);
     }
 
     // Assert: B books while A's refused batch waits in a retry tier, its attempts untouched
@@ -223,7 +165,7 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
     let paused = xcs_tests::eventually(HANDLED, "A's events to wait in a retry tier", || {
         let rig = &rig;
         async move {
-            let held = rig.peek("xcs.retry.10s").await;
+            let held = peek(rig, "xcs.retry.10s").await;
             (!held.is_empty()).then_some(held)
         }
     })
@@ -239,7 +181,7 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
     }
     let waiting = &paused[0]["properties"]["headers"]["xcs-event-id"];
     assert_eq!(
-        rig.outcome(waiting.as_str().unwrap_or_default()).await,
+        outcome(&rig, waiting.as_str().unwrap_or_default()).await,
         None,
         "{waiting} waits"
     );
@@ -267,7 +209,7 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
 #[tokio::test]
 async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operator_replays_it() {
     // Arrange: A's organisation approves two invoices a month.
-    let rig = Rig::new().await;
+    let rig = rig().await;
     rig.sim.set_plan(
         tenant(0),
         Plan {
@@ -275,13 +217,13 @@ async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operato
             approved_invoices_per_month: Some(2),
         },
     );
-    let config = rig.config("");
+    let config = config(&rig, "");
     let processor = TestProcessor::start(&config).await;
 
     // Act
     let mut events = Vec::new();
     for number in 1..=3 {
-        events.push(rig.order(0, number).await);
+        events.push(order(&rig, 0, number).await);
     }
 
     // Assert: two booked, the third parked at once with what to do.
@@ -297,9 +239,9 @@ async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operato
     })
     .await;
     let booked = [
-        rig.outcome(&events[0]).await,
-        rig.outcome(&events[1]).await,
-        rig.outcome(&events[2]).await,
+        outcome(&rig, &events[0]).await,
+        outcome(&rig, &events[1]).await,
+        outcome(&rig, &events[2]).await,
     ];
     assert_eq!(
         booked
@@ -367,7 +309,7 @@ async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operato
 async fn a_tenant_short_of_its_days_calls_batches_more_and_never_runs_out() {
     // Arrange: both organisations have 1,000 calls a day (the 2026 Starter tier); A has spent
     // 60 of them, B none.
-    let rig = Rig::new().await;
+    let rig = rig().await;
     let thousand = Plan {
         day_limit: Some(1_000),
         approved_invoices_per_month: None,
@@ -382,13 +324,13 @@ async fn a_tenant_short_of_its_days_calls_batches_more_and_never_runs_out() {
     }
     rig.sim
         .record_day_calls(DEMO_APP_CLIENT_ID, tenant(0), 60, Duration::from_secs(3600));
-    let processor = TestProcessor::start(&rig.config(&extra)).await;
+    let processor = TestProcessor::start(&config(&rig, &extra)).await;
 
     // Act: the same trickle of orders to both, one each every 250 ms.
     let mut events = Vec::new();
     for number in 1..=24 {
-        events.push(rig.order(0, number).await);
-        events.push(rig.order(1, number).await);
+        events.push(order(&rig, 0, number).await);
+        events.push(order(&rig, 1, number).await);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for event in &events {
@@ -396,7 +338,7 @@ async fn a_tenant_short_of_its_days_calls_batches_more_and_never_runs_out() {
     }
 
     // Assert (measured, not timed): A's invoices came in fewer, larger calls.
-    let (a, b) = (rig.invoice_calls(0), rig.invoice_calls(1));
+    let (a, b) = (invoice_calls(&rig, 0), invoice_calls(&rig, 1));
     eprintln!(
         "invoice calls per tenant (invoices in each): A (940 left) {a:?}, B (1000 left) {b:?}"
     );

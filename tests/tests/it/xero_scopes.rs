@@ -5,13 +5,11 @@
 use std::time::Duration;
 
 use xcs_shared::envelope::header;
-use xcs_shared::{EventKind, Platform, topology};
-use xcs_tests::broker::TestBroker;
+use xcs_shared::{EventKind, topology};
 use xcs_tests::fixtures;
-use xcs_tests::postgres::TestSchema;
-use xcs_tests::processor::{SHOP, TestProcessor, invoices_numbered, publish, test_config};
+use xcs_tests::processor::{Rig, TestProcessor, invoices_numbered};
 use xcs_xero_sim::seed::Seed;
-use xcs_xero_sim::{CUSTOM_CONNECTION_CLIENT_ID, DEMO_NZ_TENANT_ID, SimConfig, XeroSim};
+use xcs_xero_sim::{CUSTOM_CONNECTION_CLIENT_ID, DEMO_NZ_TENANT_ID, SimConfig};
 
 const HANDLED: Duration = Duration::from_secs(30);
 
@@ -27,18 +25,13 @@ async fn a_custom_connection_without_the_payments_scope_dead_letters_the_payment
                 Some("accounting.invoices accounting.contacts accounting.settings".to_owned());
         }
     }
-    let broker = TestBroker::with_topology().await;
-    let schema = TestSchema::new();
-    let sim = XeroSim::start(SimConfig::demo().with_seed(seed)).expect("the simulator starts");
-    let processor = TestProcessor::start(&test_config(&broker, &schema, &sim, "")).await;
+    let rig = Rig::on(SimConfig::demo().with_seed(seed)).await;
+    let processor = TestProcessor::start(&rig.config("")).await;
     let event_id = "shopify:nz-shopify:scope-1";
 
     // Act: a paid order, whose invoice needs accounting.invoices and payment
     // accounting.payments.
-    publish(
-        &broker,
-        Platform::Shopify,
-        SHOP,
+    rig.publish(
         EventKind::Order,
         "orders/paid",
         event_id,
@@ -46,7 +39,7 @@ async fn a_custom_connection_without_the_payments_scope_dead_letters_the_payment
     )
     .await;
     let mut dead = xcs_tests::eventually(HANDLED, "a dead letter", || async {
-        let dead = broker.take_all(topology::DEAD_QUEUE).await;
+        let dead = rig.broker.take_all(topology::DEAD_QUEUE).await;
         (!dead.is_empty()).then_some(dead)
     })
     .await;
@@ -67,12 +60,13 @@ async fn a_custom_connection_without_the_payments_scope_dead_letters_the_payment
         "{error}"
     );
     assert_eq!(
-        invoices_numbered(&sim, "SH-4101").len(),
+        invoices_numbered(&rig.sim, "SH-4101").len(),
         1,
         "the invoice was booked"
     );
-    assert!(sim.payments(DEMO_NZ_TENANT_ID).is_empty());
-    let payment_calls = sim
+    assert!(rig.sim.payments(DEMO_NZ_TENANT_ID).is_empty());
+    let payment_calls = rig
+        .sim
         .journal()
         .iter()
         .filter(|e| e.path.to_ascii_lowercase().contains("/payments"))

@@ -9,85 +9,47 @@ use std::time::Duration;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use xcs_processor::xero::client::XeroClient;
 use xcs_processor::xero::documents::{MAX_ELEMENTS_PER_REQUEST, MAX_REQUEST_BYTES};
 use xcs_processor::xero::types::{AccountRef, Payment, PaymentTarget};
 use xcs_shared::{Envelope, EventKind, Platform};
-use xcs_tests::broker::TestBroker;
 use xcs_tests::fixtures;
-use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
-    SHOP, TestProcessor, invoices_numbered, payments_on, publish_envelope, test_config,
+    Rig, SHOP, TestProcessor, envelope, invoices_numbered, payments_on, publish_envelope,
     wait_handled,
 };
-use xcs_xero_sim::{
-    DEMO_APP_CLIENT_ID, DEMO_NZ_TENANT_ID, Fault, FaultKind, Readings, SimConfig, XeroSim,
-};
+use xcs_xero_sim::{DEMO_APP_CLIENT_ID, DEMO_NZ_TENANT_ID, Fault, FaultKind, Readings};
 
 const HANDLED: Duration = Duration::from_secs(40);
 
-struct Setup {
-    broker: TestBroker,
-    schema: TestSchema,
-    sim: xcs_xero_sim::RunningSim,
+/// Publishes a Shopify order event as received `received_at`.
+async fn order(rig: &Rig, event_id: &str, topic: &str, body: &[u8], received_at: &str) {
+    let envelope = Envelope {
+        received_at: received_at.to_owned(),
+        ..envelope(Platform::Shopify, SHOP, EventKind::Order, topic, event_id)
+    };
+    publish_envelope(&rig.broker, &envelope, body).await;
 }
 
-async fn setup() -> Setup {
-    Setup {
-        broker: TestBroker::with_topology().await,
-        schema: TestSchema::new(),
-        sim: XeroSim::start(SimConfig::demo()).expect("the simulator starts"),
-    }
-}
-
-impl Setup {
-    fn config(&self) -> String {
-        test_config(&self.broker, &self.schema, &self.sim, "")
-    }
-
-    /// Publishes a Shopify order event as received `received_at`.
-    async fn order(&self, event_id: &str, topic: &str, body: &[u8], received_at: &str) {
-        let envelope = Envelope {
-            event_id: event_id.to_owned(),
-            platform: Platform::Shopify,
-            shop: SHOP.to_owned(),
-            tenant: DEMO_NZ_TENANT_ID.to_string(),
-            kind: EventKind::Order,
-            topic: topic.to_owned(),
-            delivery_id: uuid::Uuid::now_v7().to_string(),
-            received_at: received_at.to_owned(),
-            source: xcs_shared::Source::Webhook,
-        };
-        publish_envelope(&self.broker, &envelope, body).await;
-    }
-
-    fn xero(&self) -> XeroClient {
-        let config = xcs_processor::config::Config::from_toml(&self.config(), |_| None).unwrap();
-        let ledger = xcs_processor::ledger::Ledger::lazy(&config.postgres).unwrap();
-        XeroClient::new(&config.xero, ledger).unwrap()
-    }
-
-    /// A call to the simulator's API as someone working in Xero would make it.
-    async fn by_hand(&self, method: Method, path: &str, body: &Value) -> Value {
-        let token = self
-            .sim
-            .issue_tokens(DEMO_APP_CLIENT_ID, &[DEMO_NZ_TENANT_ID])
-            .unwrap()
-            .access_token;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::new()
-            .request(method, format!("{}{path}", self.sim.base_url()))
-            .bearer_auth(token)
-            .header("xero-tenant-id", DEMO_NZ_TENANT_ID.to_string())
-            .header("Accept", "application/json")
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
+/// A call to the simulator's API as someone working in Xero would make it.
+async fn by_hand(rig: &Rig, method: Method, path: &str, body: &Value) -> Value {
+    let token = rig
+        .sim
+        .issue_tokens(DEMO_APP_CLIENT_ID, &[DEMO_NZ_TENANT_ID])
+        .unwrap()
+        .access_token;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+        .request(method, format!("{}{path}", rig.sim.base_url()))
+        .bearer_auth(token)
+        .header("xero-tenant-id", DEMO_NZ_TENANT_ID.to_string())
+        .header("Accept", "application/json")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn now() -> String {
@@ -96,50 +58,42 @@ fn now() -> String {
         .unwrap()
 }
 
-fn cancelled(order: &[u8]) -> Vec<u8> {
-    let mut order: Value = serde_json::from_slice(order).unwrap();
-    order["cancelled_at"] = json!("2026-11-20T11:00:00+13:00");
-    order["cancel_reason"] = json!("customer");
-    order["financial_status"] = json!("voided");
-    serde_json::to_vec(&order).unwrap()
-}
-
 #[tokio::test]
 async fn an_order_voided_and_booked_again_gets_a_new_number_and_one_live_invoice() {
-    let setup = setup().await;
-    let processor = TestProcessor::start(&setup.config()).await;
+    let setup = Rig::new().await;
+    let processor = TestProcessor::start(&setup.config("")).await;
     let unpaid = fixtures::shopify_nz_order(5101, 1101, false);
     let before_cancel = now();
-    setup
-        .order(
-            "shopify:nz-shopify:c-1101",
-            "orders/create",
-            &unpaid,
-            &before_cancel,
-        )
-        .await;
+    order(
+        &setup,
+        "shopify:nz-shopify:c-1101",
+        "orders/create",
+        &unpaid,
+        &before_cancel,
+    )
+    .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:c-1101", HANDLED).await;
-    setup
-        .order(
-            "shopify:nz-shopify:x-1101",
-            "orders/cancelled",
-            &cancelled(&unpaid),
-            &now(),
-        )
-        .await;
+    order(
+        &setup,
+        "shopify:nz-shopify:x-1101",
+        "orders/cancelled",
+        &fixtures::shopify_cancelled(&unpaid),
+        &now(),
+    )
+    .await;
     let (_, detail) = wait_handled(&setup.schema, "shopify:nz-shopify:x-1101", HANDLED).await;
     assert!(detail.contains("voided"), "{detail}");
 
     // An update sent before the cancellation and delivered after it books nothing.
     let paid = fixtures::shopify_nz_order(5101, 1101, true);
-    setup
-        .order(
-            "shopify:nz-shopify:u-1101",
-            "orders/updated",
-            &paid,
-            &before_cancel,
-        )
-        .await;
+    order(
+        &setup,
+        "shopify:nz-shopify:u-1101",
+        "orders/updated",
+        &paid,
+        &before_cancel,
+    )
+    .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:u-1101", HANDLED).await;
     assert!(invoices_numbered(&setup.sim, "SH-1101/B2").is_empty());
 
@@ -148,9 +102,7 @@ async fn an_order_voided_and_booked_again_gets_a_new_number_and_one_live_invoice
     let reinstated = now();
     for event in ["p-1101", "p-1101", "e-1101"] {
         let event_id = format!("shopify:nz-shopify:{event}");
-        setup
-            .order(&event_id, "orders/paid", &paid, &reinstated)
-            .await;
+        order(&setup, &event_id, "orders/paid", &paid, &reinstated).await;
         let (outcome, detail) = wait_handled(&setup.schema, &event_id, HANDLED).await;
         assert_eq!(outcome, "booked", "{detail}");
     }
@@ -170,14 +122,14 @@ async fn an_order_voided_and_booked_again_gets_a_new_number_and_one_live_invoice
     assert_eq!(live.len(), 1, "{live:#?}");
 
     // Cancelled again: the live one is voided.
-    setup
-        .order(
-            "shopify:nz-shopify:x2-1101",
-            "orders/cancelled",
-            &cancelled(&unpaid),
-            &now(),
-        )
-        .await;
+    order(
+        &setup,
+        "shopify:nz-shopify:x2-1101",
+        "orders/cancelled",
+        &fixtures::shopify_cancelled(&unpaid),
+        &now(),
+    )
+    .await;
     let (outcome, detail) =
         wait_handled(&setup.schema, "shopify:nz-shopify:x2-1101", HANDLED).await;
     // Paid by then: the refunds book the money back, as for any paid order.
@@ -193,7 +145,7 @@ async fn a_lost_payment_answer_is_recovered(
     lists_carry_payments: bool,
     n: u32,
 ) {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     setup.sim.set_readings(readings);
     setup.sim.set_lists_carry_payments(lists_carry_payments);
     setup.sim.inject_fault(
@@ -201,16 +153,16 @@ async fn a_lost_payment_answer_is_recovered(
             .method("PUT")
             .path_prefix("/api.xro/2.0/Payments"),
     );
-    let processor = TestProcessor::start(&setup.config()).await;
+    let processor = TestProcessor::start(&setup.config("")).await;
     let event_id = format!("shopify:nz-shopify:p-{n}");
-    setup
-        .order(
-            &event_id,
-            "orders/paid",
-            &fixtures::shopify_nz_order(5000 + u64::from(n), u64::from(n), true),
-            &now(),
-        )
-        .await;
+    order(
+        &setup,
+        &event_id,
+        "orders/paid",
+        &fixtures::shopify_nz_order(5000 + u64::from(n), u64::from(n), true),
+        &now(),
+    )
+    .await;
     let (outcome, detail) = wait_handled(&setup.schema, &event_id, HANDLED).await;
     assert_eq!(outcome, "booked", "{detail}");
     let invoice = &invoices_numbered(&setup.sim, &format!("SH-{n}"))[0];
@@ -240,20 +192,20 @@ async fn a_lost_payment_is_recovered_with_every_field_left_out() {
 
 #[tokio::test]
 async fn a_payment_answered_without_its_id_is_recorded_under_the_id_xero_has() {
-    let setup = setup().await;
+    let setup = Rig::new().await;
     setup.sim.set_readings(Readings {
         payment_answers_carry_id: false,
         ..Readings::default()
     });
-    let processor = TestProcessor::start(&setup.config()).await;
-    setup
-        .order(
-            "shopify:nz-shopify:p-1114",
-            "orders/paid",
-            &fixtures::shopify_nz_order(5114, 1114, true),
-            &now(),
-        )
-        .await;
+    let processor = TestProcessor::start(&setup.config("")).await;
+    order(
+        &setup,
+        "shopify:nz-shopify:p-1114",
+        "orders/paid",
+        &fixtures::shopify_nz_order(5114, 1114, true),
+        &now(),
+    )
+    .await;
     let (outcome, detail) = wait_handled(&setup.schema, "shopify:nz-shopify:p-1114", HANDLED).await;
     assert_eq!(outcome, "booked", "{detail}");
     let invoice = &invoices_numbered(&setup.sim, "SH-1114")[0];
@@ -276,37 +228,37 @@ async fn a_payment_answered_without_its_id_is_recorded_under_the_id_xero_has() {
 
 #[tokio::test]
 async fn an_archived_shop_contact_dead_letters_naming_it_and_the_way_out() {
-    let setup = setup().await;
-    let processor = TestProcessor::start(&setup.config()).await;
-    setup
-        .order(
-            "shopify:nz-shopify:p-1121",
-            "orders/paid",
-            &fixtures::shopify_nz_order(5121, 1121, true),
-            &now(),
-        )
-        .await;
+    let setup = Rig::new().await;
+    let processor = TestProcessor::start(&setup.config("")).await;
+    order(
+        &setup,
+        "shopify:nz-shopify:p-1121",
+        "orders/paid",
+        &fixtures::shopify_nz_order(5121, 1121, true),
+        &now(),
+    )
+    .await;
     wait_handled(&setup.schema, "shopify:nz-shopify:p-1121", HANDLED).await;
     let contact = invoices_numbered(&setup.sim, "SH-1121")[0]["Contact"]["ContactID"]
         .as_str()
         .unwrap()
         .to_owned();
-    setup
-        .by_hand(
-            Method::POST,
-            &format!("/Contacts/{contact}"),
-            &json!({"Contacts": [{"ContactStatus": "ARCHIVED"}]}),
-        )
-        .await;
+    by_hand(
+        &setup,
+        Method::POST,
+        &format!("/Contacts/{contact}"),
+        &json!({"Contacts": [{"ContactStatus": "ARCHIVED"}]}),
+    )
+    .await;
 
-    setup
-        .order(
-            "shopify:nz-shopify:p-1122",
-            "orders/paid",
-            &fixtures::shopify_nz_order(5122, 1122, true),
-            &now(),
-        )
-        .await;
+    order(
+        &setup,
+        "shopify:nz-shopify:p-1122",
+        "orders/paid",
+        &fixtures::shopify_nz_order(5122, 1122, true),
+        &now(),
+    )
+    .await;
     let dead = setup.broker.one_dead_letter(HANDLED).await;
     assert_eq!(dead.header("xcs-reason"), Some("xero_contact_archived"));
     let error = dead.header("xcs-last-error").unwrap_or_default();
@@ -329,21 +281,21 @@ async fn an_archived_shop_contact_dead_letters_naming_it_and_the_way_out() {
 
 #[tokio::test]
 async fn an_archived_sales_account_dead_letters_naming_it_and_the_way_out() {
-    let setup = setup().await;
-    let processor = TestProcessor::start(&setup.config()).await;
+    let setup = Rig::new().await;
+    let processor = TestProcessor::start(&setup.config("")).await;
     assert!(
         setup
             .sim
             .set_account_status(DEMO_NZ_TENANT_ID, "200", "ARCHIVED")
     );
-    setup
-        .order(
-            "shopify:nz-shopify:p-1123",
-            "orders/paid",
-            &fixtures::shopify_nz_order(5123, 1123, true),
-            &now(),
-        )
-        .await;
+    order(
+        &setup,
+        "shopify:nz-shopify:p-1123",
+        "orders/paid",
+        &fixtures::shopify_nz_order(5123, 1123, true),
+        &now(),
+    )
+    .await;
     let dead = setup.broker.one_dead_letter(HANDLED).await;
     assert_eq!(dead.header("xcs-reason"), Some("xero_account_archived"));
     let error = dead.header("xcs-last-error").unwrap_or_default();
@@ -357,8 +309,8 @@ async fn an_archived_sales_account_dead_letters_naming_it_and_the_way_out() {
 
 #[tokio::test]
 async fn a_settle_of_many_payments_and_large_invoices_is_split_within_xeros_limits() {
-    let setup = setup().await;
-    let xero = setup.xero();
+    let setup = Rig::new().await;
+    let xero = setup.xero(&setup.config(""));
     let tenant = DEMO_NZ_TENANT_ID.to_string();
     // 120 invoices of 1.00, made by hand, then paid in one settle call.
     let invoices: Vec<Value> = (0..120)
@@ -371,13 +323,13 @@ async fn a_settle_of_many_payments_and_large_invoices_is_split_within_xeros_limi
         .collect();
     let mut ids = Vec::new();
     for chunk in invoices.chunks(50) {
-        let made = setup
-            .by_hand(
-                Method::PUT,
-                "/Invoices?summarizeErrors=false",
-                &json!({"Invoices": chunk}),
-            )
-            .await;
+        let made = by_hand(
+            &setup,
+            Method::PUT,
+            "/Invoices?summarizeErrors=false",
+            &json!({"Invoices": chunk}),
+        )
+        .await;
         ids.extend(
             made["Invoices"]
                 .as_array()

@@ -250,24 +250,12 @@ async fn a_custom_connection_keeps_the_scopes_it_was_created_with() {
     )
     .await;
     let token = granted.json["access_token"].as_str().unwrap().to_owned();
-    let pay = read(
-        t.http
-            .get(t.url("/Payments"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let contacts = read(
-        t.http
-            .get(t.url("/Contacts"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let get = |path: &'static str| {
+        let request = t.http.get(t.url(path)).bearer_auth(&token);
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let pay = get("/Payments").await;
+    let contacts = get("/Contacts").await;
 
     // Assert
     assert_eq!(
