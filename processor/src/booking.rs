@@ -243,7 +243,7 @@ impl Job {
 
 impl Work {
     /// The order this work books an invoice for, if any.
-    fn order(&self) -> Option<&Order> {
+    pub(crate) fn order(&self) -> Option<&Order> {
         match self {
             Work::Order(order)
             | Work::Refunds {
@@ -1221,6 +1221,7 @@ impl Booker {
                 .await?
                 .ok_or_else(|| ProcessError::OrderNotBooked {
                     order: refund.order_number.clone(),
+                    order_id: refund.order_id.clone(),
                 })?,
         };
         if !invoice
@@ -1275,6 +1276,7 @@ impl Booker {
             if money_out > state.paid {
                 return Err(ProcessError::OrderNotPaid {
                     order: refund.order_number.clone(),
+                    order_id: refund.order_id.clone(),
                 });
             }
             Some(state)
@@ -1485,10 +1487,18 @@ impl Booker {
         self.contact(tenant, attempt, shop, None).await
     }
 
-    /// The active contact whose `field` (`EmailAddress` or `Name`) is `value`, compared as Xero
-    /// compares (case-insensitively): by a `where` filter when `value` can stand in one, and
-    /// otherwise by `searchTerm` (a plain parameter, no expression), page by page, matched
-    /// exactly here. Either way the contact returned is checked to be the one asked for.
+    /// `GET /Contacts` with `query`.
+    async fn get_contacts(
+        &self,
+        tenant: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, ProcessError> {
+        Ok(self
+            .xero
+            .call(tenant, Method::GET, "/Contacts", query, None, None)
+            .await?)
+    }
+
     /// The id of an archived contact named `name`, if Xero has one.
     async fn archived_contact(
         &self,
@@ -1500,15 +1510,7 @@ impl Booker {
         };
         let filter = format!("Name=={literal}");
         let found = self
-            .xero
-            .call(
-                tenant,
-                Method::GET,
-                "/Contacts",
-                &[("where", &filter), ("includeArchived", "true")],
-                None,
-                None,
-            )
+            .get_contacts(tenant, &[("where", &filter), ("includeArchived", "true")])
             .await?;
         Ok(found["Contacts"]
             .as_array()
@@ -1521,6 +1523,10 @@ impl Booker {
             .map(|c| text(c, "ContactID")))
     }
 
+    /// The active contact whose `field` (`EmailAddress` or `Name`) is `value`, compared as Xero
+    /// compares (case-insensitively): by a `where` filter when `value` can stand in one, and
+    /// otherwise by `searchTerm` (a plain parameter, no expression), page by page, matched
+    /// exactly here. Either way the contact returned is checked to be the one asked for.
     async fn find_contact(
         &self,
         tenant: &str,
@@ -1545,15 +1551,7 @@ impl Booker {
         for page in 1..=CONTACT_SEARCH_PAGES {
             let page = page.to_string();
             let found = self
-                .xero
-                .call(
-                    tenant,
-                    Method::GET,
-                    "/Contacts",
-                    &[("searchTerm", value), ("page", &page)],
-                    None,
-                    None,
-                )
+                .get_contacts(tenant, &[("searchTerm", value), ("page", &page)])
                 .await?;
             let contacts = found["Contacts"].as_array().cloned().unwrap_or_default();
             if let Some(contact) = contacts.iter().find(|c| is_it(c)) {

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::error::{PauseCause, ProcessError, catch_panic};
 use crate::handoff::{HandedOff, Handoff};
-use crate::ledger::EventOutcome;
+use crate::ledger::{EventOutcome, Ledger};
 use crate::observe::Observer;
 use crate::xero::client::HOLD_IN_PLACE;
 
@@ -202,6 +202,9 @@ struct Tracked {
     from_retry_tier: bool,
     /// What it books, once it is a job: for its last log line.
     document: Option<Described>,
+    /// The platform's id of the order whose invoice it books, once it is a job: parked for the
+    /// plan limit, the order is recorded as parked.
+    order_id: Option<String>,
     _in_flight: InFlight,
 }
 
@@ -472,6 +475,7 @@ async fn consume_shard(
                 envelope: envelope.as_ref().ok().cloned(),
                 from_retry_tier: attempts(delivery.properties.headers().as_ref()) > 0,
                 document: None,
+                order_id: None,
                 delivery,
                 _in_flight: InFlight::new(&counter),
             };
@@ -498,6 +502,7 @@ async fn consume_shard(
                     delivery.document = config
                         .shop(&job.envelope.shop)
                         .and_then(|shop| job.document(shop));
+                    delivery.order_id = job.work.order().map(|order| order.order_id.clone());
                     Pending {
                         delivery,
                         job: *job,
@@ -509,7 +514,7 @@ async fn consume_shard(
                     continue;
                 }
                 Err(err) => {
-                    settle_failure(&handoff, &observer, &delivery, &err).await?;
+                    settle_failure(&handoff, &observer, &booker.ledger, &delivery, &err).await?;
                     continue;
                 }
             };
@@ -584,6 +589,20 @@ async fn prepare(
     let work = dispatcher
         .work_for(&envelope, shop, &delivery.data, &booker.ledger)
         .await?;
+    // A replayed event of an order parked for the plan limit: the order is parked no more, so
+    // the events waiting for it (replayed after it) wait for its booking as usual.
+    if let Some(order) = work.order()
+        && crate::publisher::header_count(
+            delivery.properties.headers().as_ref(),
+            crate::publisher::REPLAYS,
+        )
+        .is_some()
+    {
+        booker
+            .ledger
+            .unpark_order(&envelope.shop, &order.order_id)
+            .await?;
+    }
     // Summary mode (crate::summary): an order or refund is added to its period's summary and
     // recorded as summarised; only the ack is left.
     if crate::summary::summarise(shop, &envelope, &work, booker).await? {
@@ -608,14 +627,18 @@ fn resync_looks_again(delivery: &Delivery, envelope: &Envelope, outcome: &str) -
 
 /// Sends a failed delivery on (retry tier or dead queue) and acknowledges it; if the broker
 /// will not take the copy, rejects it back to its queue, where the delivery limit bounds how
-/// often that can happen.
+/// often that can happen. An event waiting for an order parked for the plan limit is parked
+/// with it; an order's event parked for it is recorded as parked in the ledger.
 async fn settle_failure(
     handoff: &Handoff,
     observer: &Observer,
+    ledger: &Ledger,
     tracked: &Tracked,
     error: &ProcessError,
 ) -> Result<(), lapin::Error> {
     let (delivery, span) = (&tracked.delivery, &tracked.span);
+    let parked = parked_with_order(ledger, tracked, error).await;
+    let error = parked.as_ref().unwrap_or(error);
     match handoff
         .hand_off(&delivery.data, &delivery.properties, error)
         .await
@@ -632,6 +655,12 @@ async fn settle_failure(
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Ok(HandedOff::Dead { attempts }) => {
+            if error.reason() == PLAN_LIMIT
+                && let (Some(envelope), Some(order_id)) = (&tracked.envelope, &tracked.order_id)
+                && let Err(err) = ledger.park_order(envelope, order_id, PLAN_LIMIT).await
+            {
+                tracing::warn!(parent: span, error = %err, "cannot record the order as parked; events waiting for it retry as usual");
+            }
             tracked.count(observer, "dead");
             observer
                 .metrics
@@ -648,6 +677,33 @@ async fn settle_failure(
                 .reject(BasicRejectOptions { requeue: true })
                 .await
                 .map(drop)
+        }
+    }
+}
+
+/// The reason of an event parked for the organisation's plan limit.
+const PLAN_LIMIT: &str = "xero_plan_limit";
+
+/// The failure of an event waiting for an order (a refund, a capture) whose own event is
+/// parked for the plan limit: parked with it at once, no retries spent, since waiting cannot
+/// help, and one `dead replay --reason xero_plan_limit` replays both, the order first (the dead
+/// queue keeps the order they were parked in). `None` when it waits for no order or for one
+/// that is not parked; a ledger that cannot tell leaves the event waiting as usual.
+async fn parked_with_order(
+    ledger: &Ledger,
+    tracked: &Tracked,
+    error: &ProcessError,
+) -> Option<ProcessError> {
+    let order_id = error.waits_for_order()?;
+    let shop = &tracked.envelope.as_ref()?.shop;
+    match ledger.parked_order(shop, order_id).await {
+        Ok(Some((event, reason))) if reason == PLAN_LIMIT => {
+            Some(error.clone().parked_with(&event))
+        }
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(parent: &tracked.span, error = %err, "cannot tell whether the order waited for is parked; the event waits as usual");
+            None
         }
     }
 }
@@ -714,8 +770,14 @@ async fn batcher(
         // shard goes on with the other tenants, and no retry is used up.
         if let Some(paused) = pause_of(&booker, &tenant) {
             for pending in batch {
-                if let Err(err) =
-                    settle_failure(&handoff, &observer, &pending.delivery, &paused).await
+                if let Err(err) = settle_failure(
+                    &handoff,
+                    &observer,
+                    &booker.ledger,
+                    &pending.delivery,
+                    &paused,
+                )
+                .await
                 {
                     tracing::warn!(parent: &pending.delivery.span, error = %err, "could not settle a delivery");
                 }
@@ -824,7 +886,9 @@ async fn settle_stage(
                     tracked.handled(&observer, outcome.as_str());
                     acked
                 }
-                Err(err) => settle_failure(&handoff, &observer, &tracked, &err).await,
+                Err(err) => {
+                    settle_failure(&handoff, &observer, &booker.ledger, &tracked, &err).await
+                }
             };
             if let Err(err) = settled {
                 // The channel is gone; the broker redelivers, and the ledger dedupes.

@@ -73,15 +73,28 @@ pub enum ProcessError {
     #[error("{0}")]
     Xero(#[from] XeroError),
     /// A refund, or a capture (an Adobe Commerce invoice), arrived before its order's event.
+    /// `order` is what the message names (the order's number, or its id when the event gives
+    /// no number); `order_id` the platform's id, which with the shop keys the order.
     #[error(
         "order {order} is not booked yet (this event waits for the order's); it will be retried"
     )]
-    OrderNotBooked { order: String },
+    OrderNotBooked { order: String, order_id: String },
     #[error(
         "the refund returns money whose payment on order {order} is not booked yet; it will be \
          retried"
     )]
-    OrderNotPaid { order: String },
+    OrderNotPaid { order: String, order_id: String },
+    /// The order an event waits for ([`ProcessError::OrderNotBooked`],
+    /// [`ProcessError::OrderNotPaid`]) has its own event parked in the dead queue for the
+    /// organisation's plan limit: waiting could not help, so the event is parked with it, under
+    /// the same reason, and one replay by that reason books both.
+    #[error(
+        "order {order} is parked: its event {event} is in xcs.dead because the Xero \
+         organisation's plan approves no more invoices this month, and this event waits for it; \
+         upgrade the plan, or book the shop in summary mode (summary_period = \"weekly\"), then \
+         `xcs-processor dead replay --reason xero_plan_limit`, which replays the order first"
+    )]
+    OrderParked { order: String, event: String },
     #[error("Xero no longer has contact {0}; it was forgotten and will be found or created again")]
     StaleContact(String),
     #[error("cannot fetch the order from the platform: {0}")]
@@ -227,6 +240,7 @@ impl ProcessError {
             | ProcessError::CurrencyChanged { .. }
             | ProcessError::RefundExceedsOrder { .. }
             | ProcessError::NumberTaken { .. }
+            | ProcessError::OrderParked { .. }
             | ProcessError::Internal(_) => false,
         }
     }
@@ -272,7 +286,9 @@ impl ProcessError {
                 "xero_day_limit"
             }
             ProcessError::Xero(XeroError::RateLimited { .. }) => "xero_rate_limited",
-            ProcessError::Xero(XeroError::PlanLimit(_)) => "xero_plan_limit",
+            ProcessError::Xero(XeroError::PlanLimit(_)) | ProcessError::OrderParked { .. } => {
+                "xero_plan_limit"
+            }
             ProcessError::TenantPaused {
                 cause: PauseCause::DayLimit,
                 ..
@@ -308,6 +324,29 @@ impl ProcessError {
 }
 
 impl ProcessError {
+    /// The order (its platform id) this event waits for, when it fails only for waiting.
+    pub fn waits_for_order(&self) -> Option<&str> {
+        match self {
+            ProcessError::OrderNotBooked { order_id, .. }
+            | ProcessError::OrderNotPaid { order_id, .. } => Some(order_id),
+            _ => None,
+        }
+    }
+
+    /// This waiting event, parked with its order, whose event `event` is parked for the plan
+    /// limit; any other failure unchanged.
+    #[must_use]
+    pub fn parked_with(self, event: &str) -> ProcessError {
+        match self {
+            ProcessError::OrderNotBooked { order, .. }
+            | ProcessError::OrderNotPaid { order, .. } => ProcessError::OrderParked {
+                order,
+                event: event.to_owned(),
+            },
+            other => other,
+        }
+    }
+
     /// Xero's refusal of `document` with `messages`: [`ProcessError::AccountArchived`] when
     /// Xero says an account is archived ("Account code '200' has been archived, or has been
     /// deleted." is Xero's wording on lines and payments), [`ProcessError::InsufficientStock`]
@@ -491,6 +530,7 @@ mod tests {
     fn a_refund_waiting_for_its_order_comes_back_every_minute_until_the_order_cannot_come() {
         let waiting = ProcessError::OrderNotBooked {
             order: "1001".into(),
+            order_id: "820982911946154508".into(),
         };
         assert_eq!(waiting.retry_tier(1), Some(0));
         for attempt in 2..=ORDER_WAIT_ATTEMPTS {
@@ -507,5 +547,39 @@ mod tests {
             waited_ms > order_retries_ms,
             "{waited_ms} > {order_retries_ms}"
         );
+    }
+    #[test]
+    fn an_event_waiting_for_an_order_parked_for_the_plan_limit_is_parked_with_it_at_once() {
+        for waiting in [
+            ProcessError::OrderNotBooked {
+                order: "#1001".into(),
+                order_id: "9001".into(),
+            },
+            ProcessError::OrderNotPaid {
+                order: "#1001".into(),
+                order_id: "9001".into(),
+            },
+        ] {
+            assert_eq!(waiting.waits_for_order(), Some("9001"));
+            let parked = waiting.parked_with("shopify:acme:o-1001");
+
+            assert!(!parked.is_retryable());
+            assert_eq!(parked.retry_tier(1), None, "dead at once, no retries spent");
+            assert_eq!(parked.reason(), "xero_plan_limit");
+            assert_eq!(parked.waits_for_order(), None);
+            let message = parked.to_string();
+            for part in [
+                "order #1001 is parked",
+                "shopify:acme:o-1001",
+                "dead replay --reason xero_plan_limit",
+                "summary_period = \"weekly\"",
+            ] {
+                assert!(message.contains(part), "{part:?} in {message}");
+            }
+        }
+        // Any other failure is no waiting and stays as it is.
+        let down = ProcessError::Ledger("connection refused".into());
+        assert_eq!(down.waits_for_order(), None);
+        assert_eq!(down.parked_with("e").reason(), "ledger_unavailable");
     }
 }

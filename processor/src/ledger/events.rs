@@ -184,6 +184,75 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Records that the event carrying order `order_id` of the envelope's shop was parked in
+    /// the dead queue with `reason`; a later parking of the order replaces it.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn park_order(
+        &self,
+        envelope: &Envelope,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_parked_orders (shop, order_id, tenant, event_id, reason)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (shop, order_id) DO UPDATE
+                   SET tenant = EXCLUDED.tenant, event_id = EXCLUDED.event_id,
+                       reason = EXCLUDED.reason, parked_at = now()",
+                &[
+                    &envelope.shop,
+                    &order_id,
+                    &envelope.tenant,
+                    &envelope.event_id,
+                    &reason,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The event parked for order `order_id` of `shop`, and its reason, if one is.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn parked_order(
+        &self,
+        shop: &str,
+        order_id: &str,
+    ) -> Result<Option<(String, String)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT event_id, reason FROM xcs_parked_orders
+                 WHERE shop = $1 AND order_id = $2",
+                &[&shop, &order_id],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Forgets that order `order_id` of `shop` is parked: one of its events is being handled
+    /// again.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn unpark_order(&self, shop: &str, order_id: &str) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM xcs_parked_orders WHERE shop = $1 AND order_id = $2",
+                &[&shop, &order_id],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 /// A shop's events as `status` reports them.
 #[derive(Debug, Clone, Default)]
 pub struct ShopTally {

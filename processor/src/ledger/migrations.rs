@@ -167,4 +167,19 @@ ALTER TABLE xcs_events ADD COLUMN source TEXT NOT NULL DEFAULT '';
     r"
 ALTER TABLE xcs_documents ADD COLUMN voided_at TIMESTAMPTZ;
 ",
+    // The orders whose own event is parked in `xcs.dead` (`xero_plan_limit`: the organisation's
+    // plan approves no more invoices), by the event that carried each: an event that waits for
+    // such an order (a refund, a capture) is parked with it instead of waiting out the retry
+    // tiers (`crate::consumer`). A replay of the order's event forgets it.
+    r"
+CREATE TABLE xcs_parked_orders (
+    shop      TEXT NOT NULL,
+    order_id  TEXT NOT NULL,
+    tenant    TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    parked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, order_id)
+);
+",
 ];

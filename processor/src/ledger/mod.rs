@@ -12,7 +12,8 @@
 //!   ([`LedgerFailure`]), for the processor's start and `check`.
 //! - `migrations.rs`: the schema, as ordered migrations; run at start under an advisory lock,
 //!   so any number of processors can start at once.
-//! - `events.rs`: what was done with each event (`xcs_events`).
+//! - `events.rs`: what was done with each event (`xcs_events`), and the orders whose event is
+//!   parked for the plan limit (`xcs_parked_orders`).
 //! - `documents.rs`: the Xero documents booked, with their payments and per-line quantities,
 //!   and the contacts cached (`xcs_documents`, `xcs_payments`, `xcs_contacts`).
 //! - `stock.rs`: the latest stock levels reported (`xcs_stock`).

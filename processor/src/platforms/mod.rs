@@ -126,6 +126,7 @@ impl Event<'_> {
             .await?
             .ok_or_else(|| ProcessError::OrderNotBooked {
                 order: order_id.to_owned(),
+                order_id: order_id.to_owned(),
             })?;
         Ok(OrderContext {
             number: invoice.order_number,

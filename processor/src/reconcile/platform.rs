@@ -375,7 +375,7 @@ impl Listing {
                         unbookable_orders.insert(found.id.as_str());
                     }
                 }
-                Err(ProcessError::OrderNotBooked { order }) => waiting.push((found, order)),
+                Err(ProcessError::OrderNotBooked { order, .. }) => waiting.push((found, order)),
                 Err(err) if api_failed(&err) => {
                     undecided.push(format!("{} {}: {err}", found.kind, found.id));
                 }

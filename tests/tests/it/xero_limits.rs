@@ -358,3 +358,117 @@ async fn a_tenant_short_of_its_days_calls_batches_more_and_never_runs_out() {
     assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
     processor.stop().await;
 }
+
+#[tokio::test]
+async fn a_refund_of_an_order_parked_for_the_plan_limit_is_parked_with_it_and_replayed_after_it() {
+    // Arrange: A's organisation approves no more invoices this month; its order 1 is parked.
+    let rig = rig().await;
+    rig.sim.set_plan(
+        tenant(0),
+        Plan {
+            day_limit: None,
+            approved_invoices_per_month: Some(0),
+        },
+    );
+    let processor = TestProcessor::start(&config(&rig, "")).await;
+    let order_event = order(&rig, 0, 1).await;
+    let connection = rig.broker.connect().await;
+    let dead_letters = |count: usize| {
+        let connection = &connection;
+        async move {
+            let listing = dead::list(connection, &Filter::default(), &ProgressBar::hidden())
+                .await
+                .ok()?;
+            (listing.letters.len() == count).then_some(listing.letters)
+        }
+    };
+    xcs_tests::eventually(HANDLED, "the order to be parked", || dead_letters(1)).await;
+
+    // Act: its refund arrives.
+    let (shop, _) = SHOPS[0];
+    let refund_event = format!("shopify:{shop}:r-1");
+    let envelope = Envelope {
+        tenant: tenant(0).to_string(),
+        ..envelope(
+            Platform::Shopify,
+            shop,
+            EventKind::Refund,
+            "refunds/create",
+            &refund_event,
+        )
+    };
+    let published = tokio::time::Instant::now();
+    publish_envelope(
+        &rig.broker,
+        &envelope,
+        &fixtures::shopify_nz_refund(7001, 900_001),
+    )
+    .await;
+
+    // Assert: the refund is parked with its order at once, not after the retry tiers.
+    let letters =
+        xcs_tests::eventually(HANDLED, "the refund to be parked", || dead_letters(2)).await;
+    let waited = published.elapsed();
+    assert!(waited < Duration::from_secs(10), "parked in {waited:?}");
+    let refund = letters
+        .iter()
+        .find(|l| l.event_id == refund_event)
+        .expect("the refund is dead");
+    assert_eq!(refund.reason, "xero_plan_limit");
+    assert_eq!(refund.attempts, Some(1), "parked at once, no retries spent");
+    let error = refund.last_error.clone().unwrap_or_default();
+    assert!(error.contains("order 900001 is parked"), "{error}");
+    assert!(
+        error.contains(&order_event),
+        "names the order's event: {error}"
+    );
+    assert!(
+        error.contains("dead replay --reason xero_plan_limit"),
+        "{error}"
+    );
+    assert!(letters.iter().all(|l| l.reason == "xero_plan_limit"));
+
+    // The operator upgrades the plan and replays by reason: the order first, then its refund,
+    // each booked once.
+    rig.sim.set_plan(tenant(0), Plan::default());
+    let report = dead::replay(
+        &connection,
+        &Filter {
+            reason: Some("xero_plan_limit".into()),
+            ..Filter::default()
+        },
+        &ReplayOptions::default(),
+    )
+    .await
+    .expect("the replay runs");
+    let replayed: Vec<&str> = report
+        .replayed
+        .iter()
+        .map(|l| l.event_id.as_str())
+        .collect();
+    assert_eq!(replayed, [order_event.as_str(), refund_event.as_str()]);
+    for event in [&order_event, &refund_event] {
+        assert_eq!(wait_handled(&rig.schema, event, HANDLED).await.0, "booked");
+    }
+    let invoices: Vec<String> = rig
+        .sim
+        .invoices(tenant(0))
+        .iter()
+        .map(|i| i["InvoiceNumber"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(invoices, ["LA-1"]);
+    let notes: Vec<String> = rig
+        .sim
+        .credit_notes(tenant(0))
+        .iter()
+        .map(|c| {
+            c["CreditNoteNumber"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(notes, ["LA-1/R7001"]);
+    assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
+    processor.stop().await;
+}

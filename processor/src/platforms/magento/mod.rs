@@ -130,7 +130,10 @@ async fn invoice(event: &Event<'_>, ids: Ids) -> Result<Work, ProcessError> {
     let Some(api) = event.shop.api.as_ref() else {
         // Most often its order's event is a moment behind (Magento saves the invoice first);
         // if that never comes, the shop needs the API or the order events.
-        return Err(ProcessError::OrderNotBooked { order: order_id });
+        return Err(ProcessError::OrderNotBooked {
+            order: order_id.clone(),
+            order_id,
+        });
     };
     let order = fetch(event, api, &path).await?;
     Ok(normalise::order(&order)?.into())
