@@ -755,6 +755,19 @@ impl Booker {
                 .and_then(|mapped| mapped.for_xero(&shop.mapping, rates))
             {
                 Ok(mut mapped) => {
+                    if let Err(err) = self
+                        .ensure_items(
+                            tenant,
+                            attempt,
+                            &shop.mapping,
+                            &order.lines,
+                            &mapped.invoice.line_items,
+                        )
+                        .await
+                    {
+                        failures.push((*index, err));
+                        continue;
+                    }
                     // An order booked again after its invoice was voided has a number of its
                     // own (see `booking_number`).
                     mapped.invoice.invoice_number.clone_from(&number);
@@ -1292,6 +1305,14 @@ impl Booker {
                     .mapping
                     .credit_note(refund, contact)?
                     .for_xero(&shop.mapping, &rates)?;
+                self.ensure_items(
+                    tenant,
+                    job.attempt,
+                    &shop.mapping,
+                    &refund.lines,
+                    &mapped.credit_note.line_items,
+                )
+                .await?;
                 let row = self
                     .create_credit_note(tenant, job.attempt, &number, &mapped, refund)
                     .await?;
@@ -1562,6 +1583,130 @@ impl Booker {
             }
         }
         Ok(None)
+    }
+
+    /// In items mode, makes sure every item `lines` name exists in Xero before a document
+    /// carrying their codes is sent (`mapped` are the document's Xero lines, whose account and
+    /// tax type a new item's sales details take). Each code costs Xero calls once per tenant:
+    /// the ledger's `xcs_items` answers after that. README "Inventory: items mode".
+    async fn ensure_items(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        mapping: &mapping::ShopMapping,
+        lines: &[xcs_shared::domain::Line],
+        mapped: &[crate::xero::types::LineItem],
+    ) -> Result<(), ProcessError> {
+        for spec in mapping.item_specs(lines) {
+            let Some(line) = mapped.iter().find(|l| {
+                l.item_code
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&spec.code))
+            }) else {
+                continue;
+            };
+            let claimed = match self.ledger.item(tenant, &spec.code).await? {
+                Some(row) => row,
+                None => {
+                    let Some(id) = self
+                        .find_or_create_item(tenant, attempt, &spec, line)
+                        .await?
+                    else {
+                        continue;
+                    };
+                    let sku = spec.derived.then_some(spec.sku.as_str());
+                    self.ledger
+                        .record_item(tenant, &spec.code, &id, sku)
+                        .await?
+                }
+            };
+            if let (true, Some(other)) = (spec.derived, &claimed.1)
+                && !other.eq_ignore_ascii_case(&spec.sku)
+            {
+                return Err(ProcessError::Rejected {
+                    document: format!("item {}", spec.code),
+                    messages: vec![format!(
+                        "SKU {:?} maps to the Xero item code {}, which SKU {other:?} already \
+                         has; give one of them its own code in [shops.NAME.mapping.items]",
+                        spec.sku, spec.code
+                    )],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of the Xero item `code`, if Xero has one (`GET /Items?where=Code=="…"`; Xero
+    /// compares codes case-insensitively).
+    async fn find_item(&self, tenant: &str, code: &str) -> Result<Option<String>, ProcessError> {
+        let Some(literal) = crate::xero::filter::string_literal(code) else {
+            return Ok(None);
+        };
+        let found = self
+            .xero
+            .get_where(tenant, "/Items", &format!("Code=={literal}"))
+            .await?;
+        Ok(found["Items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| text(i, "Code").eq_ignore_ascii_case(code))
+            .map(|i| text(i, "ItemID")))
+    }
+
+    /// The item `spec` names: found in Xero, or created there (untracked, sold, not
+    /// purchased, with `line`'s account and tax type). Two processors creating the same code
+    /// at once: Xero refuses the second as a duplicate, which then finds the first's. `None`
+    /// for a code from `mapping.items` that cannot stand in a `where` filter: it is left to
+    /// the seller to have made, as without items mode.
+    async fn find_or_create_item(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        spec: &mapping::ItemSpec,
+        line: &crate::xero::types::LineItem,
+    ) -> Result<Option<String>, ProcessError> {
+        if crate::xero::filter::string_literal(&spec.code).is_none() {
+            return Ok(None);
+        }
+        if let Some(id) = self.find_item(tenant, &spec.code).await? {
+            return Ok(Some(id));
+        }
+        let body = json!({"Items": [{
+            "Code": spec.code,
+            "Name": spec.name,
+            "Description": spec.description,
+            "IsSold": true,
+            "IsPurchased": false,
+            "SalesDetails": {"AccountCode": line.account_code, "TaxType": line.tax_type},
+        }]});
+        let messages = match self
+            .xero
+            .write(tenant, attempt, Method::PUT, "/Items", &body)
+            .await
+        {
+            Ok(created) => {
+                let element = &created["Items"][0];
+                let errors = element_errors(element);
+                if errors.is_empty() {
+                    return Ok(Some(text(element, "ItemID")));
+                }
+                errors
+            }
+            Err(XeroError::Validation(messages)) => messages,
+            Err(err) => return Err(err.into()),
+        };
+        if messages
+            .iter()
+            .any(|m| m.to_ascii_lowercase().contains("already exists"))
+            && let Some(id) = self.find_item(tenant, &spec.code).await?
+        {
+            return Ok(Some(id));
+        }
+        Err(ProcessError::rejected(
+            format!("item {}", spec.code),
+            messages,
+        ))
     }
 
     /// The contact to raise documents against, created in Xero on first use.

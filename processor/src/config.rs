@@ -306,6 +306,43 @@ pub struct ShopConfig {
     /// (`crate::poll`); needs `api`.
     #[serde(default)]
     pub poll: PollConfig,
+    /// Whether the shop's SKUs become Xero items (README "Inventory: items mode"):
+    /// `off` (the default) or `items`; `tracked` is refused at start, not yet supported.
+    #[serde(default)]
+    pub inventory: InventoryMode,
+}
+
+/// What a shop's stock is in Xero (README "Inventory: items mode").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InventoryMode {
+    /// Lines carry an `ItemCode` only where `mapping.items` names one; stock changes are
+    /// recorded in the ledger, nothing more.
+    #[default]
+    Off,
+    /// Every SKU sold or refunded is an untracked Xero item, created on first use, and the
+    /// document lines carry its code.
+    Items,
+    /// Xero tracked inventory: not yet supported, refused at start.
+    Tracked,
+}
+
+/// `inventory`: `tracked` is not built yet, and summary documents' summed lines have no SKU.
+fn check_inventory(name: &str, shop: &ShopConfig) -> Result<(), String> {
+    match (shop.inventory, shop.mode) {
+        (InventoryMode::Tracked, _) => Err(format!(
+            "shop {name:?}: inventory = \"tracked\" is not supported yet (Xero tracked \
+             inventory is the rest of issue 18; see README \"Inventory: items mode\"); use \
+             inventory = \"items\" (untracked Xero items) or \"off\""
+        )),
+        (InventoryMode::Items, SyncMode::Summary) => Err(format!(
+            "shop {name:?}: inventory = \"items\" cannot go with mode = \"summary\": a \
+             summary's lines are sums per account and tax type, with no single SKU to name an \
+             item (README \"Inventory: items mode\"); use mode = \"realtime\" or \
+             inventory = \"off\""
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The longest a poll interval, overlap or settle time may be: a week covers every sensible
@@ -475,6 +512,7 @@ impl Config {
             check_tax(name, &shop.mapping.tax)?;
             check_etsy_shop_id(name, shop)?;
             check_poll(name, &shop.poll)?;
+            check_inventory(name, shop)?;
         }
         let shops: Vec<(&String, &ShopConfig)> = self.shops.iter().collect();
         for (i, (name, shop)) in shops.iter().enumerate() {
@@ -531,8 +569,11 @@ impl ConfigFile for Config {
         }
     }
 
-    fn validate(self) -> Result<Config, String> {
+    fn validate(mut self) -> Result<Config, String> {
         self.validate_fields()?;
+        for shop in self.shops.values_mut() {
+            shop.mapping.derive_item_codes = shop.inventory == InventoryMode::Items;
+        }
         Ok(self)
     }
 }
@@ -862,6 +903,43 @@ mod tests {
         use secrecy::ExposeSecret;
         let api = config.shops["acme-bc"].api.as_ref().unwrap();
         assert_eq!(api.token.expose_secret(), "from-env");
+    }
+
+    #[test]
+    fn inventory_defaults_to_off_items_is_taken_and_tracked_or_items_in_summary_are_refused() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let config = Config::from_toml(example, |_| None).unwrap();
+        let shop = &config.shops["acme-bc"];
+        assert_eq!(shop.inventory, InventoryMode::Off);
+        assert!(!shop.mapping.derive_item_codes);
+        let with = |settings: &str| {
+            example.replacen(
+                "[shops.acme-bc]\n",
+                &format!("[shops.acme-bc]\n{settings}\n"),
+                1,
+            )
+        };
+        let config = Config::from_toml(&with("inventory = \"items\""), |_| None).unwrap();
+        let shop = &config.shops["acme-bc"];
+        assert_eq!(shop.inventory, InventoryMode::Items);
+        assert!(shop.mapping.derive_item_codes);
+        let err = Config::from_toml(&with("inventory = \"tracked\""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("acme-bc")
+                && err.contains("not supported yet")
+                && err.contains("Inventory: items mode"),
+            "{err}"
+        );
+        let err = Config::from_toml(&with("inventory = \"items\"\nmode = \"summary\""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("summary") && err.contains("SKU"), "{err}");
+        let err = Config::from_toml(&with("inventory = \"stock\""), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stock") && err.contains("items"), "{err}");
     }
 
     #[test]

@@ -52,9 +52,77 @@ pub struct ShopMapping {
     #[serde(default)]
     pub gateway_accounts: BTreeMap<String, String>,
     pub tax: TaxMapping,
-    /// Xero item codes by platform SKU. SKUs not listed are booked without an item.
+    /// Xero item codes by platform SKU. SKUs not listed are booked without an item, unless
+    /// the shop is in `inventory = "items"` mode, where they get [`xero_item_code`].
     #[serde(default)]
     pub items: BTreeMap<String, String>,
+    /// Set from the shop's `inventory = "items"` (`crate::config`): product lines whose SKU
+    /// `items` does not name carry the code [`xero_item_code`] derives from it.
+    #[serde(skip)]
+    pub derive_item_codes: bool,
+}
+
+/// Xero's longest item code (spec `Item.Code`: "max length = 30").
+pub const ITEM_CODE_MAX: usize = 30;
+/// Xero's longest item name (spec `Item.Name`: "max length = 50").
+pub const ITEM_NAME_MAX: usize = 50;
+/// Hex digits of the SKU's SHA-256 in a mapped code: 40 bits.
+const ITEM_HASH_HEX: usize = 10;
+
+/// The characters a SKU may have to be its own Xero item code. Xero documents only the length
+/// (UNSURE which other characters it accepts), so the set is one every Xero code, URL path and
+/// `where` literal takes as it is: ASCII letters, digits, `-`, `_` and `.`.
+fn is_item_code_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// The Xero item code for a platform SKU, or `None` for a blank SKU (no item).
+///
+/// A SKU of 1–30 of `A-Z a-z 0-9 - _ .` is its own code. Any other (too long, another
+/// character, a space, leading or trailing blanks) is mapped to at most 30 characters: the
+/// SKU's allowed characters (the others left out), cut to 19, then `-` and the first 10 hex
+/// digits of the SHA-256 of the SKU exactly as the platform gave it (`SKU` stands in for the
+/// prefix when none of its characters is allowed). Pure and deterministic, so every processor
+/// and every replay derives the same code (README "Inventory: items mode").
+pub fn xero_item_code(sku: &str) -> Option<String> {
+    if sku.trim().is_empty() {
+        return None;
+    }
+    if sku.chars().count() <= ITEM_CODE_MAX && sku.chars().all(is_item_code_char) {
+        return Some(sku.to_owned());
+    }
+    let digest = Sha256::digest(sku.as_bytes());
+    let hash: String = digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .chars()
+        .take(ITEM_HASH_HEX)
+        .collect();
+    let mut prefix: String = sku
+        .chars()
+        .filter(|c| is_item_code_char(*c))
+        .take(ITEM_CODE_MAX - ITEM_HASH_HEX - 1)
+        .collect();
+    if prefix.is_empty() {
+        prefix = "SKU".to_owned();
+    }
+    Some(format!("{prefix}-{hash}"))
+}
+
+/// A Xero item a document's lines name, as it is to be created when Xero lacks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemSpec {
+    pub code: String,
+    /// The SKU as the platform gave it.
+    pub sku: String,
+    /// Whether the code was derived from the SKU ([`xero_item_code`]) rather than given in
+    /// `mapping.items`.
+    pub derived: bool,
+    /// The line's title, cut to Xero's 50 characters (the SKU where the title is blank).
+    pub name: String,
+    /// The line's title, and the SKU where the code is not the SKU itself.
+    pub description: String,
 }
 
 /// Account codes, as in the Xero chart of accounts.
@@ -469,6 +537,53 @@ fn date(d: time::Date) -> String {
 }
 
 impl ShopMapping {
+    /// The Xero item code a line carries: `mapping.items`' for its SKU, or in items mode a
+    /// product line's code derived from its SKU. Shipping, fees, discounts, gift cards and
+    /// lines without a SKU carry none of their own.
+    pub fn item_code(&self, line: &Line) -> Option<String> {
+        let sku = line.sku.as_deref()?;
+        if let Some(code) = self.items.get(sku) {
+            return Some(code.clone());
+        }
+        if self.derive_item_codes && line.kind == LineKind::Product {
+            return xero_item_code(sku);
+        }
+        None
+    }
+
+    /// In items mode, the items `lines` name, one per code (Xero compares codes
+    /// case-insensitively), in line order. Empty otherwise.
+    pub fn item_specs(&self, lines: &[Line]) -> Vec<ItemSpec> {
+        let mut specs: Vec<ItemSpec> = Vec::new();
+        if !self.derive_item_codes {
+            return specs;
+        }
+        for line in lines {
+            let (Some(sku), Some(code)) = (line.sku.as_deref(), self.item_code(line)) else {
+                continue;
+            };
+            if specs.iter().any(|s| s.code.eq_ignore_ascii_case(&code)) {
+                continue;
+            }
+            let title = line.description.trim();
+            let title = if title.is_empty() { sku.trim() } else { title };
+            let derived = !self.items.contains_key(sku);
+            let description = if code == sku {
+                title.to_owned()
+            } else {
+                format!("{title} (SKU {sku})")
+            };
+            specs.push(ItemSpec {
+                name: truncate(title.to_owned(), ITEM_NAME_MAX),
+                description: truncate(description, 4000),
+                code,
+                sku: sku.to_owned(),
+                derived,
+            });
+        }
+        specs
+    }
+
     fn account_for(&self, kind: LineKind) -> &str {
         match kind {
             LineKind::Product => &self.accounts.sales,
@@ -655,11 +770,7 @@ impl ShopMapping {
             description: truncate(description, 4000),
             quantity,
             unit_amount: unit_amount * sign,
-            item_code: line
-                .sku
-                .as_ref()
-                .and_then(|sku| self.items.get(sku))
-                .cloned(),
+            item_code: self.item_code(line),
             account_code: self.account_for(line.kind).to_owned(),
             tax_type,
             tax_amount: LineTax::Given(round2(line.tax) * sign),
@@ -1638,6 +1749,143 @@ mod tests {
 
     fn toml_mapping(text: &str) -> ShopMapping {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_sku_that_can_be_a_xero_code_is_kept_as_it_is() {
+        for sku in ["MUG-KAURI", "tea_towel.2", "A", &"X".repeat(30)] {
+            assert_eq!(xero_item_code(sku).as_deref(), Some(sku), "{sku}");
+        }
+        for blank in ["", "   ", "\t"] {
+            assert_eq!(xero_item_code(blank), None, "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn a_sku_that_cannot_be_a_xero_code_is_mapped_stably_within_xeros_limit() {
+        let long = "LINEN-TEA-TOWEL-POHUTUKAWA-LARGE-2026";
+        let mapped = xero_item_code(long).unwrap();
+        // The same on every call, processor and replay: pinned, not just compared.
+        assert_eq!(mapped, xero_item_code(long).unwrap());
+        assert_eq!(mapped.len(), ITEM_CODE_MAX);
+        assert!(mapped.starts_with("LINEN-TEA-TOWEL-POH-"), "{mapped}");
+        let hash = &mapped[mapped.len() - ITEM_HASH_HEX..];
+        let expected: String = Sha256::digest(long.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hash, &expected[..ITEM_HASH_HEX]);
+        for sku in [
+            long,
+            "Pōhutukawa mug",
+            " MUG-KAURI",
+            "MUG-KAURI ",
+            "MUG KAURI",
+            "茶杯",
+            "a\"b",
+            "x/y?z",
+        ] {
+            let code = xero_item_code(sku).unwrap();
+            assert!(code.chars().count() <= ITEM_CODE_MAX, "{code}");
+            assert!(code.chars().all(is_item_code_char), "{code}");
+            assert_ne!(code, sku);
+        }
+        assert!(xero_item_code("茶杯").unwrap().starts_with("SKU-"));
+        assert_eq!(
+            xero_item_code("Pōhutukawa mug").unwrap()[..10],
+            *"Phutukawam"
+        );
+    }
+
+    #[test]
+    fn skus_that_differ_only_in_what_is_left_out_get_different_codes() {
+        // Blanks, other characters and what lies past 30 characters are left out of the
+        // prefix, so the hash of the whole SKU tells these apart.
+        let skus = [
+            "MUG-KAURI",
+            " MUG-KAURI",
+            "MUG-KAURI ",
+            "MUG-KAURI  ",
+            "MUG KAURI",
+            "MUG/KAURI",
+            &format!("{}1", "A".repeat(30)),
+            &format!("{}2", "A".repeat(30)),
+        ];
+        let codes: std::collections::BTreeSet<String> =
+            skus.iter().map(|s| xero_item_code(s).unwrap()).collect();
+        assert_eq!(codes.len(), skus.len(), "{codes:?}");
+        // Many near-identical long SKUs: no two share a code (40 bits of hash).
+        let many: std::collections::BTreeSet<String> = (0..20_000)
+            .map(|n| xero_item_code(&format!("{}-{n}", "VARIANT".repeat(5))).unwrap())
+            .collect();
+        assert_eq!(many.len(), 20_000);
+    }
+
+    #[test]
+    fn in_items_mode_product_lines_carry_a_code_and_an_explicit_one_wins() {
+        let mut mapping = mapping();
+        let with_sku = |kind: LineKind, sku: &str| Line {
+            sku: Some(sku.to_owned()),
+            ..line(kind, "1", "10", "0", "1.50", Some("0.15"))
+        };
+        let mug = with_sku(LineKind::Product, "MUG-KAURI");
+        let ipod = with_sku(LineKind::Product, "IPOD-342-N");
+        let long = with_sku(LineKind::Product, "LINEN-TEA-TOWEL-POHUTUKAWA-LARGE-2026");
+        let shipping = with_sku(LineKind::Shipping, "SHIP-COURIER");
+        let plain = line(LineKind::Product, "1", "10", "0", "1.50", Some("0.15"));
+        // Off: only the explicit entry, as before.
+        assert_eq!(mapping.item_code(&mug), None);
+        assert_eq!(mapping.item_code(&ipod).as_deref(), Some("IPOD"));
+        assert!(mapping.item_specs(&[mug.clone(), ipod.clone()]).is_empty());
+        mapping.derive_item_codes = true;
+        assert_eq!(mapping.item_code(&mug).as_deref(), Some("MUG-KAURI"));
+        assert_eq!(mapping.item_code(&ipod).as_deref(), Some("IPOD"));
+        assert_eq!(mapping.item_code(&shipping), None);
+        assert_eq!(mapping.item_code(&plain), None);
+        let specs = mapping.item_specs(&[
+            mug.clone(),
+            ipod.clone(),
+            long.clone(),
+            mug.clone(),
+            shipping,
+            plain,
+        ]);
+        let codes: Vec<(&str, bool)> = specs.iter().map(|s| (s.code.as_str(), s.derived)).collect();
+        let long_code = xero_item_code("LINEN-TEA-TOWEL-POHUTUKAWA-LARGE-2026").unwrap();
+        assert_eq!(
+            codes,
+            [
+                ("MUG-KAURI", true),
+                ("IPOD", false),
+                (long_code.as_str(), true)
+            ]
+        );
+        assert_eq!(specs[0].name, "Product");
+        assert_eq!(
+            specs[2].description,
+            "Product (SKU LINEN-TEA-TOWEL-POHUTUKAWA-LARGE-2026)"
+        );
+        let long_title = Line {
+            description: "T".repeat(80),
+            ..mug
+        };
+        assert_eq!(
+            mapping.item_specs(&[long_title])[0].name.len(),
+            ITEM_NAME_MAX
+        );
+        let invoice = mapping
+            .invoice(
+                &order(TaxMode::Exclusive, vec![ipod, long], "23.00", "3.00"),
+                contact(),
+            )
+            .unwrap();
+        let carried: Vec<Option<&str>> = invoice
+            .invoice
+            .line_items
+            .iter()
+            .map(|l| l.item_code.as_deref())
+            .collect();
+        assert_eq!(carried, [Some("IPOD"), Some(long_code.as_str())]);
     }
 
     fn line(

@@ -374,6 +374,56 @@ impl Ledger {
         Ok(())
     }
 
+    /// The Xero item cached for `code` in `tenant`: its id, and the SKU whose derived code it
+    /// is (`None` for a code from `mapping.items`).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn item(
+        &self,
+        tenant: &str,
+        code: &str,
+    ) -> Result<Option<(String, Option<String>)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT item_id, sku FROM xcs_items WHERE tenant = $1 AND code_key = upper($2)",
+                &[&tenant, &code],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Records that `tenant` has the item `code` (`item_id`), for `sku` when its code is
+    /// derived, unless a row for the code is there already (another processor's); answers the
+    /// row as it stands.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_item(
+        &self,
+        tenant: &str,
+        code: &str,
+        item_id: &str,
+        sku: Option<&str>,
+    ) -> Result<(String, Option<String>), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO xcs_items (tenant, code_key, code, item_id, sku)
+                 VALUES ($1, upper($2), $2, $3, $4) ON CONFLICT (tenant, code_key) DO NOTHING",
+                &[&tenant, &code, &item_id, &sku],
+            )
+            .await?;
+        let row = client
+            .query_one(
+                "SELECT item_id, sku FROM xcs_items WHERE tenant = $1 AND code_key = upper($2)",
+                &[&tenant, &code],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     /// Forgets a cached contact id that Xero no longer knows.
     ///
     /// # Errors

@@ -182,4 +182,19 @@ CREATE TABLE xcs_parked_orders (
     PRIMARY KEY (shop, order_id)
 );
 ",
+    // The Xero items each tenant has, by code (README "Inventory: items mode"), so a SKU costs a
+    // Xero look-up (or creation) once, not one per order. `code_key` is the code upper-cased, as
+    // Xero compares codes; `sku` is the SKU whose derived code it is (NULL for a code given in
+    // `mapping.items`), to find two SKUs whose derived codes collide.
+    r"
+CREATE TABLE xcs_items (
+    tenant      TEXT NOT NULL,
+    code_key    TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    sku         TEXT,
+    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, code_key)
+);
+",
 ];

@@ -200,13 +200,23 @@ async fn start(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
         pending.retain(|_, expires| *expires > now);
         pending.insert(nonce.clone(), now + STATE_TTL);
     }
+    let scope = if state
+        .config
+        .shops
+        .values()
+        .any(|s| s.inventory == crate::config::InventoryMode::Items)
+    {
+        xero.scopes.requested_with_items()
+    } else {
+        xero.scopes.requested()
+    };
     let location = match reqwest::Url::parse_with_params(
         &xero.authorize_url,
         &[
             ("response_type", "code"),
             ("client_id", xero.client_id.as_str()),
             ("redirect_uri", redirect_uri),
-            ("scope", xero.scopes.requested()),
+            ("scope", scope),
             ("state", nonce.as_str()),
         ],
     ) {

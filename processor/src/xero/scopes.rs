@@ -8,6 +8,7 @@
 //! | Payments | `accounting.payments` | `accounting.transactions` |
 //! | Contacts (read, create) | `accounting.contacts` | `accounting.contacts` |
 //! | Accounts, TaxRates, Organisation, Items (read only) | `accounting.settings.read` | `accounting.settings.read` |
+//! | Items (create, for shops in `inventory = "items"`) | `accounting.invoices` (UNSURE) | `accounting.settings` |
 //!
 //! `connect` asks for exactly one column, with `offline_access` for the refresh token. Before
 //! each call the token's granted scopes (the `scope` claim of Xero's JWT access tokens) are
@@ -29,6 +30,19 @@ pub enum ScopeScheme {
 }
 
 impl ScopeScheme {
+    /// What `connect` asks for when a shop is in `inventory = "items"` mode: also the scope
+    /// that creates items (README "Inventory: items mode"). The granular `accounting.invoices`
+    /// already covers items (UNSURE: as the simulator models it).
+    pub fn requested_with_items(self) -> &'static str {
+        match self {
+            ScopeScheme::Granular => self.requested(),
+            ScopeScheme::Broad => {
+                "offline_access accounting.transactions accounting.contacts \
+                 accounting.settings.read accounting.settings"
+            }
+        }
+    }
+
     /// What `connect` asks for: exactly the scopes the processor uses.
     pub fn requested(self) -> &'static str {
         match self {
@@ -103,6 +117,12 @@ fn need(method: &Method, path: &str) -> Option<Need> {
             } else {
                 &["accounting.settings"]
             },
+        },
+        // Only shops in `inventory = "items"` mode create items.
+        ("items", false) => Need {
+            granular: "accounting.invoices",
+            broad: "accounting.settings",
+            also: &["accounting.settings"],
         },
         _ => return None,
     };
@@ -220,6 +240,23 @@ mod tests {
         );
         assert_eq!(
             missing(&granted, ScopeScheme::Granular, &Method::GET, "/Items"),
+            None
+        );
+        // Creating items (items mode): the broad scheme needs `accounting.settings`, which
+        // `connect` asks for when a shop is in items mode.
+        let broad = scopes(ScopeScheme::Broad.requested());
+        assert_eq!(
+            missing(&broad, ScopeScheme::Broad, &Method::PUT, "/Items").as_deref(),
+            Some("accounting.settings (or accounting.invoices)")
+        );
+        let broad = scopes(ScopeScheme::Broad.requested_with_items());
+        assert_eq!(
+            missing(&broad, ScopeScheme::Broad, &Method::PUT, "/Items"),
+            None
+        );
+        let granular = scopes(ScopeScheme::Granular.requested_with_items());
+        assert_eq!(
+            missing(&granular, ScopeScheme::Granular, &Method::PUT, "/Items"),
             None
         );
         let read_only = scopes("accounting.transactions.read");

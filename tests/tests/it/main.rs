@@ -13,6 +13,7 @@ mod dead_letters;
 mod end_to_end;
 mod hostile_input;
 mod ingress_webhooks;
+mod inventory_items;
 mod openapi_checker;
 mod outside_attack;
 mod poison_events;

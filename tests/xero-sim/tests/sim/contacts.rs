@@ -124,3 +124,35 @@ async fn items_need_a_unique_code_and_accounts_filter_by_where() {
     assert_eq!(rates.json["TaxRates"][0]["Name"], "15% GST on Income");
     assert_eq!(rates.json["TaxRates"][0]["EffectiveRate"], 15.0);
 }
+
+/// What Xero refuses of an item (spec `Item`: `Code` "max length = 30", `Name` "max length =
+/// 50"; a code is unique, compared case-insensitively), and the look-up by code the processor's
+/// items mode makes (README "Inventory: items mode").
+#[tokio::test]
+async fn items_refuse_long_codes_and_names_and_a_code_taken_in_another_case() {
+    let t = start();
+    let item = |code: &str, name: &str| json!({"Items": [{"Code": code, "Name": name}]});
+
+    let long_code = t.put("/Items", &item(&"C".repeat(31), "Mug")).await;
+    let long_name = t.put("/Items", &item("MUG-1", &"N".repeat(51))).await;
+    let other_case = t.put("/Items", &item("sku-1", "Again")).await;
+    let at_limits = t
+        .put("/Items", &item(&"C".repeat(30), &"N".repeat(50)))
+        .await;
+    let found = t.get("/Items?where=Code%3D%3D%22sku-1%22").await;
+
+    assert_eq!(
+        long_code.first_error(),
+        Some("The Item Code must not exceed 30 characters.")
+    );
+    assert_eq!(
+        long_name.first_error(),
+        Some("The Item Name must not exceed 50 characters.")
+    );
+    assert_eq!(
+        other_case.first_error(),
+        Some("Item code 'sku-1' already exists.")
+    );
+    assert_eq!(at_limits.first_error(), None);
+    assert_eq!(found.json["Items"][0]["Code"], "SKU-1");
+}
