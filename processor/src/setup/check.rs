@@ -6,7 +6,8 @@
 //! - Xero's identity service accepts the app's client id and secret now: a Custom Connection
 //!   is granted a token, an OAuth connection's token is refreshed (and the rotated tokens
 //!   stored). A stored access token that is still valid would hide a wrong secret until it
-//!   expires.
+//!   expires. The token's scopes cover every call the processor makes, and with a shop in
+//!   `inventory = "items"` mode the one that creates items (the `Xero items scope` line).
 //! - Each shop's mapping against the live chart of accounts, tax rates and items: every code
 //!   exists, is ACTIVE and has a type that fits its role; payments land in a BANK account or
 //!   one with payments enabled; every tax type exists, is ACTIVE and applies to the account
@@ -207,9 +208,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
         }
     };
     match mode {
-        XeroAuthMode::CustomConnection => {
-            check_credentials(&xero, mode, config.xero.scopes, report).await
-        }
+        XeroAuthMode::CustomConnection => check_credentials(&xero, mode, config, report).await,
         XeroAuthMode::Oauth => match ledger.has_token(OAUTH_CONNECTION).await {
             Ok(true) => {
                 let connected = ledger.connections().await.unwrap_or_default();
@@ -221,7 +220,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
                         if connected.len() == 1 { "" } else { "s" }
                     ),
                 );
-                check_credentials(&xero, mode, config.xero.scopes, report).await;
+                check_credentials(&xero, mode, config, report).await;
             }
             Ok(false) => {
                 report.fail(
@@ -311,13 +310,15 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
 }
 
 /// Proves the app's client id and secret with the identity service now (see the module
-/// documentation): one line, `Xero credentials`, whose failure names the real cause.
+/// documentation): one line, `Xero credentials`, whose failure names the real cause; then the
+/// token's scopes, and with a shop in `inventory = "items"` mode the scope that creates items.
 async fn check_credentials(
     xero: &XeroClient,
     mode: XeroAuthMode,
-    scheme: crate::xero::scopes::ScopeScheme,
+    config: &Config,
     report: &mut Report,
 ) {
+    let scheme = config.xero.scopes;
     let subject = "Xero credentials";
     match xero.token_info(true).await {
         Ok(info) => {
@@ -364,10 +365,68 @@ async fn check_credentials(
                     fix.to_owned(),
                 );
             }
+            check_items_scope(&info.scopes, mode, config, report);
         }
         Err(err) => {
             let (detail, next) = explain_xero(&err, mode);
             report.fail(subject, detail, next);
+        }
+    }
+}
+
+/// With a shop in `inventory = "items"` mode: whether the token (its `granted` scopes) may
+/// create items (`PUT /Items`), one line, `Xero items scope`.
+fn check_items_scope(granted: &[String], mode: XeroAuthMode, config: &Config, report: &mut Report) {
+    let shops: Vec<&str> = config
+        .shops
+        .iter()
+        .filter(|(_, shop)| shop.inventory == crate::config::InventoryMode::Items)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if shops.is_empty() {
+        return;
+    }
+    let subject = "Xero items scope";
+    let shops = shops.join(", ");
+    if granted.is_empty() {
+        report.skip(
+            subject,
+            format!(
+                "not checked: the token does not name its scopes; shops in inventory = \"items\" \
+                 mode ({shops}) create items"
+            ),
+            "if the first order of such a shop is dead-lettered as xero_missing_scope, grant the \
+             scope it names",
+        );
+        return;
+    }
+    match crate::xero::scopes::missing(granted, config.xero.scopes, &Method::PUT, "/Items") {
+        None => report.ok(
+            subject,
+            format!(
+                "the token may create items for the shops in inventory = \"items\" mode ({shops})"
+            ),
+        ),
+        Some(scope) => {
+            let fix = match mode {
+                XeroAuthMode::Oauth => format!(
+                    "connect again with `xcs-processor connect`, which asks for {scope} when a \
+                     shop is in items mode, or set inventory = \"off\" for {shops}"
+                ),
+                XeroAuthMode::CustomConnection => format!(
+                    "add {scope} to the Custom Connection at developer.xero.com/app/manage, or \
+                     set inventory = \"off\" for {shops}"
+                ),
+            };
+            report.fail(
+                subject,
+                format!(
+                    "the token was not granted {scope}, which creating items needs: shops in \
+                     inventory = \"items\" mode ({shops}) would have every order with a new SKU \
+                     dead-lettered as xero_missing_scope"
+                ),
+                fix,
+            );
         }
     }
 }
@@ -817,20 +876,39 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
                 .map(|item| text(item, "Code"))
                 .take(5)
                 .collect();
+            // In items mode a missing code is made on first use (README "Inventory: items
+            // mode"), unless a quote or backslash keeps it from being looked up; an explicit
+            // code names an item of the seller's, so one Xero lacks is still a mistake.
+            let made = mapping.derive_item_codes && !code.contains(['"', '\\']);
+            let consequence = if made {
+                format!(
+                    "in inventory = \"items\" mode the first order with SKU {sku} would make a \
+                     new item {code} instead of booking to one of yours"
+                )
+            } else {
+                format!(
+                    "every order with SKU {sku} would be dead-lettered (\"Item code '{code}' is \
+                     not valid\")"
+                )
+            };
             findings.push(Finding {
                 detail: format!(
-                    "items.{sku:?} = {code:?}: no item with that code in {}; every order with \
-                     SKU {sku} would be dead-lettered (\"Item code '{code}' is not valid\")",
+                    "items.{sku:?} = {code:?}: no item with that code in {}; {consequence}",
                     org.name
                 ),
                 next: format!(
                     "create the item {code} in Xero (Business → Products and services), correct \
                      the code in the shop's mapping.items{}, or remove the SKU from \
-                     mapping.items to book it without an item",
+                     mapping.items {}",
                     if codes.is_empty() {
                         String::new()
                     } else {
                         format!(" (the organisation's items: {})", codes.join(", "))
+                    },
+                    if mapping.derive_item_codes {
+                        "to let it have its own derived code"
+                    } else {
+                        "to book it without an item"
                     }
                 ),
                 warning: false,

@@ -462,3 +462,96 @@ async fn a_sales_tax_liability_xero_refuses_on_lines_fails_naming_the_jurisdicti
         "825 is a liability lines may use"
     );
 }
+
+/// A shop in `inventory = "items"` mode: `check` proves the connection may create items, and
+/// names each `mapping.items` code Xero lacks (in items mode it would be made anew on the first
+/// order instead of booking to the seller's item).
+#[tokio::test]
+async fn items_mode_checks_the_scope_that_creates_items_and_the_mapped_item_codes() {
+    let items_mode = |rig: &Rig| {
+        rig.config("").replacen(
+            "document_prefix = \"SH-\"",
+            "document_prefix = \"SH-\"\nitems = { \"RED-XL\" = \"SHIRT-RED-XL\", \"W-1\" = \"sku-1\" }",
+            1,
+        )
+        .replacen("[shops.nz-shopify]\n", "[shops.nz-shopify]\ninventory = \"items\"\n", 1)
+    };
+    // The Custom Connection has every scope the processor needs: items can be created.
+    let rig = Rig::new().await;
+    let report = check_text(&items_mode(&rig), &CheckOptions::default()).await;
+    let scope = report
+        .lines
+        .iter()
+        .find(|l| l.subject == "Xero items scope")
+        .expect("a line about the items scope");
+    assert_eq!(scope.status, Status::Ok, "{scope:?}");
+    assert!(scope.detail.contains("nz-shopify"), "{scope:?}");
+    let line = failure(
+        &report,
+        "shop nz-shopify",
+        "items.\"RED-XL\" = \"SHIRT-RED-XL\"",
+    );
+    assert!(
+        line.detail.contains("would make a new item SHIRT-RED-XL"),
+        "{line:?}"
+    );
+    assert!(
+        line.next
+            .as_deref()
+            .unwrap()
+            .contains("create the item SHIRT-RED-XL"),
+        "{line:?}"
+    );
+    assert!(
+        !report.render_text().contains("\"W-1\""),
+        "{}",
+        report.render_text()
+    );
+
+    // An older app's Custom Connection with the broad scopes but not accounting.settings: it
+    // may book, not create items.
+    let mut seed = xcs_xero_sim::seed::Seed::demo();
+    for app in &mut seed.apps {
+        if app.client_id == xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_ID {
+            app.custom_connection_scopes = Some(
+                "accounting.transactions accounting.contacts accounting.settings.read".to_owned(),
+            );
+        }
+    }
+    let rig = Rig::on(SimConfig::demo().with_seed(seed)).await;
+    let text = items_mode(&rig).replacen(
+        "auth = \"custom_connection\"\n",
+        "auth = \"custom_connection\"\nscopes = \"broad\"\n",
+        1,
+    );
+    let report = check_text(&text, &CheckOptions::default()).await;
+    let line = failure(&report, "Xero items scope", "accounting.settings");
+    assert!(line.detail.contains("nz-shopify"), "{line:?}");
+    let next = line.next.as_deref().unwrap();
+    assert!(
+        next.contains("Custom Connection") && next.contains("inventory = \"off\""),
+        "{line:?}"
+    );
+    // Booking itself is covered: no other scope is reported missing.
+    assert!(
+        !report.failures().any(|l| l.subject == "Xero scopes"),
+        "{}",
+        report.render_text()
+    );
+
+    // A shop left off has no items-scope line.
+    let report = check_text(
+        &rig.config("").replacen(
+            "auth = \"custom_connection\"\n",
+            "auth = \"custom_connection\"\nscopes = \"broad\"\n",
+            1,
+        ),
+        &CheckOptions::default(),
+    )
+    .await;
+    assert!(
+        !report.lines.iter().any(|l| l.subject == "Xero items scope"),
+        "{}",
+        report.render_text()
+    );
+}

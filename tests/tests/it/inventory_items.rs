@@ -7,10 +7,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use xcs_shared::{EventKind, Platform};
-use xcs_tests::platform_api;
+use xcs_tests::platform_api::{self, FakePlatformApi};
 use xcs_tests::processor::{
-    Rig, SHOP, TestProcessor, WOO_SHOP, amount, credit_notes_numbered, one_invoice, publish,
-    wait_handled,
+    BIGCOMMERCE_SHOP, EBAY_SHOP, ETSY_SHOP, MAGENTO_SHOP, Rig, SHOP, TestProcessor, WOO_SHOP,
+    amount, credit_notes_numbered, one_invoice, platform_shop, publish, wait_handled,
 };
 use xcs_xero_sim::DEMO_NZ_TENANT_ID;
 
@@ -19,7 +19,12 @@ const LONG_SKU: &str = "LINEN-TEA-TOWEL-POHUTUKAWA-LARGE-2026";
 
 /// `rig`'s config with `shops` in items mode.
 fn items_config(rig: &Rig, shops: &[&str]) -> String {
-    let mut config = rig.config("");
+    items_config_with(rig, "", shops)
+}
+
+/// `rig`'s config with `extra` (more shops' sections) and `shops` in items mode.
+fn items_config_with(rig: &Rig, extra: &str, shops: &[&str]) -> String {
+    let mut config = rig.config(extra);
     for shop in shops {
         let header = format!("[shops.{shop}]\n");
         config = config.replacen(&header, &format!("{header}inventory = \"items\"\n"), 1);
@@ -398,4 +403,135 @@ async fn a_derived_code_another_sku_already_has_is_refused_naming_both_skus() {
     );
     assert!(xcs_tests::processor::invoices_numbered(&rig.sim, "SH-2005").is_empty());
     processor.stop().await;
+}
+
+/// An order of another platform's booking tests (`processor_platforms`), as its shop receives it.
+struct PlatformOrder<'a> {
+    platform: Platform,
+    shop: &'a str,
+    /// The shop's fake API, for a platform whose webhooks are thin.
+    api: Option<&'a FakePlatformApi>,
+    topic: &'a str,
+    id: &'a str,
+    body: Value,
+    /// The invoice's number.
+    number: &'a str,
+    /// The item code each invoice line carries, in order.
+    codes: &'a [Option<&'a str>],
+}
+
+/// Books `order` with its shop in items mode: its lines carry `codes` (lines without a SKU,
+/// and those not products, none), and each code is one item made in the simulator, once.
+async fn books_naming_its_items(order: PlatformOrder<'_>) {
+    let rig = Rig::new().await;
+    let seeded = rig.sim.items(DEMO_NZ_TENANT_ID);
+    let api = order.api.map(FakePlatformApi::api_toml);
+    let section = platform_shop(order.shop, order.platform, api.as_deref());
+    let processor = TestProcessor::start(&items_config_with(&rig, &section, &[order.shop])).await;
+    let event = format!("{}:{}:{}", order.platform, order.shop, order.id);
+    let kind = xcs_ingress::platforms::topic_kind(order.platform, order.topic).expect("booked");
+    let body = serde_json::to_vec(&order.body).unwrap();
+    publish(
+        &rig.broker,
+        order.platform,
+        order.shop,
+        kind,
+        order.topic,
+        &event,
+        &body,
+    )
+    .await;
+    booked(&rig, &event).await;
+
+    let invoice = one_invoice(&rig.sim, order.number);
+    let carried: Vec<Option<String>> = line_codes(&invoice).into_iter().map(|(_, c)| c).collect();
+    let codes: Vec<Option<String>> = order.codes.iter().map(|c| c.map(str::to_owned)).collect();
+    assert_eq!(carried, codes, "{invoice:#?}");
+    let mut made_codes: Vec<String> = made(&rig, &seeded)
+        .iter()
+        .map(|i| i["Code"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    made_codes.sort();
+    let mut expected: Vec<String> = codes.into_iter().flatten().collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(made_codes, expected, "one item per SKU");
+    assert_eq!(item_writes(&rig), expected.len());
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_bigcommerce_shop_in_items_mode_names_the_item_of_each_product_line() {
+    use crate::processor_platforms::{bigcommerce_api, bigcommerce_webhook};
+    let api = bigcommerce_api().await;
+    books_naming_its_items(PlatformOrder {
+        platform: Platform::BigCommerce,
+        shop: BIGCOMMERCE_SHOP,
+        api: Some(&api),
+        topic: "store/order/created",
+        id: "msg_2Nf8Kq310items",
+        body: bigcommerce_webhook("store/order/created"),
+        number: "BC-310",
+        codes: &[Some("POUNAMU-TOKI"), Some("BALM-KAWAKAWA"), None],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_adobe_commerce_shop_in_items_mode_names_the_item_of_each_product_line() {
+    let body = crate::processor_platforms::magento_order_event();
+    let topic = body["type"].as_str().unwrap().to_owned();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    books_naming_its_items(PlatformOrder {
+        platform: Platform::Magento,
+        shop: MAGENTO_SHOP,
+        api: None,
+        topic: &topic,
+        id: &id,
+        body,
+        number: "MG-000005120",
+        // The gift card (GIFT-50) is a liability sold, not a product: no item, as in `off`.
+        codes: &[Some("THROW-MERINO"), Some("SOCKS-PM"), None, None],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_etsy_shop_in_items_mode_names_the_item_of_each_listing_line() {
+    use crate::processor_platforms::{ETSY_RECEIPT, etsy_webhook};
+    let api = FakePlatformApi::start(Platform::Etsy).await;
+    api.put(
+        ETSY_RECEIPT,
+        platform_api::fixture("etsy/receipt_2891034567_nzd_export_au.json"),
+    );
+    books_naming_its_items(PlatformOrder {
+        platform: Platform::Etsy,
+        shop: ETSY_SHOP,
+        api: Some(&api),
+        topic: "ORDER_PAID",
+        id: "msg_2KWPBgLlAfxdpx2AI54pPJ85items",
+        body: etsy_webhook(),
+        number: "ET-2891034567",
+        codes: &[Some("CUP-CELADON"), Some("TOWEL-TUI"), None, None],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_ebay_shop_in_items_mode_names_the_item_of_each_line_item() {
+    use crate::processor_platforms::{EBAY_ORDER, ebay_notification, ebay_order};
+    let api = FakePlatformApi::start(Platform::Ebay).await;
+    api.put(EBAY_ORDER, ebay_order());
+    let id = "49feeaeb-4982-42d9-a377-9645b84794ff";
+    books_naming_its_items(PlatformOrder {
+        platform: Platform::Ebay,
+        shop: EBAY_SHOP,
+        api: Some(&api),
+        topic: "ORDER_CONFIRMATION",
+        id,
+        body: ebay_notification(id),
+        number: "EB-27-13902-55814",
+        codes: &[Some("LENS-50"), Some("CAP-52"), None],
+    })
+    .await;
 }

@@ -176,7 +176,7 @@ const BC_ORDER: &str = "/v2/orders/310";
 const BC_PRODUCTS: &str = "/v2/orders/310/products";
 const BC_REFUNDS: &str = "/v3/orders/310/payment_actions/refunds";
 
-async fn bigcommerce_api() -> FakePlatformApi {
+pub(crate) async fn bigcommerce_api() -> FakePlatformApi {
     let api = FakePlatformApi::start(Platform::BigCommerce).await;
     api.put(
         BC_ORDER,
@@ -190,7 +190,7 @@ async fn bigcommerce_api() -> FakePlatformApi {
     api
 }
 
-fn bigcommerce_webhook(scope: &str) -> Value {
+pub(crate) fn bigcommerce_webhook(scope: &str) -> Value {
     serde_json::from_slice(&xcs_tests::fixtures::bigcommerce(
         scope,
         310,
@@ -357,9 +357,9 @@ async fn a_bigcommerce_refund_is_fetched_from_the_refunds_api_and_booked_as_a_cr
 
 const ETSY_SHOP_ID: u64 = 31_415_926;
 const ETSY_RECEIPT_ID: u64 = 2_891_034_567;
-const ETSY_RECEIPT: &str = "/v3/application/shops/31415926/receipts/2891034567";
+pub(crate) const ETSY_RECEIPT: &str = "/v3/application/shops/31415926/receipts/2891034567";
 
-fn etsy_webhook() -> Value {
+pub(crate) fn etsy_webhook() -> Value {
     serde_json::from_slice(&xcs_tests::fixtures::etsy(
         "ORDER_PAID",
         ETSY_SHOP_ID,
@@ -502,9 +502,9 @@ async fn an_etsy_receipt_already_listing_a_partial_refund_books_the_sale_and_the
 // eBay: thin notifications, the Fulfillment API order.
 
 const EBAY_ORDER_ID: &str = "27-13902-55814";
-const EBAY_ORDER: &str = "/sell/fulfillment/v1/order/27-13902-55814";
+pub(crate) const EBAY_ORDER: &str = "/sell/fulfillment/v1/order/27-13902-55814";
 
-fn ebay_notification(notification_id: &str) -> Value {
+pub(crate) fn ebay_notification(notification_id: &str) -> Value {
     serde_json::from_slice(&xcs_tests::fixtures::ebay(
         "ORDER_CONFIRMATION",
         notification_id,
@@ -513,7 +513,7 @@ fn ebay_notification(notification_id: &str) -> Value {
     .unwrap()
 }
 
-fn ebay_order() -> Value {
+pub(crate) fn ebay_order() -> Value {
     fixture("ebay/order_27-13902-55814_usd_export_us.json")
 }
 
@@ -668,7 +668,7 @@ async fn publish_magento(setup: &Setup, body: &Value) -> String {
 }
 
 /// `observer.sales_order_save_after` of order 000005120 (entity 5120), 330.60 captured.
-fn magento_order_event() -> Value {
+pub(crate) fn magento_order_event() -> Value {
     fixture("magento/order_save_after_000005120_nzd.json")
 }
 
