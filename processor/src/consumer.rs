@@ -24,7 +24,7 @@ use crate::booking::{Booker, Described, Invoiced, Job, Work};
 use crate::claims::{ShardClaims, fair_share};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::error::{PauseCause, ProcessError, catch_panic};
+use crate::error::{PLAN_LIMIT_REASON, PauseCause, ProcessError, catch_panic};
 use crate::handoff::{HandedOff, Handoff};
 use crate::ledger::{EventOutcome, Ledger};
 use crate::observe::Observer;
@@ -655,9 +655,11 @@ async fn settle_failure(
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Ok(HandedOff::Dead { attempts }) => {
-            if error.reason() == PLAN_LIMIT
+            if error.reason() == PLAN_LIMIT_REASON
                 && let (Some(envelope), Some(order_id)) = (&tracked.envelope, &tracked.order_id)
-                && let Err(err) = ledger.park_order(envelope, order_id, PLAN_LIMIT).await
+                && let Err(err) = ledger
+                    .park_order(envelope, order_id, PLAN_LIMIT_REASON)
+                    .await
             {
                 tracing::warn!(parent: span, error = %err, "cannot record the order as parked; events waiting for it retry as usual");
             }
@@ -681,9 +683,6 @@ async fn settle_failure(
     }
 }
 
-/// The reason of an event parked for the organisation's plan limit.
-const PLAN_LIMIT: &str = "xero_plan_limit";
-
 /// The failure of an event waiting for an order (a refund, a capture) whose own event is
 /// parked for the plan limit: parked with it at once, no retries spent, since waiting cannot
 /// help, and one `dead replay --reason xero_plan_limit` replays both, the order first (the dead
@@ -697,7 +696,7 @@ async fn parked_with_order(
     let order_id = error.waits_for_order()?;
     let shop = &tracked.envelope.as_ref()?.shop;
     match ledger.parked_order(shop, order_id).await {
-        Ok(Some((event, reason))) if reason == PLAN_LIMIT => {
+        Ok(Some((event, reason))) if reason == PLAN_LIMIT_REASON => {
             Some(error.clone().parked_with(&event))
         }
         Ok(_) => None,

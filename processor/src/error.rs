@@ -202,6 +202,11 @@ impl std::fmt::Display for PauseCause {
     }
 }
 
+/// The reason of an event parked for the organisation's plan limit (and of those waiting for
+/// its order): the ledger keeps such orders until one of their events is handled again or
+/// purged.
+pub const PLAN_LIMIT_REASON: &str = "xero_plan_limit";
+
 impl ProcessError {
     /// How long the event waits, uncounted, because its tenant is paused; `None` for a failure
     /// of the event's own.
@@ -287,7 +292,7 @@ impl ProcessError {
             }
             ProcessError::Xero(XeroError::RateLimited { .. }) => "xero_rate_limited",
             ProcessError::Xero(XeroError::PlanLimit(_)) | ProcessError::OrderParked { .. } => {
-                "xero_plan_limit"
+                PLAN_LIMIT_REASON
             }
             ProcessError::TenantPaused {
                 cause: PauseCause::DayLimit,

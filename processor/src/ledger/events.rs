@@ -236,6 +236,21 @@ impl Ledger {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
+    /// Forgets the orders whose parked events are `event_ids` (purged from the dead queue).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn forget_parked_events(&self, event_ids: &[&str]) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM xcs_parked_orders WHERE event_id = ANY($1)",
+                &[&event_ids],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Forgets that order `order_id` of `shop` is parked: one of its events is being handled
     /// again.
     ///

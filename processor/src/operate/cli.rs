@@ -186,12 +186,16 @@ fn print_json(value: &impl serde::Serialize) {
 /// What went wrong, and what to do about it.
 pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
     let connection = connect(config).await?;
-    let result = run_dead(&connection, command).await;
+    let result = run_dead(config, &connection, command).await;
     let _ = connection.close(200, "done".into()).await;
     result
 }
 
-async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Result<()> {
+async fn run_dead(
+    config: &Config,
+    connection: &Connection,
+    command: DeadCommand,
+) -> anyhow::Result<()> {
     match command {
         DeadCommand::List { filter, format } => {
             let listing =
@@ -293,6 +297,7 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
                 progress: progress_bar(Some(0), "purging"),
             };
             let report = dead::purge(connection, &filter, &options).await?;
+            forget_parked(config, &report.purged).await?;
             outln!(
                 "purged {} dead letter(s); {} left in the dead queue",
                 report.purged.len(),
@@ -300,6 +305,28 @@ async fn run_dead(connection: &Connection, command: DeadCommand) -> anyhow::Resu
             );
         }
     }
+    Ok(())
+}
+
+/// A purged order that was parked for its plan limit is gone for good: the ledger forgets it
+/// was parked, so a later refund of it waits for it as for any order not yet booked instead of
+/// being parked after it.
+async fn forget_parked(config: &Config, purged: &[dead::DeadLetter]) -> anyhow::Result<()> {
+    let events: Vec<&str> = purged
+        .iter()
+        .filter(|letter| letter.reason == crate::error::PLAN_LIMIT_REASON)
+        .map(|letter| letter.event_id.as_str())
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ledger = crate::ledger::Ledger::connect(&config.postgres)
+        .await
+        .context("purged, but cannot reach the ledger to forget the parked orders")?;
+    ledger
+        .forget_parked_events(&events)
+        .await
+        .context("purged, but cannot forget the parked orders in the ledger")?;
     Ok(())
 }
 

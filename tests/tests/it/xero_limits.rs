@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use xcs_processor::operate::ProgressBar;
+use xcs_processor::operate::cli::{self, DeadCommand};
 use xcs_processor::operate::dead::{self, Filter, ReplayOptions};
 use xcs_shared::{Envelope, EventKind, Platform, topology};
 use xcs_tests::broker::management_url;
@@ -120,6 +121,29 @@ async fn peek(rig: &Rig, queue: &str) -> Vec<Value> {
         .json()
         .await
         .expect("JSON")
+}
+
+/// Publishes a refund of tenant A's order 1; its event id.
+async fn refund_of_order_1(rig: &Rig) -> String {
+    let (shop, _) = SHOPS[0];
+    let refund_event = format!("shopify:{shop}:r-1");
+    let envelope = Envelope {
+        tenant: tenant(0).to_string(),
+        ..envelope(
+            Platform::Shopify,
+            shop,
+            EventKind::Refund,
+            "refunds/create",
+            &refund_event,
+        )
+    };
+    publish_envelope(
+        &rig.broker,
+        &envelope,
+        &fixtures::shopify_nz_refund(7001, 900_001),
+    )
+    .await;
+    refund_event
 }
 
 fn urlencoding(vhost: &str) -> String {
@@ -385,25 +409,8 @@ async fn a_refund_of_an_order_parked_for_the_plan_limit_is_parked_with_it_and_re
     xcs_tests::eventually(HANDLED, "the order to be parked", || dead_letters(1)).await;
 
     // Act: its refund arrives.
-    let (shop, _) = SHOPS[0];
-    let refund_event = format!("shopify:{shop}:r-1");
-    let envelope = Envelope {
-        tenant: tenant(0).to_string(),
-        ..envelope(
-            Platform::Shopify,
-            shop,
-            EventKind::Refund,
-            "refunds/create",
-            &refund_event,
-        )
-    };
     let published = tokio::time::Instant::now();
-    publish_envelope(
-        &rig.broker,
-        &envelope,
-        &fixtures::shopify_nz_refund(7001, 900_001),
-    )
-    .await;
+    let refund_event = refund_of_order_1(&rig).await;
 
     // Assert: the refund is parked with its order at once, not after the retry tiers.
     let letters =
@@ -469,6 +476,59 @@ async fn a_refund_of_an_order_parked_for_the_plan_limit_is_parked_with_it_and_re
         })
         .collect();
     assert_eq!(notes, ["LA-1/R7001"]);
+    assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
+    processor.stop().await;
+}
+
+#[tokio::test]
+async fn a_purged_parked_order_is_forgotten_and_a_later_refund_of_it_waits_for_it() {
+    // Arrange: A's order 1 is parked for the plan limit, and the operator purges it (booked
+    // by hand in Xero, say).
+    let rig = rig().await;
+    rig.sim.set_plan(
+        tenant(0),
+        Plan {
+            day_limit: None,
+            approved_invoices_per_month: Some(0),
+        },
+    );
+    let toml = config(&rig, "");
+    let processor = TestProcessor::start(&toml).await;
+    order(&rig, 0, 1).await;
+    xcs_tests::eventually(HANDLED, "the order to be parked", || async {
+        (rig.broker.depth(topology::DEAD_QUEUE).await == 1).then_some(())
+    })
+    .await;
+    let config = xcs_processor::config::Config::from_toml(&toml, |_| None).unwrap();
+    cli::dead(
+        &config,
+        DeadCommand::Purge {
+            filter: Filter {
+                reason: Some("xero_plan_limit".into()),
+                ..Filter::default()
+            },
+            yes: true,
+        },
+    )
+    .await
+    .expect("the purge runs");
+
+    // Act: a refund of the purged order arrives.
+    let refund_event = refund_of_order_1(&rig).await;
+
+    // Assert: it waits for its order as any early refund does, in a retry tier, instead of
+    // being parked after an order nobody will replay.
+    let waiting = xcs_tests::eventually(HANDLED, "the refund to wait in a retry tier", || {
+        let rig = &rig;
+        async move {
+            let held = peek(rig, "xcs.retry.10s").await;
+            (!held.is_empty()).then_some(held)
+        }
+    })
+    .await;
+    let headers = &waiting[0]["properties"]["headers"];
+    assert_eq!(headers["xcs-event-id"], refund_event.as_str(), "{headers}");
+    assert_eq!(headers["xcs-reason"], "order_not_booked", "{headers}");
     assert_eq!(rig.broker.depth(topology::DEAD_QUEUE).await, 0);
     processor.stop().await;
 }
