@@ -146,6 +146,30 @@ async fn refund_of_order_1(rig: &Rig) -> String {
     refund_event
 }
 
+/// Tenant A's organisation approves `invoices` sales invoices a month.
+fn approves_a_month(rig: &Rig, invoices: u32) {
+    rig.sim.set_plan(
+        tenant(0),
+        Plan {
+            day_limit: None,
+            approved_invoices_per_month: Some(invoices),
+        },
+    );
+}
+
+/// Waits until the first retry tier holds something; what it holds, peeked.
+async fn held_in_the_first_tier(rig: &Rig, what: &str) -> Vec<Value> {
+    xcs_tests::eventually(
+        HANDLED,
+        &format!("{what} to wait in a retry tier"),
+        || async {
+            let held = peek(rig, "xcs.retry.10s").await;
+            (!held.is_empty()).then_some(held)
+        },
+    )
+    .await
+}
+
 fn urlencoding(vhost: &str) -> String {
     vhost.replace('/', "%2F")
 }
@@ -186,14 +210,7 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
     for event in &b {
         assert_eq!(wait_handled(&rig.schema, event, HANDLED).await.0, "booked");
     }
-    let paused = xcs_tests::eventually(HANDLED, "A's events to wait in a retry tier", || {
-        let rig = &rig;
-        async move {
-            let held = peek(rig, "xcs.retry.10s").await;
-            (!held.is_empty()).then_some(held)
-        }
-    })
-    .await;
+    let paused = held_in_the_first_tier(&rig, "A's events").await;
     for message in &paused {
         let headers = &message["properties"]["headers"];
         assert_eq!(headers["xcs-reason"], "xero_day_limit", "{headers}");
@@ -234,13 +251,7 @@ async fn a_tenant_at_its_day_limit_pauses_alone_and_resumes_after_retry_after_wi
 async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operator_replays_it() {
     // Arrange: A's organisation approves two invoices a month.
     let rig = rig().await;
-    rig.sim.set_plan(
-        tenant(0),
-        Plan {
-            day_limit: None,
-            approved_invoices_per_month: Some(2),
-        },
-    );
+    approves_a_month(&rig, 2);
     let config = config(&rig, "");
     let processor = TestProcessor::start(&config).await;
 
@@ -387,13 +398,7 @@ async fn a_tenant_short_of_its_days_calls_batches_more_and_never_runs_out() {
 async fn a_refund_of_an_order_parked_for_the_plan_limit_is_parked_with_it_and_replayed_after_it() {
     // Arrange: A's organisation approves no more invoices this month; its order 1 is parked.
     let rig = rig().await;
-    rig.sim.set_plan(
-        tenant(0),
-        Plan {
-            day_limit: None,
-            approved_invoices_per_month: Some(0),
-        },
-    );
+    approves_a_month(&rig, 0);
     let processor = TestProcessor::start(&config(&rig, "")).await;
     let order_event = order(&rig, 0, 1).await;
     let connection = rig.broker.connect().await;
@@ -485,13 +490,7 @@ async fn a_purged_parked_order_is_forgotten_and_a_later_refund_of_it_waits_for_i
     // Arrange: A's order 1 is parked for the plan limit, and the operator purges it (booked
     // by hand in Xero, say).
     let rig = rig().await;
-    rig.sim.set_plan(
-        tenant(0),
-        Plan {
-            day_limit: None,
-            approved_invoices_per_month: Some(0),
-        },
-    );
+    approves_a_month(&rig, 0);
     let toml = config(&rig, "");
     let processor = TestProcessor::start(&toml).await;
     order(&rig, 0, 1).await;
@@ -518,14 +517,7 @@ async fn a_purged_parked_order_is_forgotten_and_a_later_refund_of_it_waits_for_i
 
     // Assert: it waits for its order as any early refund does, in a retry tier, instead of
     // being parked after an order nobody will replay.
-    let waiting = xcs_tests::eventually(HANDLED, "the refund to wait in a retry tier", || {
-        let rig = &rig;
-        async move {
-            let held = peek(rig, "xcs.retry.10s").await;
-            (!held.is_empty()).then_some(held)
-        }
-    })
-    .await;
+    let waiting = held_in_the_first_tier(&rig, "the refund").await;
     let headers = &waiting[0]["properties"]["headers"];
     assert_eq!(headers["xcs-event-id"], refund_event.as_str(), "{headers}");
     assert_eq!(headers["xcs-reason"], "order_not_booked", "{headers}");
