@@ -69,6 +69,20 @@ fn address(platform: Platform, shop: &str) -> String {
 }
 
 /// The ingress's config at a fresh path.
+/// A config with the public URL and one shop whose platform API is `api`.
+fn shop_config(
+    name: &str,
+    platform: Platform,
+    api: &FakePlatformApi,
+    sync: &str,
+    prefix: &str,
+) -> Config {
+    config(
+        Some(PUBLIC_URL),
+        &shop(name, platform, Some(&api.api_toml()), sync, prefix),
+    )
+}
+
 fn ingress_file(text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("xcs-webhooks-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -153,15 +167,12 @@ async fn shopify_check_tells_healthy_failing_elsewhere_and_missing_topics_apart(
     api.add_other_apps_hook(
         json!({"topic": "orders/cancelled", "address": ours, "format": "json"}),
     );
-    let config = config(
-        Some(PUBLIC_URL),
-        &shop(
-            "wh-shopify",
-            Platform::Shopify,
-            Some(&api.api_toml()),
-            ORDERS_AND_REFUNDS,
-            "SW-",
-        ),
+    let config = shop_config(
+        "wh-shopify",
+        Platform::Shopify,
+        &api,
+        ORDERS_AND_REFUNDS,
+        "SW-",
     );
     let reports = webhooks::check(&config, &Options::default()).await.unwrap();
     let shop = report(&reports, "wh-shopify");
@@ -199,15 +210,12 @@ async fn shopify_sync_creates_what_is_missing_beside_other_addresses_and_then_ch
         json!({"topic": "orders/cancelled", "address": ours, "format": "json"}),
     );
     let before = api.hooks();
-    let config = config(
-        Some(PUBLIC_URL),
-        &shop(
-            "wh-shopify",
-            Platform::Shopify,
-            Some(&api.api_toml()),
-            ORDERS_AND_REFUNDS,
-            "SW-",
-        ),
+    let config = shop_config(
+        "wh-shopify",
+        Platform::Shopify,
+        &api,
+        ORDERS_AND_REFUNDS,
+        "SW-",
     );
 
     let planned = webhooks::sync(&config, &Options::default(), true)
@@ -325,16 +333,7 @@ async fn woocommerce_check_tells_disabled_paused_elsewhere_and_missing_topics_ap
         "https://erp.example.com/woo",
         "active",
     ));
-    let config = config(
-        Some(PUBLIC_URL),
-        &shop(
-            WOO,
-            Platform::WooCommerce,
-            Some(&api.api_toml()),
-            EVERYTHING,
-            "WW-",
-        ),
-    );
+    let config = shop_config(WOO, Platform::WooCommerce, &api, EVERYTHING, "WW-");
     let reports = webhooks::check(&config, &Options::default()).await.unwrap();
     let shop = report(&reports, WOO);
     assert_eq!(
@@ -375,16 +374,7 @@ async fn woocommerce_sync_creates_with_the_ingress_secret_turns_on_what_is_off_a
         )),
     ];
     let before = api.hooks();
-    let config = config(
-        Some(PUBLIC_URL),
-        &shop(
-            WOO,
-            Platform::WooCommerce,
-            Some(&api.api_toml()),
-            EVERYTHING,
-            "WW-",
-        ),
-    );
+    let config = shop_config(WOO, Platform::WooCommerce, &api, EVERYTHING, "WW-");
 
     let ingress = woo_ingress();
     let planned = webhooks::sync(&config, &with_ingress(&ingress), true)
@@ -559,16 +549,7 @@ async fn bigcommerce_check_tells_deactivated_wrong_headers_blocked_elsewhere_and
         true,
         BC_HEADER.1,
     ));
-    let config = config(
-        Some(PUBLIC_URL),
-        &shop(
-            BC,
-            Platform::BigCommerce,
-            Some(&api.api_toml()),
-            ORDERS_AND_REFUNDS,
-            "BW-",
-        ),
-    );
+    let config = shop_config(BC, Platform::BigCommerce, &api, ORDERS_AND_REFUNDS, "BW-");
     let ingress = bc_ingress();
     let reports = webhooks::check(&config, &with_ingress(&ingress))
         .await
@@ -627,16 +608,7 @@ async fn bigcommerce_sync_turns_a_wildcard_hook_on_once_and_creates_the_rest_wit
     let other_app =
         api.add_other_apps_hook(bc_hook("store/sku/inventory/updated", &ours, false, "y"));
     let before = api.hooks();
-    let config = config(
-        Some(PUBLIC_URL),
-        &shop(
-            BC,
-            Platform::BigCommerce,
-            Some(&api.api_toml()),
-            EVERYTHING,
-            "BW-",
-        ),
-    );
+    let config = shop_config(BC, Platform::BigCommerce, &api, EVERYTHING, "BW-");
     let ingress = bc_ingress();
     let checked = webhooks::check(&config, &with_ingress(&ingress))
         .await

@@ -170,6 +170,21 @@ async fn held_in_the_first_tier(rig: &Rig, what: &str) -> Vec<Value> {
     .await
 }
 
+/// The operator's way out: tenant A's plan upgraded, the parked events replayed by reason.
+async fn upgrade_and_replay(rig: &Rig, connection: &lapin::Connection) -> dead::ReplayReport {
+    rig.sim.set_plan(tenant(0), Plan::default());
+    dead::replay(
+        connection,
+        &Filter {
+            reason: Some("xero_plan_limit".into()),
+            ..Filter::default()
+        },
+        &ReplayOptions::default(),
+    )
+    .await
+    .expect("the replay runs")
+}
+
 fn urlencoding(vhost: &str) -> String {
     vhost.replace('/', "%2F")
 }
@@ -313,17 +328,7 @@ async fn a_plan_that_approves_no_more_invoices_parks_the_event_until_the_operato
     );
 
     // The operator upgrades the plan and replays: the order books.
-    rig.sim.set_plan(tenant(0), Plan::default());
-    let report = dead::replay(
-        &connection,
-        &Filter {
-            reason: Some("xero_plan_limit".into()),
-            ..Filter::default()
-        },
-        &ReplayOptions::default(),
-    )
-    .await
-    .expect("the replay runs");
+    let report = upgrade_and_replay(&rig, &connection).await;
     assert_eq!(report.replayed.len(), 1);
     assert_eq!(
         wait_handled(&rig.schema, &parked.event_id, HANDLED).await.0,
@@ -442,17 +447,7 @@ async fn a_refund_of_an_order_parked_for_the_plan_limit_is_parked_with_it_and_re
 
     // The operator upgrades the plan and replays by reason: the order first, then its refund,
     // each booked once.
-    rig.sim.set_plan(tenant(0), Plan::default());
-    let report = dead::replay(
-        &connection,
-        &Filter {
-            reason: Some("xero_plan_limit".into()),
-            ..Filter::default()
-        },
-        &ReplayOptions::default(),
-    )
-    .await
-    .expect("the replay runs");
+    let report = upgrade_and_replay(&rig, &connection).await;
     let replayed: Vec<&str> = report
         .replayed
         .iter()

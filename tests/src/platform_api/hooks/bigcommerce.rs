@@ -231,14 +231,11 @@ fn update(state: &State, id: &str, body: &[u8]) -> (u16, HttpResponse) {
         return refusal;
     }
     hook["updated_at"] = Value::from(now());
-    let mut hooks = state.hooks.lock().unwrap();
-    if let Some(stored) = hooks
-        .subscriptions
-        .iter_mut()
-        .find(|s| s.app == App::Ours && id_of(state.platform, &s.hook) == id)
-    {
-        stored.hook = hook.clone();
-    }
+    state
+        .hooks
+        .lock()
+        .unwrap()
+        .replace_ours(state.platform, id, hook.clone());
     (
         200,
         HttpResponse::Ok().json(json!({"data": hook, "meta": {}})),

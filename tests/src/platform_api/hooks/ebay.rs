@@ -342,24 +342,42 @@ fn endpoint_taken(state: &State, endpoint: &Value, except: Option<&str>) -> bool
     })
 }
 
-async fn create_destination(state: &State, body: &[u8]) -> (u16, HttpResponse) {
+/// A destination as a create or update asks for it, once eBay's checks pass: the request, its
+/// endpoint and verification token (the endpoint answered the challenge); else eBay's refusal.
+/// `replacing` is the destination an update changes, whose own endpoint is not taken.
+async fn checked_destination(
+    state: &State,
+    body: &[u8],
+    replacing: Option<&str>,
+) -> Result<(Value, String, String), (u16, HttpResponse)> {
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     if let Some(refusal) = validate_destination(&request) {
-        return refusal;
+        return Err(refusal);
     }
     let config = &request["deliveryConfig"];
-    if endpoint_taken(state, &config["endpoint"], None) {
-        return refuse(409, 195_021, "Destination exists for this endpoint");
+    if endpoint_taken(state, &config["endpoint"], replacing) {
+        return Err(refuse(409, 195_021, "Destination exists for this endpoint"));
     }
-    let endpoint = config["endpoint"].as_str().unwrap_or_default();
-    let token = config["verificationToken"].as_str().unwrap_or_default();
-    if !challenge(endpoint, token).await {
-        return refuse(
+    let endpoint = config["endpoint"].as_str().unwrap_or_default().to_owned();
+    let token = config["verificationToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if !challenge(&endpoint, &token).await {
+        return Err(refuse(
             409,
             195_020,
             "Challenge verification failed for requested endpoint",
-        );
+        ));
     }
+    Ok((request, endpoint, token))
+}
+
+async fn create_destination(state: &State, body: &[u8]) -> (u16, HttpResponse) {
+    let (request, endpoint, token) = match checked_destination(state, body, None).await {
+        Ok(checked) => checked,
+        Err(refusal) => return refusal,
+    };
     let mut hooks = state.hooks.lock().unwrap();
     let id = format!("dest-{}", hooks.next_id());
     hooks.destinations.push(json!({
@@ -375,23 +393,10 @@ async fn update_destination(state: &State, id: &str, body: &[u8]) -> (u16, HttpR
     if destination(state, id).is_none() {
         return refuse(404, 195_022, "Invalid or missing destination id.");
     }
-    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    if let Some(refusal) = validate_destination(&request) {
-        return refusal;
-    }
-    let config = &request["deliveryConfig"];
-    if endpoint_taken(state, &config["endpoint"], Some(id)) {
-        return refuse(409, 195_021, "Destination exists for this endpoint");
-    }
-    let endpoint = config["endpoint"].as_str().unwrap_or_default();
-    let token = config["verificationToken"].as_str().unwrap_or_default();
-    if !challenge(endpoint, token).await {
-        return refuse(
-            409,
-            195_020,
-            "Challenge verification failed for requested endpoint",
-        );
-    }
+    let (request, endpoint, token) = match checked_destination(state, body, Some(id)).await {
+        Ok(checked) => checked,
+        Err(refusal) => return refusal,
+    };
     let mut hooks = state.hooks.lock().unwrap();
     if let Some(destination) = hooks
         .destinations

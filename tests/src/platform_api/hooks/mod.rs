@@ -58,6 +58,17 @@ pub(super) struct Hooks {
 }
 
 impl Hooks {
+    /// Stores `hook` in place of this app's subscription `id`, if it has one.
+    pub fn replace_ours(&mut self, platform: Platform, id: &str, hook: Value) {
+        if let Some(stored) = self
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.app == App::Ours && id_of(platform, &s.hook) == id)
+        {
+            stored.hook = hook;
+        }
+    }
+
     pub fn next_id(&mut self) -> u64 {
         self.last_id += 1;
         // Ids in the platforms' ranges are long numbers; any distinct ones do here.

@@ -269,13 +269,10 @@ fn update(state: &State, id: &str, body: &[u8]) -> (u16, HttpResponse) {
         return refusal;
     }
     webhook["updated_at"] = Value::String(now_rfc3339());
-    let mut hooks = state.hooks.lock().unwrap();
-    if let Some(stored) = hooks
-        .subscriptions
-        .iter_mut()
-        .find(|s| s.app == App::Ours && id_of(state.platform, &s.hook) == id)
-    {
-        stored.hook = webhook.clone();
-    }
+    state
+        .hooks
+        .lock()
+        .unwrap()
+        .replace_ours(state.platform, id, webhook.clone());
     (200, HttpResponse::Ok().json(json!({"webhook": webhook})))
 }
