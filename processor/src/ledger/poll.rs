@@ -149,6 +149,46 @@ impl Ledger {
         Ok(())
     }
 
+    /// Gives up the lease without recording a read, the shop's next turn unchanged: the
+    /// poller held the shop only to read something else under it (its stock).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn unlease_poll(&self, lease: &PollLease) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE xcs_poll_state SET leased_by = NULL, leased_until = NULL
+                  WHERE shop = $1 AND purpose = $2 AND leased_by = $3",
+                &[&lease.shop, &lease.purpose, &lease.holder],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The stock levels the processor last recorded for a shop's items at no location
+    /// (`xcs_stock`), by item id: their SKU and level (as `StockLevel` JSON). A stock read
+    /// compares the platform's levels with these and publishes only those that differ.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn recorded_stock(
+        &self,
+        shop: &str,
+    ) -> Result<std::collections::HashMap<String, (Option<String>, String)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT item_id, sku, level FROM xcs_stock WHERE shop = $1 AND location = ''",
+                &[&shop],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), (row.get(1), row.get(2))))
+            .collect())
+    }
+
     /// Every poll state of a shop (all shops when `shop` is `None`).
     ///
     /// # Errors

@@ -24,6 +24,8 @@
 //! - **Rate limits.** Calls are paced by what each platform's headers say is left, keeping half
 //!   of the platform's allowance for the event path's own fetches, and a 429 waits for its
 //!   `Retry-After` ([`client`]).
+//! - **Stock.** A tracked Etsy or eBay shop's stock levels are read on their own interval,
+//!   under the same lease, and only the levels that changed are published ([`stock`]).
 //! - **Missed by webhooks.** A polled event that books a document itself is one no webhook
 //!   brought: counted in `xcs_processor_missed_by_webhooks_total` and logged
 //!   (`consumer`).
@@ -33,6 +35,7 @@ pub mod client;
 pub mod pass;
 pub mod room;
 pub mod scheduler;
+pub mod stock;
 
 use std::time::Duration;
 

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 use xcs_shared::Source;
 
 use super::pass::{Pass, Sink, Tally};
-use super::{LEASE, PollClient, PollError, Window};
+use super::{LEASE, PollClient, PollError, Window, stock};
 use crate::config::{Config, ShopConfig};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, PollLease};
 use crate::observe::Observer;
 use crate::publisher::Republisher;
 
@@ -28,9 +28,12 @@ pub fn polled(shop: &ShopConfig) -> bool {
     shop.api.is_some() && shop.poll.interval(shop.platform) > 0
 }
 
-/// Whether any shop of the config is polled.
+/// Whether any shop of the config is polled (for its orders, or its stock).
 pub fn any_polled(config: &Config) -> bool {
-    config.shops.values().any(polled)
+    config
+        .shops
+        .values()
+        .any(|shop| polled(shop) || super::stock::polled(shop))
 }
 
 /// The poller: runs until `stop` turns true; a poll in progress is abandoned at once (its
@@ -51,7 +54,11 @@ pub async fn run(
     let client = PollClient::default();
     let mut publisher: Option<(Connection, Republisher)> = None;
     loop {
-        for (name, shop) in config.shops.iter().filter(|(_, shop)| polled(shop)) {
+        for (name, shop) in config
+            .shops
+            .iter()
+            .filter(|(_, shop)| polled(shop) || super::stock::polled(shop))
+        {
             if *stop.borrow() {
                 return;
             }
@@ -99,7 +106,9 @@ fn record(observer: &Observer, shop: &str, result: Result<Option<Tally>, PollErr
     }
 }
 
-/// Polls one shop if it is due and no other process holds it.
+/// Polls one shop if it is due and no other process holds it: its orders and refunds, then
+/// its stock if that is due (under the same lease, taken for the stock alone when the orders
+/// are not due).
 async fn poll_shop(
     config: &Config,
     ledger: &Ledger,
@@ -112,20 +121,38 @@ async fn poll_shop(
     let now = OffsetDateTime::now_utc();
     let settle = time::Duration::seconds(i64::try_from(shop.poll.settle()).unwrap_or(i64::MAX));
     let overlap = time::Duration::seconds(i64::try_from(shop.poll.overlap()).unwrap_or(i64::MAX));
-    let Some(lease) = ledger
-        .lease_poll(
+    let take = |even_if_not_due| {
+        ledger.lease_poll(
             name,
             PURPOSE,
             shop.platform.as_str(),
             holder,
             now - settle,
             LEASE,
-            false,
+            even_if_not_due,
         )
-        .await?
-    else {
+    };
+    let mut lease = None;
+    if polled(shop) {
+        lease = take(false).await?;
+    }
+    let orders_due = lease.is_some();
+    if !orders_due && stock::polled(shop) && stock::due(ledger, name).await? {
+        lease = take(true).await?;
+    }
+    let Some(lease) = lease else {
         return Ok(None);
     };
+    if !orders_due {
+        let result = read_stock(
+            config, ledger, client, publisher, holder, name, shop, &lease,
+        )
+        .await;
+        if !matches!(result, Err(PollError::LeaseLost)) {
+            ledger.unlease_poll(&lease).await?;
+        }
+        return result.map(|()| None);
+    }
     let calls_before = client.calls();
     let mut tally = Tally::default();
     let result = async {
@@ -158,12 +185,64 @@ async fn poll_shop(
         Err(err) => (interval.min(RETRY_FAILED_AFTER), err.to_string()),
     };
     let calls = client.calls() - calls_before;
+    let result = match result {
+        Ok(()) if stock::polled(shop) => {
+            read_stock(
+                config, ledger, client, publisher, holder, name, shop, &lease,
+            )
+            .await
+        }
+        other => other,
+    };
     if !matches!(result, Err(PollError::LeaseLost)) {
         ledger
             .release_poll(&lease, next_in, tally.orders + tally.refunds, calls, &error)
             .await?;
     }
     result.map(|()| Some(tally))
+}
+
+/// Reads the shop's stock under `lease` if it is due. A failed read is logged and retried at
+/// its own schedule: it does not fail the order poll, whose cursor has moved already.
+#[allow(clippy::too_many_arguments)]
+async fn read_stock(
+    config: &Config,
+    ledger: &Ledger,
+    client: &PollClient,
+    publisher: &mut Option<(Connection, Republisher)>,
+    holder: &str,
+    name: &str,
+    shop: &ShopConfig,
+    lease: &PollLease,
+) -> Result<(), PollError> {
+    let result = async {
+        connected(config, publisher).await?;
+        let (connection, republisher) = publisher.as_ref().expect("connected above");
+        stock::Reader {
+            name,
+            shop,
+            client,
+            ledger,
+            holder,
+            lease,
+            connection,
+            republisher,
+        }
+        .read_if_due()
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(PollError::LeaseLost) => Err(PollError::LeaseLost),
+        Err(err) => {
+            if matches!(err, PollError::Publish(_)) {
+                *publisher = None;
+            }
+            tracing::warn!(shop = name, error = %err, "stock read failed: {err}");
+            Ok(())
+        }
+    }
 }
 
 async fn connected<'p>(

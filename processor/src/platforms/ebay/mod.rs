@@ -4,7 +4,10 @@
 
 pub mod normalise;
 pub(crate) mod poll;
+pub(crate) mod stock;
 pub mod webhooks;
+
+use xcs_shared::{EventKind, Platform};
 
 use super::api::Auth;
 use super::{Event, id_at, json};
@@ -14,6 +17,10 @@ use crate::error::ProcessError;
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
     if event.envelope.topic == poll::TOPIC {
         return Ok(normalise::order(event.body)?.into());
+    }
+    // eBay has no inventory notifications: every stock event is one the poller read.
+    if event.envelope.kind == EventKind::Inventory {
+        return crate::poll::stock::work(Platform::Ebay, event.body);
     }
     let notification = json(event.body, "the eBay notification")?;
     let order_id = id_at(

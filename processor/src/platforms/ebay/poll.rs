@@ -131,7 +131,7 @@ fn next_page(body: &Value, window: &Window, listed: usize, base_url: &str) -> Op
 }
 
 /// The path and query of `url` (the client prefixes the shop's base URL again).
-fn relative(url: &str, base_url: &str) -> String {
+pub(super) fn relative(url: &str, base_url: &str) -> String {
     if let Some(path) = url.strip_prefix(base_url.trim_end_matches('/')) {
         return path.to_owned();
     }

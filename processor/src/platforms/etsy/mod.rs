@@ -4,7 +4,10 @@
 
 pub mod normalise;
 pub(crate) mod poll;
+pub(crate) mod stock;
 pub mod webhooks;
+
+use xcs_shared::{EventKind, Platform};
 
 use super::api::Auth;
 use super::{Event, json};
@@ -14,6 +17,10 @@ use crate::error::ProcessError;
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
     if event.envelope.topic == poll::TOPIC {
         return Ok(normalise::receipt(event.body)?.into());
+    }
+    // Etsy sends no stock webhooks: every stock event is one the poller read.
+    if event.envelope.kind == EventKind::Inventory {
+        return crate::poll::stock::work(Platform::Etsy, event.body);
     }
     let webhook = json(event.body, "the Etsy webhook")?;
     let url = webhook["resource_url"].as_str().unwrap_or_default();

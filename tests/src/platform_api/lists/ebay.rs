@@ -12,6 +12,18 @@
 //!   the filter and limit errors).
 //! - No rate-limit headers; a call over the limit (asked for by a test) is 429 with eBay's
 //!   error 2001 and no `Retry-After`.
+//!
+//! The Sell Inventory API's `getInventoryItems`, `GET /sell/inventory/v1/inventory_item`
+//! (eBay's reference and its `InventoryItems` type), for a tracked shop's stock
+//! ([`crate::platform_api::FakePlatformApi::stock`]):
+//! - `limit` 1..=200, default 25 (outside is 400); `offset` is the page number, from 0, as
+//!   eBay's reference for this call describes it (UNSURE: eBay's other paged calls count
+//!   records; the poller follows `next`, which works either way).
+//! - The answer is `{href, limit, size, total, inventoryItems, next?, prev?}`: `size` the
+//!   number of pages, `next`/`prev` full URLs on eBay's host; items in SKU order (eBay does
+//!   not document one). An account without items leaves `inventoryItems` out (UNSURE).
+//! - Each item is as stored: `{sku, locale, product, condition, availability:
+//!   {shipToLocationAvailability: {quantity}}}`.
 
 use actix_web::HttpResponse;
 use serde_json::{Value, json};
@@ -22,12 +34,17 @@ use crate::platform_api::State;
 
 const MAX_LIMIT: usize = 200;
 const ORDERS: &str = "/sell/fulfillment/v1/order";
+const INVENTORY_ITEMS: &str = "/sell/inventory/v1/inventory_item";
+const MAX_ITEMS_LIMIT: usize = 200;
 
 pub(super) fn answer(
     state: &State,
     path: &str,
     query: &[(String, String)],
 ) -> Option<(u16, HttpResponse)> {
+    if path == INVENTORY_ITEMS {
+        return Some(inventory_items(state, query));
+    }
     if path != ORDERS {
         return None;
     }
@@ -157,4 +174,58 @@ fn encode(filter: &str) -> String {
         .replace('{', "%7B")
         .replace('}', "%7D")
         .replace('|', "%7C")
+}
+
+/// `getInventoryItems`: a page of the seller's inventory items.
+fn inventory_items(state: &State, query: &[(String, String)]) -> (u16, HttpResponse) {
+    if throttled(state) {
+        return (
+            429,
+            HttpResponse::TooManyRequests().json(json!({"errors": [{
+                "errorId": 2001, "domain": "ACCESS", "category": "REQUEST",
+                "message": "Too many requests. The request limit has been reached for the resource.",
+            }]})),
+        );
+    }
+    let refuse = |error_id: u32, message: &str| {
+        (
+            400,
+            HttpResponse::BadRequest().json(json!({"errors": [{
+                "errorId": error_id, "domain": "API_INVENTORY", "category": "REQUEST",
+                "message": message,
+            }]})),
+        )
+    };
+    let limit: usize = match param(query, "limit").map(str::parse) {
+        None => 25,
+        Some(Ok(n)) if (1..=MAX_ITEMS_LIMIT).contains(&n) => n,
+        Some(_) => return refuse(25709, "Invalid value for limit. Valid values are 1 to 200."),
+    };
+    let page: usize = match param(query, "offset").map(str::parse) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return refuse(25709, "Invalid value for offset."),
+    };
+    let stock = state.stock.lock().unwrap();
+    let total = stock.len();
+    let pages = total.div_ceil(limit);
+    let items: Vec<Value> = stock
+        .values()
+        .skip(page.saturating_mul(limit))
+        .take(limit)
+        .cloned()
+        .collect();
+    let url =
+        |page: usize| format!("https://api.ebay.com{INVENTORY_ITEMS}?limit={limit}&offset={page}");
+    let mut body = json!({"href": url(page), "limit": limit, "size": pages, "total": total});
+    if !items.is_empty() {
+        body["inventoryItems"] = json!(items);
+    }
+    if page + 1 < pages {
+        body["next"] = json!(url(page + 1));
+    }
+    if page > 0 {
+        body["prev"] = json!(url(page - 1));
+    }
+    (200, HttpResponse::Ok().json(body))
 }

@@ -13,6 +13,20 @@
 //!   `x-limit-per-day`, `x-remaining-today` (10 a second and 10 000 a day, Etsy's defaults
 //!   for a new app); a call over the second's limit is answered 429 with none of those headers
 //!   and a `retry-after` (UNSURE: its value; 1 here).
+//!
+//! The stock a tracked shop's poller reads ([`crate::platform_api::FakePlatformApi::stock`]):
+//! - `getListingsByShop`, `GET /v3/application/shops/{shop_id}/listings`: `state` one of
+//!   `active` (default), `inactive`, `sold_out`, `draft`, `expired`; `limit` 1..=100, default
+//!   25; `offset` from 0; newest listing first (Etsy pages by creation date). `{count,
+//!   results}`, each a `ShopListing` without its inventory, with `skus` (the owner's token
+//!   sees them).
+//! - `getListingsInventoryByListingIds`, `GET /v3/application/listings/batch/inventory
+//!   ?listing_ids=a,b`: at most 100 ids (more is 400); every id must be a listing, else the
+//!   whole call is 404 (Etsy's reference); `{count, results}`, each the listing with its
+//!   `inventory` (`products[]` with `sku`, `is_deleted`, `offerings[]` of `quantity`,
+//!   `is_enabled`, `is_deleted`, and `property_values`; `quantity_on_property`). UNSURE: the
+//!   404's message.
+//! - Both count against the same per-second and per-day limits as the receipts.
 
 use std::time::Instant;
 
@@ -27,14 +41,30 @@ const PER_SECOND: u32 = 10;
 const PER_DAY: u32 = 10_000;
 const EARLIEST: i64 = 946_684_800;
 
+/// Etsy's batch inventory endpoint.
+const BATCH_INVENTORY: &str = "/v3/application/listings/batch/inventory";
+
+enum Route<'p> {
+    Receipts(&'p str),
+    Listings(&'p str),
+    BatchInventory,
+}
+
 pub(super) fn answer(
     state: &State,
     path: &str,
     query: &[(String, String)],
 ) -> Option<(u16, HttpResponse)> {
-    let shop = path
-        .strip_prefix("/v3/application/shops/")?
-        .strip_suffix("/receipts")?;
+    let route = if path == BATCH_INVENTORY {
+        Route::BatchInventory
+    } else {
+        let rest = path.strip_prefix("/v3/application/shops/")?;
+        if let Some(shop) = rest.strip_suffix("/receipts") {
+            Route::Receipts(shop)
+        } else {
+            Route::Listings(rest.strip_suffix("/listings")?)
+        }
+    };
     let error = |status: u16, message: String| {
         let mut response =
             HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("a status"));
@@ -62,6 +92,21 @@ pub(super) fn answer(
                 .json(json!({"error": "You have exceeded your quota of requests per second."})),
         ));
     }
+    let shop = match route {
+        Route::Receipts(shop) => shop,
+        Route::Listings(shop) => {
+            return match check_shop(shop).and_then(|()| listings(state, query)) {
+                Ok(body) => Some(ok(this_second, today, body)),
+                Err((status, message)) => error(status, message),
+            };
+        }
+        Route::BatchInventory => {
+            return match batch_inventory(state, query) {
+                Ok(body) => Some(ok(this_second, today, body)),
+                Err((status, message)) => error(status, message),
+            };
+        }
+    };
     if shop.is_empty() || !shop.bytes().all(|b| b.is_ascii_digit()) {
         return error(
             400,
@@ -148,7 +193,16 @@ pub(super) fn answer(
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .collect();
-    Some((
+    Some(ok(
+        this_second,
+        today,
+        json!({"count": count, "results": results}),
+    ))
+}
+
+/// A success, with Etsy's rate-limit headers.
+fn ok(this_second: u32, today: u32, body: Value) -> (u16, HttpResponse) {
+    (
         200,
         HttpResponse::Ok()
             .insert_header(("x-limit-per-second", PER_SECOND.to_string()))
@@ -161,6 +215,116 @@ pub(super) fn answer(
                 "x-remaining-today",
                 PER_DAY.saturating_sub(today).to_string(),
             ))
-            .json(json!({"count": count, "results": results})),
-    ))
+            .json(body),
+    )
+}
+
+type Refusal = (u16, String);
+
+fn check_shop(shop: &str) -> Result<(), Refusal> {
+    if shop.is_empty() || !shop.bytes().all(|b| b.is_ascii_digit()) {
+        return Err((
+            400,
+            format!("Expected int value for 'shop_id', got '{shop}'"),
+        ));
+    }
+    if shop != credentials::ETSY_SHOP_ID {
+        return Err((
+            403,
+            "The application does not have permission to access this shop".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn bounded(query: &[(String, String)], name: &str, default: u64, max: u64) -> Result<u64, Refusal> {
+    match param(query, name).map(str::parse::<u64>) {
+        None => Ok(default),
+        Some(Ok(n)) if n <= max && (n > 0 || name != "limit") => Ok(n),
+        Some(_) => Err((
+            400,
+            format!(
+                "Expected parameter '{name}' to be an integer between {} and {max}",
+                u64::from(name == "limit")
+            ),
+        )),
+    }
+}
+
+/// `getListingsByShop`: one state's listings, newest first, without their inventory.
+fn listings(state: &State, query: &[(String, String)]) -> Result<Value, Refusal> {
+    let wanted = param(query, "state").unwrap_or("active");
+    if !["active", "inactive", "sold_out", "draft", "expired"].contains(&wanted) {
+        return Err((
+            400,
+            format!(
+                "Expected parameter 'state' to be one of active, inactive, sold_out, draft, \
+                 expired, got '{wanted}'"
+            ),
+        ));
+    }
+    let limit = bounded(query, "limit", 25, MAX_LIMIT)?;
+    let offset = bounded(query, "offset", 0, u64::MAX)?;
+    let stock = state.stock.lock().unwrap();
+    let mut matching: Vec<&Value> = stock
+        .values()
+        .filter(|listing| listing["state"].as_str().unwrap_or("active") == wanted)
+        .collect();
+    matching.sort_by_key(|listing| std::cmp::Reverse(listing["listing_id"].as_u64()));
+    let results: Vec<Value> = matching
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|listing| {
+            let mut listing = (*listing).clone();
+            let inventory = listing
+                .as_object_mut()
+                .and_then(|fields| fields.remove("inventory"))
+                .unwrap_or(Value::Null);
+            listing["skus"] = skus(&inventory);
+            listing
+        })
+        .collect();
+    Ok(json!({"count": matching.len(), "results": results}))
+}
+
+/// The distinct SKUs of a listing's products, as `ShopListing.skus` lists them.
+fn skus(inventory: &Value) -> Value {
+    let mut skus: Vec<&str> = inventory["products"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p["sku"].as_str())
+        .filter(|sku| !sku.is_empty())
+        .collect();
+    skus.sort_unstable();
+    skus.dedup();
+    json!(skus)
+}
+
+/// `getListingsInventoryByListingIds`: each listing with its inventory, all or nothing.
+fn batch_inventory(state: &State, query: &[(String, String)]) -> Result<Value, Refusal> {
+    let ids = param(query, "listing_ids").unwrap_or_default();
+    let ids: Vec<&str> = ids.split(',').filter(|id| !id.is_empty()).collect();
+    if ids.is_empty() {
+        return Err((400, "Missing Input Parameter: [listing_ids]".into()));
+    }
+    if ids.len() > MAX_LIMIT as usize {
+        return Err((
+            400,
+            format!("Expected parameter 'listing_ids' to hold at most {MAX_LIMIT} ids"),
+        ));
+    }
+    let stock = state.stock.lock().unwrap();
+    let mut results = Vec::with_capacity(ids.len());
+    for id in &ids {
+        match stock.get(*id) {
+            Some(listing) => results.push(listing.clone()),
+            None => {
+                return Err((404, format!("Could not find Listings with IDs: {id}")));
+            }
+        }
+    }
+    Ok(json!({"count": results.len(), "results": results}))
 }

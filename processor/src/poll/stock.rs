@@ -1,0 +1,421 @@
+//! Stock levels of the platforms that send no stock webhooks (Etsy, eBay), for a shop with
+//! `inventory = "tracked"` (README "Stock from Etsy and eBay"). Every
+//! `poll.stock_interval_secs` the poller reads the shop's whole catalogue (Etsy's active and
+//! sold-out listings' inventory, eBay's inventory items: `platforms::{etsy,ebay}::stock`),
+//! compares each SKU's quantity available with the level `xcs_stock` last recorded for it, and
+//! publishes a stock event only for the SKUs whose level differs (or that have none yet). An
+//! idle store costs its list calls and nothing more.
+//!
+//! - **Under the shop's lease.** The read runs while the poller holds the shop's `poll` lease
+//!   (taken for it when the orders are not due), so one processor reads a shop's API at a time
+//!   and the calls share the order poll's pacing. Its own schedule is the `stock` row of
+//!   `xcs_poll_state` (whose cursor is unused), which `status` shows like any other.
+//! - **Events.** Kind `inventory`, topic [`TOPIC`], one SKU each, its body a [`Polled`] level
+//!   the platform's `work_for` reads into `Work::Stock` with an absolute level. The event id is
+//!   `{platform}:{shop}:api:inventory:{item_id}@{read time in ms}`: a level can go 5, 4, 5, so
+//!   the level is no version, and the same read published twice (a retried publish) is still
+//!   one event.
+//! - **Flow control.** The first read of a catalogue publishes every SKU; it waits for room in
+//!   the shards before each [`PUBLISH_BATCH`] as a backfill does ([`super::room`]), so
+//!   webhooks of shops sharing the shards do not queue behind thousands of levels.
+//! - **What a read does not see.** A SKU that leaves the catalogue (a listing deactivated,
+//!   deleted or expired, an inventory item removed) is not reported at all: its last level
+//!   stays, as its absence says nothing of the shelf. Each platform's file says what else.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lapin::Connection;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use xcs_shared::domain::{StockChange, StockLevel};
+use xcs_shared::{EventKind, Platform, Source};
+
+use super::room::ShardRoom;
+use super::{Found, LEASE, Lister, PollClient, PollError};
+use crate::booking::Work;
+use crate::config::{InventoryMode, ShopConfig};
+use crate::error::ProcessError;
+use crate::ledger::{Ledger, PollLease};
+use crate::publisher::Republisher;
+
+/// The poll state's purpose for the stock reads' schedule.
+pub const PURPOSE: &str = "stock";
+/// The topic a polled stock level is published under.
+pub const TOPIC: &str = "poll/stock";
+/// Levels published between two looks at the shards' room.
+pub const PUBLISH_BATCH: usize = 50;
+/// How soon a failed read is tried again (unless the stock interval is shorter).
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(60);
+/// The most pages one read follows: a million listings, far beyond any shop, so a platform
+/// offering further pages forever cannot hold the shop's lease.
+const MAX_PAGES: usize = 10_000;
+
+/// Whether the poller reads a shop's stock: tracked, with an API, on a platform whose stock
+/// only its API tells, and not turned off.
+pub fn polled(shop: &ShopConfig) -> bool {
+    shop.inventory == InventoryMode::Tracked
+        && shop.api.is_some()
+        && matches!(shop.platform, Platform::Etsy | Platform::Ebay)
+        && shop.poll.stock_interval() > 0
+}
+
+/// One SKU's quantity in one part of the catalogue (an Etsy listing, an eBay inventory item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// The stock item's id in `xcs_stock`: the SKU, on both platforms (Etsy renumbers its
+    /// products whenever a listing's inventory is saved; eBay's inventory items are their SKU).
+    pub item_id: String,
+    pub sku: String,
+    /// Where in the catalogue this quantity is: the same SKU in two listings is two stocks,
+    /// summed, and the same listing read twice (pages shifting under the read) counts once.
+    pub part: String,
+    /// The quantity available to sell now.
+    pub available: Decimal,
+}
+
+/// One page of a platform's catalogue.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub levels: Vec<Level>,
+    /// Products (variations) without a SKU: Xero items are SKUs, so these are not read.
+    pub without_sku: usize,
+    /// The token of the next page, the platform's own (an offset, or its next link).
+    pub next: Option<String>,
+}
+
+/// The body of a polled stock event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Polled {
+    pub item_id: String,
+    pub sku: String,
+    pub available: Decimal,
+    /// When the catalogue was read (RFC 3339).
+    pub read_at: String,
+}
+
+/// What one read found and did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StockTally {
+    pub skus: usize,
+    pub without_sku: usize,
+    pub published: usize,
+}
+
+/// The work a polled stock event asks for: one absolute level, its SKU set.
+///
+/// # Errors
+/// [`ProcessError::Unparseable`] when the body is not a [`Polled`] level.
+pub(crate) fn work(platform: Platform, body: &[u8]) -> Result<Work, ProcessError> {
+    let polled: Polled = serde_json::from_slice(body).map_err(|err| {
+        ProcessError::Unparseable(format!(
+            "the polled {} stock level is not one: {err}",
+            platform.display_name()
+        ))
+    })?;
+    Ok(Work::Stock(vec![StockChange {
+        platform,
+        item_id: polled.item_id,
+        sku: Some(polled.sku),
+        location: None,
+        level: StockLevel::Absolute(polled.available),
+        unit_cost: None,
+        as_of: Some(polled.read_at),
+    }]))
+}
+
+/// Whether the stock read of a shop is due (its `stock` row says so, or it has none yet).
+///
+/// # Errors
+/// [`PollError::Ledger`].
+pub async fn due(ledger: &Ledger, name: &str) -> Result<bool, PollError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(ledger
+        .poll_states(Some(name))
+        .await?
+        .iter()
+        .find(|state| state.purpose == PURPOSE)
+        .is_none_or(|state| state.next_poll_at <= now))
+}
+
+/// What a stock read needs: the shop, the poller's client and ledger, the shop's lease the
+/// read runs under, and where to publish.
+pub struct Reader<'a> {
+    pub name: &'a str,
+    pub shop: &'a ShopConfig,
+    pub client: &'a PollClient,
+    pub ledger: &'a Ledger,
+    pub holder: &'a str,
+    /// The shop's `poll` lease, renewed as the read goes.
+    pub lease: &'a PollLease,
+    pub connection: &'a Connection,
+    pub republisher: &'a Republisher,
+}
+
+impl Reader<'_> {
+    /// Reads the shop's stock if its turn has come, and schedules the next read; `None` when
+    /// it was not due.
+    ///
+    /// # Errors
+    /// [`PollError`]; a failed read is tried again within a minute.
+    pub async fn read_if_due(&self) -> Result<Option<StockTally>, PollError> {
+        let Some(schedule) = self
+            .ledger
+            .lease_poll(
+                self.name,
+                PURPOSE,
+                self.shop.platform.as_str(),
+                self.holder,
+                OffsetDateTime::now_utc(),
+                LEASE,
+                false,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let calls_before = self.client.calls();
+        let result = self.read().await;
+        let interval = Duration::from_secs(self.shop.poll.stock_interval());
+        let (next_in, error, published) = match &result {
+            Ok(tally) => (interval, String::new(), tally.published),
+            Err(err) => (interval.min(RETRY_FAILED_AFTER), err.to_string(), 0),
+        };
+        let calls = self.client.calls() - calls_before;
+        if !matches!(result, Err(PollError::LeaseLost)) {
+            self.ledger
+                .release_poll(&schedule, next_in, published, calls, &error)
+                .await?;
+        }
+        if let Ok(tally) = &result {
+            tracing::info!(
+                shop = self.name,
+                skus = tally.skus,
+                published = tally.published,
+                calls,
+                "read the stock levels; published those that changed"
+            );
+        }
+        result.map(Some)
+    }
+
+    /// Reads the whole catalogue, then publishes the levels that differ from the ledger's.
+    async fn read(&self) -> Result<StockTally, PollError> {
+        let api = self
+            .shop
+            .api
+            .as_ref()
+            .ok_or_else(|| PollError::NoApi(self.name.to_owned()))?;
+        let lister = Lister {
+            client: self.client,
+            api,
+            shop: self.name,
+        };
+        let read_at = OffsetDateTime::now_utc();
+        let mut items: BTreeMap<String, (String, BTreeMap<String, Decimal>)> = BTreeMap::new();
+        let mut without_sku = 0;
+        let mut token: Option<String> = None;
+        for pages in 1.. {
+            let page = self.page(&lister, token.as_deref()).await?;
+            without_sku += page.without_sku;
+            for level in page.levels {
+                items
+                    .entry(level.item_id)
+                    .or_insert_with(|| (level.sku, BTreeMap::new()))
+                    .1
+                    .insert(level.part, level.available);
+            }
+            self.renew().await?;
+            match page.next {
+                Some(next) if pages < MAX_PAGES => token = Some(next),
+                Some(_) => {
+                    return Err(PollError::Unreadable(format!(
+                        "the {} catalogue keeps offering further pages ({MAX_PAGES} read); its \
+                         pagination is broken",
+                        self.shop.platform.display_name()
+                    )));
+                }
+                None => break,
+            }
+        }
+        if without_sku > 0 {
+            tracing::info!(
+                shop = self.name,
+                products = without_sku,
+                "{without_sku} {} product(s) have no SKU, so their stock is not read; give them \
+                 SKUs for Xero to track them",
+                self.shop.platform.display_name()
+            );
+        }
+        let recorded = self.ledger.recorded_stock(self.name).await?;
+        let read_at_text = super::rfc3339(read_at);
+        let version = (read_at.unix_timestamp_nanos() / 1_000_000).to_string();
+        let skus = items.len();
+        let changed: Vec<Found> = items
+            .into_iter()
+            .filter_map(|(item_id, (sku, parts))| {
+                let available: Decimal = parts.values().sum();
+                (!unchanged(recorded.get(&item_id), &sku, available)).then(|| {
+                    found(
+                        Polled {
+                            item_id,
+                            sku,
+                            available,
+                            read_at: read_at_text.clone(),
+                        },
+                        &version,
+                    )
+                })
+            })
+            .collect();
+        if !changed.is_empty() {
+            self.publish(&changed).await?;
+        }
+        Ok(StockTally {
+            skus,
+            without_sku,
+            published: changed.len(),
+        })
+    }
+
+    async fn page(&self, lister: &Lister<'_>, token: Option<&str>) -> Result<Page, PollError> {
+        match self.shop.platform {
+            Platform::Etsy => crate::platforms::etsy::stock::page(lister, token).await,
+            Platform::Ebay => crate::platforms::ebay::stock::page(lister, token).await,
+            other => Err(PollError::Misconfigured(format!(
+                "{} stock comes by its webhooks; the poller reads only Etsy's and eBay's",
+                other.display_name()
+            ))),
+        }
+    }
+
+    async fn publish(&self, changed: &[Found]) -> Result<(), PollError> {
+        let room = ShardRoom::open(self.connection)
+            .await
+            .map_err(|err| PollError::Publish(format!("cannot open a channel: {err:#}")))?;
+        let result = async {
+            for batch in changed.chunks(PUBLISH_BATCH) {
+                room.wait(|ready| {
+                    tracing::debug!(shop = self.name, ready, "stock levels wait for room");
+                })
+                .await?;
+                for found in batch {
+                    super::pass::publish(
+                        self.republisher,
+                        self.name,
+                        self.shop,
+                        found,
+                        Source::Poll,
+                    )
+                    .await?;
+                }
+                self.renew().await?;
+            }
+            Ok(())
+        }
+        .await;
+        room.close().await;
+        result
+    }
+
+    /// Keeps the shop's lease while the read goes on.
+    async fn renew(&self) -> Result<(), PollError> {
+        if self
+            .ledger
+            .checkpoint_poll(self.lease, self.lease.cursor, LEASE)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(PollError::LeaseLost)
+        }
+    }
+}
+
+/// Whether `recorded` (the ledger's SKU and level JSON) is already `sku` at `available`.
+fn unchanged(recorded: Option<&(Option<String>, String)>, sku: &str, available: Decimal) -> bool {
+    recorded.is_some_and(|(recorded_sku, level)| {
+        recorded_sku.as_deref() == Some(sku)
+            && serde_json::from_str::<StockLevel>(level)
+                .is_ok_and(|level| level == StockLevel::Absolute(available))
+    })
+}
+
+fn found(polled: Polled, version: &str) -> Found {
+    Found {
+        kind: EventKind::Inventory,
+        topic: TOPIC.to_owned(),
+        body: serde_json::to_vec(&polled).expect("a level serialises"),
+        id: polled.item_id,
+        version: version.to_owned(),
+    }
+}
+
+/// The ledger's levels, for tests: item id to SKU and level JSON.
+#[cfg(test)]
+fn recorded(
+    entries: &[(&str, &str, StockLevel)],
+) -> std::collections::HashMap<String, (Option<String>, String)> {
+    entries
+        .iter()
+        .map(|(item, sku, level)| {
+            (
+                (*item).to_owned(),
+                (
+                    Some((*sku).to_owned()),
+                    serde_json::to_string(level).unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_level_the_ledger_does_not_hold_for_that_sku_is_a_change() {
+        let ledger = recorded(&[
+            ("MUG", "MUG", StockLevel::Absolute(Decimal::new(500, 2))),
+            ("CUP", "CUP", StockLevel::Delta(Decimal::from(5))),
+        ]);
+        assert!(unchanged(ledger.get("MUG"), "MUG", Decimal::from(5)));
+        assert!(!unchanged(ledger.get("MUG"), "MUG", Decimal::from(4)));
+        assert!(!unchanged(ledger.get("MUG"), "MUG-2", Decimal::from(5)));
+        assert!(!unchanged(ledger.get("CUP"), "CUP", Decimal::from(5)));
+        assert!(!unchanged(ledger.get("BOWL"), "BOWL", Decimal::ZERO));
+    }
+
+    #[test]
+    fn a_polled_level_is_absolute_with_its_sku_and_no_cost() {
+        let polled = Polled {
+            item_id: "MUG-KAURI".into(),
+            sku: "MUG-KAURI".into(),
+            available: Decimal::from(7),
+            read_at: "2026-12-07T10:00:00Z".into(),
+        };
+        let event = found(polled.clone(), "1796637600000");
+        assert_eq!(
+            event.event_id(Platform::Ebay, "acme"),
+            "ebay:acme:api:inventory:MUG-KAURI@1796637600000"
+        );
+        let Work::Stock(changes) = work(Platform::Ebay, &event.body).unwrap() else {
+            panic!("stock work");
+        };
+        assert_eq!(
+            changes,
+            [StockChange {
+                platform: Platform::Ebay,
+                item_id: "MUG-KAURI".into(),
+                sku: Some("MUG-KAURI".into()),
+                location: None,
+                level: StockLevel::Absolute(Decimal::from(7)),
+                unit_cost: None,
+                as_of: None,
+            }]
+        );
+        assert!(work(Platform::Etsy, b"{\"sku\": 1}").is_err());
+    }
+}
