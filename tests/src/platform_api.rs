@@ -3,12 +3,12 @@
 //!
 //! | Platform | Auth | Paths |
 //! |---|---|---|
-//! | BigCommerce | `X-Auth-Token` | `/v2/orders/{id}`, `/v2/orders/{id}/products`, `/v3/orders/{id}/payment_actions/refunds`, under `/stores/{store_hash}` |
+//! | BigCommerce | `X-Auth-Token` | `/v2/orders/{id}`, `/v2/orders/{id}/products`, `/v3/orders/{id}/payment_actions/refunds`, `/v3/catalog/products/{id}`, `/v3/catalog/products/{id}/variants/{id}`, under `/stores/{store_hash}` |
 //! | Etsy | `Authorization: Bearer` and `x-api-key` | `/v3/application/shops/{shop}/receipts/{receipt}` |
 //! | eBay | `Authorization: Bearer` | `/sell/fulfillment/v1/order/{orderId}` |
 //! | WooCommerce | HTTP basic, consumer key and secret | `/wp-json/wc/v3/orders/{id}/refunds` |
-//! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]) |
-//! | Adobe Commerce | `Authorization: Bearer` (an integration access token) | `/rest/V1/orders/{id}`, `/rest/V1/invoices/{id}`, `/rest/V1/creditmemo/{id}` |
+//! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]), `/admin/api/{version}/inventory_items/{id}.json`, `/admin/api/{version}/inventory_levels.json` ([`shopify_inventory_levels_path`], filtered by its query) |
+//! | Adobe Commerce | `Authorization: Bearer` (an integration access token) | `/rest/V1/orders/{id}`, `/rest/V1/invoices/{id}`, `/rest/V1/creditmemo/{id}`, `/rest/V1/products/{sku}` |
 //!
 //! Each also answers the call that checks a shop's settings (`settings_checks`), its list
 //! endpoints (`lists/`) and its webhook-subscription endpoints (`hooks/`). One server per
@@ -76,6 +76,24 @@ pub fn shopify_transactions_path(order_id: u64) -> String {
     )
 }
 
+/// Where Shopify lists inventory levels (`inventory_levels.json`, filtered by the query's
+/// `inventory_item_ids` or `location_ids`), at the default Admin API version: a test puts every
+/// level of the store there, and the fake answers each request with the levels it asks for.
+pub fn shopify_inventory_levels_path() -> String {
+    format!(
+        "/admin/api/{}/inventory_levels.json",
+        xcs_processor::platforms::api::SHOPIFY_API_VERSION
+    )
+}
+
+/// Where Shopify serves inventory item `id`, at the default Admin API version.
+pub fn shopify_inventory_item_path(id: u64) -> String {
+    format!(
+        "/admin/api/{}/inventory_items/{id}.json",
+        xcs_processor::platforms::api::SHOPIFY_API_VERSION
+    )
+}
+
 /// Reads `tests/fixtures/platform_api/{path}` as JSON.
 pub fn fixture(path: &str) -> Value {
     let full = crate::workspace_root()
@@ -107,6 +125,9 @@ struct State {
     /// The store's orders as its list endpoints serve them ([`FakePlatformApi::list`]); each
     /// platform's list rules are in `platform_api/lists/`.
     listed: Mutex<Vec<Value>>,
+    /// The catalogue a tracked shop's stock is read from ([`FakePlatformApi::stock`]): Etsy's
+    /// listings by listing id, eBay's inventory items by SKU.
+    stock: Mutex<std::collections::BTreeMap<String, Value>>,
     /// The platform's rate-limit state, as its list endpoints keep it.
     limits: Mutex<lists::Limits>,
     /// The webhook subscriptions its `hooks/` endpoints keep.
@@ -142,6 +163,7 @@ impl FakePlatformApi {
             failing: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             listed: Mutex::default(),
+            stock: Mutex::default(),
             limits: Mutex::default(),
             hooks: Mutex::default(),
         });
@@ -189,6 +211,51 @@ impl FakePlatformApi {
         let id = lists::id_of(self.platform, &resource);
         listed.retain(|r| lists::id_of(self.platform, r) != id);
         listed.push(resource);
+    }
+
+    /// Puts `resource` in the catalogue the stock endpoints serve, replacing the one with the
+    /// same id: for Etsy a `ShopListing` with its `inventory` (and `state`, default
+    /// `active`), for eBay an inventory item (`sku`, `availability`).
+    pub fn stock(&self, resource: Value) {
+        let id = match self.platform {
+            Platform::Etsy => resource["listing_id"].to_string(),
+            Platform::Ebay => resource["sku"].as_str().unwrap_or_default().to_owned(),
+            other => panic!("the fake serves no stock list for {other}"),
+        };
+        self.state.stock.lock().unwrap().insert(id, resource);
+    }
+
+    /// Sets what is available of `sku`: for Etsy the quantity of every enabled offering of
+    /// the products with that SKU, for eBay the item's ship-to-home quantity.
+    pub fn set_stock_level(&self, sku: &str, quantity: u64) {
+        let mut stock = self.state.stock.lock().unwrap();
+        let mut found = false;
+        for resource in stock.values_mut() {
+            match self.platform {
+                Platform::Ebay if resource["sku"] == sku => {
+                    resource["availability"]["shipToLocationAvailability"]["quantity"] =
+                        json!(quantity);
+                    found = true;
+                }
+                Platform::Etsy => {
+                    let products = resource["inventory"]["products"].as_array_mut();
+                    for product in products.into_iter().flatten() {
+                        if product["sku"] != sku {
+                            continue;
+                        }
+                        let offerings = product["offerings"].as_array_mut();
+                        for offering in offerings.into_iter().flatten() {
+                            if offering["is_enabled"] == true {
+                                offering["quantity"] = json!(quantity);
+                                found = true;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(found, "no stock of SKU {sku} in the fake");
     }
 
     /// Answers the next `count` list requests 429, as a platform whose rate limit is spent.
@@ -353,6 +420,12 @@ impl State {
             (Platform::BigCommerce, 404) if path.starts_with("/v2/") => {
                 json!([{"status": 404, "message": "The requested resource was not found."}])
             }
+            // The V3 Catalog API's answer for a product or variant id it does not have.
+            (Platform::BigCommerce, 404) if path.starts_with("/v3/catalog/") => json!({
+                "status": 404,
+                "title": "The requested product or variant was not found.",
+                "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes",
+            }),
             (Platform::BigCommerce, 404) => json!({
                 "status": 404,
                 "title": "Order not found",
@@ -458,6 +531,14 @@ async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<State>)
             .and_then(|p| state.documents.lock().unwrap().get(p).cloned())
         {
             Some(document) => {
+                let Some(document) = shopify_levels_filter(&state, &request, document) else {
+                    record(&state, &request, &full_path, 422);
+                    // Shopify's REST InventoryLevel list: "inventory_item_ids / location_ids:
+                    // ... one of them is required"; without either it is a 422.
+                    return HttpResponse::UnprocessableEntity().json(json!({
+                        "errors": "Missing parameter inventory_item_ids or location_ids",
+                    }));
+                };
                 record(&state, &request, &full_path, 200);
                 return HttpResponse::Ok().json(document);
             }
@@ -475,10 +556,56 @@ async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<State>)
     response.json(state.error_body(status, path.as_deref().unwrap_or(&full_path)))
 }
 
+/// Shopify's inventory level list (Admin REST API, InventoryLevel, "Retrieves a list of
+/// inventory levels"): the levels of the items in `inventory_item_ids` and the locations in
+/// `location_ids` (comma-separated; at least one of the two is required, else `None`), at most
+/// `limit` of them (default 50, at most 250). Other documents pass unchanged.
+fn shopify_levels_filter(state: &State, request: &HttpRequest, document: Value) -> Option<Value> {
+    if state.platform != Platform::Shopify || !request.path().ends_with("/inventory_levels.json") {
+        return Some(document);
+    }
+    let query = lists::query(request);
+    let ids = |key: &str| -> Option<Vec<String>> {
+        lists::param(&query, key)
+            .map(|list| list.split(',').map(|id| id.trim().to_owned()).collect())
+    };
+    let (items, locations) = (ids("inventory_item_ids"), ids("location_ids"));
+    if items.is_none() && locations.is_none() {
+        return None;
+    }
+    let limit = lists::param(&query, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .min(250);
+    let matches = |level: &Value, key: &str, wanted: &Option<Vec<String>>| {
+        let id = level[key].to_string();
+        wanted.as_ref().is_none_or(|ids| ids.contains(&id))
+    };
+    let levels: Vec<Value> = document["inventory_levels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| {
+            matches(l, "inventory_item_id", &items) && matches(l, "location_id", &locations)
+        })
+        .take(limit)
+        .cloned()
+        .collect();
+    Some(json!({ "inventory_levels": levels }))
+}
+
 /// The Adobe Commerce sales route `path` is on: its ACL resource, and whether it is one
 /// document by id (`/rest/V1/orders/5120`) rather than a search (`/rest/V1/orders`).
 fn magento_route(path: &str) -> Option<(&'static str, bool)> {
     let rest = path.strip_prefix("/rest/V1/")?;
+    // `GET /V1/products/{sku}` (catalogProductRepositoryV1): a SKU, not an entity id, and a
+    // product that does not exist is its repository's NoSuchEntityException.
+    if let Some(sku) = rest.strip_prefix("products/")
+        && !sku.is_empty()
+        && !sku.contains('/')
+    {
+        return Some(("Magento_Catalog::products", true));
+    }
     let (collection, id) = match rest.split_once('/') {
         Some((collection, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
             (collection, true)

@@ -444,6 +444,43 @@ pub fn refund(refund_json: &[u8], order: &OrderContext) -> Result<Refund, Normal
     })
 }
 
+/// The product and variant an inventory webhook names: `data.inventory`'s, or the
+/// multi-location `stock_changed` scope's `data.product_id` and `data.variant_id`. `None` for a
+/// body naming no product.
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is unparseable.
+pub fn stock_item(webhook_body: &[u8]) -> Result<Option<(String, Option<String>)>, NormaliseError> {
+    let value = parse_json(PLATFORM, "inventory webhook", webhook_body)?;
+    let ctx = Ctx::new(PLATFORM, "inventory webhook");
+    let root = Node::root(&ctx, &value)?;
+    let data = root.field("data")?;
+    let ids = data.get("inventory").unwrap_or(data);
+    Ok(match ids.opt_string("product_id")? {
+        Some(product) => Some((product, ids.opt_string("variant_id")?)),
+        None => None,
+    })
+}
+
+/// A product's or variant's stock as the V3 Catalog API answers it (`GET
+/// /v3/catalog/products/{id}` or `/v3/catalog/products/{id}/variants/{variant_id}`, its
+/// `data`): the SKU (`None` when blank), `inventory_level` (the quantity the catalog holds,
+/// which on a multi-location store is the sum over its locations) and `cost_price` (`None`
+/// when zero, BigCommerce's "not set").
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable.
+pub fn catalog_stock(
+    body: &[u8],
+) -> Result<(Option<String>, Decimal, Option<Decimal>), NormaliseError> {
+    let value = parse_json(PLATFORM, "catalog item", body)?;
+    let ctx = Ctx::new(PLATFORM, "catalog item");
+    let root = Node::root(&ctx, &value)?;
+    let data = root.field("data")?;
+    let cost = data.opt_dec("cost_price")?.filter(|cost| !cost.is_zero());
+    Ok((data.opt_string("sku")?, data.dec("inventory_level")?, cost))
+}
+
 /// An inventory webhook body: `data.inventory` with `method` `absolute` (the level now, UNSURE
 /// in the notes) or `relative` (the change an order made). The item is the product, or
 /// `product:variant` for a variant. The multi-location `stock_changed` scope names the item
@@ -477,6 +514,8 @@ pub fn stock(webhook_body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         sku: None,
         location: data.opt_string("location_id")?,
         level,
+        unit_cost: None,
+        as_of: None,
     }])
 }
 
@@ -847,6 +886,30 @@ mod tests {
     }
 
     #[test]
+    fn inventory_webhooks_name_their_item_and_the_catalog_its_sku_level_and_cost() {
+        let located = br#"{"scope":"store/channel/1/inventory/product/stock_changed",
+            "data":{"variant_id":101,"product_id":77,"location_id":2}}"#;
+        assert_eq!(
+            stock_item(located).unwrap(),
+            Some(("77".into(), Some("101".into())))
+        );
+        let base = br#"{"scope":"store/product/inventory/updated",
+            "data":{"type":"product","id":77,"inventory":{"product_id":77,"method":"absolute","value":15}}}"#;
+        assert_eq!(stock_item(base).unwrap(), Some(("77".into(), None)));
+        assert_eq!(stock_item(br#"{"data":{"type":"product"}}"#).unwrap(), None);
+
+        let variant = br#"{"data":{"id":101,"product_id":77,"sku":"MUG-KAURI-BLUE",
+            "cost_price":8.25,"inventory_level":14,"price":25}}"#;
+        assert_eq!(
+            catalog_stock(variant).unwrap(),
+            (Some("MUG-KAURI-BLUE".into()), d("14"), Some(d("8.25")))
+        );
+        let bare = br#"{"data":{"id":77,"sku":"","cost_price":0,"inventory_level":3}}"#;
+        assert_eq!(catalog_stock(bare).unwrap(), (None, d("3"), None));
+        assert!(catalog_stock(br#"{"data":{"id":77,"sku":"A"}}"#).is_err());
+    }
+
+    #[test]
     fn inventory_webhooks_are_absolute_levels_or_changes() {
         let absolute = br#"{"scope":"store/product/inventory/updated","store_id":"1025646",
             "data":{"type":"product","id":77,"inventory":{"product_id":77,"method":"absolute","value":15}},
@@ -859,6 +922,8 @@ mod tests {
                 sku: None,
                 location: None,
                 level: StockLevel::Absolute(d("15")),
+                unit_cost: None,
+                as_of: None,
             }]
         );
         let relative = br#"{"scope":"store/sku/inventory/order/updated","store_id":"1025646",

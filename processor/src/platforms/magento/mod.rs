@@ -30,10 +30,12 @@ use std::borrow::Cow;
 
 use rust_decimal::Decimal;
 use xcs_shared::EventKind;
+use xcs_shared::domain::StockChange;
 
 use super::Event;
 use super::api::{Auth, PlatformApi};
 use crate::booking::Work;
+use crate::config::InventoryMode;
 use crate::error::ProcessError;
 use crate::ledger::DocumentRow;
 use crate::normalise::NormaliseError;
@@ -46,7 +48,7 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
             Subject::Invoice(ids) => invoice(event, ids).await,
         },
         EventKind::Refund => credit_memo(event).await,
-        EventKind::Inventory => Ok(Work::Stock(normalise::stock(event.body)?)),
+        EventKind::Inventory => stock(event, normalise::stock(event.body)?).await,
     }
 }
 
@@ -206,6 +208,62 @@ async fn credit_memo(event: &Event<'_>) -> Result<Work, ProcessError> {
         order: None,
         refunds: vec![refund],
     })
+}
+
+/// A stock event's work; in tracked mode with the product's `cost` attribute where the shop
+/// has the API (without it Xero's average cost values what an adjustment adds), read once an
+/// hour at most per product and kept in the ledger meanwhile.
+async fn stock(event: &Event<'_>, changes: Vec<StockChange>) -> Result<Work, ProcessError> {
+    if event.shop.inventory != InventoryMode::Tracked {
+        return Ok(Work::Stock(changes));
+    }
+    let (mut with_sku, without): (Vec<_>, Vec<_>) =
+        changes.into_iter().partition(|c| c.sku.is_some());
+    if with_sku.is_empty()
+        && let Some(change) = without.first()
+    {
+        let shop = &event.envelope.shop;
+        return Ok(Work::Nothing(format!(
+            "Adobe Commerce stock item of product {} names no SKU, so no Xero item: its level \
+             is not tracked in Xero; subscribe `sku` for \
+             observer.cataloginventory_stock_item_save_commit_after (shop {shop})",
+            change.item_id
+        )));
+    }
+    let Some(api) = event.shop.api.as_ref() else {
+        return Ok(Work::Stock(with_sku));
+    };
+    for change in &mut with_sku {
+        let sku = change.sku.clone().unwrap_or_default();
+        let known = event
+            .ledger
+            .stock_item(&event.envelope.shop, &change.item_id)
+            .await?;
+        change.unit_cost = match known.filter(|i| {
+            i.sku.as_deref() == Some(sku.as_str()) && i.fresh(time::OffsetDateTime::now_utc())
+        }) {
+            Some(item) => item.unit_cost,
+            None => {
+                let path = format!("/rest/V1/products/{}", path_segment(&sku));
+                normalise::product_cost(&fetch(event, api, &path).await?)?
+            }
+        };
+    }
+    Ok(Work::Stock(with_sku))
+}
+
+/// A SKU as one path segment: Commerce SKUs may hold `/`, spaces and other reserved
+/// characters, which its REST routes take percent-encoded.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// `/rest/V1/{collection}/{id}`, for an entity id as Magento numbers them: an id from the event

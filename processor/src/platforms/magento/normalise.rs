@@ -324,6 +324,8 @@ pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         sku,
         location: root.opt_string("source_code")?,
         level: StockLevel::Absolute(quantity),
+        unit_cost: None,
+        as_of: None,
     }])
 }
 
@@ -360,6 +362,70 @@ impl<'a> Node<'a> {
     }
 }
 
+/// The order items a credit memo put back into stock, where it lists them: the
+/// `return_to_stock_items` (order item ids) of its creation arguments' `extension_attributes`
+/// (`sales-data-creditmemo-creation-arguments-extension-interface`, Adobe's REST schema, as
+/// `POST /V1/order/{id}/refund` takes them), when the event carries them at the top level or
+/// in the memo's own `extension_attributes`. `None` when it does not say.
+fn returned_to_stock(root: &Node<'_>) -> Result<Option<Vec<String>>, NormaliseError> {
+    let list = root.get("return_to_stock_items").or_else(|| {
+        root.get("extension_attributes")
+            .and_then(|e| e.get("return_to_stock_items"))
+    });
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let mut ids = Vec::new();
+    for id in list.items()? {
+        ids.extend(id.opt_text()?);
+    }
+    Ok(Some(ids))
+}
+
+/// Whether a credit memo item's units went back into stock: its `back_to_stock` flag (what
+/// the admin's "Return to Stock" box sets on the item, and what Magento's inventory observer
+/// reads), else whether the memo's `return_to_stock_items` name its order item. `None` when
+/// the event carries neither (they are subscribed fields; Commerce's REST credit memo has
+/// neither).
+fn back_to_stock(
+    item: &Node<'_>,
+    returned: Option<&[String]>,
+) -> Result<Option<bool>, NormaliseError> {
+    if let Some(flag) = item.get("back_to_stock") {
+        return Ok(Some(match flag.value() {
+            Value::String(text) => !matches!(text.trim(), "" | "0" | "false"),
+            Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+            _ => flag.boolean()?,
+        }));
+    }
+    let Some(returned) = returned else {
+        return Ok(None);
+    };
+    let order_item = item.opt_string("order_item_id")?;
+    Ok(Some(order_item.is_some_and(|id| returned.contains(&id))))
+}
+
+/// A product's unit cost, as `GET /rest/V1/products/{sku}` answers it
+/// (`catalog-data-product-interface`): the `cost` attribute among its `custom_attributes`,
+/// `None` where the merchant set none.
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable.
+pub fn product_cost(body: &[u8]) -> Result<Option<Decimal>, NormaliseError> {
+    let value = parse_json(PLATFORM, "product", body)?;
+    let ctx = Ctx::new(PLATFORM, "product");
+    let root = Node::root(&ctx, &value)?;
+    let Some(attributes) = root.get("custom_attributes") else {
+        return Ok(None);
+    };
+    for attribute in attributes.items()? {
+        if attribute.opt_string("attribute_code")?.as_deref() == Some("cost") {
+            return attribute.opt_dec("value");
+        }
+    }
+    Ok(None)
+}
+
 /// Lines and totals shared by orders and credit memos.
 struct Document {
     lines: Vec<Line>,
@@ -375,6 +441,7 @@ impl Document {
         let mut lines = Vec::new();
         let mut item_discounts = Decimal::ZERO;
         let items = root.field("items")?.items()?;
+        let returned_to_stock = returned_to_stock(root)?;
         for item in &items {
             let Some(row_total) = item.opt_dec("row_total")? else {
                 continue; // a container row: its children carry the money
@@ -391,7 +458,12 @@ impl Document {
             }
             item_discounts += discount;
             let gift_card = item.opt_string("product_type")?.as_deref() == Some("giftcard");
-            lines.push(row_line(
+            let restocked = if quantity_key == "qty" {
+                back_to_stock(item, returned_to_stock.as_deref())?
+            } else {
+                None
+            };
+            let line = row_line(
                 if gift_card {
                     LineKind::GiftCardSale
                 } else {
@@ -409,7 +481,8 @@ impl Document {
                         .map(|percent| percent / Decimal::ONE_HUNDRED),
                     label: None,
                 },
-            ));
+            );
+            lines.push(Line { restocked, ..line });
         }
         if !items.is_empty() && lines.is_empty() && root.dec_or_zero("subtotal")? != Decimal::ZERO {
             return Err(items[0].missing("row_total"));
@@ -793,6 +866,51 @@ mod tests {
     }
 
     #[test]
+    fn credit_memo_items_say_whether_they_went_back_to_stock_where_the_event_tells() {
+        let memo = "magento/creditmemo_save_after_eur.json";
+        let restocked = |body: &[u8]| -> Vec<Option<bool>> {
+            refund(body, &eur_order())
+                .unwrap()
+                .lines
+                .iter()
+                .map(|l| l.restocked)
+                .collect()
+        };
+        // Neither field subscribed: the memo does not say.
+        assert_eq!(
+            restocked(&fixture(memo)),
+            [None, None, None, None],
+            "goods, shipping, adjustments"
+        );
+        for (flag, expected) in [
+            (json!("1"), Some(true)),
+            (json!(true), Some(true)),
+            (json!(1), Some(true)),
+            (json!("0"), Some(false)),
+            (json!(false), Some(false)),
+        ] {
+            let body = edited(memo, |e| {
+                e["data"]["value"]["items"][1]["back_to_stock"] = flag.clone();
+            });
+            assert_eq!(restocked(&body)[0], expected, "back_to_stock {flag}");
+        }
+        // The creation arguments' list of order items returned to stock, in the shape of
+        // Adobe's `POST /V1/order/{id}/refund` reference request.
+        let request = fixture_json("magento/rest_v1_order_refund_request.json");
+        let listed = request["arguments"]["extension_attributes"].clone();
+        assert_eq!(listed["return_to_stock_items"], json!([3]));
+        for (items, expected) in [(json!([102]), Some(true)), (json!([3]), Some(false))] {
+            let body = edited(memo, |e| {
+                let mut attributes = listed.clone();
+                attributes["return_to_stock_items"] = items.clone();
+                e["data"]["value"]["extension_attributes"] = attributes;
+            });
+            assert_eq!(restocked(&body)[0], expected, "listed {items}");
+            assert_eq!(restocked(&body)[1], None, "shipping is no stock");
+        }
+    }
+
+    #[test]
     fn a_fetched_credit_memo_reads_as_its_event_does_and_one_without_items_is_missing_them() {
         let event = refund(
             &fixture("magento/creditmemo_save_after_eur.json"),
@@ -845,6 +963,8 @@ mod tests {
                 sku: Some("ESP-200".into()),
                 location: None,
                 level: StockLevel::Absolute(d("37")),
+                unit_cost: None,
+                as_of: None,
             }]
         );
         // Adobe's product-save example carries the level in stock_data, and only a SKU.
@@ -859,8 +979,24 @@ mod tests {
                 sku: Some("eventtest1".into()),
                 location: None,
                 level: StockLevel::Absolute(d("65")),
+                unit_cost: None,
+                as_of: None,
             }]
         );
+    }
+
+    #[test]
+    fn a_products_cost_attribute_is_its_unit_cost() {
+        let product = br#"{"id":1,"sku":"ESP-200","price":129,"custom_attributes":[
+            {"attribute_code":"description","value":"<p>Espresso</p>"},
+            {"attribute_code":"cost","value":"61.500000"}]}"#;
+        assert_eq!(product_cost(product).unwrap(), Some(d("61.5")));
+        let costless = br#"{"id":1,"sku":"ESP-200","custom_attributes":[
+            {"attribute_code":"description","value":"x"}]}"#;
+        assert_eq!(product_cost(costless).unwrap(), None);
+        assert_eq!(product_cost(br#"{"id":1,"sku":"ESP-200"}"#).unwrap(), None);
+        let broken = br#"{"custom_attributes":[{"attribute_code":"cost","value":"cheap"}]}"#;
+        assert!(product_cost(broken).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod normalise;
 pub(crate) mod poll;
 pub(crate) mod sample;
+mod stock;
 pub mod webhooks;
 
 use std::borrow::Cow;
@@ -31,7 +32,7 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
                 refunds: vec![normalise::refund(event.body, &context)?],
             }
         }
-        EventKind::Inventory => Work::Stock(normalise::stock(event.body)?),
+        EventKind::Inventory => stock::work(event, normalise::stock(event.body)?).await?,
     })
 }
 

@@ -267,6 +267,7 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
         None => root.field("created_at")?.iso_date()?,
     };
 
+    let refund_restock = root.opt_bool("restock")?;
     let mut lines = Vec::new();
     for item in root.list("refund_line_items")? {
         let quantity = item.dec("quantity")?;
@@ -310,13 +311,10 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
             },
             None => original_tax.share(share),
         };
-        lines.push(item_line(
-            &line_item,
-            quantity,
-            (gross, net),
-            tax,
-            tax_parts,
-        )?);
+        lines.push(Line {
+            restocked: restocked(&item, refund_restock)?,
+            ..item_line(&line_item, quantity, (gross, net), tax, tax_parts)?
+        });
     }
 
     let shipping_lines = root.list("refund_shipping_lines")?;
@@ -407,6 +405,24 @@ pub fn refund(body: &[u8], order: &OrderContext) -> Result<Refund, NormaliseErro
     })
 }
 
+/// Whether a refund line's units went back into stock, by its `restock_type` (the REST
+/// Refund resource; GraphQL's `RefundLineItemRestockType`): `no_restock` did not; `return`
+/// (fulfilled units returned), `cancel` (unfulfilled units cancelled) and the deprecated
+/// `legacy_restock` did. Older refunds have no type per line, only the refund's `restock`
+/// flag (all its lines or none); a refund with neither, or with a type Shopify adds later,
+/// does not say.
+fn restocked(
+    item: &Node<'_>,
+    refund_restock: Option<bool>,
+) -> Result<Option<bool>, NormaliseError> {
+    Ok(match item.opt_string("restock_type")?.as_deref() {
+        Some("no_restock") => Some(false),
+        Some("return" | "cancel" | "legacy_restock") => Some(true),
+        Some(_) => None,
+        None => refund_restock,
+    })
+}
+
 /// An `inventory_levels/*` webhook body: the level at one location. The body names no SKU, so
 /// the item is the `inventory_item_id`; a body without `available` (a disconnect) has no level
 /// to book and yields nothing.
@@ -430,7 +446,54 @@ pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         sku: None,
         location: root.opt_string("location_id")?,
         level: StockLevel::Absolute(available.decimal()?),
+        unit_cost: None,
+        as_of: root.opt_string("updated_at")?,
     }])
+}
+
+/// What the Admin API says of an inventory item (`GET /admin/api/{version}/inventory_items/{id}.json`,
+/// Shopify's InventoryItem resource): its SKU (`None` when blank: an item without one cannot
+/// name a Xero item) and its unit `cost` (`None` where the merchant set none).
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable.
+pub fn inventory_item(body: &[u8]) -> Result<(Option<String>, Option<Decimal>), NormaliseError> {
+    let value = unwrap_resource(
+        parse_json(PLATFORM, "inventory item", body)?,
+        &["inventory_item"],
+    );
+    let ctx = Ctx::new(PLATFORM, "inventory item");
+    let root = Node::root(&ctx, &value)?;
+    Ok((root.opt_string("sku")?, root.opt_dec("cost")?))
+}
+
+/// An item's levels at each of its locations, as the Admin API lists them
+/// (`GET /admin/api/{version}/inventory_levels.json?inventory_item_ids={id}`, Shopify's
+/// InventoryLevel resource). A location whose `available` is null (the item is not stocked
+/// there, or not tracked) has no level and is left out.
+///
+/// # Errors
+/// [`NormaliseError`] naming the field that is missing or unparseable.
+pub fn inventory_levels(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
+    let value = parse_json(PLATFORM, "inventory levels", body)?;
+    let ctx = Ctx::new(PLATFORM, "inventory levels");
+    let root = Node::root(&ctx, &value)?;
+    let mut changes = Vec::new();
+    for level in root.field("inventory_levels")?.items()? {
+        let Some(available) = level.get("available") else {
+            continue;
+        };
+        changes.push(StockChange {
+            platform: PLATFORM,
+            item_id: level.string("inventory_item_id")?,
+            sku: None,
+            location: level.opt_string("location_id")?,
+            level: StockLevel::Absolute(available.decimal()?),
+            unit_cost: None,
+            as_of: level.opt_string("updated_at")?,
+        });
+    }
+    Ok(changes)
 }
 
 /// Reads an order's amounts in the booked currency.
@@ -1121,6 +1184,65 @@ mod tests {
         // and the credit keeps the lines' (the mapping caps the refund payment at the credit).
     }
 
+    #[test]
+    fn refund_lines_say_whether_their_units_were_restocked() {
+        // The reference refund is the older shape: the refund's `restock` covers every line.
+        let credit = refund(&fixture("shopify/rest_fixture_refund.json"), &usd_order()).unwrap();
+        let flags: Vec<_> = credit.lines.iter().map(|l| l.restocked).collect();
+        assert_eq!(flags, [Some(true), Some(true)]);
+
+        for (restock_type, expected) in [
+            ("no_restock", Some(false)),
+            ("return", Some(true)),
+            ("cancel", Some(true)),
+            ("legacy_restock", Some(true)),
+            ("exchange_someday", None),
+        ] {
+            let body = edited("shopify/rest_fixture_refund.json", |r| {
+                r["refund"]["refund_line_items"][0]["restock_type"] = json!(restock_type);
+            });
+            let credit = refund(&body, &usd_order()).unwrap();
+            assert_eq!(credit.lines[0].restocked, expected, "{restock_type}");
+            assert_eq!(credit.lines[1].restocked, Some(true), "the refund's flag");
+        }
+
+        let body = edited("shopify/rest_fixture_refund.json", |r| {
+            r["refund"].as_object_mut().unwrap().remove("restock");
+        });
+        let credit = refund(&body, &usd_order()).unwrap();
+        assert!(credit.lines.iter().all(|l| l.restocked.is_none()));
+    }
+
+    #[test]
+    fn inventory_items_and_levels_from_the_admin_api_are_read() {
+        let item = br#"{"inventory_item":{"id":808950810,"sku":"IPOD2008PINK","cost":"25.00",
+            "tracked":true,"requires_shipping":true}}"#;
+        assert_eq!(
+            inventory_item(item).unwrap(),
+            (Some("IPOD2008PINK".into()), Some(d("25.00")))
+        );
+        let bare = br#"{"inventory_item":{"id":808950810,"sku":"  ","cost":null}}"#;
+        assert_eq!(inventory_item(bare).unwrap(), (None, None));
+
+        let levels = br#"{"inventory_levels":[
+            {"inventory_item_id":808950810,"location_id":487838322,"available":9,
+             "updated_at":"2026-11-20T10:00:00-05:00"},
+            {"inventory_item_id":808950810,"location_id":905684977,"available":null},
+            {"inventory_item_id":808950810,"location_id":655441491,"available":-2}]}"#;
+        let read = inventory_levels(levels).unwrap();
+        assert_eq!(
+            read.iter()
+                .map(|c| (c.location.as_deref().unwrap(), c.level.clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("487838322", StockLevel::Absolute(d("9"))),
+                ("655441491", StockLevel::Absolute(d("-2")))
+            ],
+            "a location without `available` has no level"
+        );
+        assert!(inventory_levels(br#"{"levels":[]}"#).is_err());
+    }
+
     /// Fuzzing the normaliser through the mapping (issue 12): 40 refunded of a line that sold 1
     /// made a share of 40 of the line's discount; with a discount near the amount bound and a
     /// tiny ordered quantity the product overflowed `Decimal` and panicked.
@@ -1331,6 +1453,8 @@ mod tests {
                 sku: None,
                 location: Some("905684977".into()),
                 level: StockLevel::Absolute(d("6")),
+                unit_cost: None,
+                as_of: None,
             }]
         );
 

@@ -12,6 +12,7 @@ use xcs_shared::domain::Normalised;
 use super::api::Auth;
 use super::{Event, id_at, json};
 use crate::booking::Work;
+use crate::config::InventoryMode;
 use crate::error::ProcessError;
 
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
@@ -40,7 +41,26 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
                 refunds: normalise::refunds(event.body, &refunds)?,
             }
         }
-        EventKind::Inventory => Work::Stock(normalise::stock(event.body)?),
+        EventKind::Inventory => {
+            let changes = normalise::stock(event.body)?;
+            if event.shop.inventory != InventoryMode::Tracked {
+                return Ok(Work::Stock(changes));
+            }
+            // The body carries the SKU and the cost (where the store keeps one): nothing to
+            // fetch.
+            let (with_sku, without): (Vec<_>, Vec<_>) =
+                changes.into_iter().partition(|c| c.sku.is_some());
+            if with_sku.is_empty()
+                && let Some(change) = without.first()
+            {
+                return Ok(Work::Nothing(format!(
+                    "WooCommerce product {} has no SKU, so it names no Xero item: its stock \
+                     level is not tracked in Xero; give the product a SKU to track it",
+                    change.item_id
+                )));
+            }
+            Work::Stock(with_sku)
+        }
     })
 }
 

@@ -331,7 +331,11 @@ fn stated_tax(node: &Node<'_>) -> Result<Option<Decimal>, NormaliseError> {
 /// A `product.updated` body (or an `action.woocommerce_*_set_stock` body whose `arg` is the
 /// product): its stock level when WooCommerce manages the product's stock. A variation whose
 /// stock is managed by its parent (`manage_stock: "parent"`) reports the parent's level, which
-/// the parent's own event books.
+/// the parent's own event books. The unit cost is the product's cost of goods
+/// (`cost_of_goods_sold.total_value`), which WooCommerce's REST products carry once the store
+/// enables Cost of Goods Sold (core since 9.9, WooCommerce > Settings > Advanced > Features;
+/// woocommerce/woocommerce#51675); a variation's total already adds its parent's cost where
+/// it is additive. Without the feature the product has no cost.
 ///
 /// # Errors
 /// [`NormaliseError`] naming the field that is missing or unparseable.
@@ -367,6 +371,14 @@ pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         sku: product.opt_string("sku")?,
         location: None,
         level: StockLevel::Absolute(product.dec("stock_quantity")?),
+        unit_cost: match product.get("cost_of_goods_sold") {
+            Some(cogs) => cogs.opt_dec("total_value")?,
+            None => None,
+        },
+        // WooCommerce's `_gmt` times are UTC without an offset.
+        as_of: product
+            .opt_string("date_modified_gmt")?
+            .map(|at| if at.ends_with('Z') { at } else { format!("{at}Z") }),
     }])
 }
 
@@ -994,6 +1006,8 @@ mod tests {
             sku: Some("HOODIE-BLUE-M".into()),
             location: None,
             level: StockLevel::Absolute(d("18")),
+            unit_cost: None,
+            as_of: None,
         }];
         assert_eq!(stock(managed).unwrap(), expected);
 
@@ -1009,6 +1023,17 @@ mod tests {
         let inherited =
             br#"{"id":795,"sku":"HOODIE-BLUE-L","manage_stock":"parent","stock_quantity":18}"#;
         assert!(stock(inherited).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_products_cost_of_goods_is_its_unit_cost() {
+        let with_cogs = br#"{"id":794,"sku":"HOODIE-BLUE-M","manage_stock":true,
+            "stock_quantity":18,"cost_of_goods_sold":{"values":[{"defined_value":12.5,
+            "effective_value":12.5}],"total_value":12.5}}"#;
+        assert_eq!(stock(with_cogs).unwrap()[0].unit_cost, Some(d("12.5")));
+        let broken = br#"{"id":794,"manage_stock":true,"stock_quantity":18,
+            "cost_of_goods_sold":{"total_value":"a lot"}}"#;
+        assert!(stock(broken).is_err());
     }
 
     #[test]
