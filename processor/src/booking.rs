@@ -67,6 +67,8 @@ pub struct Booker {
     pub ledger: Ledger,
     /// Each organisation's tax rates, for the tax Xero will compute per line.
     pub tax_rates: TaxRateCache,
+    /// Tracked inventory: document writes against stock comparisons, per tenant.
+    pub stock_guards: crate::stock::StockGuards,
 }
 
 /// How long an organisation's tax rates are used before they are asked again: a rate changed
@@ -349,6 +351,7 @@ impl Booker {
             xero,
             ledger,
             tax_rates: TaxRateCache::default(),
+            stock_guards: crate::stock::StockGuards::default(),
         }
     }
 
@@ -469,14 +472,20 @@ impl Booker {
                 }
             }
         }
+        let guard = self.stock_guards.of(tenant);
+        let writing = guard.read().await;
         if let Err(failures) = self
             .book_invoices(tenant, attempt, &orders, &jobs, &mut invoices)
             .await
         {
             for (index, err) in failures {
-                outcomes[index] = Some(err);
+                let tracked = shops
+                    .get(&jobs[index].envelope.shop)
+                    .is_some_and(|shop| shop.inventory == crate::config::InventoryMode::Tracked);
+                outcomes[index] = Some(if tracked { err.awaiting_stock() } else { err });
             }
         }
+        drop(writing);
         Invoiced {
             jobs,
             failures: outcomes,
@@ -518,6 +527,8 @@ impl Booker {
         }
 
         // Refunds, now that the orders before them are booked.
+        let guard = self.stock_guards.of(tenant);
+        let writing = guard.read().await;
         for (index, job) in jobs.iter().enumerate() {
             if outcomes[index].is_some() {
                 continue;
@@ -536,32 +547,23 @@ impl Booker {
             }
         }
 
+        drop(writing);
+
         // Stock and nothing-to-book, then the ledger record for every success.
         let mut results = Vec::with_capacity(jobs.len());
         for (job, failure) in jobs.iter().zip(outcomes) {
             results.push(match failure {
                 Some(err) => Err(err),
-                None => self.finish(job).await,
+                None => self.finish(job, &shops[&job.envelope.shop]).await,
             });
         }
         results
     }
 
-    async fn finish(&self, job: &Job) -> Result<EventOutcome, ProcessError> {
+    async fn finish(&self, job: &Job, shop: &ShopConfig) -> Result<EventOutcome, ProcessError> {
         let (outcome, detail) = match &job.work {
             Work::Order(_) | Work::Refunds { .. } => (EventOutcome::Booked, String::new()),
-            Work::Stock(changes) => {
-                for change in changes {
-                    self.ledger
-                        .record_stock(&job.envelope.shop, change, &job.envelope.event_id)
-                        .await?;
-                }
-                (
-                    EventOutcome::Skipped,
-                    "stock level recorded; Xero quantities change only through transactions"
-                        .to_owned(),
-                )
-            }
+            Work::Stock(changes) => self.book_stock(job, shop, changes).await?,
             Work::Cancel { invoice, .. } => {
                 self.book_cancellation(&job.envelope.tenant, job.attempt, invoice)
                     .await?
@@ -1609,7 +1611,13 @@ impl Booker {
                 Some(row) => row,
                 None => {
                     let Some(id) = self
-                        .find_or_create_item(tenant, attempt, &spec, line)
+                        .find_or_create_item(
+                            tenant,
+                            attempt,
+                            &spec,
+                            &line.account_code,
+                            Some(&line.tax_type),
+                        )
                         .await?
                     else {
                         continue;
@@ -1654,17 +1662,20 @@ impl Booker {
             .map(|i| text(i, "ItemID")))
     }
 
-    /// The item `spec` names: found in Xero, or created there (untracked, sold, not
-    /// purchased, with `line`'s account and tax type). Two processors creating the same code
-    /// at once: Xero refuses the second as a duplicate, which then finds the first's. `None`
-    /// for a code from `mapping.items` that cannot stand in a `where` filter: it is left to
-    /// the seller to have made, as without items mode.
-    async fn find_or_create_item(
+    /// The item `spec` names: found in Xero, or created there, sold with `account` and
+    /// `tax_type` (the account's default tax without one): untracked and not purchased, or in
+    /// tracked mode tracked, with the inventory asset and cost-of-goods-sold accounts Xero
+    /// requires of a tracked item (spec `Item.InventoryAssetAccountCode`). Two processors
+    /// creating the same code at once: Xero refuses the second as a duplicate, which then
+    /// finds the first's. `None` for a code from `mapping.items` that cannot stand in a
+    /// `where` filter: it is left to the seller to have made, as without items mode.
+    pub(crate) async fn find_or_create_item(
         &self,
         tenant: &str,
         attempt: u32,
         spec: &mapping::ItemSpec,
-        line: &crate::xero::types::LineItem,
+        account: &str,
+        tax_type: Option<&str>,
     ) -> Result<Option<String>, ProcessError> {
         if crate::xero::filter::string_literal(&spec.code).is_none() {
             return Ok(None);
@@ -1672,14 +1683,24 @@ impl Booker {
         if let Some(id) = self.find_item(tenant, &spec.code).await? {
             return Ok(Some(id));
         }
-        let body = json!({"Items": [{
+        let mut sales = json!({"AccountCode": account});
+        if let Some(tax_type) = tax_type {
+            sales["TaxType"] = json!(tax_type);
+        }
+        let mut item = json!({
             "Code": spec.code,
             "Name": spec.name,
             "Description": spec.description,
             "IsSold": true,
             "IsPurchased": false,
-            "SalesDetails": {"AccountCode": line.account_code, "TaxType": line.tax_type},
-        }]});
+            "SalesDetails": sales,
+        });
+        if let Some((inventory, cost_of_goods_sold)) = &spec.tracked {
+            item["IsPurchased"] = json!(true);
+            item["InventoryAssetAccountCode"] = json!(inventory);
+            item["PurchaseDetails"] = json!({"COGSAccountCode": cost_of_goods_sold});
+        }
+        let body = json!({"Items": [item]});
         let messages = match self
             .xero
             .write(tenant, attempt, Method::PUT, "/Items", &body)
@@ -1734,7 +1755,39 @@ impl Booker {
             },
             (ContactStrategy::PerCustomer { fallback }, None) => generic(fallback),
         };
-        if let Some(id) = self.ledger.contact(tenant, &key).await? {
+        self.contact_by(tenant, attempt, &key, name, email).await
+    }
+
+    /// The contact named `name`, found in Xero or created (stock adjustments' supplier).
+    pub(crate) async fn named_contact(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        name: &str,
+    ) -> Result<String, ProcessError> {
+        let contact = self
+            .contact_by(
+                tenant,
+                attempt,
+                &format!("name:{name}"),
+                name.to_owned(),
+                None,
+            )
+            .await?;
+        Ok(contact.contact_id)
+    }
+
+    /// The contact the ledger knows by `key`, else found in Xero by email or name, else
+    /// created.
+    async fn contact_by(
+        &self,
+        tenant: &str,
+        attempt: u32,
+        key: &str,
+        name: String,
+        email: Option<String>,
+    ) -> Result<ContactRef, ProcessError> {
+        if let Some(id) = self.ledger.contact(tenant, key).await? {
             return Ok(ContactRef { contact_id: id });
         }
         let found = match &email {
@@ -1773,7 +1826,7 @@ impl Booker {
                 text(element, "ContactID")
             }
         };
-        self.ledger.record_contact(tenant, &key, &id).await?;
+        self.ledger.record_contact(tenant, key, &id).await?;
         Ok(ContactRef { contact_id: id })
     }
 }

@@ -306,10 +306,38 @@ pub struct ShopConfig {
     /// (`crate::poll`); needs `api`.
     #[serde(default)]
     pub poll: PollConfig,
-    /// Whether the shop's SKUs become Xero items (README "Inventory: items mode"):
-    /// `off` (the default) or `items`; `tracked` is refused at start, not yet supported.
+    /// Whether the shop's SKUs become Xero items, and whether Xero tracks their stock (README
+    /// "Inventory: items mode", "Inventory: tracked mode"): `off` (the default), `items` or
+    /// `tracked`.
     #[serde(default)]
     pub inventory: InventoryMode,
+    /// How stock changes become Xero adjustments in tracked mode.
+    #[serde(default)]
+    pub stock: StockConfig,
+}
+
+/// `[shops.NAME.stock]`: tracked inventory's timing (README "Inventory: tracked mode").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockConfig {
+    /// How long an item's stock must have been quiet (no stock event, no order or refund of
+    /// it) before its level is compared with Xero's: the platform's stock webhook and the
+    /// order that caused it arrive in either order, and an order still on its way would be
+    /// counted twice. Default 60.
+    pub settle_secs: Option<u64>,
+    /// The longest a busy item's comparison waits for a quiet moment; after it, the level is
+    /// compared anyway, and an order still on its way is corrected by the next comparison.
+    /// Default 1800.
+    pub max_wait_secs: Option<u64>,
+}
+
+impl StockConfig {
+    pub fn settle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.settle_secs.unwrap_or(60))
+    }
+    pub fn max_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_wait_secs.unwrap_or(1800))
+    }
 }
 
 /// What a shop's stock is in Xero (README "Inventory: items mode").
@@ -323,26 +351,141 @@ pub enum InventoryMode {
     /// Every SKU sold or refunded is an untracked Xero item, created on first use, and the
     /// document lines carry its code.
     Items,
-    /// Xero tracked inventory: not yet supported, refused at start.
+    /// Xero tracked inventory: items tracked in Xero, whose quantity the documents move, and
+    /// stock changes the sales do not explain posted as inventory adjustments.
     Tracked,
 }
 
-/// `inventory`: `tracked` is not built yet, and summary documents' summed lines have no SKU.
-fn check_inventory(name: &str, shop: &ShopConfig) -> Result<(), String> {
-    match (shop.inventory, shop.mode) {
-        (InventoryMode::Tracked, _) => Err(format!(
-            "shop {name:?}: inventory = \"tracked\" is not supported yet (Xero tracked \
-             inventory is the rest of issue 18; see README \"Inventory: items mode\"); use \
-             inventory = \"items\" (untracked Xero items) or \"off\""
-        )),
-        (InventoryMode::Items, SyncMode::Summary) => Err(format!(
-            "shop {name:?}: inventory = \"items\" cannot go with mode = \"summary\": a \
-             summary's lines are sums per account and tax type, with no single SKU to name an \
-             item (README \"Inventory: items mode\"); use mode = \"realtime\" or \
-             inventory = \"off\""
-        )),
-        _ => Ok(()),
+impl InventoryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InventoryMode::Off => "off",
+            InventoryMode::Items => "items",
+            InventoryMode::Tracked => "tracked",
+        }
     }
+}
+
+/// `inventory`: summary documents' summed lines have no SKU, and tracked inventory needs its
+/// three accounts.
+fn check_inventory(name: &str, shop: &ShopConfig) -> Result<(), String> {
+    if shop.inventory != InventoryMode::Off && shop.mode == SyncMode::Summary {
+        let mode = shop.inventory.as_str();
+        return Err(format!(
+            "shop {name:?}: inventory = \"{mode}\" cannot go with mode = \"summary\": a \
+             summary's lines are sums per account and tax type, with no single SKU to name an \
+             item, and a summary books a day's sales at once, so Xero's stock would trail the \
+             store's by a period (README \"Inventory: tracked mode\"); use mode = \
+             \"realtime\" or inventory = \"off\""
+        ));
+    }
+    if shop.inventory == InventoryMode::Tracked {
+        let accounts = &shop.mapping.accounts;
+        for (field, value) in [
+            ("inventory", &accounts.inventory),
+            ("cost_of_goods_sold", &accounts.cost_of_goods_sold),
+            ("inventory_adjustments", &accounts.inventory_adjustments),
+        ] {
+            if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                return Err(format!(
+                    "shop {name:?}: inventory = \"tracked\" needs mapping.accounts.{field} \
+                     (README \"Inventory: tracked mode\": the INVENTORY asset account, the \
+                     cost-of-goods-sold account and the inventory adjustment account)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `inventory = "tracked"` needs the platform's API where stock events alone cannot give an
+/// item's SKU and level: Shopify's `inventory_levels/update` names no SKU, BigCommerce's
+/// webhooks carry ids (and, for an order's change, no level), and Etsy and eBay send no stock
+/// webhooks at all, so their stock is polled. WooCommerce and Adobe Commerce events carry the
+/// SKU and level (an Adobe Commerce shop without `api` gets no unit cost, so Xero's average
+/// cost values the units an adjustment adds).
+fn check_tracked_stock_api(name: &str, shop: &ShopConfig) -> Result<(), String> {
+    if shop.inventory != InventoryMode::Tracked || shop.api.is_some() {
+        return Ok(());
+    }
+    let (why, api) = match shop.platform {
+        Platform::Shopify => (
+            "its inventory_levels/update webhooks name no SKU, which is read (with the unit \
+             cost) from the Admin API's inventory items",
+            "base_url = \"https://<store>.myshopify.com\", token = an Admin API access token \
+             with read_inventory (and read_orders)",
+        ),
+        Platform::BigCommerce => (
+            "its inventory webhooks carry ids, and an order's change no level: the SKU, level \
+             and cost_price are read from the catalog API",
+            "base_url = \"https://api.bigcommerce.com/stores/<store_hash>\", token = an API \
+             account's access token with Products read-only (and Orders)",
+        ),
+        Platform::Etsy | Platform::Ebay => (
+            "it sends no stock webhooks: the levels are polled from its API",
+            "base_url and token as for polling its orders",
+        ),
+        Platform::WooCommerce | Platform::Magento => return Ok(()),
+    };
+    Err(format!(
+        "shop {name:?}: inventory = \"tracked\" on {platform} needs [shops.{name}.api]: {why}; \
+         configure it ({api}) or set inventory = \"items\"",
+        platform = shop.platform,
+    ))
+}
+
+/// Xero keeps one quantity per item per organisation, so two shops cannot both have their
+/// stock tracked in one: whose level would it be? (Their levels may be one warehouse's seen
+/// twice, or two warehouses'.)
+fn check_one_tracked_shop_per_tenant(shops: &BTreeMap<String, ShopConfig>) -> Result<(), String> {
+    let mut tracked: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, shop) in shops {
+        if shop.inventory != InventoryMode::Tracked {
+            continue;
+        }
+        if let Some(other) = tracked.insert(shop.tenant.as_str(), name) {
+            return Err(format!(
+                "shops {other:?} and {name:?} both have inventory = \"tracked\" in tenant \
+                 {:?}: Xero keeps one quantity per item per organisation, so only one shop's \
+                 stock can be it (README \"Inventory: tracked mode\"); set the other to \
+                 inventory = \"items\"",
+                shop.tenant
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Etsy and eBay send no stock webhooks: a tracked shop's levels come only from reading its
+/// catalogue (`crate::poll::stock`), so that read cannot be turned off, and Etsy's is under the
+/// shop's id. (A tracked shop without `api` at all is refused by [`check_tracked_stock_api`].)
+fn check_polled_stock(name: &str, shop: &ShopConfig) -> Result<(), String> {
+    if shop.inventory != InventoryMode::Tracked
+        || !matches!(shop.platform, Platform::Etsy | Platform::Ebay)
+    {
+        return Ok(());
+    }
+    let platform = shop.platform.display_name();
+    let Some(api) = shop.api.as_ref() else {
+        return Ok(());
+    };
+    if shop.poll.stock_interval() == 0 {
+        return Err(format!(
+            "shop {name:?}: inventory = \"tracked\" on {platform} with poll.stock_interval_secs \
+             = 0 reads no stock levels, and {platform} sends none by webhook; give \
+             stock_interval_secs a number of seconds (default 900), or set inventory = \"items\""
+        ));
+    }
+    if shop.platform == Platform::Etsy
+        && api.shop_id.as_deref().is_none_or(|id| id.trim().is_empty())
+    {
+        return Err(format!(
+            "shop {name:?}: inventory = \"tracked\" on Etsy needs api.shop_id, the shop's \
+             numeric id (the number after /shops/ in its webhooks' resource_url), under which \
+             its listings' stock is read"
+        ));
+    }
+    Ok(())
 }
 
 /// The longest a poll interval, overlap or settle time may be: a week covers every sensible
@@ -354,6 +497,7 @@ fn check_poll(name: &str, poll: &PollConfig) -> Result<(), String> {
         ("interval_secs", poll.interval_secs),
         ("overlap_secs", poll.overlap_secs),
         ("settle_secs", poll.settle_secs),
+        ("stock_interval_secs", poll.stock_interval_secs),
     ] {
         if value.is_some_and(|secs| secs > MAX_POLL_SECS) {
             return Err(format!(
@@ -379,6 +523,10 @@ pub struct PollConfig {
     /// How recent a change may be and still be left to the next poll, so webhooks on their
     /// way are not counted as missed. Default 120.
     pub settle_secs: Option<u64>,
+    /// Seconds between reads of the stock levels of a tracked Etsy or eBay shop, neither of
+    /// which sends stock webhooks (`crate::poll::stock`); 0 turns them off. Each read lists
+    /// the whole catalogue, so it costs calls in proportion to it. Default 900.
+    pub stock_interval_secs: Option<u64>,
 }
 
 impl PollConfig {
@@ -394,6 +542,10 @@ impl PollConfig {
     }
     pub fn settle(&self) -> u64 {
         self.settle_secs.unwrap_or(120)
+    }
+    /// Seconds between stock reads; 0 is off.
+    pub fn stock_interval(&self) -> u64 {
+        self.stock_interval_secs.unwrap_or(900)
     }
 }
 
@@ -513,7 +665,10 @@ impl Config {
             check_etsy_shop_id(name, shop)?;
             check_poll(name, &shop.poll)?;
             check_inventory(name, shop)?;
+            check_polled_stock(name, shop)?;
+            check_tracked_stock_api(name, shop)?;
         }
+        check_one_tracked_shop_per_tenant(&self.shops)?;
         let shops: Vec<(&String, &ShopConfig)> = self.shops.iter().collect();
         for (i, (name, shop)) in shops.iter().enumerate() {
             for (other, other_shop) in &shops[i + 1..] {
@@ -572,7 +727,8 @@ impl ConfigFile for Config {
     fn validate(mut self) -> Result<Config, String> {
         self.validate_fields()?;
         for shop in self.shops.values_mut() {
-            shop.mapping.derive_item_codes = shop.inventory == InventoryMode::Items;
+            shop.mapping.derive_item_codes = shop.inventory != InventoryMode::Off;
+            shop.mapping.tracked_inventory = shop.inventory == InventoryMode::Tracked;
         }
         Ok(self)
     }
@@ -906,7 +1062,7 @@ mod tests {
     }
 
     #[test]
-    fn inventory_defaults_to_off_items_is_taken_and_tracked_or_items_in_summary_are_refused() {
+    fn inventory_defaults_to_off_items_and_tracked_are_taken_and_the_rest_refused() {
         let example = include_str!("../../deploy/config/processor.example.toml");
         let config = Config::from_toml(example, |_| None).unwrap();
         let shop = &config.shops["acme-bc"];
@@ -922,16 +1078,33 @@ mod tests {
         let config = Config::from_toml(&with("inventory = \"items\""), |_| None).unwrap();
         let shop = &config.shops["acme-bc"];
         assert_eq!(shop.inventory, InventoryMode::Items);
-        assert!(shop.mapping.derive_item_codes);
+        assert!(shop.mapping.derive_item_codes && !shop.mapping.tracked_inventory);
+
+        // Tracked needs its three accounts.
         let err = Config::from_toml(&with("inventory = \"tracked\""), |_| None)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("acme-bc")
-                && err.contains("not supported yet")
-                && err.contains("Inventory: items mode"),
+                && err.contains("mapping.accounts.inventory")
+                && err.contains("Inventory: tracked mode"),
             "{err}"
         );
+        let accounts = "[shops.acme-bc.mapping.accounts]\n";
+        let tracked = with("inventory = \"tracked\"").replacen(
+            accounts,
+            &format!(
+                "{accounts}inventory = \"630\"\ncost_of_goods_sold = \"310\"\n\
+                 inventory_adjustments = \"311\"\n"
+            ),
+            1,
+        );
+        let config = Config::from_toml(&tracked, |_| None).unwrap();
+        let shop = &config.shops["acme-bc"];
+        assert_eq!(shop.inventory, InventoryMode::Tracked);
+        assert!(shop.mapping.derive_item_codes && shop.mapping.tracked_inventory);
+        assert_eq!(shop.stock.settle(), std::time::Duration::from_secs(60));
+
         let err = Config::from_toml(&with("inventory = \"items\"\nmode = \"summary\""), |_| None)
             .unwrap_err()
             .to_string();
@@ -940,6 +1113,70 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("stock") && err.contains("items"), "{err}");
+    }
+
+    #[test]
+    fn two_tracked_shops_cannot_share_an_organisation() {
+        let mut shops = BTreeMap::new();
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let config = Config::from_toml(example, |_| None).unwrap();
+        for (name, mut shop) in config.shops.into_iter().take(2) {
+            shop.tenant = "00000000-0000-0000-0000-000000000001".to_owned();
+            shop.inventory = InventoryMode::Tracked;
+            shops.insert(name, shop);
+        }
+        let err = check_one_tracked_shop_per_tenant(&shops).unwrap_err();
+        assert!(err.contains("one quantity per item"), "{err}");
+        shops.values_mut().next().unwrap().inventory = InventoryMode::Items;
+        assert!(check_one_tracked_shop_per_tenant(&shops).is_ok());
+    }
+
+    #[test]
+    fn tracked_stock_without_the_platform_api_is_refused_where_events_lack_the_sku() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let api = "[shops.acme-shopify.api]\nbase_url = \"https://acme.myshopify.com\"\n";
+        assert!(
+            example.contains(api),
+            "the example's Shopify api section moved"
+        );
+        let tracked = example
+            .replacen("inventory = \"off\"\n", "inventory = \"tracked\"\n", 1)
+            .replacen(
+                "[shops.acme-shopify.mapping.accounts]\n",
+                "[shops.acme-shopify.mapping.accounts]\ninventory = \"630\"\n\
+                 cost_of_goods_sold = \"310\"\ninventory_adjustments = \"311\"\n",
+                1,
+            );
+        let config = Config::from_toml(&tracked, |_| None).unwrap();
+        assert_eq!(
+            config.shops["acme-shopify"].inventory,
+            InventoryMode::Tracked
+        );
+        let without_api = tracked.replacen(api, "[shops.acme-shopify.api-gone]\n", 1);
+        let without_api = without_api
+            .split('\n')
+            .scan(false, |in_gone, line| {
+                if line.starts_with('[') {
+                    *in_gone = line == "[shops.acme-shopify.api-gone]";
+                }
+                Some((!*in_gone).then_some(line))
+            })
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let err = Config::from_toml(&without_api, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("acme-shopify")
+                && err.contains("[shops.acme-shopify.api]")
+                && err.contains("no SKU")
+                && err.contains("inventory = \"items\""),
+            "{err}"
+        );
+        // Without tracked mode the same shop needs no API.
+        let items = without_api.replacen("inventory = \"tracked\"", "inventory = \"items\"", 1);
+        Config::from_toml(&items, |_| None).unwrap();
     }
 
     #[test]

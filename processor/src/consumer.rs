@@ -651,7 +651,7 @@ async fn settle_failure(
         Ok(HandedOff::Paused { tier, attempts }) => {
             // In a tier like a retry (the retrying gauge counts it), but no failure of its own.
             tracked.count(observer, "retry");
-            tracing::info!(parent: span, outcome = "paused", reason = error.reason(), error = %error, tier, attempts, "tenant paused; the event waits in a retry tier");
+            tracing::info!(parent: span, outcome = "paused", reason = error.reason(), error = %error, tier, attempts, "the event waits in a retry tier, its retries unused");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Ok(HandedOff::Dead { attempts }) => {

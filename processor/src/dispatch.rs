@@ -75,6 +75,8 @@ impl Dispatcher {
         })
         .await?;
         check(&mut work, time::OffsetDateTime::now_utc().date())?;
+        // Tracked inventory: what the work moves is in flight from now until it is booked.
+        crate::stock::record_moves(ledger, &envelope.shop, shop, &work).await?;
         // An order cancelled before it was booked has nothing to book; one cancelled after has
         // its invoice voided (see `Booker::book_cancellation`).
         if let Work::Order(order) = &work
@@ -94,10 +96,16 @@ impl Dispatcher {
                     None if shop.mode == crate::config::SyncMode::Summary => {
                         Work::Order(order.clone())
                     }
-                    None => Work::Nothing(format!(
-                        "order {} was cancelled before it was booked",
-                        order.number
-                    )),
+                    None => {
+                        // Never to be booked: the store no longer counts its units out.
+                        ledger
+                            .forget_stock_moves(&envelope.shop, "invoice", &order.order_id)
+                            .await?;
+                        Work::Nothing(format!(
+                            "order {} was cancelled before it was booked",
+                            order.number
+                        ))
+                    }
                 },
             );
         }

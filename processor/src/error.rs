@@ -70,6 +70,45 @@ pub enum ProcessError {
         item: String,
         message: String,
     },
+    /// In tracked mode, [`ProcessError::InsufficientStock`] is expected to pass: the store sold
+    /// what it had, and Xero has too few because the stock that came in is not compared yet
+    /// (a new product, a delivery received moments ago). The item's stock comparison raises
+    /// Xero's quantity (`crate::stock`), and the sale is retried after it.
+    #[error(
+        "Xero refused {document}: item {item} has too few on hand in Xero for this sale \
+         ({message}); in tracked mode the item's next stock comparison brings Xero to the \
+         store's level, and the sale is retried. If it is dead-lettered still, run \
+         `xcs-processor reconcile --stock --fix` for the shop, then \
+         `xcs-processor dead replay --reason xero_awaiting_stock`"
+    )]
+    AwaitingStock {
+        document: String,
+        item: String,
+        message: String,
+    },
+    /// A tracked shop's stock event whose item changed moments ago (another level, an order or
+    /// refund of it): compared once the item has been quiet for `stock.settle_secs`, so an
+    /// order on its way is not counted twice (`crate::stock`). It waits in a retry tier, its
+    /// retries unused.
+    #[error(
+        "the stock of item {item} changed moments ago; its level is compared with Xero's once \
+         it has been quiet for the shop's stock.settle_secs (README \"Inventory: tracked \
+         mode\"); nothing to do"
+    )]
+    StockSettling {
+        item: String,
+        wait: std::time::Duration,
+    },
+    /// In tracked mode the shop's item exists in Xero but is not tracked, so Xero keeps no
+    /// quantity of it to compare or adjust.
+    #[error(
+        "Xero item {code} is not tracked as inventory, so Xero keeps no quantity for it; track \
+         it in Xero (Products and services → {code} → Track inventory, with the shop's \
+         inventory asset and cost-of-goods-sold accounts) or give the SKU another code in \
+         [shops.NAME.mapping.items], then `xcs-processor dead replay --reason \
+         xero_item_untracked`"
+    )]
+    ItemUntracked { code: String },
     #[error("{0}")]
     Xero(#[from] XeroError),
     /// A refund, or a capture (an Adobe Commerce invoice), arrived before its order's event.
@@ -212,7 +251,9 @@ impl ProcessError {
     /// of the event's own.
     pub fn pause(&self) -> Option<std::time::Duration> {
         match self {
-            ProcessError::TenantPaused { wait, .. } => Some(*wait),
+            ProcessError::TenantPaused { wait, .. } | ProcessError::StockSettling { wait, .. } => {
+                Some(*wait)
+            }
             ProcessError::Xero(err) => err.day_pause(),
             _ => None,
         }
@@ -227,6 +268,8 @@ impl ProcessError {
             | ProcessError::StaleContact(_)
             | ProcessError::Hydration(_)
             | ProcessError::TenantPaused { .. }
+            | ProcessError::StockSettling { .. }
+            | ProcessError::AwaitingStock { .. }
             | ProcessError::Ledger(_) => true,
             ProcessError::Envelope(_)
             | ProcessError::UnknownShop(_)
@@ -241,6 +284,7 @@ impl ProcessError {
             | ProcessError::AccountArchived { .. }
             | ProcessError::ContactArchived { .. }
             | ProcessError::InsufficientStock { .. }
+            | ProcessError::ItemUntracked { .. }
             | ProcessError::LedgerRefused(_)
             | ProcessError::CurrencyChanged { .. }
             | ProcessError::RefundExceedsOrder { .. }
@@ -285,6 +329,9 @@ impl ProcessError {
             ProcessError::AccountArchived { .. } => "xero_account_archived",
             ProcessError::ContactArchived { .. } => "xero_contact_archived",
             ProcessError::InsufficientStock { .. } => "xero_insufficient_stock",
+            ProcessError::AwaitingStock { .. } => "xero_awaiting_stock",
+            ProcessError::StockSettling { .. } => "stock_settling",
+            ProcessError::ItemUntracked { .. } => "xero_item_untracked",
             ProcessError::Xero(XeroError::RateLimited { problem, .. })
                 if crate::xero::client::is_day_problem(problem) =>
             {
@@ -347,6 +394,24 @@ impl ProcessError {
             | ProcessError::OrderNotPaid { order, .. } => ProcessError::OrderParked {
                 order,
                 event: event.to_owned(),
+            },
+            other => other,
+        }
+    }
+
+    /// In a tracked shop, a sale Xero refused for want of stock waits for the item's stock
+    /// comparison instead of going to the dead queue ([`ProcessError::AwaitingStock`]).
+    #[must_use]
+    pub fn awaiting_stock(self) -> ProcessError {
+        match self {
+            ProcessError::InsufficientStock {
+                document,
+                item,
+                message,
+            } => ProcessError::AwaitingStock {
+                document,
+                item,
+                message,
             },
             other => other,
         }

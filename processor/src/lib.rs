@@ -42,6 +42,7 @@ pub mod reconcile;
 pub(crate) mod refund_limit;
 pub mod setup;
 pub mod startup;
+pub mod stock;
 pub mod summary;
 pub mod timezone;
 pub(crate) mod token_cipher;

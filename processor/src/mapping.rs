@@ -56,10 +56,22 @@ pub struct ShopMapping {
     /// the shop is in `inventory = "items"` mode, where they get [`xero_item_code`].
     #[serde(default)]
     pub items: BTreeMap<String, String>,
-    /// Set from the shop's `inventory = "items"` (`crate::config`): product lines whose SKU
-    /// `items` does not name carry the code [`xero_item_code`] derives from it.
+    /// The Xero contact stock adjustments are made out to in tracked mode (Xero's guide uses
+    /// one named "Inventory Adjustments"); found by name, created when missing.
+    #[serde(default = "default_stock_contact")]
+    pub stock_contact: String,
+    /// Set from the shop's `inventory = "items"` or `"tracked"` (`crate::config`): product
+    /// lines whose SKU `items` does not name carry the code [`xero_item_code`] derives from it.
     #[serde(skip)]
     pub derive_item_codes: bool,
+    /// Set from the shop's `inventory = "tracked"`: the items are created tracked, and refund
+    /// lines the platform says were not restocked carry no item.
+    #[serde(skip)]
+    pub tracked_inventory: bool,
+}
+
+fn default_stock_contact() -> String {
+    "Inventory Adjustments".to_owned()
 }
 
 /// Xero's longest item code (spec `Item.Code`: "max length = 30").
@@ -123,6 +135,9 @@ pub struct ItemSpec {
     pub name: String,
     /// The line's title, and the SKU where the code is not the SKU itself.
     pub description: String,
+    /// In tracked mode, the item is created tracked: `(inventory asset account, cost of goods
+    /// sold account)`.
+    pub tracked: Option<(String, String)>,
 }
 
 /// Account codes, as in the Xero chart of accounts.
@@ -145,6 +160,16 @@ pub struct Accounts {
     /// Refund adjustments that are neither goods nor shipping; defaults to `sales`.
     #[serde(default)]
     pub adjustments: Option<String>,
+    /// Tracked inventory (README "Inventory: tracked mode"): the INVENTORY account that holds
+    /// the stock's value, the cost-of-goods-sold account Xero posts a sale's cost to, and the
+    /// account a stock adjustment's other side goes to (Xero's guide names it "Inventory
+    /// Adjustments"). Required with `inventory = "tracked"`, unused otherwise.
+    #[serde(default)]
+    pub inventory: Option<String>,
+    #[serde(default)]
+    pub cost_of_goods_sold: Option<String>,
+    #[serde(default)]
+    pub inventory_adjustments: Option<String>,
 }
 
 /// How platform taxes become Xero tax types, or sales-tax lines.
@@ -540,7 +565,13 @@ impl ShopMapping {
     /// The Xero item code a line carries: `mapping.items`' for its SKU, or in items mode a
     /// product line's code derived from its SKU. Shipping, fees, discounts, gift cards and
     /// lines without a SKU carry none of their own.
+    ///
+    /// In tracked mode a refund line the platform says was not restocked carries none: an
+    /// item's code on a credit note puts its units back into Xero's stock.
     pub fn item_code(&self, line: &Line) -> Option<String> {
+        if self.tracked_inventory && line.restocked == Some(false) {
+            return None;
+        }
         let sku = line.sku.as_deref()?;
         if let Some(code) = self.items.get(sku) {
             return Some(code.clone());
@@ -549,6 +580,45 @@ impl ShopMapping {
             return xero_item_code(sku);
         }
         None
+    }
+
+    /// The Xero item code of a SKU whose stock the platform reported: `mapping.items`' or, in
+    /// items and tracked mode, the derived one.
+    pub fn stock_item_code(&self, sku: &str) -> Option<String> {
+        match self.items.get(sku) {
+            Some(code) => Some(code.clone()),
+            None if self.derive_item_codes => xero_item_code(sku),
+            None => None,
+        }
+    }
+
+    /// The item to create for a SKU first seen in a stock event, which names no product
+    /// title: the SKU is its name.
+    pub fn stock_item_spec(&self, sku: &str, code: &str) -> ItemSpec {
+        let description = if code == sku {
+            sku.to_owned()
+        } else {
+            format!("SKU {sku}")
+        };
+        ItemSpec {
+            code: code.to_owned(),
+            sku: sku.to_owned(),
+            derived: !self.items.contains_key(sku),
+            name: truncate(sku.trim().to_owned(), ITEM_NAME_MAX),
+            description: truncate(description, 4000),
+            tracked: self.tracked_accounts(),
+        }
+    }
+
+    /// In tracked mode, the accounts a tracked item is created with.
+    fn tracked_accounts(&self) -> Option<(String, String)> {
+        if !self.tracked_inventory {
+            return None;
+        }
+        Some((
+            self.accounts.inventory.clone()?,
+            self.accounts.cost_of_goods_sold.clone()?,
+        ))
     }
 
     /// In items mode, the items `lines` name, one per code (Xero compares codes
@@ -579,6 +649,7 @@ impl ShopMapping {
                 code,
                 sku: sku.to_owned(),
                 derived,
+                tracked: self.tracked_accounts(),
             });
         }
         specs
@@ -1907,6 +1978,7 @@ mod tests {
             tax_rate: rate.map(d),
             tax_label: None,
             tax_parts: Vec::new(),
+            restocked: None,
         }
     }
 

@@ -127,6 +127,7 @@ mod tests {
             tax_rate: None,
             tax_label: None,
             tax_parts: Vec::new(),
+            restocked: None,
         }
     }
 

@@ -1747,6 +1747,7 @@ mod tests {
             tax_rate: Some(if tax == "0" { d("0") } else { d("0.15") }),
             tax_label: None,
             tax_parts: Vec::new(),
+            restocked: None,
         }
     }
 

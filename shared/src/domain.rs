@@ -115,6 +115,12 @@ pub struct Line {
     /// share), the mapping apportions `tax` by them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tax_parts: Vec<TaxPart>,
+    /// On a refund line, whether the platform put the units back into stock (Shopify's
+    /// `restock_type`, Adobe Commerce's `back_to_stock`); `None` where it does not say. In
+    /// tracked inventory a line that was not restocked carries no item, so Xero's quantity
+    /// stays as the platform's (README "Inventory: tracked mode").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restocked: Option<bool>,
 }
 
 /// One authority's tax on a line.
@@ -211,6 +217,17 @@ pub struct StockChange {
     pub sku: Option<String>,
     pub location: Option<String>,
     pub level: StockLevel,
+    /// What one unit cost the seller, where the platform keeps it (Shopify's inventory item
+    /// `cost`, BigCommerce's `cost_price`, Adobe Commerce's `cost` attribute): the value of
+    /// units a stock adjustment adds in Xero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_cost: Option<Decimal>,
+    /// When the platform says the level was this (RFC 3339): Shopify's `updated_at`,
+    /// WooCommerce's `date_modified_gmt`, the time a poll read it. Stock webhooks arrive in any
+    /// order, and the latest level is the one with the latest time, not the one read last;
+    /// without it, the ingress's time of receipt stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,6 +287,7 @@ mod tests {
             tax_rate: None,
             tax_label: None,
             tax_parts: Vec::new(),
+            restocked: None,
         };
         assert_eq!(line.net_amount(), Decimal::new(9998, 2));
         let json = serde_json::to_value(&line).unwrap();

@@ -197,4 +197,49 @@ CREATE TABLE xcs_items (
     PRIMARY KEY (tenant, code_key)
 );
 ",
+    // Tracked inventory (README "Inventory: tracked mode"). Each stock level keeps when the
+    // ingress received it (`reported_at`: an older level never overwrites a newer one), the
+    // platform's unit cost, and the Xero item code it counts for (upper-cased, as Xero compares
+    // codes). `xcs_stock_moves` holds the units each order (out, negative) and restocked refund
+    // (in, positive) moves per item code, from the moment the processor first reads it: a move
+    // whose document the ledger does not hold yet (`xcs_documents` by shop, kind and
+    // business key) is stock the platform already counted and Xero does not yet, which a stock
+    // adjustment must leave alone. `xcs_stock_reports` holds when each stock event's levels
+    // were recorded, once: an event that waited in a retry tier is not recorded again over a
+    // later one's. `xcs_stock_adjustments` records each adjustment posted.
+    r"
+ALTER TABLE xcs_stock ADD COLUMN reported_at TIMESTAMPTZ;
+ALTER TABLE xcs_stock ADD COLUMN unit_cost NUMERIC;
+ALTER TABLE xcs_stock ADD COLUMN code_key TEXT;
+CREATE INDEX xcs_stock_code ON xcs_stock (shop, code_key);
+CREATE TABLE xcs_stock_moves (
+    shop         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    business_key TEXT NOT NULL,
+    code_key     TEXT NOT NULL,
+    units        NUMERIC NOT NULL,
+    moved_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, kind, business_key, code_key)
+);
+CREATE INDEX xcs_stock_moves_code ON xcs_stock_moves (shop, code_key);
+CREATE TABLE xcs_stock_reports (
+    event_id    TEXT PRIMARY KEY,
+    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE xcs_stock_adjustments (
+    tenant        TEXT NOT NULL,
+    shop          TEXT NOT NULL,
+    event_id      TEXT NOT NULL,
+    code_key      TEXT NOT NULL,
+    platform_level NUMERIC NOT NULL,
+    xero_on_hand  NUMERIC NOT NULL,
+    in_flight     NUMERIC NOT NULL,
+    units         NUMERIC NOT NULL,
+    unit_cost     NUMERIC NOT NULL,
+    xero_id       TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    posted_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop, event_id, code_key)
+);
+",
 ];

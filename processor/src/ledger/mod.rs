@@ -21,6 +21,9 @@
 //!   (`xcs_xero_tokens`, `xcs_xero_connections`).
 //! - `summary.rs`: summary mode's periods and entries (`xcs_summary_periods`,
 //!   `xcs_summary_entries`), and the transaction their statements share.
+//! - `stock_moves.rs`: tracked inventory's levels per Xero item code, the units orders and
+//!   refunds move until their documents are booked, and the adjustments posted
+//!   (`xcs_stock_moves`, `xcs_stock_adjustments`).
 //! - Poll cursors (how far a polling source has read each shop's changes) go in a
 //!   `cursors.rs` of their own here, their table in a new migration.
 
@@ -30,6 +33,7 @@ pub mod failure;
 mod migrations;
 mod poll;
 mod stock;
+mod stock_moves;
 mod summary;
 mod tokens;
 
@@ -49,6 +53,7 @@ pub(crate) use self::events::ShopEvent;
 pub use self::failure::{LedgerFailure, LedgerFailureKind};
 use self::migrations::MIGRATIONS;
 pub use self::poll::{PollLease, PollState};
+pub use self::stock_moves::{RecordedAdjustment, StockMoves, StockPosition, code_key};
 pub(crate) use self::summary::{EntryKey, EntryValues, PeriodEntry, PeriodKey, SummaryTx};
 pub use self::tokens::{ConnectedTenant, StoredToken};
 use crate::config::PostgresConfig;

@@ -724,6 +724,7 @@ pub(crate) fn row_line(
         tax_rate: tax.rate,
         tax_label: tax.label,
         tax_parts: Vec::new(),
+        restocked: None,
     }
 }
 
@@ -745,6 +746,7 @@ pub(crate) fn single_line(
         tax_rate: tax.rate,
         tax_label: tax.label,
         tax_parts: Vec::new(),
+        restocked: None,
     }
 }
 
