@@ -37,6 +37,11 @@ pub(crate) struct Event<'a> {
 /// The work an event asks for, read by its platform's rules (before the cleaning and
 /// plausibility checks every platform's documents get, in `crate::dispatch`).
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
+    // One body on every platform: the poller's levels (Etsy, eBay) and the comparisons
+    // `reconcile --stock --fix` requests of any tracked shop (`crate::poll::stock::work_for`).
+    if event.envelope.topic == crate::poll::stock::TOPIC {
+        return crate::poll::stock::work_for(event).await;
+    }
     match event.envelope.platform {
         Platform::Shopify => shopify::work_for(event).await,
         Platform::WooCommerce => woocommerce::work_for(event).await,

@@ -5,7 +5,7 @@ use secrecy::ExposeSecret as _;
 use time::OffsetDateTime;
 
 use super::report::Format;
-use super::{ReconcileOptions, known_shop, reconcile};
+use super::{ReconcileOptions, known_shop, reconcile, reconcile_stock};
 use crate::config::Config;
 use crate::xero::client::XeroClient;
 
@@ -18,16 +18,32 @@ pub struct ReconcileArgs {
     /// Start of the range (RFC 3339, or a date meaning midnight UTC), by the time the ingress
     /// received each event (and, for what the platform's API lists, by the platform's
     /// modification time).
-    #[arg(long, value_parser = crate::operate::parse_time)]
-    pub from: OffsetDateTime,
+    #[arg(
+        long,
+        value_parser = crate::operate::parse_time,
+        required_unless_present = "stock",
+        conflicts_with = "stock"
+    )]
+    pub from: Option<OffsetDateTime>,
     /// End of the range, exclusive (RFC 3339, or a date meaning midnight UTC).
-    #[arg(long, value_parser = crate::operate::parse_time)]
-    pub to: OffsetDateTime,
+    #[arg(
+        long,
+        value_parser = crate::operate::parse_time,
+        required_unless_present = "stock",
+        conflicts_with = "stock"
+    )]
+    pub to: Option<OffsetDateTime>,
+    /// Reconcile the shop's stock instead (inventory = "tracked"): per Xero item code, the
+    /// level the platform last reported against Xero's quantity on hand and the units in
+    /// flight. Takes no range: stock is compared as it stands now.
+    #[arg(long)]
+    pub stock: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Re-queue what can be booked again: documents missing or deleted in Xero (their stale
     /// ledger records are cleared) and events never booked, from xcs.archive; and what the
-    /// platform's API lists that nothing booked, published as backfill events.
+    /// platform's API lists that nothing booked, published as backfill events. With --stock:
+    /// have every item code whose difference is unexplained compared again, and the rest posted.
     #[arg(long)]
     pub fix: bool,
 }
@@ -47,21 +63,30 @@ pub async fn run_cli(config: &Config, args: ReconcileArgs) -> i32 {
 
 async fn run(config: &Config, args: ReconcileArgs) -> anyhow::Result<i32> {
     known_shop(config, &args.shop)?;
-    anyhow::ensure!(
-        args.from < args.to,
-        "--from must be before --to (the range is [from, to))"
-    );
+    let range = args.from.zip(args.to);
+    if let Some((from, to)) = range {
+        anyhow::ensure!(
+            from < to,
+            "--from must be before --to (the range is [from, to))"
+        );
+    }
     let ledger = crate::ledger::Ledger::lazy(&config.postgres)
         .context("[postgres].url is not valid; fix it (or XCS_POSTGRES_URL)")?;
     let xero = XeroClient::new(&config.xero, ledger)
         .context("cannot set up the Xero client; check [xero]")?;
-    let amqp = lapin::Connection::connect(
-        config.amqp.uri.expose_secret(),
-        lapin::ConnectionProperties::default(),
-    )
-    .await;
+    // Stock is compared from the ledger and Xero alone; only its --fix publishes.
+    let amqp = if args.stock && !args.fix {
+        Ok(None)
+    } else {
+        lapin::Connection::connect(
+            config.amqp.uri.expose_secret(),
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .map(Some)
+    };
     let amqp = match amqp {
-        Ok(connection) => Some(connection),
+        Ok(connection) => connection,
         Err(err) if !args.fix => {
             eprintln!(
                 "warning: cannot connect to RabbitMQ ({err}); comparing the ledger with Xero \
@@ -75,26 +100,46 @@ async fn run(config: &Config, args: ReconcileArgs) -> anyhow::Result<i32> {
             ));
         }
     };
-    let options = ReconcileOptions {
-        shop: args.shop,
-        from: args.from,
-        to: args.to,
-        fix: args.fix,
-        progress: crate::operate::progress_bar(None, "reconciling"),
-    };
-    let report = reconcile(config, &xero, amqp.as_ref(), &options).await;
-    if let Some(connection) = amqp {
-        let _ = connection.close(200, "done".into()).await;
-    }
-    let report = report?;
-    let text = match args.format {
-        Format::Table => report.table(),
-        Format::Json => report.json() + "\n",
-        Format::Csv => report.csv(),
+    let (text, code) = match range {
+        Some((from, to)) if !args.stock => {
+            let options = ReconcileOptions {
+                shop: args.shop,
+                from,
+                to,
+                fix: args.fix,
+                progress: crate::operate::progress_bar(None, "reconciling"),
+            };
+            let report = reconcile(config, &xero, amqp.as_ref(), &options).await;
+            close(amqp).await;
+            let report = report?;
+            let text = match args.format {
+                Format::Table => report.table(),
+                Format::Json => report.json() + "\n",
+                Format::Csv => report.csv(),
+            };
+            (text, report.exit_code())
+        }
+        _ => {
+            let report = reconcile_stock(config, &xero, amqp.as_ref(), &args.shop, args.fix).await;
+            close(amqp).await;
+            let report = report?;
+            let text = match args.format {
+                Format::Table => report.table(),
+                Format::Json => report.json() + "\n",
+                Format::Csv => report.csv(),
+            };
+            (text, report.exit_code())
+        }
     };
     {
         use std::io::Write as _;
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
-    Ok(report.exit_code())
+    Ok(code)
+}
+
+async fn close(amqp: Option<lapin::Connection>) {
+    if let Some(connection) = amqp {
+        let _ = connection.close(200, "done".into()).await;
+    }
 }

@@ -51,6 +51,8 @@
 //!   ledger's, as [`Discrepancy`]s.
 //! - `fix.rs`: what `--fix` clears and re-queues.
 //! - `report.rs`: the [`Report`] as a table, JSON or CSV.
+//! - `stock.rs`: `--stock`, a tracked shop's stock per Xero item code against Xero's
+//!   quantities ([`reconcile_stock`], [`StockReport`]).
 //! - `cli.rs`: `xcs-processor reconcile` ([`ReconcileArgs`], [`run_cli`]).
 
 mod cli;
@@ -59,6 +61,7 @@ mod fix;
 mod platform;
 mod report;
 mod sources;
+pub(crate) mod stock;
 mod summaries;
 
 use std::collections::HashSet;
@@ -74,6 +77,7 @@ pub use self::compare::{Discrepancy, PeriodRef, PlatformRef, Problem};
 pub use self::report::{CSV_HEADER, Format, LegStatus, PlatformLeg, Report, Sources};
 pub use self::sources::RECONCILED_AT;
 use self::sources::{ArchiveEvent, scan_archive, unreadable};
+pub use self::stock::{STOCK_CSV_HEADER, StockReport, StockRow, StockStatus, reconcile_stock};
 use crate::config::{Config, ShopConfig};
 use crate::ledger::{BookedDocument, Ledger};
 use crate::operate::ProgressBar;

@@ -109,7 +109,7 @@ pub enum Format {
 /// The CSV columns, in order.
 pub const CSV_HEADER: &str = "problem,event_id,document_kind,document,xero_id,ledger_amount,xero_amount,detail,next_step,fixed,period_currency,period_start";
 
-fn csv_field(value: &str) -> String {
+pub(super) fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {

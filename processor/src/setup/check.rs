@@ -13,6 +13,10 @@
 //!   one with payments enabled; every tax type exists, is ACTIVE and applies to the account
 //!   class it is used on; every item code of `items` is one of the organisation's items.
 //!   Values the config leaves to their default are reported as defaults.
+//! - A shop in `inventory = "tracked"` mode: its inventory, cost of goods sold and adjustment
+//!   accounts exist, are ACTIVE and of the types Xero needs, and every item code whose stock the
+//!   ledger knows for it is a tracked item in Xero ([`check_tracked_accounts`],
+//!   [`check_tracked_items`]).
 //! - Webhook secrets, from the ingress's own config (`--ingress-config`), which the processor's
 //!   config does not hold.
 //! - Webhook subscriptions, with `[webhooks] public_url`: each shop's, read from its platform's
@@ -34,7 +38,7 @@ use xcs_shared::platform::WebhookKeys;
 use xcs_shared::topology;
 
 use super::{Report, explain_xero};
-use crate::config::{Config, XeroAuthMode};
+use crate::config::{Config, InventoryMode, XeroAuthMode};
 use crate::error::ProcessError;
 use crate::ledger::{Ledger, LedgerFailure};
 use crate::mapping::ShopMapping;
@@ -53,7 +57,8 @@ pub struct Organisation {
     pub name: String,
     pub accounts: Vec<Value>,
     pub tax_rates: Vec<Value>,
-    /// `GET /Items`, fetched only when a shop of the organisation maps SKUs to items.
+    /// `GET /Items`, fetched only when a shop of the organisation maps SKUs to items or is in
+    /// `inventory = "tracked"` mode.
     pub items: Vec<Value>,
 }
 
@@ -245,9 +250,10 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
     }
     for (tenant, shops) in tenants {
         let subject = format!("Xero tenant {}", short(tenant));
-        let wants_items = shops
-            .iter()
-            .any(|shop| !config.shops[*shop].mapping.items.is_empty());
+        let wants_items = shops.iter().any(|shop| {
+            let shop = &config.shops[*shop];
+            !shop.mapping.items.is_empty() || shop.inventory == InventoryMode::Tracked
+        });
         let organisation = match fetch_organisation(&xero, tenant, wants_items).await {
             Ok(organisation) => organisation,
             Err(err) => {
@@ -276,7 +282,30 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
         for shop in shops {
             let mapping = &config.shops[shop].mapping;
             let subject = format!("shop {shop}");
-            let findings = check_mapping(mapping, &organisation);
+            let mut findings = check_mapping(mapping, &organisation);
+            let mut tracked = String::new();
+            if config.shops[shop].inventory == InventoryMode::Tracked {
+                findings.extend(check_tracked_accounts(mapping, &organisation));
+                match crate::reconcile::stock::ledger_codes(&ledger, shop, &config.shops[shop])
+                    .await
+                {
+                    Ok(codes) => {
+                        tracked = format!(
+                            "; tracked inventory: 3 accounts, {} item codes in the ledger",
+                            codes.len()
+                        );
+                        findings.extend(check_tracked_items(shop, &codes, &organisation));
+                    }
+                    Err(err) => findings.push(Finding {
+                        detail: format!(
+                            "the SKUs whose stock the ledger knows could not be read ({err:#}), \
+                             so their Xero items were not checked"
+                        ),
+                        next: "fix the PostgreSQL line above, then run check again".into(),
+                        warning: true,
+                    }),
+                }
+            }
             let (roles, taxes) = counts(mapping);
             if findings.is_empty() {
                 let items = if mapping.items.is_empty() {
@@ -293,7 +322,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
                 report.ok(
                     subject.clone(),
                     format!(
-                        "mapping fits {}: {roles} accounts and {taxes} tax types{items}{defaults}",
+                        "mapping fits {}: {roles} accounts and {taxes} tax types{items}{defaults}{tracked}",
                         organisation.name
                     ),
                 );
@@ -916,6 +945,190 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
         }
     }
     findings.extend(warnings);
+    findings
+}
+
+/// The account types Xero lets an item's `PurchaseDetails.COGSAccountCode` be: the expense
+/// class a sale's cost is posted to. (UNSURE: Xero's API documents no list; its item form
+/// offers the expense-class accounts, and these three are the ones a cost of sales belongs in.)
+const COGS_TYPES: [&str; 3] = ["DIRECTCOSTS", "EXPENSE", "OVERHEADS"];
+
+/// For a shop in `inventory = "tracked"` mode, its three accounts (README "Inventory: tracked
+/// mode"): each exists and is ACTIVE; `inventory` is Xero's INVENTORY type (Xero refuses a
+/// tracked item's `InventoryAssetAccountCode` of any other), `cost_of_goods_sold` is of
+/// [`COGS_TYPES`].
+pub fn check_tracked_accounts(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> {
+    let a = &mapping.accounts;
+    let uses: [(&str, Option<&String>, &[&str], &str); 3] = [
+        (
+            "accounts.inventory",
+            a.inventory.as_ref(),
+            &["INVENTORY"],
+            "an INVENTORY account (Xero's type \"Inventory\"): it holds the stock's value",
+        ),
+        (
+            "accounts.cost_of_goods_sold",
+            a.cost_of_goods_sold.as_ref(),
+            &COGS_TYPES,
+            "an expense account (type DIRECTCOSTS, EXPENSE or OVERHEADS; usually Direct Costs): \
+             Xero posts each sale's cost to it",
+        ),
+        (
+            "accounts.inventory_adjustments",
+            a.inventory_adjustments.as_ref(),
+            &[],
+            "",
+        ),
+    ];
+    let mut findings = Vec::new();
+    for (field, code, types, wanted) in uses {
+        // The config refuses tracked mode without all three, so a missing one is not reached.
+        let Some(code) = code else { continue };
+        let fits = |account: &Value| types.is_empty() || types.contains(&text(account, "Type"));
+        let suggest = || {
+            let names: Vec<String> = org
+                .accounts
+                .iter()
+                .filter(|acc| text(acc, "Status") == "ACTIVE" && fits(acc))
+                .take(3)
+                .map(|acc| format!("{} {}", text(acc, "Code"), text(acc, "Name")))
+                .collect();
+            if names.is_empty() {
+                "create a fitting account in Xero (Accounting → Chart of accounts)".to_owned()
+            } else {
+                format!("e.g. {}", names.join(", "))
+            }
+        };
+        let Some(account) = org.accounts.iter().find(|acc| text(acc, "Code") == code) else {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?}: no account with that code in {}",
+                    org.name
+                ),
+                next: format!(
+                    "correct the code in the shop's mapping ({}), or create the account in Xero",
+                    suggest()
+                ),
+                warning: false,
+            });
+            continue;
+        };
+        let name = text(account, "Name");
+        let status = text(account, "Status");
+        if status != "ACTIVE" {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is {status} in Xero; Xero refuses tracked items \
+                     and adjustments on it"
+                ),
+                next: format!(
+                    "restore it in Xero (Chart of accounts → Archive → Restore) or map an active \
+                     account ({})",
+                    suggest()
+                ),
+                warning: false,
+            });
+            continue;
+        }
+        if !fits(account) {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is type {}; it must be {wanted}",
+                    text(account, "Type")
+                ),
+                next: format!("map {} instead", suggest()),
+                warning: false,
+            });
+        }
+    }
+    findings
+}
+
+/// For a shop in `inventory = "tracked"` mode, the item codes whose stock the ledger knows
+/// (`codes`: code key to a SKU, see `reconcile::stock::ledger_codes`) that Xero has no item
+/// for, or an item not tracked as inventory: one failure each, naming them.
+pub fn check_tracked_items(
+    shop: &str,
+    codes: &BTreeMap<String, String>,
+    org: &Organisation,
+) -> Vec<Finding> {
+    let items: BTreeMap<String, &Value> = org
+        .items
+        .iter()
+        .map(|item| (crate::ledger::code_key(text(item, "Code")), item))
+        .collect();
+    let named = |key: &String, sku: &String| {
+        let code = items.get(key).map_or(key.as_str(), |i| text(i, "Code"));
+        if sku.is_empty() || sku == code {
+            code.to_owned()
+        } else {
+            format!("{code} (SKU {sku})")
+        }
+    };
+    let list = |names: &[String]| {
+        const SHOWN: usize = 10;
+        let mut text = names
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > SHOWN {
+            let _ = std::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(" and {} more", names.len() - SHOWN),
+            );
+        }
+        text
+    };
+    let missing: Vec<String> = codes
+        .iter()
+        .filter(|(key, _)| !items.contains_key(*key))
+        .map(|(key, sku)| named(key, sku))
+        .collect();
+    let untracked: Vec<String> = codes
+        .iter()
+        .filter(|(key, _)| {
+            items
+                .get(*key)
+                .is_some_and(|i| !crate::reconcile::stock::tracked(i))
+        })
+        .map(|(key, sku)| named(key, sku))
+        .collect();
+    let mut findings = Vec::new();
+    if !missing.is_empty() {
+        findings.push(Finding {
+            detail: format!(
+                "{} item code(s) whose stock the shop reported have no item in {}: {}",
+                missing.len(),
+                org.name,
+                list(&missing)
+            ),
+            next: format!(
+                "run `xcs-processor reconcile --stock --shop {shop} --fix` to have them created \
+                 tracked at the store's level, or create them in Xero as tracked items \
+                 (Business → Products and services)"
+            ),
+            warning: false,
+        });
+    }
+    if !untracked.is_empty() {
+        findings.push(Finding {
+            detail: format!(
+                "{} item(s) in {} are not tracked as inventory, so their stock cannot follow the \
+                 store's and their stock events are dead-lettered (xero_item_untracked): {}",
+                untracked.len(),
+                org.name,
+                list(&untracked)
+            ),
+            next: format!(
+                "in Xero open each item (Business → Products and services) and tick \"Track \
+                 inventory item\" with the shop's inventory and cost of goods sold accounts, \
+                 then run `xcs-processor reconcile --stock --shop {shop} --fix`"
+            ),
+            warning: false,
+        });
+    }
     findings
 }
 
