@@ -20,6 +20,7 @@
 //!   processor fetches thin webhooks' orders and refunds from.
 //! - [`polled`]: a shop on that fake with a processor config that polls it, for the poller's
 //!   tests.
+//! - [`stock`]: tracked inventory's config, seeded items, Xero's quantities and adjustments.
 
 pub mod broker;
 pub mod dead_letters;
@@ -33,6 +34,7 @@ pub mod postgres;
 pub mod processor;
 pub mod proxy;
 pub mod signer;
+pub mod stock;
 
 use std::time::Duration;
 
