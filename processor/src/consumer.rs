@@ -48,6 +48,14 @@ pub fn envelope_of(headers: Option<&FieldTable>) -> Result<Envelope, ProcessErro
 }
 
 /// Failed attempts recorded on a delivery by earlier hand-offs.
+/// Whether a delivery came back from a retry tier: a failure counted its attempt there, or a
+/// hold (a paused tenant, a stock event waiting for its item to be quiet) put it there with its
+/// attempts unchanged and its reason set. A replay from the dead queue drops both.
+fn from_retry_tier(headers: Option<&FieldTable>) -> bool {
+    attempts(headers) > 0
+        || headers.is_some_and(|h| h.inner().contains_key(crate::handoff::header::REASON))
+}
+
 fn attempts(headers: Option<&FieldTable>) -> u32 {
     match headers.and_then(|h| h.inner().get(crate::handoff::header::ATTEMPTS)) {
         Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
@@ -473,7 +481,7 @@ async fn consume_shard(
             let mut delivery = Tracked {
                 span: event_span(envelope.as_ref().ok()),
                 envelope: envelope.as_ref().ok().cloned(),
-                from_retry_tier: attempts(delivery.properties.headers().as_ref()) > 0,
+                from_retry_tier: from_retry_tier(delivery.properties.headers().as_ref()),
                 document: None,
                 order_id: None,
                 delivery,

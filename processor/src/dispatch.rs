@@ -76,7 +76,7 @@ impl Dispatcher {
         .await?;
         check(&mut work, time::OffsetDateTime::now_utc().date())?;
         // Tracked inventory: what the work moves is in flight from now until it is booked.
-        crate::stock::record_moves(ledger, &envelope.shop, shop, &work).await?;
+        crate::stock::record_moves(ledger, envelope, shop, &work).await?;
         // An order cancelled before it was booked has nothing to book; one cancelled after has
         // its invoice voided (see `Booker::book_cancellation`).
         if let Work::Order(order) = &work

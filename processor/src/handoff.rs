@@ -31,7 +31,8 @@ pub enum HandedOff {
         tier: &'static str,
         attempt: u32,
     },
-    /// Its tenant is paused: in a retry tier, its attempts unchanged.
+    /// Held, not failed (its tenant is paused, or a stock event waits for its item to be
+    /// quiet): in a retry tier, its attempts unchanged.
     Paused {
         tier: &'static str,
         attempts: u32,
@@ -79,8 +80,9 @@ impl Handoff {
             }
             _ => 0,
         };
-        // A paused tenant's event did not fail: it waits out the pause in the tier that holds
-        // it about that long, and keeps every retry it had.
+        // A held event did not fail (a paused tenant's, a stock event waiting for its item to
+        // be quiet): it waits in the tier that holds it about that long, and keeps every retry
+        // it had.
         if let Some(wait) = error.pause() {
             return self
                 .hold(body, properties, headers, before, error, wait)
@@ -128,7 +130,7 @@ impl Handoff {
 }
 
 impl Handoff {
-    /// Sends the event of a paused tenant to the shortest retry tier that holds it for `wait`
+    /// Sends a held event to the shortest retry tier that holds it for `wait`
     /// (the longest when none does; it comes back and waits again), its attempts unchanged.
     async fn hold(
         &self,

@@ -122,6 +122,11 @@ pub fn xero_item_code(sku: &str) -> Option<String> {
     Some(format!("{prefix}-{hash}"))
 }
 
+/// A product title as a Xero item's name: Xero's `Item.Name` holds 50 characters.
+pub fn item_name(title: &str) -> String {
+    truncate(title.trim().to_owned(), ITEM_NAME_MAX)
+}
+
 /// A Xero item a document's lines name, as it is to be created when Xero lacks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemSpec {
@@ -592,19 +597,22 @@ impl ShopMapping {
         }
     }
 
-    /// The item to create for a SKU first seen in a stock event, which names no product
-    /// title: the SKU is its name.
-    pub fn stock_item_spec(&self, sku: &str, code: &str) -> ItemSpec {
-        let description = if code == sku {
-            sku.to_owned()
-        } else {
-            format!("SKU {sku}")
+    /// The item to create for a SKU first seen in a stock event: named after the product's
+    /// title where the event gives one (cut to Xero's 50 characters), else the SKU; described
+    /// as a sale's line would be.
+    pub fn stock_item_spec(&self, sku: &str, code: &str, title: Option<&str>) -> ItemSpec {
+        let title = title.map(str::trim).filter(|t| !t.is_empty());
+        let description = match (title, code == sku) {
+            (Some(title), true) => title.to_owned(),
+            (Some(title), false) => format!("{title} (SKU {sku})"),
+            (None, true) => sku.to_owned(),
+            (None, false) => format!("SKU {sku}"),
         };
         ItemSpec {
             code: code.to_owned(),
             sku: sku.to_owned(),
             derived: !self.items.contains_key(sku),
-            name: truncate(sku.trim().to_owned(), ITEM_NAME_MAX),
+            name: item_name(title.unwrap_or_else(|| sku.trim())),
             description: truncate(description, 4000),
             tracked: self.tracked_accounts(),
         }

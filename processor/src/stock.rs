@@ -88,18 +88,21 @@ fn units(mapping: &ShopMapping, lines: &[Line], sign: Decimal) -> Vec<(String, D
     by_code.into_iter().filter(|(_, u)| !u.is_zero()).collect()
 }
 
-/// Records what `work` moves (see the module's rule: in flight from now on).
+/// Records what `work`, read from event `event_id`, moves (see the module's rule: in flight
+/// from now on).
 ///
 /// # Errors
 /// [`LedgerError`].
 pub async fn record_moves(
     ledger: &Ledger,
-    shop_name: &str,
+    envelope: &xcs_shared::Envelope,
     shop: &ShopConfig,
     work: &Work,
 ) -> Result<(), LedgerError> {
     for moves in moves_of(&shop.mapping, work) {
-        ledger.record_stock_moves(shop_name, &moves).await?;
+        ledger
+            .record_stock_moves(&envelope.shop, &moves, &envelope.event_id)
+            .await?;
     }
     Ok(())
 }
@@ -144,6 +147,9 @@ struct Compared {
     in_flight: Decimal,
     /// Posted: `(units, unit cost, Xero document type, Xero id)`.
     posted: Option<(Decimal, Decimal, &'static str, String)>,
+    /// Units to take out that Xero does not have (it refuses to go below zero): left for a
+    /// later comparison, once the refunds in flight that put units back are booked.
+    short: Decimal,
 }
 
 impl Booker {
@@ -157,20 +163,30 @@ impl Booker {
     ) -> Result<(EventOutcome, String), ProcessError> {
         let envelope = &job.envelope;
         if shop.inventory != InventoryMode::Tracked {
+            let mut notes = vec![
+                "stock level recorded; Xero quantities change only through transactions".to_owned(),
+            ];
             for change in changes {
                 self.ledger
                     .record_stock(&envelope.shop, change, &envelope.event_id)
                     .await?;
+                // Items mode: every SKU the store stocks is a Xero item, named as the product.
+                if shop.inventory == InventoryMode::Items
+                    && let Some(sku) = change.sku.as_deref()
+                    && let Some(code) = shop.mapping.stock_item_code(sku)
+                    && let Some(note) = self
+                        .keep_item(job, shop, &code, sku, change.name.as_deref())
+                        .await?
+                {
+                    notes.push(note);
+                }
             }
-            return Ok((
-                EventOutcome::Skipped,
-                "stock level recorded; Xero quantities change only through transactions".to_owned(),
-            ));
+            return Ok((EventOutcome::Skipped, notes.join("; ")));
         }
         // Recorded once; back from a retry tier, the event has waited since then.
         let reported_before = self.ledger.stock_reported_ago(&envelope.event_id).await?;
         let waiting = Duration::from_secs_f64(reported_before.unwrap_or(0.0).max(0.0));
-        let mut codes: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut codes: BTreeMap<String, (String, String, Option<String>)> = BTreeMap::new();
         let mut current: Vec<String> = Vec::new();
         let mut without_sku = 0;
         for change in changes {
@@ -196,7 +212,7 @@ impl Booker {
             let key = code_key(&code);
             codes
                 .entry(key.clone())
-                .or_insert_with(|| (code, sku.to_owned()));
+                .or_insert_with(|| (code, sku.to_owned(), change.name.clone()));
             if !current.contains(&key)
                 && self
                     .ledger
@@ -226,8 +242,10 @@ impl Booker {
         let _comparing = guard.write().await;
         let mut posted_any = false;
         for key in &current {
-            let (code, sku) = &codes[key];
-            let compared = self.compare_stock(job, shop, code, sku).await?;
+            let (code, sku, name) = &codes[key];
+            let compared = self
+                .compare_stock(job, shop, code, sku, name.as_deref())
+                .await?;
             let Some(compared) = compared else {
                 notes.push(format!(
                     "{code}: a location's level is only a change, with no level to compare"
@@ -281,27 +299,26 @@ impl Booker {
         shop: &ShopConfig,
         code: &str,
         sku: &str,
+        name: Option<&str>,
     ) -> Result<Option<Compared>, ProcessError> {
         let (tenant, shop_name) = (&job.envelope.tenant, &job.envelope.shop);
         let position = self.ledger.stock_position(shop_name, code).await?;
         let Some(level) = position.platform_level else {
             return Ok(None);
         };
-        let xero = self
-            .tracked_item(tenant, job.attempt, shop, code, sku)
-            .await?;
+        let xero = self.tracked_item(job, shop, code, sku, name).await?;
         let mut compared = Compared {
             code: code.to_owned(),
             level,
             on_hand: xero.on_hand,
             in_flight: position.in_flight,
             posted: None,
+            short: Decimal::ZERO,
         };
         let mut units = level - (xero.on_hand + position.in_flight);
-        // Xero refuses to take an item below zero: take out what it has; the rest is left for
-        // when the refunds in flight that put units back are booked.
-        if units < Decimal::ZERO {
-            units = units.max(-xero.on_hand);
+        if units < -xero.on_hand {
+            compared.short = -xero.on_hand - units;
+            units = -xero.on_hand;
         }
         if units.is_zero() {
             return Ok(Some(compared));
@@ -337,17 +354,16 @@ impl Booker {
     /// The tracked Xero item `code`, created tracked when Xero has none.
     async fn tracked_item(
         &self,
-        tenant: &str,
-        attempt: u32,
+        job: &Job,
         shop: &ShopConfig,
         code: &str,
         sku: &str,
+        name: Option<&str>,
     ) -> Result<XeroStock, ProcessError> {
+        let tenant = &job.envelope.tenant;
         let Some(item) = self.xero_item(tenant, code).await? else {
             // New in Xero: created tracked, with nothing on hand yet.
-            let spec = shop.mapping.stock_item_spec(sku, code);
-            self.find_or_create_item(tenant, attempt, &spec, &shop.mapping.accounts.sales, None)
-                .await?;
+            self.create_stock_item(job, shop, code, sku, name).await?;
             return Ok(XeroStock {
                 on_hand: Decimal::ZERO,
                 cost_pool: Decimal::ZERO,
@@ -357,6 +373,13 @@ impl Booker {
             return Err(ProcessError::ItemUntracked {
                 code: code.to_owned(),
             });
+        }
+        // The event names the product otherwise (renamed on the platform): so does Xero.
+        if let Some(wanted) = name.map(crate::mapping::item_name)
+            && text(&item, "Name") != wanted
+        {
+            self.rename_item(job, &text(&item, "ItemID"), code, &wanted)
+                .await?;
         }
         // From API 16.2.0 (backorders) QuantityOnHand is 0 while units are on backorder, and
         // QuantityAvailable is on hand less backorders: what the store's level compares with.
@@ -369,6 +392,121 @@ impl Booker {
             on_hand,
             cost_pool: decimal(&item, "TotalCostPool"),
         })
+    }
+
+    /// Items mode: the Xero item a stock event's SKU names exists, under the product's name
+    /// where the event gives one. A cached item costs no call unless its name changed (or was
+    /// never known: an item adopted from Xero); a note for the event's detail when an item was
+    /// made or renamed.
+    async fn keep_item(
+        &self,
+        job: &Job,
+        shop: &ShopConfig,
+        code: &str,
+        sku: &str,
+        name: Option<&str>,
+    ) -> Result<Option<String>, ProcessError> {
+        let tenant = &job.envelope.tenant;
+        let wanted = name.map(crate::mapping::item_name);
+        let cached = match self.ledger.item_name(tenant, code).await? {
+            Some(known) => self
+                .ledger
+                .item(tenant, code)
+                .await?
+                .map(|(id, _)| (id, known)),
+            None => None,
+        };
+        let (id, current) = match cached {
+            Some((id, Some(known))) => (id, known),
+            Some((id, None)) => match self.xero_item(tenant, code).await? {
+                Some(item) => (id, text(&item, "Name")),
+                None => (id, String::new()),
+            },
+            None => match self.xero_item(tenant, code).await? {
+                Some(item) => {
+                    let id = text(&item, "ItemID");
+                    let derived = (!shop.mapping.items.contains_key(sku)).then_some(sku);
+                    self.ledger.record_item(tenant, code, &id, derived).await?;
+                    (id, text(&item, "Name"))
+                }
+                None => {
+                    self.create_stock_item(job, shop, code, sku, name).await?;
+                    return Ok(Some(format!("item {code} made")));
+                }
+            },
+        };
+        match wanted {
+            Some(wanted) if wanted != current => {
+                self.rename_item(job, &id, code, &wanted).await?;
+                Ok(Some(format!("item {code} renamed {wanted:?}")))
+            }
+            _ => {
+                self.ledger.record_item_name(tenant, code, &current).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Creates the item a stock event's SKU names (tracked in tracked mode), and caches it
+    /// with its name.
+    async fn create_stock_item(
+        &self,
+        job: &Job,
+        shop: &ShopConfig,
+        code: &str,
+        sku: &str,
+        name: Option<&str>,
+    ) -> Result<(), ProcessError> {
+        let tenant = &job.envelope.tenant;
+        let spec = shop.mapping.stock_item_spec(sku, code, name);
+        let created = self
+            .find_or_create_item(
+                tenant,
+                job.attempt,
+                &spec,
+                &shop.mapping.accounts.sales,
+                None,
+            )
+            .await?;
+        if let Some(id) = created {
+            let derived = spec.derived.then_some(sku);
+            self.ledger.record_item(tenant, code, &id, derived).await?;
+            self.ledger
+                .record_item_name(tenant, code, &spec.name)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Renames the Xero item `code` (`POST /Items/{ItemID}` with its code and new name; the
+    /// other fields are not sent, UNSURE whether Xero keeps every one it is not sent, as the
+    /// simulator does), and records the name.
+    async fn rename_item(
+        &self,
+        job: &Job,
+        item_id: &str,
+        code: &str,
+        name: &str,
+    ) -> Result<(), ProcessError> {
+        let tenant = &job.envelope.tenant;
+        let body = json!({"Items": [{"ItemID": item_id, "Code": code, "Name": name}]});
+        let path = format!("/Items/{item_id}");
+        let answer = self
+            .xero
+            .write(tenant, job.attempt, Method::POST, &path, &body)
+            .await
+            .map_err(|err| match err {
+                XeroError::Validation(messages) => {
+                    ProcessError::rejected(format!("item {code}"), messages)
+                }
+                err => err.into(),
+            })?;
+        let errors = element_errors(&answer["Items"][0]);
+        if !errors.is_empty() {
+            return Err(ProcessError::rejected(format!("item {code}"), errors));
+        }
+        self.ledger.record_item_name(tenant, code, name).await?;
+        Ok(())
     }
 
     /// The Xero item `code` as `GET /Items` gives it, if Xero has one.
@@ -510,15 +648,25 @@ impl Compared {
             on_hand,
             in_flight,
             posted,
+            short,
         } = self;
-        match posted {
-            None => format!(
+        let done = match posted {
+            None if short.is_zero() => format!(
                 "{code}: store {level} = Xero {on_hand} + {in_flight} in flight; nothing to adjust"
             ),
+            None => format!("{code}: store {level}, Xero {on_hand} + {in_flight} in flight"),
             Some((units, cost, kind, id)) => format!(
                 "{code}: store {level}, Xero {on_hand} + {in_flight} in flight: adjusted by \
                  {units:+} at {cost} ({kind} {id})"
             ),
+        };
+        if short.is_zero() {
+            done
+        } else {
+            format!(
+                "{done}; {short} more to take out than Xero has, left for the next comparison \
+                 (Xero refuses to go below zero)"
+            )
         }
     }
 }

@@ -228,6 +228,10 @@ pub struct StockChange {
     /// without it, the ingress's time of receipt stands in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<String>,
+    /// The product's title, where the event carries it (WooCommerce and Adobe Commerce product
+    /// bodies): the Xero item's name, kept up to date in items and tracked mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

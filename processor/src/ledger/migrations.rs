@@ -206,8 +206,11 @@ CREATE TABLE xcs_items (
     // business key) is stock the platform already counted and Xero does not yet, which a stock
     // adjustment must leave alone. `xcs_stock_reports` holds when each stock event's levels
     // were recorded, once: an event that waited in a retry tier is not recorded again over a
-    // later one's. `xcs_stock_adjustments` records each adjustment posted.
+    // later one's. `xcs_stock_adjustments` records each adjustment posted. `xcs_items.name` is
+    // the name the processor last gave an item, so a product renamed on the platform is
+    // renamed in Xero once.
     r"
+ALTER TABLE xcs_items ADD COLUMN name TEXT;
 ALTER TABLE xcs_stock ADD COLUMN reported_at TIMESTAMPTZ;
 ALTER TABLE xcs_stock ADD COLUMN unit_cost NUMERIC;
 ALTER TABLE xcs_stock ADD COLUMN code_key TEXT;
@@ -218,6 +221,7 @@ CREATE TABLE xcs_stock_moves (
     business_key TEXT NOT NULL,
     code_key     TEXT NOT NULL,
     units        NUMERIC NOT NULL,
+    event_id     TEXT NOT NULL,
     moved_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (shop, kind, business_key, code_key)
 );

@@ -180,20 +180,50 @@ impl Ledger {
         &self,
         shop: &str,
         moves: &StockMoves,
+        event_id: &str,
     ) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
         for (code_key, units) in &moves.units {
             client
                 .execute(
-                    "INSERT INTO xcs_stock_moves (shop, kind, business_key, code_key, units)
-                     VALUES ($1, $2, $3, $4, $5)
+                    "INSERT INTO xcs_stock_moves
+                       (shop, kind, business_key, code_key, units, event_id)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (shop, kind, business_key, code_key) DO UPDATE
-                       SET units = EXCLUDED.units, moved_at = now()
+                       SET units = EXCLUDED.units, moved_at = now(),
+                           event_id = EXCLUDED.event_id
                        WHERE xcs_stock_moves.units <> EXCLUDED.units",
-                    &[&shop, &moves.kind, &moves.business_key, code_key, units],
+                    &[
+                        &shop,
+                        &moves.kind,
+                        &moves.business_key,
+                        code_key,
+                        units,
+                        &event_id,
+                    ],
                 )
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Forgets the moves of purged dead letters' orders and refunds that were never booked:
+    /// nothing will book them now, so the store's level is no longer expected to count them
+    /// apart from Xero's.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn forget_purged_stock_moves(&self, event_ids: &[&str]) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM xcs_stock_moves m WHERE m.event_id = ANY($1)
+                   AND NOT EXISTS (SELECT 1 FROM xcs_documents d
+                                   WHERE d.shop = m.shop AND d.kind = m.kind
+                                     AND d.business_key = m.business_key)",
+                &[&event_ids],
+            )
+            .await?;
         Ok(())
     }
 
@@ -313,6 +343,46 @@ impl Ledger {
         Ok(())
     }
 
+    /// The name the processor last gave the cached item `code`: `None` when the item is not
+    /// cached, `Some(None)` when it was cached without one.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn item_name(
+        &self,
+        tenant: &str,
+        code: &str,
+    ) -> Result<Option<Option<String>>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT name FROM xcs_items WHERE tenant = $1 AND code_key = upper($2)",
+                &[&tenant, &code],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Records the name the cached item `code` has in Xero now.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn record_item_name(
+        &self,
+        tenant: &str,
+        code: &str,
+        name: &str,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE xcs_items SET name = $3 WHERE tenant = $1 AND code_key = upper($2)",
+                &[&tenant, &code, &name],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The item codes of a shop whose stock the ledger knows (a level or a move), for
     /// reconcile.
     ///
@@ -329,5 +399,53 @@ impl Ledger {
             )
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The latest level of every location recorded for a shop (with `code`, for that item
+    /// code only), each with its code key and as a stock change that records it again
+    /// unchanged: its own item, location, SKU and level, and `as_of` its exact `reported_at`.
+    /// For reconcile (`crate::reconcile::stock`) and the comparisons it requests
+    /// (`crate::poll::stock`).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub(crate) async fn recorded_levels(
+        &self,
+        shop: &str,
+        platform: xcs_shared::Platform,
+        code: Option<&str>,
+    ) -> Result<Vec<(String, StockChange)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let key = code.map(code_key);
+        let rows = client
+            .query(
+                "SELECT code_key, item_id, location, sku, level,
+                        to_char(reported_at AT TIME ZONE 'UTC',
+                                'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+                 FROM xcs_stock
+                 WHERE shop = $1 AND code_key IS NOT NULL
+                   AND ($2::text IS NULL OR code_key = $2)
+                 ORDER BY code_key, item_id, location",
+                &[&shop, &key],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let level: String = row.get(4);
+                let location: String = row.get(2);
+                let change = StockChange {
+                    platform,
+                    item_id: row.get(1),
+                    sku: row.get(3),
+                    location: (!location.is_empty()).then_some(location),
+                    level: serde_json::from_str::<StockLevel>(&level).ok()?,
+                    unit_cost: None,
+                    as_of: row.get(5),
+                    name: None,
+                };
+                Some((row.get(0), change))
+            })
+            .collect())
     }
 }

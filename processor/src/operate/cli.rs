@@ -297,7 +297,7 @@ async fn run_dead(
                 progress: progress_bar(Some(0), "purging"),
             };
             let report = dead::purge(connection, &filter, &options).await?;
-            forget_parked(config, &report.purged).await?;
+            forget_purged(config, &report.purged).await?;
             outln!(
                 "purged {} dead letter(s); {} left in the dead queue",
                 report.purged.len(),
@@ -308,25 +308,33 @@ async fn run_dead(
     Ok(())
 }
 
-/// A purged order that was parked for its plan limit is gone for good: the ledger forgets it
+/// A purged order is gone for good. If it was parked for its plan limit, the ledger forgets it
 /// was parked, so a later refund of it waits for it as for any order not yet booked instead of
-/// being parked after it.
-async fn forget_parked(config: &Config, purged: &[dead::DeadLetter]) -> anyhow::Result<()> {
-    let events: Vec<&str> = purged
+/// being parked after it. In tracked inventory its units are no longer in flight (README
+/// "Inventory: tracked mode").
+async fn forget_purged(config: &Config, purged: &[dead::DeadLetter]) -> anyhow::Result<()> {
+    if purged.is_empty() {
+        return Ok(());
+    }
+    let parked: Vec<&str> = purged
         .iter()
         .filter(|letter| letter.reason == crate::error::PLAN_LIMIT_REASON)
         .map(|letter| letter.event_id.as_str())
         .collect();
-    if events.is_empty() {
-        return Ok(());
-    }
+    let all: Vec<&str> = purged.iter().map(|l| l.event_id.as_str()).collect();
     let ledger = crate::ledger::Ledger::connect(&config.postgres)
         .await
-        .context("purged, but cannot reach the ledger to forget the parked orders")?;
+        .context("purged, but cannot reach the ledger to forget the purged orders")?;
+    if !parked.is_empty() {
+        ledger
+            .forget_parked_events(&parked)
+            .await
+            .context("purged, but cannot forget the parked orders in the ledger")?;
+    }
     ledger
-        .forget_parked_events(&events)
+        .forget_purged_stock_moves(&all)
         .await
-        .context("purged, but cannot forget the parked orders in the ledger")?;
+        .context("purged, but cannot forget the purged orders' stock in flight in the ledger")?;
     Ok(())
 }
 

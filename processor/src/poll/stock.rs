@@ -103,18 +103,90 @@ pub struct StockTally {
     pub published: usize,
 }
 
+/// The `item_id` prefix of a comparison `reconcile --stock --fix` requests, followed by the
+/// SKU: no platform's stock item id (the poller's are SKUs) is read from such an event.
+pub const RECONCILE_PREFIX: &str = "reconcile:";
+
+/// The work of any event under [`TOPIC`], on every platform (`platforms::work_for` routes
+/// them all here): the poller's level, or a comparison reconcile requests.
+///
+/// A requested comparison carries no level of its own. Had it carried the sum over the SKU's
+/// locations as a level, recording it would add a location (its own `item_id`) whose level
+/// is the sum, and the next comparison would count the stock twice; recorded under a real
+/// item id, it would put the sum in one location's place. Instead it asks for the SKU's item
+/// code to be compared again: its work is the levels the ledger holds for the code now, each
+/// under its own item and location with its exact `reported_at` as `as_of`. Recording those
+/// again changes no level; it only makes this event the holder of each (so `book_stock`
+/// compares it, after the usual quiet time, in the tenant's order). A level reported after
+/// the ledger was read here is later than that `as_of`, so it is not overwritten, this event
+/// holds none of the code's levels and is skipped, and that level's own event compares the
+/// code. The request's `available` is what reconcile saw, for people reading the archive; a
+/// second request before the first is handled compares once more and, the comparison being
+/// absolute, finds nothing left.
+///
+/// # Errors
+/// [`ProcessError::Unparseable`] when the body is not a [`Polled`] level; a ledger error.
+pub(crate) async fn work_for(event: &crate::platforms::Event<'_>) -> Result<Work, ProcessError> {
+    let platform = event.envelope.platform;
+    let polled = parse(platform, event.body)?;
+    let requested = event.envelope.source == Source::Backfill;
+    let Some(sku) = polled
+        .item_id
+        .strip_prefix(RECONCILE_PREFIX)
+        .filter(|_| requested)
+    else {
+        return Ok(polled_work(platform, polled));
+    };
+    let Some(code) = event.shop.mapping.stock_item_code(sku) else {
+        return Err(ProcessError::Unparseable(format!(
+            "reconcile asked to compare SKU {sku:?}, which has no Xero item code; give it one \
+             in [shops.{}.mapping.items]",
+            event.envelope.shop
+        )));
+    };
+    let levels = event
+        .ledger
+        .recorded_levels(&event.envelope.shop, platform, Some(&code))
+        .await?;
+    Ok(Work::Stock(
+        levels.into_iter().map(|(_, change)| change).collect(),
+    ))
+}
+
+/// The event that asks for `sku`'s item code to be compared again ([`work_for`]), published by
+/// `reconcile --stock --fix` with [`Source::Backfill`]. Its id holds the time of the request,
+/// so a later request is a new event and not a duplicate of one handled already.
+pub fn comparison_request(sku: &str, available: Decimal, at: OffsetDateTime) -> Found {
+    found(
+        Polled {
+            item_id: format!("{RECONCILE_PREFIX}{sku}"),
+            sku: sku.to_owned(),
+            available,
+            read_at: super::rfc3339(at),
+        },
+        &(at.unix_timestamp_nanos() / 1_000_000).to_string(),
+    )
+}
+
+fn parse(platform: Platform, body: &[u8]) -> Result<Polled, ProcessError> {
+    serde_json::from_slice(body).map_err(|err| {
+        ProcessError::Unparseable(format!(
+            "the polled {} stock level is not one: {err}",
+            platform.display_name()
+        ))
+    })
+}
+
 /// The work a polled stock event asks for: one absolute level, its SKU set.
 ///
 /// # Errors
 /// [`ProcessError::Unparseable`] when the body is not a [`Polled`] level.
 pub(crate) fn work(platform: Platform, body: &[u8]) -> Result<Work, ProcessError> {
-    let polled: Polled = serde_json::from_slice(body).map_err(|err| {
-        ProcessError::Unparseable(format!(
-            "the polled {} stock level is not one: {err}",
-            platform.display_name()
-        ))
-    })?;
-    Ok(Work::Stock(vec![StockChange {
+    Ok(polled_work(platform, parse(platform, body)?))
+}
+
+fn polled_work(platform: Platform, polled: Polled) -> Work {
+    Work::Stock(vec![StockChange {
         platform,
         item_id: polled.item_id,
         sku: Some(polled.sku),
@@ -122,7 +194,8 @@ pub(crate) fn work(platform: Platform, body: &[u8]) -> Result<Work, ProcessError
         level: StockLevel::Absolute(polled.available),
         unit_cost: None,
         as_of: Some(polled.read_at),
-    }]))
+        name: None,
+    }])
 }
 
 /// Whether the stock read of a shop is due (its `stock` row says so, or it has none yet).
@@ -389,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn a_polled_level_is_absolute_with_its_sku_and_no_cost() {
+    fn a_polled_level_is_absolute_with_its_sku_no_cost_and_the_reads_time() {
         let polled = Polled {
             item_id: "MUG-KAURI".into(),
             sku: "MUG-KAURI".into(),
@@ -413,7 +486,8 @@ mod tests {
                 location: None,
                 level: StockLevel::Absolute(Decimal::from(7)),
                 unit_cost: None,
-                as_of: None,
+                as_of: Some("2026-12-07T10:00:00Z".into()),
+                name: None,
             }]
         );
         assert!(work(Platform::Etsy, b"{\"sku\": 1}").is_err());

@@ -535,3 +535,63 @@ async fn an_ebay_shop_in_items_mode_names_the_item_of_each_line_item() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_stock_event_in_items_mode_makes_the_skus_item_and_a_rename_follows_the_product() {
+    let rig = Rig::new().await;
+    let seeded = rig.sim.items(DEMO_NZ_TENANT_ID);
+    let processor = TestProcessor::start(&items_config(&rig, &[WOO_SHOP])).await;
+    let product = |name: &str| {
+        serde_json::to_vec(&json!({
+            "id": 81, "name": name, "sku": "KETE-L", "manage_stock": true,
+            "stock_quantity": 12, "date_modified_gmt": "2026-11-27T09:00:00",
+        }))
+        .unwrap()
+    };
+    let send = |event: &'static str, body: Vec<u8>| {
+        let rig = &rig;
+        async move {
+            publish(
+                &rig.broker,
+                Platform::WooCommerce,
+                WOO_SHOP,
+                EventKind::Inventory,
+                "product.updated",
+                event,
+                &body,
+            )
+            .await;
+            let (outcome, detail) = wait_handled(&rig.schema, event, HANDLED).await;
+            assert_eq!(outcome, "skipped", "{event}: {detail}");
+            detail
+        }
+    };
+    // A product the store stocks and has not sold yet: its item is made, untracked.
+    let detail = send("woocommerce:nz-woo:p-1", product("Harakeke kete")).await;
+    assert!(detail.contains("item KETE-L made"), "{detail}");
+    let items = made(&rig, &seeded);
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["Name"], "Harakeke kete");
+    assert_eq!(items[0]["IsTrackedAsInventory"], false);
+    assert_eq!(items[0]["SalesDetails"]["AccountCode"], "200");
+    // Saved again unchanged: nothing asked of Xero.
+    let before = rig.sim.journal().len();
+    send("woocommerce:nz-woo:p-2", product("Harakeke kete")).await;
+    assert_eq!(
+        rig.sim.journal().len(),
+        before,
+        "no Xero call for a known item"
+    );
+    // Renamed on the store: renamed in Xero, once.
+    let detail = send("woocommerce:nz-woo:p-3", product("Harakeke kete, large")).await;
+    assert!(detail.contains("renamed"), "{detail}");
+    let renames: Vec<String> = rig.sim.journal()[before..]
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.contains("/Items/"))
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(renames.len(), 1, "{renames:?}");
+    assert_eq!(item_writes(&rig), 1, "made once, not again");
+    assert_eq!(made(&rig, &seeded)[0]["Name"], "Harakeke kete, large");
+    processor.stop().await;
+}

@@ -12,7 +12,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use xcs_shared::{EventKind, Platform};
 use xcs_tests::platform_api;
-use xcs_tests::processor::{Rig, TestProcessor, WOO_SHOP, amount, publish, wait_handled};
+use xcs_tests::processor::{Rig, TestProcessor, WOO_SHOP, publish, wait_handled};
+use xcs_tests::stock::{self, adjustment_line};
 use xcs_xero_sim::DEMO_NZ_TENANT_ID;
 
 /// A stock event waits out the quiet time in the 10 s retry tier at least once.
@@ -20,42 +21,14 @@ const HANDLED: Duration = Duration::from_secs(60);
 
 /// `rig`'s config with the WooCommerce shop tracked, its items quiet after 2 s.
 fn tracked_config(rig: &Rig) -> String {
-    let header = format!("[shops.{WOO_SHOP}]\n");
-    let accounts = format!("[shops.{WOO_SHOP}.mapping.accounts]\n");
-    let config = rig
-        .config("")
-        .replacen(&header, &format!("{header}inventory = \"tracked\"\n"), 1)
-        .replacen(
-            &accounts,
-            &format!(
-                "{accounts}inventory = \"630\"\ncost_of_goods_sold = \"310\"\n\
-                 inventory_adjustments = \"310\"\n"
-            ),
-            1,
-        );
-    format!("{config}\n[shops.{WOO_SHOP}.stock]\nsettle_secs = 2\n")
+    stock::tracked(&rig.config(""), WOO_SHOP, 2)
 }
 
 /// The two SKUs order 4417 sells (2 × KETE-L, 1 × KOHA-FB), tracked in Xero with `on_hand`
 /// each at 20.00 a unit.
 fn stock_xero(rig: &Rig, on_hand: u32) {
     for code in ["KETE-L", "KOHA-FB"] {
-        rig.sim
-            .add_item(
-                DEMO_NZ_TENANT_ID,
-                &json!({
-                    "Code": code,
-                    "Name": code,
-                    "IsSold": true,
-                    "IsPurchased": true,
-                    "SalesDetails": {"AccountCode": "200"},
-                    "PurchaseDetails": {"COGSAccountCode": "310"},
-                    "InventoryAssetAccountCode": "630",
-                    "QuantityOnHand": on_hand,
-                    "TotalCostPool": on_hand * 20,
-                }),
-            )
-            .expect("a tracked item");
+        stock::add_tracked_item(&rig.sim, code, code, on_hand, 20);
     }
 }
 
@@ -121,51 +94,12 @@ async fn handled(rig: &Rig, event_id: &str) -> (String, String) {
 
 /// Xero's quantity on hand of `code`.
 fn on_hand(rig: &Rig, code: &str) -> Decimal {
-    let item = rig
-        .sim
-        .items(DEMO_NZ_TENANT_ID)
-        .into_iter()
-        .find(|i| i["Code"] == code)
-        .unwrap_or_else(|| panic!("no item {code}"));
-    assert_eq!(item["IsTrackedAsInventory"], true, "{item:#?}");
-    amount(&item["QuantityAvailable"])
+    stock::on_hand(&rig.sim, code)
 }
 
 /// The stock adjustments in Xero: bills and supplier credits to the adjustments contact.
 fn adjustments(rig: &Rig) -> Vec<Value> {
-    let bills = rig
-        .sim
-        .invoices(DEMO_NZ_TENANT_ID)
-        .into_iter()
-        .filter(|i| i["Type"] == "ACCPAY");
-    let credits = rig
-        .sim
-        .credit_notes(DEMO_NZ_TENANT_ID)
-        .into_iter()
-        .filter(|c| c["Type"] == "ACCPAYCREDIT");
-    bills.chain(credits).collect()
-}
-
-/// An adjustment's (type, item code, quantity, unit amount), and that it sums to zero.
-fn adjustment_line(document: &Value) -> (String, String, Decimal, Decimal) {
-    assert_eq!(amount(&document["Total"]), Decimal::ZERO, "{document:#?}");
-    // Approved; Xero shows a document with nothing to pay as paid.
-    assert!(
-        ["AUTHORISED", "PAID"].contains(&document["Status"].as_str().unwrap_or_default()),
-        "{document:#?}"
-    );
-    assert_eq!(document["Contact"]["Name"], "Inventory Adjustments");
-    let lines = document["LineItems"].as_array().expect("lines");
-    assert_eq!(lines.len(), 2, "{document:#?}");
-    assert_eq!(lines[0]["AccountCode"], "630");
-    assert_eq!(lines[1]["AccountCode"], "310");
-    assert!(lines[1]["ItemCode"].is_null());
-    (
-        document["Type"].as_str().unwrap_or_default().to_owned(),
-        lines[0]["ItemCode"].as_str().unwrap_or_default().to_owned(),
-        amount(&lines[0]["Quantity"]),
-        amount(&lines[0]["UnitAmount"]),
-    )
+    stock::adjustments(&rig.sim)
 }
 
 async fn booked(rig: &Rig, event_id: &str) {
@@ -299,6 +233,16 @@ async fn a_stocktake_that_finds_fewer_posts_a_supplier_credit_at_average_cost() 
     let again = send_level(&rig, 2, "KOHA-FB", 7).await;
     assert_eq!(handled(&rig, &again).await.0, "skipped");
     assert_eq!(adjustments(&rig).len(), 1);
+    // Both waited in a retry tier for the item to be quiet, and came back: none is retrying.
+    let (_, metrics) = processor.get("/metrics").await;
+    let retrying: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("xcs_processor_retrying{"))
+        .collect();
+    assert!(
+        !retrying.is_empty() && retrying.iter().all(|l| l.ends_with(" 0")),
+        "{retrying:?}"
+    );
     processor.stop().await;
 }
 
@@ -354,5 +298,226 @@ async fn a_sku_first_seen_in_a_stock_event_becomes_a_tracked_item_with_the_store
     assert_eq!(item["InventoryAssetAccountCode"], "630", "{item:#?}");
     assert_eq!(item["PurchaseDetails"]["COGSAccountCode"], "310");
     assert_eq!(on_hand(&rig, "KETE-L"), Decimal::from(12));
+    processor.stop().await;
+}
+
+/// Shopify, tracked, on the fake Admin API: `MUG-KAURI` is inventory item 808950810 at one
+/// location, costing 8.25.
+mod shopify {
+    use super::*;
+    use xcs_tests::platform_api::{
+        FakePlatformApi, shopify_inventory_item_path, shopify_inventory_levels_path,
+    };
+    use xcs_tests::processor::{SHOP, credit_notes_numbered};
+
+    const ITEM: u64 = 808_950_810;
+    const LOCATION: u64 = 905_684_977;
+
+    async fn fake() -> FakePlatformApi {
+        let fake = FakePlatformApi::start(Platform::Shopify).await;
+        fake.put(
+            &shopify_inventory_item_path(ITEM),
+            json!({"inventory_item": {"id": ITEM, "sku": "MUG-KAURI", "cost": "8.25",
+                   "tracked": true}}),
+        );
+        fake.put(
+            &shopify_inventory_levels_path(),
+            json!({"inventory_levels": [{"inventory_item_id": ITEM, "location_id": LOCATION,
+                   "available": 10, "updated_at": "2026-11-27T08:00:00+13:00"}]}),
+        );
+        fake
+    }
+
+    fn config(rig: &Rig, fake: &FakePlatformApi) -> String {
+        let mapping = format!("[shops.{SHOP}.mapping]\n");
+        let config = rig.config("").replacen(
+            &mapping,
+            &format!("api = {}\n{mapping}", fake.api_toml()),
+            1,
+        );
+        stock::tracked(&config, SHOP, 2)
+    }
+
+    /// A paid order of two Kauri mugs (25.00 each, 5.00 off, GST) and shipping.
+    fn mug_order(id: u64) -> Vec<u8> {
+        let gst = |price: &str| json!([{"title": "GST", "rate": 0.15, "price": price}]);
+        serde_json::to_vec(&json!({
+            "id": id, "name": format!("#{id}"), "order_number": id,
+            "created_at": "2026-11-27T09:00:00+13:00",
+            "processed_at": "2026-11-27T09:00:00+13:00",
+            "updated_at": "2026-11-27T09:00:00+13:00",
+            "currency": "NZD", "presentment_currency": "NZD",
+            "financial_status": "paid", "gateway": "shopify_payments",
+            "payment_gateway_names": ["shopify_payments"], "taxes_included": false,
+            "total_line_items_price": "50.00", "total_discounts": "5.00",
+            "subtotal_price": "45.00", "total_tax": "8.25", "total_price": "63.25",
+            "line_items": [{
+                "id": id * 10 + 1, "title": "Kauri mug", "sku": "MUG-KAURI", "quantity": 2,
+                "price": "25.00", "total_discount": "5.00", "taxable": true,
+                "tax_lines": gst("6.75")
+            }],
+            "shipping_lines": [{"title": "Courier", "price": "10.00",
+                                "discounted_price": "10.00", "tax_lines": gst("1.50")}],
+            "tax_lines": gst("8.25"),
+            "refunds": []
+        }))
+        .unwrap()
+    }
+
+    /// One mug of `order_id` back, restocked or not (`restock_type`).
+    fn mug_refund(refund_id: u64, order_id: u64, restock_type: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "id": refund_id, "order_id": order_id,
+            "created_at": "2026-11-27T11:00:00+13:00",
+            "processed_at": "2026-11-27T11:00:00+13:00",
+            "restock": restock_type != "no_restock",
+            "refund_line_items": [{
+                "id": refund_id, "line_item_id": order_id * 10 + 1, "quantity": 1,
+                "restock_type": restock_type, "location_id": LOCATION,
+                "subtotal": "22.50", "total_tax": "3.38",
+                "line_item": {"sku": "MUG-KAURI", "title": "Kauri mug", "price": "25.00"}
+            }],
+            "transactions": [{
+                "id": refund_id, "kind": "refund", "status": "success", "amount": "25.88",
+                "currency": "NZD", "gateway": "shopify_payments",
+                "created_at": "2026-11-27T11:00:00+13:00",
+                "processed_at": "2026-11-27T11:00:00+13:00"
+            }],
+            "order_adjustments": []
+        }))
+        .unwrap()
+    }
+
+    /// An `inventory_levels/update` body: the mug's level at its location at `at`.
+    fn mug_level(available: i64, at: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "inventory_item_id": ITEM, "location_id": LOCATION,
+            "available": available, "updated_at": at,
+        }))
+        .unwrap()
+    }
+
+    fn stock_mugs(rig: &Rig, on_hand: u32) {
+        stock::add_tracked_item(&rig.sim, "MUG-KAURI", "Kauri mug", on_hand, 8);
+    }
+
+    /// The item codes of a credit note's lines.
+    fn codes(document: &Value) -> Vec<Option<String>> {
+        document["LineItems"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l["ItemCode"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_refund_that_restocks_puts_the_units_back_and_one_that_does_not_leaves_xero_alone() {
+        let rig = Rig::new().await;
+        stock_mugs(&rig, 10);
+        let fake = fake().await;
+        let processor = TestProcessor::start(&config(&rig, &fake)).await;
+        rig.publish(
+            EventKind::Order,
+            "orders/paid",
+            "shopify:o-1",
+            &mug_order(7001),
+        )
+        .await;
+        rig.publish(
+            EventKind::Inventory,
+            "inventory_levels/update",
+            "shopify:s-1",
+            &mug_level(8, "2026-11-27T09:00:01+13:00"),
+        )
+        .await;
+        booked(&rig, "shopify:o-1").await;
+        // One mug comes back to the shelf; the other the customer keeps.
+        rig.publish(
+            EventKind::Refund,
+            "refunds/create",
+            "shopify:r-1",
+            &mug_refund(9001, 7001, "return"),
+        )
+        .await;
+        rig.publish(
+            EventKind::Inventory,
+            "inventory_levels/update",
+            "shopify:s-2",
+            &mug_level(9, "2026-11-27T11:00:01+13:00"),
+        )
+        .await;
+        rig.publish(
+            EventKind::Refund,
+            "refunds/create",
+            "shopify:r-2",
+            &mug_refund(9002, 7001, "no_restock"),
+        )
+        .await;
+        booked(&rig, "shopify:r-1").await;
+        booked(&rig, "shopify:r-2").await;
+        for stock in ["shopify:s-1", "shopify:s-2"] {
+            let (outcome, detail) = handled(&rig, stock).await;
+            assert_eq!(outcome, "skipped", "{stock}: {detail}");
+        }
+        assert_eq!(on_hand(&rig, "MUG-KAURI"), Decimal::from(9));
+        assert!(adjustments(&rig).is_empty(), "{:#?}", adjustments(&rig));
+        let returned = credit_notes_numbered(&rig.sim, "SH-7001/R9001");
+        assert_eq!(codes(&returned[0]), [Some("MUG-KAURI".to_owned())]);
+        let kept = credit_notes_numbered(&rig.sim, "SH-7001/R9002");
+        assert_eq!(codes(&kept[0]), [None], "{kept:#?}");
+
+        // Six mugs delivered: posted at Shopify's cost of a mug, not Xero's average.
+        rig.publish(
+            EventKind::Inventory,
+            "inventory_levels/update",
+            "shopify:s-3",
+            &mug_level(15, "2026-11-27T12:00:00+13:00"),
+        )
+        .await;
+        booked(&rig, "shopify:s-3").await;
+        assert_eq!(on_hand(&rig, "MUG-KAURI"), Decimal::from(15));
+        let posted = adjustments(&rig);
+        assert_eq!(posted.len(), 1, "{posted:#?}");
+        assert_eq!(
+            adjustment_line(&posted[0]),
+            (
+                "ACCPAY".to_owned(),
+                "MUG-KAURI".to_owned(),
+                Decimal::from(6),
+                Decimal::new(825, 2)
+            )
+        );
+        processor.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_product_renamed_on_the_platform_is_renamed_in_xero_with_its_stock_compared() {
+    let rig = Rig::new().await;
+    stock_xero(&rig, 10);
+    let processor = TestProcessor::start(&tracked_config(&rig)).await;
+    let mut body: Value = serde_json::from_slice(&level(81, 1, "KETE-L", 10)).unwrap();
+    body["name"] = json!("Harakeke kete, large");
+    let event = "woocommerce:nz-woo:renamed";
+    send(
+        &rig,
+        EventKind::Inventory,
+        "product.updated",
+        event,
+        &serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    let (outcome, detail) = handled(&rig, event).await;
+    assert_eq!(outcome, "skipped", "{detail}");
+    let item = rig
+        .sim
+        .items(DEMO_NZ_TENANT_ID)
+        .into_iter()
+        .find(|i| i["Code"] == "KETE-L")
+        .unwrap();
+    assert_eq!(item["Name"], "Harakeke kete, large", "{item:#?}");
+    assert_eq!(item["IsTrackedAsInventory"], true);
+    assert_eq!(on_hand(&rig, "KETE-L"), Decimal::from(10));
     processor.stop().await;
 }

@@ -93,6 +93,7 @@ async fn tracked_stock(event: &Event<'_>, changes: Vec<StockChange>) -> Result<W
             level: level.clone(),
             unit_cost: item.unit_cost,
             as_of: None,
+            name: None,
         }]));
     }
     let api = event.api(&format!(
@@ -119,6 +120,7 @@ async fn tracked_stock(event: &Event<'_>, changes: Vec<StockChange>) -> Result<W
         level: StockLevel::Absolute(level),
         unit_cost,
         as_of: None,
+        name: None,
     }]))
 }
 

@@ -516,6 +516,7 @@ pub fn stock(webhook_body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         level,
         unit_cost: None,
         as_of: None,
+        name: None,
     }])
 }
 
@@ -924,6 +925,7 @@ mod tests {
                 level: StockLevel::Absolute(d("15")),
                 unit_cost: None,
                 as_of: None,
+                name: None,
             }]
         );
         let relative = br#"{"scope":"store/sku/inventory/order/updated","store_id":"1025646",

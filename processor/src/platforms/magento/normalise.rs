@@ -326,6 +326,8 @@ pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         level: StockLevel::Absolute(quantity),
         unit_cost: None,
         as_of: None,
+        // A product event carries the product's name; a stock item event does not.
+        name: root.opt_string("name")?.filter(|n| !n.trim().is_empty()),
     }])
 }
 
@@ -965,6 +967,7 @@ mod tests {
                 level: StockLevel::Absolute(d("37")),
                 unit_cost: None,
                 as_of: None,
+                name: None,
             }]
         );
         // Adobe's product-save example carries the level in stock_data, and only a SKU.
@@ -981,6 +984,7 @@ mod tests {
                 level: StockLevel::Absolute(d("65")),
                 unit_cost: None,
                 as_of: None,
+                name: Some("eventtest r".into()),
             }]
         );
     }

@@ -448,6 +448,7 @@ pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
         level: StockLevel::Absolute(available.decimal()?),
         unit_cost: None,
         as_of: root.opt_string("updated_at")?,
+        name: None,
     }])
 }
 
@@ -491,6 +492,7 @@ pub fn inventory_levels(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError>
             level: StockLevel::Absolute(available.decimal()?),
             unit_cost: None,
             as_of: level.opt_string("updated_at")?,
+            name: None,
         });
     }
     Ok(changes)
@@ -1454,7 +1456,8 @@ mod tests {
                 location: Some("905684977".into()),
                 level: StockLevel::Absolute(d("6")),
                 unit_cost: None,
-                as_of: None,
+                as_of: Some("2018-05-07T15:51:26-04:00".into()),
+                name: None,
             }]
         );
 

@@ -376,9 +376,14 @@ pub fn stock(body: &[u8]) -> Result<Vec<StockChange>, NormaliseError> {
             None => None,
         },
         // WooCommerce's `_gmt` times are UTC without an offset.
-        as_of: product
-            .opt_string("date_modified_gmt")?
-            .map(|at| if at.ends_with('Z') { at } else { format!("{at}Z") }),
+        as_of: product.opt_string("date_modified_gmt")?.map(|at| {
+            if at.ends_with('Z') {
+                at
+            } else {
+                format!("{at}Z")
+            }
+        }),
+        name: product.opt_string("name")?.filter(|n| !n.trim().is_empty()),
     }])
 }
 
@@ -1008,8 +1013,13 @@ mod tests {
             level: StockLevel::Absolute(d("18")),
             unit_cost: None,
             as_of: None,
+            name: None,
         }];
-        assert_eq!(stock(managed).unwrap(), expected);
+        // The product's modification time (UTC, WooCommerce's `_gmt` has no offset) orders
+        // its levels.
+        let mut dated = expected.clone();
+        dated[0].as_of = Some("2025-01-10T17:06:00Z".into());
+        assert_eq!(stock(managed).unwrap(), dated);
 
         let action =
             br#"{"action":"woocommerce_product_set_stock","arg":{"id":794,"sku":"HOODIE-BLUE-M",
