@@ -1644,9 +1644,23 @@ impl Booker {
         Ok(())
     }
 
-    /// The id of the Xero item `code`, if Xero has one (`GET /Items?where=Code=="…"`; Xero
-    /// compares codes case-insensitively).
+    /// The id of the Xero item `code`, if Xero has one.
     async fn find_item(&self, tenant: &str, code: &str) -> Result<Option<String>, ProcessError> {
+        Ok(self
+            .xero_item(tenant, code)
+            .await?
+            .map(|item| text(&item, "ItemID")))
+    }
+
+    /// The Xero item `code` as `GET /Items?where=Code=="…"` gives it, if Xero has one (Xero
+    /// compares codes case-insensitively); `None` also for a code that cannot stand in a
+    /// `where` filter (a quote or backslash, from `mapping.items`), left to the seller to have
+    /// made.
+    pub(crate) async fn xero_item(
+        &self,
+        tenant: &str,
+        code: &str,
+    ) -> Result<Option<Value>, ProcessError> {
         let Some(literal) = crate::xero::filter::string_literal(code) else {
             return Ok(None);
         };
@@ -1659,7 +1673,7 @@ impl Booker {
             .into_iter()
             .flatten()
             .find(|i| text(i, "Code").eq_ignore_ascii_case(code))
-            .map(|i| text(i, "ItemID")))
+            .cloned())
     }
 
     /// The item `spec` names: found in Xero, or created there, sold with `account` and

@@ -491,45 +491,44 @@ impl Booker {
         let tenant = &job.envelope.tenant;
         let body = json!({"Items": [{"ItemID": item_id, "Code": code, "Name": name}]});
         let path = format!("/Items/{item_id}");
-        let answer = self
-            .xero
-            .write(tenant, job.attempt, Method::POST, &path, &body)
-            .await
-            .map_err(|err| match err {
-                XeroError::Validation(messages) => {
-                    ProcessError::rejected(format!("item {code}"), messages)
-                }
-                err => err.into(),
-            })?;
-        let errors = element_errors(&answer["Items"][0]);
-        if !errors.is_empty() {
-            return Err(ProcessError::rejected(format!("item {code}"), errors));
-        }
+        self.write_element(
+            job,
+            (Method::POST, &path),
+            &body,
+            "Items",
+            &format!("item {code}"),
+        )
+        .await?;
         self.ledger.record_item_name(tenant, code, name).await?;
         Ok(())
     }
 
-    /// The Xero item `code` as `GET /Items` gives it, if Xero has one.
-    async fn xero_item(&self, tenant: &str, code: &str) -> Result<Option<Value>, ProcessError> {
-        let Some(literal) = crate::xero::filter::string_literal(code) else {
-            return Err(ProcessError::Rejected {
-                document: format!("item {code}"),
-                messages: vec![format!(
-                    "the code {code:?} cannot be looked up in Xero; give the SKU a code of \
-                     letters, digits, '-', '_' and '.' in [shops.NAME.mapping.items]"
-                )],
-            });
-        };
-        let found = self
+    /// Writes a one-element `body` of `collection` and answers the element Xero returned,
+    /// or its refusal as the error of `document` (whole-request or element-level).
+    async fn write_element(
+        &self,
+        job: &Job,
+        (method, path): (Method, &str),
+        body: &Value,
+        collection: &str,
+        document: &str,
+    ) -> Result<Value, ProcessError> {
+        let answer = self
             .xero
-            .get_where(tenant, "/Items", &format!("Code=={literal}"))
-            .await?;
-        Ok(found["Items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|i| text(i, "Code").eq_ignore_ascii_case(code))
-            .cloned())
+            .write(&job.envelope.tenant, job.attempt, method, path, body)
+            .await
+            .map_err(|err| match err {
+                XeroError::Validation(messages) => {
+                    ProcessError::rejected(document.to_owned(), messages)
+                }
+                err => err.into(),
+            })?;
+        let element = answer[collection][0].clone();
+        let errors = element_errors(&element);
+        if !errors.is_empty() {
+            return Err(ProcessError::rejected(document.to_owned(), errors));
+        }
+        Ok(element)
     }
 
     /// Posts `units` of `code` as Xero's tracked-inventory guide does ("Integrating with Xero
@@ -618,25 +617,16 @@ impl Booker {
             document["DueDate"] = json!(date);
         }
         let body = json!({ collection: [document] });
-        let answer = self
-            .xero
-            .write(tenant, job.attempt, Method::PUT, path, &body)
-            .await
-            .map_err(|err| match err {
-                XeroError::Validation(messages) => {
-                    ProcessError::rejected(format!("stock adjustment {number}"), messages)
-                }
-                err => err.into(),
-            })?;
-        let element = &answer[collection][0];
-        let errors = element_errors(element);
-        if !errors.is_empty() {
-            return Err(ProcessError::rejected(
-                format!("stock adjustment {number}"),
-                errors,
-            ));
-        }
-        Ok((kind, text(element, id_field)))
+        let element = self
+            .write_element(
+                job,
+                (Method::PUT, path),
+                &body,
+                collection,
+                &format!("stock adjustment {number}"),
+            )
+            .await?;
+        Ok((kind, text(&element, id_field)))
     }
 }
 
