@@ -27,6 +27,10 @@
 //! - **Documents in flight.** Comparing reads Xero's quantity and the in-flight units at one
 //!   moment: a tenant's document writes hold [`StockGuards`]' read side and a comparison its
 //!   write side, so no invoice is half booked (in Xero, not yet in the ledger) while one runs.
+//! - **An older level.** Under a backlog a level can be compared after later sales of the item
+//!   are booked (their stock events still queued behind): a level is not compared when orders
+//!   or refunds of its item reached the ingress more than `settle_secs` after it, as their own
+//!   stock events bring a newer level.
 //! - **Anything missed** (an order whose webhook never came and that the poller finds an hour
 //!   later) makes one comparison wrong by its units, and the next comparison of the item (its
 //!   next stock event, or `reconcile --fix`) puts it right: each comparison is absolute, not a
@@ -101,7 +105,12 @@ pub async fn record_moves(
 ) -> Result<(), LedgerError> {
     for moves in moves_of(&shop.mapping, work) {
         ledger
-            .record_stock_moves(&envelope.shop, &moves, &envelope.event_id)
+            .record_stock_moves(
+                &envelope.shop,
+                &moves,
+                &envelope.event_id,
+                &envelope.received_at,
+            )
             .await?;
     }
     Ok(())
@@ -243,6 +252,25 @@ impl Booker {
         let mut posted_any = false;
         for key in &current {
             let (code, sku, name) = &codes[key];
+            // Sales the ingress received well after this level cannot be in it: their own stock
+            // events bring a newer level, and comparing this older one with a Xero that counts
+            // them would post an adjustment the next level takes back.
+            let later = self
+                .ledger
+                .stock_moved_after(
+                    &envelope.shop,
+                    code,
+                    &envelope.received_at,
+                    shop.stock.settle().as_secs_f64(),
+                )
+                .await?;
+            if !later.is_zero() {
+                notes.push(format!(
+                    "{code}: {later} units sold or returned after this level was reported; \
+                     their own stock events compare it"
+                ));
+                continue;
+            }
             let compared = self
                 .compare_stock(job, shop, code, sku, name.as_deref())
                 .await?;

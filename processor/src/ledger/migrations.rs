@@ -222,6 +222,7 @@ CREATE TABLE xcs_stock_moves (
     code_key     TEXT NOT NULL,
     units        NUMERIC NOT NULL,
     event_id     TEXT NOT NULL,
+    received_at  TIMESTAMPTZ NOT NULL,
     moved_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (shop, kind, business_key, code_key)
 );

@@ -181,14 +181,15 @@ impl Ledger {
         shop: &str,
         moves: &StockMoves,
         event_id: &str,
+        received_at: &str,
     ) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
         for (code_key, units) in &moves.units {
             client
                 .execute(
                     "INSERT INTO xcs_stock_moves
-                       (shop, kind, business_key, code_key, units, event_id)
-                     VALUES ($1, $2, $3, $4, $5, $6)
+                       (shop, kind, business_key, code_key, units, event_id, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz)
                      ON CONFLICT (shop, kind, business_key, code_key) DO UPDATE
                        SET units = EXCLUDED.units, moved_at = now(),
                            event_id = EXCLUDED.event_id
@@ -200,6 +201,7 @@ impl Ledger {
                         code_key,
                         units,
                         &event_id,
+                        &received_at,
                     ],
                 )
                 .await?;
@@ -307,6 +309,31 @@ impl Ledger {
             quiet_secs,
             unit_cost,
         })
+    }
+
+    /// The units of a shop's orders and refunds of `code` that the ingress received more than
+    /// `margin_secs` after `received_at` (a stock event's receipt): sales its level cannot
+    /// count, whose own stock events are still to come.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn stock_moved_after(
+        &self,
+        shop: &str,
+        code: &str,
+        received_at: &str,
+        margin_secs: f64,
+    ) -> Result<Decimal, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT COALESCE(SUM(ABS(units)), 0) FROM xcs_stock_moves
+                 WHERE shop = $1 AND code_key = $2
+                   AND received_at > $3::text::timestamptz + make_interval(secs => $4)",
+                &[&shop, &code_key(code), &received_at, &margin_secs],
+            )
+            .await?;
+        Ok(row.get(0))
     }
 
     /// Records an adjustment posted in Xero.

@@ -521,3 +521,74 @@ async fn a_product_renamed_on_the_platform_is_renamed_in_xero_with_its_stock_com
     assert_eq!(on_hand(&rig, "KETE-L"), Decimal::from(10));
     processor.stop().await;
 }
+
+/// Publishes a WooCommerce event received by the ingress at `received_at`.
+async fn send_at(
+    rig: &Rig,
+    kind: EventKind,
+    topic: &str,
+    event_id: &str,
+    body: &[u8],
+    received_at: &str,
+) {
+    let mut envelope =
+        xcs_tests::processor::envelope(Platform::WooCommerce, WOO_SHOP, kind, topic, event_id);
+    envelope.received_at = received_at.to_owned();
+    xcs_tests::processor::publish_envelope(&rig.broker, &envelope, body).await;
+}
+
+#[tokio::test]
+async fn an_older_level_compared_after_later_sales_are_booked_posts_nothing() {
+    let rig = Rig::new().await;
+    stock_xero(&rig, 10);
+    let processor = TestProcessor::start(&tracked_config(&rig)).await;
+    // A backlog: the level after the first sale (8) waits out its quiet time while a sale
+    // received a minute later is booked (Xero 6); that sale's own level (6) is still queued.
+    send_at(
+        &rig,
+        EventKind::Order,
+        "order.created",
+        "o-first",
+        &order(5501),
+        "2026-11-27T09:00:00Z",
+    )
+    .await;
+    send_at(
+        &rig,
+        EventKind::Inventory,
+        "product.updated",
+        "s-first",
+        &level(81, 1, "KETE-L", 8),
+        "2026-11-27T09:00:01Z",
+    )
+    .await;
+    send_at(
+        &rig,
+        EventKind::Order,
+        "order.created",
+        "o-later",
+        &order(5502),
+        "2026-11-27T09:01:00Z",
+    )
+    .await;
+    booked(&rig, "o-later").await;
+    let (outcome, detail) = handled(&rig, "s-first").await;
+    assert_eq!(outcome, "skipped", "{detail}");
+    assert!(detail.contains("after this level was reported"), "{detail}");
+    assert!(adjustments(&rig).is_empty(), "{:#?}", adjustments(&rig));
+    // The later sale's level comes, and agrees.
+    send_at(
+        &rig,
+        EventKind::Inventory,
+        "product.updated",
+        "s-later",
+        &level(81, 2, "KETE-L", 6),
+        "2026-11-27T09:01:01Z",
+    )
+    .await;
+    let (outcome, detail) = handled(&rig, "s-later").await;
+    assert_eq!(outcome, "skipped", "{detail}");
+    assert!(detail.contains("nothing to adjust"), "{detail}");
+    assert_eq!(on_hand(&rig, "KETE-L"), Decimal::from(6));
+    processor.stop().await;
+}

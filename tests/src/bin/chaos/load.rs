@@ -13,6 +13,10 @@
 //! a growing pause, and now and then one already acknowledged is sent again (platforms do when
 //! an answer was slow).
 //!
+//! The first WooCommerce shop tracks inventory (issue 18): its orders sell SKUs of a small
+//! catalogue, and its stock webhooks, restocks and stocktakes follow a model of its store
+//! (see `stock.rs`).
+//!
 //! One Shopify shop is *leaky* (issue 16): its platform drops a share of its webhooks (never
 //! sends them), as a platform whose subscription was removed or whose deliveries got lost
 //! does. Its orders live in the fake Shopify Admin API as well, changed there before each
@@ -20,6 +24,7 @@
 //! holds must be booked once, whichever webhooks arrived. It has no poison orders (a poison
 //! order the poll reads again is dead-lettered again each time it re-reads it).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +36,8 @@ use xcs_shared::Platform;
 use xcs_tests::platform_api::{FakePlatformApi, credentials, fixture};
 use xcs_tests::processor::{ShopToml, shop_toml};
 use xcs_tests::signer::{self, Delivery};
+
+use crate::stock::{CATALOGUE, Change, Fired, Store};
 
 const PLATFORMS: [Platform; 3] = [
     Platform::Shopify,
@@ -84,6 +91,12 @@ impl Poison {
 const REFUND_EVERY: u64 = 8;
 /// About one acknowledged delivery in this many is sent again by the "platform".
 const RESEND_EVERY: u64 = 25;
+/// About one tracked order in this many is followed by a restock of a SKU, and as many by a
+/// stocktake that finds fewer.
+const RESTOCK_EVERY: u64 = 6;
+/// About one stock webhook in this many is sent again later in its chain, as WooCommerce does
+/// when an answer was slow: by then other changes of the SKU may have overtaken it.
+const STOCK_AGAIN_EVERY: u64 = 4;
 
 /// A shop of the run.
 #[derive(Debug, Clone)]
@@ -95,26 +108,33 @@ pub struct Shop {
     secret: String,
     /// Drops this share of its webhooks, in percent, and is polled (see the module's docs).
     pub drops_percent: u64,
+    /// Tracks inventory: the model of its store, when it does.
+    pub store: Option<Arc<Mutex<Store>>>,
 }
 
 impl Shop {
     /// `count` shops, platforms in turn; the second Shopify shop (the fourth shop) is leaky
-    /// and drops `drops_percent` of its webhooks, so a run with fewer than four has none.
+    /// and drops `drops_percent` of its webhooks, so a run with fewer than four has none; the
+    /// first WooCommerce shop (the second) tracks inventory.
     pub fn all(count: usize, drops_percent: u64) -> Vec<Shop> {
         (0..count)
             .map(|index| {
                 let platform = PLATFORMS[index % PLATFORMS.len()];
+                let name = format!("chaos-{index}");
+                let secret = format!("chaos shop {index} webhook secret");
                 Shop {
                     index,
                     platform,
-                    name: format!("chaos-{index}"),
                     tenant: xcs_xero_sim::seed::extra_tenant_id(index + 1),
-                    secret: format!("chaos shop {index} webhook secret"),
                     drops_percent: if index == PLATFORMS.len() {
                         drops_percent
                     } else {
                         0
                     },
+                    // The first WooCommerce shop.
+                    store: (index == 1).then(|| Store::new(&name, &secret)),
+                    name,
+                    secret,
                 }
             })
             .collect()
@@ -160,7 +180,7 @@ impl Shop {
         } else {
             String::new()
         };
-        shop_toml(&ShopToml {
+        let toml = shop_toml(&ShopToml {
             name: &self.name,
             platform: self.platform,
             tenant: &self.tenant.to_string(),
@@ -168,7 +188,27 @@ impl Shop {
             prefix: &self.prefix(),
             clearing: "615",
             api: api.as_deref(),
-        }) + &poll
+        }) + &poll;
+        if self.store.is_none() {
+            return toml;
+        }
+        // Tracked on the demo chart (630 inventory, 310 cost of goods sold). Production's 60 s
+        // quiet time would hold every level of a shop this busy until the load is over; 2 s
+        // lets items settle now and then while sales are still in flight.
+        let (header, accounts) = (
+            format!("[shops.{}]\n", self.name),
+            format!("[shops.{}.mapping.accounts]\n", self.name),
+        );
+        toml.replacen(&header, &format!("{header}inventory = \"tracked\"\n"), 1)
+            .replacen(
+                &accounts,
+                &format!(
+                    "{accounts}inventory = \"630\"\ncost_of_goods_sold = \"310\"\n\
+                     inventory_adjustments = \"310\"\n"
+                ),
+                1,
+            )
+            + &format!("[shops.{}.stock]\nsettle_secs = 2\n", self.name)
     }
 }
 
@@ -241,6 +281,12 @@ pub struct Order {
     drops_percent: u64,
     /// The steps that happened on the platform (the fake API holds their outcome).
     pub happened: Vec<Role>,
+    /// The tracked shop's store, and the changes of it this chain makes.
+    store: Option<Arc<Mutex<Store>>>,
+    changes: Vec<Change>,
+    /// The SKUs (indices into [`CATALOGUE`]) whose stock webhooks of this chain were not all
+    /// acknowledged: the store changed, Xero may never hear of it.
+    pub stock_unsent: Vec<usize>,
 }
 
 /// One step of an order's life on its platform: what the platform's API lists afterwards
@@ -249,6 +295,9 @@ struct Step {
     role: Role,
     outgoing: Outgoing,
     listed: Option<Value>,
+    /// The store change (index into the order's `changes`) that happens when this step is
+    /// reached, if it has not yet.
+    change: Option<usize>,
 }
 
 impl Step {
@@ -258,13 +307,25 @@ impl Step {
             role,
             outgoing,
             listed: None,
+            change: None,
+        }
+    }
+
+    /// The stock webhook `change` fires for `sku`.
+    fn level(change: usize, sku: usize) -> Step {
+        Step {
+            role: Role::Stock,
+            outgoing: Outgoing::Level { change, sku },
+            listed: None,
+            change: Some(change),
         }
     }
 }
 
 impl Order {
-    /// Order `k` (from 1) of `shop`. BigCommerce orders are put into the fake API here.
-    pub fn new(shop: &Shop, k: u64, apis: &PlatformApis) -> Order {
+    /// Order `k` (from 1) of `shop`. BigCommerce orders are put into the fake API here;
+    /// `seed` picks a tracked order's SKUs and the order of its webhooks.
+    pub fn new(shop: &Shop, k: u64, apis: &PlatformApis, seed: u64) -> Order {
         let poison = (shop.platform == Platform::Shopify
             && !shop.leaky()
             && k % POISON_EVERY == POISON_EVERY / 2)
@@ -277,9 +338,10 @@ impl Order {
             invoice_total,
             refund,
             deliveries,
+            changes,
         } = match shop.platform {
             Platform::Shopify => shopify_order(shop, k, poison),
-            Platform::WooCommerce => woocommerce_order(shop, k),
+            Platform::WooCommerce => woocommerce_order(shop, k, seed),
             _ => bigcommerce_order(shop, k, &apis.bigcommerce),
         };
         let payments = match shop.platform {
@@ -299,6 +361,9 @@ impl Order {
             polled: shop.leaky(),
             drops_percent: shop.drops_percent,
             happened: Vec::new(),
+            store: shop.store.clone(),
+            changes,
+            stock_unsent: Vec::new(),
         }
     }
 
@@ -346,13 +411,20 @@ impl Order {
 enum Outgoing {
     Signed(Delivery),
     SignedAtSend(Arc<dyn Fn(i64) -> Delivery + Send + Sync>),
+    /// The `product.updated` that store change `change` fired for `sku`: its level is known
+    /// once the change has happened.
+    Level {
+        change: usize,
+        sku: usize,
+    },
 }
 
 impl Outgoing {
-    fn now(&self) -> Delivery {
+    fn now(&self, fired: &BTreeMap<usize, Fired>) -> Delivery {
         match self {
             Outgoing::Signed(delivery) => delivery.clone(),
             Outgoing::SignedAtSend(sign) => sign(time::OffsetDateTime::now_utc().unix_timestamp()),
+            Outgoing::Level { change, sku } => fired[change][sku].clone(),
         }
     }
 }
@@ -364,6 +436,8 @@ struct Chain {
     /// The credit note's number and total.
     refund: Option<(String, Decimal)>,
     deliveries: Vec<Step>,
+    /// The tracked store's changes its steps make.
+    changes: Vec<Change>,
 }
 
 fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
@@ -398,6 +472,7 @@ fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
                 body,
             )),
             listed,
+            change: None,
         }
     };
     let json_bytes = |value: &Value| serde_json::to_vec(value).expect("JSON serialises");
@@ -458,15 +533,22 @@ fn shopify_order(shop: &Shop, k: u64, poison: Option<Poison>) -> Chain {
         invoice_total: Decimal::new(6325, 2),
         refund,
         deliveries,
+        changes: Vec::new(),
     }
 }
 
-fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
+fn woocommerce_order(shop: &Shop, k: u64, seed: u64) -> Chain {
     let number = 5000 + k;
     let mut order = fixture("woocommerce/order_4417_nzd_tax_inclusive.json");
     order["id"] = json!(number);
     order["number"] = json!(number.to_string());
-    let mut deliveries = vec![Step::webhook(
+    let mut changes = Vec::new();
+    let mut levels_first = false;
+    if shop.store.is_some() {
+        changes.push(Change::Sale(sell(&mut order, |salt| mix(seed, k, salt))));
+        levels_first = mix(seed, k, 10).is_multiple_of(2);
+    }
+    let mut paid = Step::webhook(
         Role::Paid,
         Outgoing::Signed(signer::woocommerce(
             &shop.name,
@@ -474,7 +556,22 @@ fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
             "order.created",
             &serde_json::to_vec(&order).expect("JSON serialises"),
         )),
-    )];
+    );
+    let mut deliveries = Vec::new();
+    let levels: Vec<Step> = match changes.first() {
+        Some(Change::Sale(lines)) => {
+            paid.change = Some(0);
+            lines.iter().map(|&(sku, _)| Step::level(0, sku)).collect()
+        }
+        _ => Vec::new(),
+    };
+    if levels_first {
+        deliveries.extend(levels);
+        deliveries.push(paid);
+    } else {
+        deliveries.push(paid);
+        deliveries.extend(levels);
+    }
     if k.is_multiple_of(5) {
         // A note added later: the same order, modified again.
         order["date_modified_gmt"] = json!("2026-11-27T02:00:00");
@@ -489,12 +586,71 @@ fn woocommerce_order(shop: &Shop, k: u64) -> Chain {
             )),
         ));
     }
+    if shop.store.is_some() {
+        let sku = usize::try_from(mix(seed, k, 11) % CATALOGUE.len() as u64).expect("fits");
+        let turn = k % RESTOCK_EVERY;
+        let change = if turn == 1 {
+            Some(Change::Restock(
+                sku,
+                10 + i64::try_from(mix(seed, k, 12) % 31).expect("fits"),
+            ))
+        } else if turn == RESTOCK_EVERY / 2 + 1 {
+            Some(Change::Stocktake(
+                sku,
+                1 + i64::try_from(mix(seed, k, 12) % 3).expect("fits"),
+            ))
+        } else {
+            None
+        };
+        if let Some(change) = change {
+            changes.push(change);
+            deliveries.push(Step::level(changes.len() - 1, sku));
+        }
+        // Some stock webhooks again at the end of the chain: the same delivery, late.
+        let again: Vec<Step> = deliveries
+            .iter()
+            .enumerate()
+            .filter_map(|(n, step)| match step.outgoing {
+                Outgoing::Level { change, sku }
+                    if mix(seed, k, 20 + n as u64).is_multiple_of(STOCK_AGAIN_EVERY) =>
+                {
+                    Some(Step::level(change, sku))
+                }
+                _ => None,
+            })
+            .collect();
+        deliveries.extend(again);
+    }
     Chain {
         invoice_number: format!("{}{number}", shop.prefix()),
         invoice_total: Decimal::new(10430, 2),
         refund: None,
         deliveries,
+        changes,
     }
+}
+
+/// Gives the order's two lines SKUs of the catalogue (two different ones), the first line 1,
+/// 2 or 4 units at the same line total (its unit price divides it exactly, so the order books
+/// as before), and returns what the sale takes.
+fn sell(order: &mut Value, pick: impl Fn(u64) -> u64) -> Vec<(usize, i64)> {
+    let n = CATALOGUE.len() as u64;
+    let first = usize::try_from(pick(1) % n).expect("fits");
+    let second = usize::try_from((first as u64 + 1 + pick(2) % (n - 1)) % n).expect("fits");
+    let units: i64 = [1, 2, 4][usize::try_from(pick(3) % 3).expect("fits")];
+    let lines = order["line_items"]
+        .as_array_mut()
+        .expect("the fixture has lines");
+    lines[0]["quantity"] = json!(units);
+    lines[0]["price"] = json!(72 / units);
+    let mut sold = Vec::new();
+    for (line, (sku, units)) in lines.iter_mut().zip([(first, units), (second, 1)]) {
+        let (code, product_id) = CATALOGUE[sku];
+        line["sku"] = json!(code);
+        line["product_id"] = json!(product_id);
+        sold.push((sku, units));
+    }
+    sold
 }
 
 fn bigcommerce_order(shop: &Shop, k: u64, api: &FakePlatformApi) -> Chain {
@@ -534,6 +690,7 @@ fn bigcommerce_order(shop: &Shop, k: u64, api: &FakePlatformApi) -> Chain {
         invoice_total: Decimal::new(16330, 2),
         refund: None,
         deliveries,
+        changes: Vec::new(),
     }
 }
 
@@ -552,16 +709,18 @@ impl Sent {
 }
 
 /// Whether the leaky platform drops delivery `n` of order `k`: about `percent` in a hundred,
-/// spread by a hash (SplitMix64's finaliser) so neighbours do not drop together.
+/// spread by a hash so neighbours do not drop together.
 fn dropped(seed: u64, percent: u64, k: u64, n: usize) -> bool {
-    if percent == 0 {
-        return false;
-    }
-    let mut x = seed ^ (k << 8) ^ n as u64;
+    percent != 0 && mix(seed, k, n as u64) % 100 < percent
+}
+
+/// A pseudo-random number for `salt` of order `k` (SplitMix64's finaliser), so a run can be
+/// repeated from its seed.
+fn mix(seed: u64, k: u64, salt: u64) -> u64 {
+    let mut x = seed ^ (k << 8) ^ salt;
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    x % 100 < percent
+    x ^ (x >> 31)
 }
 
 /// How a delivery is sent: like the platforms, again and again until it is answered 2xx.
@@ -605,12 +764,17 @@ impl Sender {
     }
 
     /// Sends until acknowledged, the platform gives up, or the ingress refuses it for good.
-    async fn deliver(&self, role: Role, outgoing: &Outgoing) -> Sent {
+    async fn deliver(
+        &self,
+        role: Role,
+        outgoing: &Outgoing,
+        fired: &BTreeMap<usize, Fired>,
+    ) -> Sent {
         let mut sent = Sent::new(role);
         let deadline = Instant::now() + self.give_up_after;
         let mut pause = Duration::from_millis(500);
         loop {
-            let answer = self.post(&outgoing.now()).await;
+            let answer = self.post(&outgoing.now(fired)).await;
             let settled = {
                 let mut counters = self.counters.lock().expect("not poisoned");
                 counters.requests += 1;
@@ -661,8 +825,18 @@ impl Sender {
     /// the platform carries on without knowing.
     pub async fn run(&self, mut order: Order) -> Order {
         let deliveries = std::mem::take(&mut order.deliveries);
+        let mut fired: BTreeMap<usize, Fired> = BTreeMap::new();
         for (n, step) in deliveries.iter().enumerate() {
             let (role, delivery) = (&step.role, &step.outgoing);
+            if let (Some(change), Some(store)) = (step.change, &order.store)
+                && !fired.contains_key(&change)
+            {
+                let webhooks = store
+                    .lock()
+                    .expect("not poisoned")
+                    .apply(&order.changes[change]);
+                fired.insert(change, webhooks);
+            }
             if let Some(listed) = &step.listed {
                 let mut listed = listed.clone();
                 let now = time::OffsetDateTime::now_utc()
@@ -682,10 +856,10 @@ impl Sender {
                 });
                 continue;
             }
-            let mut sent = self.deliver(*role, delivery).await;
+            let mut sent = self.deliver(*role, delivery, &fired).await;
             let acknowledged = sent.event_id.is_some();
             if acknowledged && (order.k + n as u64 * 7).is_multiple_of(RESEND_EVERY) {
-                let again = self.deliver(*role, delivery).await;
+                let again = self.deliver(*role, delivery, &fired).await;
                 sent.resent = again.event_id.is_some();
                 if again.event_id.is_some() && again.event_id != sent.event_id {
                     sent.rejected = Some(format!(
@@ -699,6 +873,19 @@ impl Sender {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        // A change made whose webhooks did not all get through: the chain stopped early.
+        for (change, webhooks) in &fired {
+            for sku in webhooks.keys() {
+                let through = order.sent.iter().zip(&deliveries).any(|(sent, step)| {
+                    sent.event_id.is_some()
+                        && matches!(step.outgoing, Outgoing::Level { change: c, sku: s }
+                            if c == *change && s == *sku)
+                });
+                if !through {
+                    order.stock_unsent.push(*sku);
+                }
+            }
         }
         order
     }

@@ -17,12 +17,17 @@
 //! One Shopify shop's platform drops a share of its webhooks (`--drop-webhooks`, 20% by
 //! default) and the processors poll its fake Admin API: what it dropped must be booked too.
 //!
+//! The first WooCommerce shop tracks inventory: its orders, restocks and stocktakes change
+//! a model of its store, its stock webhooks report the levels, and Xero's quantities must end
+//! at the store's (`STOCK MISMATCHES`).
+//!
 //! It prints what it did and a table, and exits 1 when anything was lost, booked twice or
 //! booked wrong, an event died that should not have, or the system did not drain in time.
 
 mod load;
 mod monkey;
 mod rig;
+mod stock;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -231,6 +236,30 @@ poll_every_ms = 1000
     config
 }
 
+/// The tracked shop's catalogue in Xero: tracked items holding the store's opening levels.
+fn seed_stock(sim: &xcs_xero_sim::RunningSim, shops: &[Shop]) -> anyhow::Result<()> {
+    for shop in shops.iter().filter(|s| s.store.is_some()) {
+        for (code, _) in stock::CATALOGUE {
+            sim.add_item(
+                shop.tenant,
+                &json!({
+                    "Code": code,
+                    "Name": code,
+                    "IsSold": true,
+                    "IsPurchased": true,
+                    "SalesDetails": {"AccountCode": "200"},
+                    "PurchaseDetails": {"COGSAccountCode": "310"},
+                    "InventoryAssetAccountCode": "630",
+                    "QuantityOnHand": stock::OPENING,
+                    "TotalCostPool": stock::OPENING * stock::OPENING_COST,
+                }),
+            )
+            .map_err(|err| anyhow::anyhow!("seeding {code}: {err}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Migrates the ledger and stores the app's tokens for every tenant, as `connect` would.
 async fn connect_tenants(
     config: &str,
@@ -277,6 +306,7 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
             .with_extra_tenants(plan.shops)
             .with_journal_file(dir.path.join("xero-journal.jsonl")),
     )?;
+    seed_stock(&sim, &shops)?;
     let xero_proxy = Proxy::start(sim.addr().to_string()).await;
     let apis = Arc::new(PlatformApis::start().await);
     let amqp = broker.amqp_uri(VHOST);
@@ -314,7 +344,7 @@ async fn run(plan: &Plan, dir: &RunDir) -> anyhow::Result<verdict::Findings> {
     let orders: Vec<Order> = (0..plan.orders)
         .map(|n| {
             let shop = &shops[usize::try_from(n).expect("fits") % shops.len()];
-            Order::new(shop, n / shops.len() as u64 + 1, &apis)
+            Order::new(shop, n / shops.len() as u64 + 1, &apis, plan.seed)
         })
         .collect();
     let deliveries_planned: usize = orders.iter().map(Order::planned).sum();
@@ -666,6 +696,18 @@ fn report(r: &Report<'_>) {
         ),
         ("DUPLICATES".into(), f.duplicates.to_string()),
         ("LOST".into(), (f.lost + f.events_unaccounted).to_string()),
+        (
+            "tracked SKUs compared with the store".into(),
+            f.stock_skus.to_string(),
+        ),
+        ("STOCK MISMATCHES".into(), f.stock_mismatches.to_string()),
+        (
+            "  adjustments posted / restocks + stocktakes".into(),
+            format!(
+                "{} / {} + {}",
+                f.stock_adjustments, f.stock_restocks, f.stock_stocktakes
+            ),
+        ),
         (
             "wrong (amount, unasked, poison booked)".into(),
             f.wrong.to_string(),

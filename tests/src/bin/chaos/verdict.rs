@@ -1,6 +1,7 @@
 //! What the run found: every acknowledged event accounted for (in the ledger or in the dead
 //! queue), and Xero holding exactly the documents the acknowledged deliveries call for, once
-//! each, to the cent.
+//! each, to the cent; and Xero's quantity of each of the tracked shop's SKUs at the store's
+//! level.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +31,13 @@ pub struct Findings {
     pub wrong: usize,
     pub dead_expected: usize,
     pub dead_unexpected: usize,
+    /// The tracked shop's SKUs compared, and those whose Xero quantity is not the store's.
+    pub stock_skus: usize,
+    pub stock_mismatches: usize,
+    /// Inventory adjustments in Xero, against the store changes no order explains.
+    pub stock_adjustments: usize,
+    pub stock_restocks: u32,
+    pub stock_stocktakes: u32,
     /// One line per problem, for the operator reading the run.
     pub problems: Vec<String>,
 }
@@ -53,18 +61,27 @@ fn live(document: &Value) -> bool {
     !matches!(document["Status"].as_str(), Some("DELETED" | "VOIDED"))
 }
 
-/// A tenant's documents by number, and the live payments by document id.
+/// A tenant's sales documents by number, the live payments by document id, and its stock
+/// adjustments (zero-total purchase documents) by number.
 struct Books {
     invoices: BTreeMap<String, Vec<Value>>,
     credit_notes: BTreeMap<String, Vec<Value>>,
     payments: BTreeMap<String, Vec<Decimal>>,
+    adjustments: BTreeMap<String, Vec<Value>>,
+}
+
+/// The contact the processor posts stock adjustments to (`mapping.stock_contact`'s default).
+const ADJUSTMENTS_CONTACT: &str = "Inventory Adjustments";
+
+fn purchase(document: &Value) -> bool {
+    matches!(document["Type"].as_str(), Some("ACCPAY" | "ACCPAYCREDIT"))
 }
 
 impl Books {
     fn read(sim: &RunningSim, shop: &Shop) -> Books {
-        let by_number = |documents: Vec<Value>, field: &str| {
+        let by_number = |documents: Vec<&Value>, field: &str| {
             let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for document in documents.into_iter().filter(live) {
+            for document in documents.into_iter().filter(|d| live(d)).cloned() {
                 let number = document[field].as_str().unwrap_or_default().to_owned();
                 map.entry(number).or_default().push(document);
             }
@@ -85,10 +102,23 @@ impl Books {
                 .or_default()
                 .push(amount(&payment["Amount"]));
         }
+        let (invoices, credit_notes) = (sim.invoices(shop.tenant), sim.credit_notes(shop.tenant));
+        fn sales(documents: &[Value]) -> Vec<&Value> {
+            documents.iter().filter(|d| !purchase(d)).collect()
+        }
+        let mut adjustments = by_number(
+            invoices.iter().filter(|d| purchase(d)).collect(),
+            "InvoiceNumber",
+        );
+        adjustments.extend(by_number(
+            credit_notes.iter().filter(|d| purchase(d)).collect(),
+            "CreditNoteNumber",
+        ));
         Books {
-            invoices: by_number(sim.invoices(shop.tenant), "InvoiceNumber"),
-            credit_notes: by_number(sim.credit_notes(shop.tenant), "CreditNoteNumber"),
+            invoices: by_number(sales(&invoices), "InvoiceNumber"),
+            credit_notes: by_number(sales(&credit_notes), "CreditNoteNumber"),
             payments,
+            adjustments,
         }
     }
 }
@@ -253,8 +283,80 @@ pub fn judge(shops: &[Shop], orders: &[Order], seen: &Observed<'_>) -> Findings 
                 );
             }
         }
+        let tracked = shops[shop].store.is_some();
+        for (number, documents) in &books.adjustments {
+            if !tracked
+                || documents
+                    .iter()
+                    .any(|d| d["Contact"]["Name"] != ADJUSTMENTS_CONTACT)
+            {
+                f.wrong += documents.len();
+                problem(
+                    &mut f,
+                    format!("{number}: a purchase document in Xero no stock change explains"),
+                );
+                continue;
+            }
+            f.stock_adjustments += 1;
+            if documents.len() > 1 {
+                f.duplicates += documents.len() - 1;
+                problem(
+                    &mut f,
+                    format!(
+                        "{number}: stock adjustment posted {} times",
+                        documents.len()
+                    ),
+                );
+            }
+        }
     }
+    judge_stock(&mut f, shops, orders, seen.sim);
     f
+}
+
+/// Xero's quantity of every tracked SKU against the store's level at the end.
+fn judge_stock(f: &mut Findings, shops: &[Shop], orders: &[Order], sim: &RunningSim) {
+    for shop in shops {
+        let Some(store) = &shop.store else { continue };
+        let (levels, restocks, stocktakes) = {
+            let store = store.lock().expect("not poisoned");
+            (store.levels(), store.restocks, store.stocktakes)
+        };
+        f.stock_restocks += restocks;
+        f.stock_stocktakes += stocktakes;
+        let unsent: BTreeSet<&str> = orders
+            .iter()
+            .filter(|o| o.shop == shop.index)
+            .flat_map(|o| o.stock_unsent.iter())
+            .map(|&sku| crate::stock::CATALOGUE[sku].0)
+            .collect();
+        let items = sim.items(shop.tenant);
+        for (code, level) in levels {
+            f.stock_skus += 1;
+            let item = items.iter().find(|i| {
+                i["Code"]
+                    .as_str()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(code))
+            });
+            let quantity = item.map(|item| match item.get("QuantityAvailable") {
+                Some(available) => amount(available),
+                None => amount(&item["QuantityOnHand"]),
+            });
+            if quantity != Some(Decimal::from(level)) {
+                f.stock_mismatches += 1;
+                let why = if unsent.contains(code) {
+                    " (a stock webhook of it was never acknowledged)"
+                } else {
+                    ""
+                };
+                f.problems.push(format!(
+                    "stock {code} of {}: Xero {}, the store {level}{why}",
+                    shop.name,
+                    quantity.map_or_else(|| "has no item".to_owned(), |q| q.to_string()),
+                ));
+            }
+        }
+    }
 }
 
 /// The payments a document has against those it should have (none when no money was
