@@ -314,6 +314,11 @@ pub struct ShopConfig {
     /// How stock changes become Xero adjustments in tracked mode.
     #[serde(default)]
     pub stock: StockConfig,
+    /// Whether the platform's payouts and fees are read, so the clearing account empties into
+    /// the bank deposit by deposit (issue 19): Shopify Payments, Etsy and eBay only, and only
+    /// with `api` ([`check_payouts`]). Default `false`.
+    #[serde(default)]
+    pub payouts: bool,
 }
 
 /// `[shops.NAME.stock]`: tracked inventory's timing (README "Inventory: tracked mode").
@@ -432,6 +437,45 @@ fn check_tracked_stock_api(name: &str, shop: &ShopConfig) -> Result<(), String> 
          configure it ({api}) or set inventory = \"items\"",
         platform = shop.platform,
     ))
+}
+
+/// `payouts = true` needs a platform that reports its payouts and fees through its API, and
+/// that API. WooCommerce, BigCommerce and Adobe Commerce take payments through gateways
+/// (Stripe, PayPal, Braintree) that pay the seller out themselves: their payouts are the
+/// gateway's to read, not the store's.
+fn check_payouts(name: &str, shop: &ShopConfig) -> Result<(), String> {
+    if !shop.payouts {
+        return Ok(());
+    }
+    let platform = shop.platform.display_name();
+    let api = match shop.platform {
+        Platform::WooCommerce | Platform::BigCommerce | Platform::Magento => {
+            return Err(format!(
+                "shop {name:?}: payouts = true, but {platform} settles through its payment \
+                 gateways; payouts are read from Shopify Payments, Etsy and eBay only (README); \
+                 remove payouts from [shops.{name}]"
+            ));
+        }
+        Platform::Shopify => {
+            "base_url = \"https://<store>.myshopify.com\", token = an Admin API access token \
+             with shopify_payments_payouts (and read_orders)"
+        }
+        Platform::Etsy => {
+            "base_url = \"https://api.etsy.com\", token and key as for polling, and shop_id, \
+             with the transactions_r scope"
+        }
+        Platform::Ebay => {
+            "base_url = \"https://api.ebay.com\", token = a user token with the \
+             sell.finances scope"
+        }
+    };
+    if shop.api.is_none() {
+        return Err(format!(
+            "shop {name:?}: payouts = true reads {platform}'s payouts from its API, and the \
+             shop has no [shops.{name}.api]; configure it ({api}) or set payouts = false"
+        ));
+    }
+    Ok(())
 }
 
 /// Xero keeps one quantity per item per organisation, so two shops cannot both have their
@@ -667,6 +711,7 @@ impl Config {
             check_inventory(name, shop)?;
             check_polled_stock(name, shop)?;
             check_tracked_stock_api(name, shop)?;
+            check_payouts(name, shop)?;
         }
         check_one_tracked_shop_per_tenant(&self.shops)?;
         let shops: Vec<(&String, &ShopConfig)> = self.shops.iter().collect();
@@ -1113,6 +1158,57 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("stock") && err.contains("items"), "{err}");
+    }
+
+    #[test]
+    fn payouts_default_off_and_are_refused_for_gateway_platforms_and_shops_without_api() {
+        let example = include_str!("../../deploy/config/processor.example.toml");
+        let config = Config::from_toml(example, |_| None).unwrap();
+        assert!(!config.shops["acme-shopify"].payouts);
+
+        let shopify = example.replacen(
+            "[shops.acme-shopify]\n",
+            "[shops.acme-shopify]\npayouts = true\n",
+            1,
+        );
+        assert_ne!(shopify, example, "the example's Shopify shop moved");
+        let config = Config::from_toml(&shopify, |_| None).unwrap();
+        assert!(config.shops["acme-shopify"].payouts);
+
+        let bigcommerce =
+            example.replacen("[shops.acme-bc]\n", "[shops.acme-bc]\npayouts = true\n", 1);
+        assert_ne!(bigcommerce, example, "the example's BigCommerce shop moved");
+        let err = Config::from_toml(&bigcommerce, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("acme-bc")
+                && err.contains(
+                    "settles through its payment gateways; payouts are read from Shopify \
+                     Payments, Etsy and eBay only (README)"
+                ),
+            "{err}"
+        );
+
+        let api = "[shops.acme-shopify.api]\nbase_url = \"https://acme.myshopify.com\"\n\
+                   token = \"placeholder\"";
+        let (before, after) = shopify
+            .split_once(api)
+            .expect("the example's Shopify api moved");
+        let after = after.split_once("\n[").map_or("", |(_, rest)| rest);
+        let without_api = format!("{before}[{after}");
+        let err = Config::from_toml(&without_api, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("acme-shopify")
+                && err.contains("[shops.acme-shopify.api]")
+                && err.contains("shopify_payments_payouts")
+                && err.contains("payouts = false"),
+            "{err}"
+        );
+        let off = without_api.replacen("payouts = true\n", "", 1);
+        Config::from_toml(&off, |_| None).unwrap();
     }
 
     #[test]

@@ -261,6 +261,141 @@ pub enum Normalised {
     },
 }
 
+/// One deposit a platform made to the seller's bank (or, with a negative amount, one debit it
+/// took from it), with what it is made of: the sales paid out through it, less refunds, less the
+/// platform's fees, plus or minus whatever else the platform moved (reserves, chargebacks,
+/// conversions). Booking it moves exactly [`Payout::amount`] from the clearing account, into
+/// which the order payments went, to the bank; the parts say where the rest of clearing goes.
+///
+/// Signs are the seller's: a part that adds to the deposit is positive in `charges` and
+/// `adjustments`, and one that takes from it is positive in `refunds` and `fees` (what they
+/// are). [`Payout::difference`] checks that the parts make the deposit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payout {
+    pub platform: Platform,
+    /// The platform's payout id; with the shop, the business key, and the reference Xero's bank
+    /// reconciliation matches the bank line by.
+    pub payout_id: String,
+    pub status: PayoutStatus,
+    /// The day the bank shows it (Shopify's `date`).
+    pub date: Date,
+    pub currency: Currency,
+    /// What reached the bank. Negative when the platform debited the bank instead (its balance
+    /// went below zero: refunds and chargebacks beyond the period's sales).
+    pub amount: Decimal,
+    pub charges: Vec<PayoutCharge>,
+    pub refunds: Vec<PayoutRefund>,
+    pub fees: Vec<PayoutFee>,
+    pub adjustments: Vec<PayoutAdjustment>,
+}
+
+/// Where the transfer stands, in the platform's words (Shopify's payout `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutStatus {
+    /// Made up, not yet sent to the bank: its parts may still change.
+    Scheduled,
+    /// Sent to the bank, not yet confirmed.
+    InTransit,
+    /// Deposited: the only status whose amount is on the bank statement.
+    Paid,
+    /// Declined by the bank: the money went back to the platform's balance, and a later payout
+    /// carries it again.
+    Failed,
+    /// Cancelled by the platform before it was sent.
+    Canceled,
+}
+
+/// A payment for an order that the payout pays out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutCharge {
+    /// The platform's order id, matching [`Order::order_id`]; `None` when the platform names no
+    /// order (a charge outside any order), which no booked payment can match.
+    pub order_id: Option<String>,
+    /// The platform's id of the payment, matching [`Payment::reference`] where it is known.
+    pub reference: Option<String>,
+    /// What the buyer paid: the payment that went into clearing.
+    pub gross: Decimal,
+    /// What the platform kept of it for processing.
+    pub fee: Decimal,
+}
+
+/// A refund to a buyer that the payout pays for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutRefund {
+    pub order_id: Option<String>,
+    pub reference: Option<String>,
+    /// Money back to the buyer, positive; negative for a refund that failed and came back.
+    pub amount: Decimal,
+    /// The fee charged for the refund, positive; negative where the platform gave part of the
+    /// charge's fee back.
+    pub fee: Decimal,
+}
+
+/// A platform fee not part of a charge or refund (a chargeback fee, a listing or ad fee).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutFee {
+    /// The platform's name for it (Shopify's balance transaction type, Etsy's ledger entry
+    /// type), which the mapping picks the fee account by.
+    pub kind: String,
+    /// Charged to the seller, positive; a fee refunded is negative. Tax included.
+    pub amount: Decimal,
+    /// The tax in `amount`, where the platform states it (GST or VAT on Etsy and eBay fees);
+    /// `None` where it does not say, which is not the same as zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<Decimal>,
+    /// The platform's id of what the fee is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// Money in the payout that is neither a charge, a refund nor a fee: it must land on a mapped
+/// account of its own, never silently in clearing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutAdjustment {
+    pub kind: AdjustmentKind,
+    /// Added to the deposit, positive (a reserve released, a chargeback won); taken from it,
+    /// negative.
+    pub amount: Decimal,
+    /// The platform's id of what caused it (the dispute, the reserve, the adjustment).
+    pub source_id: Option<String>,
+    /// The order it concerns, where the platform says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentKind {
+    /// Funds held back against future refunds and chargebacks, or released from that hold.
+    Reserve,
+    /// A dispute: the charge taken back for a chargeback or an inquiry, or returned when the
+    /// seller won.
+    Chargeback,
+    /// The difference from converting between currencies.
+    CurrencyConversion,
+    /// Anything else, by the platform's name for it.
+    Other(String),
+}
+
+impl Payout {
+    /// What the parts add up to: charges less their fees, less refunds and their fees, less
+    /// fees, plus adjustments. Equal to [`Payout::amount`] for a payout that explains itself.
+    pub fn parts_total(&self) -> Decimal {
+        let charges: Decimal = self.charges.iter().map(|c| c.gross - c.fee).sum();
+        let refunds: Decimal = self.refunds.iter().map(|r| r.amount + r.fee).sum();
+        let fees: Decimal = self.fees.iter().map(|f| f.amount).sum();
+        let adjustments: Decimal = self.adjustments.iter().map(|a| a.amount).sum();
+        charges - refunds - fees + adjustments
+    }
+
+    /// The deposit less what its parts add up to: zero when the payout's own arithmetic holds;
+    /// otherwise the amount nothing in it explains, which must not be booked to clearing.
+    pub fn difference(&self) -> Decimal {
+        self.amount - self.parts_total()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +433,105 @@ mod tests {
         assert_eq!(json["unit_price"], "33.33");
         let back: Line = serde_json::from_value(json).unwrap();
         assert_eq!(back, line);
+    }
+
+    fn payout() -> Payout {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        Payout {
+            platform: Platform::Shopify,
+            payout_id: "623721858".into(),
+            status: PayoutStatus::Paid,
+            date: time::macros::date!(2026 - 11 - 24),
+            currency: Currency::try_from("NZD".to_owned()).unwrap(),
+            amount: d("152.35"),
+            charges: vec![
+                PayoutCharge {
+                    order_id: Some("1001".into()),
+                    reference: Some("9001".into()),
+                    gross: d("115.00"),
+                    fee: d("3.35"),
+                },
+                PayoutCharge {
+                    order_id: Some("1002".into()),
+                    reference: None,
+                    gross: d("60.00"),
+                    fee: d("1.80"),
+                },
+            ],
+            refunds: vec![PayoutRefund {
+                order_id: Some("1001".into()),
+                reference: Some("9003".into()),
+                amount: d("23.00"),
+                fee: d("-0.50"),
+            }],
+            fees: vec![PayoutFee {
+                kind: "chargeback_fee".into(),
+                amount: d("15.00"),
+                tax: None,
+                reference: Some("77".into()),
+            }],
+            adjustments: vec![
+                PayoutAdjustment {
+                    kind: AdjustmentKind::Reserve,
+                    amount: d("20.00"),
+                    source_id: Some("5".into()),
+                    order_id: None,
+                },
+                PayoutAdjustment {
+                    kind: AdjustmentKind::Chargeback,
+                    amount: d("-0.00"),
+                    source_id: None,
+                    order_id: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_payout_whose_parts_make_the_deposit_has_no_difference() {
+        // 115.00 - 3.35 + 60.00 - 1.80 - (23.00 - 0.50) - 15.00 + 20.00 = 152.35
+        let payout = payout();
+        assert_eq!(payout.parts_total(), Decimal::new(15235, 2));
+        assert_eq!(payout.difference(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_payout_with_a_part_missing_names_the_difference() {
+        let mut payout = payout();
+        // An order's charge the platform paid out but the parts do not carry.
+        payout.charges.pop();
+        assert_eq!(payout.difference(), Decimal::new(5820, 2));
+        // A debit from the bank: the parts take more than they give.
+        let mut debit = self::payout();
+        debit.amount = Decimal::new(-1000, 2);
+        debit.charges.clear();
+        debit.refunds.clear();
+        debit.adjustments.clear();
+        debit.fees[0].amount = Decimal::new(1000, 2);
+        assert_eq!(debit.parts_total(), Decimal::new(-1000, 2));
+        assert_eq!(debit.difference(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn payouts_serialise_with_their_kinds_and_exact_money() {
+        let mut payout = payout();
+        payout.adjustments.push(PayoutAdjustment {
+            kind: AdjustmentKind::Other("payout_failure".into()),
+            amount: Decimal::ZERO,
+            source_id: None,
+            order_id: None,
+        });
+        let json = serde_json::to_value(&payout).unwrap();
+        assert_eq!(json["status"], "paid");
+        assert_eq!(json["amount"], "152.35");
+        assert_eq!(json["date"], serde_json::to_value(payout.date).unwrap());
+        assert_eq!(json["adjustments"][0]["kind"], "reserve");
+        assert_eq!(
+            json["adjustments"][2]["kind"],
+            serde_json::json!({"other": "payout_failure"})
+        );
+        assert!(json["fees"][0].get("tax").is_none());
+        let back: Payout = serde_json::from_value(json).unwrap();
+        assert_eq!(back, payout);
     }
 }

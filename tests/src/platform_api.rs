@@ -7,7 +7,7 @@
 //! | Etsy | `Authorization: Bearer` and `x-api-key` | `/v3/application/shops/{shop}/receipts/{receipt}` |
 //! | eBay | `Authorization: Bearer` | `/sell/fulfillment/v1/order/{orderId}` |
 //! | WooCommerce | HTTP basic, consumer key and secret | `/wp-json/wc/v3/orders/{id}/refunds` |
-//! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]), `/admin/api/{version}/inventory_items/{id}.json`, `/admin/api/{version}/inventory_levels.json` ([`shopify_inventory_levels_path`], filtered by its query) |
+//! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]), `/admin/api/{version}/inventory_items/{id}.json`, `/admin/api/{version}/inventory_levels.json` ([`shopify_inventory_levels_path`], filtered by its query), `/admin/api/{version}/shopify_payments/payouts.json` and `/shopify_payments/balance/transactions.json` ([`FakePlatformApi::payout`], `lists/shopify/payments.rs`) |
 //! | Adobe Commerce | `Authorization: Bearer` (an integration access token) | `/rest/V1/orders/{id}`, `/rest/V1/invoices/{id}`, `/rest/V1/creditmemo/{id}`, `/rest/V1/products/{sku}` |
 //!
 //! Each also answers the call that checks a shop's settings (`settings_checks`), its list
@@ -128,6 +128,10 @@ struct State {
     /// The catalogue a tracked shop's stock is read from ([`FakePlatformApi::stock`]): Etsy's
     /// listings by listing id, eBay's inventory items by SKU.
     stock: Mutex<std::collections::BTreeMap<String, Value>>,
+    /// Shopify Payments payouts and balance transactions, as `shopify_payments/payouts.json` and
+    /// `shopify_payments/balance/transactions.json` list them ([`FakePlatformApi::payout`]).
+    payouts: Mutex<Vec<Value>>,
+    balance_transactions: Mutex<Vec<Value>>,
     /// The platform's rate-limit state, as its list endpoints keep it.
     limits: Mutex<lists::Limits>,
     /// The webhook subscriptions its `hooks/` endpoints keep.
@@ -164,6 +168,8 @@ impl FakePlatformApi {
             down: AtomicBool::new(false),
             listed: Mutex::default(),
             stock: Mutex::default(),
+            payouts: Mutex::default(),
+            balance_transactions: Mutex::default(),
             limits: Mutex::default(),
             hooks: Mutex::default(),
         });
@@ -256,6 +262,24 @@ impl FakePlatformApi {
             }
         }
         assert!(found, "no stock of SKU {sku} in the fake");
+    }
+
+    /// Puts a Shopify Payments payout (the Payouts resource: `id`, `status`, `date`,
+    /// `currency`, `amount`, `summary`) in the store's payouts list, replacing the one with the
+    /// same id, and its balance transactions (the Transactions resource, each with its
+    /// `payout_id`) in the balance list, replacing those with the same ids.
+    pub fn payout(&self, payout: Value, transactions: Vec<Value>) {
+        assert_eq!(
+            self.platform,
+            Platform::Shopify,
+            "only Shopify Payments payouts are faked"
+        );
+        let mut payouts = self.state.payouts.lock().unwrap();
+        payouts.retain(|p| p["id"] != payout["id"]);
+        payouts.push(payout);
+        let mut listed = self.state.balance_transactions.lock().unwrap();
+        listed.retain(|t| !transactions.iter().any(|new| new["id"] == t["id"]));
+        listed.extend(transactions);
     }
 
     /// Answers the next `count` list requests 429, as a platform whose rate limit is spent.

@@ -33,6 +33,7 @@ mod runtime_messages;
 mod sales_tax;
 mod scale_out;
 mod secrets_in_logs;
+mod shopify_payouts;
 mod shopify_transactions;
 mod signature_properties;
 mod signature_vectors;

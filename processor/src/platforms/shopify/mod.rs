@@ -2,6 +2,7 @@
 //! gateways gets its transactions from the Admin REST API, to split the payment.
 
 pub mod normalise;
+pub mod payouts;
 pub(crate) mod poll;
 pub(crate) mod sample;
 mod stock;

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 use super::{param, throttled, time_of};
 use crate::platform_api::State;
 
+mod payments;
+
 /// A query's parameters, in order.
 type Query = Vec<(String, String)>;
 
@@ -30,34 +32,16 @@ pub(super) fn answer(
     path: &str,
     query: &[(String, String)],
 ) -> Option<(u16, HttpResponse)> {
+    if let Some(answer) = payments::answer(state, path, query) {
+        return Some(answer);
+    }
     let version = path
         .strip_prefix("/admin/api/")?
         .strip_suffix("/orders.json")?;
-    let used = {
-        let mut limits = state.limits.lock().unwrap();
-        let now = Instant::now();
-        let drained = limits.shopify_at.map_or(0.0, |at| {
-            now.duration_since(at).as_secs_f64() * LEAK_PER_SECOND
-        });
-        limits.shopify_used = (limits.shopify_used - drained).max(0.0);
-        limits.shopify_at = Some(now);
-        if limits.shopify_used + 1.0 > BUCKET {
-            None
-        } else {
-            limits.shopify_used += 1.0;
-            Some(limits.shopify_used)
-        }
+    let call_limit = match take_call(state) {
+        Ok(call_limit) => call_limit,
+        Err(refusal) => return Some(*refusal),
     };
-    let call_limit = format!("{}/{}", used.unwrap_or(BUCKET).ceil(), BUCKET);
-    if used.is_none() || throttled(state) {
-        return Some((
-            429,
-            HttpResponse::TooManyRequests()
-                .insert_header(("Retry-After", "2.0"))
-                .insert_header(("X-Shopify-Shop-Api-Call-Limit", call_limit))
-                .json(json!({"errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."})),
-        ));
-    }
     let refuse = |message: &str| {
         Some((
             400,
@@ -163,4 +147,35 @@ pub(super) fn answer(
         ));
     }
     Some((200, response.json(json!({"orders": orders}))))
+}
+
+/// Takes one call from the leaky bucket: the `X-Shopify-Shop-Api-Call-Limit` value to answer
+/// with, or the 429 Shopify answers a call into a full bucket (or one a test asked for).
+pub(super) fn take_call(state: &State) -> Result<String, Box<(u16, HttpResponse)>> {
+    let used = {
+        let mut limits = state.limits.lock().unwrap();
+        let now = Instant::now();
+        let drained = limits.shopify_at.map_or(0.0, |at| {
+            now.duration_since(at).as_secs_f64() * LEAK_PER_SECOND
+        });
+        limits.shopify_used = (limits.shopify_used - drained).max(0.0);
+        limits.shopify_at = Some(now);
+        if limits.shopify_used + 1.0 > BUCKET {
+            None
+        } else {
+            limits.shopify_used += 1.0;
+            Some(limits.shopify_used)
+        }
+    };
+    let call_limit = format!("{}/{}", used.unwrap_or(BUCKET).ceil(), BUCKET);
+    if used.is_none() || throttled(state) {
+        return Err(Box::new((
+            429,
+            HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", "2.0"))
+                .insert_header(("X-Shopify-Shop-Api-Call-Limit", call_limit))
+                .json(json!({"errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."})),
+        )));
+    }
+    Ok(call_limit)
 }
