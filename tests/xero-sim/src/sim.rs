@@ -367,6 +367,26 @@ impl RunningSim {
         self.records(tenant, Records::Payments)
     }
 
+    /// A tenant's spend and receive money transactions, as `GET /BankTransactions/{id}` prints
+    /// them (deleted ones included).
+    pub fn bank_transactions(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::BankTransactions)
+    }
+
+    /// A tenant's bank transfers, as `GET /BankTransfers/{id}` prints them (deleted ones
+    /// included).
+    pub fn bank_transfers(&self, tenant: Uuid) -> Vec<Value> {
+        self.records(tenant, Records::BankTransfers)
+    }
+
+    /// The money in the account with `code`, as its bank statement would show it: live
+    /// payments into and out of it, spend and receive money on it, and transfers from and to
+    /// it (`accounting::bank_transfers::account_balance`). `None` for an unknown tenant or
+    /// code.
+    pub fn account_balance(&self, tenant: Uuid, code: &str) -> Option<rust_decimal::Decimal> {
+        self.shared.account_balance(tenant, code)
+    }
+
     /// A tenant's contacts.
     pub fn contacts(&self, tenant: Uuid) -> Vec<Value> {
         self.records(tenant, Records::Contacts)

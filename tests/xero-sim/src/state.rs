@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounting::{
-    accounts, contacts, credit_notes, documents, items, payments, tax_overrides,
+    accounts, bank_transactions, bank_transfers, contacts, credit_notes, documents, items,
+    payments, tax_overrides,
 };
 use crate::clock::SimClock;
 use crate::faults::FaultQueue;
@@ -42,6 +43,10 @@ pub enum Records {
     Items,
     /// Credit-note allocations.
     Allocations,
+    /// Spend and receive money (with line items), deleted ones included.
+    BankTransactions,
+    /// Bank transfers, deleted ones included.
+    BankTransfers,
     /// Accounts.
     Accounts,
     /// Tax rates.
@@ -61,6 +66,8 @@ impl Records {
             "contacts" => Self::Contacts,
             "items" => Self::Items,
             "allocations" => Self::Allocations,
+            "bank-transactions" => Self::BankTransactions,
+            "bank-transfers" => Self::BankTransfers,
             "accounts" => Self::Accounts,
             "tax-rates" => Self::TaxRates,
             "tax-review" => Self::TaxReview,
@@ -311,6 +318,15 @@ impl Shared {
         Some(records_json(tenant, records))
     }
 
+    /// The money in a tenant's account (see `bank_transfers::account_balance`); `None` for an
+    /// unknown tenant or account code.
+    pub fn account_balance(&self, tenant_id: Uuid, code: &str) -> Option<rust_decimal::Decimal> {
+        let world = self.world();
+        let tenant = world.tenant(tenant_id)?;
+        let account = tenant.account_by_code(code)?;
+        Some(bank_transfers::account_balance(tenant, account.id))
+    }
+
     /// The whole store as JSON.
     pub fn snapshot(&self) -> Value {
         let now = self.clock.now();
@@ -328,6 +344,8 @@ impl Shared {
                     "CreditNotes": records_json(t, Records::CreditNotes),
                     "Payments": records_json(t, Records::Payments),
                     "Allocations": records_json(t, Records::Allocations),
+                    "BankTransactions": records_json(t, Records::BankTransactions),
+                    "BankTransfers": records_json(t, Records::BankTransfers),
                     "Contacts": records_json(t, Records::Contacts),
                     "Items": records_json(t, Records::Items),
                 })
@@ -376,6 +394,16 @@ fn records_json(tenant: &Tenant, records: Records) -> Vec<Value> {
             .allocations
             .iter()
             .map(|a| credit_notes::allocation_json(tenant, a))
+            .collect(),
+        Records::BankTransactions => tenant
+            .bank_transactions
+            .iter()
+            .map(|t| bank_transactions::bank_transaction_json(tenant, t, 4, true))
+            .collect(),
+        Records::BankTransfers => tenant
+            .bank_transfers
+            .iter()
+            .map(|t| bank_transfers::bank_transfer_json(tenant, t))
             .collect(),
         Records::Accounts => tenant.accounts.iter().map(accounts::account_json).collect(),
         Records::TaxRates => tenant

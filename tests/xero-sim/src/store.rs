@@ -43,6 +43,10 @@ pub struct Tenant {
     pub payments: Vec<Payment>,
     /// Credit-note allocations.
     pub allocations: Vec<Allocation>,
+    /// Spend and receive money (`/BankTransactions`), deleted ones included.
+    pub bank_transactions: Vec<BankTransaction>,
+    /// Transfers between bank accounts (`/BankTransfers`), deleted ones included.
+    pub bank_transfers: Vec<BankTransfer>,
     /// Next number for generated `INV-0001` invoice numbers.
     pub next_invoice_number: u32,
     /// Next number for generated `CN-0001` credit-note numbers.
@@ -369,6 +373,82 @@ pub struct Allocation {
     pub updated: OffsetDateTime,
 }
 
+/// A spend or receive money transaction.
+#[derive(Debug, Clone)]
+pub struct BankTransaction {
+    /// `BankTransactionID`.
+    pub id: Uuid,
+    /// `Type`: `SPEND` or `RECEIVE`.
+    pub txn_type: String,
+    /// `Contact.ContactID`.
+    pub contact_id: Uuid,
+    /// `BankAccount.AccountID`.
+    pub bank_account_id: Uuid,
+    /// `Date`.
+    pub date: Date,
+    /// `Reference`.
+    pub reference: Option<String>,
+    /// `AUTHORISED` or `DELETED`.
+    pub status: String,
+    /// `LineAmountTypes`.
+    pub line_amount_types: LineAmountTypes,
+    /// `CurrencyCode`: the bank account's.
+    pub currency_code: String,
+    /// `CurrencyRate`.
+    pub currency_rate: Decimal,
+    /// `LineItems`.
+    pub lines: Vec<Line>,
+    /// `SubTotal`.
+    pub sub_total: Decimal,
+    /// `TotalTax`.
+    pub total_tax: Decimal,
+    /// `Total`: what leaves (SPEND) or reaches (RECEIVE) the bank account.
+    pub total: Decimal,
+    /// `IsReconciled`.
+    pub is_reconciled: bool,
+    /// `Url`.
+    pub url: Option<String>,
+    /// `UpdatedDateUTC`.
+    pub updated: OffsetDateTime,
+}
+
+/// A transfer between two bank accounts.
+#[derive(Debug, Clone)]
+pub struct BankTransfer {
+    /// `BankTransferID`.
+    pub id: Uuid,
+    /// `FromBankAccount.AccountID`.
+    pub from_account_id: Uuid,
+    /// `ToBankAccount.AccountID`.
+    pub to_account_id: Uuid,
+    /// `Amount`: what leaves the one account and reaches the other.
+    pub amount: Decimal,
+    /// `Date`.
+    pub date: Date,
+    /// `Reference`.
+    pub reference: Option<String>,
+    /// `CurrencyRate`.
+    pub currency_rate: Decimal,
+    /// `FromBankTransactionID`: the SPEND-TRANSFER side.
+    pub from_transaction_id: Uuid,
+    /// `ToBankTransactionID`: the RECEIVE-TRANSFER side.
+    pub to_transaction_id: Uuid,
+    /// `FromIsReconciled`.
+    pub from_is_reconciled: bool,
+    /// `ToIsReconciled`.
+    pub to_is_reconciled: bool,
+    /// `FromTracking`, echoed as given.
+    pub from_tracking: Value,
+    /// `ToTracking`, echoed as given.
+    pub to_tracking: Value,
+    /// `AUTHORISED` or `DELETED`.
+    pub status: String,
+    /// `CreatedDateUTC`.
+    pub created: OffsetDateTime,
+    /// Last change (creation or deletion), for `If-Modified-Since`.
+    pub updated: OffsetDateTime,
+}
+
 impl Tenant {
     /// Builds a tenant's fixed data from its seed. Seeded contacts and items are added by the
     /// caller through the same code as API creates, so they get the same defaults.
@@ -446,6 +526,8 @@ impl Tenant {
             credit_notes: Vec::new(),
             payments: Vec::new(),
             allocations: Vec::new(),
+            bank_transactions: Vec::new(),
+            bank_transfers: Vec::new(),
             next_invoice_number: 1,
             next_credit_note_number: 1,
         }

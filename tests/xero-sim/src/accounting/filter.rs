@@ -340,7 +340,8 @@ pub fn parse(input: &str) -> Result<Expr, String> {
     Ok(expr)
 }
 
-fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
+/// The value at a dotted path (`Contact.ContactID`), keys matched case-insensitively.
+pub fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(record, |value, key| {
         value
             .as_object()?

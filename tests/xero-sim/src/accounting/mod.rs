@@ -6,9 +6,13 @@
 //! - [`documents`]: lines, tax and totals shared by invoices and credit notes;
 //!   [`tax_overrides`]: lines whose tax is given, the documents Xero would flag for them.
 //! - [`invoices`], [`credit_notes`] (with allocations), [`payments`].
+//! - [`bank_transactions`] (spend and receive money), [`bank_transfers`] (and the money in an
+//!   account, [`bank_transfers::account_balance`]).
 //! - [`filter`]: the `where` parameter.
 
 pub mod accounts;
+pub mod bank_transactions;
+pub mod bank_transfers;
 pub mod contacts;
 pub mod credit_notes;
 pub mod documents;
@@ -225,9 +229,19 @@ pub fn handle(ctx: &mut Ctx<'_>, method: &str, segments: &[&str]) -> SimResponse
         ("payments", "PUT", []) => payments::create(ctx, false),
         ("payments", "POST", []) => payments::create(ctx, true),
         ("payments", "POST", [id]) => payments::delete(ctx, id),
+        ("banktransactions", "GET", []) => bank_transactions::list(ctx),
+        ("banktransactions", "GET", [id]) => bank_transactions::get(ctx, id),
+        ("banktransactions", "PUT", []) => bank_transactions::write(ctx, false, None),
+        ("banktransactions", "POST", []) => bank_transactions::write(ctx, true, None),
+        ("banktransactions", "POST", [id]) => bank_transactions::write(ctx, true, Some(id)),
+        ("banktransfers", "GET", []) => bank_transfers::list(ctx),
+        ("banktransfers", "GET", [id]) => bank_transfers::get(ctx, id),
+        ("banktransfers", "PUT", []) => bank_transfers::create(ctx),
+        ("banktransfers", "POST", []) => bank_transfers::delete(ctx, None),
+        ("banktransfers", "POST", [id]) => bank_transfers::delete(ctx, Some(id)),
         (
             "accounts" | "taxrates" | "organisation" | "currencies" | "contacts" | "items"
-            | "invoices" | "creditnotes" | "payments",
+            | "invoices" | "creditnotes" | "payments" | "banktransactions" | "banktransfers",
             _,
             _,
         ) => SimResponse::text(
@@ -257,6 +271,72 @@ pub fn apply_common_filters(ctx: &Ctx<'_>, records: Vec<Value>) -> Result<Vec<Va
             })
         })
         .collect())
+}
+
+/// Sorts listed records by `order` ("Order by any element returned", the Bank Transfers and
+/// Bank Transactions docs; the spec's example `Amount ASC`): comma-separated `Field [ASC|DESC]`
+/// keys on the printed JSON (dotted paths allowed), money and numbers by value, `/Date(…)/`
+/// by time, text case-insensitively, missing fields first. Stable, so ties keep creation
+/// order.
+///
+/// # Errors
+/// A `QueryParseException` answer for a direction other than `ASC` or `DESC`.
+pub fn apply_order(ctx: &Ctx<'_>, mut records: Vec<Value>) -> Result<Vec<Value>, SimResponse> {
+    let Some(order) = ctx.param("order") else {
+        return Ok(records);
+    };
+    let mut keys: Vec<(Vec<String>, bool)> = Vec::new();
+    for part in order.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut words = part.split_whitespace();
+        let field = words.next().unwrap_or_default();
+        let descending = match words.next().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("ASC") => false,
+            Some("DESC") => true,
+            Some(other) => {
+                return Err(SimResponse::query_parse_error(&format!(
+                    "'{other}' is not a sort direction in order '{order}'; use ASC or DESC"
+                )));
+            }
+        };
+        keys.push((field.split('.').map(str::to_owned).collect(), descending));
+    }
+    records.sort_by(|a, b| {
+        keys.iter()
+            .map(|(path, descending)| {
+                let ordering = compare_for_order(filter::lookup(a, path), filter::lookup(b, path));
+                if *descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(records)
+}
+
+fn compare_for_order(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let decimal = wire::marked_decimal;
+    match (a.filter(|v| !v.is_null()), b.filter(|v| !v.is_null())) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(a), Some(b)) => {
+            if let (Some(x), Some(y)) = (decimal(a), decimal(b)) {
+                return x.cmp(&y);
+            }
+            let (x, y) = (
+                a.as_str().unwrap_or_default(),
+                b.as_str().unwrap_or_default(),
+            );
+            match (wire::parse_date_time_ms(x), wire::parse_date_time_ms(y)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => x.to_lowercase().cmp(&y.to_lowercase()),
+            }
+        }
+    }
 }
 
 /// Reads a `{"XxxID": …}` or `{"Code": …}`-style reference object.

@@ -13,23 +13,26 @@
 //!   records those as flagged ([`flagged`]); the admin API's `tax-review` records list every
 //!   document's adjustments and flag ([`review_json`]).
 //! - Bank transactions refuse an override through the API ("Tax amount 52.23 is incorrect for
-//!   INPUT2 tax type, should be 52.28", XeroAPI/xero-node #768). The simulator serves no bank
-//!   transactions; whether credit notes refuse as well is UNSURE, and the strict reading
-//!   (`Readings::credit_notes_take_tax_overrides = false`) refuses them with that message.
+//!   INPUT2 tax type, should be 52.28", XeroAPI/xero-node #768), and so do the simulator's
+//!   (`accounting::bank_transactions`); whether credit notes refuse as well is UNSURE, and the
+//!   strict reading (`Readings::credit_notes_take_tax_overrides = false`) refuses them with
+//!   that message.
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use super::documents::LineOwner;
 use crate::money::LineAmountTypes;
 use crate::readings::Readings;
 use crate::store::{DocKind, Document, Tenant};
 use crate::wire;
 
-/// Whether documents of `kind` refuse a `TaxAmount` other than Xero's own.
-pub fn refused(kind: DocKind, readings: Readings) -> bool {
-    match kind {
-        DocKind::Invoice => false,
-        DocKind::CreditNote => !readings.credit_notes_take_tax_overrides,
+/// Whether lines of `owner` refuse a `TaxAmount` other than Xero's own.
+pub fn refused(owner: LineOwner, readings: Readings) -> bool {
+    match owner {
+        LineOwner::Document(DocKind::Invoice) => false,
+        LineOwner::Document(DocKind::CreditNote) => !readings.credit_notes_take_tax_overrides,
+        LineOwner::BankTransaction => true,
     }
 }
 

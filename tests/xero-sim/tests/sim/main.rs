@@ -2,6 +2,7 @@
 //! starts its own simulator on a free port; no other service is needed.
 
 mod admin;
+mod bank;
 mod contacts;
 mod credit_notes;
 mod faults;
