@@ -10,6 +10,7 @@ mod chaos;
 mod check;
 mod connect;
 mod dead_letters;
+mod ebay_payouts;
 mod end_to_end;
 mod hostile_input;
 mod ingress_webhooks;

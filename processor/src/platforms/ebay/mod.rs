@@ -3,6 +3,7 @@
 //! fetched again.
 
 pub mod normalise;
+pub mod payouts;
 pub(crate) mod poll;
 pub(crate) mod stock;
 pub mod webhooks;

@@ -13,6 +13,8 @@
 //! - No rate-limit headers; a call over the limit (asked for by a test) is 429 with eBay's
 //!   error 2001 and no `Retry-After`.
 //!
+//! The Sell Finances API's payouts and transactions are in `ebay/finances.rs`.
+//!
 //! The Sell Inventory API's `getInventoryItems`, `GET /sell/inventory/v1/inventory_item`
 //! (eBay's reference and its `InventoryItems` type), for a tracked shop's stock
 //! ([`crate::platform_api::FakePlatformApi::stock`]):
@@ -32,6 +34,8 @@ use time::OffsetDateTime;
 use super::{param, throttled, time_of};
 use crate::platform_api::State;
 
+mod finances;
+
 const MAX_LIMIT: usize = 200;
 const ORDERS: &str = "/sell/fulfillment/v1/order";
 const INVENTORY_ITEMS: &str = "/sell/inventory/v1/inventory_item";
@@ -42,6 +46,9 @@ pub(super) fn answer(
     path: &str,
     query: &[(String, String)],
 ) -> Option<(u16, HttpResponse)> {
+    if let Some(answer) = finances::answer(state, path, query) {
+        return Some(answer);
+    }
     if path == INVENTORY_ITEMS {
         return Some(inventory_items(state, query));
     }
