@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use xcs_shared::{EventKind, Platform};
 use xcs_xero_sim::{DEMO_NZ_TENANT_ID, RunningSim};
 
+use crate::broker::TestBroker;
 use crate::postgres::TestSchema;
-use crate::processor::amount;
+use crate::processor::{MAGENTO_SHOP, Rig, WOO_SHOP, amount, publish};
 
 /// `config` with `shop` tracked on the demo chart's Inventory (630) and Cost of Goods Sold
 /// (310) accounts, adjustments against 310 too, its items compared once quiet for
@@ -126,4 +128,111 @@ pub async fn level_recorded(
         }
     })
     .await
+}
+
+/// Publishes `body` as `shop`'s stock webhook `topic` on `platform`, as the ingress would.
+pub async fn publish_stock(
+    broker: &TestBroker,
+    platform: Platform,
+    shop: &str,
+    topic: &str,
+    event_id: &str,
+    body: &Value,
+) {
+    let body = serde_json::to_vec(body).unwrap();
+    publish(
+        broker,
+        platform,
+        shop,
+        EventKind::Inventory,
+        topic,
+        event_id,
+        &body,
+    )
+    .await;
+}
+
+/// Publishes an Adobe Commerce stock item save of `sku` (product `product_id`) at `qty` for
+/// the Adobe Commerce shop: the SKU and quantity the event carries, the cost not.
+pub async fn publish_adobe_stock(
+    broker: &TestBroker,
+    event_id: &str,
+    product_id: u64,
+    sku: &str,
+    qty: &str,
+) {
+    let body = json!({"event_id": event_id,
+        "type": "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after",
+        "data": {"value": {"product_id": product_id.to_string(), "sku": sku, "qty": qty,
+                           "is_in_stock": "1"}}});
+    publish_stock(
+        broker,
+        Platform::Magento,
+        MAGENTO_SHOP,
+        "observer.cataloginventory_stock_item_save_commit_after",
+        event_id,
+        &body,
+    )
+    .await;
+}
+
+/// Publishes `body` as the WooCommerce shop's webhook `topic`.
+pub async fn send_woo(rig: &Rig, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
+    publish(
+        &rig.broker,
+        Platform::WooCommerce,
+        WOO_SHOP,
+        kind,
+        topic,
+        event_id,
+        body,
+    )
+    .await;
+}
+
+/// WooCommerce order 4417 under `id`: 2 × KETE-L and 1 × KOHA-FB.
+pub fn woo_order(id: u64) -> Vec<u8> {
+    let mut order = crate::platform_api::fixture("woocommerce/order_4417_nzd_tax_inclusive.json");
+    order["id"] = json!(id);
+    order["number"] = json!(id.to_string());
+    serde_json::to_vec(&order).unwrap()
+}
+
+/// A WooCommerce `product.updated` body: the product's SKU and the level WooCommerce has
+/// after its `n`th change (its modification time, by which levels that arrive out of order
+/// are ordered).
+pub fn woo_level(product_id: u64, n: u32, sku: &str, quantity: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": product_id,
+        "name": sku,
+        "sku": sku,
+        "manage_stock": true,
+        "stock_quantity": quantity,
+        "stock_status": "instock",
+        "date_modified_gmt": format!("2026-11-27T09:{:02}:00", n % 60),
+    }))
+    .unwrap()
+}
+
+/// Publishes WooCommerce order `id` ([`woo_order`]) as created; returns its event id.
+pub async fn send_woo_order(rig: &Rig, id: u64) -> String {
+    let event = format!("woocommerce:{WOO_SHOP}:o-{id}");
+    send_woo(
+        rig,
+        EventKind::Order,
+        "order.created",
+        &event,
+        &woo_order(id),
+    )
+    .await;
+    event
+}
+
+/// Publishes the store's level of `sku` (WooCommerce product `product`) after its `n`th
+/// change ([`woo_level`]); returns its event id.
+pub async fn send_woo_level(rig: &Rig, n: u32, product: u64, sku: &str, quantity: i64) -> String {
+    let event = format!("woocommerce:{WOO_SHOP}:s-{n}");
+    let body = woo_level(product, n, sku, quantity);
+    send_woo(rig, EventKind::Inventory, "product.updated", &event, &body).await;
+    event
 }

@@ -50,6 +50,28 @@ pub struct Tally {
     pub waited_for_room: std::time::Duration,
 }
 
+impl<'a> Lister<'a> {
+    /// The lists of shop `name` through its platform API.
+    ///
+    /// # Errors
+    /// [`PollError::NoApi`] for a shop without `[api]`.
+    pub(super) fn of(
+        name: &'a str,
+        shop: &'a ShopConfig,
+        client: &'a PollClient,
+    ) -> Result<Self, PollError> {
+        let api = shop
+            .api
+            .as_ref()
+            .ok_or_else(|| PollError::NoApi(name.to_owned()))?;
+        Ok(Lister {
+            client,
+            api,
+            shop: name,
+        })
+    }
+}
+
 /// One shop's read.
 pub struct Pass<'a> {
     pub name: &'a str,
@@ -72,16 +94,7 @@ impl Pass<'_> {
         tally: &mut Tally,
         mut done: impl FnMut(&Window, &Tally),
     ) -> Result<(), PollError> {
-        let api = self
-            .shop
-            .api
-            .as_ref()
-            .ok_or_else(|| PollError::NoApi(self.name.to_owned()))?;
-        let lister = Lister {
-            client: self.client,
-            api,
-            shop: self.name,
-        };
+        let lister = Lister::of(self.name, self.shop, self.client)?;
         // Later parts below earlier ones, so parts are read (and the cursor moves) in order.
         let mut parts = vec![window];
         while let Some(part) = parts.pop() {

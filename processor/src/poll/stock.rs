@@ -275,16 +275,7 @@ impl Reader<'_> {
 
     /// Reads the whole catalogue, then publishes the levels that differ from the ledger's.
     async fn read(&self) -> Result<StockTally, PollError> {
-        let api = self
-            .shop
-            .api
-            .as_ref()
-            .ok_or_else(|| PollError::NoApi(self.name.to_owned()))?;
-        let lister = Lister {
-            client: self.client,
-            api,
-            shop: self.name,
-        };
+        let lister = Lister::of(self.name, self.shop, self.client)?;
         let read_at = OffsetDateTime::now_utc();
         let mut items: BTreeMap<String, (String, BTreeMap<String, Decimal>)> = BTreeMap::new();
         let mut without_sku = 0;

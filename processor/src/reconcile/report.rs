@@ -117,8 +117,85 @@ pub(super) fn csv_field(value: &str) -> String {
     }
 }
 
-fn opt_amount(value: Option<Decimal>) -> String {
+/// An amount as a cell: empty without one.
+pub(super) fn opt_amount(value: Option<Decimal>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// `fields` as one CSV row, each quoted where it needs to be.
+pub(super) fn push_csv_row(out: &mut String, fields: &[String]) {
+    let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    out.push_str(&row.join(","));
+    out.push('\n');
+}
+
+/// The line that counts what a report found, by kind (`name`), those `informational` apart;
+/// `false` when it found nothing at all, so there is no table to follow.
+pub(super) fn push_counts<K: Copy + Ord>(
+    out: &mut String,
+    counts: &BTreeMap<K, usize>,
+    informational: impl Fn(K) -> bool,
+    name: impl Fn(K) -> &'static str,
+) -> bool {
+    let (news, differences): (Vec<_>, Vec<_>) =
+        counts.iter().partition(|(k, _)| informational(**k));
+    let summary = |counts: &[(&K, &usize)]| {
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", name(**k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if differences.is_empty() {
+        let _ = writeln!(out, "OK: no discrepancies.");
+        if news.is_empty() {
+            return false;
+        }
+        let _ = writeln!(out, "For information: {}\n", summary(&news));
+    } else {
+        let total: usize = differences.iter().map(|(_, n)| **n).sum();
+        let _ = writeln!(
+            out,
+            "{total} discrepancies: {}{}\n",
+            summary(&differences),
+            if news.is_empty() {
+                String::new()
+            } else {
+                format!("; for information: {}", summary(&news))
+            }
+        );
+    }
+    true
+}
+
+/// `header` and `rows` in columns as wide as their widest cell, but the last (free text).
+pub(super) fn push_table<R: AsRef<[String]>>(out: &mut String, header: &[&str], rows: &[R]) {
+    let last = header.len() - 1;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.as_ref().iter().enumerate().take(last) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i < last {
+                let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
+            } else {
+                text.push_str(cell);
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    let _ = writeln!(out, "{}", line(header.to_vec()));
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{}",
+            line(row.as_ref().iter().map(String::as_str).collect())
+        );
+    }
 }
 
 impl Report {
@@ -146,9 +223,7 @@ impl Report {
                     .map(|p| p.start.clone())
                     .unwrap_or_default(),
             ];
-            let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            out.push_str(&row.join(","));
-            out.push('\n');
+            push_csv_row(&mut out, &fields);
         }
         out
     }
@@ -197,34 +272,8 @@ impl Report {
         for d in &self.discrepancies {
             *counts.entry(d.problem).or_default() += 1;
         }
-        let (news, differences): (Vec<_>, Vec<_>) =
-            counts.iter().partition(|(p, _)| p.informational());
-        let summary = |counts: &[(&Problem, &usize)]| {
-            counts
-                .iter()
-                .map(|(p, n)| format!("{n} {}", p.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if differences.is_empty() {
-            let _ = writeln!(out, "OK: no discrepancies.");
-            if news.is_empty() {
-                return out;
-            }
-            let _ = writeln!(out, "For information: {}\n", summary(&news));
-        } else {
-            let informational: usize = news.iter().map(|(_, n)| **n).sum();
-            let _ = writeln!(
-                out,
-                "{} discrepancies: {}{}\n",
-                self.discrepancies.len() - informational,
-                summary(&differences),
-                if news.is_empty() {
-                    String::new()
-                } else {
-                    format!("; for information: {}", summary(&news))
-                }
-            );
+        if !push_counts(&mut out, &counts, Problem::informational, Problem::as_str) {
+            return out;
         }
         let rows: Vec<[String; 6]> = self
             .discrepancies
@@ -255,27 +304,7 @@ impl Report {
             "FIXED",
             "DETAIL",
         ];
-        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-        for row in &rows {
-            for (i, cell) in row.iter().enumerate().take(5) {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<&str>| {
-            let mut text = String::new();
-            for (i, cell) in cells.iter().enumerate() {
-                if i < 5 {
-                    let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
-                } else {
-                    text.push_str(cell);
-                }
-            }
-            text.trim_end().to_owned()
-        };
-        let _ = writeln!(out, "{}", line(header.to_vec()));
-        for row in &rows {
-            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-        }
+        push_table(&mut out, &header, &rows);
         let _ = writeln!(out, "\nWhat to do:");
         let mut said = HashSet::new();
         for d in &self.discrepancies {

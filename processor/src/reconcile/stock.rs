@@ -33,6 +33,7 @@ use time::OffsetDateTime;
 use xcs_shared::Source;
 
 use super::known_shop;
+use super::report::{opt_amount, push_counts, push_csv_row, push_table};
 use super::sources::unreadable;
 use crate::config::{Config, InventoryMode, ShopConfig};
 use crate::ledger::{Ledger, code_key};
@@ -414,8 +415,20 @@ fn text<'v>(value: &'v Value, key: &str) -> &'v str {
     value[key].as_str().unwrap_or_default()
 }
 
-fn opt(value: Option<Decimal>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
+impl StockRow {
+    /// The cells the table and the CSV both begin a row with: status, code, SKU, the store's
+    /// level, Xero's quantity, in flight and the unexplained rest.
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.status.as_str().to_owned(),
+            self.code.clone(),
+            self.sku.clone(),
+            opt_amount(self.last_reported_level),
+            opt_amount(self.xero_on_hand),
+            self.in_flight.to_string(),
+            opt_amount(self.unexplained),
+        ]
+    }
 }
 
 impl StockReport {
@@ -433,22 +446,14 @@ impl StockReport {
     pub fn csv(&self) -> String {
         let mut out = format!("{STOCK_CSV_HEADER}\n");
         for r in &self.rows {
-            let fields = [
-                r.status.as_str().to_owned(),
-                r.code.clone(),
-                r.sku.clone(),
-                opt(r.last_reported_level),
-                opt(r.xero_on_hand),
-                r.in_flight.to_string(),
-                opt(r.unexplained),
+            let mut fields = r.cells();
+            fields.extend([
                 r.detail.clone(),
                 r.next_step.clone(),
                 r.fixed.clone().unwrap_or_default(),
                 r.fix_event.clone().unwrap_or_default(),
-            ];
-            let row: Vec<String> = fields.iter().map(|f| super::report::csv_field(f)).collect();
-            out.push_str(&row.join(","));
-            out.push('\n');
+            ]);
+            push_csv_row(&mut out, &fields);
         }
         out
     }
@@ -489,33 +494,13 @@ impl StockReport {
                 *counts.entry(r.status).or_default() += 1;
             }
         }
-        let (differences, news): (Vec<_>, Vec<_>) =
-            counts.iter().partition(|(s, _)| s.is_discrepancy());
-        let summary = |counts: &[(&StockStatus, &usize)]| {
-            counts
-                .iter()
-                .map(|(s, n)| format!("{n} {}", s.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if differences.is_empty() {
-            let _ = writeln!(out, "OK: no discrepancies.");
-            if news.is_empty() {
-                return out;
-            }
-            let _ = writeln!(out, "For information: {}\n", summary(&news));
-        } else {
-            let total: usize = differences.iter().map(|(_, n)| **n).sum();
-            let _ = writeln!(
-                out,
-                "{total} discrepancies: {}{}\n",
-                summary(&differences),
-                if news.is_empty() {
-                    String::new()
-                } else {
-                    format!("; for information: {}", summary(&news))
-                }
-            );
+        if !push_counts(
+            &mut out,
+            &counts,
+            |s| !s.is_discrepancy(),
+            StockStatus::as_str,
+        ) {
+            return out;
         }
         let header = [
             "STATUS",
@@ -528,45 +513,20 @@ impl StockReport {
             "FIXED",
             "DETAIL",
         ];
-        let rows: Vec<[String; 9]> = self
+        let rows: Vec<Vec<String>> = self
             .rows
             .iter()
             .filter(|r| r.status != StockStatus::Agrees)
             .map(|r| {
-                [
-                    r.status.as_str().to_owned(),
-                    r.code.clone(),
-                    r.sku.clone(),
-                    opt(r.last_reported_level),
-                    opt(r.xero_on_hand),
-                    r.in_flight.to_string(),
-                    opt(r.unexplained),
+                let mut cells = r.cells();
+                cells.extend([
                     r.fixed.as_ref().map_or("", |_| "requested").to_owned(),
                     r.detail.clone(),
-                ]
+                ]);
+                cells
             })
             .collect();
-        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-        for row in &rows {
-            for (i, cell) in row.iter().enumerate().take(8) {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<&str>| {
-            let mut text = String::new();
-            for (i, cell) in cells.iter().enumerate() {
-                if i < 8 {
-                    let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
-                } else {
-                    text.push_str(cell);
-                }
-            }
-            text.trim_end().to_owned()
-        };
-        let _ = writeln!(out, "{}", line(header.to_vec()));
-        for row in &rows {
-            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-        }
+        push_table(&mut out, &header, &rows);
         let _ = writeln!(out, "\nWhat to do:");
         let mut said = HashSet::new();
         for r in &self.rows {

@@ -665,6 +665,23 @@ fn text<'v>(value: &'v Value, key: &str) -> &'v str {
     value[key].as_str().unwrap_or_default()
 }
 
+/// Up to three of `org`'s active accounts that `fits`, to map instead of a wrong one; how to
+/// make one when it has none.
+fn suggest_accounts(org: &Organisation, fits: &dyn Fn(&Value) -> bool) -> String {
+    let names: Vec<String> = org
+        .accounts
+        .iter()
+        .filter(|a| text(a, "Status") == "ACTIVE" && fits(a))
+        .take(3)
+        .map(|a| format!("{} {}", text(a, "Code"), text(a, "Name")))
+        .collect();
+    if names.is_empty() {
+        "create a fitting account in Xero (Accounting → Chart of accounts)".to_owned()
+    } else {
+        format!("e.g. {}", names.join(", "))
+    }
+}
+
 /// Every problem with `mapping` against an organisation's chart of accounts and tax rates.
 pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -677,20 +694,7 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
         });
     };
     let find_account = |code: &str| org.accounts.iter().find(|a| text(a, "Code") == code);
-    let suggest = |fits: &dyn Fn(&Value) -> bool| -> String {
-        let names: Vec<String> = org
-            .accounts
-            .iter()
-            .filter(|a| text(a, "Status") == "ACTIVE" && fits(a))
-            .take(3)
-            .map(|a| format!("{} {}", text(a, "Code"), text(a, "Name")))
-            .collect();
-        if names.is_empty() {
-            "create a fitting account in Xero (Accounting → Chart of accounts)".to_owned()
-        } else {
-            format!("e.g. {}", names.join(", "))
-        }
-    };
+    let suggest = |fits: &dyn Fn(&Value) -> bool| suggest_accounts(org, fits);
     let mut used_classes: Vec<&'static str> = Vec::new();
     let mut rounding_class = "Liabilities";
     let mut gift_card_class = "Liabilities";
@@ -985,20 +989,7 @@ pub fn check_tracked_accounts(mapping: &ShopMapping, org: &Organisation) -> Vec<
         // The config refuses tracked mode without all three, so a missing one is not reached.
         let Some(code) = code else { continue };
         let fits = |account: &Value| types.is_empty() || types.contains(&text(account, "Type"));
-        let suggest = || {
-            let names: Vec<String> = org
-                .accounts
-                .iter()
-                .filter(|acc| text(acc, "Status") == "ACTIVE" && fits(acc))
-                .take(3)
-                .map(|acc| format!("{} {}", text(acc, "Code"), text(acc, "Name")))
-                .collect();
-            if names.is_empty() {
-                "create a fitting account in Xero (Accounting → Chart of accounts)".to_owned()
-            } else {
-                format!("e.g. {}", names.join(", "))
-            }
-        };
+        let suggest = || suggest_accounts(org, &fits);
         let Some(account) = org.accounts.iter().find(|acc| text(acc, "Code") == code) else {
             findings.push(Finding {
                 detail: format!(

@@ -12,6 +12,7 @@ use xcs_tests::processor::{
     BIGCOMMERCE_SHOP, EBAY_SHOP, ETSY_SHOP, MAGENTO_SHOP, Rig, SHOP, TestProcessor, WOO_SHOP,
     amount, credit_notes_numbered, one_invoice, platform_shop, publish, wait_handled,
 };
+use xcs_tests::stock::publish_stock;
 use xcs_xero_sim::DEMO_NZ_TENANT_ID;
 
 const HANDLED: Duration = Duration::from_secs(20);
@@ -542,20 +543,18 @@ async fn a_stock_event_in_items_mode_makes_the_skus_item_and_a_rename_follows_th
     let seeded = rig.sim.items(DEMO_NZ_TENANT_ID);
     let processor = TestProcessor::start(&items_config(&rig, &[WOO_SHOP])).await;
     let product = |name: &str| {
-        serde_json::to_vec(&json!({
+        json!({
             "id": 81, "name": name, "sku": "KETE-L", "manage_stock": true,
             "stock_quantity": 12, "date_modified_gmt": "2026-11-27T09:00:00",
-        }))
-        .unwrap()
+        })
     };
-    let send = |event: &'static str, body: Vec<u8>| {
+    let send = |event: &'static str, body: Value| {
         let rig = &rig;
         async move {
-            publish(
+            publish_stock(
                 &rig.broker,
                 Platform::WooCommerce,
                 WOO_SHOP,
-                EventKind::Inventory,
                 "product.updated",
                 event,
                 &body,

@@ -14,9 +14,9 @@ use xcs_tests::platform_api::{
 };
 use xcs_tests::postgres::TestSchema;
 use xcs_tests::processor::{
-    BIGCOMMERCE_SHOP, MAGENTO_SHOP, Rig, SHOP, TestProcessor, WOO_SHOP, platform_shop, publish,
-    wait_handled,
+    BIGCOMMERCE_SHOP, MAGENTO_SHOP, Rig, SHOP, TestProcessor, WOO_SHOP, platform_shop, wait_handled,
 };
+use xcs_tests::stock::{publish_adobe_stock, publish_stock};
 
 const HANDLED: Duration = Duration::from_secs(20);
 
@@ -263,14 +263,13 @@ async fn bigcommerce_changes_are_completed_from_the_catalog_and_absolute_ones_fr
     let send = |id: &'static str, body: serde_json::Value| {
         let broker = &rig.broker;
         async move {
-            publish(
+            publish_stock(
                 broker,
                 Platform::BigCommerce,
                 BIGCOMMERCE_SHOP,
-                EventKind::Inventory,
                 "store/sku/inventory/updated",
                 id,
-                &serde_json::to_vec(&body).unwrap(),
+                &body,
             )
             .await;
         }
@@ -341,20 +340,7 @@ async fn adobe_commerce_stock_gets_the_products_cost_once_an_hour() {
     let config = tracked(&rig.config(&shop), MAGENTO_SHOP, None);
     let processor = TestProcessor::start(&config).await;
     for (id, qty) in [("mg-stock-1", "37.0000"), ("mg-stock-2", "36.0000")] {
-        let body = json!({"event_id": id,
-            "type": "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after",
-            "data": {"value": {"product_id": "2040", "sku": "ESP-200", "qty": qty,
-                               "is_in_stock": "1"}}});
-        publish(
-            &rig.broker,
-            Platform::Magento,
-            MAGENTO_SHOP,
-            EventKind::Inventory,
-            "observer.cataloginventory_stock_item_save_commit_after",
-            id,
-            &serde_json::to_vec(&body).unwrap(),
-        )
-        .await;
+        publish_adobe_stock(&rig.broker, id, 2040, "ESP-200", qty).await;
         handled(&rig, id).await;
     }
     assert_eq!(
@@ -388,14 +374,13 @@ async fn woocommerce_stock_carries_its_sku_and_cost_of_goods_and_fetches_nothing
         "cost_of_goods_sold": {"values": [{"defined_value": 21.4, "effective_value": 21.4}],
                                "total_value": 21.4},
         "date_modified_gmt": "2026-11-27T01:00:00"});
-    publish(
+    publish_stock(
         &rig.broker,
         Platform::WooCommerce,
         WOO_SHOP,
-        EventKind::Inventory,
         "product.updated",
         "wc-stock-1",
-        &serde_json::to_vec(&body).unwrap(),
+        &body,
     )
     .await;
     handled(&rig, "wc-stock-1").await;
@@ -410,14 +395,13 @@ async fn woocommerce_stock_carries_its_sku_and_cost_of_goods_and_fetches_nothing
         )]
     );
     let unskued = json!({"id": 795, "sku": "", "manage_stock": true, "stock_quantity": 3});
-    publish(
+    publish_stock(
         &rig.broker,
         Platform::WooCommerce,
         WOO_SHOP,
-        EventKind::Inventory,
         "product.updated",
         "wc-stock-2",
-        &serde_json::to_vec(&unskued).unwrap(),
+        &unskued,
     )
     .await;
     let (outcome, detail) = handled(&rig, "wc-stock-2").await;

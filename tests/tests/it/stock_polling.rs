@@ -375,26 +375,24 @@ async fn a_shop_in_items_mode_reads_no_stock() {
 async fn tracked_etsy_or_ebay_without_stock_reads_is_refused_at_start() {
     for platform in [Platform::Etsy, Platform::Ebay] {
         let setup = PolledShop::start(platform, ShopSpec::Standard(shop_of(platform))).await;
-        let off = config(&setup, "tracked", 1).replace(
-            &format!("stock_interval_secs = {STOCK_EVERY}"),
-            "stock_interval_secs = 0",
-        );
-        let err = xcs_processor::config::Config::from_toml(&off, |_| None)
-            .unwrap_err()
-            .to_string();
+        // Why the config with the stock read every `secs` is refused.
+        let refused = |secs: u64| {
+            let text = config(&setup, "tracked", 1).replace(
+                &format!("stock_interval_secs = {STOCK_EVERY}"),
+                &format!("stock_interval_secs = {secs}"),
+            );
+            xcs_processor::config::Config::from_toml(&text, |_| None)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(0);
         assert!(
             err.contains(&setup.name)
                 && err.contains("stock_interval_secs")
                 && err.contains("inventory = \"items\""),
             "{err}"
         );
-        let week = config(&setup, "tracked", 1).replace(
-            &format!("stock_interval_secs = {STOCK_EVERY}"),
-            "stock_interval_secs = 700000",
-        );
-        let err = xcs_processor::config::Config::from_toml(&week, |_| None)
-            .unwrap_err()
-            .to_string();
+        let err = refused(700_000);
         assert!(
             err.contains("poll.stock_interval_secs is over a week"),
             "{err}"

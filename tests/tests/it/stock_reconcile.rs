@@ -15,11 +15,13 @@ use xcs_processor::config::Config;
 use xcs_processor::ledger::Ledger;
 use xcs_processor::reconcile::{StockReport, StockStatus, reconcile_stock};
 use xcs_processor::setup::check::{self, CheckOptions};
+use xcs_shared::Platform;
 use xcs_shared::domain::{StockChange, StockLevel};
-use xcs_shared::{EventKind, Platform};
-use xcs_tests::platform_api;
-use xcs_tests::processor::{Rig, TestProcessor, WOO_SHOP, publish, wait_handled};
-use xcs_tests::stock::{add_tracked_item, adjustment_line, adjustments, on_hand, tracked};
+use xcs_tests::processor::{Rig, TestProcessor, WOO_SHOP, wait_handled};
+use xcs_tests::stock::{
+    add_tracked_item, adjustment_line, adjustments, on_hand, send_woo_level, send_woo_order,
+    tracked,
+};
 use xcs_xero_sim::{DEMO_NZ_TENANT_ID, Fault, FaultKind};
 
 /// A stock event waits out the quiet time in the 10 s retry tier at least once.
@@ -31,46 +33,6 @@ fn config_text(rig: &Rig) -> String {
 
 fn config(text: &str) -> Config {
     Config::from_toml(text, |_| None).expect("a valid config")
-}
-
-async fn send(rig: &Rig, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
-    publish(
-        &rig.broker,
-        Platform::WooCommerce,
-        WOO_SHOP,
-        kind,
-        topic,
-        event_id,
-        body,
-    )
-    .await;
-}
-
-/// WooCommerce order `id`: 2 × KETE-L and 1 × KOHA-FB.
-async fn send_order(rig: &Rig, id: u64) {
-    let mut order = platform_api::fixture("woocommerce/order_4417_nzd_tax_inclusive.json");
-    order["id"] = json!(id);
-    order["number"] = json!(id.to_string());
-    let body = serde_json::to_vec(&order).unwrap();
-    let event = format!("woocommerce:{WOO_SHOP}:o-{id}");
-    send(rig, EventKind::Order, "order.created", &event, &body).await;
-}
-
-/// The store's level of `sku` (WooCommerce product `product`) after its `n`th change.
-async fn send_level(rig: &Rig, n: u32, product: u64, sku: &str, quantity: i64) -> String {
-    let body = serde_json::to_vec(&json!({
-        "id": product,
-        "name": sku,
-        "sku": sku,
-        "manage_stock": true,
-        "stock_quantity": quantity,
-        "stock_status": "instock",
-        "date_modified_gmt": format!("2026-11-27T09:{:02}:00", n % 60),
-    }))
-    .unwrap();
-    let event = format!("woocommerce:{WOO_SHOP}:s-{n}");
-    send(rig, EventKind::Inventory, "product.updated", &event, &body).await;
-    event
 }
 
 /// Waits until the processor has read order `id` (its units are in flight).
@@ -143,13 +105,13 @@ async fn stock_changed_in_xero_alone_is_reported_and_fix_posts_it_once_however_o
         .times(1000),
     );
     let processor = TestProcessor::start(&config_text(&rig)).await;
-    send_order(&rig, 5601).await;
+    send_woo_order(&rig, 5601).await;
     in_flight(&rig, 5601).await;
     // The store's levels count the sale; Xero's quantities and the sale in flight match them.
     let levels = [
-        send_level(&rig, 1, 81, "KETE-L", 8).await,
-        send_level(&rig, 2, 82, "KOHA-FB", 9).await,
-        send_level(&rig, 3, 83, "PUTE-S", 5).await,
+        send_woo_level(&rig, 1, 81, "KETE-L", 8).await,
+        send_woo_level(&rig, 2, 82, "KOHA-FB", 9).await,
+        send_woo_level(&rig, 3, 83, "PUTE-S", 5).await,
     ];
     for event in &levels {
         let (outcome, detail) = wait_handled(&rig.schema, event, HANDLED).await;

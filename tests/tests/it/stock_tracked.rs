@@ -11,9 +11,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use xcs_shared::{EventKind, Platform};
-use xcs_tests::platform_api;
-use xcs_tests::processor::{Rig, TestProcessor, WOO_SHOP, publish, wait_handled};
-use xcs_tests::stock::{self, adjustment_line};
+use xcs_tests::processor::{Rig, TestProcessor, WOO_SHOP, wait_handled};
+use xcs_tests::stock::{
+    self, adjustment_line, send_woo, send_woo_level, send_woo_order, woo_level, woo_order,
+};
 use xcs_xero_sim::DEMO_NZ_TENANT_ID;
 
 /// A stock event waits out the quiet time in the 10 s retry tier at least once.
@@ -32,60 +33,10 @@ fn stock_xero(rig: &Rig, on_hand: u32) {
     }
 }
 
-/// WooCommerce order 4417 under `id`: 2 × KETE-L and 1 × KOHA-FB.
-fn order(id: u64) -> Vec<u8> {
-    let mut order = platform_api::fixture("woocommerce/order_4417_nzd_tax_inclusive.json");
-    order["id"] = json!(id);
-    order["number"] = json!(id.to_string());
-    serde_json::to_vec(&order).unwrap()
-}
-
-/// A `product.updated` body: the product's SKU and the level WooCommerce has after its `n`th
-/// change (its modification time, by which levels that arrive out of order are ordered).
-fn level(product_id: u64, n: u32, sku: &str, quantity: i64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "id": product_id,
-        "name": sku,
-        "sku": sku,
-        "manage_stock": true,
-        "stock_quantity": quantity,
-        "stock_status": "instock",
-        "date_modified_gmt": format!("2026-11-27T09:{:02}:00", n % 60),
-    }))
-    .unwrap()
-}
-
-async fn send(rig: &Rig, kind: EventKind, topic: &str, event_id: &str, body: &[u8]) {
-    publish(
-        &rig.broker,
-        Platform::WooCommerce,
-        WOO_SHOP,
-        kind,
-        topic,
-        event_id,
-        body,
-    )
-    .await;
-}
-
-async fn send_order(rig: &Rig, id: u64) -> String {
-    let event = format!("woocommerce:nz-woo:o-{id}");
-    send(rig, EventKind::Order, "order.created", &event, &order(id)).await;
-    event
-}
-
+/// The store's level of `sku` (KETE-L is product 81, KOHA-FB 82) after its `n`th change.
 async fn send_level(rig: &Rig, n: u32, sku: &str, quantity: i64) -> String {
-    let event = format!("woocommerce:nz-woo:s-{n}");
     let product = if sku == "KETE-L" { 81 } else { 82 };
-    send(
-        rig,
-        EventKind::Inventory,
-        "product.updated",
-        &event,
-        &level(product, n, sku, quantity),
-    )
-    .await;
-    event
+    send_woo_level(rig, n, product, sku, quantity).await
 }
 
 async fn handled(rig: &Rig, event_id: &str) -> (String, String) {
@@ -114,7 +65,7 @@ async fn a_stock_event_that_arrives_before_its_order_does_not_count_the_sale_aga
     let processor = TestProcessor::start(&tracked_config(&rig)).await;
     // The store sold 2 kete: its stock webhook comes first, the order a moment later.
     let stock = send_level(&rig, 1, "KETE-L", 8).await;
-    let order = send_order(&rig, 5001).await;
+    let order = send_woo_order(&rig, 5001).await;
     booked(&rig, &order).await;
     let (outcome, detail) = handled(&rig, &stock).await;
     assert_eq!(outcome, "skipped", "{detail}");
@@ -130,13 +81,13 @@ async fn a_stock_event_after_its_order_or_with_it_finds_the_sale_booked_or_in_fl
     stock_xero(&rig, 10);
     let processor = TestProcessor::start(&tracked_config(&rig)).await;
     // After: the order is booked before its stock event is read.
-    let order = send_order(&rig, 5101).await;
+    let order = send_woo_order(&rig, 5101).await;
     booked(&rig, &order).await;
     let after = send_level(&rig, 1, "KETE-L", 8).await;
     assert_eq!(handled(&rig, &after).await.0, "skipped");
     assert_eq!(on_hand(&rig, "KETE-L"), Decimal::from(8));
     // With: both at once.
-    let (order, with) = tokio::join!(send_order(&rig, 5102), send_level(&rig, 2, "KETE-L", 6));
+    let (order, with) = tokio::join!(send_woo_order(&rig, 5102), send_level(&rig, 2, "KETE-L", 6));
     booked(&rig, &order).await;
     let (outcome, detail) = handled(&rig, &with).await;
     assert_eq!(outcome, "skipped", "{detail}");
@@ -156,7 +107,7 @@ async fn concurrent_orders_of_one_sku_and_their_stock_events_leave_xero_at_the_s
         async move {
             let level = 8 - 2 * i64::from(i);
             let (order, stock) = tokio::join!(
-                send_order(rig, 5201 + u64::from(i)),
+                send_woo_order(rig, 5201 + u64::from(i)),
                 send_level(rig, i + 1, "KETE-L", level)
             );
             (order, stock)
@@ -179,12 +130,12 @@ async fn a_restock_between_two_sales_is_posted_once_as_a_zero_total_bill_at_xero
     let rig = Rig::new().await;
     stock_xero(&rig, 10);
     let processor = TestProcessor::start(&tracked_config(&rig)).await;
-    let first = send_order(&rig, 5301).await;
+    let first = send_woo_order(&rig, 5301).await;
     let sold = send_level(&rig, 1, "KETE-L", 8).await;
     booked(&rig, &first).await;
     // Five kete delivered, then two more sold, the webhooks close together.
     let delivered = send_level(&rig, 2, "KETE-L", 13).await;
-    let second = send_order(&rig, 5302).await;
+    let second = send_woo_order(&rig, 5302).await;
     let sold_again = send_level(&rig, 3, "KETE-L", 11).await;
     booked(&rig, &second).await;
     for event in [&sold, &delivered] {
@@ -252,7 +203,7 @@ async fn a_sale_xero_has_no_stock_for_waits_for_the_items_stock_event_and_then_b
     // A shop newly tracked: Xero has nothing on hand of either item, the store has plenty.
     stock_xero(&rig, 0);
     let processor = TestProcessor::start(&tracked_config(&rig)).await;
-    let order = send_order(&rig, 5401).await;
+    let order = send_woo_order(&rig, 5401).await;
     let kete = send_level(&rig, 1, "KETE-L", 4).await;
     let koha = send_level(&rig, 2, "KOHA-FB", 9).await;
     booked(&rig, &kete).await;
@@ -497,10 +448,10 @@ async fn a_product_renamed_on_the_platform_is_renamed_in_xero_with_its_stock_com
     let rig = Rig::new().await;
     stock_xero(&rig, 10);
     let processor = TestProcessor::start(&tracked_config(&rig)).await;
-    let mut body: Value = serde_json::from_slice(&level(81, 1, "KETE-L", 10)).unwrap();
+    let mut body: Value = serde_json::from_slice(&woo_level(81, 1, "KETE-L", 10)).unwrap();
     body["name"] = json!("Harakeke kete, large");
     let event = "woocommerce:nz-woo:renamed";
-    send(
+    send_woo(
         &rig,
         EventKind::Inventory,
         "product.updated",
@@ -549,7 +500,7 @@ async fn an_older_level_compared_after_later_sales_are_booked_posts_nothing() {
         EventKind::Order,
         "order.created",
         "o-first",
-        &order(5501),
+        &woo_order(5501),
         "2026-11-27T09:00:00Z",
     )
     .await;
@@ -558,7 +509,7 @@ async fn an_older_level_compared_after_later_sales_are_booked_posts_nothing() {
         EventKind::Inventory,
         "product.updated",
         "s-first",
-        &level(81, 1, "KETE-L", 8),
+        &woo_level(81, 1, "KETE-L", 8),
         "2026-11-27T09:00:01Z",
     )
     .await;
@@ -567,7 +518,7 @@ async fn an_older_level_compared_after_later_sales_are_booked_posts_nothing() {
         EventKind::Order,
         "order.created",
         "o-later",
-        &order(5502),
+        &woo_order(5502),
         "2026-11-27T09:01:00Z",
     )
     .await;
@@ -582,7 +533,7 @@ async fn an_older_level_compared_after_later_sales_are_booked_posts_nothing() {
         EventKind::Inventory,
         "product.updated",
         "s-later",
-        &level(81, 2, "KETE-L", 6),
+        &woo_level(81, 2, "KETE-L", 6),
         "2026-11-27T09:01:01Z",
     )
     .await;

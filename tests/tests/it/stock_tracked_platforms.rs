@@ -21,7 +21,8 @@ use xcs_tests::processor::{
     publish, test_config, wait_handled,
 };
 use xcs_tests::stock::{
-    add_tracked_item, adjustment_line, adjustments, level_recorded, on_hand, tracked,
+    add_tracked_item, adjustment_line, adjustments, level_recorded, on_hand, publish_adobe_stock,
+    tracked,
 };
 use xcs_xero_sim::RunningSim;
 
@@ -229,23 +230,6 @@ mod adobe_commerce {
         );
     }
 
-    async fn send_stock(rig: &Rig, event_id: &str, product_id: u64, sku: &str, qty: &str) {
-        let body = json!({"event_id": event_id,
-            "type": "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after",
-            "data": {"value": {"product_id": product_id.to_string(), "sku": sku, "qty": qty,
-                               "is_in_stock": "1"}}});
-        publish(
-            &rig.broker,
-            Platform::Magento,
-            MAGENTO_SHOP,
-            EventKind::Inventory,
-            "observer.cataloginventory_stock_item_save_commit_after",
-            event_id,
-            &serde_json::to_vec(&body).unwrap(),
-        )
-        .await;
-    }
-
     #[tokio::test]
     async fn an_orders_stock_item_events_before_and_after_it_leave_xero_at_the_stores_level_and_a_restock_is_billed_at_the_products_cost()
      {
@@ -261,7 +245,7 @@ mod adobe_commerce {
 
         // The socks' stock is saved before the order event comes, the throw's after it is
         // booked.
-        send_stock(&rig, "mg-s-1", 2042, "SOCKS-PM", "7.0000").await;
+        publish_adobe_stock(&rig.broker, "mg-s-1", 2042, "SOCKS-PM", "7.0000").await;
         let order = fixture("magento/order_save_after_000005120_nzd.json");
         publish(
             &rig.broker,
@@ -274,13 +258,13 @@ mod adobe_commerce {
         )
         .await;
         booked(&rig.schema, "mg-o-5120").await;
-        send_stock(&rig, "mg-s-2", 2041, "THROW-MERINO", "9.0000").await;
+        publish_adobe_stock(&rig.broker, "mg-s-2", 2041, "THROW-MERINO", "9.0000").await;
         nothing_to_adjust(&rig.schema, "mg-s-1").await;
         nothing_to_adjust(&rig.schema, "mg-s-2").await;
         at_store_levels(&rig.sim, &[("THROW-MERINO", 9), ("SOCKS-PM", 7)]);
 
         // Three throws back from the weaver.
-        send_stock(&rig, "mg-s-3", 2041, "THROW-MERINO", "12.0000").await;
+        publish_adobe_stock(&rig.broker, "mg-s-3", 2041, "THROW-MERINO", "12.0000").await;
         restocked(
             &rig.schema,
             &rig.sim,
