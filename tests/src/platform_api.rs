@@ -4,7 +4,7 @@
 //! | Platform | Auth | Paths |
 //! |---|---|---|
 //! | BigCommerce | `X-Auth-Token` | `/v2/orders/{id}`, `/v2/orders/{id}/products`, `/v3/orders/{id}/payment_actions/refunds`, `/v3/catalog/products/{id}`, `/v3/catalog/products/{id}/variants/{id}`, under `/stores/{store_hash}` |
-//! | Etsy | `Authorization: Bearer` and `x-api-key` | `/v3/application/shops/{shop}/receipts/{receipt}` |
+//! | Etsy | `Authorization: Bearer` and `x-api-key` | `/v3/application/shops/{shop}/receipts/{receipt}`, `/v3/application/shops/{shop}/payment-account/ledger-entries` and its `/payments` and `/{entry}` ([`FakePlatformApi::ledger`], `lists/etsy.rs`) |
 //! | eBay | `Authorization: Bearer` | `/sell/fulfillment/v1/order/{orderId}` |
 //! | WooCommerce | HTTP basic, consumer key and secret | `/wp-json/wc/v3/orders/{id}/refunds` |
 //! | Shopify | `X-Shopify-Access-Token` | `/admin/api/{version}/orders/{id}/transactions.json` ([`shopify_transactions_path`]), `/admin/api/{version}/inventory_items/{id}.json`, `/admin/api/{version}/inventory_levels.json` ([`shopify_inventory_levels_path`], filtered by its query), `/admin/api/{version}/shopify_payments/payouts.json` and `/shopify_payments/balance/transactions.json` ([`FakePlatformApi::payout`], `lists/shopify/payments.rs`) |
@@ -132,6 +132,10 @@ struct State {
     /// `shopify_payments/balance/transactions.json` list them ([`FakePlatformApi::payout`]).
     payouts: Mutex<Vec<Value>>,
     balance_transactions: Mutex<Vec<Value>>,
+    /// Etsy's payment account ledger entries and the payments behind them
+    /// ([`FakePlatformApi::ledger`], `lists/etsy.rs`).
+    ledger: Mutex<Vec<Value>>,
+    ledger_payments: Mutex<Vec<Value>>,
     /// The platform's rate-limit state, as its list endpoints keep it.
     limits: Mutex<lists::Limits>,
     /// The webhook subscriptions its `hooks/` endpoints keep.
@@ -170,6 +174,8 @@ impl FakePlatformApi {
             stock: Mutex::default(),
             payouts: Mutex::default(),
             balance_transactions: Mutex::default(),
+            ledger: Mutex::default(),
+            ledger_payments: Mutex::default(),
             limits: Mutex::default(),
             hooks: Mutex::default(),
         });
@@ -280,6 +286,27 @@ impl FakePlatformApi {
         let mut listed = self.state.balance_transactions.lock().unwrap();
         listed.retain(|t| !transactions.iter().any(|new| new["id"] == t["id"]));
         listed.extend(transactions);
+    }
+
+    /// Puts Etsy payment account ledger entries (`PaymentAccountLedgerEntry`) in the shop's
+    /// ledger, replacing those with the same `entry_id`, and the `Payment`s behind them in
+    /// what `ledger-entries/payments` answers, replacing those with the same `payment_id`.
+    pub fn ledger(&self, entries: Vec<Value>, payments: Vec<Value>) {
+        assert_eq!(
+            self.platform,
+            Platform::Etsy,
+            "only Etsy's payment account ledger is faked"
+        );
+        let mut ledger = self.state.ledger.lock().unwrap();
+        ledger.retain(|e| !entries.iter().any(|new| new["entry_id"] == e["entry_id"]));
+        ledger.extend(entries);
+        let mut listed = self.state.ledger_payments.lock().unwrap();
+        listed.retain(|p| {
+            !payments
+                .iter()
+                .any(|new| new["payment_id"] == p["payment_id"])
+        });
+        listed.extend(payments);
     }
 
     /// Answers the next `count` list requests 429, as a platform whose rate limit is spent.

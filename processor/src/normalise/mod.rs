@@ -703,6 +703,54 @@ impl TaxInfo {
     }
 }
 
+/// The refusals of a platform's documents read field by field rather than through a [`Ctx`]
+/// tree (payouts and their transaction lists, `crate::platforms::*::payouts`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusals(pub Platform);
+
+impl Refusals {
+    pub(crate) fn missing(self, document: &str, field: &str) -> NormaliseError {
+        NormaliseError::Missing {
+            platform: self.0,
+            document: document.to_owned(),
+            field: field.to_owned(),
+        }
+    }
+
+    pub(crate) fn invalid(
+        self,
+        document: &str,
+        field: &str,
+        value: &str,
+        expected: &'static str,
+    ) -> NormaliseError {
+        NormaliseError::Invalid {
+            platform: self.0,
+            document: document.to_owned(),
+            field: field.to_owned(),
+            value: value.chars().take(80).collect(),
+            expected,
+        }
+    }
+
+    pub(crate) fn inconsistent(self, document: &str, message: String) -> NormaliseError {
+        NormaliseError::Inconsistent {
+            platform: self.0,
+            document: document.to_owned(),
+            message,
+        }
+    }
+
+    pub(crate) fn currency(self, document: &str, value: &str) -> NormaliseError {
+        NormaliseError::Currency {
+            platform: self.0,
+            document: document.to_owned(),
+            field: "currency".to_owned(),
+            value: value.to_owned(),
+        }
+    }
+}
+
 /// A line from its row amounts before and after discount; see [`unit_and_discount`].
 pub(crate) fn row_line(
     kind: LineKind,

@@ -12,6 +12,7 @@ mod connect;
 mod dead_letters;
 mod ebay_payouts;
 mod end_to_end;
+mod etsy_payouts;
 mod hostile_input;
 mod ingress_webhooks;
 mod inventory_items;

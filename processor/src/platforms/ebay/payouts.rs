@@ -55,6 +55,7 @@ use crate::normalise::{NormaliseError, parse_decimal, parse_iso_date};
 use crate::platforms::api::{Auth, PlatformApi};
 use crate::poll::{PollClient, PollError};
 
+const REFUSALS: crate::normalise::Refusals = crate::normalise::Refusals(PLATFORM);
 const PLATFORM: Platform = Platform::Ebay;
 
 /// Payouts and transactions per page: `getPayouts`' maximum, and the lower of the two that
@@ -537,29 +538,15 @@ fn same_currency(payout: &Payout, code: &Currency, document: &str) -> Result<(),
 }
 
 fn missing(document: &str, field: &str) -> NormaliseError {
-    NormaliseError::Missing {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        field: field.to_owned(),
-    }
+    REFUSALS.missing(document, field)
 }
 
 fn invalid(document: &str, field: &str, value: &str, expected: &'static str) -> NormaliseError {
-    NormaliseError::Invalid {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        field: field.to_owned(),
-        value: value.chars().take(80).collect(),
-        expected,
-    }
+    REFUSALS.invalid(document, field, value, expected)
 }
 
 fn inconsistent(document: &str, message: String) -> NormaliseError {
-    NormaliseError::Inconsistent {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        message,
-    }
+    REFUSALS.inconsistent(document, message)
 }
 
 #[cfg(test)]

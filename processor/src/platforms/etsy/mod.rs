@@ -3,6 +3,7 @@
 //! whole (`poll/receipt`, see [`poll`]) and are not fetched again.
 
 pub mod normalise;
+pub mod payouts;
 pub(crate) mod poll;
 pub(crate) mod stock;
 pub mod webhooks;

@@ -46,6 +46,7 @@ use crate::normalise::{NormaliseError, parse_decimal, parse_iso_date};
 use crate::platforms::api::{Auth, PlatformApi};
 use crate::poll::{PollClient, PollError};
 
+const REFUSALS: crate::normalise::Refusals = crate::normalise::Refusals(PLATFORM);
 const PLATFORM: Platform = Platform::Shopify;
 
 /// Payouts and balance transactions per page. UNSURE: neither reference lists `limit` for
@@ -347,38 +348,19 @@ fn money(value: &Value, field: &str, document: &str) -> Result<Decimal, Normalis
 
 fn currency(value: &Value, document: &str) -> Result<Currency, NormaliseError> {
     let code = text(value, "currency", document)?;
-    Currency::try_from(code.to_owned()).map_err(|_| NormaliseError::Currency {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        field: "currency".to_owned(),
-        value: code.to_owned(),
-    })
+    Currency::try_from(code.to_owned()).map_err(|_| REFUSALS.currency(document, code))
 }
 
 fn missing(document: &str, field: &str) -> NormaliseError {
-    NormaliseError::Missing {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        field: field.to_owned(),
-    }
+    REFUSALS.missing(document, field)
 }
 
 fn invalid(document: &str, field: &str, value: &str, expected: &'static str) -> NormaliseError {
-    NormaliseError::Invalid {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        field: field.to_owned(),
-        value: value.chars().take(80).collect(),
-        expected,
-    }
+    REFUSALS.invalid(document, field, value, expected)
 }
 
 fn inconsistent(document: &str, message: String) -> NormaliseError {
-    NormaliseError::Inconsistent {
-        platform: PLATFORM,
-        document: document.to_owned(),
-        message,
-    }
+    REFUSALS.inconsistent(document, message)
 }
 
 #[cfg(test)]

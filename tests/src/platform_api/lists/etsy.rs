@@ -27,6 +27,21 @@
 //!   `is_enabled`, `is_deleted`, and `property_values`; `quantity_on_property`). UNSURE: the
 //!   404's message.
 //! - Both count against the same per-second and per-day limits as the receipts.
+//!
+//! The payment account ledger ([`crate::platform_api::FakePlatformApi::ledger`]), tag
+//! "Ledger Entry" of the same reference:
+//! - `getShopPaymentAccountLedgerEntries`, `GET /v3/application/shops/{shop_id}/
+//!   payment-account/ledger-entries`: `min_created` and `max_created` required (Unix seconds,
+//!   here at least 946684800 and inclusive, UNSURE as for receipts; missing is 400 "Missing
+//!   Input Parameter"), `limit` 1..=100 default 25, `offset` from 0; `{count, results}`.
+//!   UNSURE: the order; served newest first (highest `sequence_number`), as Etsy's lists are
+//!   by default, so a reader must not rely on it.
+//! - `getShopPaymentAccountLedgerEntry`, `.../ledger-entries/{ledger_entry_id}`: the entry,
+//!   or 404.
+//! - `getPaymentAccountLedgerEntryPayments`, `.../ledger-entries/payments?ledger_entry_ids=`
+//!   (required; at most 100 here, UNSURE): `{count, results}` of the `Payment`s the entries
+//!   refer to, by `payment_id` or by one of its `payment_adjustments`' ids (an entry without a
+//!   payment adds none, "if applicable").
 
 use std::time::Instant;
 
@@ -48,7 +63,10 @@ enum Route<'p> {
     Receipts(&'p str),
     Listings(&'p str),
     BatchInventory,
+    Ledger(&'p str, Option<&'p str>),
 }
+
+const LEDGER: &str = "/payment-account/ledger-entries";
 
 pub(super) fn answer(
     state: &State,
@@ -61,6 +79,11 @@ pub(super) fn answer(
         let rest = path.strip_prefix("/v3/application/shops/")?;
         if let Some(shop) = rest.strip_suffix("/receipts") {
             Route::Receipts(shop)
+        } else if let Some((shop, tail)) = rest.split_once(LEDGER) {
+            match tail {
+                "" => Route::Ledger(shop, None),
+                _ => Route::Ledger(shop, Some(tail.strip_prefix('/')?)),
+            }
         } else {
             Route::Listings(rest.strip_suffix("/listings")?)
         }
@@ -96,6 +119,12 @@ pub(super) fn answer(
         Route::Receipts(shop) => shop,
         Route::Listings(shop) => {
             return match check_shop(shop).and_then(|()| listings(state, query)) {
+                Ok(body) => Some(ok(this_second, today, body)),
+                Err((status, message)) => error(status, message),
+            };
+        }
+        Route::Ledger(shop, item) => {
+            return match check_shop(shop).and_then(|()| ledger(state, item, query)) {
                 Ok(body) => Some(ok(this_second, today, body)),
                 Err((status, message)) => error(status, message),
             };
@@ -327,4 +356,93 @@ fn batch_inventory(state: &State, query: &[(String, String)]) -> Result<Value, R
         }
     }
     Ok(json!({"count": results.len(), "results": results}))
+}
+
+/// The three ledger endpoints: the list (`item` none), the payments behind entries, one entry.
+fn ledger(state: &State, item: Option<&str>, query: &[(String, String)]) -> Result<Value, Refusal> {
+    let entries = state.ledger.lock().unwrap();
+    match item {
+        None => {
+            let bound = |name: &str| -> Result<i64, Refusal> {
+                let Some(raw) = param(query, name) else {
+                    return Err((400, format!("Missing Input Parameter: [{name}]")));
+                };
+                match raw.parse::<i64>() {
+                    Ok(at) if at >= EARLIEST => Ok(at),
+                    _ => Err((
+                        400,
+                        format!(
+                            "Expected parameter '{name}' to be an integer of at least {EARLIEST}"
+                        ),
+                    )),
+                }
+            };
+            let (min, max) = (bound("min_created")?, bound("max_created")?);
+            let limit = bounded(query, "limit", 25, MAX_LIMIT)?;
+            let offset = bounded(query, "offset", 0, u64::MAX)?;
+            let mut matching: Vec<&Value> = entries
+                .iter()
+                .filter(|e| {
+                    e["created_timestamp"]
+                        .as_i64()
+                        .is_some_and(|at| (min..=max).contains(&at))
+                })
+                .collect();
+            matching.sort_by_key(|e| std::cmp::Reverse(e["sequence_number"].as_i64()));
+            let results: Vec<&Value> = matching
+                .iter()
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .copied()
+                .collect();
+            Ok(json!({"count": matching.len(), "results": results}))
+        }
+        Some("payments") => {
+            let ids = param(query, "ledger_entry_ids").unwrap_or_default();
+            let ids: Vec<&str> = ids.split(',').filter(|id| !id.is_empty()).collect();
+            if ids.is_empty() {
+                return Err((400, "Missing Input Parameter: [ledger_entry_ids]".into()));
+            }
+            if ids.len() > MAX_LIMIT as usize {
+                return Err((
+                    400,
+                    format!(
+                        "Expected parameter 'ledger_entry_ids' to hold at most {MAX_LIMIT} ids"
+                    ),
+                ));
+            }
+            let references: Vec<String> = entries
+                .iter()
+                .filter(|e| ids.contains(&id_text(&e["entry_id"]).as_str()))
+                .map(|e| id_text(&e["reference_id"]))
+                .collect();
+            let payments = state.ledger_payments.lock().unwrap();
+            let refers = |payment: &Value| {
+                let own = id_text(&payment["payment_id"]);
+                let adjustments = payment["payment_adjustments"].as_array();
+                references.iter().any(|r| {
+                    *r == own
+                        || adjustments
+                            .into_iter()
+                            .flatten()
+                            .any(|a| id_text(&a["payment_adjustment_id"]) == *r)
+                })
+            };
+            let results: Vec<&Value> = payments.iter().filter(|p| refers(p)).collect();
+            Ok(json!({"count": results.len(), "results": results}))
+        }
+        Some(id) => entries
+            .iter()
+            .find(|e| id_text(&e["entry_id"]) == id)
+            .cloned()
+            .ok_or_else(|| (404, format!("Could not find a ledger entry with ID: {id}"))),
+    }
+}
+
+/// An id as text, whether Etsy wrote it as a number or a string.
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
