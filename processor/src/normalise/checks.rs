@@ -123,6 +123,23 @@ pub fn clean_stock(changes: &mut [StockChange]) -> Result<(), NormaliseError> {
     for change in changes {
         let document = format!("stock item {}", change.item_id.escape_debug());
         identifier(change.platform, &document, "item id", &change.item_id)?;
+        // Bodies the processor publishes itself (polled levels) are read by serde, not by the
+        // bounded parser: bound them here too, so a level's sums stay far from `Decimal`'s limit.
+        let level = match change.level {
+            xcs_shared::domain::StockLevel::Absolute(q)
+            | xcs_shared::domain::StockLevel::Delta(q) => q,
+        };
+        for (what, value) in [("level", Some(level)), ("unit cost", change.unit_cost)] {
+            if let Some(value) = value
+                && (value.abs() > MAX_AMOUNT || value.normalize().scale() > MAX_SCALE)
+            {
+                return Err(NormaliseError::Implausible {
+                    platform: change.platform,
+                    document,
+                    message: format!("its {what} {value} is no real stock figure"),
+                });
+            }
+        }
         for text in [&mut change.sku, &mut change.location]
             .into_iter()
             .flatten()
@@ -312,6 +329,30 @@ mod tests {
                 o["presentment_currency"] = json!(code);
             })
             .unwrap_or_else(|err| panic!("{code}: {err}"));
+        }
+    }
+
+    #[test]
+    fn a_stock_level_or_cost_beyond_the_amount_bound_is_implausible() {
+        use xcs_shared::domain::StockLevel;
+        let change = |level: Decimal, unit_cost: Option<Decimal>| StockChange {
+            platform: Platform::Etsy,
+            item_id: "MUG".into(),
+            sku: Some("MUG".into()),
+            location: None,
+            level: StockLevel::Absolute(level),
+            unit_cost,
+            as_of: None,
+            name: None,
+        };
+        assert!(clean_stock(&mut [change(Decimal::from(12), Some(Decimal::new(825, 2)))]).is_ok());
+        for mut odd in [
+            change(Decimal::MAX, None),
+            change(Decimal::from(3), Some(-Decimal::MAX)),
+            change(Decimal::new(1, 20), None),
+        ] {
+            let err = clean_stock(std::slice::from_mut(&mut odd)).unwrap_err();
+            assert!(matches!(err, NormaliseError::Implausible { .. }), "{err}");
         }
     }
 

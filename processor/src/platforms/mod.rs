@@ -39,7 +39,10 @@ pub(crate) struct Event<'a> {
 pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
     // One body on every platform: the poller's levels (Etsy, eBay) and the comparisons
     // `reconcile --stock --fix` requests of any tracked shop (`crate::poll::stock::work_for`).
-    if event.envelope.topic == crate::poll::stock::TOPIC {
+    // Only our own publishers send it: a webhook claiming its topic is read as its platform's.
+    if event.envelope.topic == crate::poll::stock::TOPIC
+        && event.envelope.source != xcs_shared::Source::Webhook
+    {
         return crate::poll::stock::work_for(event).await;
     }
     match event.envelope.platform {
