@@ -18,6 +18,16 @@ pub(crate) fn fixture_json(path: &str) -> Value {
     serde_json::from_slice(&fixture(path)).expect("fixtures are JSON")
 }
 
+/// A platform API fixture under `tests/fixtures/platform_api/`, as JSON.
+pub(crate) fn api_fixture_json(path: &str) -> Value {
+    let full = format!(
+        "{}/../tests/fixtures/platform_api/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"));
+    serde_json::from_str(&text).expect("fixtures are JSON")
+}
+
 /// A fixture with one edit applied, serialised again.
 pub(crate) fn edited(path: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut value = fixture_json(path);

@@ -256,7 +256,7 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
         // REVERSED is money the seller's bank sent back, which eBay pays out again.
         "RETRYABLE_FAILED" | "TERMINAL_FAILED" | "REVERSED" => PayoutStatus::Failed,
         other => {
-            return Err(invalid(
+            return Err(REFUSALS.invalid(
                 &document,
                 "payoutStatus",
                 other,
@@ -265,7 +265,7 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
         }
     };
     let date = parse_iso_date(text(payout, "payoutDate", &document)?).ok_or_else(|| {
-        invalid(
+        REFUSALS.invalid(
             &document,
             "payoutDate",
             &payout["payoutDate"].to_string(),
@@ -303,7 +303,7 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
         if let Some(other) = transaction["payoutId"].as_str()
             && other.trim() != payout_id
         {
-            return Err(inconsistent(
+            return Err(REFUSALS.inconsistent(
                 &document,
                 format!(
                     "it was paid out in payout {other}, not {payout_id}: the list was not \
@@ -355,7 +355,7 @@ fn part_of(payout: &mut Payout, transaction: &Value, document: &str) -> Result<(
     let signed = match text(transaction, "bookingEntry", document)? {
         "CREDIT" => amount.abs(),
         "DEBIT" => -amount.abs(),
-        other => return Err(invalid(document, "bookingEntry", other, "CREDIT or DEBIT")),
+        other => return Err(REFUSALS.invalid(document, "bookingEntry", other, "CREDIT or DEBIT")),
     };
     let order_id = nonempty(transaction, "orderId");
     let transaction_id = nonempty(transaction, "transactionId");
@@ -490,8 +490,8 @@ fn nonempty(value: &Value, field: &str) -> Option<String> {
 fn text<'v>(value: &'v Value, field: &str, document: &str) -> Result<&'v str, NormaliseError> {
     match &value[field] {
         Value::String(s) => Ok(s.as_str()),
-        Value::Null => Err(missing(document, field)),
-        other => Err(invalid(document, field, &other.to_string(), "a string")),
+        Value::Null => Err(REFUSALS.missing(document, field)),
+        other => Err(REFUSALS.invalid(document, field, &other.to_string(), "a string")),
     }
 }
 
@@ -505,19 +505,19 @@ fn money(
 ) -> Result<(Decimal, Currency), NormaliseError> {
     let amount = &value[field];
     if amount.is_null() {
-        return Err(missing(document, field));
+        return Err(REFUSALS.missing(document, field));
     }
     let path = format!("{field}.value");
     let raw = match &amount["value"] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
-        Value::Null => return Err(missing(document, &path)),
+        Value::Null => return Err(REFUSALS.missing(document, &path)),
         other => other.to_string(),
     };
-    let decimal =
-        parse_decimal(&raw).ok_or_else(|| invalid(document, &path, &raw, "a decimal amount"))?;
+    let decimal = parse_decimal(&raw)
+        .ok_or_else(|| REFUSALS.invalid(document, &path, &raw, "a decimal amount"))?;
     let code = text(amount, "currency", document)
-        .map_err(|_| missing(document, &format!("{field}.currency")))?;
+        .map_err(|_| REFUSALS.missing(document, &format!("{field}.currency")))?;
     let currency = Currency::try_from(code.to_owned()).map_err(|_| NormaliseError::Currency {
         platform: PLATFORM,
         document: document.to_owned(),
@@ -531,36 +531,20 @@ fn same_currency(payout: &Payout, code: &Currency, document: &str) -> Result<(),
     if *code == payout.currency {
         return Ok(());
     }
-    Err(inconsistent(
+    Err(REFUSALS.inconsistent(
         document,
         format!("it is in {code}, the payout in {}", payout.currency),
     ))
 }
 
-fn missing(document: &str, field: &str) -> NormaliseError {
-    REFUSALS.missing(document, field)
-}
-
-fn invalid(document: &str, field: &str, value: &str, expected: &'static str) -> NormaliseError {
-    REFUSALS.invalid(document, field, value, expected)
-}
-
-fn inconsistent(document: &str, message: String) -> NormaliseError {
-    REFUSALS.inconsistent(document, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::test_support::d;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let full = format!(
-            "{}/../tests/fixtures/platform_api/ebay/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-        serde_json::from_str(&text).unwrap()
+        crate::normalise::test_support::api_fixture_json(&format!("ebay/{name}"))
     }
 
     fn documented() -> (Value, Vec<Value>) {
@@ -570,10 +554,6 @@ mod tests {
             .unwrap()
             .clone();
         (payout, transactions)
-    }
-
-    fn d(text: &str) -> Decimal {
-        text.parse().unwrap()
     }
 
     fn fee(kind: &str, amount: &str, reference: &str) -> PayoutFee {

@@ -387,13 +387,13 @@ pub fn payout(
     let document = format!("disbursement ledger entry {entry_id}");
     let payout_id = id(deposit, "reference_id")
         .or_else(|| id(deposit, "entry_id"))
-        .ok_or_else(|| missing(&document, "entry_id"))?;
+        .ok_or_else(|| REFUSALS.missing(&document, "entry_id"))?;
     let code = currency(deposit, &document)?;
     let units = minor_units(&code);
     let at = integer(deposit, "created_timestamp", &document)?;
     let date = OffsetDateTime::from_unix_timestamp(at)
         .map_err(|_| {
-            invalid(
+            REFUSALS.invalid(
                 &document,
                 "created_timestamp",
                 &at.to_string(),
@@ -422,7 +422,7 @@ pub fn payout(
         let document = format!("ledger entry {entry_id}");
         let entry_currency = currency(entry, &document)?;
         if entry_currency != code {
-            return Err(inconsistent(
+            return Err(REFUSALS.inconsistent(
                 &document,
                 format!("it is in {entry_currency}, the deposit it is paid in in {code}"),
             ));
@@ -576,18 +576,18 @@ fn id(value: &Value, field: &str) -> Option<String> {
 
 fn integer(value: &Value, field: &str, document: &str) -> Result<i64, NormaliseError> {
     match &value[field] {
-        Value::Null => Err(missing(document, field)),
+        Value::Null => Err(REFUSALS.missing(document, field)),
         Value::Number(n) => n
             .as_i64()
-            .ok_or_else(|| invalid(document, field, &n.to_string(), "an integer")),
-        other => Err(invalid(document, field, &other.to_string(), "an integer")),
+            .ok_or_else(|| REFUSALS.invalid(document, field, &n.to_string(), "an integer")),
+        other => Err(REFUSALS.invalid(document, field, &other.to_string(), "an integer")),
     }
 }
 
 fn currency(value: &Value, document: &str) -> Result<Currency, NormaliseError> {
     let code = value["currency"]
         .as_str()
-        .ok_or_else(|| missing(document, "currency"))?;
+        .ok_or_else(|| REFUSALS.missing(document, "currency"))?;
     let upper = code.trim().to_ascii_uppercase();
     if !is_iso_4217(&upper) {
         return Err(REFUSALS.currency(document, code));
@@ -595,30 +595,14 @@ fn currency(value: &Value, document: &str) -> Result<Currency, NormaliseError> {
     Currency::try_from(upper).map_err(|_| REFUSALS.currency(document, code))
 }
 
-fn missing(document: &str, field: &str) -> NormaliseError {
-    REFUSALS.missing(document, field)
-}
-
-fn invalid(document: &str, field: &str, value: &str, expected: &'static str) -> NormaliseError {
-    REFUSALS.invalid(document, field, value, expected)
-}
-
-fn inconsistent(document: &str, message: String) -> NormaliseError {
-    REFUSALS.inconsistent(document, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::test_support::d;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let full = format!(
-            "{}/../tests/fixtures/platform_api/etsy/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-        serde_json::from_str(&text).unwrap()
+        crate::normalise::test_support::api_fixture_json(&format!("etsy/{name}"))
     }
 
     fn entries() -> Vec<Value> {
@@ -637,10 +621,6 @@ mod tests {
         let ledger = split(entries());
         assert_eq!(ledger.paid.len(), 1);
         ledger.paid[0].clone()
-    }
-
-    fn d(text: &str) -> Decimal {
-        text.parse().unwrap()
     }
 
     fn fee(kind: &str, amount: &str, tax: Option<&str>, reference: &str) -> PayoutFee {

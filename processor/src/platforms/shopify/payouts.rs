@@ -144,7 +144,7 @@ fn date_of(payout: &Value) -> Option<Date> {
 /// mapping needs an order for names none.
 pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, NormaliseError> {
     let document = format!("payout {}", id(payout, "id").unwrap_or_default());
-    let payout_id = id(payout, "id").ok_or_else(|| missing(&document, "id"))?;
+    let payout_id = id(payout, "id").ok_or_else(|| REFUSALS.missing(&document, "id"))?;
     let status = match text(payout, "status", &document)? {
         "scheduled" => PayoutStatus::Scheduled,
         "in_transit" => PayoutStatus::InTransit,
@@ -152,7 +152,7 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
         "failed" => PayoutStatus::Failed,
         "canceled" | "cancelled" => PayoutStatus::Canceled,
         other => {
-            return Err(invalid(
+            return Err(REFUSALS.invalid(
                 &document,
                 "status",
                 other,
@@ -160,8 +160,9 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
             ));
         }
     };
-    let date = parse_iso_date(text(payout, "date", &document)?)
-        .ok_or_else(|| invalid(&document, "date", &payout["date"].to_string(), "a date"))?;
+    let date = parse_iso_date(text(payout, "date", &document)?).ok_or_else(|| {
+        REFUSALS.invalid(&document, "date", &payout["date"].to_string(), "a date")
+    })?;
     let code = currency(payout, &document)?;
     let mut normalised = Payout {
         platform: PLATFORM,
@@ -181,7 +182,7 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
         if let Some(other) = id(transaction, "payout_id")
             && other != payout_id
         {
-            return Err(inconsistent(
+            return Err(REFUSALS.inconsistent(
                 &document,
                 format!(
                     "it was paid out in payout {other}, not {payout_id}: the list was not \
@@ -191,7 +192,7 @@ pub fn payout(payout: &Value, transactions: &[Value]) -> Result<Payout, Normalis
         }
         let tx_currency = currency(transaction, &document)?;
         if tx_currency != normalised.currency {
-            return Err(inconsistent(
+            return Err(REFUSALS.inconsistent(
                 &document,
                 format!(
                     "it is in {tx_currency}, the payout in {}",
@@ -330,8 +331,8 @@ fn id(value: &Value, field: &str) -> Option<String> {
 fn text<'v>(value: &'v Value, field: &str, document: &str) -> Result<&'v str, NormaliseError> {
     match &value[field] {
         Value::String(s) => Ok(s.as_str()),
-        Value::Null => Err(missing(document, field)),
-        other => Err(invalid(document, field, &other.to_string(), "a string")),
+        Value::Null => Err(REFUSALS.missing(document, field)),
+        other => Err(REFUSALS.invalid(document, field, &other.to_string(), "a string")),
     }
 }
 
@@ -340,10 +341,10 @@ fn money(value: &Value, field: &str, document: &str) -> Result<Decimal, Normalis
     let raw = match &value[field] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
-        Value::Null => return Err(missing(document, field)),
+        Value::Null => return Err(REFUSALS.missing(document, field)),
         other => other.to_string(),
     };
-    parse_decimal(&raw).ok_or_else(|| invalid(document, field, &raw, "a decimal amount"))
+    parse_decimal(&raw).ok_or_else(|| REFUSALS.invalid(document, field, &raw, "a decimal amount"))
 }
 
 fn currency(value: &Value, document: &str) -> Result<Currency, NormaliseError> {
@@ -351,30 +352,14 @@ fn currency(value: &Value, document: &str) -> Result<Currency, NormaliseError> {
     Currency::try_from(code.to_owned()).map_err(|_| REFUSALS.currency(document, code))
 }
 
-fn missing(document: &str, field: &str) -> NormaliseError {
-    REFUSALS.missing(document, field)
-}
-
-fn invalid(document: &str, field: &str, value: &str, expected: &'static str) -> NormaliseError {
-    REFUSALS.invalid(document, field, value, expected)
-}
-
-fn inconsistent(document: &str, message: String) -> NormaliseError {
-    REFUSALS.inconsistent(document, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::test_support::d;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let full = format!(
-            "{}/../tests/fixtures/platform_api/shopify/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-        serde_json::from_str(&text).unwrap()
+        crate::normalise::test_support::api_fixture_json(&format!("shopify/{name}"))
     }
 
     fn documented() -> (Value, Vec<Value>) {
@@ -384,10 +369,6 @@ mod tests {
             .unwrap()
             .clone();
         (payout, transactions)
-    }
-
-    fn d(text: &str) -> Decimal {
-        text.parse().unwrap()
     }
 
     #[test]
