@@ -37,6 +37,8 @@ pub enum Work {
         refunds: Vec<Refund>,
     },
     Stock(Vec<StockChange>),
+    /// Payouts to empty the clearing account into the bank (`crate::payouts`).
+    Payouts(crate::payouts::Settlement),
     /// An order cancelled on the platform after its invoice was booked.
     Cancel {
         order: Order,
@@ -564,6 +566,7 @@ impl Booker {
         let (outcome, detail) = match &job.work {
             Work::Order(_) | Work::Refunds { .. } => (EventOutcome::Booked, String::new()),
             Work::Stock(changes) => self.book_stock(job, shop, changes).await?,
+            Work::Payouts(settlement) => self.book_settlement(job, shop, settlement).await?,
             Work::Cancel { invoice, .. } => {
                 self.book_cancellation(&job.envelope.tenant, job.attempt, invoice)
                     .await?

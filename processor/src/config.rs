@@ -475,13 +475,49 @@ fn check_payouts(name: &str, shop: &ShopConfig) -> Result<(), String> {
              shop has no [shops.{name}.api]; configure it ({api}) or set payouts = false"
         ));
     }
-    // Reading payouts is built; booking them is not, and a setting that books nothing would
-    // let a seller believe the clearing account is being emptied.
-    Err(format!(
-        "shop {name:?}: payouts = true is not supported yet: the processor can read {platform} \
-         payouts but does not book them in Xero (issue 19 in progress; README \"Payouts: not \
-         yet\"); set payouts = false"
-    ))
+    if shop.mode == SyncMode::Summary {
+        // A payout is checked order by order against the payments booked for each; summary
+        // mode books a day's payments as one, which no payout's orders can be matched to.
+        return Err(format!(
+            "shop {name:?}: payouts = true needs mode = \"realtime\": a payout is matched order \
+             by order to the payments booked for them, and summary mode books a period's \
+             payments as one (README \"Payouts\")"
+        ));
+    }
+    let Some(payouts) = &shop.mapping.payouts else {
+        return Err(format!(
+            "shop {name:?}: payouts = true needs [shops.{name}.mapping.payouts] with \
+             bank_accounts (a BANK account per payout currency), fees (the fee expense \
+             account) and adjustments.other (README \"Payouts\")"
+        ));
+    };
+    if payouts.bank_accounts.is_empty() {
+        return Err(format!(
+            "shop {name:?}: [shops.{name}.mapping.payouts] bank_accounts is empty; name the BANK \
+             account of each currency the platform pays out in (NZD = \"090\")"
+        ));
+    }
+    for (currency, account) in &payouts.bank_accounts {
+        if xcs_shared::domain::Currency::try_from(currency.clone()).is_err() {
+            return Err(format!(
+                "shop {name:?}: [shops.{name}.mapping.payouts] bank_accounts names {currency:?}, \
+                 which is not a three-letter currency code"
+            ));
+        }
+        if account == payouts.clearing(&shop.mapping.accounts) {
+            return Err(format!(
+                "shop {name:?}: the payouts' bank account for {currency} is the clearing \
+                 account {account}; a payout moves money from clearing to the bank, so they \
+                 must differ"
+            ));
+        }
+    }
+    if payouts.hold_recheck_secs == Some(0) {
+        return Err(format!(
+            "shop {name:?}: [shops.{name}.mapping.payouts] hold_recheck_secs must be at least 1"
+        ));
+    }
+    Ok(())
 }
 
 /// Xero keeps one quantity per item per organisation, so two shops cannot both have their
@@ -1181,7 +1217,37 @@ mod tests {
         let err = Config::from_toml(&shopify, |_| None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not supported yet"), "{err}");
+        assert!(
+            err.contains("[shops.acme-shopify.mapping.payouts]") && err.contains("bank_accounts"),
+            "{err}"
+        );
+        let mapped = shopify.replacen(
+            "[shops.acme-shopify.mapping.accounts]\n",
+            "[shops.acme-shopify.mapping.payouts]\nbank_accounts = { NZD = \"090\" }\n\
+             fees = \"404\"\nadjustments = { other = \"830\" }\n\n\
+             [shops.acme-shopify.mapping.accounts]\n",
+            1,
+        );
+        assert_ne!(mapped, shopify, "the example's Shopify accounts moved");
+        let config = Config::from_toml(&mapped, |_| None).unwrap();
+        let payouts = config.shops["acme-shopify"]
+            .mapping
+            .payouts
+            .as_ref()
+            .unwrap();
+        assert_eq!(payouts.bank_account("NZD"), Some("090"));
+        let summary = mapped.replacen(
+            "payouts = true\n",
+            "payouts = true\nmode = \"summary\"\n",
+            1,
+        );
+        let err = Config::from_toml(&summary, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("realtime"), "{err}");
+        let same = mapped.replacen("NZD = \"090\"", "NZD = \"615\"", 1);
+        let err = Config::from_toml(&same, |_| None).unwrap_err().to_string();
+        assert!(err.contains("must differ"), "{err}");
 
         let bigcommerce =
             example.replacen("[shops.acme-bc]\n", "[shops.acme-bc]\npayouts = true\n", 1);

@@ -583,7 +583,8 @@ async fn prepare(
     let shop = config
         .shop(&envelope.shop)
         .ok_or_else(|| ProcessError::UnknownShop(envelope.shop.clone()))?;
-    if !shop.sync.contains(&envelope.kind) {
+    // Payouts are booked when the shop asks for them (`payouts = true`), whatever it syncs.
+    if envelope.kind != xcs_shared::EventKind::Payout && !shop.sync.contains(&envelope.kind) {
         booker
             .ledger
             .record_event(
@@ -951,6 +952,7 @@ impl Work {
             Work::Order(_) => "order",
             Work::Refunds { .. } => "refunds",
             Work::Stock(_) => "stock",
+            Work::Payouts(_) => "payouts",
             Work::Cancel { .. } => "cancel",
             Work::Nothing(_) => "nothing",
         }

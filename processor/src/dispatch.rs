@@ -48,6 +48,7 @@ fn check(work: &mut Work, today: time::Date) -> Result<(), ProcessError> {
             }
         }
         Work::Stock(changes) => normalise::clean_stock(changes)?,
+        Work::Payouts(settlement) => crate::payouts::check_settlement(settlement, today)?,
         Work::Cancel { .. } | Work::Nothing(_) => {}
     }
     Ok(())

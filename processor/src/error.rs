@@ -109,6 +109,28 @@ pub enum ProcessError {
          xero_item_untracked`"
     )]
     ItemUntracked { code: String },
+    /// A payout whose parts the ledger does not hold all of (an order or refund not booked,
+    /// or booked to another account): booking it would leave clearing off by the difference,
+    /// so it waits, its retries unused, until they are booked (`crate::payouts`).
+    #[error(
+        "{reason}; the payout is held until the ledger books what it pays out, and looks again \
+         in a while (README \"Payouts\"); nothing to do unless it stays held"
+    )]
+    PayoutHeld {
+        reason: String,
+        wait: std::time::Duration,
+    },
+    /// A payout held for the shop's `hold_max_hours` without its parts being booked.
+    #[error(
+        "{reason}; the payout was held for the shop's hold_max_hours. Book what is missing \
+         (`xcs-processor backfill` for orders the webhooks and polls missed, or fix the \
+         mapping), check with `xcs-processor reconcile --payouts`, then `xcs-processor dead \
+         replay --reason payout_unexplained`"
+    )]
+    PayoutUnexplained { reason: String },
+    /// The shop's payouts mapping lacks what a payout needs.
+    #[error("{0}; then `xcs-processor dead replay --reason payout_unmapped`")]
+    PayoutMapping(crate::payouts::mapping::PayoutMappingError),
     #[error("{0}")]
     Xero(#[from] XeroError),
     /// A refund, or a capture (an Adobe Commerce invoice), arrived before its order's event.
@@ -251,9 +273,9 @@ impl ProcessError {
     /// of the event's own.
     pub fn pause(&self) -> Option<std::time::Duration> {
         match self {
-            ProcessError::TenantPaused { wait, .. } | ProcessError::StockSettling { wait, .. } => {
-                Some(*wait)
-            }
+            ProcessError::TenantPaused { wait, .. }
+            | ProcessError::StockSettling { wait, .. }
+            | ProcessError::PayoutHeld { wait, .. } => Some(*wait),
             ProcessError::Xero(err) => err.day_pause(),
             _ => None,
         }
@@ -269,6 +291,7 @@ impl ProcessError {
             | ProcessError::Hydration(_)
             | ProcessError::TenantPaused { .. }
             | ProcessError::StockSettling { .. }
+            | ProcessError::PayoutHeld { .. }
             | ProcessError::AwaitingStock { .. }
             | ProcessError::Ledger(_) => true,
             ProcessError::Envelope(_)
@@ -285,6 +308,8 @@ impl ProcessError {
             | ProcessError::ContactArchived { .. }
             | ProcessError::InsufficientStock { .. }
             | ProcessError::ItemUntracked { .. }
+            | ProcessError::PayoutUnexplained { .. }
+            | ProcessError::PayoutMapping(_)
             | ProcessError::LedgerRefused(_)
             | ProcessError::CurrencyChanged { .. }
             | ProcessError::RefundExceedsOrder { .. }
@@ -332,6 +357,9 @@ impl ProcessError {
             ProcessError::AwaitingStock { .. } => "xero_awaiting_stock",
             ProcessError::StockSettling { .. } => "stock_settling",
             ProcessError::ItemUntracked { .. } => "xero_item_untracked",
+            ProcessError::PayoutHeld { .. } => "payout_held",
+            ProcessError::PayoutUnexplained { .. } => "payout_unexplained",
+            ProcessError::PayoutMapping(_) => "payout_unmapped",
             ProcessError::Xero(XeroError::RateLimited { problem, .. })
                 if crate::xero::client::is_day_problem(problem) =>
             {

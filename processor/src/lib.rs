@@ -35,6 +35,7 @@ pub mod mapping;
 pub mod normalise;
 pub mod observe;
 pub mod operate;
+pub mod payouts;
 pub mod platforms;
 pub mod poll;
 pub mod publisher;

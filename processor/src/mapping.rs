@@ -60,6 +60,9 @@ pub struct ShopMapping {
     /// one named "Inventory Adjustments"); found by name, created when missing.
     #[serde(default = "default_stock_contact")]
     pub stock_contact: String,
+    /// Where payouts go, for a shop with `payouts = true` (`crate::payouts::mapping`).
+    #[serde(default)]
+    pub payouts: Option<crate::payouts::mapping::PayoutMapping>,
     /// Set from the shop's `inventory = "items"` or `"tracked"` (`crate::config`): product
     /// lines whose SKU `items` does not name carry the code [`xero_item_code`] derives from it.
     #[serde(skip)]

@@ -533,7 +533,7 @@ impl Booker {
 
     /// Writes a one-element `body` of `collection` and answers the element Xero returned,
     /// or its refusal as the error of `document` (whole-request or element-level).
-    async fn write_element(
+    pub(crate) async fn write_element(
         &self,
         job: &Job,
         (method, path): (Method, &str),

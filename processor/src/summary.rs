@@ -265,7 +265,9 @@ pub async fn summarise(
                 entries.push(refund_entry(shop, refund)?);
             }
         }
-        Work::Stock(_) | Work::Cancel { .. } | Work::Nothing(_) => return Ok(false),
+        Work::Stock(_) | Work::Payouts(_) | Work::Cancel { .. } | Work::Nothing(_) => {
+            return Ok(false);
+        }
     }
     let received = match (envelope.source, work) {
         // History goes into the period it happened in: the order's (or the refunds') date, at

@@ -98,6 +98,9 @@ pub enum EventKind {
     Order,
     Refund,
     Inventory,
+    /// A deposit the platform made to the seller's bank, with its fees (read from the
+    /// platform's API by the poller; no webhook carries one).
+    Payout,
 }
 
 impl EventKind {
@@ -106,6 +109,7 @@ impl EventKind {
             EventKind::Order => "order",
             EventKind::Refund => "refund",
             EventKind::Inventory => "inventory",
+            EventKind::Payout => "payout",
         }
     }
 }
@@ -118,7 +122,7 @@ impl fmt::Display for EventKind {
 
 /// The event kind named in a header is not one we know.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown event kind {0:?}; expected order, refund or inventory")]
+#[error("unknown event kind {0:?}; expected order, refund, inventory or payout")]
 pub struct UnknownEventKind(pub String);
 
 impl FromStr for EventKind {
@@ -129,6 +133,7 @@ impl FromStr for EventKind {
             "order" => Ok(EventKind::Order),
             "refund" => Ok(EventKind::Refund),
             "inventory" => Ok(EventKind::Inventory),
+            "payout" => Ok(EventKind::Payout),
             other => Err(UnknownEventKind(other.to_owned())),
         }
     }

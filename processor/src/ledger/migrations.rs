@@ -247,4 +247,50 @@ CREATE TABLE xcs_stock_adjustments (
     PRIMARY KEY (shop, event_id, code_key)
 );
 ",
+    // Payouts (README "Payouts"). `xcs_payouts` holds each payout seen, held (its parts are
+    // not all booked: `reason` names what is missing, `difference` the amount) or booked, once
+    // per shop and platform payout id, whichever event brought it. `xcs_payout_orders` holds
+    // what each booked payout settled of each order, so a payment settled by one payout is
+    // not counted again for another. `xcs_payout_entries` holds each Xero entry a payout's
+    // booking made (its fees bill, the bill's payment, the transfer), so a booking that failed
+    // part way makes only the rest.
+    r"
+CREATE TABLE xcs_payouts (
+    shop        TEXT NOT NULL,
+    payout_id   TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    amount      NUMERIC NOT NULL,
+    paid_on     DATE NOT NULL,
+    state       TEXT NOT NULL,
+    reason      TEXT NOT NULL DEFAULT '',
+    difference  NUMERIC NOT NULL DEFAULT 0,
+    fees        NUMERIC NOT NULL DEFAULT 0,
+    event_id    TEXT NOT NULL,
+    bill        TEXT NOT NULL DEFAULT '',
+    transfer    TEXT NOT NULL DEFAULT '',
+    first_seen  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    booked_at   TIMESTAMPTZ,
+    PRIMARY KEY (shop, payout_id)
+);
+CREATE INDEX xcs_payouts_paid_on ON xcs_payouts (shop, paid_on);
+CREATE TABLE xcs_payout_orders (
+    shop      TEXT NOT NULL,
+    payout_id TEXT NOT NULL,
+    order_id  TEXT NOT NULL,
+    charged   NUMERIC NOT NULL,
+    refunded  NUMERIC NOT NULL,
+    PRIMARY KEY (shop, payout_id, order_id)
+);
+CREATE INDEX xcs_payout_orders_order ON xcs_payout_orders (shop, order_id);
+CREATE TABLE xcs_payout_entries (
+    tenant     TEXT NOT NULL,
+    entry_key  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    xero_id    TEXT NOT NULL,
+    amount     NUMERIC NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, entry_key)
+);
+",
 ];

@@ -45,6 +45,10 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
     {
         return crate::poll::stock::work_for(event).await;
     }
+    // Payouts come from the poller only: no platform sends one by webhook.
+    if event.envelope.kind == xcs_shared::EventKind::Payout {
+        return crate::payouts::work_for(event);
+    }
     match event.envelope.platform {
         Platform::Shopify => shopify::work_for(event).await,
         Platform::WooCommerce => woocommerce::work_for(event).await,
@@ -53,6 +57,12 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
         Platform::Etsy => etsy::work_for(event).await,
         Platform::Ebay => ebay::work_for(event).await,
     }
+}
+
+/// A payout event that reached a platform's own reading: [`work_for`] sends them all to
+/// `crate::payouts` first, so this is a fault of ours.
+fn payout_elsewhere() -> ProcessError {
+    ProcessError::Internal("a payout event reached a platform's webhook reading".into())
 }
 
 /// One page of what `platform`'s API lists as changed in `window`: orders and refunds, as

@@ -369,7 +369,7 @@ impl Listing {
                 }
                 // An invoice booked under another id that the order's cancellation voids: booked.
                 Ok(Work::Cancel { .. }) => {}
-                Ok(Work::Order(_) | Work::Nothing(_) | Work::Stock(_)) => {
+                Ok(Work::Order(_) | Work::Nothing(_) | Work::Stock(_) | Work::Payouts(_)) => {
                     not_bookable += 1;
                     if found.kind != EventKind::Refund {
                         unbookable_orders.insert(found.id.as_str());

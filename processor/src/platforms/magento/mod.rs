@@ -49,6 +49,7 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
         },
         EventKind::Refund => credit_memo(event).await,
         EventKind::Inventory => stock(event, normalise::stock(event.body)?).await,
+        EventKind::Payout => Err(super::payout_elsewhere()),
     }
 }
 

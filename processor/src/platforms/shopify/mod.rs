@@ -33,6 +33,7 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
                 refunds: vec![normalise::refund(event.body, &context)?],
             }
         }
+        EventKind::Payout => return Err(super::payout_elsewhere()),
         EventKind::Inventory => stock::work(event, normalise::stock(event.body)?).await?,
     })
 }

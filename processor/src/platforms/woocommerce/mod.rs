@@ -41,6 +41,7 @@ pub(crate) async fn work_for(event: &Event<'_>) -> Result<Work, ProcessError> {
                 refunds: normalise::refunds(event.body, &refunds)?,
             }
         }
+        EventKind::Payout => return Err(super::payout_elsewhere()),
         EventKind::Inventory => {
             let changes = normalise::stock(event.body)?;
             if event.shop.inventory != InventoryMode::Tracked {
