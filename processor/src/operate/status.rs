@@ -77,6 +77,10 @@ pub struct ShopStatus {
     /// Its poll, when the shop is polled (`None` when it is not).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll: Option<PollStatus>,
+    /// Its payout reads, when it has `payouts = true` (`crate::poll::payouts`): `read_up_to`
+    /// is the payout cursor, `last_found` the payouts (or days) the last read published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payouts: Option<PollStatus>,
     /// Backfills run for it, finished or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backfills: Vec<BackfillStatus>,
@@ -252,6 +256,7 @@ pub async fn status(
             .await
             .with_context(|| format!("cannot read shop {name}'s poll state"))?;
         let (poll, backfills, poll_attention) = polls(shop_config, &poll_states, now);
+        let (payouts, payouts_attention) = payout_reads(name, shop_config, &poll_states);
         let mut needs_attention = Vec::new();
         if !dead.is_empty() {
             let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
@@ -342,8 +347,13 @@ pub async fn status(
                 })
                 .collect(),
             poll,
+            payouts,
             backfills,
-            needs_attention: needs_attention.into_iter().chain(poll_attention).collect(),
+            needs_attention: needs_attention
+                .into_iter()
+                .chain(poll_attention)
+                .chain(payouts_attention)
+                .collect(),
         });
     }
     let needs_attention =
@@ -416,6 +426,43 @@ fn polls(
                 .to_owned(),
         });
     (Some(poll), backfills, attention)
+}
+
+/// A shop's payout reads from their `payouts` poll state, and what needs a person: a read
+/// that failed, or a payout it could not normalise, which is not booked until that is fixed.
+fn payout_reads(
+    name: &str,
+    shop: &ShopConfig,
+    states: &[PollState],
+) -> (Option<PollStatus>, Option<Attention>) {
+    if !crate::poll::payouts::polled(shop) {
+        return (None, None);
+    }
+    let state = states
+        .iter()
+        .find(|s| s.purpose == crate::poll::payouts::PURPOSE);
+    let last_error = state
+        .filter(|s| !s.last_error.is_empty())
+        .map(|s| s.last_error.clone());
+    let attention = last_error.as_ref().map(|err| Attention {
+        what: format!("the last payout read left payouts unpublished: {err}"),
+        next: format!(
+            "fix what the error names (the shop's API token and its scopes, or the platform's \
+             answer: the processor's log has the payout); the next read, within \
+             poll.payouts_interval_secs, reads shop {name}'s payouts again from its cursor"
+        ),
+    });
+    let reads = PollStatus {
+        every_secs: shop.poll.payouts_interval(),
+        read_up_to: state.map(|s| rfc3339(s.cursor)),
+        last_poll_at: state.and_then(|s| s.last_poll_at).map(rfc3339),
+        next_poll_at: state.map(|s| rfc3339(s.next_poll_at)),
+        last_found: state.map_or(0, |s| s.last_found),
+        last_calls: state.map_or(0, |s| s.last_calls),
+        last_error,
+        polling_now: state.and_then(|s| s.leased_by.clone()),
+    };
+    (Some(reads), attention)
 }
 
 /// How many of `dead` died for `reason`, when any did.

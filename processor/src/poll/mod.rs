@@ -26,6 +26,8 @@
 //!   `Retry-After` ([`client`]).
 //! - **Stock.** A tracked Etsy or eBay shop's stock levels are read on their own interval,
 //!   under the same lease, and only the levels that changed are published ([`stock`]).
+//! - **Payouts.** A shop with `payouts = true` has its paid payouts read on their own interval,
+//!   under the same lease, and each published once as a settlement to book ([`payouts`]).
 //! - **Missed by webhooks.** A polled event that books a document itself is one no webhook
 //!   brought: counted in `xcs_processor_missed_by_webhooks_total` and logged
 //!   (`consumer`).
@@ -33,6 +35,7 @@
 pub mod backfill;
 pub mod client;
 pub mod pass;
+pub mod payouts;
 pub mod room;
 pub mod scheduler;
 pub mod stock;

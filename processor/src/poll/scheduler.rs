@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use xcs_shared::Source;
 
 use super::pass::{Pass, Sink, Tally};
-use super::{LEASE, PollClient, PollError, Window, stock};
+use super::{LEASE, PollClient, PollError, Window, payouts, stock};
 use crate::config::{Config, ShopConfig};
 use crate::ledger::{Ledger, PollLease};
 use crate::observe::Observer;
@@ -28,12 +28,14 @@ pub fn polled(shop: &ShopConfig) -> bool {
     shop.api.is_some() && shop.poll.interval(shop.platform) > 0
 }
 
-/// Whether any shop of the config is polled (for its orders, or its stock).
+/// Whether any shop of the config is polled (for its orders, its stock or its payouts).
 pub fn any_polled(config: &Config) -> bool {
-    config
-        .shops
-        .values()
-        .any(|shop| polled(shop) || super::stock::polled(shop))
+    config.shops.values().any(read_at_all)
+}
+
+/// Whether the poller reads anything of a shop.
+fn read_at_all(shop: &ShopConfig) -> bool {
+    polled(shop) || stock::polled(shop) || payouts::polled(shop)
 }
 
 /// The poller: runs until `stop` turns true; a poll in progress is abandoned at once (its
@@ -54,11 +56,7 @@ pub async fn run(
     let client = PollClient::default();
     let mut publisher: Option<(Connection, Republisher)> = None;
     loop {
-        for (name, shop) in config
-            .shops
-            .iter()
-            .filter(|(_, shop)| polled(shop) || super::stock::polled(shop))
-        {
+        for (name, shop) in config.shops.iter().filter(|(_, shop)| read_at_all(shop)) {
             if *stop.borrow() {
                 return;
             }
@@ -137,14 +135,17 @@ async fn poll_shop(
         lease = take(false).await?;
     }
     let orders_due = lease.is_some();
-    if !orders_due && stock::polled(shop) && stock::due(ledger, name).await? {
+    if !orders_due
+        && ((stock::polled(shop) && stock::due(ledger, name).await?)
+            || (payouts::polled(shop) && payouts::due(ledger, name).await?))
+    {
         lease = take(true).await?;
     }
     let Some(lease) = lease else {
         return Ok(None);
     };
     if !orders_due {
-        let result = read_stock(
+        let result = read_others(
             config, ledger, client, publisher, holder, name, shop, &lease,
         )
         .await;
@@ -186,8 +187,8 @@ async fn poll_shop(
     };
     let calls = client.calls() - calls_before;
     let result = match result {
-        Ok(()) if stock::polled(shop) => {
-            read_stock(
+        Ok(()) => {
+            read_others(
                 config, ledger, client, publisher, holder, name, shop, &lease,
             )
             .await
@@ -200,6 +201,70 @@ async fn poll_shop(
             .await?;
     }
     result.map(|()| Some(tally))
+}
+
+/// Reads the shop's stock and its payouts under `lease`, each if it is read at all and due.
+#[allow(clippy::too_many_arguments)]
+async fn read_others(
+    config: &Config,
+    ledger: &Ledger,
+    client: &PollClient,
+    publisher: &mut Option<(Connection, Republisher)>,
+    holder: &str,
+    name: &str,
+    shop: &ShopConfig,
+    lease: &PollLease,
+) -> Result<(), PollError> {
+    if stock::polled(shop) {
+        read_stock(config, ledger, client, publisher, holder, name, shop, lease).await?;
+    }
+    if payouts::polled(shop) {
+        read_payouts(config, ledger, client, publisher, holder, name, shop, lease).await?;
+    }
+    Ok(())
+}
+
+/// Reads the shop's payouts under `lease` if they are due. A failed read is logged, kept in
+/// its poll state and retried at its own schedule, as a stock read is.
+#[allow(clippy::too_many_arguments)]
+async fn read_payouts(
+    config: &Config,
+    ledger: &Ledger,
+    client: &PollClient,
+    publisher: &mut Option<(Connection, Republisher)>,
+    holder: &str,
+    name: &str,
+    shop: &ShopConfig,
+    lease: &PollLease,
+) -> Result<(), PollError> {
+    let result = async {
+        connected(config, publisher).await?;
+        let (connection, republisher) = publisher.as_ref().expect("connected above");
+        payouts::Reader {
+            name,
+            shop,
+            client,
+            ledger,
+            holder,
+            lease,
+            connection,
+            republisher,
+        }
+        .read_if_due()
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(PollError::LeaseLost) => Err(PollError::LeaseLost),
+        Err(err) => {
+            if matches!(err, PollError::Publish(_)) {
+                *publisher = None;
+            }
+            tracing::warn!(shop = name, error = %err, "payout read failed: {err}");
+            Ok(())
+        }
+    }
 }
 
 /// Reads the shop's stock under `lease` if it is due. A failed read is logged and retried at
