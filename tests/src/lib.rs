@@ -21,6 +21,8 @@
 //! - [`polled`]: a shop on that fake with a processor config that polls it, for the poller's
 //!   tests.
 //! - [`stock`]: tracked inventory's config, seeded items, Xero's quantities and adjustments.
+//! - [`payouts`]: a paying-out shop's config, payouts part by part, published as the poller
+//!   does, and what Xero holds of them.
 
 pub mod broker;
 pub mod dead_letters;
@@ -28,6 +30,7 @@ pub mod fixtures;
 pub mod ingress;
 pub mod keyserver;
 pub mod openapi;
+pub mod payouts;
 pub mod platform_api;
 pub mod polled;
 pub mod postgres;

@@ -17,7 +17,7 @@ pub struct PayoutRow {
     pub currency: String,
     pub amount: Decimal,
     pub paid_on: Date,
-    /// `held` or `booked`.
+    /// `held` (waiting for its orders), `dead` (its event dead-lettered) or `booked`.
     pub state: String,
     /// Why it is held: what the ledger is missing of it.
     pub reason: String,
@@ -130,8 +130,9 @@ impl Ledger {
         Ok(rows.iter().map(payout_row).collect())
     }
 
-    /// Records `payout` as held for `reason` (again, when it was held before: its first sight
-    /// is kept), and answers how many seconds it has been held.
+    /// Records `payout` as `held` (waiting for its orders) or `dead` (its event is in the dead
+    /// queue) for `reason`, unless it is booked, and answers how many seconds it has waited:
+    /// since it was first held, or since now when it was dead (a replay waits afresh).
     ///
     /// # Errors
     /// [`LedgerError`].
@@ -141,20 +142,22 @@ impl Ledger {
         payout: &xcs_shared::domain::Payout,
         shop: &str,
         event_id: &str,
-        reason: &str,
+        (state, reason): (&str, &str),
         difference: Decimal,
     ) -> Result<f64, LedgerError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_one(
+            .query_opt(
                 "INSERT INTO xcs_payouts
                    (shop, payout_id, tenant, currency, amount, paid_on, state, reason,
                     difference, event_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'held', $7, $8, $9)
+                 VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $8, $9)
                  ON CONFLICT (shop, payout_id) DO UPDATE
-                   SET reason = EXCLUDED.reason, difference = EXCLUDED.difference,
-                       event_id = EXCLUDED.event_id
-                   WHERE xcs_payouts.state = 'held'
+                   SET state = EXCLUDED.state, reason = EXCLUDED.reason,
+                       difference = EXCLUDED.difference, event_id = EXCLUDED.event_id,
+                       first_seen = CASE WHEN xcs_payouts.state = 'dead' THEN now()
+                                         ELSE xcs_payouts.first_seen END
+                   WHERE xcs_payouts.state <> 'booked'
                  RETURNING EXTRACT(EPOCH FROM now() - first_seen)::float8",
                 &[
                     &shop,
@@ -166,10 +169,11 @@ impl Ledger {
                     &reason,
                     &difference,
                     &event_id,
+                    &state,
                 ],
             )
             .await?;
-        Ok(row.get(0))
+        Ok(row.map_or(0.0, |r| r.get(0)))
     }
 
     /// What the ledger booked into and back out of `clearing` for each of `order_ids` of
@@ -263,6 +267,64 @@ impl Ledger {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// The transfers recorded for `payout_ids` of `shop` in `tenant`, by payout id: `(kind,
+    /// Xero id, amount)`, the kind being the Xero collection (`BankTransfers`,
+    /// `BankTransactions`) or `none` for a payout of zero, the amount the signed deposit.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn payout_transfers(
+        &self,
+        tenant: &str,
+        shop: &str,
+        payout_ids: &[String],
+    ) -> Result<HashMap<String, (String, String, Decimal)>, LedgerError> {
+        let keys: HashMap<String, &String> = payout_ids
+            .iter()
+            .map(|id| (format!("payout:{shop}:{id}:transfer"), id))
+            .collect();
+        let wanted: Vec<&String> = keys.keys().collect();
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT entry_key, kind, xero_id, amount FROM xcs_payout_entries
+                 WHERE tenant = $1 AND entry_key = ANY($2)",
+                &[&tenant, &wanted],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id = keys.get(&r.get::<_, String>(0))?;
+                Some(((*id).clone(), (r.get(1), r.get(2), r.get(3))))
+            })
+            .collect())
+    }
+
+    /// What each of `payout_ids` of `shop` settled, over its orders: `(charged, refunded)`.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn payouts_settled(
+        &self,
+        shop: &str,
+        payout_ids: &[String],
+    ) -> Result<HashMap<String, (Decimal, Decimal)>, LedgerError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT payout_id, SUM(charged), SUM(refunded) FROM xcs_payout_orders
+                 WHERE shop = $1 AND payout_id = ANY($2)
+                 GROUP BY payout_id",
+                &[&shop, &payout_ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect())
+    }
+
     /// Records an entry a payout's booking made in Xero.
     ///
     /// # Errors
@@ -286,15 +348,20 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records a payout booked, with what it settled per order, in one transaction.
+    /// Records the payouts of a settlement booked, with what each settled per order, in one
+    /// transaction: none is booked unless all are.
     ///
     /// # Errors
     /// [`LedgerError`].
-    pub async fn record_payout_booked(&self, booked: &BookedPayout<'_>) -> Result<(), LedgerError> {
+    pub async fn record_payouts_booked(
+        &self,
+        payouts: &[BookedPayout<'_>],
+    ) -> Result<(), LedgerError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO xcs_payouts
+        for booked in payouts {
+            tx.execute(
+                "INSERT INTO xcs_payouts
                (shop, payout_id, tenant, currency, amount, paid_on, state, fees, event_id, bill,
                 transfer, booked_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, now())
@@ -302,29 +369,30 @@ impl Ledger {
                SET state = 'booked', reason = '', difference = 0, fees = EXCLUDED.fees,
                    event_id = EXCLUDED.event_id, bill = EXCLUDED.bill,
                    transfer = EXCLUDED.transfer, booked_at = now()",
-            &[
-                &booked.shop,
-                &booked.payout_id,
-                &booked.tenant,
-                &booked.currency,
-                &booked.amount,
-                &booked.paid_on,
-                &booked.fees,
-                &booked.event_id,
-                &booked.bill,
-                &booked.transfer,
-            ],
-        )
-        .await?;
-        for (order_id, charged, refunded) in &booked.orders {
-            tx.execute(
-                "INSERT INTO xcs_payout_orders (shop, payout_id, order_id, charged, refunded)
+                &[
+                    &booked.shop,
+                    &booked.payout_id,
+                    &booked.tenant,
+                    &booked.currency,
+                    &booked.amount,
+                    &booked.paid_on,
+                    &booked.fees,
+                    &booked.event_id,
+                    &booked.bill,
+                    &booked.transfer,
+                ],
+            )
+            .await?;
+            for (order_id, charged, refunded) in &booked.orders {
+                tx.execute(
+                    "INSERT INTO xcs_payout_orders (shop, payout_id, order_id, charged, refunded)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (shop, payout_id, order_id) DO UPDATE
                    SET charged = EXCLUDED.charged, refunded = EXCLUDED.refunded",
-                &[&booked.shop, &booked.payout_id, order_id, charged, refunded],
-            )
-            .await?;
+                    &[&booked.shop, &booked.payout_id, order_id, charged, refunded],
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

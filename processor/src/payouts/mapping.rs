@@ -167,7 +167,8 @@ pub struct BillLine {
 /// The fees and adjustments of a settlement, as one Xero purchase document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bill {
-    /// `{prefix}PO-{payout id}`, or `{prefix}PO-{date}-{currency}` for a day's.
+    /// `{prefix}PO-{payout id}`, or `{prefix}PO-{date}-{currency}-{digest of its payouts}` for a
+    /// day's.
     pub number: String,
     pub date: Date,
     pub currency: String,

@@ -144,6 +144,9 @@ struct Shortfall {
 
 impl Booker {
     /// Books a payout event: the payouts of `settlement` that are paid and not booked yet.
+    /// A payout its event cannot book (held too long, unmapped, refused by Xero) is recorded
+    /// as `dead` with the reason, so the poller does not publish it again while it waits in
+    /// the dead queue for an operator's replay.
     pub(crate) async fn book_settlement(
         &self,
         job: &Job,
@@ -155,7 +158,6 @@ impl Booker {
                 "payouts = true without [mapping.payouts] passed the config check".into(),
             ));
         };
-        let shop_name = &job.envelope.shop;
         let mut notes = Vec::new();
         let mut due = Vec::new();
         for payout in &settlement.payouts {
@@ -166,7 +168,11 @@ impl Booker {
                 ));
                 continue;
             }
-            match self.ledger.payout(shop_name, &payout.payout_id).await? {
+            match self
+                .ledger
+                .payout(&job.envelope.shop, &payout.payout_id)
+                .await?
+            {
                 Some(row) if row.state == "booked" => notes.push(format!(
                     "payout {} was booked already (event {})",
                     payout.payout_id, row.event_id
@@ -177,10 +183,58 @@ impl Booker {
         if due.is_empty() {
             return Ok((EventOutcome::Skipped, notes.join("; ")));
         }
+        match self
+            .book_due(job, shop, mapping, settlement.day, &due, &mut notes)
+            .await
+        {
+            Ok(()) => Ok((EventOutcome::Booked, notes.join("; "))),
+            Err(err) => {
+                if !err.is_retryable() {
+                    for payout in &due {
+                        self.ledger
+                            .hold_payout(
+                                &job.envelope.tenant,
+                                payout,
+                                &job.envelope.shop,
+                                &job.envelope.event_id,
+                                ("dead", &err.to_string()),
+                                Decimal::ZERO,
+                            )
+                            .await?;
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Books `due`, all paid and none booked: held when the ledger lacks what they pay out,
+    /// else the fees bill, the transfers, and the ledger's record of them in one transaction.
+    async fn book_due(
+        &self,
+        job: &Job,
+        shop: &ShopConfig,
+        mapping: &PayoutMapping,
+        day: Option<Date>,
+        due: &[&Payout],
+        notes: &mut Vec<String>,
+    ) -> Result<(), ProcessError> {
+        // A currency without a bank account is refused before anything is written: the fees
+        // bill would otherwise be made (and paid) for a deposit that cannot be transferred.
+        for payout in due {
+            let currency = payout.currency.as_str();
+            if mapping.bank_account(currency).is_none() {
+                return Err(ProcessError::PayoutMapping(
+                    mapping::PayoutMappingError::NoBankAccount {
+                        currency: currency.to_owned(),
+                    },
+                ));
+            }
+        }
         let clearing = mapping.clearing(&shop.mapping.accounts);
         let mut held = Vec::new();
         let mut settled = HashMap::new();
-        for payout in &due {
+        for payout in due {
             let (shortfall, orders) = self.shortfall(job, clearing, payout).await?;
             if shortfall.lines.is_empty() {
                 settled.insert(payout.payout_id.clone(), orders);
@@ -193,12 +247,11 @@ impl Booker {
         }
 
         let tenant = &job.envelope.tenant;
-        let first = due[0];
-        let (number_of, date) = match settlement.day {
-            Some(day) => (format!("{day}-{}", first.currency.as_str()), day),
-            None => (first.payout_id.clone(), first.date),
-        };
         let owned: Vec<Payout> = due.iter().map(|p| (*p).clone()).collect();
+        let (number_of, date) = match day {
+            Some(day) => (day_bill_suffix(day, &owned), day),
+            None => (owned[0].payout_id.clone(), owned[0].date),
+        };
         let bill = mapping::bill(
             mapping,
             &shop.mapping.document_prefix,
@@ -216,25 +269,10 @@ impl Booker {
             }
             None => String::new(),
         };
+        let mut transfers = Vec::with_capacity(due.len());
         for payout in due {
             let transfer = self
                 .book_transfer(job, shop, mapping, clearing, clearing_is_bank, payout)
-                .await?;
-            let fees = fees_less_adjustments(payout);
-            self.ledger
-                .record_payout_booked(&BookedPayout {
-                    shop: shop_name,
-                    payout_id: &payout.payout_id,
-                    tenant,
-                    currency: payout.currency.as_str(),
-                    amount: payout.amount,
-                    paid_on: payout.date,
-                    fees,
-                    event_id: &job.envelope.event_id,
-                    bill: &bill_number,
-                    transfer: &transfer,
-                    orders: settled.remove(&payout.payout_id).unwrap_or_default(),
-                })
                 .await?;
             notes.push(format!(
                 "payout {} of {} {} moved from {clearing} to the bank ({transfer})",
@@ -242,8 +280,27 @@ impl Booker {
                 payout.amount,
                 payout.currency.as_str()
             ));
+            transfers.push(transfer);
         }
-        Ok((EventOutcome::Booked, notes.join("; ")))
+        let booked: Vec<BookedPayout<'_>> = due
+            .iter()
+            .zip(&transfers)
+            .map(|(payout, transfer)| BookedPayout {
+                shop: &job.envelope.shop,
+                payout_id: &payout.payout_id,
+                tenant,
+                currency: payout.currency.as_str(),
+                amount: payout.amount,
+                paid_on: payout.date,
+                fees: fees_less_adjustments(payout),
+                event_id: &job.envelope.event_id,
+                bill: &bill_number,
+                transfer,
+                orders: settled.remove(&payout.payout_id).unwrap_or_default(),
+            })
+            .collect();
+        self.ledger.record_payouts_booked(&booked).await?;
+        Ok(())
     }
 
     /// What the ledger lacks for `payout` to be booked, and what it settles per order
@@ -340,7 +397,7 @@ impl Booker {
                     payout,
                     &job.envelope.shop,
                     &job.envelope.event_id,
-                    &reason,
+                    ("held", &reason),
                     shortfall.difference,
                 )
                 .await?;
@@ -693,10 +750,37 @@ impl Booker {
     }
 }
 
+/// The number of a day's fees bill after the prefix and `PO-`: the day, the currency, and a
+/// digest of the payouts it bills. A payout of the day found after another settlement of the
+/// day was booked (or held) comes in a settlement of its own (`crate::poll::payouts`), whose
+/// bill must not be taken for the first's; the same settlement retried bills the same payouts,
+/// since none is recorded booked before all its entries are made.
+fn day_bill_suffix(day: Date, payouts: &[Payout]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut ids: Vec<&str> = payouts.iter().map(|p| p.payout_id.as_str()).collect();
+    ids.sort_unstable();
+    let digest = Sha256::digest(ids.join(",").as_bytes());
+    let hex: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let currency = payouts.first().map_or("", |p| p.currency.as_str());
+    format!("{day}-{currency}-{hex}")
+}
+
 /// What a payout's parts other than its order payments and refunds take from its deposit: its
 /// fees less its adjustments (`reconcile` shows it).
 fn fees_less_adjustments(payout: &Payout) -> Decimal {
-    let charges: Decimal = payout.charges.iter().map(|c| c.gross).sum();
-    let refunds: Decimal = payout.refunds.iter().map(|r| r.amount).sum();
+    // Charges and refunds naming no order are adjustments of the bill (`mapping::bill`): no
+    // booked payment moved their money through clearing.
+    let charges: Decimal = payout
+        .charges
+        .iter()
+        .filter(|c| c.order_id.is_some())
+        .map(|c| c.gross)
+        .sum();
+    let refunds: Decimal = payout
+        .refunds
+        .iter()
+        .filter(|r| r.order_id.is_some())
+        .map(|r| r.amount)
+        .sum();
     charges - refunds - payout.amount
 }

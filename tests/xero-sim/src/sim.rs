@@ -379,10 +379,10 @@ impl RunningSim {
         self.records(tenant, Records::BankTransfers)
     }
 
-    /// The money in the account with `code`, as its bank statement would show it: live
-    /// payments into and out of it, spend and receive money on it, and transfers from and to
-    /// it (`accounting::bank_transfers::account_balance`). `None` for an unknown tenant or
-    /// code.
+    /// The money in the account with `code`, debit positive: live payments into and out of
+    /// it, spend and receive money on it, transfers from and to it, and the lines of spend
+    /// (in) and receive (out) money coded to it (`accounting::bank_transfers::account_balance`).
+    /// `None` for an unknown tenant or code.
     pub fn account_balance(&self, tenant: Uuid, code: &str) -> Option<rust_decimal::Decimal> {
         self.shared.account_balance(tenant, code)
     }

@@ -302,11 +302,20 @@ pub fn get(ctx: &mut Ctx<'_>, id: &str) -> SimResponse {
     }
 }
 
-/// The money in an account, as its bank statement would show it: live payments into it
-/// (received payments and supplier refunds in, paid bills and customer refunds out, at their
-/// `BankAmount`), live spend (out) and receive (in) money on it, and live transfers from (out)
-/// and to (in) it. Line items coded to an account are not counted: this is the bank side, not
-/// a general ledger (the simulator keeps none).
+/// The money in an account, debit positive: live payments into it (received payments and
+/// supplier refunds in, paid bills and customer refunds out, at their `BankAmount`), live
+/// spend (out) and receive (in) money on it, live transfers from (out) and to (in) it, and
+/// the lines of live spend and receive money coded to it.
+///
+/// The coded lines are the other side of a bank transaction: Xero's "Receive money" posts the
+/// bank account as the debit and each line's account as the credit, "Spend money" the reverse
+/// (Xero Central, "Spend or receive money in a bank account"; the Bank Transactions doc:
+/// `LineItems` carry the `AccountCode` each amount is coded to). So money received in the
+/// bank coded to a payments-enabled clearing account takes it out of clearing, as a payout
+/// booked that way must. Each line moves its account by its amount before tax (the tax goes
+/// to the tax account): `LineAmount` less `TaxAmount` where amounts are tax inclusive. Lines
+/// of invoices and credit notes are not counted: their money moves through payments, and the
+/// simulator keeps no general ledger.
 pub fn account_balance(tenant: &Tenant, account_id: Uuid) -> Decimal {
     let payments: Decimal = tenant
         .payments
@@ -350,5 +359,30 @@ pub fn account_balance(tenant: &Tenant, account_id: Uuid) -> Decimal {
             }
         })
         .sum();
-    crate::money::round2(payments + bank_transactions + transfers)
+    let code = tenant.account_by_id(account_id).map(|a| a.code.as_str());
+    let coded: Decimal = tenant
+        .bank_transactions
+        .iter()
+        .filter(|t| t.status == "AUTHORISED")
+        .flat_map(|t| t.lines.iter().map(move |line| (t, line)))
+        .filter(|(_, line)| {
+            line.account_id == Some(account_id)
+                || (line.account_id.is_none()
+                    && code.is_some_and(|code| {
+                        line.account_code
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(code))
+                    }))
+        })
+        .map(|(t, line)| {
+            let net = match t.line_amount_types {
+                crate::money::LineAmountTypes::Inclusive => line.line_amount - line.tax_amount,
+                crate::money::LineAmountTypes::Exclusive | crate::money::LineAmountTypes::NoTax => {
+                    line.line_amount
+                }
+            };
+            if t.txn_type == "RECEIVE" { -net } else { net }
+        })
+        .sum();
+    crate::money::round2(payments + bank_transactions + transfers + coded)
 }

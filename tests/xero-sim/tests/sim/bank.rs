@@ -815,3 +815,97 @@ async fn bank_endpoints_need_a_bank_transactions_scope() {
         .unwrap();
     assert_eq!(write.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn money_received_in_the_bank_coded_to_a_payments_enabled_account_takes_it_out_of_that_account()
+ {
+    let t = start();
+    // 615 (CURRENT, payments enabled) holds 100.00 of a customer's payment, as a clearing
+    // account the payouts empty without being a BANK account.
+    let invoice = t.authorised_invoice("SH-2").await;
+    let paid = t
+        .put("/Payments", &json!({"Payments": [
+            {"Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": {"Code": "615"}, "Amount": 100},
+        ]}))
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(balance(&t, "615"), dec("100.00"));
+    // The payout: money received in 090 coded to 615 (untaxed), and a fee spent from 090
+    // coded to 405 with GST inside it (11.50 = 10.00 + 1.50).
+    let made = t
+        .put(
+            "/BankTransactions",
+            &json!({"BankTransactions": [
+                money("RECEIVE", "090", "615", "NONE", "NoTax", "80.00"),
+                money("SPEND", "090", "405", "INPUT2", "Inclusive", "11.50"),
+            ]}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    assert_eq!(balance(&t, "615"), dec("20.00"));
+    assert_eq!(balance(&t, "090"), dec("68.50"));
+    // The coded account moves by the amount before tax; the tax is not the expense's.
+    assert_eq!(balance(&t, "405"), dec("10.00"));
+    // A spend coded to 615 puts money back into it.
+    let back = t
+        .put(
+            "/BankTransactions",
+            &json!({"BankTransactions": [money("SPEND", "090", "615", "NONE", "NoTax", "5.00")]}),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    assert_eq!(balance(&t, "615"), dec("25.00"));
+    assert_eq!(balance(&t, "090"), dec("63.50"));
+    // Deleted, a transaction's lines no longer count.
+    let id = back.json["BankTransactions"][0]["BankTransactionID"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let deleted = t
+        .post(
+            &format!("/BankTransactions/{id}"),
+            &json!({"Status": "DELETED"}),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(balance(&t, "615"), dec("20.00"));
+    // A line coded to a BANK account is refused: money between bank accounts is a transfer.
+    let to_bank = t
+        .put(
+            "/BankTransactions",
+            &json!({"BankTransactions": [money("RECEIVE", "090", "091", "NONE", "NoTax", "5.00")]}),
+        )
+        .await;
+    assert_eq!(to_bank.status, 400, "{}", to_bank.text);
+    assert!(
+        to_bank
+            .text
+            .contains("Account code '091' is not a valid code"),
+        "{}",
+        to_bank.text
+    );
+    assert_eq!(balance(&t, "091"), dec("0.00"));
+}
+
+#[tokio::test]
+async fn a_bill_takes_the_tax_a_supplier_states_on_its_lines() {
+    let t = start();
+    // An Etsy fees bill: 2.30 of fees with 0.30 GST stated, and an untaxed fee.
+    let bill = json!({
+        "Type": "ACCPAY", "Contact": {"Name": "Etsy Payments"}, "Date": "2026-11-20",
+        "DueDate": "2026-11-20", "InvoiceNumber": "ET-PO-1", "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": [
+            {"Description": "Listing fees", "Quantity": "1", "UnitAmount": "2.00",
+             "AccountCode": "405", "TaxType": "INPUT2", "TaxAmount": "0.30"},
+            {"Description": "Reserve", "Quantity": "1", "UnitAmount": "-1.00",
+             "AccountCode": "404", "TaxType": "NONE", "TaxAmount": "0"},
+        ],
+    });
+    let answer = t.put("/Invoices", &json!({"Invoices": [bill]})).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let made = &answer.json["Invoices"][0];
+    assert_eq!(made["TotalTax"], 0.30, "{made}");
+    assert_eq!(made["Total"], 1.30, "{made}");
+    assert_eq!(made["LineItems"][0]["TaxAmount"], 0.30, "{made}");
+}
