@@ -5,7 +5,7 @@ use secrecy::ExposeSecret as _;
 use time::OffsetDateTime;
 
 use super::report::Format;
-use super::{ReconcileOptions, known_shop, reconcile, reconcile_stock};
+use super::{ReconcileOptions, known_shop, reconcile, reconcile_payouts, reconcile_stock};
 use crate::config::Config;
 use crate::xero::client::XeroClient;
 
@@ -38,6 +38,11 @@ pub struct ReconcileArgs {
     /// flight. Takes no range: stock is compared as it stands now.
     #[arg(long)]
     pub stock: bool,
+    /// Reconcile the shop's payouts instead: per payout the bank shows on the range's dates,
+    /// the deposit against the transfer Xero holds and what its booking left in the clearing
+    /// account (zero when it agrees), and held payouts with their reason. Nothing is fixed.
+    #[arg(long, conflicts_with_all = ["stock", "fix"])]
+    pub payouts: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Re-queue what can be booked again: documents missing or deleted in Xero (their stale
@@ -74,8 +79,9 @@ async fn run(config: &Config, args: ReconcileArgs) -> anyhow::Result<i32> {
         .context("[postgres].url is not valid; fix it (or XCS_POSTGRES_URL)")?;
     let xero = XeroClient::new(&config.xero, ledger)
         .context("cannot set up the Xero client; check [xero]")?;
-    // Stock is compared from the ledger and Xero alone; only its --fix publishes.
-    let amqp = if args.stock && !args.fix {
+    // Stock and payouts are compared from the ledger and Xero alone; only stock's --fix
+    // publishes.
+    let amqp = if (args.stock || args.payouts) && !args.fix {
         Ok(None)
     } else {
         lapin::Connection::connect(
@@ -101,6 +107,15 @@ async fn run(config: &Config, args: ReconcileArgs) -> anyhow::Result<i32> {
         }
     };
     let (text, code) = match range {
+        Some((from, to)) if args.payouts => {
+            let report = reconcile_payouts(config, &xero, &args.shop, from, to).await?;
+            let text = match args.format {
+                Format::Table => report.table(),
+                Format::Json => report.json() + "\n",
+                Format::Csv => report.csv(),
+            };
+            (text, report.exit_code())
+        }
         Some((from, to)) if !args.stock => {
             let options = ReconcileOptions {
                 shop: args.shop,

@@ -53,11 +53,15 @@
 //! - `report.rs`: the [`Report`] as a table, JSON or CSV.
 //! - `stock.rs`: `--stock`, a tracked shop's stock per Xero item code against Xero's
 //!   quantities ([`reconcile_stock`], [`StockReport`]).
+//! - `payouts.rs`: `--payouts`, per payout the bank shows in the period, its deposit against
+//!   the transfer Xero holds and what its booking left in the clearing account, held payouts
+//!   with their reason ([`reconcile_payouts`], [`PayoutReport`]).
 //! - `cli.rs`: `xcs-processor reconcile` ([`ReconcileArgs`], [`run_cli`]).
 
 mod cli;
 mod compare;
 mod fix;
+mod payouts;
 mod platform;
 mod report;
 mod sources;
@@ -74,6 +78,9 @@ use time::format_description::well_known::Rfc3339;
 pub use self::cli::{ReconcileArgs, run_cli};
 use self::compare::Origin;
 pub use self::compare::{Discrepancy, PeriodRef, PlatformRef, Problem};
+pub use self::payouts::{
+    PAYOUTS_CSV_HEADER, PayoutFinding, PayoutLine, PayoutReport, reconcile_payouts,
+};
 pub use self::report::{CSV_HEADER, Format, LegStatus, PlatformLeg, Report, Sources};
 pub use self::sources::RECONCILED_AT;
 use self::sources::{ArchiveEvent, scan_archive, unreadable};
