@@ -458,7 +458,7 @@ fn check_payouts(name: &str, shop: &ShopConfig) -> Result<(), String> {
         }
         Platform::Shopify => {
             "base_url = \"https://<store>.myshopify.com\", token = an Admin API access token \
-             with shopify_payments_payouts (and read_orders)"
+             with read_shopify_payments_payouts (and read_orders)"
         }
         Platform::Etsy => {
             "base_url = \"https://api.etsy.com\", token and key as for polling, and shop_id, \
@@ -584,6 +584,7 @@ fn check_poll(name: &str, poll: &PollConfig) -> Result<(), String> {
         ("overlap_secs", poll.overlap_secs),
         ("settle_secs", poll.settle_secs),
         ("stock_interval_secs", poll.stock_interval_secs),
+        ("payouts_interval_secs", poll.payouts_interval_secs),
     ] {
         if value.is_some_and(|secs| secs > MAX_POLL_SECS) {
             return Err(format!(
@@ -613,6 +614,10 @@ pub struct PollConfig {
     /// which sends stock webhooks (`crate::poll::stock`); 0 turns them off. Each read lists
     /// the whole catalogue, so it costs calls in proportion to it. Default 900.
     pub stock_interval_secs: Option<u64>,
+    /// Seconds between reads of the paid payouts of a shop with `payouts = true`
+    /// (`crate::poll::payouts`); 0 turns them off. Platforms pay out daily at most, so an
+    /// hour finds each deposit the day the bank shows it. Default 3600.
+    pub payouts_interval_secs: Option<u64>,
 }
 
 impl PollConfig {
@@ -632,6 +637,10 @@ impl PollConfig {
     /// Seconds between stock reads; 0 is off.
     pub fn stock_interval(&self) -> u64 {
         self.stock_interval_secs.unwrap_or(900)
+    }
+    /// Seconds between payout reads; 0 is off.
+    pub fn payouts_interval(&self) -> u64 {
+        self.payouts_interval_secs.unwrap_or(3600)
     }
 }
 
@@ -1283,6 +1292,42 @@ mod tests {
         );
         let off = without_api.replacen("payouts = true\n", "", 1);
         Config::from_toml(&off, |_| None).unwrap();
+
+        // The example's commented [mapping.payouts], its settings uncommented, is one the
+        // shop starts with.
+        let start = shopify
+            .find("# [shops.acme-shopify.mapping.payouts]")
+            .expect("the example's payouts mapping moved");
+        let last = start
+            + shopify[start..]
+                .find("# currency_conversion")
+                .expect("the example's payouts adjustments moved");
+        let end = last + shopify[last..].find('\n').unwrap_or(shopify.len() - last);
+        let setting = |line: &&str| {
+            line.starts_with('[')
+                || line
+                    .split_once(" = ")
+                    .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        };
+        let block: Vec<&str> = shopify[start..end]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(setting)
+            .collect();
+        let uncommented = format!(
+            "{}{}{}",
+            &shopify[..start],
+            block.join("\n"),
+            &shopify[end..]
+        );
+        let config = Config::from_toml(&uncommented, |_| None).unwrap();
+        let payouts = config.shops["acme-shopify"]
+            .mapping
+            .payouts
+            .as_ref()
+            .expect("the example's payouts mapping, uncommented");
+        assert_eq!(payouts.bank_account("NZD"), Some("090"));
+        assert_eq!(payouts.adjustments.reserve.as_deref(), Some("620"));
     }
 
     #[test]

@@ -42,6 +42,7 @@ use crate::config::{Config, InventoryMode, XeroAuthMode};
 use crate::error::ProcessError;
 use crate::ledger::{Ledger, LedgerFailure};
 use crate::mapping::ShopMapping;
+use crate::payouts::mapping::PayoutMapping;
 use crate::xero::client::{OAUTH_CONNECTION, XeroClient};
 
 /// What `check` looks at besides the processor's config.
@@ -283,6 +284,14 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
             let mapping = &config.shops[shop].mapping;
             let subject = format!("shop {shop}");
             let mut findings = check_mapping(mapping, &organisation);
+            let mut payouts = String::new();
+            if config.shops[shop].payouts
+                && let Some(payout_mapping) = &mapping.payouts
+            {
+                let checked = check_payout_mapping(mapping, payout_mapping, &organisation);
+                findings.extend(checked.findings);
+                payouts = format!("; {}", checked.summary);
+            }
             let mut tracked = String::new();
             if config.shops[shop].inventory == InventoryMode::Tracked {
                 findings.extend(check_tracked_accounts(mapping, &organisation));
@@ -322,7 +331,7 @@ async fn check_xero(config: &Config, ledger: Ledger, report: &mut Report) {
                 report.ok(
                     subject.clone(),
                     format!(
-                        "mapping fits {}: {roles} accounts and {taxes} tax types{items}{defaults}{tracked}",
+                        "mapping fits {}: {roles} accounts and {taxes} tax types{items}{defaults}{tracked}{payouts}",
                         organisation.name
                     ),
                 );
@@ -395,6 +404,7 @@ async fn check_credentials(
                 );
             }
             check_items_scope(&info.scopes, mode, config, report);
+            check_payouts_scope(&info.scopes, mode, config, report);
         }
         Err(err) => {
             let (detail, next) = explain_xero(&err, mode);
@@ -458,6 +468,70 @@ fn check_items_scope(granted: &[String], mode: XeroAuthMode, config: &Config, re
             );
         }
     }
+}
+
+/// With a shop with `payouts = true`: whether the token (its `granted` scopes) may make and
+/// find the bank transfers and bank transactions that move each deposit to the bank, one line,
+/// `Xero payouts scope`.
+fn check_payouts_scope(
+    granted: &[String],
+    mode: XeroAuthMode,
+    config: &Config,
+    report: &mut Report,
+) {
+    let shops: Vec<&str> = config
+        .shops
+        .iter()
+        .filter(|(_, shop)| shop.payouts)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if shops.is_empty() {
+        return;
+    }
+    let subject = "Xero payouts scope";
+    let shops = shops.join(", ");
+    if granted.is_empty() {
+        report.skip(
+            subject,
+            format!(
+                "not checked: the token does not name its scopes; shops with payouts = true \
+                 ({shops}) make bank transfers or bank transactions"
+            ),
+            "if the first payout of such a shop is dead-lettered as xero_missing_scope, grant \
+             the scope it names",
+        );
+        return;
+    }
+    let missing = crate::xero::scopes::missing_for_payouts(granted, config.xero.scopes);
+    if missing.is_empty() {
+        report.ok(
+            subject,
+            format!(
+                "the token may book the payouts of the shops with payouts = true ({shops}): bank \
+                 transfers and bank transactions"
+            ),
+        );
+        return;
+    }
+    let scopes = missing.join(", ");
+    let fix = match mode {
+        XeroAuthMode::Oauth => format!(
+            "connect again with `xcs-processor connect`, which asks for {scopes} when a shop has \
+             payouts = true, or set payouts = false for {shops}"
+        ),
+        XeroAuthMode::CustomConnection => format!(
+            "add {scopes} to the Custom Connection at developer.xero.com/app/manage, or set \
+             payouts = false for {shops}"
+        ),
+    };
+    report.fail(
+        subject,
+        format!(
+            "the token was not granted {scopes}, which moving a payout's deposit to the bank \
+             needs: the payouts of {shops} would be dead-lettered as xero_missing_scope"
+        ),
+        fix,
+    );
 }
 
 /// The mapping's values the config did not set, as `field = value (default)`, so a report
@@ -950,6 +1024,393 @@ pub fn check_mapping(mapping: &ShopMapping, org: &Organisation) -> Vec<Finding> 
     }
     findings.extend(warnings);
     findings
+}
+
+/// What `check` found of a shop's `[mapping.payouts]`: its problems, and for the shop's line
+/// what it maps and which way each payout's deposit will be booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutCheck {
+    pub findings: Vec<Finding>,
+    pub summary: String,
+}
+
+/// How a payouts mapping field is used, and so what its account must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PayoutUse {
+    /// A line of the fees bill for a fee: best an expense account.
+    Fee,
+    /// A line of the fees bill for an adjustment: any account Xero lets a line use.
+    Adjustment,
+}
+
+/// Xero's system accounts a bill's line may not use; its ROUNDING account is the one it may.
+fn refuses_lines(account: &Value) -> bool {
+    let system = text(account, "SystemAccount");
+    !system.is_empty() && system != "ROUNDING"
+}
+
+fn is_expense(account: &Value) -> bool {
+    text(account, "Class") == "EXPENSE" || EXPENSE_TYPES.contains(&text(account, "Type"))
+}
+
+/// For a shop with `payouts = true`, its `[mapping.payouts]` against the organisation (README
+/// "Payouts"): the clearing account is ACTIVE and a BANK account (each payout a bank transfer
+/// from it) or one with payments enabled (each payout money received in the bank, coded to
+/// it), since the fees bill is paid from it; each `bank_accounts` entry is an ACTIVE BANK
+/// account of its currency where Xero states one; the fee and adjustment accounts exist, are
+/// ACTIVE and usable on a bill's lines (a fee account that is not an expense is a warning);
+/// `fee_tax_type` and `untaxed_tax_type` exist, are ACTIVE and apply to the classes of the
+/// accounts they are used on. A clearing account left to `accounts.clearing` is only reported
+/// there, once.
+pub fn check_payout_mapping(
+    mapping: &ShopMapping,
+    payouts: &PayoutMapping,
+    org: &Organisation,
+) -> PayoutCheck {
+    let mut findings = Vec::new();
+    let find_account = |code: &str| org.accounts.iter().find(|a| text(a, "Code") == code);
+    let restore = |suggestion: String| {
+        format!(
+            "restore it in Xero (Chart of accounts → Archive → Restore) or map an active \
+             account ({suggestion})"
+        )
+    };
+
+    let clearing = payouts.clearing(&mapping.accounts);
+    let explicit = payouts.clearing.is_some();
+    let clearing_field = if explicit {
+        "payouts.clearing"
+    } else {
+        "accounts.clearing (payouts.clearing is not set)"
+    };
+    let payable =
+        |a: &Value| text(a, "Type") == "BANK" || a["EnablePaymentsToAccount"] == Value::Bool(true);
+    let mut direction = None;
+    match find_account(clearing) {
+        None if explicit => findings.push(Finding {
+            detail: format!(
+                "{clearing_field} = {clearing:?}: no account with that code in {}",
+                org.name
+            ),
+            next: format!(
+                "correct the code in the shop's mapping.payouts ({}), or create the account in \
+                 Xero",
+                suggest_accounts(org, &payable)
+            ),
+            warning: false,
+        }),
+        Some(account) if explicit && text(account, "Status") != "ACTIVE" => {
+            findings.push(Finding {
+                detail: format!(
+                    "{clearing_field} = {clearing:?} ({}) is {} in Xero; Xero refuses the \
+                     payouts' payments and transfers on it",
+                    text(account, "Name"),
+                    text(account, "Status")
+                ),
+                next: restore(suggest_accounts(org, &payable)),
+                warning: false,
+            });
+        }
+        // accounts.clearing's own line says it is not active.
+        Some(account) if text(account, "Status") != "ACTIVE" => {}
+        Some(account) if text(account, "Type") == "BANK" => {
+            direction = Some(format!(
+                "clearing {clearing} ({}) is a BANK account, so each payout is a bank transfer \
+                 from it to the bank account of its currency",
+                text(account, "Name")
+            ));
+        }
+        Some(account) if payable(account) => {
+            direction = Some(format!(
+                "clearing {clearing} ({}) is not a BANK account but has payments enabled, so \
+                 each payout is money received in the bank account of its currency, coded to \
+                 it",
+                text(account, "Name")
+            ));
+        }
+        Some(account) if explicit => {
+            let name = text(account, "Name");
+            findings.push(Finding {
+                detail: format!(
+                    "{clearing_field} = {clearing:?} ({name}) is type {}; it must be a BANK \
+                     account (each payout is then a bank transfer from it) or one with payments \
+                     enabled (each payout is then money received in the bank, coded to it): \
+                     the payout's fees bill is paid from it",
+                    text(account, "Type")
+                ),
+                next: format!(
+                    "in Xero open {clearing} {name} (Chart of accounts), tick \"Enable payments \
+                     to this account\" and save; or map {}",
+                    suggest_accounts(org, &payable)
+                ),
+                warning: false,
+            });
+        }
+        // accounts.clearing's own line says what is wrong with it.
+        _ => {}
+    }
+
+    for (currency, code) in &payouts.bank_accounts {
+        let field = format!("payouts.bank_accounts.{currency}");
+        let of_currency = |a: &Value| {
+            text(a, "Type") == "BANK"
+                && a["CurrencyCode"]
+                    .as_str()
+                    .is_none_or(|c| c.eq_ignore_ascii_case(currency))
+        };
+        let suggest = || suggest_accounts(org, &of_currency);
+        let Some(account) = find_account(code) else {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?}: no account with that code in {}",
+                    org.name
+                ),
+                next: format!(
+                    "correct the code in the shop's mapping.payouts ({}), or add the bank \
+                     account in Xero (Accounting → Bank accounts → Add bank account)",
+                    suggest()
+                ),
+                warning: false,
+            });
+            continue;
+        };
+        let name = text(account, "Name");
+        let status = text(account, "Status");
+        if status != "ACTIVE" {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is {status} in Xero; Xero refuses the payouts' \
+                     deposits into it"
+                ),
+                next: restore(suggest()),
+                warning: false,
+            });
+            continue;
+        }
+        if text(account, "Type") != "BANK" {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is type {}; it must be a BANK account: the \
+                     deposit is booked into it, for bank reconciliation to match with the bank \
+                     statement's line",
+                    text(account, "Type")
+                ),
+                next: format!(
+                    "map the bank account the platform pays into ({})",
+                    suggest()
+                ),
+                warning: false,
+            });
+            continue;
+        }
+        if let Some(stated) = account["CurrencyCode"].as_str()
+            && !stated.eq_ignore_ascii_case(currency)
+        {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is a {stated} bank account; {currency} payouts \
+                     must be deposited in a {currency} one"
+                ),
+                next: format!(
+                    "map the {currency} bank account the platform pays into ({}), or add one in \
+                     Xero (Accounting → Bank accounts → Add bank account, currency {currency})",
+                    suggest()
+                ),
+                warning: false,
+            });
+        }
+    }
+
+    let a = &payouts.adjustments;
+    let mut uses: Vec<(String, &str, PayoutUse)> = vec![(
+        "payouts.fees".to_owned(),
+        payouts.fees.as_str(),
+        PayoutUse::Fee,
+    )];
+    for (kind, code) in &payouts.fee_accounts {
+        uses.push((
+            format!("payouts.fee_accounts.{kind:?}"),
+            code.as_str(),
+            PayoutUse::Fee,
+        ));
+    }
+    uses.push((
+        "payouts.adjustments.other".to_owned(),
+        a.other.as_str(),
+        PayoutUse::Adjustment,
+    ));
+    for (kind, code) in [
+        ("reserve", &a.reserve),
+        ("chargeback", &a.chargeback),
+        ("currency_conversion", &a.currency_conversion),
+    ] {
+        if let Some(code) = code {
+            uses.push((
+                format!("payouts.adjustments.{kind}"),
+                code.as_str(),
+                PayoutUse::Adjustment,
+            ));
+        }
+    }
+    let mut fee_classes: Vec<&'static str> = Vec::new();
+    let mut line_classes: Vec<&'static str> = Vec::new();
+    for (field, code, usage) in &uses {
+        let usable = |a: &Value| !refuses_lines(a) && text(a, "Type") != "BANK";
+        let fits = |a: &Value| usable(a) && (*usage == PayoutUse::Adjustment || is_expense(a));
+        let Some(account) = find_account(code) else {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?}: no account with that code in {}",
+                    org.name
+                ),
+                next: format!(
+                    "correct the code in the shop's mapping.payouts ({}), or create the account \
+                     in Xero",
+                    suggest_accounts(org, &fits)
+                ),
+                warning: false,
+            });
+            continue;
+        };
+        let name = text(account, "Name");
+        let status = text(account, "Status");
+        if status != "ACTIVE" {
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is {status} in Xero; Xero refuses the fees \
+                     bill's lines on it"
+                ),
+                next: restore(suggest_accounts(org, &fits)),
+                warning: false,
+            });
+            continue;
+        }
+        if !usable(account) {
+            let kind = if refuses_lines(account) {
+                format!("Xero's {} system account", text(account, "SystemAccount"))
+            } else {
+                "a BANK account".to_owned()
+            };
+            findings.push(Finding {
+                detail: format!(
+                    "{field} = {code:?} ({name}) is {kind}, which Xero refuses on a bill's lines"
+                ),
+                next: format!("map {} instead", suggest_accounts(org, &fits)),
+                warning: false,
+            });
+            continue;
+        }
+        let class = class_of(text(account, "Type"));
+        line_classes.push(class);
+        if *usage == PayoutUse::Fee {
+            fee_classes.push(class);
+            if !is_expense(account) {
+                findings.push(Finding {
+                    detail: format!(
+                        "{field} = {code:?} ({name}) is type {}, not an expense account: the \
+                         platform's fees would be booked as {} rather than as a cost",
+                        text(account, "Type"),
+                        class.to_lowercase()
+                    ),
+                    next: format!(
+                        "map an expense account if that is not intended ({})",
+                        suggest_accounts(org, &fits)
+                    ),
+                    warning: true,
+                });
+            }
+        }
+    }
+
+    let mut taxes = vec![(
+        "payouts.untaxed_tax_type",
+        payouts.untaxed_tax_type.as_str(),
+        line_classes,
+    )];
+    if let Some(fee_tax) = &payouts.fee_tax_type {
+        taxes.push(("payouts.fee_tax_type", fee_tax.as_str(), fee_classes));
+    }
+    let tax_count = taxes.len();
+    for (field, tax_type, classes) in taxes {
+        findings.extend(check_payout_tax(org, field, tax_type, classes));
+    }
+
+    let mut codes: std::collections::BTreeSet<&str> =
+        uses.iter().map(|(_, code, _)| *code).collect();
+    codes.insert(clearing);
+    codes.extend(payouts.bank_accounts.values().map(String::as_str));
+    let summary = format!(
+        "payouts: {} accounts and {tax_count} tax types; {}",
+        codes.len(),
+        direction.unwrap_or_else(|| format!("clearing {clearing}"))
+    );
+    PayoutCheck { findings, summary }
+}
+
+/// One tax type of a payouts mapping: it exists, is ACTIVE and applies to each of `classes`
+/// (the classes of the accounts its lines are on).
+fn check_payout_tax(
+    org: &Organisation,
+    field: &str,
+    tax_type: &str,
+    mut classes: Vec<&'static str>,
+) -> Vec<Finding> {
+    let active_types = |class: &str| -> String {
+        let names: Vec<&str> = org
+            .tax_rates
+            .iter()
+            .filter(|r| {
+                text(r, "Status") == "ACTIVE"
+                    && r[format!("CanApplyTo{class}").as_str()] == Value::Bool(true)
+            })
+            .map(|r| text(r, "TaxType"))
+            .collect();
+        names.join(", ")
+    };
+    let Some(found) = org
+        .tax_rates
+        .iter()
+        .find(|r| text(r, "TaxType").eq_ignore_ascii_case(tax_type))
+    else {
+        return vec![Finding {
+            detail: format!("{field} = {tax_type:?}: no such tax type in {}", org.name),
+            next: format!(
+                "use one of the organisation's tax types (Xero → Settings → Tax rates): {}",
+                active_types("Expenses")
+            ),
+            warning: false,
+        }];
+    };
+    let name = text(found, "Name");
+    let status = text(found, "Status");
+    if status != "ACTIVE" {
+        return vec![Finding {
+            detail: format!(
+                "{field} = {tax_type:?} ({name}) is {status} in Xero; Xero refuses the fees \
+                 bill's lines with it"
+            ),
+            next: format!(
+                "map an active tax type instead: {}",
+                active_types("Expenses")
+            ),
+            warning: false,
+        }];
+    }
+    classes.sort_unstable();
+    classes.dedup();
+    classes
+        .into_iter()
+        .filter(|class| found[format!("CanApplyTo{class}").as_str()] == Value::Bool(false))
+        .map(|class| Finding {
+            detail: format!(
+                "{field} = {tax_type:?} ({name}) cannot be used on {} accounts, which it is \
+                 mapped onto",
+                class.to_lowercase()
+            ),
+            next: format!("map a tax type that can: {}", active_types(class)),
+            warning: false,
+        })
+        .collect()
 }
 
 /// The account types Xero lets an item's `PurchaseDetails.COGSAccountCode` be: the expense

@@ -200,23 +200,19 @@ async fn start(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
         pending.retain(|_, expires| *expires > now);
         pending.insert(nonce.clone(), now + STATE_TTL);
     }
-    let scope = if state
-        .config
-        .shops
+    let shops = &state.config.shops;
+    let items = shops
         .values()
-        .any(|s| s.inventory == crate::config::InventoryMode::Items)
-    {
-        xero.scopes.requested_with_items()
-    } else {
-        xero.scopes.requested()
-    };
+        .any(|s| s.inventory == crate::config::InventoryMode::Items);
+    let payouts = shops.values().any(|s| s.payouts);
+    let scope = xero.scopes.requested_for(items, payouts);
     let location = match reqwest::Url::parse_with_params(
         &xero.authorize_url,
         &[
             ("response_type", "code"),
             ("client_id", xero.client_id.as_str()),
             ("redirect_uri", redirect_uri),
-            ("scope", scope),
+            ("scope", scope.as_str()),
             ("state", nonce.as_str()),
         ],
     ) {

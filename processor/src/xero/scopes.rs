@@ -9,8 +9,10 @@
 //! | Contacts (read, create) | `accounting.contacts` | `accounting.contacts` |
 //! | Accounts, TaxRates, Organisation, Items (read only) | `accounting.settings.read` | `accounting.settings.read` |
 //! | Items (create, for shops in `inventory = "items"`) | `accounting.invoices` (UNSURE) | `accounting.settings` |
+//! | BankTransfers, BankTransactions (for shops with `payouts = true`) | `accounting.banktransactions` (UNSURE for transfers) | `accounting.transactions` |
 //!
-//! `connect` asks for exactly one column, with `offline_access` for the refresh token. Before
+//! `connect` asks for exactly one column, with `offline_access` for the refresh token, and
+//! the rows for items and payouts only when a shop uses them ([`ScopeScheme::requested_for`]). Before
 //! each call the token's granted scopes (the `scope` claim of Xero's JWT access tokens) are
 //! checked, so a connection without a scope fails at once with what to do, instead of being
 //! answered 401 (which looks like an expired token) or 403 by Xero.
@@ -41,6 +43,23 @@ impl ScopeScheme {
                  accounting.settings.read accounting.settings"
             }
         }
+    }
+
+    /// What `connect` asks for, given whether a shop is in `inventory = "items"` mode and
+    /// whether one has `payouts = true`: a payout's transfer to the bank is a bank transfer or
+    /// a bank transaction, which the granular scheme grants apart (`accounting.banktransactions`);
+    /// the broad `accounting.transactions` already covers them.
+    pub fn requested_for(self, items: bool, payouts: bool) -> String {
+        let mut scopes = if items {
+            self.requested_with_items()
+        } else {
+            self.requested()
+        }
+        .to_owned();
+        if payouts && self == ScopeScheme::Granular {
+            scopes.push_str(" accounting.banktransactions");
+        }
+        scopes
     }
 
     /// What `connect` asks for: exactly the scopes the processor uses.
@@ -118,6 +137,20 @@ fn need(method: &Method, path: &str) -> Option<Need> {
                 &["accounting.settings"]
             },
         },
+        // Only shops with `payouts = true` move money between bank accounts.
+        ("banktransactions" | "banktransfers", true) => Need {
+            granular: "accounting.banktransactions",
+            broad: "accounting.transactions",
+            also: &[
+                "accounting.banktransactions.read",
+                "accounting.transactions.read",
+            ],
+        },
+        ("banktransactions" | "banktransfers", false) => Need {
+            granular: "accounting.banktransactions",
+            broad: "accounting.transactions",
+            also: &[],
+        },
         // Only shops in `inventory = "items"` mode create items.
         ("items", false) => Need {
             granular: "accounting.invoices",
@@ -176,10 +209,30 @@ const CALLS: &[(Method, &str)] = &[
     (Method::POST, "/Payments/{id}"),
 ];
 
+/// The calls booking a payout makes beyond [`CALLS`] (`crate::payouts`): the transfer of the
+/// deposit, and the look-up of one a retry may already have made. Apart, so a token without
+/// them is only wrong for a shop with `payouts = true`.
+const PAYOUT_CALLS: &[(Method, &str)] = &[
+    (Method::GET, "/BankTransfers"),
+    (Method::PUT, "/BankTransfers"),
+    (Method::GET, "/BankTransactions"),
+    (Method::PUT, "/BankTransactions"),
+];
+
 /// The scopes `granted` lacks for the processor's calls, each once (for `check`).
 pub fn missing_for_processor(granted: &[String], scheme: ScopeScheme) -> Vec<String> {
+    missing_for(granted, scheme, CALLS)
+}
+
+/// The scopes `granted` lacks for booking payouts, each once (for `check`, when a shop has
+/// `payouts = true`).
+pub fn missing_for_payouts(granted: &[String], scheme: ScopeScheme) -> Vec<String> {
+    missing_for(granted, scheme, PAYOUT_CALLS)
+}
+
+fn missing_for(granted: &[String], scheme: ScopeScheme, calls: &[(Method, &str)]) -> Vec<String> {
     let mut missing_scopes: Vec<String> = Vec::new();
-    for (method, path) in CALLS {
+    for (method, path) in calls {
         if let Some(scope) = missing(granted, scheme, method, path)
             && !missing_scopes.contains(&scope)
         {
@@ -260,6 +313,24 @@ mod tests {
             None
         );
         let read_only = scopes("accounting.transactions.read");
+        assert_eq!(
+            missing(
+                &read_only,
+                ScopeScheme::Broad,
+                &Method::GET,
+                "/BankTransfers"
+            ),
+            None
+        );
+        assert!(
+            missing(
+                &read_only,
+                ScopeScheme::Broad,
+                &Method::PUT,
+                "/BankTransfers"
+            )
+            .is_some()
+        );
         assert!(missing(&read_only, ScopeScheme::Broad, &Method::PUT, "/Invoices").is_some());
         assert_eq!(
             missing(&read_only, ScopeScheme::Broad, &Method::GET, "/Invoices"),
@@ -268,6 +339,67 @@ mod tests {
         assert_eq!(
             missing(&[], ScopeScheme::Granular, &Method::PUT, "/Payments"),
             None
+        );
+    }
+
+    #[test]
+    fn payouts_need_the_bank_transactions_scope_which_connect_asks_for_only_with_payouts() {
+        let granular = scopes(ScopeScheme::Granular.requested());
+        assert_eq!(
+            missing_for_payouts(&granular, ScopeScheme::Granular),
+            ["accounting.banktransactions (or accounting.transactions)"]
+        );
+        assert_eq!(
+            missing(
+                &granular,
+                ScopeScheme::Granular,
+                &Method::PUT,
+                "/BankTransactions"
+            )
+            .as_deref(),
+            Some("accounting.banktransactions (or accounting.transactions)")
+        );
+        for scheme in [ScopeScheme::Granular, ScopeScheme::Broad] {
+            for items in [false, true] {
+                let asked = scheme.requested_for(items, true);
+                let granted = scopes(&asked);
+                assert_eq!(
+                    missing_for_payouts(&granted, scheme),
+                    Vec::<String>::new(),
+                    "{scheme:?} {asked}"
+                );
+                assert_eq!(
+                    missing_for_processor(&granted, scheme),
+                    Vec::<String>::new(),
+                    "{scheme:?} {asked}"
+                );
+                if items {
+                    assert_eq!(
+                        missing(&granted, scheme, &Method::PUT, "/Items"),
+                        None,
+                        "{scheme:?} {asked}"
+                    );
+                }
+                // Without payouts nothing is asked for that no call needs.
+                assert_eq!(
+                    scheme.requested_for(items, false),
+                    if items {
+                        scheme.requested_with_items()
+                    } else {
+                        scheme.requested()
+                    }
+                );
+            }
+        }
+        // The broad scheme's transactions scope covers the transfers: nothing is added.
+        assert_eq!(
+            ScopeScheme::Broad.requested_for(false, true),
+            ScopeScheme::Broad.requested()
+        );
+        // A shop without payouts is not judged by them.
+        assert_eq!(
+            missing_for_processor(&granular, ScopeScheme::Granular),
+            Vec::<String>::new()
         );
     }
 }

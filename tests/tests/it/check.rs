@@ -555,3 +555,215 @@ async fn items_mode_checks_the_scope_that_creates_items_and_the_mapped_item_code
         report.render_text()
     );
 }
+
+/// The Shopify shop with `payouts = true`, its API on `fake` and `[mapping.payouts]` set to
+/// `mapping` (TOML lines).
+fn with_payouts(
+    rig: &Rig,
+    fake: &xcs_tests::platform_api::FakePlatformApi,
+    mapping: &str,
+) -> String {
+    let text = rig
+        .config("")
+        .replacen(
+            "[shops.nz-shopify]\n",
+            &format!("[shops.nz-shopify]\npayouts = true\napi = {}\n", fake.api_toml()),
+            1,
+        )
+        .replacen(
+            "[shops.nz-shopify.mapping.accounts]\n",
+            &format!("[shops.nz-shopify.mapping.payouts]\n{mapping}\n[shops.nz-shopify.mapping.accounts]\n"),
+            1,
+        );
+    assert!(
+        text.contains("[shops.nz-shopify.mapping.payouts]"),
+        "the shop's tables moved"
+    );
+    text
+}
+
+/// A shop with `payouts = true`: its payouts mapping is checked against the chart of accounts
+/// and tax rates, the shop's line says which way each deposit is booked, and the token's scope
+/// for bank transfers and transactions is proved.
+#[tokio::test]
+async fn a_good_payouts_mapping_passes_and_says_how_deposits_are_booked() {
+    let rig = Rig::new().await;
+    let fake = xcs_tests::platform_api::FakePlatformApi::start(xcs_shared::Platform::Shopify).await;
+    // The demo chart: 615 Shopify Clearing has payments enabled, 090 and 091 are NZD BANK
+    // accounts, 404 and 405 expenses, 620 Prepayments a current asset.
+    let good = "bank_accounts = { NZD = \"090\" }\nfees = \"404\"\n\
+                fee_accounts = { listing = \"405\" }\nfee_tax_type = \"INPUT2\"\n\
+                adjustments = { other = \"429\", reserve = \"620\" }";
+    let report = check_text(&with_payouts(&rig, &fake, good), &CheckOptions::default()).await;
+    let text = report.render_text();
+    assert!(report.passed(), "{text}");
+    let shop = report
+        .lines
+        .iter()
+        .find(|l| l.subject == "shop nz-shopify")
+        .expect("a line about the shop");
+    assert_eq!(shop.status, Status::Ok, "{shop:?}");
+    assert!(
+        shop.detail.contains("payouts: 6 accounts and 2 tax types")
+            && shop.detail.contains("money received in the bank account"),
+        "{shop:?}"
+    );
+    let scope = report
+        .lines
+        .iter()
+        .find(|l| l.subject == "Xero payouts scope")
+        .expect("a line about the payouts scope");
+    assert_eq!(scope.status, Status::Ok, "{scope:?}");
+
+    // A BANK account as clearing: each payout is a bank transfer.
+    let transfer = format!("clearing = \"091\"\n{good}");
+    let report = check_text(
+        &with_payouts(&rig, &fake, &transfer),
+        &CheckOptions::default(),
+    )
+    .await;
+    assert!(report.passed(), "{}", report.render_text());
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.subject == "shop nz-shopify" && l.detail.contains("bank transfer from it")),
+        "{}",
+        report.render_text()
+    );
+
+    // The shop without payouts has no payouts scope line and no payouts in its line.
+    let report = check_text(&rig.config(""), &CheckOptions::default()).await;
+    assert!(
+        !report
+            .lines
+            .iter()
+            .any(|l| l.subject == "Xero payouts scope" || l.detail.contains("payouts:")),
+        "{}",
+        report.render_text()
+    );
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn each_kind_of_bad_payouts_mapping_fails_with_what_to_do() {
+    let rig = Rig::new().await;
+    let fake = xcs_tests::platform_api::FakePlatformApi::start(xcs_shared::Platform::Shopify).await;
+    // 620 Prepayments has no payments; 615 is not a BANK account; 091 is an NZD account; 200
+    // Sales is income; 299 Old Sales is archived; 820 is the GST system account; OUTPUT2 is
+    // an income tax type.
+    let bad = "clearing = \"620\"\nbank_accounts = { NZD = \"615\", USD = \"091\" }\n\
+               fees = \"200\"\nfee_accounts = { listing = \"405\", ads = \"999\" }\n\
+               fee_tax_type = \"OUTPUT2\"\nuntaxed_tax_type = \"EXEMPT99\"\n\
+               adjustments = { other = \"299\", reserve = \"820\" }";
+    let report = check_text(&with_payouts(&rig, &fake, bad), &CheckOptions::default()).await;
+    assert!(!report.passed(), "{}", report.render_text());
+    let shop = "shop nz-shopify";
+    let clearing = failure(&report, shop, "payouts.clearing = \"620\"");
+    assert!(
+        clearing.detail.contains("BANK account") && clearing.detail.contains("payments enabled"),
+        "{clearing:?}"
+    );
+    assert!(
+        clearing
+            .next
+            .as_deref()
+            .unwrap()
+            .contains("Enable payments"),
+        "{clearing:?}"
+    );
+    let not_bank = failure(&report, shop, "payouts.bank_accounts.NZD = \"615\"");
+    assert!(not_bank.detail.contains("type CURRENT"), "{not_bank:?}");
+    assert!(
+        not_bank
+            .next
+            .as_deref()
+            .unwrap()
+            .contains("090 Business Bank Account"),
+        "{not_bank:?}"
+    );
+    let currency = failure(&report, shop, "payouts.bank_accounts.USD = \"091\"");
+    assert!(
+        currency
+            .detail
+            .contains("is a NZD bank account; USD payouts"),
+        "{currency:?}"
+    );
+    assert!(
+        currency.next.as_deref().unwrap().contains("currency USD"),
+        "{currency:?}"
+    );
+    let unknown = failure(&report, shop, "payouts.fee_accounts.\"ads\" = \"999\"");
+    assert!(
+        unknown.detail.contains("no account with that code"),
+        "{unknown:?}"
+    );
+    let archived = failure(&report, shop, "payouts.adjustments.other = \"299\"");
+    assert!(archived.detail.contains("ARCHIVED"), "{archived:?}");
+    assert!(archived.next.as_deref().unwrap().contains("Restore"));
+    let system = failure(&report, shop, "payouts.adjustments.reserve = \"820\"");
+    assert!(system.detail.contains("GST system account"), "{system:?}");
+    let fee_tax = failure(&report, shop, "payouts.fee_tax_type = \"OUTPUT2\"");
+    assert!(
+        fee_tax
+            .detail
+            .contains("cannot be used on expenses accounts"),
+        "{fee_tax:?}"
+    );
+    assert!(
+        fee_tax.next.as_deref().unwrap().contains("INPUT2"),
+        "{fee_tax:?}"
+    );
+    let untaxed = failure(&report, shop, "payouts.untaxed_tax_type = \"EXEMPT99\"");
+    assert!(untaxed.detail.contains("no such tax type"), "{untaxed:?}");
+    // A fee on an income account works, but looks wrong: a warning, not a failure.
+    let income = report
+        .lines
+        .iter()
+        .find(|l| l.subject == shop && l.detail.contains("payouts.fees = \"200\""))
+        .expect("a line about the income fee account");
+    assert_eq!(income.status, Status::Warn, "{income:?}");
+    assert!(
+        income.detail.contains("not an expense account"),
+        "{income:?}"
+    );
+    fake.stop().await;
+}
+
+/// A Custom Connection without `accounting.banktransactions`: it may book orders, not move a
+/// payout's deposit to the bank.
+#[tokio::test]
+async fn a_token_without_the_bank_transactions_scope_fails_for_a_shop_with_payouts() {
+    let mut seed = xcs_xero_sim::seed::Seed::demo();
+    for app in &mut seed.apps {
+        if app.client_id == xcs_xero_sim::CUSTOM_CONNECTION_CLIENT_ID {
+            app.custom_connection_scopes = Some(
+                "accounting.invoices accounting.payments accounting.contacts \
+                 accounting.settings.read"
+                    .to_owned(),
+            );
+        }
+    }
+    let rig = Rig::on(SimConfig::demo().with_seed(seed)).await;
+    let fake = xcs_tests::platform_api::FakePlatformApi::start(xcs_shared::Platform::Shopify).await;
+    let mapping =
+        "bank_accounts = { NZD = \"090\" }\nfees = \"404\"\nadjustments = { other = \"429\" }";
+    let report = check_text(
+        &with_payouts(&rig, &fake, mapping),
+        &CheckOptions::default(),
+    )
+    .await;
+    let line = failure(&report, "Xero payouts scope", "accounting.banktransactions");
+    assert!(line.detail.contains("nz-shopify"), "{line:?}");
+    let next = line.next.as_deref().unwrap();
+    assert!(
+        next.contains("Custom Connection") && next.contains("payouts = false"),
+        "{line:?}"
+    );
+    assert!(
+        !report.failures().any(|l| l.subject == "Xero scopes"),
+        "{}",
+        report.render_text()
+    );
+    fake.stop().await;
+}

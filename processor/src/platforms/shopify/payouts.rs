@@ -107,7 +107,7 @@ async fn read_pages(
             .await
             .map_err(|err| match err {
                 PollError::Credentials(detail) => PollError::Credentials(format!(
-                    "{detail}; reading payouts needs the shopify_payments_payouts scope on the \
+                    "{detail}; reading payouts needs the read_shopify_payments_payouts scope on the \
                      Admin API access token"
                 )),
                 other => other,
