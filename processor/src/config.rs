@@ -315,8 +315,9 @@ pub struct ShopConfig {
     #[serde(default)]
     pub stock: StockConfig,
     /// Whether the platform's payouts and fees are read, so the clearing account empties into
-    /// the bank deposit by deposit (issue 19): Shopify Payments, Etsy and eBay only, and only
-    /// with `api` ([`check_payouts`]). Default `false`.
+    /// the bank deposit by deposit (README "Payouts", `crate::payouts`): Shopify Payments, Etsy
+    /// and eBay only, with `api`, `mode = "realtime"` and `[mapping.payouts]`
+    /// ([`check_payouts`]). Default `false`.
     #[serde(default)]
     pub payouts: bool,
 }

@@ -226,7 +226,7 @@ mod tests {
             Err(EnvelopeError::Missing(header::TENANT))
         );
         headers.insert(header::TENANT, "t");
-        headers.insert(header::KIND, "payout");
+        headers.insert(header::KIND, "shipment");
         assert!(matches!(
             Envelope::from_headers(|name| headers.get(name).copied()),
             Err(EnvelopeError::Invalid {

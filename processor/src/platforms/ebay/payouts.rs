@@ -1,5 +1,5 @@
-//! eBay payouts (issue 19): reading them from the Sell Finances API and normalising each, with
-//! its monetary transactions, into a [`Payout`].
+//! eBay payouts (README "Payouts"): reading them from the Sell Finances API and normalising
+//! each, with its monetary transactions, into a [`Payout`].
 //!
 //! - **Host.** The Finances API is served from `https://apiz.ebay.com/sell/finances/v1` in
 //!   production and `https://apiz.sandbox.ebay.com` in the sandbox (eBay's `getTransactions`

@@ -1,5 +1,5 @@
-//! Etsy deposits (issue 19): reading the shop's payment account ledger from Open API v3 and
-//! normalising each disbursement, with the entries it paid out, into a [`Payout`].
+//! Etsy deposits (README "Payouts"): reading the shop's payment account ledger from Open API
+//! v3 and normalising each disbursement, with the entries it paid out, into a [`Payout`].
 //!
 //! Etsy's API reference, tag "Ledger Entry" (developers.etsy.com/documentation/reference
 //! #tag/Ledger-Entry, and the `openapi.json` of github.com/etsy/open-api), scope

@@ -1,5 +1,5 @@
-//! Shopify Payments payouts (issue 19): reading them from the Admin REST API and normalising
-//! each, with its balance transactions, into a [`Payout`].
+//! Shopify Payments payouts (README "Payouts"): reading them from the Admin REST API and
+//! normalising each, with its balance transactions, into a [`Payout`].
 //!
 //! - **Payouts.** `GET /admin/api/{version}/shopify_payments/payouts.json` (Shopify's REST
 //!   "Payouts" reference; scope `shopify_payments_payouts`): `status`, `date_min` and
