@@ -42,10 +42,16 @@ pub mod stock;
 
 use std::time::Duration;
 
+use lapin::Connection;
 use time::OffsetDateTime;
-use xcs_shared::EventKind;
+use xcs_shared::{EventKind, Source};
 
 pub use client::{PollClient, PollError};
+use room::ShardRoom;
+
+use crate::config::ShopConfig;
+use crate::ledger::{Ledger, PollLease};
+use crate::publisher::Republisher;
 
 /// `[from, to)` of platform modification times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,3 +140,69 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
 /// How long a lease on a shop's poll state lasts without a checkpoint: a processor killed
 /// mid-poll leaves its shop to another after this.
 pub const LEASE: Duration = Duration::from_secs(120);
+
+/// Events a read under a shop's lease (stock, payouts) publishes between two looks at the
+/// shards' room.
+pub const PUBLISH_BATCH: usize = 50;
+
+/// What a read beside the order poll (the stock and payout reads) needs: the shop, the
+/// poller's client and ledger, the shop's lease the read runs under, and where to publish.
+pub struct Leased<'a> {
+    pub name: &'a str,
+    pub shop: &'a ShopConfig,
+    pub client: &'a PollClient,
+    pub ledger: &'a Ledger,
+    pub holder: &'a str,
+    /// The shop's `poll` lease, renewed as the read goes.
+    pub lease: &'a PollLease,
+    pub connection: &'a Connection,
+    pub republisher: &'a Republisher,
+}
+
+impl Leased<'_> {
+    /// Publishes what the read found, waiting for room in the shards before each
+    /// [`PUBLISH_BATCH`] as a backfill does ([`room`]): a shop's first read can find thousands,
+    /// which webhooks of shops sharing the shards should not queue behind. `what` names them
+    /// in the log of the wait.
+    ///
+    /// # Errors
+    /// [`PollError::Publish`], or [`PollError::LeaseLost`] when the wait outlasted the lease.
+    pub async fn publish(&self, found: &[Found], what: &str) -> Result<(), PollError> {
+        let room = ShardRoom::open(self.connection)
+            .await
+            .map_err(|err| PollError::Publish(format!("cannot open a channel: {err:#}")))?;
+        let result = async {
+            for batch in found.chunks(PUBLISH_BATCH) {
+                room.wait(|ready| {
+                    tracing::debug!(shop = self.name, ready, "{what} wait for room");
+                })
+                .await?;
+                for one in batch {
+                    pass::publish(self.republisher, self.name, self.shop, one, Source::Poll)
+                        .await?;
+                }
+                self.renew().await?;
+            }
+            Ok(())
+        }
+        .await;
+        room.close().await;
+        result
+    }
+
+    /// Keeps the shop's lease while the read goes on.
+    ///
+    /// # Errors
+    /// [`PollError::LeaseLost`] when another process holds it now.
+    pub async fn renew(&self) -> Result<(), PollError> {
+        if self
+            .ledger
+            .checkpoint_poll(self.lease, self.lease.cursor, LEASE)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(PollError::LeaseLost)
+        }
+    }
+}

@@ -35,21 +35,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lapin::Connection;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use time::{Date, OffsetDateTime};
 use xcs_shared::domain::{Payout, PayoutStatus};
-use xcs_shared::{EventKind, Platform, Source};
+use xcs_shared::{EventKind, Platform};
 
-use super::room::ShardRoom;
-use super::{Found, LEASE, Lister, PollClient, PollError};
+use super::{Found, LEASE, Leased, Lister, PollError};
 use crate::config::ShopConfig;
 use crate::ledger::{Ledger, PollLease};
 use crate::payouts::mapping::FeesPer;
 use crate::payouts::{Settlement, TOPIC};
 use crate::platforms::{ebay, etsy, shopify};
-use crate::publisher::Republisher;
 
 /// The poll state's purpose for the payout reads' schedule and cursor.
 pub const PURPOSE: &str = "payouts";
@@ -60,8 +57,6 @@ pub const REACH_BACK: time::Duration = time::Duration::days(7);
 const ETSY_SKEW: time::Duration = time::Duration::hours(1);
 /// How soon a failed read is tried again (unless the payouts interval is shorter).
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(60);
-/// Settlements published between two looks at the shards' room.
-const PUBLISH_BATCH: usize = 50;
 
 /// Whether the poller reads a shop's payouts: `payouts = true`, an API, a platform that pays
 /// out itself, and not turned off.
@@ -115,15 +110,7 @@ struct Read {
 
 /// One shop's payout read.
 pub struct Reader<'a> {
-    pub name: &'a str,
-    pub shop: &'a ShopConfig,
-    pub client: &'a PollClient,
-    pub ledger: &'a Ledger,
-    pub holder: &'a str,
-    /// The shop's poll lease, held throughout.
-    pub lease: &'a PollLease,
-    pub connection: &'a Connection,
-    pub republisher: &'a Republisher,
+    pub leased: Leased<'a>,
 }
 
 impl Reader<'_> {
@@ -135,13 +122,14 @@ impl Reader<'_> {
     pub async fn read_if_due(&self) -> Result<Option<PayoutTally>, PollError> {
         let now = OffsetDateTime::now_utc();
         let Some(schedule) = self
+            .leased
             .ledger
             .lease_poll(
-                self.name,
+                self.leased.name,
                 PURPOSE,
-                self.shop.platform.as_str(),
-                self.holder,
-                initial_cursor(self.shop.platform, now),
+                self.leased.shop.platform.as_str(),
+                self.leased.holder,
+                initial_cursor(self.leased.shop.platform, now),
                 LEASE,
                 false,
             )
@@ -149,22 +137,23 @@ impl Reader<'_> {
         else {
             return Ok(None);
         };
-        let calls_before = self.client.calls();
+        let calls_before = self.leased.client.calls();
         let result = self.read(&schedule, now).await;
-        let interval = Duration::from_secs(self.shop.poll.payouts_interval());
+        let interval = Duration::from_secs(self.leased.shop.poll.payouts_interval());
         let (next_in, error, published) = match &result {
             Ok(tally) => (interval, tally.unreadable.join("; "), tally.published),
             Err(err) => (interval.min(RETRY_FAILED_AFTER), err.to_string(), 0),
         };
-        let calls = self.client.calls() - calls_before;
+        let calls = self.leased.client.calls() - calls_before;
         if !matches!(result, Err(PollError::LeaseLost)) {
-            self.ledger
+            self.leased
+                .ledger
                 .release_poll(&schedule, next_in, published, calls, &error)
                 .await?;
         }
         if let Ok(tally) = &result {
             tracing::info!(
-                shop = self.name,
+                shop = self.leased.name,
                 paid = tally.paid,
                 published = tally.published,
                 unreadable = tally.unreadable.len(),
@@ -180,12 +169,12 @@ impl Reader<'_> {
         schedule: &PollLease,
         now: OffsetDateTime,
     ) -> Result<PayoutTally, PollError> {
-        let lister = Lister::of(self.name, self.shop, self.client)?;
-        let from = match self.shop.platform {
+        let lister = Lister::of(self.leased.name, self.leased.shop, self.leased.client)?;
+        let from = match self.leased.shop.platform {
             Platform::Etsy => schedule.cursor - ETSY_SKEW,
             _ => schedule.cursor - REACH_BACK,
         };
-        let read = match self.shop.platform {
+        let read = match self.leased.shop.platform {
             Platform::Shopify => self.shopify(&lister, from, now).await?,
             Platform::Etsy => self.etsy(&lister, from, now).await?,
             Platform::Ebay => self.ebay(&lister, from, now).await?,
@@ -199,7 +188,7 @@ impl Reader<'_> {
         };
         for line in &read.unreadable {
             tracing::warn!(
-                shop = self.name,
+                shop = self.leased.name,
                 "a payout could not be read, so it is not booked: {line}"
             );
         }
@@ -209,8 +198,9 @@ impl Reader<'_> {
                 paid.push(payout);
             }
         }
-        let today = self.shop.timezone.local(now).date();
+        let today = self.leased.shop.timezone.local(now).date();
         let per_day = self
+            .leased
             .shop
             .mapping
             .payouts
@@ -223,15 +213,15 @@ impl Reader<'_> {
         };
         let ids: Vec<String> = settlements
             .iter()
-            .map(|f| f.event_id(self.shop.platform, self.name))
+            .map(|f| f.event_id(self.leased.shop.platform, self.leased.name))
             .collect();
-        let booked = self.ledger.booked_events(&ids).await?;
+        let booked = self.leased.ledger.booked_events(&ids).await?;
         let fresh: Vec<Found> = settlements
             .into_iter()
-            .filter(|f| !booked.contains(&f.event_id(self.shop.platform, self.name)))
+            .filter(|f| !booked.contains(&f.event_id(self.leased.shop.platform, self.leased.name)))
             .collect();
         if !fresh.is_empty() {
-            self.publish(&fresh).await?;
+            self.leased.publish(&fresh, "payouts").await?;
         }
         // A day's settlement is published once the day is over, from a read that holds the
         // disbursement before the day's first: Etsy's next read is anchored at the last
@@ -244,7 +234,11 @@ impl Reader<'_> {
                 .map(|(_, at)| *at)
         });
         if let Some(cursor) = cursor
-            && !self.ledger.checkpoint_poll(schedule, cursor, LEASE).await?
+            && !self
+                .leased
+                .ledger
+                .checkpoint_poll(schedule, cursor, LEASE)
+                .await?
         {
             return Err(PollError::LeaseLost);
         }
@@ -263,8 +257,8 @@ impl Reader<'_> {
         from: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Read, PollError> {
-        let since = self.shop.timezone.local(from).date();
-        let listed = shopify::payouts::paid_payouts(self.client, lister.api, since).await?;
+        let since = self.leased.shop.timezone.local(from).date();
+        let listed = shopify::payouts::paid_payouts(self.leased.client, lister.api, since).await?;
         let mut read = Read {
             payouts: Vec::new(),
             unreadable: Vec::new(),
@@ -278,8 +272,8 @@ impl Reader<'_> {
                 continue;
             }
             let transactions =
-                shopify::payouts::balance_transactions(self.client, lister.api, &id).await?;
-            self.renew().await?;
+                shopify::payouts::balance_transactions(self.leased.client, lister.api, &id).await?;
+            self.leased.renew().await?;
             match shopify::payouts::payout(payout, &transactions) {
                 Ok(normalised) => read.payouts.push(normalised),
                 Err(err) => read.unreadable.push(format!("Shopify payout {id}: {err}")),
@@ -298,7 +292,8 @@ impl Reader<'_> {
     ) -> Result<Read, PollError> {
         let day = from.to_offset(time::UtcOffset::UTC).date();
         let from = day.midnight().assume_utc();
-        let listed = ebay::payouts::succeeded_payouts(self.client, lister.api, from, now).await?;
+        let listed =
+            ebay::payouts::succeeded_payouts(self.leased.client, lister.api, from, now).await?;
         let mut read = Read {
             payouts: Vec::new(),
             unreadable: Vec::new(),
@@ -311,8 +306,9 @@ impl Reader<'_> {
             if self.seen(&id).await? {
                 continue;
             }
-            let transactions = ebay::payouts::transactions(self.client, lister.api, &id).await?;
-            self.renew().await?;
+            let transactions =
+                ebay::payouts::transactions(self.leased.client, lister.api, &id).await?;
+            self.leased.renew().await?;
             match ebay::payouts::payout(payout, &transactions) {
                 Ok(normalised) => read.payouts.push(normalised),
                 Err(err) => read.unreadable.push(format!("eBay payout {id}: {err}")),
@@ -329,8 +325,9 @@ impl Reader<'_> {
         from: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Read, PollError> {
-        let entries = etsy::payouts::ledger_entries(self.client, lister.api, from, now).await?;
-        self.renew().await?;
+        let entries =
+            etsy::payouts::ledger_entries(self.leased.client, lister.api, from, now).await?;
+        self.leased.renew().await?;
         let ledger = etsy::payouts::split(entries);
         let created = |entry: &Value| {
             entry["created_timestamp"]
@@ -364,9 +361,9 @@ impl Reader<'_> {
         let payments = if wanted.is_empty() {
             Vec::new()
         } else {
-            etsy::payouts::entry_payments(self.client, lister.api, &wanted).await?
+            etsy::payouts::entry_payments(self.leased.client, lister.api, &wanted).await?
         };
-        self.renew().await?;
+        self.leased.renew().await?;
         let receipts = etsy::payouts::receipts_of(&payments);
         for disbursement in &ledger.paid {
             match etsy::payouts::payout(disbursement, &receipts) {
@@ -384,7 +381,12 @@ impl Reader<'_> {
     /// its orders in a retry tier (or, held too long, in the dead queue for an operator). Its
     /// event is handled or on its way, so it is neither fetched nor published again.
     async fn seen(&self, id: &str) -> Result<bool, PollError> {
-        Ok(self.ledger.payout(self.name, id).await?.is_some())
+        Ok(self
+            .leased
+            .ledger
+            .payout(self.leased.name, id)
+            .await?
+            .is_some())
     }
 
     /// One settlement per bank date and currency, for the days over in the shop and seen whole.
@@ -412,8 +414,9 @@ impl Reader<'_> {
         let mut found = Vec::new();
         for ((day, currency), payouts) in by_day {
             let known: Vec<String> = self
+                .leased
                 .ledger
-                .payouts_between(self.name, day, day)
+                .payouts_between(self.leased.name, day, day)
                 .await?
                 .into_iter()
                 .filter(|row| row.currency.eq_ignore_ascii_case(&currency))
@@ -431,48 +434,6 @@ impl Reader<'_> {
             }
         }
         Ok(found)
-    }
-
-    async fn publish(&self, found: &[Found]) -> Result<(), PollError> {
-        let room = ShardRoom::open(self.connection)
-            .await
-            .map_err(|err| PollError::Publish(format!("cannot open a channel: {err:#}")))?;
-        let result = async {
-            for batch in found.chunks(PUBLISH_BATCH) {
-                room.wait(|ready| {
-                    tracing::debug!(shop = self.name, ready, "payouts wait for room");
-                })
-                .await?;
-                for settlement in batch {
-                    super::pass::publish(
-                        self.republisher,
-                        self.name,
-                        self.shop,
-                        settlement,
-                        Source::Poll,
-                    )
-                    .await?;
-                }
-                self.renew().await?;
-            }
-            Ok(())
-        }
-        .await;
-        room.close().await;
-        result
-    }
-
-    /// Keeps the shop's lease while the read goes on.
-    async fn renew(&self) -> Result<(), PollError> {
-        if self
-            .ledger
-            .checkpoint_poll(self.lease, self.lease.cursor, LEASE)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(PollError::LeaseLost)
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use xcs_shared::Source;
 
 use super::pass::{Pass, Sink, Tally};
-use super::{LEASE, PollClient, PollError, Window, payouts, stock};
+use super::{LEASE, Leased, PollClient, PollError, Window, payouts, stock};
 use crate::config::{Config, ShopConfig};
 use crate::ledger::{Ledger, PollLease};
 use crate::observe::Observer;
@@ -215,97 +215,79 @@ async fn read_others(
     shop: &ShopConfig,
     lease: &PollLease,
 ) -> Result<(), PollError> {
+    let shop_read = ShopRead {
+        config,
+        ledger,
+        client,
+        holder,
+        name,
+        shop,
+        lease,
+    };
     if stock::polled(shop) {
-        read_stock(config, ledger, client, publisher, holder, name, shop, lease).await?;
+        shop_read
+            .run(publisher, "stock", async |leased| {
+                stock::Reader { leased }.read_if_due().await.map(drop)
+            })
+            .await?;
     }
     if payouts::polled(shop) {
-        read_payouts(config, ledger, client, publisher, holder, name, shop, lease).await?;
+        shop_read
+            .run(publisher, "payout", async |leased| {
+                payouts::Reader { leased }.read_if_due().await.map(drop)
+            })
+            .await?;
     }
     Ok(())
 }
 
-/// Reads the shop's payouts under `lease` if they are due. A failed read is logged, kept in
-/// its poll state and retried at its own schedule, as a stock read is.
-#[allow(clippy::too_many_arguments)]
-async fn read_payouts(
-    config: &Config,
-    ledger: &Ledger,
-    client: &PollClient,
-    publisher: &mut Option<(Connection, Republisher)>,
-    holder: &str,
-    name: &str,
-    shop: &ShopConfig,
-    lease: &PollLease,
-) -> Result<(), PollError> {
-    let result = async {
-        connected(config, publisher).await?;
-        let (connection, republisher) = publisher.as_ref().expect("connected above");
-        payouts::Reader {
-            name,
-            shop,
-            client,
-            ledger,
-            holder,
-            lease,
-            connection,
-            republisher,
-        }
-        .read_if_due()
-        .await
-    }
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(PollError::LeaseLost) => Err(PollError::LeaseLost),
-        Err(err) => {
-            if matches!(err, PollError::Publish(_)) {
-                *publisher = None;
-            }
-            tracing::warn!(shop = name, error = %err, "payout read failed: {err}");
-            Ok(())
-        }
-    }
+/// What the reads beside a shop's orders (stock, payouts) share: the shop, the poller's
+/// client and ledger, and the lease they run under.
+struct ShopRead<'a> {
+    config: &'a Config,
+    ledger: &'a Ledger,
+    client: &'a PollClient,
+    holder: &'a str,
+    name: &'a str,
+    shop: &'a ShopConfig,
+    lease: &'a PollLease,
 }
 
-/// Reads the shop's stock under `lease` if it is due. A failed read is logged and retried at
-/// its own schedule: it does not fail the order poll, whose cursor has moved already.
-#[allow(clippy::too_many_arguments)]
-async fn read_stock(
-    config: &Config,
-    ledger: &Ledger,
-    client: &PollClient,
-    publisher: &mut Option<(Connection, Republisher)>,
-    holder: &str,
-    name: &str,
-    shop: &ShopConfig,
-    lease: &PollLease,
-) -> Result<(), PollError> {
-    let result = async {
-        connected(config, publisher).await?;
-        let (connection, republisher) = publisher.as_ref().expect("connected above");
-        stock::Reader {
-            name,
-            shop,
-            client,
-            ledger,
-            holder,
-            lease,
-            connection,
-            republisher,
+impl ShopRead<'_> {
+    /// Runs `read` if it is due. A failed read is logged, kept in its poll state and retried
+    /// at its own schedule: it does not fail the order poll, whose cursor has moved already.
+    async fn run(
+        &self,
+        publisher: &mut Option<(Connection, Republisher)>,
+        what: &str,
+        read: impl AsyncFnOnce(Leased<'_>) -> Result<(), PollError>,
+    ) -> Result<(), PollError> {
+        let result = async {
+            connected(self.config, publisher).await?;
+            let (connection, republisher) = publisher.as_ref().expect("connected above");
+            read(Leased {
+                name: self.name,
+                shop: self.shop,
+                client: self.client,
+                ledger: self.ledger,
+                holder: self.holder,
+                lease: self.lease,
+                connection,
+                republisher,
+            })
+            .await
         }
-        .read_if_due()
-        .await
-    }
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(PollError::LeaseLost) => Err(PollError::LeaseLost),
-        Err(err) => {
-            if matches!(err, PollError::Publish(_)) {
-                *publisher = None;
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(PollError::LeaseLost) => Err(PollError::LeaseLost),
+            Err(err) => {
+                if matches!(err, PollError::Publish(_)) {
+                    *publisher = None;
+                }
+                tracing::warn!(shop = self.name, error = %err, "{what} read failed: {err}");
+                Ok(())
             }
-            tracing::warn!(shop = name, error = %err, "stock read failed: {err}");
-            Ok(())
         }
     }
 }

@@ -16,7 +16,7 @@
 //!   the level is no version, and the same read published twice (a retried publish) is still
 //!   one event.
 //! - **Flow control.** The first read of a catalogue publishes every SKU; it waits for room in
-//!   the shards before each [`PUBLISH_BATCH`] as a backfill does ([`super::room`]), so
+//!   the shards before each [`super::PUBLISH_BATCH`] as a backfill does ([`super::room`]), so
 //!   webhooks of shops sharing the shards do not queue behind thousands of levels.
 //! - **What a read does not see.** A SKU that leaves the catalogue (a listing deactivated,
 //!   deleted or expired, an inventory item removed) is not reported at all: its last level
@@ -25,27 +25,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lapin::Connection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use xcs_shared::domain::{StockChange, StockLevel};
 use xcs_shared::{EventKind, Platform, Source};
 
-use super::room::ShardRoom;
-use super::{Found, LEASE, Lister, PollClient, PollError};
+use super::{Found, LEASE, Leased, Lister, PollError};
 use crate::booking::Work;
 use crate::config::{InventoryMode, ShopConfig};
 use crate::error::ProcessError;
-use crate::ledger::{Ledger, PollLease};
-use crate::publisher::Republisher;
+use crate::ledger::Ledger;
 
 /// The poll state's purpose for the stock reads' schedule.
 pub const PURPOSE: &str = "stock";
 /// The topic a polled stock level is published under.
 pub const TOPIC: &str = "poll/stock";
-/// Levels published between two looks at the shards' room.
-pub const PUBLISH_BATCH: usize = 50;
 /// How soon a failed read is tried again (unless the stock interval is shorter).
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(60);
 /// The most pages one read follows: a million listings, far beyond any shop, so a platform
@@ -212,18 +207,9 @@ pub async fn due(ledger: &Ledger, name: &str) -> Result<bool, PollError> {
         .is_none_or(|state| state.next_poll_at <= now))
 }
 
-/// What a stock read needs: the shop, the poller's client and ledger, the shop's lease the
-/// read runs under, and where to publish.
+/// One shop's stock read.
 pub struct Reader<'a> {
-    pub name: &'a str,
-    pub shop: &'a ShopConfig,
-    pub client: &'a PollClient,
-    pub ledger: &'a Ledger,
-    pub holder: &'a str,
-    /// The shop's `poll` lease, renewed as the read goes.
-    pub lease: &'a PollLease,
-    pub connection: &'a Connection,
-    pub republisher: &'a Republisher,
+    pub leased: Leased<'a>,
 }
 
 impl Reader<'_> {
@@ -234,12 +220,13 @@ impl Reader<'_> {
     /// [`PollError`]; a failed read is tried again within a minute.
     pub async fn read_if_due(&self) -> Result<Option<StockTally>, PollError> {
         let Some(schedule) = self
+            .leased
             .ledger
             .lease_poll(
-                self.name,
+                self.leased.name,
                 PURPOSE,
-                self.shop.platform.as_str(),
-                self.holder,
+                self.leased.shop.platform.as_str(),
+                self.leased.holder,
                 OffsetDateTime::now_utc(),
                 LEASE,
                 false,
@@ -248,22 +235,23 @@ impl Reader<'_> {
         else {
             return Ok(None);
         };
-        let calls_before = self.client.calls();
+        let calls_before = self.leased.client.calls();
         let result = self.read().await;
-        let interval = Duration::from_secs(self.shop.poll.stock_interval());
+        let interval = Duration::from_secs(self.leased.shop.poll.stock_interval());
         let (next_in, error, published) = match &result {
             Ok(tally) => (interval, String::new(), tally.published),
             Err(err) => (interval.min(RETRY_FAILED_AFTER), err.to_string(), 0),
         };
-        let calls = self.client.calls() - calls_before;
+        let calls = self.leased.client.calls() - calls_before;
         if !matches!(result, Err(PollError::LeaseLost)) {
-            self.ledger
+            self.leased
+                .ledger
                 .release_poll(&schedule, next_in, published, calls, &error)
                 .await?;
         }
         if let Ok(tally) = &result {
             tracing::info!(
-                shop = self.name,
+                shop = self.leased.name,
                 skus = tally.skus,
                 published = tally.published,
                 calls,
@@ -275,7 +263,7 @@ impl Reader<'_> {
 
     /// Reads the whole catalogue, then publishes the levels that differ from the ledger's.
     async fn read(&self) -> Result<StockTally, PollError> {
-        let lister = Lister::of(self.name, self.shop, self.client)?;
+        let lister = Lister::of(self.leased.name, self.leased.shop, self.leased.client)?;
         let read_at = OffsetDateTime::now_utc();
         let mut items: BTreeMap<String, (String, BTreeMap<String, Decimal>)> = BTreeMap::new();
         let mut without_sku = 0;
@@ -290,14 +278,14 @@ impl Reader<'_> {
                     .1
                     .insert(level.part, level.available);
             }
-            self.renew().await?;
+            self.leased.renew().await?;
             match page.next {
                 Some(next) if pages < MAX_PAGES => token = Some(next),
                 Some(_) => {
                     return Err(PollError::Unreadable(format!(
                         "the {} catalogue keeps offering further pages ({MAX_PAGES} read); its \
                          pagination is broken",
-                        self.shop.platform.display_name()
+                        self.leased.shop.platform.display_name()
                     )));
                 }
                 None => break,
@@ -305,14 +293,14 @@ impl Reader<'_> {
         }
         if without_sku > 0 {
             tracing::info!(
-                shop = self.name,
+                shop = self.leased.name,
                 products = without_sku,
                 "{without_sku} {} product(s) have no SKU, so their stock is not read; give them \
                  SKUs for Xero to track them",
-                self.shop.platform.display_name()
+                self.leased.shop.platform.display_name()
             );
         }
-        let recorded = self.ledger.recorded_stock(self.name).await?;
+        let recorded = self.leased.ledger.recorded_stock(self.leased.name).await?;
         let read_at_text = super::rfc3339(read_at);
         let version = (read_at.unix_timestamp_nanos() / 1_000_000).to_string();
         let skus = items.len();
@@ -334,7 +322,7 @@ impl Reader<'_> {
             })
             .collect();
         if !changed.is_empty() {
-            self.publish(&changed).await?;
+            self.leased.publish(&changed, "stock levels").await?;
         }
         Ok(StockTally {
             skus,
@@ -344,55 +332,13 @@ impl Reader<'_> {
     }
 
     async fn page(&self, lister: &Lister<'_>, token: Option<&str>) -> Result<Page, PollError> {
-        match self.shop.platform {
+        match self.leased.shop.platform {
             Platform::Etsy => crate::platforms::etsy::stock::page(lister, token).await,
             Platform::Ebay => crate::platforms::ebay::stock::page(lister, token).await,
             other => Err(PollError::Misconfigured(format!(
                 "{} stock comes by its webhooks; the poller reads only Etsy's and eBay's",
                 other.display_name()
             ))),
-        }
-    }
-
-    async fn publish(&self, changed: &[Found]) -> Result<(), PollError> {
-        let room = ShardRoom::open(self.connection)
-            .await
-            .map_err(|err| PollError::Publish(format!("cannot open a channel: {err:#}")))?;
-        let result = async {
-            for batch in changed.chunks(PUBLISH_BATCH) {
-                room.wait(|ready| {
-                    tracing::debug!(shop = self.name, ready, "stock levels wait for room");
-                })
-                .await?;
-                for found in batch {
-                    super::pass::publish(
-                        self.republisher,
-                        self.name,
-                        self.shop,
-                        found,
-                        Source::Poll,
-                    )
-                    .await?;
-                }
-                self.renew().await?;
-            }
-            Ok(())
-        }
-        .await;
-        room.close().await;
-        result
-    }
-
-    /// Keeps the shop's lease while the read goes on.
-    async fn renew(&self) -> Result<(), PollError> {
-        if self
-            .ledger
-            .checkpoint_poll(self.lease, self.lease.cursor, LEASE)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(PollError::LeaseLost)
         }
     }
 }
