@@ -97,6 +97,15 @@ pub struct ServerConfig {
     /// instances sharing one config on a host (`xcs-processor@N`) can each have a port.
     #[serde(default = "defaults::listen")]
     pub listen: String,
+    /// The credential of the operator's console (`/console`, README "Operator console") on
+    /// this server, the same `XCS_ADMIN_TOKEN` `connect` uses; set only from the environment.
+    /// Without it the console is off and its pages answer 404.
+    #[serde(skip)]
+    pub admin_token: Option<SecretString>,
+    /// The address Xero's web app opens documents at, for the console's links to a document
+    /// (Xero's deep links, `{xero_web_url}/AccountsReceivable/View.aspx?InvoiceID=...`).
+    #[serde(default = "defaults::xero_web_url")]
+    pub xero_web_url: String,
 }
 
 impl Default for ServerConfig {
@@ -743,6 +752,9 @@ impl Config {
         if let Some(url) = &self.webhooks.public_url {
             check_public_url(url)?;
         }
+        if let Some(token) = &self.server.admin_token {
+            crate::console::check_admin_token(token)?;
+        }
         if !(1..=50).contains(&self.processing.batch_size) {
             return invalid(
                 "processing.batch_size must be 1..=50 (Xero's recommended batch)".into(),
@@ -806,6 +818,9 @@ impl ConfigFile for Config {
         }
         env.override_with(&mut self.xero.client_secret, "XCS_XERO_CLIENT_SECRET");
         env.override_with(&mut self.server.listen, "XCS_PROCESSOR_LISTEN");
+        if let Some(token) = env.var("XCS_ADMIN_TOKEN") {
+            self.server.admin_token = Some(token.into());
+        }
         if let Some(url) = env.var("XCS_WEBHOOKS_PUBLIC_URL") {
             self.webhooks.public_url = Some(url);
         }
@@ -996,6 +1011,9 @@ mod defaults {
     }
     pub fn listen() -> String {
         "0.0.0.0:9102".into()
+    }
+    pub fn xero_web_url() -> String {
+        "https://go.xero.com".into()
     }
     pub fn pool_size() -> usize {
         8

@@ -474,10 +474,16 @@ async fn consume_shard(
             batchers,
             batcher_tasks,
         } = shared;
+        let mut tenants_seen = std::collections::HashSet::new();
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
             // Read once: the span, and each look at the delivery, use the same envelope.
             let envelope = envelope_of(delivery.properties.headers().as_ref());
+            if let Ok(envelope) = &envelope
+                && tenants_seen.insert(envelope.tenant.clone())
+            {
+                note_tenant_shard(&booker.ledger, &envelope.tenant, &queue);
+            }
             let mut delivery = Tracked {
                 span: event_span(envelope.as_ref().ok()),
                 envelope: envelope.as_ref().ok().cloned(),
@@ -552,6 +558,19 @@ async fn consume_shard(
         task,
         in_flight,
     })
+}
+
+/// Records, once per shard consumer and tenant, which shard the tenant's events arrive on, so
+/// the console can show each shop's backlog (the consistent-hash exchange decides the shard;
+/// nothing else knows it). Off the delivery's path: a ledger that does not answer costs the
+/// console that figure, never an event.
+fn note_tenant_shard(ledger: &Ledger, tenant: &str, queue: &str) {
+    let (ledger, tenant, queue) = (ledger.clone(), tenant.to_owned(), queue.to_owned());
+    tokio::spawn(async move {
+        if let Err(err) = ledger.note_tenant_shard(&tenant, &queue).await {
+            tracing::debug!(error = %err, tenant, queue, "cannot record the tenant's shard");
+        }
+    });
 }
 
 /// What reading a delivery came to.
@@ -663,7 +682,10 @@ async fn settle_failure(
             tracing::info!(parent: span, outcome = "paused", reason = error.reason(), error = %error, tier, attempts, "the event waits in a retry tier, its retries unused");
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
-        Ok(HandedOff::Dead { attempts }) => {
+        Ok(HandedOff::Dead {
+            attempts,
+            properties,
+        }) => {
             if error.reason() == PLAN_LIMIT_REASON
                 && let (Some(envelope), Some(order_id)) = (&tracked.envelope, &tracked.order_id)
                 && let Err(err) = ledger
@@ -677,6 +699,7 @@ async fn settle_failure(
                 .metrics
                 .dead(tracked.envelope.as_ref(), error.reason());
             tracing::error!(parent: span, outcome = "dead", error = %error, reason = error.reason(), attempts, "event dead-lettered");
+            index_dead_letter(ledger, span, &properties, &delivery.data).await;
             delivery.ack(BasicAckOptions::default()).await.map(drop)
         }
         Err(handoff_error) => {
@@ -688,6 +711,32 @@ async fn settle_failure(
                 .reject(BasicRejectOptions { requeue: true })
                 .await
                 .map(drop)
+        }
+    }
+}
+
+/// How long recording a dead letter in the index may hold up its ack.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Records a dead letter in the ledger's dead-letter index, read from the very properties its
+/// dead copy was published with, as `dead reindex` would read it from the queue. The broker
+/// has confirmed the copy, so the event is dead whatever happens here: a ledger that fails or
+/// is slow only costs the index its row (a warning; `dead reindex` puts it right), never the
+/// event or its ack.
+async fn index_dead_letter(
+    ledger: &Ledger,
+    span: &tracing::Span,
+    properties: &lapin::BasicProperties,
+    body: &[u8],
+) {
+    let row = crate::operate::dead::DeadLetter::read(properties, body).index_row();
+    match tokio::time::timeout(INDEX_TIMEOUT, ledger.record_dead_letter(&row)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(parent: span, error = %err, "cannot record the dead letter in the dead-letter index; it is in the dead queue all the same (`dead reindex` adds it)");
+        }
+        Err(_) => {
+            tracing::warn!(parent: span, timeout_s = INDEX_TIMEOUT.as_secs(), "the ledger took too long to record the dead letter in the dead-letter index; it is in the dead queue all the same (`dead reindex` adds it)");
         }
     }
 }

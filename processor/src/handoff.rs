@@ -25,7 +25,7 @@ pub mod header {
 }
 
 /// Where a failed event went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum HandedOff {
     Retry {
         tier: &'static str,
@@ -39,6 +39,9 @@ pub enum HandedOff {
     },
     Dead {
         attempts: u32,
+        /// The properties the dead copy was published with (its reason, error, time), for
+        /// the dead-letter index.
+        properties: Box<BasicProperties>,
     },
 }
 
@@ -103,7 +106,7 @@ impl Handoff {
         }
 
         let tier = error.retry_tier(attempts).and_then(|i| RETRY_TIERS.get(i));
-        let (exchange, routing_key, outcome) = match tier {
+        let (exchange, routing_key, mut outcome) = match tier {
             Some((queue, _)) => (
                 RETRY_EXCHANGE,
                 *queue,
@@ -114,13 +117,27 @@ impl Handoff {
             ),
             None => {
                 set(&mut headers, header::DEAD_AT, &now);
-                (DEAD_EXCHANGE, "", HandedOff::Dead { attempts })
+                (
+                    DEAD_EXCHANGE,
+                    "",
+                    HandedOff::Dead {
+                        attempts,
+                        properties: Box::default(),
+                    },
+                )
             }
         };
         let properties = properties
             .clone()
             .with_headers(headers)
             .with_delivery_mode(2);
+        if let HandedOff::Dead {
+            properties: published,
+            ..
+        } = &mut outcome
+        {
+            **published = properties.clone();
+        }
         self.publisher
             .publish(exchange, routing_key, body, properties)
             .await

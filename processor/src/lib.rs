@@ -24,6 +24,7 @@
 pub(crate) mod booking;
 pub(crate) mod claims;
 pub mod config;
+pub mod console;
 pub(crate) mod consumer;
 pub(crate) mod dispatch;
 pub mod error;

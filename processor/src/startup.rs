@@ -44,6 +44,7 @@ impl Processor {
     /// When PostgreSQL refuses the ledger, the address cannot be bound or the Xero client
     /// cannot be built; each names what to fix.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
         let ledger = Ledger::unopened(&config.postgres)?;
         let observer = Arc::new(Observer {
             metrics: Metrics::new(&config),
@@ -58,7 +59,13 @@ impl Processor {
             )
         })?;
         let port = listener.local_addr()?.port();
-        let server = crate::observe::serve(listener, Arc::clone(&observer))?;
+        let console = crate::console::Console::new(
+            Arc::clone(&config),
+            ledger.clone(),
+            xero.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        let server = crate::observe::serve(listener, Arc::clone(&observer), console)?;
         let handle = server.handle();
         let serving = tokio::spawn(server);
         if let Err(err) = open_ledger(&ledger, &config).await {
@@ -67,7 +74,7 @@ impl Processor {
             return Err(err);
         }
         Ok(Processor {
-            config: Arc::new(config),
+            config,
             booker: Booker::new(xero, ledger),
             observer,
             server: handle,

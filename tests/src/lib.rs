@@ -7,6 +7,7 @@
 //! - [`signer`]: signs deliveries exactly as each platform does, independently of the ingress's
 //!   verifiers.
 //! - [`keyserver`]: a fake eBay Notification API and Adobe key host.
+//! - [`browser`]: headless Chromium through WebDriver, for the operator console's tests.
 //! - [`broker`]: a throwaway vhost with the deployed topology, and helpers to read it.
 //! - [`proxy`]: a TCP proxy that can cut the ingress off from the broker.
 //! - [`ingress`]: starts the ingress in-process on port 0.
@@ -25,6 +26,8 @@
 //!   does, and what Xero holds of them.
 
 pub mod broker;
+pub mod browser;
+pub mod console;
 pub mod dead_letters;
 pub mod fixtures;
 pub mod ingress;

@@ -293,4 +293,76 @@ CREATE TABLE xcs_payout_entries (
     PRIMARY KEY (tenant, entry_key)
 );
 ",
+    // The dead-letter index (README "When an event fails"): one row per event the dead queue
+    // `xcs.dead` holds or held, kept in step by the processor (on dead-lettering) and the
+    // operators' tools (replay, purge, `dead reindex`), so the console pages through 100,000
+    // dead letters on indexes instead of reading the queue. Empty text means a header absent.
+    // `state`: dead, replayed, purged or gone (not in the queue at the last reindex);
+    // `state_by`: the operator (or `cli`) who replayed or purged it.
+    r"
+CREATE TABLE xcs_dead_letters (
+    event_id   TEXT PRIMARY KEY,
+    platform   TEXT NOT NULL DEFAULT '',
+    shop       TEXT NOT NULL DEFAULT '',
+    tenant     TEXT NOT NULL DEFAULT '',
+    kind       TEXT NOT NULL DEFAULT '',
+    topic      TEXT NOT NULL DEFAULT '',
+    reason     TEXT NOT NULL,
+    by_broker  BOOLEAN NOT NULL DEFAULT false,
+    attempts   INT,
+    last_error TEXT,
+    dead_at    TIMESTAMPTZ NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'dead'
+               CHECK (state IN ('dead', 'replayed', 'purged', 'gone')),
+    state_at   TIMESTAMPTZ,
+    state_by   TEXT
+);
+CREATE INDEX xcs_dead_letters_page ON xcs_dead_letters (dead_at DESC, event_id DESC)
+    WHERE state = 'dead';
+CREATE INDEX xcs_dead_letters_shop ON xcs_dead_letters (shop, dead_at DESC, event_id DESC)
+    WHERE state = 'dead';
+CREATE INDEX xcs_dead_letters_reason ON xcs_dead_letters (reason, dead_at DESC, event_id DESC)
+    WHERE state = 'dead';
+CREATE INDEX xcs_dead_letters_tenant ON xcs_dead_letters (tenant, dead_at DESC, event_id DESC)
+    WHERE state = 'dead';
+CREATE INDEX xcs_dead_letters_counts ON xcs_dead_letters (shop, platform, reason)
+    WHERE state = 'dead';
+",
+    // The operator's console (`crate::console`): every action an operator took there, who
+    // and when, run once per action id (a form sent twice finds its first run); and the last
+    // `check` and reconcile result per shop, for the overview. The events index serves the
+    // overview's counts of today per shop from the index alone; the tenants' shards (which the
+    // consistent-hash exchange chose) give each shop's backlog.
+    r"
+CREATE TABLE xcs_console_actions (
+    action_id   TEXT PRIMARY KEY,
+    operator    TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    progress    TEXT NOT NULL DEFAULT '',
+    result      TEXT NOT NULL DEFAULT '',
+    link        TEXT NOT NULL DEFAULT '',
+    link_text   TEXT NOT NULL DEFAULT '',
+    started_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at TIMESTAMPTZ
+);
+CREATE INDEX xcs_console_actions_started ON xcs_console_actions (started_at DESC, action_id);
+CREATE TABLE xcs_shop_checks (
+    shop      TEXT NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('check', 'reconcile')),
+    ran_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    ok        BOOLEAN NOT NULL,
+    summary   TEXT NOT NULL,
+    action_id TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (shop, kind)
+);
+CREATE INDEX xcs_events_time ON xcs_events (processed_at) INCLUDE (shop, outcome, source);
+CREATE TABLE xcs_tenant_shards (
+    tenant  TEXT PRIMARY KEY,
+    queue   TEXT NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+",
 ];

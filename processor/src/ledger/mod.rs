@@ -24,9 +24,13 @@
 //! - `stock_moves.rs`: tracked inventory's levels per Xero item code, the units orders and
 //!   refunds move until their documents are booked, and the adjustments posted
 //!   (`xcs_stock_moves`, `xcs_stock_adjustments`).
+//! - `dead_letters.rs`: the dead-letter index (`xcs_dead_letters`), kept in step with the dead
+//!   queue, for the console's pages.
 //! - Poll cursors (how far a polling source has read each shop's changes) go in a
 //!   `cursors.rs` of their own here, their table in a new migration.
 
+mod console;
+mod dead_letters;
 mod documents;
 mod events;
 pub mod failure;
@@ -47,6 +51,12 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 use xcs_shared::domain::TaxMode;
 
+pub use self::console::{
+    ConsoleAction, EventDocument, EventFilter, EventRow, OutcomeCount, ShopActivity, ShopCheck,
+};
+pub use self::dead_letters::{
+    Cursor, CursorError, DeadCount, DeadFilter, DeadLetterRow, DeadPage, DeadState, MAX_PAGE,
+};
 pub(crate) use self::documents::{BookedDocument, BookedKey};
 pub use self::documents::{DocumentRow, Quantities, RecordedPayment};
 pub use self::events::EventOutcome;
@@ -93,6 +103,12 @@ impl LedgerError {
 pub struct Ledger {
     pool: Pool,
     tokens: Arc<TokenCipher>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").finish_non_exhaustive()
+    }
 }
 
 impl Ledger {

@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (it can book events), `/metrics`.
+//! `/healthz` (the process is up), `/readyz` (it can book events), `/metrics`, and the
+//! operator's console under `/console` when an admin token is set (`crate::console`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -8,23 +9,30 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 
 use super::Observer;
+use crate::console::Console;
 
 /// Serves the routes on `listener`; the returned server runs once spawned.
 ///
 /// # Errors
 /// When the listener cannot be served.
-pub(crate) fn serve(listener: TcpListener, observer: Arc<Observer>) -> std::io::Result<Server> {
+pub(crate) fn serve(
+    listener: TcpListener,
+    observer: Arc<Observer>,
+    console: Option<Arc<Console>>,
+) -> std::io::Result<Server> {
     let observer = web::Data::from(observer);
+    // Probes and a scrape every few seconds: one worker is plenty, and leaves the cores to
+    // booking. The console adds one, so a slow page never delays a probe.
+    let workers = if console.is_some() { 2 } else { 1 };
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(observer.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .configure(crate::console::routes(console.clone()))
     })
-    // Probes and a scrape every few seconds: one worker is plenty, and leaves the cores to
-    // booking.
-    .workers(1)
+    .workers(workers)
     .disable_signals()
     .shutdown_timeout(1)
     .listen(listener)?

@@ -13,6 +13,7 @@ use super::dead::{self, Filter, PurgeOptions, ReplayOptions};
 use super::progress_bar;
 use super::resync::{self, ResyncOptions};
 use crate::config::Config;
+use crate::ledger::Ledger;
 
 /// How `dead list` and `dead show` print.
 #[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
@@ -90,6 +91,15 @@ pub enum DeadCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Rebuild the ledger's dead-letter index (what the console lists) from the queue.
+    ///
+    /// Reads the whole dead queue once (every message stays) and records each message as
+    /// dead; an event the index holds as dead but the queue no longer does becomes `gone`.
+    /// The processor, `dead replay` and `dead purge` keep the index in step; run this after
+    /// the ledger was down while events died, or when the index was lost. Safe to run twice.
+    #[command(after_help = "Example:
+  xcs-processor dead reindex")]
+    Reindex,
 }
 
 /// What `resync` reads back from the archive.
@@ -191,6 +201,34 @@ pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
     result
 }
 
+/// The dead-letter index for `dead replay` and `dead purge` to keep in step: `None`, with a
+/// warning, when the ledger cannot be reached (the queue is the truth; `dead reindex` puts
+/// the index right later).
+async fn dead_index(config: &Config) -> Option<Ledger> {
+    let opened = async {
+        let ledger = Ledger::lazy(&config.postgres)?;
+        ledger.migrate(&config.postgres.schema).await?;
+        Ok::<_, crate::ledger::LedgerError>(ledger)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(15), opened).await {
+        Ok(Ok(ledger)) => Some(ledger),
+        Ok(Err(err)) => {
+            eprintln!(
+                "warning: cannot reach the ledger ({err}); the dead-letter index will not be \
+                 updated: run `xcs-processor dead reindex` later"
+            );
+            None
+        }
+        Err(_) => {
+            eprintln!(
+                "warning: the ledger did not answer; the dead-letter index will not be \
+                 updated: run `xcs-processor dead reindex` later"
+            );
+            None
+        }
+    }
+}
+
 async fn run_dead(
     config: &Config,
     connection: &Connection,
@@ -251,8 +289,17 @@ async fn run_dead(
                 dry_run,
                 limit,
                 progress: progress_bar(Some(0), "replaying"),
+                ledger: if dry_run {
+                    None
+                } else {
+                    dead_index(config).await
+                },
+                operator: None,
             };
             let report = dead::replay(connection, &filter, &options).await?;
+            if let Some(warning) = &report.index_warning {
+                eprintln!("warning: {warning}");
+            }
             match format {
                 Format::Table => out!("{}", dead::replay_text(&report, dry_run)),
                 Format::Json => print_json(&serde_json::json!({
@@ -295,14 +342,38 @@ async fn run_dead(
                 // No more than the operator saw and confirmed, should more arrive meanwhile.
                 limit: Some(count),
                 progress: progress_bar(Some(0), "purging"),
+                ledger: dead_index(config).await,
+                operator: None,
             };
             let report = dead::purge(connection, &filter, &options).await?;
+            if let Some(warning) = &report.index_warning {
+                eprintln!("warning: {warning}");
+            }
             forget_purged(config, &report.purged).await?;
             outln!(
                 "purged {} dead letter(s); {} left in the dead queue",
                 report.purged.len(),
                 report.kept
             );
+        }
+        DeadCommand::Reindex => {
+            let ledger = Ledger::connect(&config.postgres)
+                .await
+                .context("cannot reach the ledger to rebuild the dead-letter index")?;
+            let report = dead::reindex(connection, &ledger).await?;
+            outln!(
+                "indexed {} dead letter(s) of {} in xcs.dead; {} no longer in the queue marked gone",
+                report.indexed,
+                report.in_queue,
+                report.gone
+            );
+            if report.more {
+                eprintln!(
+                    "the queue holds more than one pass reads ({}): the rest is not indexed and \
+                     nothing was marked gone; replay or purge some and run again",
+                    dead::MAX_PASS
+                );
+            }
         }
     }
     Ok(())

@@ -32,6 +32,7 @@ use xcs_shared::topology::{DEAD_QUEUE, RETRY_TIERS, SHARDS_EXCHANGE};
 use xcs_shared::{EventKind, Platform};
 
 use crate::handoff::header as handoff;
+use crate::ledger::{DeadFilter, DeadLetterRow, DeadState, Ledger};
 use crate::publisher::{Republisher, header_count, header_str, now_rfc3339, rewrite_headers, text};
 
 /// The most messages one pass reads: AMQP's prefetch count is 16 bits, and every message the
@@ -106,6 +107,23 @@ impl Filter {
             && self
                 .until
                 .is_none_or(|until| letter.dead_at_time.is_some_and(|at| at < until))
+    }
+}
+
+impl From<&Filter> for DeadFilter {
+    /// The same criteria, for a page of the dead-letter index (its rows that are dead).
+    fn from(filter: &Filter) -> Self {
+        DeadFilter {
+            platform: filter.platform,
+            shop: filter.shop.clone(),
+            tenant: filter.tenant.clone(),
+            kind: filter.kind,
+            reason: filter.reason.clone(),
+            since: filter.since,
+            until: filter.until,
+            event_id: filter.event_id.clone(),
+            state: None,
+        }
     }
 }
 
@@ -307,6 +325,32 @@ impl DeadLetter {
             .with_delivery_mode(2)
     }
 
+    /// The dead-letter index's row of this message, dead, as the index stores it. A message
+    /// without a time of death (neither the processor's nor RabbitMQ's) is dead as of now.
+    pub fn index_row(&self) -> DeadLetterRow {
+        DeadLetterRow {
+            event_id: self.event_id.clone(),
+            platform: self.platform.clone(),
+            shop: self.shop.clone(),
+            tenant: self.tenant.clone(),
+            kind: self.kind.clone(),
+            topic: self.topic.clone(),
+            reason: self.reason.clone(),
+            by_broker: self.by_broker,
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            // To the microsecond, as PostgreSQL keeps it.
+            dead_at: {
+                let at = self.dead_at_time.unwrap_or_else(OffsetDateTime::now_utc);
+                at.replace_nanosecond(at.nanosecond() / 1000 * 1000)
+                    .unwrap_or(at)
+            },
+            state: DeadState::Dead,
+            state_at: None,
+            state_by: None,
+        }
+    }
+
     /// The payload as an operator wants to read it: pretty JSON when it is JSON.
     pub fn payload_text(&self) -> String {
         match serde_json::from_slice::<serde_json::Value>(&self.body) {
@@ -450,6 +494,12 @@ impl Scan {
         self.in_queue > self.to_read
     }
 
+    /// Whether the pass read every message the queue held when it started (none left unread
+    /// past [`MAX_PASS`], none taken by someone else meanwhile).
+    pub fn saw_all(&self) -> bool {
+        !self.more() && self.read >= self.to_read
+    }
+
     /// Ends the pass: every message not acknowledged goes back to the queue. `removed` is how
     /// many the pass acknowledged. Returns once the kept messages are back (RabbitMQ returns
     /// them a moment after the channel closed), so a pass right after this one sees them all;
@@ -476,7 +526,7 @@ impl Scan {
 }
 
 /// Messages ready in `queue` (not those a pass holds).
-async fn depth(channel: &Channel, queue: &str) -> Option<u32> {
+pub(crate) async fn depth(channel: &Channel, queue: &str) -> Option<u32> {
     channel
         .queue_declare(
             queue.into(),
@@ -567,6 +617,10 @@ pub struct ReplayOptions {
     /// Replay at most this many events.
     pub limit: Option<usize>,
     pub progress: ProgressBar,
+    /// The dead-letter index to mark the replayed events in (`None`: none to keep in step).
+    pub ledger: Option<Ledger>,
+    /// Who replays, as the index records it; `None` is `cli`.
+    pub operator: Option<String>,
 }
 
 impl Default for ReplayOptions {
@@ -575,9 +629,14 @@ impl Default for ReplayOptions {
             dry_run: false,
             limit: None,
             progress: ProgressBar::hidden(),
+            ledger: None,
+            operator: None,
         }
     }
 }
+
+/// Who the index records as having replayed or purged, when no operator is named.
+pub const CLI_OPERATOR: &str = "cli";
 
 /// What a replay did.
 #[derive(Debug, Default, Serialize)]
@@ -590,6 +649,44 @@ pub struct ReplayReport {
     pub kept: usize,
     /// The queue held more than one pass reads; run again for the rest.
     pub more: bool,
+    /// Why the dead-letter index could not be marked (the replay happened all the same;
+    /// `dead reindex` puts the index right).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_warning: Option<String>,
+}
+
+/// Marks `letters` as `state` in the dead-letter index, if there is one; a failure is a
+/// warning (returned and logged), never an error: the queue is the truth, and `dead reindex`
+/// puts the index right.
+async fn mark_in_index(
+    ledger: Option<&Ledger>,
+    letters: &[DeadLetter],
+    state: DeadState,
+    operator: Option<&str>,
+) -> Option<String> {
+    let ledger = ledger?;
+    if letters.is_empty() {
+        return None;
+    }
+    let marks: Vec<(String, Option<OffsetDateTime>)> = letters
+        .iter()
+        .map(|l| (l.event_id.clone(), l.dead_at_time))
+        .collect();
+    let by = operator.unwrap_or(CLI_OPERATOR);
+    let mut failure = None;
+    for chunk in marks.chunks(1000) {
+        if let Err(err) = ledger.mark_dead_letters(chunk, state, by).await {
+            failure = Some(err);
+            break;
+        }
+    }
+    let err = failure?;
+    let warning = format!(
+        "the dead letters were {state}, but the dead-letter index could not be marked ({err}); \
+         run `xcs-processor dead reindex` to put it right"
+    );
+    tracing::warn!(error = %err, %state, "cannot mark dead letters in the index");
+    Some(warning)
 }
 
 /// Replays the dead letters matching `filter`: each is republished to the shards exchange
@@ -675,6 +772,16 @@ pub async fn replay(
         publisher.close().await;
     }
     progress.finish_and_clear();
+    // What was replayed is marked even when the pass stopped part way.
+    if !options.dry_run {
+        report.index_warning = mark_in_index(
+            options.ledger.as_ref(),
+            &report.replayed,
+            DeadState::Replayed,
+            options.operator.as_deref(),
+        )
+        .await;
+    }
     result?;
     Ok(report)
 }
@@ -707,6 +814,10 @@ pub struct PurgeOptions {
     /// Remove at most this many messages (the count the operator confirmed).
     pub limit: Option<usize>,
     pub progress: ProgressBar,
+    /// The dead-letter index to mark the purged events in (`None`: none to keep in step).
+    pub ledger: Option<Ledger>,
+    /// Who purges, as the index records it; `None` is `cli`.
+    pub operator: Option<String>,
 }
 
 impl Default for PurgeOptions {
@@ -714,6 +825,8 @@ impl Default for PurgeOptions {
         PurgeOptions {
             limit: None,
             progress: ProgressBar::hidden(),
+            ledger: None,
+            operator: None,
         }
     }
 }
@@ -724,6 +837,9 @@ pub struct PurgeReport {
     pub purged: Vec<DeadLetter>,
     pub kept: usize,
     pub more: bool,
+    /// Why the dead-letter index could not be marked (the purge happened all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_warning: Option<String>,
 }
 
 /// Removes the dead letters matching `filter` for good.
@@ -767,7 +883,81 @@ pub async fn purge(
     report.more = scan.more();
     scan.close(report.purged.len()).await;
     progress.finish_and_clear();
+    report.index_warning = mark_in_index(
+        options.ledger.as_ref(),
+        &report.purged,
+        DeadState::Purged,
+        options.operator.as_deref(),
+    )
+    .await;
     result?;
+    Ok(report)
+}
+
+/// What `dead reindex` did.
+#[derive(Debug, Default, Serialize)]
+pub struct ReindexReport {
+    /// Messages read and recorded as dead (copies of one event count once each).
+    pub indexed: usize,
+    /// Rows dead in the index but not in the queue, now `gone`.
+    pub gone: u64,
+    /// Messages in the queue when the pass started.
+    pub in_queue: u32,
+    /// The queue held more than one pass reads: nothing was marked gone; run again after
+    /// replaying or purging some.
+    pub more: bool,
+}
+
+/// Rebuilds the dead-letter index from the queue: one pass (every message stays) records
+/// each message as dead; when the pass read the whole queue, the rows dead in the index that
+/// it did not see (and that died before the pass started) become `gone`. Safe to run any time
+/// and twice; run it after the index was lost or the ledger was down while events died.
+///
+/// # Errors
+/// When RabbitMQ is unreachable, or the ledger refuses a statement.
+pub async fn reindex(connection: &Connection, ledger: &Ledger) -> anyhow::Result<ReindexReport> {
+    /// Rows recorded per statement.
+    const BATCH: usize = 500;
+    let started = OffsetDateTime::now_utc();
+    let mut scan = Scan::open(connection).await?;
+    let mut report = ReindexReport {
+        in_queue: scan.in_queue,
+        more: scan.more(),
+        ..ReindexReport::default()
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut batch: Vec<DeadLetterRow> = Vec::with_capacity(BATCH);
+    let result = async {
+        while let Some(delivery) = scan.next().await? {
+            let letter = DeadLetter::read(&delivery.properties, &delivery.data);
+            seen.insert(letter.event_id.clone());
+            batch.push(letter.index_row());
+            report.indexed += 1;
+            if batch.len() >= BATCH {
+                ledger
+                    .record_dead_letters(&batch)
+                    .await
+                    .context("cannot record dead letters in the index")?;
+                batch.clear();
+            }
+        }
+        ledger
+            .record_dead_letters(&batch)
+            .await
+            .context("cannot record dead letters in the index")?;
+        anyhow::Ok(())
+    }
+    .await;
+    let read_all = scan.saw_all();
+    scan.close(0).await;
+    result?;
+    if read_all {
+        let seen: Vec<String> = seen.into_iter().collect();
+        report.gone = ledger
+            .mark_dead_letters_gone(&seen, started)
+            .await
+            .context("cannot mark the dead letters no longer in the queue")?;
+    }
     Ok(report)
 }
 

@@ -6,9 +6,15 @@
 
 mod backfill;
 mod broker_guarantees;
+mod browser_harness;
 mod chaos;
 mod check;
 mod connect;
+mod console_browser;
+mod console_dead;
+mod console_pages;
+mod console_reconcile;
+mod dead_index;
 mod dead_letters;
 mod ebay_payouts;
 mod end_to_end;
