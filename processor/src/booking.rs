@@ -347,6 +347,48 @@ fn is_overpayment(messages: &[String]) -> bool {
     })
 }
 
+/// The contact a document is raised against, before Xero is asked: the ledger's key for it,
+/// its name, and the email it is found by (a contact per customer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContactChoice {
+    pub key: String,
+    pub name: String,
+    /// `None` for a contact found by name (the shop's one contact, or its fallback).
+    pub email: Option<String>,
+}
+
+/// Which contact the shop's contact strategy gives a document of `customer`.
+pub(crate) fn contact_choice(
+    contacts: &ContactStrategy,
+    customer: Option<&Customer>,
+) -> ContactChoice {
+    let generic = |name: &str| ContactChoice {
+        key: format!("name:{name}"),
+        name: name.to_owned(),
+        email: None,
+    };
+    match (contacts, customer) {
+        (ContactStrategy::Generic { name }, _) => generic(name),
+        (ContactStrategy::PerCustomer { fallback }, Some(customer)) => match &customer.email {
+            Some(email) if !email.trim().is_empty() => {
+                let email = email.trim().to_ascii_lowercase();
+                let name = customer
+                    .name
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .map_or_else(|| email.clone(), |n| format!("{} ({email})", n.trim()));
+                ContactChoice {
+                    key: format!("email:{email}"),
+                    name,
+                    email: Some(email),
+                }
+            }
+            _ => generic(fallback),
+        },
+        (ContactStrategy::PerCustomer { fallback }, None) => generic(fallback),
+    }
+}
+
 impl Booker {
     pub fn new(xero: XeroClient, ledger: Ledger) -> Self {
         Self {
@@ -1755,23 +1797,7 @@ impl Booker {
         shop: &ShopConfig,
         customer: Option<&Customer>,
     ) -> Result<ContactRef, ProcessError> {
-        let generic = |name: &str| (format!("name:{name}"), name.to_owned(), None::<String>);
-        let (key, name, email) = match (&shop.contacts, customer) {
-            (ContactStrategy::Generic { name }, _) => generic(name),
-            (ContactStrategy::PerCustomer { fallback }, Some(customer)) => match &customer.email {
-                Some(email) if !email.trim().is_empty() => {
-                    let email = email.trim().to_ascii_lowercase();
-                    let name = customer
-                        .name
-                        .clone()
-                        .filter(|n| !n.trim().is_empty())
-                        .map_or_else(|| email.clone(), |n| format!("{} ({email})", n.trim()));
-                    (format!("email:{email}"), name, Some(email))
-                }
-                _ => generic(fallback),
-            },
-            (ContactStrategy::PerCustomer { fallback }, None) => generic(fallback),
-        };
+        let ContactChoice { key, name, email } = contact_choice(&shop.contacts, customer);
         self.contact_by(tenant, attempt, &key, name, email).await
     }
 

@@ -33,23 +33,29 @@ impl From<Normalised> for Work {
 /// work.
 fn check(work: &mut Work, today: time::Date) -> Result<(), ProcessError> {
     match work {
-        Work::Order(order) => {
-            normalise::clean_order(order)?;
-            normalise::check_order(order, today)?;
-        }
-        Work::Refunds { order, refunds } => {
-            if let Some(order) = order {
-                normalise::clean_order(order)?;
-                normalise::check_order(order, today)?;
-            }
-            for refund in refunds {
-                normalise::clean_refund(refund)?;
-                normalise::check_refund(refund, today)?;
-            }
-        }
+        Work::Order(order) => check_documents(Some(order), &mut [], today)?,
+        Work::Refunds { order, refunds } => check_documents(order.as_mut(), refunds, today)?,
         Work::Stock(changes) => normalise::clean_stock(changes)?,
         Work::Payouts(settlement) => crate::payouts::check_settlement(settlement, today)?,
         Work::Cancel { .. } | Work::Nothing(_) => {}
+    }
+    Ok(())
+}
+
+/// Cleans and checks an order and its refunds, as booking needs them (the console's preview
+/// runs the same).
+pub(crate) fn check_documents(
+    order: Option<&mut xcs_shared::domain::Order>,
+    refunds: &mut [xcs_shared::domain::Refund],
+    today: time::Date,
+) -> Result<(), ProcessError> {
+    if let Some(order) = order {
+        normalise::clean_order(order)?;
+        normalise::check_order(order, today)?;
+    }
+    for refund in refunds {
+        normalise::clean_refund(refund)?;
+        normalise::check_refund(refund, today)?;
     }
     Ok(())
 }

@@ -402,7 +402,7 @@ async fn list_page(
         console
             .ledger
             .dead_letter_page(&filter, parsed.after.as_ref(), PAGE_SIZE),
-        console.ledger.dead_letter_counts(),
+        console.ledger.dead_letter_counts(None),
     );
     let (page, counts) = match read {
         Ok(read) => read,
@@ -857,7 +857,10 @@ async fn purge_confirm(
             .ledger
             .dead_letter_page(&filter, None, PAGE_SIZE)
             .await?;
-        let count = match exact_count(&parsed.filter, &console.ledger.dead_letter_counts().await?) {
+        let count = match exact_count(
+            &parsed.filter,
+            &console.ledger.dead_letter_counts(None).await?,
+        ) {
             Some(n) => usize::try_from(n).unwrap_or(0),
             None if first.next.is_none() => first.rows.len(),
             None => {

@@ -11,15 +11,23 @@
 //!   shop's verdict (its own lines, its organisation's, and those every shop depends on) is
 //!   recorded for the overview.
 //!
-//! Connecting an organisation stays on the `xcs-processor connect` server: Xero sends the
-//! browser back to `[xero] redirect_uri` (that server's `/xero/callback`), which completes the
-//! flow against the single-use state the same server handed out. This page links to it.
+//! - `GET /xero/connect` (signed in, with a session) starts connecting an organisation: the
+//!   `connect` command's flow ([`setup::connect::Flow`](crate::setup::connect::Flow)) mounted
+//!   under `/console/xero`, logged with the operator's name. `GET /xero/callback` is Xero's
+//!   redirect back; it carries no credential (the console's cookie is `SameSite=Strict`, so
+//!   Xero's redirect does not bring it): the single-use state, kept in the ledger and in a
+//!   cookie of the browser that started, stands in for one, so any processor of the
+//!   deployment completes a flow any other started. It ends on the connected organisations,
+//!   with a link back here. Both are served only when `[xero] auth = "oauth"` and
+//!   `redirect_uri` ends in `/console/xero/callback`; otherwise this page says what to set, or
+//!   links to the `xcs-processor connect` server that `redirect_uri` names.
+//!
 //! Nothing here shows a token: organisations are named by their name and tenant id.
 
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -28,8 +36,9 @@ use super::Console;
 use super::actions::{self, Outcome, ledger_down};
 use super::auth::Operator;
 use super::html::{self, Page};
-use crate::config::XeroAuthMode;
+use crate::config::{XeroAuthMode, XeroConfig};
 use crate::setup::check::{self, CheckOptions};
+use crate::setup::connect::{self, CONSOLE_BASE, CallbackQuery, Flow};
 use crate::setup::{Report, Status};
 
 /// The subjects of `check`'s lines about one shop, before the shop's name.
@@ -40,7 +49,9 @@ const TENANT_SUBJECTS: [&str; 2] = ["Xero tenant", "xero plan"];
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/mapping", web::get().to(page))
-        .route("/mapping/check", web::post().to(run_check));
+        .route("/mapping/check", web::post().to(run_check))
+        .route("/xero/connect", web::get().to(connect_start))
+        .route("/xero/callback", web::get().to(connect_callback));
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +172,124 @@ fn connect_url(redirect_uri: Option<&str>) -> Option<String> {
         .then(|| format!("{base}/xero/connect"))
 }
 
+/// Where organisations are connected, as `[xero]` says.
+#[derive(Debug, PartialEq, Eq)]
+enum ConnectAt {
+    /// Here: `redirect_uri` is the console's callback.
+    Console,
+    /// On the `connect` server at this URL, which `redirect_uri` names.
+    ConnectServer(String),
+    /// Nowhere yet: what to set.
+    Unset(String),
+}
+
+fn connect_at(xero: &XeroConfig) -> ConnectAt {
+    if xero.auth != XeroAuthMode::Oauth {
+        return ConnectAt::Unset(
+            "A Custom Connection ([xero] auth = \"custom_connection\") needs no connecting; \
+             set auth = \"oauth\" and redirect_uri to connect organisations with an OAuth app."
+                .to_owned(),
+        );
+    }
+    let redirect_uri = xero.redirect_uri.as_deref().map(str::trim);
+    match redirect_uri {
+        Some(uri)
+            if uri.ends_with("/console/xero/callback")
+                && (uri.starts_with("https://") || uri.starts_with("http://")) =>
+        {
+            ConnectAt::Console
+        }
+        _ => match connect_url(redirect_uri) {
+            Some(url) => ConnectAt::ConnectServer(url),
+            None => ConnectAt::Unset(format!(
+                "To connect organisations from here, set [xero] redirect_uri to this console's \
+                 https://HOST/console/xero/callback (HOST: the address the processors are \
+                 reached at), register exactly that at developer.xero.com/app/manage, and \
+                 restart the processors{}.",
+                redirect_uri.map_or_else(String::new, |uri| format!(
+                    " (now {uri:?}, neither the console's nor the connect server's \
+                     /xero/callback)"
+                ))
+            )),
+        },
+    }
+}
+
+/// The flow as the console mounts it.
+fn flow<'a>(console: &'a Console, http: &'a reqwest::Client) -> Flow<'a> {
+    Flow {
+        config: &console.config,
+        ledger: &console.ledger,
+        http,
+        base: CONSOLE_BASE,
+        console: true,
+    }
+}
+
+/// Why the console does not serve the flow, when it does not.
+fn not_here(xero: &XeroConfig) -> Option<HttpResponse> {
+    let why = match connect_at(xero) {
+        ConnectAt::Console => return None,
+        ConnectAt::ConnectServer(url) => format!(
+            "[xero] redirect_uri points at the xcs-processor connect server: connect there \
+             ({url}), or set redirect_uri to this console's https://HOST/console/xero/callback \
+             to connect from here."
+        ),
+        ConnectAt::Unset(why) => why,
+    };
+    Some(html::message(
+        StatusCode::NOT_FOUND,
+        "Connecting is not set up here",
+        &why,
+    ))
+}
+
+fn no_http(err: &reqwest::Error) -> HttpResponse {
+    html::message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Cannot reach Xero",
+        &format!("No HTTP client for Xero's identity endpoints: {err}."),
+    )
+}
+
+/// `GET /console/xero/connect`: to Xero's consent page, as the signed-in operator.
+async fn connect_start(operator: Operator, console: web::Data<Console>) -> HttpResponse {
+    if let Some(refused) = not_here(&console.config.xero) {
+        return refused;
+    }
+    if operator.csrf().is_empty() {
+        return html::message(
+            StatusCode::FORBIDDEN,
+            "Sign in first",
+            "Connecting an organisation needs a signed-in session, not the bearer token: sign \
+             in at /console/sign-in.",
+        );
+    }
+    let http = match connect::http_client(&console.config) {
+        Ok(http) => http,
+        Err(err) => return no_http(&err),
+    };
+    flow(&console, &http).start(&operator.name).await
+}
+
+/// `GET /console/xero/callback`: Xero's redirect back, on whichever processor it lands.
+async fn connect_callback(
+    request: HttpRequest,
+    console: web::Data<Console>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    if let Some(refused) = not_here(&console.config.xero) {
+        return refused;
+    }
+    let http = match connect::http_client(&console.config) {
+        Ok(http) => http,
+        Err(err) => return no_http(&err),
+    };
+    flow(&console, &http)
+        .callback(&request, query.into_inner())
+        .await
+}
+
 async fn page(
     operator: Operator,
     console: web::Data<Console>,
@@ -192,7 +321,7 @@ async fn page(
         .filter(|(name, _)| chosen.is_none_or(|c| c == name.as_str()))
         .collect();
     let now = OffsetDateTime::now_utc();
-    let connect = connect_url(console.config.xero.redirect_uri.as_deref());
+    let connect = connect_at(&console.config.xero);
     let title = chosen.map_or_else(|| "Mapping".to_owned(), |shop| format!("Mapping of {shop}"));
     Page::new(title.clone()).signed_in(&operator).render(html! {
         h1 { (title) }
@@ -266,16 +395,25 @@ async fn page(
                     }
                 }
                 h3 { "Connect a Xero organisation" }
-                p { "Connecting runs on the " code { "xcs-processor connect" } " server, where \
-                     Xero sends the browser back to (" code { "[xero] redirect_uri" } "): start it \
-                     with " code { "xcs-processor connect --listen ADDR" } " (and XCS_ADMIN_TOKEN), \
-                     open its " code { "/xero/connect" } ", sign in with the admin token as \
-                     password, and tick the organisations on Xero's consent page. They show here \
-                     once connected." }
                 @match &connect {
-                    Some(url) => p { a href=(url) rel="noreferrer" { "Connect a Xero organisation" } " (" (url) ")" },
-                    None => p.why { "Set [xero] redirect_uri (the connect server's \
-                                     https://HOST/xero/callback) to connect organisations." },
+                    ConnectAt::Console => {
+                        p { "Opens Xero's consent page: sign in to Xero there and tick the \
+                             organisations your shops book into. Xero sends you back here, \
+                             and they show on this page." }
+                        p { a href="/console/xero/connect" { "Connect a Xero organisation" } }
+                    }
+                    ConnectAt::ConnectServer(url) => {
+                        p { "Connecting runs on the " code { "xcs-processor connect" } " server, \
+                             where Xero sends the browser back to (" code { "[xero] redirect_uri" } "): \
+                             start it with " code { "xcs-processor connect --listen ADDR" } " (and \
+                             XCS_ADMIN_TOKEN), open its " code { "/xero/connect" } ", sign in with \
+                             the admin token as password, and tick the organisations on Xero's \
+                             consent page. They show here once connected. To connect from this \
+                             console instead, set " code { "[xero] redirect_uri" } " to its "
+                             code { "https://HOST/console/xero/callback" } "." }
+                        p { a href=(url) rel="noreferrer" { "Connect a Xero organisation" } " (" (url) ")" }
+                    }
+                    ConnectAt::Unset(why) => p.why { (why) },
                 }
             },
         }
@@ -409,6 +547,38 @@ mod tests {
             verdicts[1].summary,
             "Xero tenant 22222222: not connected (and 1 more failing)"
         );
+    }
+
+    #[test]
+    fn the_console_connects_when_the_redirect_uri_is_its_callback() {
+        let config = |auth: &str, redirect: Option<&str>| {
+            let redirect =
+                redirect.map_or_else(String::new, |r| format!("redirect_uri = \"{r}\"\n"));
+            toml::from_str::<XeroConfig>(&format!(
+                "client_id = \"id\"\nclient_secret = \"secret\"\nauth = \"{auth}\"\n{redirect}"
+            ))
+            .expect("a [xero] section")
+        };
+        let xero = config(
+            "oauth",
+            Some("https://ops.example.com/console/xero/callback"),
+        );
+        assert_eq!(connect_at(&xero), ConnectAt::Console);
+        let xero = config("oauth", Some("https://admin.example.com/xero/callback"));
+        assert_eq!(
+            connect_at(&xero),
+            ConnectAt::ConnectServer("https://admin.example.com/xero/connect".into())
+        );
+        for xero in [
+            config("oauth", None),
+            config("oauth", Some("https://admin.example.com/other")),
+            config(
+                "custom_connection",
+                Some("https://ops.example.com/console/xero/callback"),
+            ),
+        ] {
+            assert!(matches!(connect_at(&xero), ConnectAt::Unset(_)), "{xero:?}");
+        }
     }
 
     #[test]

@@ -109,18 +109,24 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads the state of `shops` (every configured shop when empty).
+    /// Reads the state of `shops`; `whole` when they are every configured shop (the counts
+    /// are then read for all at once, without a filter).
     ///
     /// # Errors
     /// When the ledger cannot be read.
-    pub(crate) async fn read(console: &Console, shops: &[String]) -> Result<Self, LedgerError> {
+    pub(crate) async fn read(
+        console: &Console,
+        shops: &[String],
+        whole: bool,
+    ) -> Result<Self, LedgerError> {
+        let only = (!whole).then_some(shops);
         let now = OffsetDateTime::now_utc();
         let ledger = &console.ledger;
         let midnight = now.replace_time(time::Time::MIDNIGHT);
         let (activity, outcomes, dead, polls, checks, tenant_shards) = tokio::try_join!(
             ledger.shop_activity(shops),
-            ledger.outcomes_since(midnight),
-            ledger.dead_letter_counts(),
+            ledger.outcomes_since(midnight, only),
+            ledger.dead_letter_counts(only),
             ledger.poll_states(None),
             ledger.shop_checks(),
             ledger.tenant_shards(),
@@ -301,7 +307,7 @@ async fn overview(
 ) -> HttpResponse {
     let refresh = query.refresh.filter(|secs| REFRESH_CHOICES.contains(secs));
     let names: Vec<String> = console.config.shops.keys().cloned().collect();
-    let snapshot = match Snapshot::read(&console, &names).await {
+    let snapshot = match Snapshot::read(&console, &names, true).await {
         Ok(snapshot) => snapshot,
         Err(err) => return ledger_down(&err),
     };
@@ -342,6 +348,7 @@ async fn overview(
             div.card { strong.why { (behind) } "behind" }
             div.card { strong { (rows.len() - failing - behind) } "in sync" }
         }
+        (token_panel(&snapshot))
         (queue_panel(&snapshot.queues))
         div.scroll { table #shops {
             thead { tr {
@@ -385,6 +392,28 @@ async fn overview(
             }
         } }
     })
+}
+
+/// The app's Xero token: until when it is good and what it may do (the same for every shop).
+fn token_panel(snapshot: &Snapshot) -> Markup {
+    html! {
+        details.card #token {
+            @match &snapshot.token {
+                Ok((expires_at, scopes)) => {
+                    summary {
+                        "Xero token: valid"
+                        @if let Some(at) = expires_at { " until " (html::timestamp(*at)) }
+                        " · " (scopes.len()) " scope" @if scopes.len() != 1 { "s" }
+                    }
+                    p.muted { @if scopes.is_empty() { "Xero did not say which scopes." } @else { (scopes.join(" ")) } }
+                }
+                Err(why) => {
+                    summary.problem { "Xero token: none can be had" }
+                    p { (why) }
+                }
+            }
+        }
+    }
 }
 
 fn queue_panel(queues: &Result<Vec<(String, Option<u32>)>, String>) -> Markup {

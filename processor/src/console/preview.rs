@@ -32,6 +32,7 @@ use xcs_shared::topology::ARCHIVE_QUEUE;
 use xcs_shared::{Envelope, EventKind, Platform};
 
 use super::Console;
+use crate::booking::contact_choice;
 use crate::config::{ContactStrategy, ShopConfig, SyncMode};
 use crate::error::ProcessError;
 use crate::ledger::{DeadLetterRow, DeadState, EventRow};
@@ -43,6 +44,10 @@ use crate::xero::types::{self, ContactRef, LineItem, PaymentTarget};
 
 /// The longest a page waits for one read of a queue or the stream.
 const READ_FOR: Duration = Duration::from_secs(3);
+/// How long a silent archive stream is taken to be at its end: before its first message
+/// (nothing archived since), and between two.
+const FIRST_MESSAGE: Duration = Duration::from_secs(1);
+const END_OF_STREAM: Duration = Duration::from_millis(300);
 /// How far before the event's receipt the archive is read from: the broker's clock and the
 /// ingress's may differ, and a timestamp offset starts at a chunk.
 const ARCHIVE_BEFORE: Duration = Duration::from_secs(120);
@@ -217,7 +222,21 @@ async fn read_archive(
         .await
         .map_err(|err| cannot("read", err))?;
     let mut read = 0;
-    while let Some(delivery) = consumer.next().await {
+    loop {
+        // A stream consumer at the stream's end just waits: a pause this long after the first
+        // message means the end is reached (the broker sends what it has in credit-sized
+        // bursts), so an event the archive does not hold costs a moment, not the time limit.
+        let wait = if read == 0 {
+            FIRST_MESSAGE
+        } else {
+            END_OF_STREAM
+        };
+        let Ok(next) = tokio::time::timeout(wait, consumer.next()).await else {
+            return Ok(None);
+        };
+        let Some(delivery) = next else {
+            return Ok(None);
+        };
         let delivery = delivery.map_err(|err| cannot("read", err))?;
         // Acknowledged only to grant credit: a stream removes nothing.
         delivery
@@ -236,7 +255,6 @@ async fn read_archive(
             return Ok(None);
         }
     }
-    Ok(None)
 }
 
 /// A refund's order, as the processor reads it from the ledger before crediting it.
@@ -508,19 +526,9 @@ fn normalised(
 /// The cleaning and plausibility checks `crate::dispatch` runs on every document.
 fn check(normalised: &mut Normalised, today: Date) -> Result<(), Stop> {
     match normalised {
-        Normalised::Order(order) => {
-            normalise::clean_order(order)?;
-            normalise::check_order(order, today)?;
-        }
+        Normalised::Order(order) => crate::dispatch::check_documents(Some(order), &mut [], today)?,
         Normalised::Refunds { order, refunds } => {
-            if let Some(order) = order {
-                normalise::clean_order(order)?;
-                normalise::check_order(order, today)?;
-            }
-            for refund in refunds {
-                normalise::clean_refund(refund)?;
-                normalise::check_refund(refund, today)?;
-            }
+            crate::dispatch::check_documents(order.as_mut(), refunds, today)?;
         }
         Normalised::Stock(_) | Normalised::Nothing { .. } => {}
     }
@@ -548,8 +556,8 @@ fn masked(normalised: &Normalised, contacts: &ContactStrategy) -> Value {
         let Some(customer) = order.customer.as_mut() else {
             continue;
         };
-        match (contacts, sent_email(customer)) {
-            (ContactStrategy::PerCustomer { .. }, Some(email)) => {
+        match contact_choice(contacts, Some(customer)).email {
+            Some(email) => {
                 customer.id = customer.id.as_ref().map(|_| NOT_SENT.to_owned());
                 customer.email = Some(email);
                 customer.name = customer
@@ -577,37 +585,22 @@ fn masked(normalised: &Normalised, contacts: &ContactStrategy) -> Value {
     value
 }
 
-/// The email a contact per customer is found by, as booking reads it.
-fn sent_email(customer: &Customer) -> Option<String> {
-    customer
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|email| !email.is_empty())
-        .map(str::to_ascii_lowercase)
-}
-
-/// The contact a document is raised against, as `Booker::contact` chooses it.
+/// The contact a document is raised against, as booking chooses it.
 fn contact_of(contacts: &ContactStrategy, customer: Option<&Customer>) -> String {
-    match (
-        contacts,
-        customer.and_then(|c| sent_email(c).map(|e| (c, e))),
-    ) {
-        (ContactStrategy::Generic { name }, _) => {
-            format!("{name:?}, the shop's one contact (found by name in Xero, or created)")
-        }
-        (ContactStrategy::PerCustomer { .. }, Some((customer, email))) => {
-            let name = customer
-                .name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map_or_else(|| email.clone(), |n| format!("{n} ({email})"));
-            format!("{name:?}, the customer's contact (found by email in Xero, or created)")
-        }
-        (ContactStrategy::PerCustomer { fallback }, None) => format!(
-            "{fallback:?}, the shop's contact for customers without an email (found by name in \
-             Xero, or created)"
+    let choice = contact_choice(contacts, customer);
+    match (contacts, &choice.email) {
+        (ContactStrategy::Generic { .. }, _) => format!(
+            "{:?}, the shop's one contact (found by name in Xero, or created)",
+            choice.name
+        ),
+        (ContactStrategy::PerCustomer { .. }, Some(_)) => format!(
+            "{:?}, the customer's contact (found by email in Xero, or created)",
+            choice.name
+        ),
+        (ContactStrategy::PerCustomer { .. }, None) => format!(
+            "{:?}, the shop's contact for customers without an email (found by name in Xero, \
+             or created)",
+            choice.name
         ),
     }
 }

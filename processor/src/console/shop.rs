@@ -124,7 +124,7 @@ async fn shop_page(
     let now = OffsetDateTime::now_utc();
     let since = now - time::Duration::hours(24);
     let read = async {
-        let snapshot = Snapshot::read(&console, std::slice::from_ref(name)).await?;
+        let snapshot = Snapshot::read(&console, std::slice::from_ref(name), false).await?;
         let events = console
             .ledger
             .shop_events(name, &filter, before, PAGE_SIZE)

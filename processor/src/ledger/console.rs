@@ -298,20 +298,22 @@ impl Ledger {
     }
 
     /// Events per shop, outcome and source (webhook, poll, backfill) handled at or after
-    /// `since`, read from the index alone.
+    /// `since` (only `shops`' when given), read from an index alone.
     ///
     /// # Errors
     /// [`LedgerError`].
     pub async fn outcomes_since(
         &self,
         since: OffsetDateTime,
+        shops: Option<&[String]>,
     ) -> Result<Vec<OutcomeCount>, LedgerError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT shop, outcome, source, count(*) FROM xcs_events WHERE processed_at >= $1
+                "SELECT shop, outcome, source, count(*) FROM xcs_events
+                 WHERE processed_at >= $1 AND ($2::text[] IS NULL OR shop = ANY($2))
                  GROUP BY shop, outcome, source",
-                &[&since],
+                &[&since, &shops],
             )
             .await?;
         Ok(rows

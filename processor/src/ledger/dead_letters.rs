@@ -481,18 +481,22 @@ impl Ledger {
     }
 
     /// How many letters are dead per shop, platform and reason, in that order: the console's
-    /// overview, in one query.
+    /// overview, in one query; only `shops`' when given (a shop's page).
     ///
     /// # Errors
     /// [`LedgerError`].
-    pub async fn dead_letter_counts(&self) -> Result<Vec<DeadCount>, LedgerError> {
+    pub async fn dead_letter_counts(
+        &self,
+        shops: Option<&[String]>,
+    ) -> Result<Vec<DeadCount>, LedgerError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT shop, platform, reason, count(*) FROM xcs_dead_letters
-                  WHERE state = 'dead' GROUP BY shop, platform, reason
+                  WHERE state = 'dead' AND ($1::text[] IS NULL OR shop = ANY($1))
+                  GROUP BY shop, platform, reason
                   ORDER BY shop, platform, reason",
-                &[],
+                &[&shops],
             )
             .await?;
         Ok(rows

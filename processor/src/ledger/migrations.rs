@@ -332,7 +332,8 @@ CREATE INDEX xcs_dead_letters_counts ON xcs_dead_letters (shop, platform, reason
     // and when, run once per action id (a form sent twice finds its first run); and the last
     // `check` and reconcile result per shop, for the overview. The events index serves the
     // overview's counts of today per shop from the index alone; the tenants' shards (which the
-    // consistent-hash exchange chose) give each shop's backlog.
+    // consistent-hash exchange chose) give each shop's backlog, and a shop's dead letters by
+    // time, whatever became of them, its chart.
     r"
 CREATE TABLE xcs_console_actions (
     action_id   TEXT PRIMARY KEY,
@@ -359,10 +360,22 @@ CREATE TABLE xcs_shop_checks (
     PRIMARY KEY (shop, kind)
 );
 CREATE INDEX xcs_events_time ON xcs_events (processed_at) INCLUDE (shop, outcome, source);
+CREATE INDEX xcs_dead_letters_shop_time ON xcs_dead_letters (shop, dead_at);
 CREATE TABLE xcs_tenant_shards (
     tenant  TEXT PRIMARY KEY,
     queue   TEXT NOT NULL,
     seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+",
+    // The authorization-code flow's pending states (`setup::connect`), shared by the
+    // `connect` server and every processor's console, so a callback may land on any processor
+    // behind the same address, not only the one that started it. Only a SHA-256 of each state
+    // is kept; a state is used up by the callback that deletes it.
+    r"
+CREATE TABLE xcs_oauth_states (
+    state_hash TEXT PRIMARY KEY,
+    started_by TEXT NOT NULL DEFAULT '',
+    expires_at TIMESTAMPTZ NOT NULL
 );
 ",
 ];

@@ -1,8 +1,17 @@
 //! The Xero connections' OAuth tokens (`xcs_xero_tokens`), sealed by the token cipher and
 //! bound to their row and column, and the organisations each connection reaches
-//! (`xcs_xero_connections`).
+//! (`xcs_xero_connections`), and the authorization-code flow's pending states
+//! (`xcs_oauth_states`).
+
+use sha2::{Digest as _, Sha256};
 
 use super::{Ledger, LedgerError};
+
+/// What `xcs_oauth_states` keeps of a state: its SHA-256, so reading the table gives no state
+/// a callback would accept.
+fn state_key(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
 
 /// Where a connection's tokens are stored: what an encrypted token is bound to, so it cannot
 /// be moved to another row or column.
@@ -247,6 +256,55 @@ impl Ledger {
             )
             .await?
             .is_some())
+    }
+}
+
+impl Ledger {
+    /// Records `state`, handed to Xero by an authorization-code flow that `started_by`
+    /// started, as pending until `ttl` from now; states already expired are deleted.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn put_oauth_state(
+        &self,
+        state: &str,
+        started_by: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), LedgerError> {
+        let seconds = f64::from(u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX));
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM xcs_oauth_states WHERE expires_at <= now()",
+                &[],
+            )
+            .await?;
+        client
+            .execute(
+                "INSERT INTO xcs_oauth_states (state_hash, started_by, expires_at)
+                 VALUES ($1, $2, now() + make_interval(secs => $3))",
+                &[&state_key(state), &started_by, &seconds],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up `state`: whoever started its flow when it was pending and not expired, `None`
+    /// when it is unknown, already used or expired. Once taken, a state is gone, so only one
+    /// callback (on whichever processor) completes a flow.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub async fn take_oauth_state(&self, state: &str) -> Result<Option<String>, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "DELETE FROM xcs_oauth_states WHERE state_hash = $1
+                 RETURNING started_by, expires_at > now()",
+                &[&state_key(state)],
+            )
+            .await?;
+        Ok(row.and_then(|row| row.get::<_, bool>(1).then(|| row.get(0))))
     }
 }
 

@@ -1,9 +1,13 @@
 //! `xcs-processor connect`: connects Xero organisations with OAuth 2.0's authorization-code
-//! flow, behind a small admin HTTP server.
+//! flow, behind a small admin HTTP server. The flow itself ([`Flow`]) is also mounted by the
+//! operator's console, under `/console/xero` on the processor's own server
+//! (`console/mapping.rs`), behind its sign-in instead of the admin credential.
 //!
 //! - `GET /xero/connect` (admin credential) redirects the browser to Xero's consent page with
-//!   the configured scopes and a random `state`, kept here (single-use, 10 minutes) and in an
-//!   `HttpOnly` cookie, so the callback is completed by the browser that started it.
+//!   the configured scopes and a random `state`, kept in the ledger (`xcs_oauth_states`, as a
+//!   SHA-256; single-use, 10 minutes) and in an `HttpOnly` cookie scoped to the flow's path, so
+//!   the callback is completed by the browser that started it, on any server of the same
+//!   ledger.
 //! - `GET /xero/callback?code&state` (Xero's redirect; it carries no credential, so the
 //!   single-use state and the cookie stand in for one) exchanges the code at `/connect/token`,
 //!   lists the organisations with `GET /connections`, stores the tokens in the ledger (the row
@@ -14,12 +18,12 @@
 //! The admin credential is `XCS_ADMIN_TOKEN`, sent as a bearer token or as the password of
 //! HTTP basic auth (so a browser can prompt for it); it is compared in constant time.
 //!
-//! Pending states live in this process: run one `connect` server at a time.
+//! Pending states live in the ledger: a callback may land on another `connect` server or
+//! processor than the one that started the flow, as behind a load balancer.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -44,7 +48,47 @@ struct State {
     ledger: Ledger,
     http: reqwest::Client,
     admin_token: SecretString,
-    pending: Mutex<HashMap<String, Instant>>,
+}
+
+impl State {
+    fn flow(&self) -> Flow<'_> {
+        Flow {
+            config: &self.config,
+            ledger: &self.ledger,
+            http: &self.http,
+            base: CONNECT_SERVER_BASE,
+            console: false,
+        }
+    }
+}
+
+/// Where the `connect` server serves the flow.
+const CONNECT_SERVER_BASE: &str = "/xero";
+/// Where the console serves it.
+pub(crate) const CONSOLE_BASE: &str = "/console/xero";
+
+/// The authorization-code flow, mounted under `base` (`/xero` on the `connect` server,
+/// `/console/xero` in the console): `{base}/connect` starts it, `{base}/callback` finishes
+/// it. Whoever mounts it checks who may start it; the callback needs no credential.
+pub(crate) struct Flow<'a> {
+    pub config: &'a Config,
+    pub ledger: &'a Ledger,
+    pub http: &'a reqwest::Client,
+    pub base: &'static str,
+    /// Mounted by the console: its audit log, and a way back to its mapping page.
+    pub console: bool,
+}
+
+/// The HTTP client the flow calls Xero's identity endpoints with.
+///
+/// # Errors
+/// When no client can be built (TLS).
+pub(crate) fn http_client(config: &Config) -> reqwest::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.xero.timeout_ms))
+        .user_agent(concat!("xero-commerce-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// A running admin server.
@@ -84,6 +128,14 @@ impl AdminServer {
                  developer.xero.com/app/manage"
             );
         };
+        if redirect_uri.ends_with("/console/xero/callback") {
+            anyhow::bail!(
+                "[xero] redirect_uri {redirect_uri:?} is the console's callback: connect from \
+                 the processor's console instead (Mapping, \"Connect a Xero organisation\", at \
+                 /console/xero/connect), or set redirect_uri to this server's \
+                 https://<host>/xero/callback"
+            );
+        }
         if !redirect_uri.ends_with("/xero/callback") {
             anyhow::bail!(
                 "[xero] redirect_uri {redirect_uri:?} must end in /xero/callback, the path this \
@@ -91,18 +143,13 @@ impl AdminServer {
             );
         }
         let ledger = Ledger::connect(&config.postgres).await?;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.xero.timeout_ms))
-            .user_agent(concat!("xero-commerce-sync/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(&config)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(State {
             config: Arc::new(config),
             ledger,
             http,
             admin_token,
-            pending: Mutex::new(HashMap::new()),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -134,29 +181,30 @@ impl AdminServer {
     }
 }
 
-/// Whether the request carries the admin token, as a bearer token or a basic-auth password.
-fn authorised(request: &HttpRequest, token: &SecretString) -> bool {
-    let Some(value) = request
+/// Who the request's admin token signs in (the basic-auth user name, or "bearer token"), if it
+/// carries the admin token as a bearer token or a basic-auth password.
+fn authorised(request: &HttpRequest, token: &SecretString) -> Option<String> {
+    let value = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let presented: Vec<u8> = if let Some(bearer) = value.strip_prefix("Bearer ") {
-        bearer.trim().as_bytes().to_vec()
+        .and_then(|v| v.to_str().ok())?;
+    let (who, presented): (String, Vec<u8>) = if let Some(bearer) = value.strip_prefix("Bearer ") {
+        ("bearer token".to_owned(), bearer.trim().as_bytes().to_vec())
     } else if let Some(basic) = value.strip_prefix("Basic ") {
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
-            return false;
-        };
-        match decoded.iter().position(|b| *b == b':') {
-            Some(colon) => decoded[colon + 1..].to_vec(),
-            None => return false,
-        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()?;
+        let colon = decoded.iter().position(|b| *b == b':')?;
+        let user: String = String::from_utf8_lossy(&decoded[..colon])
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        (user, decoded[colon + 1..].to_vec())
     } else {
-        return false;
+        return None;
     };
-    crate::console::admin_token_matches(&presented, token)
+    crate::console::admin_token_matches(&presented, token).then_some(who)
 }
 
 fn unauthorised() -> HttpResponse {
@@ -185,150 +233,215 @@ fn random_state() -> String {
     )
 }
 
-/// `GET /xero/connect`.
+/// `GET /xero/connect` on the `connect` server.
 async fn start(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
-    if !authorised(&request, &state.admin_token) {
+    let Some(who) = authorised(&request, &state.admin_token) else {
         return unauthorised();
-    }
-    let xero = &state.config.xero;
-    let redirect_uri = xero.redirect_uri.as_deref().unwrap_or_default();
-    let nonce = random_state();
-    {
-        let mut pending = state.pending.lock().expect("not poisoned");
-        let now = Instant::now();
-        pending.retain(|_, expires| *expires > now);
-        pending.insert(nonce.clone(), now + STATE_TTL);
-    }
-    let shops = &state.config.shops;
-    let items = shops
-        .values()
-        .any(|s| s.inventory == crate::config::InventoryMode::Items);
-    let payouts = shops.values().any(|s| s.payouts);
-    let scope = xero.scopes.requested_for(items, payouts);
-    let location = match reqwest::Url::parse_with_params(
-        &xero.authorize_url,
-        &[
-            ("response_type", "code"),
-            ("client_id", xero.client_id.as_str()),
-            ("redirect_uri", redirect_uri),
-            ("scope", scope.as_str()),
-            ("state", nonce.as_str()),
-        ],
-    ) {
-        Ok(url) => url.to_string(),
-        Err(err) => {
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot build Xero's consent URL",
-                &format!(
-                    "<p>[xero] authorize_url {:?} is not a URL ({}). Fix it in the processor's \
-                     config and restart <code>xcs-processor connect</code>.</p>",
-                    escape(&xero.authorize_url),
-                    escape(&err.to_string())
-                ),
-            );
-        }
     };
-    let secure = if redirect_uri.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .insert_header((
-            header::SET_COOKIE,
-            format!(
-                "{STATE_COOKIE}={nonce}; Path=/xero; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                STATE_TTL.as_secs()
-            ),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+    state.flow().start(&who).await
 }
 
+/// `GET /xero/callback` on the `connect` server.
+async fn callback(
+    request: HttpRequest,
+    query: web::Query<CallbackQuery>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    state.flow().callback(&request, query.into_inner()).await
+}
+
+/// Xero's redirect back to `{base}/callback`.
 #[derive(Deserialize)]
-struct CallbackQuery {
+pub(crate) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
 }
 
-const START_AGAIN: &str = "<p>Start again at <a href=\"/xero/connect\">/xero/connect</a> (a \
-     link is good for 10 minutes and works once).</p>";
-
-/// `GET /xero/callback`.
-async fn callback(
-    request: HttpRequest,
-    query: web::Query<CallbackQuery>,
-    state: web::Data<State>,
-) -> HttpResponse {
-    let query = query.into_inner();
-    let presented = query.state.unwrap_or_default();
-    let cookie = cookie_value(&request, STATE_COOKIE).unwrap_or_default();
-    if presented.is_empty()
-        || !bool::from(fingerprint(cookie.as_bytes()).ct_eq(&fingerprint(presented.as_bytes())))
-    {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in did not start here",
-            &format!(
-                "<p>The answer from Xero does not belong to a connection started in this \
-                 browser (the state does not match), so it was refused.</p>{START_AGAIN}"
-            ),
-        );
-    }
-    let fresh = {
-        let mut pending = state.pending.lock().expect("not poisoned");
-        pending
-            .remove(&presented)
-            .is_some_and(|expires| expires > Instant::now())
-    };
-    if !fresh {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in link was already used or has expired",
-            START_AGAIN,
-        );
-    }
-    let clear_cookie = format!("{STATE_COOKIE}=; Path=/xero; Max-Age=0; HttpOnly; SameSite=Lax");
-    if let Some(error) = query.error {
-        let description = query.error_description.unwrap_or_default();
-        let mut response = page(
-            StatusCode::BAD_REQUEST,
-            "Xero did not connect",
-            &format!(
-                "<p>Xero answered <code>{}</code>{}. If you declined on Xero's page, that is \
-                 why; otherwise check that the app's scopes ([xero] scopes) are allowed for \
-                 it.</p>{START_AGAIN}",
-                escape(&error),
-                if description.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", escape(&description))
-                }
-            ),
-        );
-        clear(&mut response, &clear_cookie);
-        return response;
-    }
-    let Some(code) = query.code.filter(|c| !c.is_empty()) else {
-        return page(StatusCode::BAD_REQUEST, "Xero sent no code", START_AGAIN);
-    };
-    let mut response = match finish(&state, &code).await {
-        Ok(tenants) => {
-            let body = connections_html(&state.config, &tenants);
-            page(StatusCode::OK, "Xero is connected", &body)
+impl Flow<'_> {
+    /// `{base}/connect`: sends the browser to Xero's consent page, with a fresh state recorded
+    /// as started by `who` (whom the mounter signed in).
+    pub(crate) async fn start(&self, who: &str) -> HttpResponse {
+        let xero = &self.config.xero;
+        let redirect_uri = xero.redirect_uri.as_deref().unwrap_or_default();
+        let nonce = random_state();
+        let shops = &self.config.shops;
+        let items = shops
+            .values()
+            .any(|s| s.inventory == crate::config::InventoryMode::Items);
+        let payouts = shops.values().any(|s| s.payouts);
+        let scope = xero.scopes.requested_for(items, payouts);
+        let location = match reqwest::Url::parse_with_params(
+            &xero.authorize_url,
+            &[
+                ("response_type", "code"),
+                ("client_id", xero.client_id.as_str()),
+                ("redirect_uri", redirect_uri),
+                ("scope", scope.as_str()),
+                ("state", nonce.as_str()),
+            ],
+        ) {
+            Ok(url) => url.to_string(),
+            Err(err) => {
+                return page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Cannot build Xero's consent URL",
+                    &format!(
+                        "<p>[xero] authorize_url {:?} is not a URL ({}). Fix it in the \
+                         processor's config and restart it.</p>",
+                        escape(&xero.authorize_url),
+                        escape(&err.to_string())
+                    ),
+                );
+            }
+        };
+        if let Err(err) = self.ledger.put_oauth_state(&nonce, who, STATE_TTL).await {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot start connecting",
+                &format!(
+                    "<p>The ledger is unreachable ({}), and the connection's state is kept \
+                     there; check PostgreSQL and try again.</p>",
+                    escape(&err.to_string())
+                ),
+            );
         }
-        Err(problem) => page(
-            StatusCode::BAD_GATEWAY,
-            "Connecting Xero failed",
-            &format!("<p>{}</p>{START_AGAIN}", escape(&problem)),
-        ),
-    };
-    clear(&mut response, &clear_cookie);
-    response
+        if self.console {
+            tracing::info!(target: "xcs::console::audit", operator = %who, "started connecting a Xero organisation");
+        } else {
+            tracing::info!(started_by = %who, "started connecting a Xero organisation");
+        }
+        let secure = if redirect_uri.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        HttpResponse::Found()
+            .insert_header((header::LOCATION, location))
+            .insert_header((
+                header::SET_COOKIE,
+                format!(
+                    "{STATE_COOKIE}={nonce}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                    self.base,
+                    STATE_TTL.as_secs()
+                ),
+            ))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
+    }
+
+    fn start_again(&self) -> String {
+        format!(
+            "<p>Start again at <a href=\"{base}/connect\">{base}/connect</a> (a link is good \
+             for 10 minutes and works once).</p>",
+            base = self.base
+        )
+    }
+
+    /// The page's way back to the console, when it mounted the flow.
+    fn back(&self) -> &'static str {
+        if self.console {
+            "<p><a href=\"/console/mapping\">Back to the console's Mapping page</a></p>"
+        } else {
+            ""
+        }
+    }
+
+    /// `{base}/callback`: Xero's redirect. The state must be the browser's (its cookie) and
+    /// pending in the ledger, which uses it up; then the code is exchanged and the tokens and
+    /// organisations stored.
+    pub(crate) async fn callback(
+        &self,
+        request: &HttpRequest,
+        query: CallbackQuery,
+    ) -> HttpResponse {
+        let start_again = self.start_again();
+        let presented = query.state.unwrap_or_default();
+        let cookie = cookie_value(request, STATE_COOKIE).unwrap_or_default();
+        if presented.is_empty()
+            || !bool::from(fingerprint(cookie.as_bytes()).ct_eq(&fingerprint(presented.as_bytes())))
+        {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in did not start here",
+                &format!(
+                    "<p>The answer from Xero does not belong to a connection started in this \
+                     browser (the state does not match), so it was refused.</p>{start_again}"
+                ),
+            );
+        }
+        let started_by = match self.ledger.take_oauth_state(&presented).await {
+            Ok(Some(started_by)) => started_by,
+            Ok(None) => {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in link was already used or has expired",
+                    &start_again,
+                );
+            }
+            Err(err) => {
+                return page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Cannot finish connecting",
+                    &format!(
+                        "<p>The ledger is unreachable ({}); check PostgreSQL.</p>{start_again}",
+                        escape(&err.to_string())
+                    ),
+                );
+            }
+        };
+        let clear_cookie = format!(
+            "{STATE_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax",
+            self.base
+        );
+        if let Some(error) = query.error {
+            let description = query.error_description.unwrap_or_default();
+            let mut response = page(
+                StatusCode::BAD_REQUEST,
+                "Xero did not connect",
+                &format!(
+                    "<p>Xero answered <code>{}</code>{}. If you declined on Xero's page, that \
+                     is why; otherwise check that the app's scopes ([xero] scopes) are allowed \
+                     for it.</p>{start_again}{}",
+                    escape(&error),
+                    if description.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", escape(&description))
+                    },
+                    self.back()
+                ),
+            );
+            clear(&mut response, &clear_cookie);
+            return response;
+        }
+        let Some(code) = query.code.filter(|c| !c.is_empty()) else {
+            return page(StatusCode::BAD_REQUEST, "Xero sent no code", &start_again);
+        };
+        let mut response = match self.finish(&code).await {
+            Ok(tenants) => {
+                if self.console {
+                    tracing::info!(target: "xcs::console::audit", operator = %started_by, organisations = tenants.len(), "connected Xero organisations");
+                } else {
+                    tracing::info!(started_by = %started_by, organisations = tenants.len(), "Xero connected");
+                }
+                let body = format!(
+                    "{}{}",
+                    connections_html(self.config, &tenants, self.base),
+                    self.back()
+                );
+                page(StatusCode::OK, "Xero is connected", &body)
+            }
+            Err(problem) => page(
+                StatusCode::BAD_GATEWAY,
+                "Connecting Xero failed",
+                &format!("<p>{}</p>{start_again}{}", escape(&problem), self.back()),
+            ),
+        };
+        clear(&mut response, &clear_cookie);
+        response
+    }
 }
 
 fn clear(response: &mut HttpResponse, cookie: &str) {
@@ -369,124 +482,124 @@ struct ConnectionAnswer {
     auth_event_id: Option<String>,
 }
 
-/// Exchanges the code, lists the organisations and stores both. The error says what to do.
-async fn finish(state: &State, code: &str) -> Result<Vec<ConnectedTenant>, String> {
-    let xero = &state.config.xero;
-    let response = state
-        .http
-        .post(format!(
-            "{}/connect/token",
-            xero.identity_base.trim_end_matches('/')
-        ))
-        .basic_auth(&xero.client_id, Some(xero.client_secret.expose_secret()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            (
-                "redirect_uri",
-                xero.redirect_uri.as_deref().unwrap_or_default(),
-            ),
-        ])
-        .send()
-        .await
-        .map_err(|err| {
-            format!(
-                "Cannot reach Xero's token endpoint ({}); check [xero] identity_base and the \
-                 network.",
-                err.without_url()
-            )
-        })?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(if body.contains("invalid_client") {
-            "Xero refused the app's credentials (invalid_client): check [xero] client_id and \
-             client_secret (or XCS_XERO_CLIENT_SECRET) against developer.xero.com/app/manage."
-                .to_owned()
-        } else if body.contains("invalid_grant") {
-            "Xero refused the authorization code (invalid_grant): codes last 5 minutes and work \
-             once, and redirect_uri must be exactly the registered one."
-                .to_owned()
-        } else {
-            format!("Xero's token endpoint answered {status}.")
-        });
-    }
-    let token: TokenAnswer = serde_json::from_str(&body)
-        .map_err(|err| format!("Xero's token answer is unreadable ({err})."))?;
-    let Some(refresh_token) = token.refresh_token else {
-        return Err(
-            "Xero granted no refresh token, so the connection would die in 30 minutes: add \
-             offline_access on Xero's consent page (the app may not allow it) and connect again."
-                .to_owned(),
-        );
-    };
-    let response = state
-        .http
-        .get(&xero.connections_url)
-        .bearer_auth(&token.access_token)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|err| {
-            format!(
-                "Cannot reach Xero's connections endpoint ({}); check [xero] connections_url.",
-                err.without_url()
-            )
-        })?;
-    if !response.status().is_success() {
-        return Err(format!(
-            "Xero's connections endpoint answered {}; check [xero] connections_url.",
-            response.status()
-        ));
-    }
-    let listed: Vec<ConnectionAnswer> = response
-        .json()
-        .await
-        .map_err(|err| format!("Xero's connections answer is unreadable ({err})."))?;
-    let tenants: Vec<ConnectedTenant> = listed
-        .into_iter()
-        .map(|c| ConnectedTenant {
-            tenant_id: c.tenant_id,
-            connection_id: c.id,
-            tenant_name: c.tenant_name.unwrap_or_default(),
-            tenant_type: c.tenant_type.unwrap_or_default(),
-            auth_event_id: c.auth_event_id.unwrap_or_default(),
-        })
-        .collect();
-    let stored = StoredToken {
-        refresh_token,
-        access_token: Some(token.access_token),
-        access_expires_at: Some(
-            time::OffsetDateTime::now_utc() + time::Duration::seconds(token.expires_in.max(0)),
-        ),
-    };
-    let store = async {
-        state.ledger.store_token(OAUTH_CONNECTION, &stored).await?;
-        state
-            .ledger
-            .replace_connections(OAUTH_CONNECTION, &tenants)
+impl Flow<'_> {
+    /// Exchanges the code, lists the organisations and stores both. The error says what to do.
+    async fn finish(&self, code: &str) -> Result<Vec<ConnectedTenant>, String> {
+        let xero = &self.config.xero;
+        let response = self
+            .http
+            .post(format!(
+                "{}/connect/token",
+                xero.identity_base.trim_end_matches('/')
+            ))
+            .basic_auth(&xero.client_id, Some(xero.client_secret.expose_secret()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                (
+                    "redirect_uri",
+                    xero.redirect_uri.as_deref().unwrap_or_default(),
+                ),
+            ])
+            .send()
             .await
-    };
-    store.await.map_err(|err| {
-        format!(
-            "Xero connected, but the tokens could not be stored ({err}); check PostgreSQL and \
-             connect again."
-        )
-    })?;
-    tracing::info!(organisations = tenants.len(), "Xero connected");
-    Ok(tenants)
+            .map_err(|err| {
+                format!(
+                    "Cannot reach Xero's token endpoint ({}); check [xero] identity_base and the \
+                     network.",
+                    err.without_url()
+                )
+            })?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(if body.contains("invalid_client") {
+                "Xero refused the app's credentials (invalid_client): check [xero] client_id and \
+                 client_secret (or XCS_XERO_CLIENT_SECRET) against developer.xero.com/app/manage."
+                    .to_owned()
+            } else if body.contains("invalid_grant") {
+                "Xero refused the authorization code (invalid_grant): codes last 5 minutes and work \
+                 once, and redirect_uri must be exactly the registered one."
+                    .to_owned()
+            } else {
+                format!("Xero's token endpoint answered {status}.")
+            });
+        }
+        let token: TokenAnswer = serde_json::from_str(&body)
+            .map_err(|err| format!("Xero's token answer is unreadable ({err})."))?;
+        let Some(refresh_token) = token.refresh_token else {
+            return Err(
+                "Xero granted no refresh token, so the connection would die in 30 minutes: add \
+                 offline_access on Xero's consent page (the app may not allow it) and connect again."
+                    .to_owned(),
+            );
+        };
+        let response = self
+            .http
+            .get(&xero.connections_url)
+            .bearer_auth(&token.access_token)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|err| {
+                format!(
+                    "Cannot reach Xero's connections endpoint ({}); check [xero] connections_url.",
+                    err.without_url()
+                )
+            })?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "Xero's connections endpoint answered {}; check [xero] connections_url.",
+                response.status()
+            ));
+        }
+        let listed: Vec<ConnectionAnswer> = response
+            .json()
+            .await
+            .map_err(|err| format!("Xero's connections answer is unreadable ({err})."))?;
+        let tenants: Vec<ConnectedTenant> = listed
+            .into_iter()
+            .map(|c| ConnectedTenant {
+                tenant_id: c.tenant_id,
+                connection_id: c.id,
+                tenant_name: c.tenant_name.unwrap_or_default(),
+                tenant_type: c.tenant_type.unwrap_or_default(),
+                auth_event_id: c.auth_event_id.unwrap_or_default(),
+            })
+            .collect();
+        let stored = StoredToken {
+            refresh_token,
+            access_token: Some(token.access_token),
+            access_expires_at: Some(
+                time::OffsetDateTime::now_utc() + time::Duration::seconds(token.expires_in.max(0)),
+            ),
+        };
+        let store = async {
+            self.ledger.store_token(OAUTH_CONNECTION, &stored).await?;
+            self.ledger
+                .replace_connections(OAUTH_CONNECTION, &tenants)
+                .await
+        };
+        store.await.map_err(|err| {
+            format!(
+                "Xero connected, but the tokens could not be stored ({err}); check PostgreSQL and \
+                 connect again."
+            )
+        })?;
+        Ok(tenants)
+    }
 }
 
 /// `GET /xero`: what is connected now.
 async fn status_page(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
-    if !authorised(&request, &state.admin_token) {
+    if authorised(&request, &state.admin_token).is_none() {
         return unauthorised();
     }
     match state.ledger.connections().await {
         Ok(tenants) => page(
             StatusCode::OK,
             "Xero connections",
-            &connections_html(&state.config, &tenants),
+            &connections_html(&state.config, &tenants, CONNECT_SERVER_BASE),
         ),
         Err(err) => page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -500,8 +613,8 @@ async fn status_page(request: HttpRequest, state: web::Data<State>) -> HttpRespo
 }
 
 /// The organisations, the shops booking into each, and the shops whose organisation is not
-/// connected.
-pub fn connections_html(config: &Config, tenants: &[ConnectedTenant]) -> String {
+/// connected, with a link to connect again at `{base}/connect`.
+pub fn connections_html(config: &Config, tenants: &[ConnectedTenant], base: &str) -> String {
     let mut html = String::from(
         "<h2>Connected organisations</h2><table><tr><th>Organisation</th><th>Tenant id</th>\
          <th>Shops booking into it</th></tr>",
@@ -555,11 +668,12 @@ pub fn connections_html(config: &Config, tenants: &[ConnectedTenant]) -> String 
                 escape(tenant)
             ));
         }
-        html.push_str(
-            "</table><p>Their events cannot be booked. <a href=\"/xero/connect\">Connect \
+        html.push_str(&format!(
+            "</table><p>Their events cannot be booked. <a href=\"{}/connect\">Connect \
              again</a> and tick those organisations on Xero's page, or correct the shops' \
              <code>tenant</code> to one of the ids above.</p>",
-        );
+            escape(base)
+        ));
     }
     html
 }

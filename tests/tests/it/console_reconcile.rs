@@ -347,6 +347,11 @@ async fn in_oauth_mode_the_mapping_page_shows_which_shops_organisations_are_conn
         "{page}"
     );
     assert!(page.contains("Connect a Xero organisation"), "{page}");
+    assert!(!page.contains("href=\"/console/xero/connect\""), "{page}");
+    // redirect_uri names the connect server: the console does not start the flow itself.
+    let here = console.get("/console/xero/connect").await;
+    assert_eq!(here.status, 404, "{here:?}");
+    assert!(here.body.contains("connect server"), "{here:?}");
     assert_no_secret(&page);
     assert!(!page.contains(&refresh), "a refresh token reached the page");
     if let Some(access) = access {

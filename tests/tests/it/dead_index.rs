@@ -125,7 +125,7 @@ async fn an_event_the_processor_dead_letters_is_indexed_replay_marks_it_and_dyin
         .unwrap();
     assert_eq!(page.rows, std::slice::from_ref(&first));
     assert_eq!(
-        ledger.dead_letter_counts().await.unwrap(),
+        ledger.dead_letter_counts(None).await.unwrap(),
         [DeadCount {
             shop: "nz-shopify".into(),
             platform: "shopify".into(),
@@ -482,7 +482,7 @@ async fn pages_give_each_row_once_newest_first_by_every_filter_and_refuse_a_garb
     assert!(replayed_page.next.is_none());
 
     // The overview, in one query.
-    let counts = ledger.dead_letter_counts().await.unwrap();
+    let counts = ledger.dead_letter_counts(None).await.unwrap();
     assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 240);
     for count in &counts {
         let expected = rows
@@ -631,7 +631,7 @@ async fn a_page_of_a_hundred_thousand_dead_letters_measured() {
         );
     }
     let started = Instant::now();
-    let counts = ledger.dead_letter_counts().await.unwrap();
+    let counts = ledger.dead_letter_counts(None).await.unwrap();
     println!(
         "counts ({} shop/platform/reason groups): {:?}",
         counts.len(),

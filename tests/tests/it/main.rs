@@ -11,6 +11,7 @@ mod chaos;
 mod check;
 mod connect;
 mod console_browser;
+mod console_connect;
 mod console_dead;
 mod console_pages;
 mod console_reconcile;
