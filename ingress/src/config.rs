@@ -70,6 +70,28 @@ pub struct ServerConfig {
     pub workers: usize,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Which answered deliveries get the per-request log line ("webhook accepted"); refusals
+    /// and failures ("webhook refused": every 4xx and 5xx) are logged in every mode.
+    #[serde(default)]
+    pub access_log: AccessLog,
+    /// With `access_log = "sampled"`: one accepted delivery in this many is logged
+    /// (1..=1000000); the line carries `sampled_one_in` so counts can be scaled back.
+    #[serde(default = "defaults::access_log_sample_every")]
+    pub access_log_sample_every: u32,
+}
+
+/// The per-request access log line, at `info` (so `RUST_LOG` above `info` turns it off in any
+/// mode). Costs are in BENCHMARKS.md, "Ingress CPU per request (issue 21)".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    /// Every delivery, accepted or not (the behaviour before the option existed).
+    #[default]
+    All,
+    /// One accepted delivery in `access_log_sample_every`, and every refused one.
+    Sampled,
+    /// Only refused and failed deliveries (4xx, 5xx); accepted ones are in `/metrics`.
+    Errors,
 }
 
 impl ServerConfig {
@@ -297,6 +319,9 @@ fn validate_server(server: &ServerConfig) -> Result<(), String> {
             return Err(format!("server.{field} must be 100..=60000 (milliseconds)"));
         }
     }
+    if !(1..=1_000_000).contains(&server.access_log_sample_every) {
+        return Err("server.access_log_sample_every must be 1..=1000000 (one in N)".into());
+    }
     if !(100..=4_500).contains(&server.confirm_timeout_ms) {
         return Err(
             "server.confirm_timeout_ms must be 100..=4500: Shopify drops a delivery after 5 s"
@@ -369,6 +394,9 @@ mod defaults {
     pub fn timestamp_tolerance_secs() -> u64 {
         300
     }
+    pub fn access_log_sample_every() -> u32 {
+        100
+    }
     pub fn reconnect_max_backoff_ms() -> u64 {
         5_000
     }
@@ -438,6 +466,24 @@ mod tests {
         assert_eq!(config.server.header_timeout(), Duration::from_secs(5));
         assert_eq!(config.server.body_timeout(), Duration::from_secs(10));
         assert_eq!(config.shops["acme"].platform, Platform::Shopify);
+        assert_eq!(config.server.access_log, AccessLog::All);
+        assert_eq!(config.server.access_log_sample_every, 100);
+    }
+
+    #[test]
+    fn the_access_log_mode_is_one_of_three_and_its_sample_is_bounded() {
+        let with =
+            |server: &str| Config::from_toml(&format!("[server]\n{server}\n{MINIMAL}"), no_env);
+        let config = with("access_log = \"sampled\"\naccess_log_sample_every = 10").unwrap();
+        assert_eq!(config.server.access_log, AccessLog::Sampled);
+        assert_eq!(config.server.access_log_sample_every, 10);
+        assert_eq!(
+            with("access_log = \"errors\"").unwrap().server.access_log,
+            AccessLog::Errors
+        );
+        assert!(with("access_log = \"some\"").is_err());
+        let err = with("access_log_sample_every = 0").unwrap_err().to_string();
+        assert!(err.contains("access_log_sample_every"), "{err}");
     }
 
     #[test]

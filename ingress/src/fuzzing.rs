@@ -8,7 +8,7 @@ use actix_web::web::Bytes;
 use xcs_shared::Platform;
 
 use crate::platforms::{self, Classified, Unclassifiable};
-use crate::verify::VerifiedWebhook;
+use crate::verify::{Body, VerifiedWebhook};
 
 /// Classifies `body` as if its signature had checked out.
 ///
@@ -26,7 +26,8 @@ pub fn classify(
 /// The checks the webhook route makes on a body before verification (WooCommerce's ping,
 /// Adobe's asynchronous validation request).
 pub fn pre_verification(body: &[u8]) -> (bool, bool) {
-    let handshake = |platform| platforms::of(platform).handshake(body).is_some();
+    let body = Body::new(Bytes::copy_from_slice(body));
+    let handshake = |platform| platforms::of(platform).handshake(&body).is_some();
     (
         handshake(Platform::WooCommerce),
         handshake(Platform::Magento),

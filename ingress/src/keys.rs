@@ -2,12 +2,13 @@
 //! of webhooks costs one fetch per key. Keys that are not cached are fetched within the limits
 //! of [`crate::lookup_limits`], so fresh forged `kid`s cannot make us hammer eBay, and no more
 //! than [`MAX_RESPONSE_BYTES`] of any answer is read, so a hostile key host cannot fill memory.
+//! A key is cached parsed and ready to verify with, behind an `Arc`: a request clones the
+//! pointer, never the key.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use p256::ecdsa::VerifyingKey as EbayKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -15,7 +16,7 @@ use tokio::sync::Mutex;
 use crate::config::{AdobeConfig, EbayConfig, KeyLookupConfig};
 use crate::lookup_limits::{KeyHost, LookupLimits, LookupPermit};
 use crate::verify::adobe::{self, VerifyingKey as AdobeKey};
-use crate::verify::ebay;
+use crate::verify::ebay::{self, EbayKey};
 
 /// Why a key could not be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -99,6 +100,10 @@ impl KeyStore {
     /// # Errors
     /// [`KeyError`]; `Unavailable` also when the lookup limits refuse a fetch.
     pub async fn ebay_key(&self, kid: &str, shop: &str) -> Result<Arc<EbayKey>, KeyError> {
+        // The common case first: a cached key, with no allocation and no second cache.
+        if let Some(key) = self.ebay_keys.get(kid).await {
+            return Ok(key);
+        }
         let unknown_key = format!("ebay:{kid}");
         if self.unknown.contains_key(&unknown_key) {
             return Err(KeyError::Unknown(kid.to_owned()));
@@ -122,6 +127,9 @@ impl KeyStore {
     pub async fn adobe_key(&self, path: &str, shop: &str) -> Result<Arc<AdobeKey>, KeyError> {
         if !adobe::is_safe_key_path(path) {
             return Err(KeyError::Unknown(path.to_owned()));
+        }
+        if let Some(key) = self.adobe_keys.get(path).await {
+            return Ok(key);
         }
         let unknown_key = format!("adobe:{path}");
         if self.unknown.contains_key(&unknown_key) {
@@ -186,7 +194,7 @@ impl KeyStore {
                             "eBay's public key lookup answered unexpected JSON: {err}"
                         ))
                     })?;
-                    return ebay::parse_public_key(&body.key)
+                    return ebay::parse_key(&body.key)
                         .map(Arc::new)
                         .map_err(KeyError::Unavailable);
                 }

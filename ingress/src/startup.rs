@@ -18,6 +18,7 @@ use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::publisher::Publisher;
 use crate::routes;
+use crate::routes::webhooks::AccessLogger;
 
 /// How long a kept-alive connection may stay idle between requests (actix-web's default).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -28,6 +29,8 @@ pub struct AppState {
     pub keys: KeyStore,
     pub publisher: Publisher,
     pub metrics: Metrics,
+    /// Which accepted deliveries get their log line (`server.access_log`).
+    pub(crate) access_log: AccessLogger,
 }
 
 /// A bound, not yet running ingress.
@@ -66,7 +69,12 @@ impl Application {
         };
         let shutdown_timeout = config.server.shutdown_timeout_secs;
         let header_timeout = config.server.header_timeout();
+        let access_log = AccessLogger::new(
+            config.server.access_log,
+            config.server.access_log_sample_every,
+        );
         let state = web::Data::new(AppState {
+            access_log,
             config,
             keys,
             publisher,

@@ -7,7 +7,7 @@ use xcs_shared::EventKind;
 use xcs_shared::ingress_shops::IngressShop;
 
 use super::{Delivery, Unclassifiable, WebhookPlatform};
-use crate::verify::Scheme;
+use crate::verify::{Body, Scheme};
 
 pub(crate) struct BigCommerce;
 
@@ -61,7 +61,7 @@ impl WebhookPlatform for BigCommerce {
         ]
     }
 
-    fn read_delivery(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable> {
+    fn read_delivery(&self, headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable> {
         super::standard_webhooks_delivery(headers, body, &["scope"], "no scope in the body")
     }
 }

@@ -11,8 +11,8 @@ use xcs_shared::ingress_shops::IngressShop;
 use super::{ChallengeQuery, Delivery, Unclassifiable, WebhookPlatform};
 use crate::config::Shop;
 use crate::error::IngressError;
-use crate::verify::Scheme;
 use crate::verify::ebay::{EbayChallenge, challenge_response};
+use crate::verify::{Body, Scheme};
 
 pub(crate) struct Ebay;
 
@@ -54,7 +54,7 @@ impl WebhookPlatform for Ebay {
         ]
     }
 
-    fn read_delivery(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable> {
+    fn read_delivery(&self, _headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable> {
         let body = super::json(body)?;
         let topic = body
             .pointer("/metadata/topic")

@@ -6,7 +6,7 @@ use xcs_shared::EventKind;
 use xcs_shared::ingress_shops::IngressShop;
 
 use super::{Delivery, Unclassifiable, WebhookPlatform};
-use crate::verify::Scheme;
+use crate::verify::{Body, Scheme};
 
 pub(crate) struct Etsy;
 
@@ -34,7 +34,7 @@ impl WebhookPlatform for Etsy {
         ]
     }
 
-    fn read_delivery(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable> {
+    fn read_delivery(&self, headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable> {
         // Etsy documents `event_type`; a CloudEvents-style `type` is accepted too.
         super::standard_webhooks_delivery(
             headers,

@@ -10,7 +10,7 @@ use xcs_shared::ingress_shops::IngressShop;
 use super::{ChallengeQuery, Delivery, Handshake, Unclassifiable, WebhookPlatform};
 use crate::config::Shop;
 use crate::error::IngressError;
-use crate::verify::{Scheme, header};
+use crate::verify::{Body, Scheme, header};
 
 /// Adobe Commerce names events with or without this prefix.
 const PREFIX: &str = "com.adobe.commerce.";
@@ -56,7 +56,7 @@ impl WebhookPlatform for Magento {
         super::documented_label(self.documented_topics(), unprefixed(topic))
     }
 
-    fn read_delivery(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable> {
+    fn read_delivery(&self, headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable> {
         let body = super::json(body)?;
         let topic = body
             .get("type")
@@ -76,8 +76,8 @@ impl WebhookPlatform for Magento {
     /// Adobe's asynchronous validation request, its fallback when the GET challenge was not
     /// echoed. Following a URL from an unauthenticated body would let anyone make us fetch
     /// anything, so a person does it.
-    fn handshake(&self, body: &[u8]) -> Option<Handshake> {
-        is_validation_request(body).then_some(Handshake::NeedsOperator(
+    fn handshake(&self, body: &Body) -> Option<Handshake> {
+        is_validation_request(body.json()).then_some(Handshake::NeedsOperator(
             "Adobe I/O sent an asynchronous validation request; open its validationUrl within \
              5 minutes or re-register, after checking the GET challenge works",
         ))
@@ -103,8 +103,9 @@ fn unprefixed(topic: &str) -> &str {
     topic.strip_prefix(PREFIX).unwrap_or(topic)
 }
 
-fn is_validation_request(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+/// `body` is the delivery's one JSON parse (`None`: not JSON).
+fn is_validation_request(body: Option<&Value>) -> bool {
+    body.is_some_and(|v| {
         v.get("validationUrl").is_some_and(Value::is_string) && v.get("event_id").is_none()
     })
 }
@@ -115,12 +116,14 @@ mod tests {
 
     #[test]
     fn adobe_validation_requests_are_told_apart_from_events() {
-        assert!(is_validation_request(
-            br#"{"validationUrl":"https://csm.adobe.io/x"}"#
-        ));
-        assert!(!is_validation_request(
-            br#"{"validationUrl":"https://x","event_id":"e"}"#
-        ));
-        assert!(!is_validation_request(b"{}"));
+        let is = |body: &'static [u8]| {
+            Magento
+                .handshake(&Body::new(actix_web::web::Bytes::from_static(body)))
+                .is_some()
+        };
+        assert!(is(br#"{"validationUrl":"https://csm.adobe.io/x"}"#));
+        assert!(!is(br#"{"validationUrl":"https://x","event_id":"e"}"#));
+        assert!(!is(b"{}"));
+        assert!(!is(b"not json"));
     }
 }

@@ -23,7 +23,7 @@ use xcs_shared::{EventKind, Platform};
 
 use crate::config::Shop;
 use crate::error::IngressError;
-use crate::verify::{Scheme, VerifiedWebhook, standard_webhooks};
+use crate::verify::{Body, Scheme, VerifiedWebhook, standard_webhooks};
 
 /// What the ingress knows of one platform.
 pub(crate) trait WebhookPlatform: Sync {
@@ -44,7 +44,7 @@ pub(crate) trait WebhookPlatform: Sync {
     ///
     /// # Errors
     /// [`Unclassifiable`] naming what every delivery of the platform has and this one lacks.
-    fn read_delivery(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable>;
+    fn read_delivery(&self, headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable>;
 
     /// The metric label for `topic`: its own name when the platform documents it, `other` for
     /// anything else.
@@ -54,7 +54,7 @@ pub(crate) trait WebhookPlatform: Sync {
 
     /// An unsigned POST the platform sends that is not an event, answered 200 before
     /// verification.
-    fn handshake(&self, _body: &[u8]) -> Option<Handshake> {
+    fn handshake(&self, _body: &Body) -> Option<Handshake> {
         None
     }
 
@@ -164,7 +164,7 @@ pub(crate) fn classify(
     webhook: &VerifiedWebhook,
 ) -> Result<Classified, Unclassifiable> {
     let known = of(platform);
-    let delivery = known.read_delivery(headers, webhook.body())?;
+    let delivery = known.read_delivery(headers, webhook.parsed())?;
     Ok(Classified {
         kind: delivery
             .kind_from_payload
@@ -231,7 +231,7 @@ fn standard_webhooks_scheme(name: &str, shop: &IngressShop) -> Result<Scheme, St
 /// (`missing` when none), the id in `webhook-id`.
 fn standard_webhooks_delivery(
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Body,
     topic_fields: &[&str],
     missing: &'static str,
 ) -> Result<Delivery, Unclassifiable> {
@@ -245,8 +245,9 @@ fn standard_webhooks_delivery(
     Ok(Delivery::new(topic, id))
 }
 
-fn json(body: &[u8]) -> Result<Value, Unclassifiable> {
-    serde_json::from_slice(body).map_err(|_| Unclassifiable("the body is not JSON"))
+/// The body's JSON (parsed once per delivery, see [`Body`]).
+fn json(body: &Body) -> Result<&Value, Unclassifiable> {
+    body.json().ok_or(Unclassifiable("the body is not JSON"))
 }
 
 /// `topic` when it is one of `documented`, else `other`. Shopify's and WooCommerce's topics

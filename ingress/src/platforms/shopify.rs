@@ -7,7 +7,7 @@ use xcs_shared::EventKind;
 use xcs_shared::ingress_shops::IngressShop;
 
 use super::{Delivery, Unclassifiable, WebhookPlatform};
-use crate::verify::{Scheme, header, hmac_body};
+use crate::verify::{Body, Scheme, header, hmac_body};
 
 pub(crate) struct Shopify;
 
@@ -68,7 +68,7 @@ impl WebhookPlatform for Shopify {
         ]
     }
 
-    fn read_delivery(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable> {
+    fn read_delivery(&self, headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable> {
         let topic = header(headers, "X-Shopify-Topic")
             .or_else(|| header(headers, "shopify-topic"))
             .ok_or(Unclassifiable("no X-Shopify-Topic header"))?;
@@ -77,7 +77,7 @@ impl WebhookPlatform for Shopify {
         let id = header(headers, "X-Shopify-Webhook-Id")
             .or_else(|| header(headers, "shopify-webhook-id"))
             .map(str::to_owned)
-            .unwrap_or_else(|| super::digest(&[topic.as_bytes(), body]));
+            .unwrap_or_else(|| super::digest(&[topic.as_bytes(), body.bytes()]));
         Ok(Delivery::new(topic, &id))
     }
 }

@@ -9,7 +9,7 @@ use xcs_shared::EventKind;
 use xcs_shared::ingress_shops::IngressShop;
 
 use super::{Delivery, Handshake, Unclassifiable, WebhookPlatform};
-use crate::verify::{Scheme, header, hmac_body};
+use crate::verify::{Body, Scheme, header, hmac_body};
 
 pub(crate) struct WooCommerce;
 
@@ -67,22 +67,22 @@ impl WebhookPlatform for WooCommerce {
         ]
     }
 
-    fn read_delivery(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Unclassifiable> {
+    fn read_delivery(&self, headers: &HeaderMap, body: &Body) -> Result<Delivery, Unclassifiable> {
         let topic = header(headers, "X-WC-Webhook-Topic")
             .ok_or(Unclassifiable("no X-WC-Webhook-Topic header"))?;
         let source = header(headers, "X-WC-Webhook-Source").unwrap_or_default();
         // Parsed once: the id and the refund check both read it.
-        let parsed = serde_json::from_slice::<Value>(body).ok();
-        let refunds = topic == "order.updated" && has_refunds(parsed.as_ref());
+        let parsed = body.json();
+        let refunds = topic == "order.updated" && has_refunds(parsed);
         Ok(Delivery {
-            native_id: event_id(source, topic, body, parsed.as_ref()),
+            native_id: event_id(source, topic, body.bytes(), parsed),
             topic: topic.to_owned(),
             kind_from_payload: refunds.then_some(EventKind::Refund),
         })
     }
 
-    fn handshake(&self, body: &[u8]) -> Option<Handshake> {
-        is_ping(body).then_some(Handshake::Ping)
+    fn handshake(&self, body: &Body) -> Option<Handshake> {
+        is_ping(body.bytes()).then_some(Handshake::Ping)
     }
 }
 

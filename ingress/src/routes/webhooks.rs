@@ -1,6 +1,7 @@
 //! `POST /webhooks/{platform}/{shop}`: verify, classify, publish, and only then answer 2xx.
 //! `GET` on the same path answers eBay's and Adobe's endpoint challenges.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::CONTENT_TYPE;
@@ -10,11 +11,11 @@ use serde_json::json;
 use tracing::Instrument;
 use xcs_shared::{Envelope, Platform};
 
-use crate::config::Shop;
+use crate::config::{AccessLog, Shop};
 use crate::error::IngressError;
 use crate::platforms::{self, ChallengeQuery, Handshake};
 use crate::startup::AppState;
-use crate::verify::{Verifier, VerifyError, header};
+use crate::verify::{Body, Verifier, VerifyError, header};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -79,7 +80,13 @@ async fn receive(
     match &result {
         Ok((outcome, _)) => {
             state.metrics.delivery(label, outcome);
-            tracing::info!(outcome, "webhook accepted");
+            match state.access_log.accepted() {
+                Some(1) => tracing::info!(outcome, "webhook accepted"),
+                Some(one_in) => {
+                    tracing::info!(outcome, sampled_one_in = one_in, "webhook accepted")
+                }
+                None => {}
+            }
         }
         Err(err) => {
             state.metrics.delivery(label, err.outcome());
@@ -100,6 +107,40 @@ async fn receive(
         }
     }
     result.map(|(_, response)| response)
+}
+
+/// Decides which accepted deliveries get the "webhook accepted" line (`server.access_log`);
+/// refusals are always logged, by the caller.
+pub(crate) struct AccessLogger {
+    /// 0: none; 1: all; n: one in n.
+    one_in: u64,
+    accepted: AtomicU64,
+}
+
+impl AccessLogger {
+    pub(crate) fn new(mode: AccessLog, sample_every: u32) -> Self {
+        let one_in = match mode {
+            AccessLog::All => 1,
+            AccessLog::Sampled => u64::from(sample_every.max(1)),
+            AccessLog::Errors => 0,
+        };
+        AccessLogger {
+            one_in,
+            accepted: AtomicU64::new(0),
+        }
+    }
+
+    /// For an accepted delivery: `Some(n)` when it is to be logged as one in `n`.
+    fn accepted(&self) -> Option<u64> {
+        match self.one_in {
+            0 => None,
+            1 => Some(1),
+            n => {
+                let seen = self.accepted.fetch_add(1, Ordering::Relaxed);
+                seen.is_multiple_of(n).then_some(n)
+            }
+        }
+    }
 }
 
 /// Counts a request in flight until dropped, including when the client goes away and actix
@@ -136,13 +177,17 @@ async fn handle(
     let (platform, webhooks) = (shop.platform, platforms::of(shop.platform));
     let received_at = time::OffsetDateTime::now_utc();
     let server = &state.config.server;
-    let body = read_body(
-        request,
-        payload,
-        server.body_limit_bytes,
-        server.body_timeout(),
-    )
-    .await?;
+    // Parsed as JSON at most once, by whichever of the handshake check, the verifier and the
+    // classification first needs it.
+    let body = Body::new(
+        read_body(
+            request,
+            payload,
+            server.body_limit_bytes,
+            server.body_timeout(),
+        )
+        .await?,
+    );
 
     if let Some(handshake) = webhooks.handshake(&body) {
         if let Handshake::NeedsOperator(what_to_do) = handshake {
@@ -156,7 +201,7 @@ async fn handle(
         now: unix_now(),
         timestamp_tolerance: state.config.server.timestamp_tolerance_secs,
     };
-    let webhook = verifier
+    let mut webhook = verifier
         .verify(shop, request.headers(), body)
         .await
         .map_err(|err| match err {
@@ -166,6 +211,7 @@ async fn handle(
 
     let classified = platforms::classify(platform, &shop.name, request.headers(), &webhook)
         .map_err(|err| IngressError::BadRequest(err.to_string()))?;
+    webhook.release_json();
     let span = tracing::Span::current();
     span.record("event_id", classified.event_id.as_str());
     span.record("topic", classified.topic.as_str());
@@ -284,6 +330,20 @@ impl AppState {
 mod tests {
     use super::*;
     use crate::verify::SignatureError;
+
+    #[test]
+    fn the_access_log_keeps_all_one_in_n_or_no_accepted_deliveries() {
+        let logged = |mode, every| {
+            let logger = AccessLogger::new(mode, every);
+            (0..1000)
+                .filter_map(|_| logger.accepted())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(logged(AccessLog::All, 100), vec![1; 1000]);
+        assert_eq!(logged(AccessLog::Sampled, 100), vec![100; 10]);
+        assert_eq!(logged(AccessLog::Sampled, 1), vec![1; 1000]);
+        assert!(logged(AccessLog::Errors, 100).is_empty());
+    }
 
     #[test]
     fn signature_errors_do_not_leak_into_responses() {

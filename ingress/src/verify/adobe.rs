@@ -1,27 +1,44 @@
 //! Adobe I/O Events: `x-adobe-digital-signature-{1,2}` are base64 RSA-SHA256 (PKCS#1 v1.5)
 //! over the raw body, with public keys at `x-adobe-public-key{1,2}-path` on Adobe's key host.
+//!
+//! Verified with aws-lc-rs (as eBay's ECDSA is), about a quarter of the `rsa` crate's cost
+//! (BENCHMARKS.md, issue 21).
 
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rsa::PublicKey;
-use rsa::pkcs1v15::Signature;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::Verifier;
+use p256::pkcs8::Document;
 
 use super::SignatureError;
 
-/// An Adobe signing key, ready to verify RSA-SHA256 (PKCS#1 v1.5) signatures; built once per
-/// fetched key, not per request.
-pub type VerifyingKey = rsa::pkcs1v15::VerifyingKey<sha2::Sha256>;
+/// An Adobe signing key, ready to verify RSA-SHA256 (PKCS#1 v1.5) signatures: parsed and
+/// checked once per fetched key (the key cache shares it in an `Arc`), not per request.
+pub struct VerifyingKey {
+    key: ParsedPublicKey,
+}
 
-/// Parses a PEM public key as served by Adobe's key host.
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("adobe::VerifyingKey(RSA)")
+    }
+}
+
+/// Parses a PEM public key (`BEGIN PUBLIC KEY`, an X.509 SubjectPublicKeyInfo) as served by
+/// Adobe's key host: an RSA key of 2048 to 8192 bits.
 ///
 /// # Errors
 /// A message saying why the key is unusable.
 pub fn parse_public_key(pem: &str) -> Result<VerifyingKey, String> {
-    PublicKey::from_public_key_pem(pem.trim())
-        .map(VerifyingKey::new)
-        .map_err(|err| format!("Adobe public key is not an RSA PEM key: {err}"))
+    let (label, der) = Document::from_pem(pem.trim())
+        .map_err(|err| format!("Adobe public key is not an RSA PEM key: {err}"))?;
+    if label != "PUBLIC KEY" {
+        return Err(format!(
+            "Adobe public key is not an RSA PEM key: a PEM {label:?}, not a PUBLIC KEY"
+        ));
+    }
+    ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der.as_bytes())
+        .map(|key| VerifyingKey { key })
+        .map_err(|_| "Adobe public key is not an RSA key of 2048 to 8192 bits".to_owned())
 }
 
 /// Only a plain relative path to a `.pem` file may be appended to the configured key host, so a
@@ -45,8 +62,7 @@ pub fn verify(key: &VerifyingKey, message: &[u8], signature: &str) -> Result<(),
     let bytes = BASE64
         .decode(signature.trim())
         .map_err(|_| SignatureError::Malformed("Adobe signature is not base64"))?;
-    let signature = Signature::try_from(bytes.as_slice())
-        .map_err(|_| SignatureError::Malformed("Adobe signature has the wrong length"))?;
-    key.verify(message, &signature)
+    key.key
+        .verify_sig(message, &bytes)
         .map_err(|_| SignatureError::Mismatch)
 }

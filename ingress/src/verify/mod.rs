@@ -9,9 +9,12 @@ pub mod ebay;
 pub mod hmac_body;
 pub mod standard_webhooks;
 
+use std::sync::OnceLock;
+
 use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
 use secrecy::{SecretBox, SecretString};
+use serde_json::Value;
 
 use crate::config::Shop;
 use crate::keys::{KeyError, KeyStore};
@@ -90,21 +93,65 @@ pub(crate) enum VerifyError {
     KeysUnavailable(KeyError),
 }
 
+/// A delivery's raw body, and its JSON parsed at most once, on first use: the handshake check
+/// (before verification), Adobe's recipient check and classification all read the same parse,
+/// and a platform that never looks at the JSON (Shopify) never parses it.
+#[derive(Debug)]
+pub(crate) struct Body {
+    bytes: Bytes,
+    json: OnceLock<Option<Value>>,
+}
+
+impl Body {
+    pub fn new(bytes: Bytes) -> Self {
+        Body {
+            bytes,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The exact bytes received (and signed).
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The body as JSON, or `None` when it is not JSON; parsed on the first call only.
+    pub fn json(&self) -> Option<&Value> {
+        self.json
+            .get_or_init(|| serde_json::from_slice(&self.bytes).ok())
+            .as_ref()
+    }
+}
+
 /// A delivery whose signature checked out, with the exact bytes that were signed.
 #[derive(Debug)]
 pub(crate) struct VerifiedWebhook {
-    body: Bytes,
+    body: Body,
 }
 
 impl VerifiedWebhook {
     /// Only for the fuzz targets, which classify bodies without signing them.
     #[cfg(feature = "fuzzing")]
     pub(crate) fn new(body: Bytes) -> Self {
-        VerifiedWebhook { body }
+        VerifiedWebhook {
+            body: Body::new(body),
+        }
     }
 
     pub fn body(&self) -> &Bytes {
+        self.body.bytes()
+    }
+
+    /// The body with its JSON, parsed at most once.
+    pub fn parsed(&self) -> &Body {
         &self.body
+    }
+
+    /// Frees the parsed JSON once classification has read it, so its tree is not held (in
+    /// every request in flight) while the publish waits for the broker: a WooCommerce order's
+    /// kept that long cost ~15 µs a request (BENCHMARKS.md, issue 21).
+    pub fn release_json(&mut self) {
+        self.body.json.take();
     }
 }
 
@@ -125,7 +172,7 @@ impl Verifier<'_> {
         &self,
         shop: &Shop,
         headers: &HeaderMap,
-        body: Bytes,
+        body: Body,
     ) -> Result<VerifiedWebhook, VerifyError> {
         match &shop.scheme {
             Scheme::BodyHmac {
@@ -136,7 +183,7 @@ impl Verifier<'_> {
                 let signature = header(headers, name)
                     .or_else(|| alias.and_then(|alias| header(headers, alias)))
                     .ok_or(SignatureError::MissingHeader(name))?;
-                hmac_body::verify(keys, &body, signature)?;
+                hmac_body::verify(keys, body.bytes(), signature)?;
             }
             Scheme::StandardWebhooks {
                 keys,
@@ -146,7 +193,7 @@ impl Verifier<'_> {
                     keys,
                     required_headers,
                     headers,
-                    &body,
+                    body.bytes(),
                     self.now,
                     self.timestamp_tolerance,
                 )?;
@@ -160,12 +207,12 @@ impl Verifier<'_> {
                     .ebay_key(&signature.kid, &shop.name)
                     .await
                     .map_err(key_error)?;
-                ebay::verify(&key, &body, &signature.signature)?;
+                key.verify(body.bytes(), &signature.signature)?;
             }
             Scheme::Adobe { client_id } => {
-                self.verify_adobe(&shop.name, headers, &body).await?;
+                self.verify_adobe(&shop.name, headers, body.bytes()).await?;
                 if let Some(client_id) = client_id
-                    && recipient_client_id(&body).as_deref() != Some(client_id.as_str())
+                    && recipient_client_id(&body) != Some(client_id.as_str())
                 {
                     return Err(SignatureError::WrongRecipient.into());
                 }
@@ -226,12 +273,28 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn recipient_client_id(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Recipient {
-        recipient_client_id: String,
+/// The `recipient_client_id` of an Adobe I/O event, from the one parse of its body.
+fn recipient_client_id(body: &Body) -> Option<&str> {
+    body.json()?.get("recipient_client_id")?.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_reads_as_json_or_not_and_keeps_its_bytes() {
+        let body = Body::new(Bytes::from_static(br#"{"recipient_client_id":"c1","n":1}"#));
+        assert_eq!(recipient_client_id(&body), Some("c1"));
+        assert!(
+            std::ptr::eq(body.json().unwrap(), body.json().unwrap()),
+            "parsed once"
+        );
+        assert_eq!(&body.bytes()[..2], b"{\"");
+        let not_json = Body::new(Bytes::from_static(b"webhook_id=1"));
+        assert!(not_json.json().is_none());
+        assert_eq!(recipient_client_id(&not_json), None);
+        let not_a_string = Body::new(Bytes::from_static(br#"{"recipient_client_id":7}"#));
+        assert_eq!(recipient_client_id(&not_a_string), None);
     }
-    serde_json::from_slice::<Recipient>(body)
-        .ok()
-        .map(|r| r.recipient_client_id)
 }
