@@ -665,16 +665,13 @@ fn map(normalised: &Normalised, shop: &ShopConfig, preview: &mut Preview) -> Res
             "PUT /Invoices?unitdp=4".to_owned(),
             json!({ "Invoices": [invoice] }),
         ));
-        if !payments.is_empty() {
-            let target = PaymentTarget::Invoice {
+        push_payments(
+            &mut preview.requests,
+            &payments,
+            &PaymentTarget::Invoice {
                 invoice_id: INVOICE_ID.to_owned(),
-            };
-            let bodies: Vec<types::Payment> =
-                payments.iter().map(|p| p.to_xero(target.clone())).collect();
-            preview
-                .requests
-                .push(("PUT /Payments".to_owned(), json!({ "Payments": bodies })));
-        }
+            },
+        );
     }
     for refund in refunds {
         let mapped = mapping.credit_note(refund, contact.clone())?;
@@ -713,16 +710,13 @@ fn map(normalised: &Normalised, shop: &ShopConfig, preview: &mut Preview) -> Res
             "PUT /CreditNotes?unitdp=4".to_owned(),
             json!({ "CreditNotes": [note] }),
         ));
-        if !payments.is_empty() {
-            let target = PaymentTarget::CreditNote {
+        push_payments(
+            &mut preview.requests,
+            &payments,
+            &PaymentTarget::CreditNote {
                 credit_note_id: CREDIT_NOTE_ID.to_owned(),
-            };
-            let bodies: Vec<types::Payment> =
-                payments.iter().map(|p| p.to_xero(target.clone())).collect();
-            preview
-                .requests
-                .push(("PUT /Payments".to_owned(), json!({ "Payments": bodies })));
-        }
+            },
+        );
         preview.notes.push(format!(
             "Before paying money back, the processor allocates credit note {} to the order's \
              invoice for what it still owes (`PUT /CreditNotes/{{id}}/Allocations`); what it \
@@ -802,6 +796,19 @@ fn document_facts(
         "Tracking".to_owned(),
         "none: the processor sets no tracking categories".to_owned(),
     ));
+}
+
+/// The `PUT /Payments` booking sends for `payments` on the document `target`, if any.
+fn push_payments(
+    requests: &mut Vec<(String, Value)>,
+    payments: &[mapping::PlannedPayment],
+    target: &PaymentTarget,
+) {
+    if payments.is_empty() {
+        return;
+    }
+    let bodies: Vec<types::Payment> = payments.iter().map(|p| p.to_xero(target.clone())).collect();
+    requests.push(("PUT /Payments".to_owned(), json!({ "Payments": bodies })));
 }
 
 fn payment_facts(facts: &mut Vec<(String, String)>, payments: &[mapping::PlannedPayment]) {
